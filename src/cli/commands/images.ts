@@ -1,0 +1,314 @@
+import { openStore, print, humanAgo, humanSize, type GlobalOptions } from '../context.ts';
+import { formatRows } from '../table.ts';
+import { parseTemplate } from '../gotemplate.ts';
+import type { ImageRecord, Store } from '../../store/store.ts';
+import { StoreError } from '../../store/store.ts';
+import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
+import { localImageName, repoAndTag } from '../../image/reference.ts';
+import type { ImageConfig } from '../../image/types.ts';
+import { loadBuilder } from '../../primitives/builder.ts';
+import { dockerView, goJSON, ociView } from '../../primitives/config.ts';
+
+type Opts = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+interface ImageRow {
+  ID: string;
+  Id: string;
+  Repository: string;
+  Tag: string;
+  Name: string;
+  Names: string[];
+  Digest: string;
+  Created: string;
+  CreatedAt: string;
+  CreatedAtRaw: string;
+  CreatedSince: string;
+  Size: string;
+  VirtualSize: number;
+  ReadOnly: boolean;
+  Labels: Record<string, string>;
+  Dangling: boolean;
+}
+
+async function imageRows(store: Store, images: ImageRecord[], truncate: boolean): Promise<ImageRow[]> {
+  const rows: ImageRow[] = [];
+  for (const img of images) {
+    const cfg = await readImageConfig(store, img);
+    const created = cfg.created ?? img.created ?? img.added;
+    const names = img.names.length ? img.names : [''];
+    for (const name of names) {
+      const { repository, tag } = name ? repoAndTag(name) : { repository: '<none>', tag: '<none>' };
+      rows.push({
+        ID: truncate ? img.id.slice(0, 12) : img.id, Id: img.id, Repository: repository, Tag: tag, Name: name || '<none>',
+        Names: img.names, Digest: img.manifestDigest, Created: humanAgo(created), CreatedSince: humanAgo(created),
+        CreatedAt: formatDate(created), CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
+        Labels: cfg.config?.Labels ?? {}, Dangling: img.names.length === 0,
+      });
+    }
+  }
+  return rows;
+}
+
+function formatDate(iso: string): string {
+  const d = new Date(iso);
+  return d.toLocaleString('en-US', { month: 'short', day: '2-digit', year: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false, timeZone: 'UTC' });
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp('^' + glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.') + '$');
+}
+
+async function applyFilters(store: Store, images: ImageRecord[], filters: string[]): Promise<ImageRecord[]> {
+  let out = images;
+  for (const f of filters) {
+    const i = f.indexOf('=');
+    if (i < 0) throw new Error(`invalid filter "${f}": expected KEY=VALUE`);
+    const key = f.slice(0, i);
+    const val = f.slice(i + 1);
+    switch (key) {
+      case 'reference': {
+        const re = globToRegExp(val.includes(':') ? val : `${val}:*`);
+        out = out.filter((img) => img.names.some((n) => re.test(n) || re.test(n.slice(n.indexOf('/') + 1)) || re.test(repoAndTag(n).repository.split('/').pop() + ':' + repoAndTag(n).tag)));
+        break;
+      }
+      case 'dangling':
+        out = out.filter((img) => (img.names.length === 0) === (val === 'true'));
+        break;
+      case 'id':
+        out = out.filter((img) => img.id.startsWith(val.replace(/^sha256:/, '')));
+        break;
+      case 'label': {
+        const [k, v] = val.split('=', 2) as [string, string | undefined];
+        const keep: ImageRecord[] = [];
+        for (const img of out) {
+          const labels = (await readImageConfig(store, img)).config?.Labels ?? {};
+          if (k in labels && (v === undefined || labels[k] === v)) keep.push(img);
+        }
+        out = keep;
+        break;
+      }
+      case 'before':
+      case 'since': {
+        const ref = getImage(store, val);
+        const t = Date.parse(ref.added);
+        out = out.filter((img) => (key === 'before' ? Date.parse(img.added) < t : Date.parse(img.added) > t));
+        break;
+      }
+      case 'readonly':
+        out = out.filter(() => val === 'false');
+        break;
+      default:
+        throw new Error(`invalid image filter "${key}" (reference, label, dangling, id, before, since, readonly)`);
+    }
+  }
+  return out;
+}
+
+export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  let images = store.listImages();
+  if (args[0]) {
+    const img = findImage(store, args[0]);
+    images = img ? [img] : [];
+  }
+  images = await applyFilters(store, images, (o.filter as string[] | undefined) ?? []);
+  const truncate = o.trunc !== false;
+  if (o.quiet) {
+    for (const id of new Set(images.map((i) => (truncate ? i.id.slice(0, 12) : i.id)))) print(id);
+    return;
+  }
+  const rows = await imageRows(store, images, truncate);
+  if (o.json) {
+    const json = images.map((img) => {
+      const r = rows.find((x) => x.Id === img.id)!;
+      return { id: img.id, names: img.names, digest: img.manifestDigest, createdat: r.CreatedAt, size: r.Size, created: Math.floor(Date.parse(r.CreatedAtRaw) / 1000), createdatraw: r.CreatedAtRaw, readonly: false, history: [] };
+    });
+    print(JSON.stringify(json, null, 4));
+    return;
+  }
+  const format = str(o.format);
+  const digestCol = o.digests ? '\t{{.Digest}}' : '';
+  const out = formatRows(rows, {
+    ...(format !== undefined && { format }),
+    defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
+    headers: { ID: 'IMAGE ID', Created: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST' },
+  });
+  if (o.heading === false || o.noheading) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  else process.stdout.write(out);
+}
+
+export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  let failed = 0;
+  const removeOne = async (img: ImageRecord): Promise<void> => {
+    if (o.force) {
+      for (const c of store.listContainers().filter((c) => c.imageId === img.id)) await store.deleteContainer(c);
+    }
+    await store.deleteImage(img.id);
+    print(img.id);
+  };
+  if (o.prune || o.all) {
+    const used = new Set(store.listContainers().map((c) => c.imageId));
+    const targets = store.listImages().filter((img) => (o.all ? true : img.names.length === 0 && !used.has(img.id)));
+    for (const img of targets) {
+      try {
+        await removeOne(img);
+      } catch (e) {
+        process.stderr.write(`Error: ${(e as Error).message}\n`);
+        failed++;
+      }
+    }
+    return failed ? 125 : 0;
+  }
+  if (!args.length) throw new Error('image name or ID must be specified');
+  for (const ref of args) {
+    try {
+      const img = getImage(store, ref);
+      const byName = img.names.find((n) => n === ref || n === safeLocalName(ref));
+      const named = byName ?? img.names.find((n) => ref !== img.id && !img.id.startsWith(ref) && n.endsWith(ref.includes(':') ? `/${ref}` : `/${ref}:latest`));
+      // Removing one of several names only untags, as Podman and Buildah do.
+      if (named && img.names.length > 1) {
+        store.removeName(img.id, named);
+        print(`untagged: ${named}`);
+        continue;
+      }
+      await removeOne(img);
+    } catch (e) {
+      process.stderr.write(`Error: ${(e as Error).message}\n`);
+      failed++;
+    }
+  }
+  return failed ? (failed === args.length && args.length === 1 ? 1 : 125) : 0;
+}
+
+function safeLocalName(ref: string): string {
+  try {
+    return localImageName(ref);
+  } catch {
+    return ref;
+  }
+}
+
+export async function tagCmd(g: GlobalOptions, args: string[]): Promise<void> {
+  const store = await openStore(g);
+  const [ref, ...names] = args;
+  const img = getImage(store, ref!);
+  for (const n of names) store.addName(img.id, localImageName(n));
+}
+
+export async function untagCmd(g: GlobalOptions, args: string[]): Promise<void> {
+  const store = await openStore(g);
+  const [ref, ...names] = args;
+  const img = getImage(store, ref!);
+  const targets = names.length ? names.map(localImageName) : img.names;
+  for (const n of targets) if (!store.removeName(img.id, n)) throw new StoreError(`${n}: tag not known`, 'notfound');
+}
+
+export async function historyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const img = getImage(store, args[0]!);
+  const cfg = await readImageConfig(store, img);
+  const chain = store.layerChain(img.topLayer);
+  const history = cfg.history ?? [];
+  const truncate = o.trunc !== false;
+  let layerIdx = chain.length - 1;
+  const rows = [];
+  for (let i = history.length - 1; i >= 0; i--) {
+    const h = history[i]!;
+    const layer = h.empty_layer ? undefined : chain[layerIdx--];
+    const createdBy = h.created_by ?? '';
+    const id = i === history.length - 1 ? img.id : '<missing>';
+    rows.push({
+      ID: truncate && id !== '<missing>' ? id.slice(0, 12) : id,
+      Created: o.human === 'false' ? h.created ?? '' : humanAgo(h.created),
+      CreatedAt: h.created ?? '',
+      CreatedBy: truncate && createdBy.length > 45 ? createdBy.slice(0, 42) + '...' : createdBy,
+      Size: o.human === 'false' ? String(layer?.diffSize ?? 0) : humanSize(layer?.diffSize ?? 0),
+      Comment: h.comment ?? '',
+    });
+  }
+  if (o.quiet) {
+    for (const r of rows) print(r.ID);
+    return;
+  }
+  const format = str(o.format);
+  process.stdout.write(
+    formatRows(rows, {
+      ...(format !== undefined && { format }),
+      defaultTable: 'table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+      headers: { CreatedBy: 'CREATED BY' },
+    }),
+  );
+}
+
+/** The JSON `buildah inspect` prints, for a working container or an image. */
+export async function inspectData(store: Store, name: string, type?: string): Promise<Record<string, unknown>> {
+  if (type !== 'image' && type !== 'manifest') {
+    const c = store.findContainer(name);
+    if (c) {
+      const b = loadBuilder(store, name);
+      const image = b.state.config.image;
+      return {
+        Type: 'buildah 0.0.1',
+        FromImage: b.state.fromImage,
+        FromImageID: b.state.fromImageId,
+        FromImageDigest: b.state.fromImageDigest,
+        Config: JSON.stringify(ociView(image)),
+        Manifest: '',
+        Container: c.name,
+        ContainerID: c.id,
+        MountPoint: store.isMounted(c) ? c.mountpoint ?? '' : '',
+        ProcessLabel: '',
+        MountLabel: '',
+        ImageAnnotations: b.state.config.annotations,
+        ImageCreatedBy: b.state.config.createdBy ?? '',
+        OCIv1: ociView(image),
+        Docker: dockerView(image),
+        DefaultMountsFilePath: '',
+        Isolation: b.state.isolation === 'chroot' ? 'IsolationChroot' : 'IsolationOCI',
+        NamespaceOptions: null,
+        ConfigureNetwork: 'NetworkDefault',
+        History: image.history ?? [],
+        Devices: [],
+      };
+    }
+    if (type === 'container') throw new StoreError(`container "${name}" not found`, 'notfound');
+  }
+  const img = getImage(store, name);
+  const manifestBytes = await store.imageManifest(img);
+  if (type === 'manifest') return JSON.parse(manifestBytes.toString()) as Record<string, unknown>;
+  const cfg: ImageConfig = await readImageConfig(store, img);
+  const manifest = await readImageManifest(store, img);
+  return {
+    Type: 'buildah 0.0.1',
+    FromImage: img.names[0] ?? '',
+    FromImageID: img.id,
+    FromImageDigest: img.manifestDigest,
+    Config: (await store.imageConfig(img.id)).toString(),
+    Manifest: manifestBytes.toString(),
+    Container: '',
+    ContainerID: '',
+    MountPoint: '',
+    ProcessLabel: '',
+    MountLabel: '',
+    ImageAnnotations: manifest.annotations ?? {},
+    ImageCreatedBy: '',
+    OCIv1: ociView(cfg),
+    Docker: dockerView(cfg),
+    DefaultMountsFilePath: '',
+    Isolation: 'IsolationOCI',
+    NamespaceOptions: null,
+    ConfigureNetwork: 'NetworkDefault',
+    History: cfg.history ?? [],
+    Devices: [],
+  };
+}
+
+export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const data = await inspectData(store, args[0]!, str(o.type));
+  const format = str(o.format);
+  if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(data));
+  else print(goJSON(data, '    '));
+}

@@ -1,0 +1,254 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { openStore, print, type GlobalOptions } from '../context.ts';
+import { Progress } from '../progress.ts';
+import type { Store } from '../../store/store.ts';
+import { copyImage, type CopyOptions } from '../../image/copy.ts';
+import { openDestination, openSource, parseImageName } from '../../image/transports/index.ts';
+import type { ImageDestination, ImageSource } from '../../image/transport.ts';
+import { StorageDestination, StorageSource } from '../../image/transports/containers-storage.ts';
+import { getImage } from '../../image/local-images.ts';
+import { localImageName } from '../../image/reference.ts';
+import { MediaType, type ImageConfig, type Manifest } from '../../image/types.ts';
+import { emptyImageConfig } from '../../primitives/builder.ts';
+import { buildManifest } from '../../image/local-images.ts';
+import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
+import { archiveImageNames } from '../../image/archive-names.ts';
+
+type Opts = Record<string, unknown>;
+
+interface MoveOptions {
+  quiet?: boolean;
+  format?: 'oci' | 'docker';
+  platform?: { os?: string; arch?: string; variant?: string };
+}
+
+function copyOpts(o: MoveOptions, progress: Progress): CopyOptions {
+  return {
+    ...(o.format && { format: o.format }),
+    ...(o.platform && { platform: o.platform }),
+    progress: progress.callbacks(),
+  };
+}
+
+/** Opens either end of a copy: containers-storage names barge's own store. */
+async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | 'dst'): Promise<ImageSource | ImageDestination> {
+  const n = parseImageName(name);
+  if (n.transport === 'containers-storage') {
+    const s = await store();
+    const ref = n.spec.replace(/^\[[^\]]*\]/, '');
+    return dir === 'src' ? new StorageSource(s, getImage(s, ref).id) : new StorageDestination(s, ref ? [localImageName(ref)] : []);
+  }
+  if (n.transport === 'docker') throw new Error('the docker:// transport (registries) is not available yet');
+  return dir === 'src' ? openSource(n) : openDestination(n);
+}
+
+async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
+  const progress = new Progress(!!o.quiet);
+  try {
+    const res = await copyImage(src, dst, copyOpts(o, progress));
+    progress.done();
+    return res.manifestDigest;
+  } finally {
+    await src.close();
+    await dst.close();
+  }
+}
+
+/** Copies a stored image to a transport destination (push, save, commit to TRANSPORT:DEST). */
+export async function pushImage(store: Store, ref: string, dest: string, o: MoveOptions = {}): Promise<string> {
+  const img = getImage(store, ref);
+  const dst = (await openEnd(async () => store, dest, 'dst')) as ImageDestination;
+  return runCopy(new StorageSource(store, img.id), dst, o);
+}
+
+/** Copies an image from a transport into the store, naming it; returns the image id. */
+export async function pullImage(store: Store, src: string, names: string[], o: MoveOptions = {}): Promise<string> {
+  const source = (await openEnd(async () => store, src, 'src')) as ImageSource;
+  const dst = new StorageDestination(store, names);
+  await runCopy(source, dst, o);
+  return dst.imageId!;
+}
+
+function parsePlatform(p: unknown): MoveOptions['platform'] | undefined {
+  if (typeof p !== 'string') return undefined;
+  const [os, arch, variant] = p.split('/');
+  return { ...(os && { os }), ...(arch && { arch }), ...(variant && { variant }) };
+}
+
+function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
+  if (f === 'oci') return 'oci';
+  if (f === 'v2s2' || f === 'docker') return 'docker';
+  if (f === undefined) return undefined;
+  throw new Error(`unsupported manifest format "${String(f)}" (oci, v2s2)`);
+}
+
+export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const src = args[0]!;
+  const n = parseImageName(src.includes(':') ? src : `docker://${src}`);
+  const platform = parsePlatform(o.platform);
+  const id = await pullImage(store, src, await defaultNames(n.transport, n.spec), { quiet: !!o.quiet, ...(platform && { platform }) });
+  print(id);
+}
+
+/** The name Podman gives an image pulled from a local transport. */
+async function defaultNames(transport: string, spec: string): Promise<string[]> {
+  const names = await archiveImageNames(transport, spec);
+  if (names.length) return names.map(localImageName);
+  if (transport === 'oci' || transport === 'dir' || transport === 'oci-archive' || transport === 'docker-archive') {
+    const [path, tag] = splitPathTag(spec);
+    const base = basename(path).toLowerCase().replace(/\.(tar|tgz|tar\.gz)$/, '').replace(/[^a-z0-9._-]/g, '') || 'image';
+    return [localImageName(`${base}:${tag ?? 'latest'}`)];
+  }
+  return [];
+}
+
+function splitPathTag(spec: string): [string, string | undefined] {
+  const i = spec.lastIndexOf(':');
+  if (i > spec.lastIndexOf('/') && i > 0) return [spec.slice(0, i), spec.slice(i + 1)];
+  return [spec, undefined];
+}
+
+export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const [ref, destArg] = args;
+  const dest = destArg ?? ref!;
+  const format = formatFlag(o.format);
+  const digest = await pushImage(store, ref!, dest, { quiet: !!o.quiet, ...(format && { format }) });
+  if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
+}
+
+export async function skopeoCopyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const [srcName, dstName] = args as [string, string];
+  const store = (): Promise<Store> => openStore(g);
+  const src = (await openEnd(store, srcName, 'src')) as ImageSource;
+  let dst: ImageDestination;
+  try {
+    dst = (await openEnd(store, dstName, 'dst')) as ImageDestination;
+  } catch (e) {
+    await src.close();
+    throw e;
+  }
+  const format = formatFlag(o.format);
+  await runCopy(src, dst, { quiet: !!o.quiet, ...(format && { format }) });
+}
+
+export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  let file = typeof o.input === 'string' ? o.input : undefined;
+  let tmp: string | undefined;
+  if (!file || file === '-') {
+    if (process.stdin.isTTY) throw new Error('no input: use -i FILE or pipe an archive to standard input');
+    tmp = await mkdtemp(join(tmpdir(), 'barge-load-'));
+    file = join(tmp, 'input.tar');
+    await pipeline(process.stdin, createWriteStream(file));
+  }
+  try {
+    const kind = await archiveKind(file);
+    const transport = kind === 'oci' ? 'oci-archive' : 'docker-archive';
+    const entries = await archiveEntries(transport, file);
+    for (const e of entries) {
+      const names = e.names.map(localImageName);
+      const id = await pullImage(store, e.ref, names, { quiet: !!o.quiet });
+      print(names.length ? names.map((n) => `Loaded image: ${n}`).join('\n') : `Loaded image: sha256:${id}`);
+    }
+  } finally {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function archiveKind(file: string): Promise<'oci' | 'docker'> {
+  const { TarArchive } = await import('../../image/transports/oci-archive.ts');
+  const a = await TarArchive.open(file);
+  try {
+    if (a.size('manifest.json') >= 0) return 'docker';
+    if (a.size('index.json') >= 0) return 'oci';
+    throw new Error(`${file}: neither a docker archive (manifest.json) nor an OCI archive (index.json)`);
+  } finally {
+    await a.close();
+  }
+}
+
+/** Every image in an archive, as a transport reference and the names it carries. */
+async function archiveEntries(transport: string, file: string): Promise<{ ref: string; names: string[] }[]> {
+  const { archiveImages } = await import('../../image/archive-names.ts');
+  const images = await archiveImages(transport, file);
+  return images.map((im) => ({ ref: `${transport}:${file}${im.selector}`, names: im.names }));
+}
+
+export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const format = typeof o.format === 'string' ? o.format : 'docker-archive';
+  let out = typeof o.output === 'string' ? o.output : undefined;
+  let tmp: string | undefined;
+  if (!out) {
+    if (process.stdout.isTTY) throw new Error('refusing to write an archive to a terminal: use -o FILE');
+    tmp = await mkdtemp(join(tmpdir(), 'barge-save-'));
+    out = join(tmp, 'out.tar');
+  }
+  try {
+    for (const ref of args) {
+      const img = getImage(store, ref);
+      const name = img.names.find((n) => n === localImageName(ref)) ?? img.names[0];
+      const transport = { 'docker-archive': 'docker-archive', 'oci-archive': 'oci-archive', 'oci-dir': 'oci', 'docker-dir': 'dir' }[format];
+      if (!transport) throw new Error(`unsupported format "${format}"`);
+      const tagPart = transport === 'dir' ? '' : name ? `:${transport === 'oci' || transport === 'oci-archive' ? name : name}` : '';
+      await pushImage(store, img.id, `${transport}:${out}${tagPart}`, {
+        quiet: o.quiet !== false, ...(transport === 'docker-archive' || transport === 'dir' ? { format: 'docker' as const } : { format: 'oci' as const }),
+      });
+    }
+    if (tmp) await pipeline(createReadStream(out), process.stdout);
+  } finally {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const [file, name] = args;
+  const stream = file === '-' ? process.stdin : createReadStream(file!);
+  const layer = await store.putLayer({ stream, parent: null });
+  const image: ImageConfig = emptyImageConfig();
+  const created = new Date().toISOString();
+  image.created = created;
+  image.rootfs.diff_ids = [layer.diffId];
+  image.history = [{ created, created_by: `/bin/sh -c #(nop) ADD file:${layer.diffId.slice(7)} in /`, ...(typeof o.message === 'string' && { comment: o.message }) }];
+  const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
+  const configBytes = Buffer.from(JSON.stringify(changed));
+  const manifest: Manifest = buildManifest('oci', configBytes, [layer]);
+  const img = await store.createImage({
+    config: configBytes, manifest: Buffer.from(JSON.stringify(manifest)), manifestMediaType: MediaType.ociManifest,
+    layers: [layer.id], names: name ? [localImageName(name)] : [], created,
+  });
+  if (!o.quiet) process.stderr.write(`Getting image source signatures\nCopying blob ${layer.blobDigest!.slice(7, 19)} done\nWriting manifest to image destination\n`);
+  print(`sha256:${img.id}`);
+}
+
+/** `import --change`: the Containerfile instructions Podman accepts there, as config options. */
+function applyChanges(image: ImageConfig, changes: string[]): ImageConfig {
+  let cfg = { image, annotations: {} };
+  for (const ch of changes) {
+    const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(ch);
+    if (!m) throw new Error(`invalid --change "${ch}"`);
+    const [, instr, rest] = m as unknown as [string, string, string];
+    const opts: ConfigOptions = {};
+    switch (instr.toUpperCase()) {
+      case 'CMD': opts.cmd = rest; break;
+      case 'ENTRYPOINT': opts.entrypoint = rest; break;
+      case 'ENV': opts.env = [rest.includes('=') ? rest : rest.replace(/\s+/, '=')]; break;
+      case 'EXPOSE': opts.port = rest.split(/\s+/); break;
+      case 'LABEL': opts.label = [rest.replace(/"/g, '')]; break;
+      case 'USER': opts.user = rest; break;
+      case 'VOLUME': opts.volume = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : rest.split(/\s+/); break;
+      case 'WORKDIR': opts.workingdir = rest; break;
+      case 'STOPSIGNAL': opts.stopSignal = rest; break;
+      default: throw new Error(`--change: instruction ${instr} is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)`);
+    }
+    cfg = applyConfig(cfg, opts);
+  }
+  return cfg.image;
+}

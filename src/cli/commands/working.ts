@@ -1,0 +1,222 @@
+import { writeFile } from 'node:fs/promises';
+import { openStore, print, warn, ExitError, type GlobalOptions } from '../context.ts';
+import { formatRows } from '../table.ts';
+import { fromImage, type PullPolicy } from '../../primitives/from.ts';
+import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
+import { copyIntoBuilder } from '../../primitives/copy.ts';
+import { runInBuilder } from '../../primitives/run.ts';
+import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
+import { commitBuilder } from '../../primitives/commit.ts';
+import { localImageName } from '../../image/reference.ts';
+import { execInteractive } from '../../sys/exec.ts';
+
+type Opts = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
+
+export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const pull = str(o.pull) === 'false' ? 'never' : str(o.pull) === 'true' ? 'always' : (str(o.pull) as PullPolicy | undefined);
+  const b = await fromImage(store, args[0]!, {
+    ...(str(o.name) && { name: str(o.name)! }),
+    ...(pull && { pull }),
+    ...(str(o.isolation) && { isolation: str(o.isolation) as 'oci' | 'chroot' }),
+  });
+  print(b.container.name);
+}
+
+const TRANSPORT = /^(oci|oci-archive|docker-archive|dir|docker|containers-storage):/;
+
+export async function copyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
+  // "copy SRC DST" with transport names is Skopeo's copy, not Buildah's.
+  if (args.length === 2 && TRANSPORT.test(args[0]!) && TRANSPORT.test(args[1]!)) {
+    const { skopeoCopyCmd } = await import('./transfer.ts');
+    return skopeoCopyCmd(g, args, o);
+  }
+  return copyOrAdd(g, args, o, false);
+}
+
+export async function addCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  return copyOrAdd(g, args, o, true);
+}
+
+async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean): Promise<void> {
+  const [ctr, ...rest] = args;
+  if (!rest.length) throw new Error(`${add ? 'add' : 'copy'} requires at least a container and a source`);
+  const store = await openStore(g);
+  const b = loadBuilder(store, ctr!);
+  const srcs = rest.length > 1 ? rest.slice(0, -1) : rest;
+  const dest = rest.length > 1 ? rest[rest.length - 1] : undefined;
+  await copyIntoBuilder(store, b, srcs, dest, {
+    add,
+    ...(str(o.chown) && { chown: str(o.chown)! }),
+    ...(str(o.chmod) && { chmod: str(o.chmod)! }),
+    ...(str(o.from) && { from: str(o.from)! }),
+    ...(str(o.contextdir) && { contextDir: str(o.contextdir)! }),
+  });
+}
+
+export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const [ctr, ...argv] = args;
+  const store = await openStore(g);
+  const b = loadBuilder(store, ctr!);
+  const network = str(o.network) ?? str(o.net);
+  if (network && !['host', 'none', 'private'].includes(network)) throw new Error(`unsupported network mode "${network}" (host, none, private)`);
+  return runInBuilder(store, b, argv, {
+    ...(str(o.user) && { user: str(o.user)! }),
+    ...(str(o.workingdir) && { workingDir: str(o.workingdir)! }),
+    env: list(o.env),
+    volumes: list(o.volume),
+    mounts: list(o.mount),
+    ...(network && { network: network as 'host' | 'none' | 'private' }),
+    capAdd: list(o.capAdd),
+    capDrop: list(o.capDrop),
+    terminal: !!(o.tty || o.terminal),
+    ...(str(o.hostname) && { hostname: str(o.hostname)! }),
+    ...(g.runtime && { runtime: g.runtime }),
+  });
+}
+
+export async function mountCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  if (!args.length) {
+    const rows = store.listContainers('builder').filter((c) => store.isMounted(c));
+    if (o.json) print(JSON.stringify(rows.map((c) => ({ container: c.name, mountPoint: c.mountpoint })), null, 4));
+    else for (const c of rows) print(`${c.name} ${c.mountpoint}`);
+    return;
+  }
+  const out: { container: string; mountPoint: string }[] = [];
+  for (const ref of args) {
+    const c = store.getContainer(ref);
+    const mp = await store.withLock(`container:${c.id}`, () => store.mountContainer(c));
+    out.push({ container: c.name, mountPoint: mp });
+  }
+  if (o.json) print(JSON.stringify(out, null, 4));
+  else if (out.length === 1) print(out[0]!.mountPoint);
+  else for (const m of out) print(`${m.container} ${m.mountPoint}`);
+}
+
+export async function umountCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const targets = o.all ? store.listContainers().filter((c) => store.isMounted(c)) : args.map((a) => store.getContainer(a));
+  if (!o.all && !args.length) throw new Error('at least one container name or id must be specified');
+  for (const c of targets) {
+    await store.withLock(`container:${c.id}`, () => store.unmountContainer(c));
+    print(c.id);
+  }
+}
+
+export async function configCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const b = loadBuilder(store, args[0]!);
+  const opts: ConfigOptions = {};
+  // Commander's camel-cased option names are ConfigOptions' names.
+  const single = [
+    'arch', 'author', 'cmd', 'comment', 'createdBy', 'domainname', 'entrypoint', 'healthcheck', 'healthcheckInterval',
+    'healthcheckRetries', 'healthcheckStartPeriod', 'healthcheckStartInterval', 'healthcheckTimeout', 'historyComment',
+    'hostname', 'os', 'osVersion', 'shell', 'stopSignal', 'user', 'variant', 'workingdir',
+  ] as const;
+  const target = opts as Record<string, unknown>;
+  for (const k of single) if (typeof o[k] === 'string') target[k] = o[k];
+  for (const k of ['annotation', 'env', 'label', 'onbuild', 'port', 'volume'] as const) if (o[k]) target[k] = list(o[k]);
+  if (o.unsetlabel) opts.unsetLabel = list(o.unsetlabel);
+  await store.withLock(`container:${b.container.id}`, async () => {
+    b.state.config = applyConfig(b.state.config, opts, { warn });
+    saveBuilder(store, b);
+  });
+}
+
+export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const [ctr, dest] = args;
+  const b = loadBuilder(store, ctr!);
+  const transportDest = dest && /^(oci|oci-archive|docker-archive|dir|docker):/.test(dest) ? dest : undefined;
+  const names = dest && !transportDest ? [localImageName(dest.replace(/^containers-storage:/, ''))] : [];
+  const ts = str(o.timestamp);
+  if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
+  const res = await commitBuilder(store, b, {
+    format: str(o.format) === 'docker' ? 'docker' : 'oci',
+    names,
+    squash: !!o.squash,
+    rm: !!o.rm && !transportDest,
+    ...(ts !== undefined && { timestamp: Number(ts) }),
+    omitHistory: !!o.omitHistory,
+  });
+  if (transportDest) {
+    const { pushImage } = await import('./transfer.ts');
+    await pushImage(store, res.imageId, transportDest, { quiet: true });
+    if (o.rm) await store.deleteContainer(store.getContainer(b.container.id));
+  }
+  if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
+  print(res.imageId);
+}
+
+export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const rows = store.listContainers(o.all ? undefined : 'builder').map((c) => ({
+    ContainerID: c.id,
+    Builder: c.kind === 'builder',
+    ImageID: c.imageId ?? '',
+    ImageName: c.imageName ?? '',
+    ContainerName: c.name,
+  }));
+  if (o.quiet) {
+    for (const r of rows) print(o.notruncate ? r.ContainerID : r.ContainerID.slice(0, 12));
+    return;
+  }
+  if (o.json) {
+    const json = rows.map((r) => ({ id: r.ContainerID, builder: r.Builder, imageid: r.ImageID, imagename: r.ImageName, containername: r.ContainerName }));
+    print(JSON.stringify(json, null, 4));
+    return;
+  }
+  const trunc = !o.notruncate;
+  const display = rows.map((r) => ({
+    ...r,
+    ContainerID: trunc ? r.ContainerID.slice(0, 12) : r.ContainerID,
+    ImageID: trunc ? r.ImageID.slice(0, 12) : r.ImageID,
+    Builder: r.Builder ? '    *' : '',
+  }));
+  const format = str(o.format);
+  const out = formatRows(format ? rows : display, {
+    ...(format !== undefined && { format }),
+    defaultTable: 'table {{.ContainerID}}\t{{.Builder}}\t{{.ImageID}}\t{{.ImageName}}\t{{.ContainerName}}',
+    headers: { ContainerID: 'CONTAINER ID', Builder: 'BUILDER', ImageID: 'IMAGE ID', ImageName: 'IMAGE NAME', ContainerName: 'CONTAINER NAME' },
+  });
+  if (o.noheading && !format) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  else process.stdout.write(out);
+}
+
+export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  if (!o.all && !args.length) throw new Error('at least one container name or id must be specified');
+  const targets = o.all ? store.listContainers('builder').map((c) => c.name) : args;
+  let failed = 0;
+  for (const ref of targets) {
+    try {
+      const c = store.getContainer(ref);
+      await store.withLock(`container:${c.id}`, () => store.deleteContainer(c));
+      print(c.id);
+    } catch (e) {
+      process.stderr.write(`Error: ${(e as Error).message}\n`);
+      failed++;
+    }
+  }
+  if (targets.length) await store.collectGarbage();
+  return failed ? 125 : 0;
+}
+
+export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  // As root no new namespace is needed; the rootless issue makes this enter barge's user namespace.
+  const store = await openStore(g);
+  const env: NodeJS.ProcessEnv = { ...process.env, BARGE_ISOLATION: 'unshare' };
+  for (const spec of list(o.mount)) {
+    const [v, ref] = spec.includes('=') ? spec.split('=', 2) : [undefined, spec];
+    const c = store.getContainer(ref!);
+    const mp = await store.mountContainer(c);
+    env[v ?? c.name] = mp;
+  }
+  const argv = args.length ? args : [process.env.SHELL || '/bin/sh'];
+  const code = await execInteractive(argv[0]!, argv.slice(1), { env });
+  if (code === 127) throw new ExitError(`${argv[0]}: command not found`, 127);
+  return code;
+}

@@ -1,0 +1,351 @@
+import { Command, CommanderError, Option } from 'commander';
+import { closeStore, ExitError, type GlobalOptions } from './context.ts';
+import { VERSION } from './version.ts';
+
+// Only the command tree is built eagerly; each action loads its module on demand so a
+// command pays start-up cost only for the code it runs.
+
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
+
+function action(load: () => Promise<Action>) {
+  return async (...params: unknown[]): Promise<void> => {
+    const cmd = params[params.length - 1] as Command;
+    const opts = params[params.length - 2] as Record<string, unknown>;
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    const code = await (await load())(g, cmd.args, opts);
+    if (typeof code === 'number') process.exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('barge')
+    .description('A daemonless, rootless tool for building, running and moving OCI container images')
+    .version(`barge version ${VERSION}`, '-v, --version', 'print the version')
+    .option('--root <dir>', 'storage root directory (default: /var/lib/barge, or ~/.local/share/barge rootless)')
+    .option('--runroot <dir>', 'storage state directory (default: /run/barge)')
+    .addOption(new Option('--storage-driver <driver>', 'storage driver').choices(['overlay', 'vfs']))
+    .addOption(new Option('--log-level <level>', 'log messages at and above this level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+    .option('--runtime <path>', 'OCI runtime to use (crun or runc, by name or path)')
+    .showHelpAfterError(false)
+    .configureHelp({ sortSubcommands: true });
+
+  const w = (): Promise<typeof import('./commands/working.ts')> => import('./commands/working.ts');
+  const im = (): Promise<typeof import('./commands/images.ts')> => import('./commands/images.ts');
+  const tr = (): Promise<typeof import('./commands/transfer.ts')> => import('./commands/transfer.ts');
+  const sys = (): Promise<typeof import('./commands/system.ts')> => import('./commands/system.ts');
+
+  program
+    .command('from')
+    .description('Create a working container based on an image')
+    .argument('<image>', 'image name or id, or "scratch"')
+    .option('--name <name>', 'name for the working container')
+    .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
+    .option('-q, --quiet', 'do not print progress')
+    .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot']))
+    .action(action(async () => (await w()).fromCmd));
+
+  for (const name of ['copy', 'add'] as const) {
+    program
+      .command(name)
+      .description(
+        name === 'copy'
+          ? 'Copy content into a working container (or, with transport names, copy an image as skopeo copy does)'
+          : 'Add content into a working container; local archives are extracted and URLs fetched',
+      )
+      .argument('<container>', 'working container name or id')
+      .argument('[src...]', 'sources, then the destination')
+      .option('--chown <user:group>', 'owner of the copied content')
+      .option('--chmod <mode>', 'permission bits of the copied content')
+      .option('--from <image|container>', 'copy from this image or container instead of the host')
+      .option('--contextdir <dir>', 'confine sources to this directory')
+      .option('-q, --quiet', 'do not print the digest of the copied content')
+      .option('--format <format>', 'manifest format for image copies (oci, v2s2)')
+      .option('--all', 'copy all images of a list (image copies)')
+      .action(action(async () => (name === 'copy' ? (await w()).copyCmd : (await w()).addCmd)));
+  }
+
+  program
+    .command('run')
+    .description('Run a command inside a working container')
+    .argument('<container>', 'working container name or id')
+    .argument('[command...]', 'command and arguments (after --)')
+    .option('--user <user[:group]>', 'user to run as')
+    .option('--workingdir <dir>', 'working directory for the command')
+    .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+    .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+    .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+    .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+    .option('--net <mode>', 'alias for --network')
+    .option('--cap-add <cap>', 'add a capability', collect)
+    .option('--cap-drop <cap>', 'drop a capability', collect)
+    .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('--terminal', 'alias for --tty')
+    .option('--hostname <name>', 'hostname inside the container')
+    .action(action(async () => (await w()).runCmd));
+
+  program
+    .command('mount')
+    .description('Mount working containers\' root filesystems and print their paths')
+    .argument('[containers...]')
+    .option('--json', 'output as JSON')
+    .action(action(async () => (await w()).mountCmd));
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('Unmount the root filesystems of working containers')
+    .argument('[containers...]')
+    .option('-a, --all', 'unmount all working containers')
+    .action(action(async () => (await w()).umountCmd));
+
+  const config = program
+    .command('config')
+    .description('Update image configuration settings of a working container')
+    .argument('<container>');
+  const cfgOpts: [string, string, boolean?][] = [
+    ['--annotation <annotation>', 'add an annotation KEY=VALUE (KEY- removes)', true],
+    ['--arch <arch>', 'architecture of the image'],
+    ['--author <author>', 'author of the image'],
+    ['--cmd <cmd>', 'default command (JSON array or shell string)'],
+    ['--comment <comment>', 'image comment (docker format)'],
+    ['--created-by <text>', 'history "created by" text for the next commit'],
+    ['--domainname <name>', 'domain name (docker format)'],
+    ['--entrypoint <entrypoint>', 'entry point (JSON array or shell string)'],
+    ['-e, --env <env>', 'environment variable KEY=VALUE (KEY- removes)', true],
+    ['--healthcheck <cmd>', 'health check command (docker format)'],
+    ['--healthcheck-interval <duration>', 'interval between health checks'],
+    ['--healthcheck-retries <n>', 'failures before unhealthy'],
+    ['--healthcheck-start-period <duration>', 'start period before checks count'],
+    ['--healthcheck-start-interval <duration>', 'interval during the start period'],
+    ['--healthcheck-timeout <duration>', 'timeout of one check'],
+    ['--history-comment <comment>', 'history comment for the next commit'],
+    ['--hostname <name>', 'hostname (docker format)'],
+    ['-l, --label <label>', 'add a label KEY=VALUE (KEY- removes)', true],
+    ['--onbuild <instruction>', 'ONBUILD trigger (docker format)', true],
+    ['--os <os>', 'operating system of the image'],
+    ['--os-version <version>', 'operating system version'],
+    ['-p, --port <port>', 'exposed port PORT[/PROTO] (PORT- removes)', true],
+    ['--shell <shell>', 'default shell (docker format)'],
+    ['--stop-signal <signal>', 'signal that stops the container'],
+    ['-u, --user <user>', 'default user'],
+    ['--variant <variant>', 'architecture variant'],
+    ['-v, --volume <volume>', 'volume mount point (VOLUME- removes)', true],
+    ['--workingdir <dir>', 'default working directory'],
+    ['--unsetlabel <label>', 'remove a label', true],
+  ];
+  for (const [flags, desc, repeat] of cfgOpts) {
+    if (repeat) config.option(flags, desc, collect);
+    else config.option(flags, desc);
+  }
+  config.action(action(async () => (await w()).configCmd));
+
+  program
+    .command('commit')
+    .description('Create an image from a working container')
+    .argument('<container>')
+    .argument('[image]', 'image name or TRANSPORT:DESTINATION')
+    .addOption(new Option('-f, --format <format>', 'image format').choices(['oci', 'docker']).default('oci'))
+    .option('--squash', 'squash all layers into one')
+    .option('--rm', 'remove the working container after committing')
+    .option('--timestamp <seconds>', 'set created time and file times to this Unix time')
+    .option('-q, --quiet', 'print only the image id')
+    .option('--iidfile <file>', 'write the image id to this file')
+    .option('--omit-history', 'do not add a history entry')
+    .action(action(async () => (await w()).commitCmd));
+
+  program
+    .command('containers')
+    .description('List working containers')
+    .option('-a, --all', 'also list containers not created by barge from/build')
+    .option('--format <template>', 'Go template or "json"')
+    .option('--json', 'output as JSON')
+    .option('-q, --quiet', 'print only container ids')
+    .option('--noheading, -n', 'omit the table header')
+    .option('--notruncate', 'do not truncate ids and names')
+    .action(action(async () => (await w()).containersCmd));
+
+  program
+    .command('rm')
+    .description('Remove working containers')
+    .argument('[containers...]')
+    .option('-a, --all', 'remove all working containers')
+    .action(action(async () => (await w()).rmCmd));
+
+  program
+    .command('unshare')
+    .description('Run a command in barge\'s user and mount namespace')
+    .argument('[command...]')
+    .option('--mount <var=container>', 'mount a container and set VAR to its path', collect)
+    .action(action(async () => (await w()).unshareCmd));
+
+  program
+    .command('images')
+    .description('List images in local storage')
+    .argument('[image]')
+    .option('-a, --all', 'show all images')
+    .option('--digests', 'show digests')
+    .option('-f, --filter <filter>', 'filter: reference=, label=, dangling=, before=, since=, id=', collect)
+    .option('--format <template>', 'Go template or "json"')
+    .option('--json', 'output as JSON')
+    .option('-n, --noheading', 'omit the table header')
+    .option('--no-trunc', 'do not truncate ids')
+    .option('-q, --quiet', 'print only image ids')
+    .action(action(async () => (await im()).imagesCmd));
+
+  program
+    .command('rmi')
+    .description('Remove images')
+    .argument('[images...]')
+    .option('-f, --force', 'also remove containers using the image')
+    .option('-a, --all', 'remove all images')
+    .option('-p, --prune', 'remove dangling images')
+    .action(action(async () => (await im()).rmiCmd));
+
+  program
+    .command('tag')
+    .description('Add names to a local image')
+    .argument('<image>')
+    .argument('<names...>')
+    .action(action(async () => (await im()).tagCmd));
+
+  program
+    .command('untag')
+    .description('Remove names from a local image')
+    .argument('<image>')
+    .argument('[names...]')
+    .action(action(async () => (await im()).untagCmd));
+
+  program
+    .command('history')
+    .description('Show the history of an image')
+    .argument('<image>')
+    .option('--format <template>', 'Go template or "json"')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-H, --human <bool>', 'human readable sizes and dates', 'true')
+    .option('-q, --quiet', 'print only ids')
+    .action(action(async () => (await im()).historyCmd));
+
+  program
+    .command('inspect')
+    .description('Show the configuration of a working container or image')
+    .argument('<name>')
+    .addOption(new Option('-t, --type <type>', 'what to inspect').choices(['container', 'image', 'manifest']))
+    .option('-f, --format <template>', 'Go template')
+    .action(action(async () => (await im()).inspectCmd));
+
+  program
+    .command('import')
+    .description('Create an image from a root filesystem tarball')
+    .argument('<tarball>', 'file, or - for standard input')
+    .argument('[name]')
+    .option('-c, --change <instruction>', 'Containerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR)', collect)
+    .option('-m, --message <message>', 'commit message for the history')
+    .option('-q, --quiet', 'print only the image id')
+    .action(action(async () => (await tr()).importCmd));
+
+  program
+    .command('load')
+    .description('Load images from a docker-archive or oci-archive tarball')
+    .option('-i, --input <file>', 'read from this file (default: standard input)')
+    .option('-q, --quiet', 'suppress progress output')
+    .action(action(async () => (await tr()).loadCmd));
+
+  program
+    .command('save')
+    .description('Save images to an archive or directory')
+    .argument('<images...>')
+    .option('-o, --output <file>', 'write to this file (default: standard output)')
+    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive', 'oci-dir', 'docker-dir']).default('docker-archive'))
+    .option('-m, --multi-image-archive', 'store several images in one docker archive')
+    .option('-q, --quiet', 'suppress progress output')
+    .action(action(async () => (await tr()).saveCmd));
+
+  program
+    .command('pull')
+    .description('Pull an image from a transport into local storage')
+    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
+    .option('-q, --quiet', 'suppress progress output')
+    .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
+    .action(action(async () => (await tr()).pullCmd));
+
+  program
+    .command('push')
+    .description('Push an image from local storage to a transport')
+    .argument('<image>')
+    .argument('[destination]')
+    .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
+    .option('-q, --quiet', 'suppress progress output')
+    .option('--digestfile <file>', 'write the manifest digest to this file')
+    .action(action(async () => (await tr()).pushCmd));
+
+  program
+    .command('info')
+    .description('Display information about the host and the store')
+    .option('--format <template>', 'Go template')
+    .action(action(async () => (await sys()).infoCmd));
+
+  program
+    .command('version')
+    .description('Display barge version information')
+    .option('--json', 'output as JSON')
+    .action(action(async () => (await sys()).versionCmd));
+
+  const system = program.command('system').description('Manage the store');
+  system.command('check').description('Check the store for consistency').option('-r, --repair', 'fix what can be fixed')
+    .option('-f, --force', 'also remove images and containers that are damaged')
+    .action(action(async () => (await sys()).checkCmd));
+  system.command('df').description('Show disk usage of the store').option('--format <template>', 'Go template').option('-v, --verbose', 'more detail')
+    .action(action(async () => (await sys()).dfCmd));
+  system.command('prune').description('Remove unused data').option('-a, --all', 'also remove images without containers').option('-f, --force', 'do not ask')
+    .action(action(async () => (await sys()).pruneCmd));
+  system.command('reset').description('Remove all images, containers and layers').option('-f, --force', 'do not ask')
+    .action(action(async () => (await sys()).resetCmd));
+
+  program
+    .command('completion')
+    .description('Generate a shell completion script')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(action(async () => (await sys()).completionCmd));
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  program.exitOverride();
+  program.configureOutput({
+    writeErr: (s) => {
+      // Commander's own parse errors become Podman-style "Error: ..." lines.
+      process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s);
+    },
+  });
+  for (const c of program.commands) {
+    c.exitOverride();
+    c.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s) });
+    for (const sub of c.commands) {
+      sub.exitOverride();
+      sub.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s) });
+    }
+  }
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exitCode = 0;
+      else process.exitCode = 125;
+    } else {
+      const err = e as Error;
+      if (process.env.BARGE_DEBUG) process.stderr.write(`${err.stack}\n`);
+      process.stderr.write(`Error: ${err.message}\n`);
+      process.exitCode = e instanceof ExitError ? e.exitCode : 125;
+    }
+  } finally {
+    closeStore();
+  }
+}
+
+await main();

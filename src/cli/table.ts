@@ -1,0 +1,182 @@
+/**
+ * Podman-style `--format` handling for list commands: `json`, `table <template>`,
+ * plain Go templates, and column alignment compatible with Go's text/tabwriter.
+ */
+import { goJSON, parseTemplate } from './gotemplate.ts';
+import type { TemplateFunc } from './gotemplate.ts';
+
+/** Podman's report writer: tabwriter.NewWriter(w, 12, 2, 2, ' ', 0). */
+export const TABLE_MIN_WIDTH = 12;
+export const TABLE_PADDING = 2;
+
+function cellWidth(s: string): number {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+}
+
+/**
+ * Aligns tab-separated cells like Go's text/tabwriter (left-aligned, space padding).
+ *
+ * Each line's cells are separated by '\t'; a line's last cell is not tab-terminated
+ * and so never takes part in alignment. A column block is a run of consecutive
+ * lines that all have a tab-terminated cell in that column; every cell in the
+ * block is padded to max(minWidth, widest cell + padding). Lines may contain '\n'
+ * and are split. Every output line ends with '\n'.
+ */
+export function tabwrite(lines: string[], padding = TABLE_PADDING, minWidth = TABLE_MIN_WIDTH): string {
+  const rows = lines.flatMap((l) => l.split('\n')).map((l) => l.split('\t'));
+  const out: string[] = [];
+
+  const writeLines = (line0: number, line1: number, widths: readonly number[]): void => {
+    for (let i = line0; i < line1; i++) {
+      const cells = rows[i] ?? [];
+      let s = '';
+      cells.forEach((c, j) => {
+        const w = widths[j];
+        s += w === undefined ? c : c + ' '.repeat(Math.max(0, w - cellWidth(c)));
+      });
+      out.push(s);
+    }
+  };
+
+  // Mirrors tabwriter's recursive formatting: widths of the columns to the left are
+  // fixed, and each block of lines sharing the next column gets its own width.
+  const format = (line0In: number, line1: number, widths: readonly number[]): void => {
+    let line0 = line0In;
+    const column = widths.length;
+    for (let i = line0; i < line1; i++) {
+      if (column >= (rows[i]?.length ?? 0) - 1) continue;
+      writeLines(line0, i, widths);
+      line0 = i;
+      let width = minWidth;
+      for (; i < line1; i++) {
+        const cells = rows[i] ?? [];
+        if (column >= cells.length - 1) break;
+        width = Math.max(width, cellWidth(cells[column] ?? '') + padding);
+      }
+      format(line0, i, [...widths, width]);
+      line0 = i;
+    }
+    writeLines(line0, line1, widths);
+  };
+
+  format(0, rows.length, []);
+  return out.map((l) => l + '\n').join('');
+}
+
+export interface FormatOptions {
+  format?: string;
+  /** The command's default, e.g. "table {{.ID}}\t{{.Name}}". */
+  defaultTable: string;
+  /** Header overrides keyed by field name (e.g. { ID: 'IMAGE ID' }); matched case-insensitively. */
+  headers?: Record<string, string>;
+  /** Extra template functions. */
+  funcs?: Record<string, TemplateFunc>;
+}
+
+const JSON_FORMAT = /^\s*(json|\{\{\s*json\s*\.?\s*\}\})\s*$/;
+
+/** True for Podman's whole-output JSON formats: `json` and `{{json .}}`. */
+export function isJSONFormat(format: string): boolean {
+  return JSON_FORMAT.test(format);
+}
+
+/**
+ * Shells pass `\t` and `\n` in --format through as two characters; Podman turns them
+ * into a real tab and newline. Only text outside `{{ }}` is rewritten: inside an
+ * action they can only appear in Go string literals, which already decode them, and
+ * a raw newline there would break the literal.
+ */
+export function normalizeFormat(format: string): string {
+  let out = '';
+  let pos = 0;
+  const fix = (s: string): string => s.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  for (;;) {
+    const open = format.indexOf('{{', pos);
+    if (open < 0) return out + fix(format.slice(pos));
+    const close = format.indexOf('}}', open + 2);
+    if (close < 0) return out + fix(format.slice(pos, open)) + format.slice(open);
+    out += fix(format.slice(pos, open)) + format.slice(open, close + 2);
+    pos = close + 2;
+  }
+}
+
+/**
+ * Splits a Go field name into words the way Podman derives column headers
+ * (fatih/camelcase): "ImageID" → "IMAGE ID", "CreatedAt" → "CREATED AT".
+ */
+export function fieldHeader(field: string): string {
+  const cls = (c: string): number => (/\p{Ll}/u.test(c) ? 1 : /\p{Lu}/u.test(c) ? 2 : /\p{Nd}/u.test(c) ? 3 : 4);
+  const runs: string[][] = [];
+  let last = 0;
+  for (const c of field) {
+    const k = cls(c);
+    const run = runs[runs.length - 1];
+    if (run && k === last) run.push(c);
+    else runs.push([c]);
+    last = k;
+  }
+  // An upper-case run followed by lower case gives its last letter to the next word ("IDName" → "ID", "Name").
+  for (let i = 0; i + 1 < runs.length; i++) {
+    const cur = runs[i] ?? [];
+    const next = runs[i + 1] ?? [];
+    if (cur.length > 0 && cls(cur[0] ?? '') === 2 && cls(next[0] ?? '') === 1) {
+      const moved = cur.pop();
+      if (moved !== undefined) next.unshift(moved);
+    }
+  }
+  return runs
+    .map((r) => r.join(''))
+    .filter((w) => w !== '' && !/^[\s_\-.]+$/u.test(w))
+    .join(' ')
+    .toUpperCase();
+}
+
+function headerLabel(path: readonly string[], headers: Record<string, string> | undefined): string {
+  const find = (key: string): string | undefined => {
+    if (!headers) return undefined;
+    if (Object.hasOwn(headers, key)) return headers[key];
+    const lower = key.toLowerCase();
+    const k = Object.keys(headers).find((h) => h.toLowerCase() === lower);
+    return k === undefined ? undefined : headers[k];
+  };
+  const last = path[path.length - 1] ?? '';
+  return find(path.join('.')) ?? find(last) ?? fieldHeader(last);
+}
+
+/** Splits one row's output into lines, ignoring the template's own trailing newline. */
+function rowLines(s: string): string[] {
+  return (s.endsWith('\n') ? s.slice(0, -1) : s).split('\n');
+}
+
+/**
+ * Renders rows for a list command's --format, returning text ready to write (each
+ * line newline-terminated):
+ *  - undefined, "" or "table": the command's defaultTable;
+ *  - "json" / "{{json .}}": the rows as a JSON array indented by 4 spaces;
+ *  - "table <tmpl>": a header line derived from the fields in the template, then
+ *    one line per row, aligned as Podman's tabwriter would;
+ *  - any other template: one line per row, also through the tabwriter (Podman
+ *    writes every report through it), with no header.
+ * Throws TemplateError for a bad template.
+ */
+export function formatRows(rows: unknown[], opts: FormatOptions): string {
+  let format = opts.format;
+  if (format === undefined || format.trim() === '' || format.trim() === 'table') format = opts.defaultTable;
+  if (isJSONFormat(format)) return goJSON(rows, 4) + '\n';
+
+  const table = /^\s*table(\s|$)/.exec(format);
+  let src = normalizeFormat(table ? format.slice(table[0].length) : format);
+  if (table && src.trim() === '') {
+    const def = /^\s*table(\s|$)/.exec(opts.defaultTable);
+    src = normalizeFormat(def ? opts.defaultTable.slice(def[0].length) : opts.defaultTable);
+  }
+  const tmpl = parseTemplate(src, opts.funcs);
+
+  const lines: string[] = [];
+  if (table) lines.push(...rowLines(tmpl.header((path) => headerLabel(path, opts.headers))));
+  for (const row of rows) lines.push(...rowLines(tmpl.execute(row)));
+  if (lines.length === 0) return '';
+  return tabwrite(lines);
+}

@@ -1,0 +1,91 @@
+import type { ImageRecord, Store } from '../store/store.ts';
+import { StoreError } from '../store/store.ts';
+import type { LayerRecord } from '../store/store.ts';
+import { sha256 } from '../store/hashing.ts';
+import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
+import { localCandidates, parseReference, ReferenceError } from './reference.ts';
+
+/**
+ * Finds a local image the way Podman does: full id, unique id prefix, exact name, the name
+ * completed with localhost/ or docker.io/, and finally any stored name with the same path.
+ */
+export function findImage(store: Store, ref: string): ImageRecord | undefined {
+  const r = ref.startsWith('sha256:') ? ref.slice(7) : ref;
+  if (/^[a-f0-9]{64}$/.test(r)) return store.getImage(r);
+  const exact = store.imageByName(ref);
+  if (exact) return exact;
+  if (/^[a-f0-9]{3,63}$/.test(r)) {
+    const hits = store.imagesByIdPrefix(r);
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) throw new StoreError(`image id prefix "${r}" is ambiguous`, 'conflict');
+  }
+  let candidates: string[];
+  try {
+    candidates = localCandidates(ref);
+  } catch (e) {
+    if (e instanceof ReferenceError) return undefined;
+    throw e;
+  }
+  for (const c of candidates) {
+    const img = store.imageByName(c);
+    if (img) return img;
+  }
+  const parsed = parseReference(ref);
+  if (!parsed.domain) {
+    const tag = parsed.tag ?? 'latest';
+    const suffix = `/${parsed.path}:${tag}`;
+    const hit = store.allNames().find((n) => n.name.endsWith(suffix));
+    if (hit) return store.getImage(hit.imageId);
+  }
+  return undefined;
+}
+
+export function getImage(store: Store, ref: string): ImageRecord {
+  const img = findImage(store, ref);
+  if (!img) throw new StoreError(`${ref}: image not known`, 'notfound');
+  return img;
+}
+
+export async function readImageConfig(store: Store, img: ImageRecord): Promise<ImageConfig> {
+  return JSON.parse((await store.imageConfig(img.id)).toString()) as ImageConfig;
+}
+
+export async function readImageManifest(store: Store, img: ImageRecord): Promise<Manifest> {
+  return JSON.parse((await store.imageManifest(img)).toString()) as Manifest;
+}
+
+function configDescriptor(format: ManifestFormat, bytes: Buffer, digest: string): Descriptor {
+  return { mediaType: format === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig, digest, size: bytes.length };
+}
+
+/** A manifest for layers as kept in the store (their compressed blobs). */
+export function buildManifest(
+  format: ManifestFormat,
+  configBytes: Buffer,
+  chain: LayerRecord[],
+  annotations: Record<string, string> = {},
+): Manifest {
+  const digest = sha256(configBytes);
+  const layers = chain.map((l): Descriptor => {
+    if (!l.blobDigest || l.blobSize === null) throw new StoreError(`layer ${l.id.slice(0, 12)} has no stored blob; run "barge system check --repair"`, 'corrupt');
+    return { mediaType: layerMediaType(format, l.blobMediaType ?? MediaType.ociLayerGzip), digest: l.blobDigest, size: l.blobSize };
+  });
+  const m: Manifest = {
+    schemaVersion: 2,
+    mediaType: format === 'docker' ? MediaType.dockerManifest : MediaType.ociManifest,
+    config: configDescriptor(format, configBytes, digest),
+    layers,
+  };
+  if (format === 'oci' && Object.keys(annotations).length) m.annotations = annotations;
+  return m;
+}
+
+function layerMediaType(format: ManifestFormat, stored: string): string {
+  const gz = stored.endsWith('gzip');
+  if (format === 'docker') {
+    if (stored.endsWith('zstd')) throw new StoreError('a zstd-compressed layer cannot be written in the docker format', 'invalid');
+    return gz ? MediaType.dockerLayerGzip : MediaType.dockerLayer;
+  }
+  return stored.endsWith('zstd') ? MediaType.ociLayerZstd : gz ? MediaType.ociLayerGzip : MediaType.ociLayer;
+}
+

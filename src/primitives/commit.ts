@@ -1,0 +1,90 @@
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LayerRecord, Store } from '../store/store.ts';
+import { StoreError } from '../store/store.ts';
+import { diffTar, tarDirectory } from '../store/tar-diff.ts';
+import type { ManifestFormat } from '../image/types.ts';
+import { buildManifest } from '../image/local-images.ts';
+import { dockerView, goJSON, ociView } from './config.ts';
+import type { Builder } from './builder.ts';
+
+export interface CommitOptions {
+  format: ManifestFormat;
+  names: string[];
+  squash?: boolean;
+  /** Seconds since the epoch: clamps file times and the created dates, for reproducible images. */
+  timestamp?: number;
+  rm?: boolean;
+  /** Leave the history entry out (Buildah's --omit-history). */
+  omitHistory?: boolean;
+}
+
+export interface CommitResult {
+  imageId: string;
+  manifestDigest: string;
+}
+
+/** `buildah commit`: the container's changes become one new layer on its image's layers. */
+export async function commitBuilder(store: Store, b: Builder, opts: CommitOptions): Promise<CommitResult> {
+  return store.withLock(`container:${b.container.id}`, async () => {
+    const exclude = await untouchedMountTargets(store.upperDir(b.container), b.state.runMountTargets);
+    let layer: LayerRecord;
+    if (opts.squash) {
+      const root = await store.mountContainer(b.container);
+      layer = await store.putLayer({ stream: tarDirectory(root, withTimestamp(opts.timestamp)), parent: null });
+    } else if (store.driver === 'overlay') {
+      const stream = diffTar({
+        dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp),
+      });
+      layer = await store.putLayer({ stream, parent: b.container.topLayer });
+    } else {
+      throw new StoreError('commit with the vfs driver needs --squash for now', 'invalid');
+    }
+    const chain = store.layerChain(layer.id);
+    const created = opts.timestamp !== undefined ? new Date(opts.timestamp * 1000).toISOString() : new Date().toISOString();
+    const image = structuredClone(b.state.config.image);
+    image.created = created;
+    image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
+    const history = opts.squash ? [] : [...(image.history ?? [])];
+    if (!opts.omitHistory) {
+      history.push({
+        created,
+        created_by: b.state.config.createdBy ?? '/bin/sh',
+        ...(image.author && { author: image.author }),
+        ...(b.state.config.historyComment !== undefined && { comment: b.state.config.historyComment }),
+      });
+    }
+    image.history = history;
+    const config = opts.format === 'docker' ? dockerView(image) : ociView(image);
+    const configBytes = Buffer.from(goJSON(config));
+    const manifest = buildManifest(opts.format, configBytes, chain, opts.format === 'oci' ? b.state.config.annotations : {});
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const img = await store.createImage({
+      config: configBytes, manifest: manifestBytes, manifestMediaType: manifest.mediaType!, layers: chain.map((l) => l.id),
+      names: opts.names, created,
+    });
+    if (opts.rm) await store.deleteContainer(b.container);
+    return { imageId: img.id, manifestDigest: img.manifestDigest };
+  });
+}
+
+function withTimestamp(t: number | undefined): { timestamp?: number } {
+  return t === undefined ? {} : { timestamp: t };
+}
+
+/**
+ * Mount targets the runtime created (e.g. /etc/hosts in an image without one) are left out of
+ * the layer when the container never put anything in them.
+ */
+async function untouchedMountTargets(upper: string, targets: string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const t of targets) {
+    const rel = t.replace(/^\/+/, '');
+    const st = await lstat(join(upper, rel)).catch(() => null);
+    if (!st) continue;
+    if (st.isFile() && st.size === 0) out.add(rel);
+    else if (st.isDirectory() && (await readdir(join(upper, rel))).length === 0) out.add(rel);
+  }
+  return out;
+}
+

@@ -1,0 +1,231 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
+import { basename, isAbsolute, join, posix, relative, resolve as resolvePath } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import type { Store } from '../store/store.ts';
+import { detectCompression, decompressor } from '../store/hashing.ts';
+import { resolveInRoot } from '../store/secure-path.ts';
+import { applyTar } from '../store/tar-apply.ts';
+import { findImage } from '../image/local-images.ts';
+import { resolveUser } from '../runtime/user.ts';
+import { saveBuilder, type Builder } from './builder.ts';
+
+export interface CopyOptions {
+  chown?: string;
+  chmod?: string;
+  /** Image or container whose root filesystem holds the sources. */
+  from?: string;
+  /** Sources are confined to this directory (symlinks and .. cannot leave it). */
+  contextDir?: string;
+  /** ADD semantics: local archives are extracted, URLs fetched. */
+  add?: boolean;
+  /** Sources as given are skipped when they match (Containerfile ignore rules). */
+  exclude?: (relPath: string) => boolean;
+}
+
+interface Source {
+  /** Host path of the source. */
+  path: string;
+  /** The directory the source is confined to, when any. */
+  root: string | null;
+}
+
+/**
+ * `buildah copy` / `buildah add`. Sources are packed into a tar stream and unpacked with the
+ * same hardened code that unpacks image layers, so a destination symlink can never lead out
+ * of the container's root.
+ */
+export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], dest: string | undefined, o: CopyOptions = {}): Promise<void> {
+  if (!srcs.length) throw new Error('no source files given');
+  await store.withLock(`container:${b.container.id}`, async () => {
+    const rootfs = await store.mountContainer(b.container);
+    const cfg = b.state.config.image.config ?? {};
+    const workdir = cfg.WorkingDir || '/';
+    const destPath = dest === undefined ? workdir + '/' : posix.isAbsolute(dest) ? dest : posix.join(workdir, dest) + (dest.endsWith('/') ? '/' : '');
+    const owner = o.chown ? await resolveOwner(rootfs, o.chown) : { uid: 0, gid: 0 };
+    const mode = o.chmod ? parseChmod(o.chmod) : undefined;
+
+    let srcRoot: string | null = o.contextDir ? resolvePath(o.contextDir) : null;
+    let release: (() => Promise<void>) | undefined;
+    if (o.from) ({ root: srcRoot, release } = await openFromRoot(store, o.from));
+    try {
+      const sources: Source[] = [];
+      const urls: string[] = [];
+      for (const s of srcs) {
+        if (o.add && /^https?:\/\//.test(s)) urls.push(s);
+        else sources.push(...(await expandSource(s, srcRoot)));
+      }
+      const intoDir = destPath.endsWith('/') || sources.length + urls.length > 1 || (await isDirIn(rootfs, destPath));
+      const targetDir = async (dir: string): Promise<string> => {
+        await mkdirInRoot(rootfs, dir);
+        return resolveInRoot(rootfs, dir);
+      };
+
+      for (const src of sources) {
+        const st = await stat(src.path);
+        if (o.add && st.isFile() && (await isArchive(src.path))) {
+          await extractArchive(src.path, await targetDir(destPath), o.chown ? owner : undefined);
+          continue;
+        }
+        // A directory's contents go into DEST; a file goes into DEST/ or becomes DEST.
+        const dir = st.isDirectory() || intoDir ? destPath : posix.dirname(destPath);
+        const name = st.isDirectory() ? '' : intoDir ? basename(src.path) : posix.basename(destPath);
+        const pack = tar.pack();
+        const done = applyTar(pack as unknown as Readable, { root: await targetDir(dir), whiteouts: 'none' });
+        try {
+          await packTree(pack, src, name, owner, mode, o.exclude);
+          pack.finalize();
+        } catch (e) {
+          pack.destroy(e as Error);
+          throw e;
+        }
+        await done;
+      }
+      const urlDir = intoDir ? await targetDir(destPath) : await targetDir(posix.dirname(destPath));
+      for (const url of urls) {
+        const name = intoDir ? basename(new URL(url).pathname) || 'index.html' : posix.basename(destPath);
+        await fetchInto(url, join(urlDir, name), owner, mode);
+      }
+      saveBuilder(store, b);
+    } finally {
+      await release?.();
+    }
+  });
+}
+
+async function openFromRoot(store: Store, ref: string): Promise<{ root: string; release: () => Promise<void> }> {
+  const c = store.findContainer(ref);
+  if (c) return { root: await store.mountContainer(c), release: async () => {} };
+  const img = findImage(store, ref);
+  if (!img) throw new Error(`--from ${ref}: no such container or image`);
+  // A throwaway container gives the image's merged view without unpacking anything.
+  const tmp = await store.createContainer({ nameBase: `copy-from-${img.id.slice(0, 12)}`, kind: 'builder', imageId: img.id, imageName: img.names[0] ?? null, data: '{}' });
+  return { root: await store.mountContainer(tmp), release: () => store.deleteContainer(tmp) };
+}
+
+async function expandSource(s: string, root: string | null): Promise<Source[]> {
+  const hasGlob = /[*?[]/.test(s);
+  const base = root ?? process.cwd();
+  if (!hasGlob) {
+    const path = root ? await resolveInRoot(root, s) : resolvePath(base, s);
+    if (!(await lstat(path).catch(() => null))) throw new Error(`copier: stat: "${s}": no such file or directory`);
+    return [{ path, root }];
+  }
+  const { glob } = await import('node:fs/promises');
+  const out: Source[] = [];
+  const pattern = root ? s.replace(/^\/+/, '') : s;
+  for await (const m of glob(pattern, { cwd: base })) {
+    const abs = isAbsolute(m) ? m : join(base, m);
+    const path = root ? await resolveInRoot(root, relative(root, abs)) : abs;
+    out.push({ path, root });
+  }
+  if (!out.length) throw new Error(`copier: "${s}": no files matched`);
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+/** Writes a source file or directory tree into the tar pack under `name`. */
+async function packTree(
+  pack: tar.Pack,
+  src: Source,
+  name: string,
+  owner: { uid: number; gid: number },
+  mode: number | undefined,
+  exclude: ((p: string) => boolean) | undefined,
+): Promise<void> {
+  const entry = (header: Parameters<tar.Pack["entry"]>[0], body?: Readable): Promise<void> =>
+    new Promise((res, rej) => {
+      const e = pack.entry(header, (err) => (err ? rej(err) : res()));
+      if (body) {
+        body.on('error', rej);
+        body.pipe(e);
+      }
+    });
+  const walk = async (host: string, rel: string): Promise<void> => {
+    // Following the top-level source symlink matches Docker; inside trees, links are copied as links.
+    const st = rel === name ? await stat(host) : await lstat(host);
+    if (src.root && rel === name) {
+      const real = await realpath(host);
+      if (real !== src.root && !real.startsWith(src.root + '/')) throw new Error(`copier: "${host}" is outside the build context`);
+    }
+    const common = { uid: owner.uid, gid: owner.gid, mtime: st.mtime };
+    const m = mode ?? st.mode & 0o7777;
+    if (st.isDirectory()) {
+      if (rel) await entry({ ...common, name: rel, type: 'directory', mode: m });
+      for (const child of (await readdir(host)).sort()) {
+        const childRel = rel ? `${rel}/${child}` : child;
+        if (exclude?.(childRel)) continue;
+        await walk(join(host, child), childRel);
+      }
+    } else if (st.isSymbolicLink()) {
+      await entry({ ...common, name: rel, type: 'symlink', linkname: await readlink(host), mode: 0o777 });
+    } else if (st.isFile()) {
+      await entry({ ...common, name: rel, type: 'file', size: st.size, mode: m }, createReadStream(host));
+    }
+  };
+  await walk(src.path, name);
+}
+
+async function isArchive(path: string): Promise<boolean> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    if (detectCompression(buf) !== 'none') return true;
+    // A plain tar has "ustar" at offset 257.
+    return bytesRead >= 262 && buf.subarray(257, 262).toString() === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+async function extractArchive(path: string, destHost: string, chown?: { uid: number; gid: number }): Promise<void> {
+  const fh = await open(path, 'r');
+  const head = Buffer.alloc(8);
+  await fh.read(head, 0, 8, 0);
+  await fh.close();
+  const dec = decompressor(detectCompression(head));
+  const input: Readable = dec ? createReadStream(path).pipe(dec) : createReadStream(path);
+  await applyTar(input, { root: destHost, whiteouts: 'none', ...(chown && { chown }) });
+}
+
+async function fetchInto(url: string, dest: string, owner: { uid: number; gid: number }, mode: number | undefined): Promise<void> {
+  const res = await fetch(url, { redirect: 'follow' });
+  if (!res.ok || !res.body) throw new Error(`fetching ${url}: HTTP ${res.status}`);
+  await rm(dest, { force: true, recursive: true });
+  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(dest, { flags: 'wx', mode: mode ?? 0o600 }));
+  const { chown, chmod, utimes } = await import('node:fs/promises');
+  await chown(dest, owner.uid, owner.gid);
+  await chmod(dest, mode ?? 0o600);
+  const lm = res.headers.get('last-modified');
+  if (lm) await utimes(dest, new Date(lm), new Date(lm));
+}
+
+async function resolveOwner(rootfs: string, spec: string): Promise<{ uid: number; gid: number }> {
+  const u = await resolveUser(rootfs, spec);
+  // "--chown user" without a group uses the user's primary group, as Docker does.
+  return { uid: u.uid, gid: u.gid };
+}
+
+export function parseChmod(s: string): number {
+  if (!/^[0-7]{3,4}$/.test(s)) throw new Error(`invalid --chmod "${s}": expected an octal mode such as 0755`);
+  return parseInt(s, 8);
+}
+
+async function isDirIn(rootfs: string, p: string): Promise<boolean> {
+  const st = await stat(await resolveInRoot(rootfs, p)).catch(() => null);
+  return !!st?.isDirectory();
+}
+
+/** mkdir -p inside the rootfs, each component resolved within it. */
+async function mkdirInRoot(rootfs: string, p: string): Promise<void> {
+  let cur = '/';
+  for (const part of p.split('/').filter(Boolean)) {
+    cur = posix.join(cur, part);
+    const host = await resolveInRoot(rootfs, cur);
+    const st = await lstat(host).catch(() => null);
+    if (!st) await mkdir(host, { mode: 0o755 });
+    else if (!st.isDirectory()) throw new Error(`copier: "${cur}" exists in the container and is not a directory`);
+  }
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import { hostname as hostHostname } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import type { Store } from '../store/store.ts';
+import { resolveInRoot } from '../store/secure-path.ts';
+import { buildSpec, type MountSpec } from '../runtime/spec.ts';
+import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
+import { resolveUser } from '../runtime/user.ts';
+import { saveBuilder, type Builder } from './builder.ts';
+
+export interface RunOptions {
+  user?: string;
+  workingDir?: string;
+  env?: string[];
+  volumes?: string[];
+  mounts?: string[];
+  network?: 'host' | 'none' | 'private';
+  capAdd?: string[];
+  capDrop?: string[];
+  terminal?: boolean;
+  hostname?: string;
+  runtime?: string;
+}
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** `buildah run`: a command in the working container; its changes stay in the container. */
+export async function runInBuilder(store: Store, b: Builder, argv: string[], o: RunOptions = {}): Promise<number> {
+  if (!argv.length) throw new Error('command must be specified');
+  return store.withLock(`container:${b.container.id}`, async () => {
+    const rootfs = await store.mountContainer(b.container);
+    const cfg = b.state.config.image.config ?? {};
+    const user = await resolveUser(rootfs, o.user ?? cfg.User ?? '');
+    const cwd = o.workingDir ?? (cfg.WorkingDir || '/');
+    const cwdHost = await resolveInRoot(rootfs, cwd);
+    await mkdir(cwdHost, { recursive: true });
+
+    const env = mergeEnv(cfg.Env ?? [], o.env ?? []);
+    if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
+    if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
+
+    const runDir = join(store.containerRunDir(b.container.id), randomBytes(6).toString('hex'));
+    await mkdir(runDir, { recursive: true });
+    try {
+      const hostname = o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12));
+      const mounts: MountSpec[] = [...(await etcFiles(runDir, hostname, o.network ?? 'host')), ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
+      const targets = [...mounts.map((m) => m.destination), '/proc', '/dev', '/sys', cwd];
+      const created = await missingPaths(rootfs, targets);
+      if (created.length) {
+        b.state.runMountTargets = [...new Set([...b.state.runMountTargets, ...created])];
+        saveBuilder(store, b);
+      }
+      const spec = buildSpec({
+        rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids,
+        terminal: o.terminal ?? false, hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
+      });
+      return await runContainer({
+        runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id: `barge-${b.container.id.slice(0, 12)}-${randomBytes(4).toString('hex')}`,
+        stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit',
+      });
+    } finally {
+      await rm(runDir, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Image env first, then the caller's: later KEY= entries replace earlier ones. */
+export function mergeEnv(base: string[], extra: string[]): string[] {
+  const m = new Map<string, string>();
+  for (const e of [...base, ...extra]) {
+    const i = e.indexOf('=');
+    if (i < 0) {
+      const v = process.env[e];
+      if (v !== undefined) m.set(e, `${e}=${v}`);
+    } else m.set(e.slice(0, i), e);
+  }
+  return [...m.values()];
+}
+
+/** Per-run /etc/hosts, /etc/resolv.conf and /etc/hostname: mounted, never committed. */
+async function etcFiles(runDir: string, hostname: string, network: string): Promise<MountSpec[]> {
+  const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+  const { readFile } = await import('node:fs/promises');
+  const resolv = network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '';
+  const files: [string, string][] = [['hosts', hosts], ['resolv.conf', resolv], ['hostname', `${network === 'host' ? hostHostname() : hostname}\n`]];
+  const out: MountSpec[] = [];
+  for (const [name, content] of files) {
+    await writeFile(join(runDir, name), content);
+    out.push({ destination: `/etc/${name}`, type: 'bind', source: join(runDir, name), options: ['rbind', 'rprivate'] });
+  }
+  return out;
+}
+
+/** -v HOST:CTR[:OPTS] */
+export function parseVolumes(specs: string[]): MountSpec[] {
+  return specs.map((s) => {
+    const [src, dst, opts] = s.split(':');
+    if (!src || !dst) throw new Error(`invalid volume "${s}": expected HOST-DIR:CONTAINER-DIR[:OPTIONS]`);
+    if (!dst.startsWith('/')) throw new Error(`invalid volume "${s}": container path must be absolute`);
+    const options = ['rbind'];
+    for (const o of (opts ?? '').split(',').filter(Boolean)) {
+      if (['ro', 'rw', 'z', 'Z', 'U', 'O'].includes(o)) {
+        if (o === 'ro') options.push('ro');
+      } else if (['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nosuid', 'nodev', 'noexec', 'suid', 'dev', 'exec'].includes(o)) options.push(o);
+      else throw new Error(`invalid volume option "${o}" in "${s}"`);
+    }
+    return { destination: dst, type: 'bind', source: resolvePath(src), options };
+  });
+}
+
+/** --mount type=bind,src=…,dst=…[,ro] and type=tmpfs,dst=… */
+export function parseMounts(specs: string[]): MountSpec[] {
+  return specs.map((s) => {
+    const kv = new Map<string, string>();
+    const flags: string[] = [];
+    for (const part of s.split(',')) {
+      const i = part.indexOf('=');
+      if (i < 0) flags.push(part);
+      else kv.set(part.slice(0, i), part.slice(i + 1));
+    }
+    const type = kv.get('type') ?? 'bind';
+    const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
+    if (!dst) throw new Error(`invalid mount "${s}": destination is required`);
+    const ro = flags.includes('ro') || flags.includes('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
+    if (type === 'tmpfs') {
+      const options = ['nosuid', 'nodev'];
+      const size = kv.get('tmpfs-size');
+      if (size) options.push(`size=${size}`);
+      return { destination: dst, type: 'tmpfs', source: 'tmpfs', options };
+    }
+    if (type !== 'bind') throw new Error(`invalid mount "${s}": type "${type}" is not supported (bind, tmpfs)`);
+    const src = kv.get('source') ?? kv.get('src');
+    if (!src) throw new Error(`invalid mount "${s}": source is required for bind mounts`);
+    return { destination: dst, type: 'bind', source: resolvePath(src), options: ['rbind', ...(ro ? ['ro'] : [])] };
+  });
+}
+
+async function missingPaths(rootfs: string, paths: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const host = await resolveInRoot(rootfs, p, { followFinal: false });
+    if (!(await lstat(host).catch(() => null))) out.push(p);
+  }
+  return out;
+}

@@ -1,0 +1,578 @@
+// Generates OCI runtime-spec (config.json) documents for running one process in a prepared rootfs.
+// The defaults follow what Podman/Buildah hand to their runtimes, so images behave the same way here.
+
+import { readFileSync, statfsSync } from 'node:fs';
+import path from 'node:path';
+
+export interface MountSpec {
+  destination: string;
+  type?: string;
+  source: string;
+  options?: string[];
+}
+
+export interface IdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+export interface SpecOptions {
+  rootfs: string;
+  readonlyRootfs?: boolean;
+  args: string[];
+  env: string[];
+  cwd: string;
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+  terminal?: boolean;
+  /** Only meaningful with a private UTS namespace; left unset the container keeps the host's name. */
+  hostname?: string;
+  /** host: no netns; none/private: a new netns (only lo until someone wires it up). */
+  network: 'host' | 'none' | 'private';
+  pidNamespace?: 'private' | 'host';
+  ipcNamespace?: 'private' | 'host';
+  utsNamespace?: 'private' | 'host';
+  /** Default: private where the host is pure cgroup v2 (as Podman), host on v1/hybrid hosts. */
+  cgroupNamespace?: 'private' | 'host';
+  /** Accepts "CAP_NET_ADMIN", "net_admin", "ALL". */
+  capAdd?: string[];
+  capDrop?: string[];
+  /** Extra user mounts (bind/tmpfs), applied after the defaults; one on a default's destination replaces it. */
+  mounts?: MountSpec[];
+  /** `type` may be "nofile", "RLIMIT_NOFILE", ...; -1 or Infinity mean unlimited. Clamped to our own hard limits. */
+  rlimits?: { type: string; soft: number; hard: number }[];
+  noNewPrivileges?: boolean;
+  annotations?: Record<string, string>;
+  resources?: { memory?: number; cpus?: number; pidsLimit?: number };
+  /** For rootless work: uid/gid mappings; when given the container gets a user namespace. */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  /** Defaults as Podman's when absent. */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  /**
+   * Default false. Podman ships a large allow-list profile; until barge carries an equivalent, `true`
+   * installs a deny-list of syscalls that containers have no business making (kernel modules, kexec,
+   * keyrings, clock setting, ...). Capabilities and namespaces remain the primary isolation either way.
+   */
+  seccomp?: boolean;
+}
+
+export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
+
+export interface SpecUser {
+  uid: number;
+  gid: number;
+  umask?: number;
+  additionalGids?: number[];
+}
+
+export interface SpecCapabilities {
+  bounding: string[];
+  effective: string[];
+  permitted: string[];
+  inheritable: string[];
+  ambient: string[];
+}
+
+/** soft/hard of Infinity serialise as RLIM_INFINITY (see serializeSpec). */
+export interface SpecRlimit {
+  type: string;
+  soft: number;
+  hard: number;
+}
+
+export interface SpecProcess {
+  terminal: boolean;
+  user: SpecUser;
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: SpecCapabilities;
+  rlimits: SpecRlimit[];
+  noNewPrivileges: boolean;
+}
+
+export interface SpecMount {
+  destination: string;
+  type: string;
+  source: string;
+  options?: string[];
+}
+
+export interface SpecDeviceRule {
+  allow: boolean;
+  type?: 'a' | 'c' | 'b';
+  major?: number;
+  minor?: number;
+  access: string;
+}
+
+export interface SpecResources {
+  devices: SpecDeviceRule[];
+  memory?: { limit: number };
+  cpu?: { quota: number; period: number };
+  pids?: { limit: number };
+}
+
+export interface SpecSeccompRule {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+}
+
+export interface SpecSeccomp {
+  defaultAction: string;
+  architectures: string[];
+  syscalls: SpecSeccompRule[];
+}
+
+export interface SpecLinux {
+  namespaces: { type: NamespaceType; path?: string }[];
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  resources: SpecResources;
+  cgroupsPath?: string;
+  maskedPaths: string[];
+  readonlyPaths: string[];
+  seccomp?: SpecSeccomp;
+}
+
+/** The subset of the OCI runtime-spec that barge emits. */
+export interface RuntimeSpec {
+  ociVersion: string;
+  process: SpecProcess;
+  root: { path: string; readonly: boolean };
+  hostname?: string;
+  mounts: SpecMount[];
+  annotations?: Record<string, string>;
+  linux: SpecLinux;
+}
+
+/** Podman's default capability set. */
+export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze([
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FOWNER',
+  'CAP_FSETID',
+  'CAP_KILL',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SETFCAP',
+  'CAP_SETGID',
+  'CAP_SETPCAP',
+  'CAP_SETUID',
+  'CAP_SYS_CHROOT',
+]);
+
+/** Linux capabilities by number (index = capability number). */
+const ALL_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT',
+  'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE',
+  'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+/** Bit number of a capability name, for comparing against /proc/PID/status masks. */
+export function capabilityNumber(name: string): number {
+  const n = ALL_CAPABILITIES.indexOf(normalizeCapability(name));
+  if (n < 0) throw new Error(`unknown capability "${name}"`);
+  return n;
+}
+
+/** "net_admin" / "NET_ADMIN" / "CAP_NET_ADMIN" → "CAP_NET_ADMIN"; "all" → "ALL". */
+export function normalizeCapability(name: string): string {
+  const up = name.trim().toUpperCase();
+  if (up === 'ALL') return 'ALL';
+  const full = up.startsWith('CAP_') ? up : `CAP_${up}`;
+  if (!ALL_CAPABILITIES.includes(full)) throw new Error(`unknown capability "${name}"`);
+  return full;
+}
+
+/** Capabilities the running kernel knows; asking a runtime for newer ones only earns warnings or errors. */
+function kernelCapabilities(): string[] {
+  let last = ALL_CAPABILITIES.length - 1;
+  try {
+    const n = Number.parseInt(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim(), 10);
+    if (Number.isInteger(n) && n >= 0) last = Math.min(last, n);
+  } catch {
+    // Without procfs, assume the kernel knows everything we do.
+  }
+  return ALL_CAPABILITIES.slice(0, last + 1);
+}
+
+/** The effective capability list for --cap-add/--cap-drop, with Podman's precedence rules. */
+export function mergeCapabilities(capAdd: readonly string[] = [], capDrop: readonly string[] = []): string[] {
+  const add = capAdd.map(normalizeCapability);
+  const drop = capDrop.map(normalizeCapability);
+  const known = kernelCapabilities();
+  const explicitAdd = add.filter((c) => c !== 'ALL');
+  let caps: string[];
+  if (drop.includes('ALL')) {
+    // "--cap-drop=ALL --cap-add=X" is the idiom for "only X".
+    caps = add.includes('ALL') ? [...known] : explicitAdd;
+  } else {
+    const base = add.includes('ALL') ? known : [...DEFAULT_CAPABILITIES, ...explicitAdd];
+    caps = base.filter((c) => !drop.includes(c));
+  }
+  const set = new Set(caps);
+  return ALL_CAPABILITIES.filter((c) => set.has(c));
+}
+
+export const DEFAULT_MASKED_PATHS: readonly string[] = Object.freeze([
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/fs/selinux',
+  '/sys/dev/block',
+]);
+
+export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
+  '/proc/asound',
+  '/proc/bus',
+  '/proc/fs',
+  '/proc/irq',
+  '/proc/sys',
+  '/proc/sysrq-trigger',
+]);
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Podman's default limit for both nofile and nproc; never more than we hold ourselves. */
+const DEFAULT_RLIMIT = 1_048_576;
+
+const RLIMIT_NAMES: Record<string, string> = {
+  'Max cpu time': 'RLIMIT_CPU',
+  'Max file size': 'RLIMIT_FSIZE',
+  'Max data size': 'RLIMIT_DATA',
+  'Max stack size': 'RLIMIT_STACK',
+  'Max core file size': 'RLIMIT_CORE',
+  'Max resident set': 'RLIMIT_RSS',
+  'Max processes': 'RLIMIT_NPROC',
+  'Max open files': 'RLIMIT_NOFILE',
+  'Max locked memory': 'RLIMIT_MEMLOCK',
+  'Max address space': 'RLIMIT_AS',
+  'Max file locks': 'RLIMIT_LOCKS',
+  'Max pending signals': 'RLIMIT_SIGPENDING',
+  'Max msgqueue size': 'RLIMIT_MSGQUEUE',
+  'Max nice priority': 'RLIMIT_NICE',
+  'Max realtime priority': 'RLIMIT_RTPRIO',
+  'Max realtime timeout': 'RLIMIT_RTTIME',
+};
+
+/**
+ * Our own hard limits, keyed by RLIMIT_* name (Infinity = unlimited). The runtime runs with these, and
+ * an unprivileged process (or one in a user namespace) cannot raise a hard limit, so a larger value in
+ * the spec makes the container fail to start.
+ */
+export function hardLimits(limitsFile = '/proc/self/limits'): Map<string, number> {
+  const out = new Map<string, number>();
+  let text: string;
+  try {
+    text = readFileSync(limitsFile, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    for (const [label, type] of Object.entries(RLIMIT_NAMES)) {
+      if (!line.startsWith(label + ' ')) continue;
+      // Columns: label, soft, hard, [units]; the label itself contains spaces.
+      const cols = line.slice(label.length).trim().split(/\s+/);
+      const hard = cols[1];
+      if (hard === undefined) continue;
+      out.set(type, hard === 'unlimited' ? Infinity : Number(hard));
+    }
+  }
+  return out;
+}
+
+function normalizeRlimitType(type: string): string {
+  const up = type.trim().toUpperCase();
+  const full = up.startsWith('RLIMIT_') ? up : `RLIMIT_${up}`;
+  if (!Object.values(RLIMIT_NAMES).includes(full)) throw new Error(`unknown rlimit "${type}"`);
+  return full;
+}
+
+function rlimitValue(v: number): number {
+  if (v === -1 || v === Infinity) return Infinity;
+  if (!Number.isInteger(v) || v < 0) throw new Error(`invalid rlimit value ${v}`);
+  return v;
+}
+
+function buildRlimits(user: SpecOptions['rlimits'], hard: Map<string, number>): SpecRlimit[] {
+  const byType = new Map<string, { soft: number; hard: number }>();
+  for (const type of ['RLIMIT_NOFILE', 'RLIMIT_NPROC']) {
+    const v = Math.min(DEFAULT_RLIMIT, hard.get(type) ?? DEFAULT_RLIMIT);
+    byType.set(type, { soft: v, hard: v });
+  }
+  for (const r of user ?? []) {
+    const type = normalizeRlimitType(r.type);
+    const max = hard.get(type) ?? Infinity;
+    const h = Math.min(rlimitValue(r.hard), max);
+    const s = Math.min(rlimitValue(r.soft), h);
+    byType.set(type, { soft: s, hard: h });
+  }
+  return [...byType].map(([type, v]) => ({ type, soft: v.soft, hard: v.hard }));
+}
+
+function coversId(maps: readonly IdMapping[], id: number): boolean {
+  return maps.some((m) => id >= m.containerID && id < m.containerID + m.size);
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+function hostIsCgroup2(): boolean {
+  try {
+    return statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+function defaultMounts(o: SpecOptions, userns: boolean, gidMaps: readonly IdMapping[]): SpecMount[] {
+  const ptsOpts = ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'];
+  // devpts refuses a gid= that is not mapped into the user namespace.
+  if (!userns || coversId(gidMaps, 5)) ptsOpts.push('gid=5');
+  const mounts: SpecMount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ptsOpts },
+  ];
+  if (o.ipcNamespace === 'host') {
+    // A shared IPC namespace must also share its POSIX shm and message queues.
+    mounts.push(
+      { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev/mqueue', type: 'bind', source: '/dev/mqueue', options: ['rbind', 'nosuid', 'noexec', 'nodev'] },
+    );
+  } else {
+    mounts.push(
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    );
+  }
+  if (userns && o.network === 'host') {
+    // sysfs may only be mounted by the owner of the network namespace; inside a user namespace that
+    // shares the host network we are not, so expose the host's /sys (cgroups included) read-only.
+    mounts.push({ destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] });
+  } else {
+    mounts.push({ destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+    if (userns) {
+      // A cgroup v1 hierarchy cannot be mounted from a user namespace; bind the host's view instead.
+      mounts.push({
+        destination: '/sys/fs/cgroup',
+        type: 'bind',
+        source: '/sys/fs/cgroup',
+        options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'],
+      });
+    } else {
+      mounts.push({
+        destination: '/sys/fs/cgroup',
+        type: 'cgroup',
+        source: 'cgroup',
+        options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+      });
+    }
+  }
+  return mounts;
+}
+
+function userMount(m: MountSpec): SpecMount {
+  if (!path.isAbsolute(m.destination)) throw new Error(`mount destination ${m.destination} must be an absolute path`);
+  const type = m.type ?? 'bind';
+  const options = [...(m.options ?? [])];
+  if (type === 'bind') {
+    if (!path.isAbsolute(m.source)) throw new Error(`bind mount source ${m.source} must be an absolute path`);
+    // Runtimes key bind semantics off these options; without one a "bind" may be treated as a fs type.
+    if (!options.includes('bind') && !options.includes('rbind')) options.unshift('rbind');
+  }
+  const out: SpecMount = { destination: path.posix.normalize(m.destination), type, source: m.source };
+  if (options.length > 0) out.options = options;
+  return out;
+}
+
+/** Cgroup device rules: deny everything except the devices the runtime creates by default. */
+function deviceRules(): SpecDeviceRule[] {
+  const allow = (type: 'c', major: number, minor: number | undefined): SpecDeviceRule =>
+    minor === undefined ? { allow: true, type, major, access: 'rwm' } : { allow: true, type, major, minor, access: 'rwm' };
+  return [
+    { allow: false, access: 'rwm' },
+    allow('c', 1, 3), // null
+    allow('c', 1, 5), // zero
+    allow('c', 1, 7), // full
+    allow('c', 1, 8), // random
+    allow('c', 1, 9), // urandom
+    allow('c', 5, 0), // tty
+    allow('c', 5, 1), // console
+    allow('c', 5, 2), // ptmx
+    allow('c', 136, undefined), // pts/*
+  ];
+}
+
+/** Syscalls refused when seccomp is enabled; see SpecOptions.seccomp. */
+const SECCOMP_DENY: readonly string[] = [
+  'acct', 'add_key', 'bpf', 'clock_adjtime', 'clock_settime', 'create_module', 'delete_module',
+  'finit_module', 'get_kernel_syms', 'init_module', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load',
+  'kexec_load', 'keyctl', 'lookup_dcookie', 'nfsservctl', 'open_by_handle_at', 'perf_event_open',
+  'query_module', 'quotactl', 'reboot', 'request_key', 'settimeofday', 'stime', 'swapoff', 'swapon',
+  '_sysctl', 'uselib', 'userfaultfd', 'ustat', 'vm86', 'vm86old',
+];
+
+function seccompProfile(): SpecSeccomp {
+  const arch: Record<string, string[]> = {
+    x64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+    ppc64: ['SCMP_ARCH_PPC64LE'],
+    s390x: ['SCMP_ARCH_S390X', 'SCMP_ARCH_S390'],
+    riscv64: ['SCMP_ARCH_RISCV64'],
+  };
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: arch[process.arch] ?? [],
+    syscalls: [{ names: [...SECCOMP_DENY], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+  };
+}
+
+function checkMappings(what: string, maps: readonly IdMapping[]): void {
+  for (const m of maps) {
+    for (const v of [m.containerID, m.hostID, m.size]) {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`invalid ${what} mapping ${JSON.stringify(m)}`);
+    }
+    if (m.size === 0) throw new Error(`invalid ${what} mapping ${JSON.stringify(m)}: size 0`);
+  }
+}
+
+function checkId(what: string, v: number): void {
+  // (uid_t)-1 means "no change" to the kernel, so it can never be a real id.
+  if (!Number.isInteger(v) || v < 0 || v >= 0xffffffff) throw new Error(`invalid ${what} ${v}`);
+}
+
+export function buildSpec(o: SpecOptions): RuntimeSpec {
+  if (o.args.length === 0) throw new Error('no command specified');
+  if (!path.isAbsolute(o.cwd)) throw new Error(`working directory ${o.cwd} must be an absolute path`);
+  checkId('uid', o.uid);
+  checkId('gid', o.gid);
+  for (const g of o.additionalGids ?? []) checkId('gid', g);
+  if (o.hostname !== undefined && o.utsNamespace === 'host') {
+    throw new Error('cannot set the hostname when sharing the host UTS namespace');
+  }
+  const uidMaps = o.uidMappings ?? [];
+  const gidMaps = o.gidMappings ?? [];
+  checkMappings('uid', uidMaps);
+  checkMappings('gid', gidMaps);
+  const userns = uidMaps.length > 0 || gidMaps.length > 0;
+  if (userns && (uidMaps.length === 0 || gidMaps.length === 0)) {
+    throw new Error('a user namespace needs both uid and gid mappings');
+  }
+
+  const env = [...o.env];
+  if (!env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH);
+  if (o.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+
+  const caps = mergeCapabilities(o.capAdd, o.capDrop);
+  // A non-root process only keeps what was explicitly granted, as with Podman: the default set is
+  // for root's convenience, not something every image user should silently hold.
+  const granted =
+    o.uid === 0 ? caps : caps.filter((c) => (o.capAdd ?? []).map(normalizeCapability).some((a) => a === c || a === 'ALL'));
+  const capabilities: SpecCapabilities = {
+    bounding: caps,
+    effective: granted,
+    permitted: granted,
+    inheritable: o.uid === 0 ? [] : granted,
+    // Ambient capabilities are how a non-root process keeps them across execve.
+    ambient: o.uid === 0 ? [] : granted,
+  };
+
+  const user: SpecUser = { uid: o.uid, gid: o.gid, umask: 0o022 };
+  const extraGids = [...new Set(o.additionalGids ?? [])].filter((g) => g !== o.gid);
+  if (extraGids.length > 0) user.additionalGids = extraGids;
+
+  const namespaces: SpecLinux['namespaces'] = [{ type: 'mount' }];
+  if (o.pidNamespace !== 'host') namespaces.push({ type: 'pid' });
+  if (o.network !== 'host') namespaces.push({ type: 'network' });
+  if (o.ipcNamespace !== 'host') namespaces.push({ type: 'ipc' });
+  if (o.utsNamespace !== 'host') namespaces.push({ type: 'uts' });
+  if (o.cgroupNamespace === 'private' || (o.cgroupNamespace === undefined && hostIsCgroup2())) {
+    namespaces.push({ type: 'cgroup' });
+  }
+  if (userns) namespaces.push({ type: 'user' });
+
+  // User mounts on a default destination replace the default (e.g. a bigger /dev/shm).
+  const extra = (o.mounts ?? []).map(userMount);
+  const replaced = new Set(extra.map((m) => m.destination));
+  const mounts = [...defaultMounts(o, userns, gidMaps).filter((m) => !replaced.has(m.destination)), ...extra];
+
+  const resources: SpecResources = { devices: deviceRules() };
+  const r = o.resources ?? {};
+  if (r.memory !== undefined) {
+    if (!Number.isInteger(r.memory) || r.memory <= 0) throw new Error(`invalid memory limit ${r.memory}`);
+    resources.memory = { limit: r.memory };
+  }
+  if (r.cpus !== undefined) {
+    if (!(r.cpus > 0)) throw new Error(`invalid cpus ${r.cpus}`);
+    const period = 100_000;
+    resources.cpu = { quota: Math.round(r.cpus * period), period };
+  }
+  if (r.pidsLimit !== undefined) {
+    if (!Number.isInteger(r.pidsLimit)) throw new Error(`invalid pids limit ${r.pidsLimit}`);
+    resources.pids = { limit: r.pidsLimit };
+  }
+
+  const linux: SpecLinux = {
+    namespaces,
+    resources,
+    maskedPaths: [...(o.maskedPaths ?? DEFAULT_MASKED_PATHS)],
+    readonlyPaths: [...(o.readonlyPaths ?? DEFAULT_READONLY_PATHS)],
+  };
+  // cgroupsPath is deliberately left unset: runc and crun then both use "/<container id>" under each
+  // hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
+  if (userns) {
+    linux.uidMappings = uidMaps.map((m) => ({ ...m }));
+    linux.gidMappings = gidMaps.map((m) => ({ ...m }));
+  }
+  if (o.seccomp) linux.seccomp = seccompProfile();
+
+  const spec: RuntimeSpec = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: o.terminal ?? false,
+      user,
+      args: [...o.args],
+      env,
+      cwd: o.cwd,
+      capabilities,
+      rlimits: buildRlimits(o.rlimits, hardLimits()),
+      noNewPrivileges: o.noNewPrivileges ?? false,
+    },
+    root: { path: path.resolve(o.rootfs), readonly: o.readonlyRootfs ?? false },
+    mounts,
+    linux,
+  };
+  if (o.hostname !== undefined) spec.hostname = o.hostname;
+  if (o.annotations && Object.keys(o.annotations).length > 0) spec.annotations = { ...o.annotations };
+  return spec;
+}
+
+const RLIM_INFINITY_MARK = '\u0000RLIM_INFINITY\u0000';
+
+/**
+ * JSON for config.json. RLIM_INFINITY is 2^64-1, which a JS number cannot carry exactly (and Go's
+ * uint64 decoder rejects the rounded value), so it is spliced in as a literal.
+ */
+export function serializeSpec(spec: RuntimeSpec): string {
+  const json = JSON.stringify(
+    spec,
+    (key, value: unknown) => ((key === 'soft' || key === 'hard') && value === Infinity ? RLIM_INFINITY_MARK : value),
+    2,
+  );
+  return json.split(JSON.stringify(RLIM_INFINITY_MARK)).join('18446744073709551615') + '\n';
+}

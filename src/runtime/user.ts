@@ -1,0 +1,162 @@
+// Resolves a --user / USER value against the passwd and group files of a container rootfs.
+// The rootfs is untrusted image content, so its files are looked up as if chrooted into it.
+
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+  additionalGids: number[];
+  home: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Maps an absolute in-container path to a host path inside `rootfs`, following symlinks the way the
+ * container would see them: absolute targets and ".." never leave the rootfs. Returns null when a
+ * component is missing or the chain is too long.
+ */
+export async function resolveInRoot(rootfs: string, containerPath: string): Promise<string | null> {
+  const root = path.resolve(rootfs);
+  const todo = containerPath.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (todo.length > 0) {
+    const comp = todo.shift()!;
+    if (comp === '.') continue;
+    if (comp === '..') {
+      done.pop();
+      continue;
+    }
+    const host = path.join(root, ...done, comp);
+    let st;
+    try {
+      st = await lstat(host);
+    } catch {
+      return null;
+    }
+    if (!st.isSymbolicLink()) {
+      done.push(comp);
+      continue;
+    }
+    if (++links > MAX_SYMLINKS) return null;
+    const target = await readlink(host);
+    const parts = target.split('/').filter((c) => c !== '' && c !== '.');
+    if (target.startsWith('/')) done.length = 0;
+    todo.unshift(...parts);
+  }
+  return path.join(root, ...done);
+}
+
+async function readRootFile(rootfs: string, file: string): Promise<string | null> {
+  const host = await resolveInRoot(rootfs, file);
+  if (host === null) return null;
+  try {
+    return await readFile(host, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseId(s: string): number | null {
+  if (!/^\d+$/.test(s)) return null;
+  const n = Number(s);
+  // (uid_t)-1 is reserved by the kernel as "unchanged".
+  return n < 0xffffffff ? n : null;
+}
+
+function parsePasswd(text: string): PasswdEntry[] {
+  const out: PasswdEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 4) continue;
+    const uid = parseId(f[2]!);
+    const gid = parseId(f[3]!);
+    if (uid === null || gid === null) continue;
+    out.push({ name: f[0]!, uid, gid, home: f[5] ?? '' });
+  }
+  return out;
+}
+
+function parseGroup(text: string): GroupEntry[] {
+  const out: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const f = line.split(':');
+    if (f.length < 3) continue;
+    const gid = parseId(f[2]!);
+    if (gid === null) continue;
+    const members = (f[3] ?? '').split(',').map((m) => m.trim()).filter((m) => m !== '');
+    out.push({ name: f[0]!, gid, members });
+  }
+  return out;
+}
+
+/**
+ * Resolves "name", "uid", "uid:gid", "name:group", "uid:groupname" (empty/undefined = root).
+ * A uid missing from passwd runs with gid 0, as Podman does. Supplementary groups come from the
+ * group file only when the group was not given explicitly: naming a group means "exactly this group".
+ */
+export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
+  const value = (spec ?? '').trim();
+  const colon = value.indexOf(':');
+  const userPart = colon < 0 ? value : value.slice(0, colon);
+  const groupPart = colon < 0 ? '' : value.slice(colon + 1);
+  if (colon >= 0 && groupPart === '') throw new Error(`invalid user spec "${value}": empty group`);
+
+  const passwd = parsePasswd((await readRootFile(rootfs, '/etc/passwd')) ?? '');
+  let groups: GroupEntry[] | undefined;
+  const loadGroups = async (): Promise<GroupEntry[]> =>
+    (groups ??= parseGroup((await readRootFile(rootfs, '/etc/group')) ?? ''));
+
+  let uid: number;
+  let gid = 0;
+  let home = '/';
+  let entry: PasswdEntry | undefined;
+  const numericUid = userPart === '' ? 0 : parseId(userPart);
+  if (numericUid !== null) {
+    uid = numericUid;
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === userPart);
+    if (!entry) throw new Error(`unable to find user ${userPart}: no matching entries in passwd file`);
+    uid = entry.uid;
+  }
+  if (entry) {
+    gid = entry.gid;
+    if (entry.home !== '') home = entry.home;
+  }
+
+  let additionalGids: number[] = [];
+  if (groupPart !== '') {
+    const numericGid = parseId(groupPart);
+    if (numericGid !== null) gid = numericGid;
+    else {
+      const g = (await loadGroups()).find((e) => e.name === groupPart);
+      if (!g) throw new Error(`unable to find group ${groupPart}: no matching entries in group file`);
+      gid = g.gid;
+    }
+  } else if (entry) {
+    const name = entry.name;
+    additionalGids = [
+      ...new Set((await loadGroups()).filter((g) => g.members.includes(name) && g.gid !== gid).map((g) => g.gid)),
+    ];
+  }
+  return { uid, gid, additionalGids, home };
+}

@@ -1,0 +1,94 @@
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+
+// Metadata lives in one SQLite file in WAL mode: every barge process opens it, and
+// SQLite's locking is what makes concurrent commands safe without a daemon.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS layers (
+  id TEXT PRIMARY KEY,            -- chain id (hex): identifies the layer together with all its parents
+  parent TEXT,
+  diff_id TEXT NOT NULL,          -- sha256 of the uncompressed tar
+  diff_size INTEGER NOT NULL,
+  blob_digest TEXT,               -- compressed blob kept in blobs/ so push and save need no recompression
+  blob_size INTEGER,
+  blob_media_type TEXT,
+  link TEXT NOT NULL UNIQUE,      -- short name under l/ that keeps overlay mount options small
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+  id TEXT PRIMARY KEY,            -- config digest hex, as Podman and Buildah print it
+  top_layer TEXT,
+  manifest_digest TEXT NOT NULL,
+  manifest_media_type TEXT NOT NULL,
+  created TEXT,
+  added TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  read_only INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS names (
+  name TEXT PRIMARY KEY,
+  image_id TEXT NOT NULL REFERENCES images(id)
+);
+CREATE INDEX IF NOT EXISTS names_image ON names(image_id);
+CREATE TABLE IF NOT EXISTS containers (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,             -- 'builder' (Buildah working container) or 'container' (Podman-style)
+  image_id TEXT,
+  image_name TEXT,
+  top_layer TEXT,
+  created TEXT NOT NULL,
+  mountpoint TEXT,
+  data TEXT NOT NULL              -- JSON owned by the layer above the store
+);
+CREATE TABLE IF NOT EXISTS locks (
+  name TEXT PRIMARY KEY,
+  pid INTEGER NOT NULL,
+  start TEXT NOT NULL
+);
+`;
+
+export type Row = Record<string, SQLInputValue>;
+
+export class Db {
+  readonly sql: DatabaseSync;
+  private depth = 0;
+
+  constructor(file: string) {
+    this.sql = new DatabaseSync(file, { timeout: 60_000 });
+    this.sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+    this.sql.exec(SCHEMA);
+  }
+
+  /** Runs fn in one write transaction; nested calls join the outer one. */
+  tx<T>(fn: () => T): T {
+    if (this.depth > 0) return fn();
+    this.sql.exec('BEGIN IMMEDIATE');
+    this.depth++;
+    try {
+      const r = fn();
+      this.sql.exec('COMMIT');
+      return r;
+    } catch (e) {
+      this.sql.exec('ROLLBACK');
+      throw e;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  all<T>(query: string, ...params: SQLInputValue[]): T[] {
+    return this.sql.prepare(query).all(...params) as T[];
+  }
+
+  get<T>(query: string, ...params: SQLInputValue[]): T | undefined {
+    return this.sql.prepare(query).get(...params) as T | undefined;
+  }
+
+  run(query: string, ...params: SQLInputValue[]): number {
+    return Number(this.sql.prepare(query).run(...params).changes);
+  }
+
+  close(): void {
+    this.sql.close();
+  }
+}

@@ -1,0 +1,81 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback, type Readable } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+
+export const DIGEST_RE = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
+
+export function sha256(data: string | Buffer): string {
+  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+}
+
+export function hexOf(digest: string): string {
+  const i = digest.indexOf(':');
+  return i < 0 ? digest : digest.slice(i + 1);
+}
+
+/** Passes bytes through while hashing and counting them, so a digest costs no second read. */
+export class HashingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  bytes = 0;
+  private result: string | undefined;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.result = 'sha256:' + this.hash.digest('hex');
+    cb();
+  }
+
+  /** Valid once the stream has ended. */
+  get digest(): string {
+    if (!this.result) throw new Error('digest read before the stream ended');
+    return this.result;
+  }
+}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+export function detectCompression(head: Buffer): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** Reads the first bytes of a stream without consuming them, to sniff compression. */
+export async function peek(stream: Readable, n = 8): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let len = 0;
+    const done = (): void => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      const buf = Buffer.concat(chunks);
+      if (buf.length) stream.unshift(buf);
+      resolve(buf);
+    };
+    const onReadable = (): void => {
+      let c: Buffer | null;
+      while (len < n && (c = stream.read() as Buffer | null) !== null) {
+        chunks.push(c);
+        len += c.length;
+      }
+      if (len >= n) done();
+    };
+    const onEnd = (): void => done();
+    const onError = (e: Error): void => reject(e);
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+  });
+}
+
+export function decompressor(c: Compression): Transform | null {
+  if (c === 'gzip') return createGunzip();
+  if (c === 'zstd') return createZstdDecompress();
+  return null;
+}

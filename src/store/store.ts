@@ -1,0 +1,854 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { Db } from './db.ts';
+import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
+import { applyTar } from './tar-apply.ts';
+import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
+import { isAlive, processStart } from '../sys/proc.ts';
+
+export type Driver = 'overlay' | 'vfs';
+
+export interface StoreOptions {
+  root: string;
+  runroot: string;
+  driver: Driver;
+  /** Overlay metadata in user.* xattrs, as unprivileged overlay mounts require. */
+  userxattr?: boolean;
+}
+
+export interface LayerRecord {
+  id: string;
+  parent: string | null;
+  diffId: string;
+  diffSize: number;
+  blobDigest: string | null;
+  blobSize: number | null;
+  blobMediaType: string | null;
+  link: string;
+  created: string;
+}
+
+export interface ImageRecord {
+  id: string;
+  topLayer: string | null;
+  manifestDigest: string;
+  manifestMediaType: string;
+  created: string | null;
+  added: string;
+  size: number;
+  names: string[];
+}
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  kind: 'builder' | 'container';
+  imageId: string | null;
+  imageName: string | null;
+  topLayer: string | null;
+  created: string;
+  mountpoint: string | null;
+  data: string;
+}
+
+export interface LayerInput {
+  stream: Readable;
+  parent: string | null;
+  /** A known diff id lets an existing layer be reused without reading the stream. */
+  expectedDiffId?: string;
+  expectedBlobDigest?: string;
+  expectedBlobSize?: number;
+  /** Media type of the stream when it is compressed; uncompressed input is gzipped for the kept blob. */
+  mediaType?: string;
+  /** Called with bytes read from `stream`, for progress bars. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface StagedLayer {
+  stage: string;
+  /** Digest of the stream as it was given (compressed or not). */
+  rawDigest: string;
+  diffId: string;
+  diffSize: number;
+  blobDigest: string;
+  blobSize: number;
+  mediaType: string;
+}
+
+export interface NewImage {
+  config: Buffer;
+  manifest: Buffer;
+  manifestMediaType: string;
+  /** Layer ids bottom to top; the last one is the image's top layer. */
+  layers: string[];
+  names: string[];
+  created?: string;
+}
+
+/** A problem found by check(); `repair` says what --repair would do. */
+export interface CheckIssue {
+  what: string;
+  repair: string;
+  fix: () => Promise<void>;
+}
+
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'notfound' | 'inuse' | 'conflict' | 'corrupt' | 'invalid' = 'invalid',
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+type LayerRow = {
+  id: string; parent: string | null; diff_id: string; diff_size: number; blob_digest: string | null;
+  blob_size: number | null; blob_media_type: string | null; link: string; created: string;
+};
+type ImageRow = {
+  id: string; top_layer: string | null; manifest_digest: string; manifest_media_type: string;
+  created: string | null; added: string; size: number;
+};
+type ContainerRow = {
+  id: string; name: string; kind: string; image_id: string | null; image_name: string | null;
+  top_layer: string | null; created: string; mountpoint: string | null; data: string;
+};
+
+const now = (): string => new Date().toISOString();
+const randomHex = (n: number): string => randomBytes(n).toString('hex');
+
+export function chainId(parent: LayerRecord | null, diffId: string): string {
+  return parent ? hexOf(sha256(`sha256:${parent.id} ${diffId}`)) : hexOf(diffId);
+}
+
+/**
+ * The shared store. Content is written once under a private staging name and renamed into
+ * place before its metadata row appears, so a crash at any point leaves at most an orphan
+ * that check() and the next writer clean up — never a visible half object.
+ */
+export class Store {
+  readonly db: Db;
+  readonly root: string;
+  readonly runroot: string;
+  readonly driver: Driver;
+  readonly userxattr: boolean;
+  private readonly heldLocks = new Map<string, number>();
+
+  private constructor(opts: StoreOptions, db: Db) {
+    this.root = opts.root;
+    this.runroot = opts.runroot;
+    this.driver = opts.driver;
+    this.userxattr = opts.userxattr ?? false;
+    this.db = db;
+  }
+
+  static async open(opts: StoreOptions): Promise<Store> {
+    for (const d of ['blobs/sha256', 'layers', 'l', 'containers', 'tmp', 'empty']) {
+      await mkdir(join(opts.root, d), { recursive: true, mode: 0o700 });
+    }
+    await mkdir(opts.runroot, { recursive: true, mode: 0o700 });
+    const driverFile = join(opts.root, 'driver');
+    if (existsSync(driverFile)) {
+      const existing = readFileSync(driverFile, 'utf8').trim();
+      if (existing !== opts.driver) {
+        throw new StoreError(
+          `store at ${opts.root} uses the "${existing}" storage driver, not "${opts.driver}"; use --storage-driver ${existing} or another --root`,
+        );
+      }
+    } else {
+      await writeFile(driverFile, opts.driver + '\n');
+    }
+    return new Store(opts, new Db(join(opts.root, 'barge.db')));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---------- paths ----------
+
+  blobPath(digest: string): string {
+    if (!DIGEST_RE.test(digest)) throw new StoreError(`invalid digest "${digest}"`);
+    return join(this.root, 'blobs', digest.slice(0, digest.indexOf(':')), hexOf(digest));
+  }
+
+  layerDir(id: string): string {
+    return join(this.root, 'layers', id, 'diff');
+  }
+
+  containerDir(id: string): string {
+    return join(this.root, 'containers', id);
+  }
+
+  containerRunDir(id: string): string {
+    return join(this.runroot, 'containers', id);
+  }
+
+  /** A private staging directory, named so that check() knows whether its writer is still alive. */
+  async staging(): Promise<string> {
+    const dir = join(this.root, 'tmp', `${process.pid}-${processStart(process.pid)}-${randomHex(6)}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  private async trash(path: string): Promise<void> {
+    const t = join(this.root, 'tmp', `trash-${randomHex(8)}`);
+    try {
+      await rename(path, t);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    await rm(t, { recursive: true, force: true });
+  }
+
+  // ---------- locks ----------
+
+  /**
+   * A cross-process mutex held in the database. A lock whose holder has died (or whose pid
+   * was reused by another process) is taken over, so a kill -9 never wedges the store.
+   */
+  async withLock<T>(name: string, fn: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+    const held = this.heldLocks.get(name) ?? 0;
+    if (held > 0) {
+      this.heldLocks.set(name, held + 1);
+      try {
+        return await fn();
+      } finally {
+        this.heldLocks.set(name, (this.heldLocks.get(name) ?? 1) - 1);
+      }
+    }
+    const me = processStart(process.pid);
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const got = this.db.tx(() => {
+        const row = this.db.get<{ pid: number; start: string }>('SELECT pid, start FROM locks WHERE name = ?', name);
+        if (row && isAlive(row.pid, row.start)) return false;
+        this.db.run('INSERT OR REPLACE INTO locks (name, pid, start) VALUES (?, ?, ?)', name, process.pid, me);
+        return true;
+      });
+      if (got) break;
+      if (Date.now() > deadline) throw new StoreError(`timed out waiting for lock on ${name}`, 'inuse');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    this.heldLocks.set(name, 1);
+    try {
+      return await fn();
+    } finally {
+      this.heldLocks.delete(name);
+      this.db.run('DELETE FROM locks WHERE name = ? AND pid = ?', name, process.pid);
+    }
+  }
+
+  // ---------- blobs ----------
+
+  hasBlob(digest: string): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`blob ${digest} is missing from the store`, 'corrupt');
+      throw e;
+    }
+  }
+
+  /** Stores small content (configs, manifests) by digest; returns the digest. */
+  async putBlobBytes(data: Buffer): Promise<string> {
+    const digest = sha256(data);
+    const dest = this.blobPath(digest);
+    if (existsSync(dest)) return digest;
+    const tmp = `${dest}.${process.pid}.${randomHex(4)}.tmp`;
+    await writeFile(tmp, data);
+    await rename(tmp, dest);
+    return digest;
+  }
+
+  /** Moves a fully written and verified file into the blob directory. */
+  async adoptBlobFile(file: string, digest: string): Promise<void> {
+    await rename(file, this.blobPath(digest));
+  }
+
+  // ---------- layers ----------
+
+  getLayer(id: string): LayerRecord | undefined {
+    const r = this.db.get<LayerRow>('SELECT * FROM layers WHERE id = ?', id);
+    return r && toLayer(r);
+  }
+
+  /** The layer and its parents, bottom first. */
+  layerChain(top: string | null): LayerRecord[] {
+    const chain: LayerRecord[] = [];
+    for (let id = top; id; ) {
+      const l = this.getLayer(id);
+      if (!l) throw new StoreError(`layer ${id} is missing from the store`, 'corrupt');
+      chain.push(l);
+      id = l.parent;
+    }
+    return chain.reverse();
+  }
+
+  /**
+   * Unpacks a layer in one pass: the stream is hashed (blob digest), kept as a blob, decompressed,
+   * hashed again (diff id) and unpacked, all as it flows. Only a fully verified layer becomes visible.
+   */
+  async putLayer(input: LayerInput): Promise<LayerRecord> {
+    const parent = input.parent ? this.getLayer(input.parent) ?? null : null;
+    if (input.parent && !parent) throw new StoreError(`parent layer ${input.parent} not found`, 'notfound');
+    if (input.expectedDiffId) {
+      const existing = this.getLayer(chainId(parent, input.expectedDiffId));
+      if (existing) {
+        input.stream.destroy();
+        return existing;
+      }
+    }
+    const staged = await this.stageLayer(input);
+    try {
+      if (input.expectedDiffId && staged.diffId !== input.expectedDiffId) {
+        throw new StoreError(`layer diff id mismatch: the image config says ${input.expectedDiffId}, the layer content is ${staged.diffId}`, 'corrupt');
+      }
+      return await this.publishLayer(staged, parent?.id ?? null);
+    } finally {
+      await this.discardStaged(staged);
+    }
+  }
+
+  /**
+   * Unpacks and verifies a layer into a private staging directory without registering it.
+   * Layers of one image can be staged in parallel and published bottom-up afterwards.
+   */
+  async stageLayer(input: LayerInput): Promise<StagedLayer> {
+    const stage = await this.staging();
+    try {
+      const diffDir = join(stage, 'diff');
+      await mkdir(diffDir, { mode: 0o755 });
+      if (input.parent && this.driver === 'vfs') await copyTree(this.layerDir(input.parent), diffDir);
+      const blobFile = join(stage, 'blob');
+      const head = await peek(input.stream);
+      const compression = detectCompression(head);
+      const raw = new HashingStream();
+      const diff = new HashingStream();
+      if (input.onProgress) {
+        const cb = input.onProgress;
+        raw.on('data', (c: Buffer) => cb(c.length));
+      }
+      const apply = (src: Readable): Promise<unknown> =>
+        applyTar(src, { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr });
+      let blobHash: HashingStream;
+      let mediaType: string;
+      const toApply = new PassThrough();
+      const toBlob = new PassThrough();
+      if (compression === 'none') {
+        // Uncompressed input (import, commit, docker-archive): gzip it once for the kept blob, in the same pass.
+        blobHash = new HashingStream();
+        await Promise.all([
+          pipeline(input.stream, raw, diff, fanout(toApply, toBlob)),
+          apply(toApply),
+          pipeline(toBlob, createGzip({ level: 6 }), blobHash, createWriteStream(blobFile)),
+        ]);
+        mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip';
+      } else {
+        blobHash = raw;
+        const unpacked = new PassThrough();
+        await Promise.all([
+          pipeline(input.stream, raw, fanout(toApply, toBlob)),
+          pipeline(toApply, decompressor(compression)!, diff, unpacked),
+          apply(unpacked),
+          pipeline(toBlob, createWriteStream(blobFile)),
+        ]);
+        mediaType = input.mediaType ?? (compression === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar+gzip');
+      }
+      if (input.expectedBlobDigest && raw.digest !== input.expectedBlobDigest) {
+        throw new StoreError(`digest mismatch for blob ${input.expectedBlobDigest}: got ${raw.digest}`, 'corrupt');
+      }
+      if (input.expectedBlobSize !== undefined && input.expectedBlobSize >= 0 && raw.bytes !== input.expectedBlobSize) {
+        throw new StoreError(`size mismatch for blob ${input.expectedBlobDigest ?? raw.digest}: expected ${input.expectedBlobSize} bytes, got ${raw.bytes}`, 'corrupt');
+      }
+      return {
+        stage, rawDigest: raw.digest, diffId: diff.digest, diffSize: diff.bytes,
+        blobDigest: blobHash.digest, blobSize: blobHash.bytes, mediaType,
+      };
+    } catch (e) {
+      input.stream.destroy();
+      await rm(stage, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async discardStaged(staged: StagedLayer): Promise<void> {
+    await rm(staged.stage, { recursive: true, force: true });
+  }
+
+  /** Registers a staged layer on top of `parent`; an identical layer already present wins. */
+  async publishLayer(staged: StagedLayer, parentId: string | null): Promise<LayerRecord> {
+    const parent = parentId ? this.getLayer(parentId) ?? null : null;
+    if (parentId && !parent) throw new StoreError(`parent layer ${parentId} not found`, 'notfound');
+    const rec: LayerRecord = {
+      id: chainId(parent, staged.diffId), parent: parentId, diffId: staged.diffId, diffSize: staged.diffSize,
+      blobDigest: staged.blobDigest, blobSize: staged.blobSize, blobMediaType: staged.mediaType,
+      link: randomHex(13).toUpperCase(), created: now(),
+    };
+    return this.registerLayer(staged.stage, rec, join(staged.stage, 'blob'));
+  }
+
+  private async registerLayer(stage: string, rec: LayerRecord, blobFile: string): Promise<LayerRecord> {
+    const existing = this.getLayer(rec.id);
+    if (existing) return existing;
+    if (rec.blobDigest && !this.hasBlob(rec.blobDigest)) await this.adoptBlobFile(blobFile, rec.blobDigest);
+    const dest = join(this.root, 'layers', rec.id);
+    await rm(join(stage, 'blob'), { force: true });
+    try {
+      await rename(stage, dest);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      // Another writer finished first, or a crashed one left an unregistered directory.
+      const winner = this.getLayer(rec.id);
+      if (winner) return winner;
+      await this.trash(dest);
+      await rename(stage, dest);
+    }
+    await mkdir(stage); // the caller removes its staging dir; keep that call harmless
+    const linkPath = join(this.root, 'l', rec.link);
+    await symlink(join('..', 'layers', rec.id, 'diff'), linkPath);
+    return this.db.tx(() => {
+      const winner = this.getLayer(rec.id);
+      if (winner) return winner;
+      this.db.run(
+        'INSERT INTO layers (id, parent, diff_id, diff_size, blob_digest, blob_size, blob_media_type, link, created) VALUES (?,?,?,?,?,?,?,?,?)',
+        rec.id, rec.parent, rec.diffId, rec.diffSize, rec.blobDigest, rec.blobSize, rec.blobMediaType, rec.link, rec.created,
+      );
+      return rec;
+    });
+  }
+
+  // ---------- images ----------
+
+  private imageFromRow(r: ImageRow): ImageRecord {
+    const names = this.db.all<{ name: string }>('SELECT name FROM names WHERE image_id = ? ORDER BY rowid', r.id).map((n) => n.name);
+    return {
+      id: r.id, topLayer: r.top_layer, manifestDigest: r.manifest_digest, manifestMediaType: r.manifest_media_type,
+      created: r.created, added: r.added, size: r.size, names,
+    };
+  }
+
+  listImages(): ImageRecord[] {
+    return this.db.all<ImageRow>('SELECT * FROM images ORDER BY added DESC').map((r) => this.imageFromRow(r));
+  }
+
+  getImage(id: string): ImageRecord | undefined {
+    const r = this.db.get<ImageRow>('SELECT * FROM images WHERE id = ?', id);
+    return r && this.imageFromRow(r);
+  }
+
+  imageByName(name: string): ImageRecord | undefined {
+    const n = this.db.get<{ image_id: string }>('SELECT image_id FROM names WHERE name = ?', name);
+    return n ? this.getImage(n.image_id) : undefined;
+  }
+
+  /** Images whose id starts with the given hex prefix. */
+  imagesByIdPrefix(prefix: string): ImageRecord[] {
+    if (!/^[a-f0-9]+$/.test(prefix)) return [];
+    return this.db.all<ImageRow>("SELECT * FROM images WHERE id LIKE ? || '%'", prefix).map((r) => this.imageFromRow(r));
+  }
+
+  allNames(): { name: string; imageId: string }[] {
+    return this.db.all<{ name: string; image_id: string }>('SELECT name, image_id FROM names').map((r) => ({ name: r.name, imageId: r.image_id }));
+  }
+
+  async imageConfig(id: string): Promise<Buffer> {
+    return this.readBlob('sha256:' + id);
+  }
+
+  async imageManifest(img: ImageRecord): Promise<Buffer> {
+    return this.readBlob(img.manifestDigest);
+  }
+
+  /** Registers an image whose layers are already in the store; names move to it from other images. */
+  async createImage(n: NewImage): Promise<ImageRecord> {
+    const configDigest = await this.putBlobBytes(n.config);
+    const manifestDigest = await this.putBlobBytes(n.manifest);
+    const id = hexOf(configDigest);
+    const top = n.layers.length ? n.layers[n.layers.length - 1]! : null;
+    const chain = this.layerChain(top);
+    if (chain.length !== n.layers.length || chain.some((l, i) => l.id !== n.layers[i])) {
+      throw new StoreError('image layers do not form a chain in the store', 'corrupt');
+    }
+    const size = chain.reduce((s, l) => s + l.diffSize, 0);
+    this.db.tx(() => {
+      const existing = this.db.get<ImageRow>('SELECT * FROM images WHERE id = ?', id);
+      if (!existing) {
+        this.db.run(
+          'INSERT INTO images (id, top_layer, manifest_digest, manifest_media_type, created, added, size) VALUES (?,?,?,?,?,?,?)',
+          id, top, manifestDigest, n.manifestMediaType, n.created ?? null, now(), size,
+        );
+      }
+      for (const name of n.names) this.db.run('INSERT OR REPLACE INTO names (name, image_id) VALUES (?, ?)', name, id);
+    });
+    return this.getImage(id)!;
+  }
+
+  addName(imageId: string, name: string): void {
+    this.db.tx(() => {
+      if (!this.getImage(imageId)) throw new StoreError(`image ${imageId} not found`, 'notfound');
+      this.db.run('INSERT OR REPLACE INTO names (name, image_id) VALUES (?, ?)', name, imageId);
+    });
+  }
+
+  removeName(imageId: string, name: string): boolean {
+    return this.db.run('DELETE FROM names WHERE name = ? AND image_id = ?', name, imageId) > 0;
+  }
+
+  /** Deletes an image no container uses, then collects layers and blobs nothing references. */
+  async deleteImage(id: string): Promise<void> {
+    this.db.tx(() => {
+      const users = this.db.all<{ name: string }>('SELECT name FROM containers WHERE image_id = ?', id);
+      if (users.length) {
+        throw new StoreError(`image ${id.slice(0, 12)} is in use by container(s): ${users.map((u) => u.name).join(', ')}`, 'inuse');
+      }
+      this.db.run('DELETE FROM names WHERE image_id = ?', id);
+      if (this.db.run('DELETE FROM images WHERE id = ?', id) === 0) throw new StoreError(`image ${id} not found`, 'notfound');
+    });
+    await this.collectGarbage();
+  }
+
+  /** Removes layers no image or container reaches, and their blobs. */
+  async collectGarbage(): Promise<{ layers: number; blobs: number }> {
+    const { layers, blobs } = this.db.tx(() => {
+      const reachable = new Set<string>();
+      const tops = this.db.all<{ t: string | null }>('SELECT top_layer AS t FROM images UNION SELECT top_layer AS t FROM containers');
+      for (const { t } of tops) {
+        for (let id = t; id && !reachable.has(id); ) {
+          reachable.add(id);
+          id = this.db.get<{ parent: string | null }>('SELECT parent FROM layers WHERE id = ?', id)?.parent ?? null;
+        }
+      }
+      const dead = this.db.all<LayerRow>('SELECT * FROM layers').filter((l) => !reachable.has(l.id));
+      for (const l of dead) this.db.run('DELETE FROM layers WHERE id = ?', l.id);
+      const referenced = new Set<string>();
+      for (const r of this.db.all<{ d: string }>(
+        "SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL UNION SELECT 'sha256:' || id AS d FROM images UNION SELECT manifest_digest AS d FROM images",
+      )) referenced.add(r.d);
+      return { layers: dead, blobs: [...new Set(dead.map((l) => l.blob_digest).filter((d): d is string => !!d && !referenced.has(d)))] };
+    });
+    for (const l of layers) {
+      await rm(join(this.root, 'l', l.link), { force: true });
+      await this.trash(join(this.root, 'layers', l.id));
+    }
+    for (const b of blobs) await rm(this.blobPath(b), { force: true });
+    const orphanMeta = await this.unreferencedMetadataBlobs();
+    for (const b of orphanMeta) await rm(this.blobPath(b), { force: true });
+    return { layers: layers.length, blobs: blobs.length + orphanMeta.length };
+  }
+
+  /** Config and manifest blobs are small; find those of deleted images by scanning for JSON-sized files. */
+  private async unreferencedMetadataBlobs(): Promise<string[]> {
+    const referenced = new Set<string>(
+      this.db
+        .all<{ d: string }>(
+          "SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL UNION SELECT 'sha256:' || id AS d FROM images UNION SELECT manifest_digest AS d FROM images",
+        )
+        .map((r) => r.d),
+    );
+    const out: string[] = [];
+    const dir = join(this.root, 'blobs', 'sha256');
+    for (const f of await readdir(dir)) {
+      if (!/^[a-f0-9]{64}$/.test(f) || referenced.has('sha256:' + f)) continue;
+      const st = await stat(join(dir, f)).catch(() => null);
+      // Recently written blobs may belong to a writer that has not registered them yet.
+      if (st && st.size < 4 << 20 && Date.now() - st.mtimeMs > 60_000) out.push('sha256:' + f);
+    }
+    return out;
+  }
+
+  // ---------- containers ----------
+
+  private containerFromRow(r: ContainerRow): ContainerRecord {
+    return {
+      id: r.id, name: r.name, kind: r.kind === 'container' ? 'container' : 'builder', imageId: r.image_id,
+      imageName: r.image_name, topLayer: r.top_layer, created: r.created, mountpoint: r.mountpoint, data: r.data,
+    };
+  }
+
+  listContainers(kind?: 'builder' | 'container'): ContainerRecord[] {
+    const rows = kind
+      ? this.db.all<ContainerRow>('SELECT * FROM containers WHERE kind = ? ORDER BY created', kind)
+      : this.db.all<ContainerRow>('SELECT * FROM containers ORDER BY created');
+    return rows.map((r) => this.containerFromRow(r));
+  }
+
+  /** Finds a container by name, full id or unique id prefix. */
+  findContainer(ref: string): ContainerRecord | undefined {
+    let r = this.db.get<ContainerRow>('SELECT * FROM containers WHERE name = ? OR id = ?', ref, ref);
+    if (!r && /^[a-f0-9]{3,63}$/.test(ref)) {
+      const rows = this.db.all<ContainerRow>("SELECT * FROM containers WHERE id LIKE ? || '%'", ref);
+      if (rows.length > 1) throw new StoreError(`container id prefix "${ref}" is ambiguous`, 'conflict');
+      r = rows[0];
+    }
+    return r && this.containerFromRow(r);
+  }
+
+  getContainer(ref: string): ContainerRecord {
+    const c = this.findContainer(ref);
+    if (!c) throw new StoreError(`container "${ref}" not found`, 'notfound');
+    return c;
+  }
+
+  /**
+   * Creates a container with its own upper layer. `nameBase` without `name` picks
+   * nameBase, nameBase-1, nameBase-2 … like Buildah.
+   */
+  async createContainer(c: {
+    name?: string;
+    nameBase?: string;
+    kind: 'builder' | 'container';
+    imageId: string | null;
+    imageName: string | null;
+    data: string;
+  }): Promise<ContainerRecord> {
+    const id = randomHex(32);
+    const stage = await this.staging();
+    for (const d of ['upper', 'work', 'merged']) await mkdir(join(stage, d), { mode: 0o755 });
+    const dir = this.containerDir(id);
+    try {
+      await rename(stage, dir);
+      return this.db.tx(() => {
+        let topLayer: string | null = null;
+        if (c.imageId) {
+          const img = this.db.get<ImageRow>('SELECT * FROM images WHERE id = ?', c.imageId);
+          if (!img) throw new StoreError(`image ${c.imageId} was removed`, 'notfound');
+          topLayer = img.top_layer;
+        }
+        let name = c.name;
+        if (!name) {
+          const base = c.nameBase ?? 'working-container';
+          const taken = new Set(
+            this.db.all<{ name: string }>("SELECT name FROM containers WHERE name = ? OR name LIKE ? || '-%'", base, base).map((r) => r.name),
+          );
+          name = base;
+          for (let i = 1; taken.has(name); i++) name = `${base}-${i}`;
+        } else if (this.db.get('SELECT 1 FROM containers WHERE name = ?', name)) {
+          throw new StoreError(`the container name "${name}" is already in use by another container`, 'conflict');
+        }
+        const row: ContainerRow = {
+          id, name, kind: c.kind, image_id: c.imageId, image_name: c.imageName, top_layer: topLayer, created: now(), mountpoint: null, data: c.data,
+        };
+        this.db.run(
+          'INSERT INTO containers (id, name, kind, image_id, image_name, top_layer, created, mountpoint, data) VALUES (?,?,?,?,?,?,?,?,?)',
+          row.id, row.name, row.kind, row.image_id, row.image_name, row.top_layer, row.created, row.mountpoint, row.data,
+        );
+        return this.containerFromRow(row);
+      });
+    } catch (e) {
+      await this.trash(dir);
+      throw e;
+    }
+  }
+
+  updateContainerData(id: string, data: string): void {
+    if (this.db.run('UPDATE containers SET data = ? WHERE id = ?', data, id) === 0) {
+      throw new StoreError(`container ${id} was removed`, 'notfound');
+    }
+  }
+
+  upperDir(c: ContainerRecord): string {
+    return join(this.containerDir(c.id), this.driver === 'vfs' ? 'merged' : 'upper');
+  }
+
+  /** Mounts the container's root filesystem (idempotent) and returns its path. */
+  async mountContainer(c: ContainerRecord): Promise<string> {
+    const merged = join(this.containerDir(c.id), 'merged');
+    if (this.driver === 'vfs') {
+      const marker = join(this.containerDir(c.id), 'populated');
+      if (!existsSync(marker)) {
+        if (c.topLayer) await copyTree(this.layerDir(c.topLayer), merged);
+        await writeFile(marker, '');
+      }
+    } else if (!mountPoints().has(merged)) {
+      const lowers = this.layerChain(c.topLayer).reverse().map((l) => join('l', l.link));
+      await mountOverlay({
+        lowers: lowers.length ? lowers : ['empty'],
+        upper: join(this.containerDir(c.id), 'upper'),
+        work: join(this.containerDir(c.id), 'work'),
+        target: merged,
+        cwd: this.root,
+        userxattr: this.userxattr,
+      });
+    }
+    this.db.run('UPDATE containers SET mountpoint = ? WHERE id = ?', merged, c.id);
+    return merged;
+  }
+
+  isMounted(c: ContainerRecord): boolean {
+    if (this.driver === 'vfs') return c.mountpoint !== null;
+    return mountPoints().has(join(this.containerDir(c.id), 'merged'));
+  }
+
+  async unmountContainer(c: ContainerRecord): Promise<void> {
+    const merged = join(this.containerDir(c.id), 'merged');
+    if (this.driver === 'overlay' && mountPoints().has(merged)) await unmount(merged);
+    this.db.run('UPDATE containers SET mountpoint = NULL WHERE id = ?', c.id);
+  }
+
+  async deleteContainer(c: ContainerRecord): Promise<void> {
+    await this.unmountContainer(c);
+    this.db.run('DELETE FROM containers WHERE id = ?', c.id);
+    await this.trash(this.containerDir(c.id));
+    await rm(this.containerRunDir(c.id), { recursive: true, force: true });
+  }
+
+  // ---------- consistency ----------
+
+  /** Finds everything a crash or a bug could have left inconsistent. */
+  async check(): Promise<CheckIssue[]> {
+    const issues: CheckIssue[] = [];
+    const layerRows = this.db.all<LayerRow>('SELECT * FROM layers');
+    const layerIds = new Set(layerRows.map((l) => l.id));
+    for (const l of layerRows) {
+      if (!existsSync(this.layerDir(l.id))) {
+        issues.push({
+          what: `layer ${l.id.slice(0, 12)} has no content directory`,
+          repair: 'remove the layer and every image and container that uses it',
+          fix: async () => this.dropBrokenLayer(l.id),
+        });
+      } else if (!existsSync(join(this.root, 'l', l.link))) {
+        issues.push({
+          what: `layer ${l.id.slice(0, 12)} is missing its short link`,
+          repair: 'recreate the link',
+          fix: async () => symlink(join('..', 'layers', l.id, 'diff'), join(this.root, 'l', l.link)),
+        });
+      }
+      if (l.parent && !layerIds.has(l.parent)) {
+        issues.push({ what: `layer ${l.id.slice(0, 12)} has a missing parent`, repair: 'remove it and its users', fix: async () => this.dropBrokenLayer(l.id) });
+      }
+      if (l.blob_digest && !this.hasBlob(l.blob_digest)) {
+        issues.push({
+          what: `layer ${l.id.slice(0, 12)} lost its compressed blob ${l.blob_digest}`,
+          repair: 'forget the blob (it is regenerated from the layer on push and save)',
+          fix: async () => void this.db.run('UPDATE layers SET blob_digest = NULL, blob_size = NULL, blob_media_type = NULL WHERE id = ?', l.id),
+        });
+      }
+    }
+    for (const d of await readdir(join(this.root, 'layers'))) {
+      if (!layerIds.has(d)) {
+        issues.push({ what: `layer directory ${d.slice(0, 12)} is not registered (interrupted write)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'layers', d)) });
+      }
+    }
+    const links = new Set(layerRows.map((l) => l.link));
+    for (const d of await readdir(join(this.root, 'l'))) {
+      if (!links.has(d)) issues.push({ what: `stale layer link l/${d}`, repair: 'delete it', fix: async () => rm(join(this.root, 'l', d), { force: true }) });
+    }
+    for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
+      const broken =
+        (img.top_layer && !layerIds.has(img.top_layer)) ||
+        !this.hasBlob('sha256:' + img.id) ||
+        !this.hasBlob(img.manifest_digest);
+      if (broken) {
+        issues.push({
+          what: `image ${img.id.slice(0, 12)} is missing its layers, config or manifest`,
+          repair: 'remove the image',
+          fix: async () => {
+            this.db.tx(() => {
+              this.db.run('DELETE FROM names WHERE image_id = ?', img.id);
+              this.db.run('DELETE FROM images WHERE id = ?', img.id);
+            });
+          },
+        });
+      }
+    }
+    const ctrRows = this.db.all<ContainerRow>('SELECT * FROM containers');
+    const ctrIds = new Set(ctrRows.map((c) => c.id));
+    for (const c of ctrRows) {
+      if ((c.top_layer && !layerIds.has(c.top_layer)) || !existsSync(this.containerDir(c.id))) {
+        issues.push({
+          what: `container ${c.name} is missing its layers or directory`,
+          repair: 'remove the container',
+          fix: async () => this.deleteContainer(this.containerFromRow(c)),
+        });
+      }
+    }
+    for (const d of await readdir(join(this.root, 'containers'))) {
+      if (!ctrIds.has(d)) {
+        issues.push({ what: `container directory ${d.slice(0, 12)} is not registered (interrupted create)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'containers', d)) });
+      }
+    }
+    for (const d of await readdir(join(this.root, 'tmp'))) {
+      const m = /^(\d+)-(\d+)-/.exec(d);
+      if (m && isAlive(Number(m[1]), m[2]!)) continue;
+      issues.push({ what: `leftover temporary data tmp/${d} from an interrupted command`, repair: 'delete it', fix: async () => rm(join(this.root, 'tmp', d), { recursive: true, force: true }) });
+    }
+    return issues;
+  }
+
+  private async dropBrokenLayer(id: string): Promise<void> {
+    const doomed = new Set<string>([id]);
+    // Children of a broken layer are broken too.
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const l of this.db.all<LayerRow>('SELECT * FROM layers')) {
+        if (l.parent && doomed.has(l.parent) && !doomed.has(l.id)) {
+          doomed.add(l.id);
+          grew = true;
+        }
+      }
+    }
+    for (const c of this.listContainers()) if (c.topLayer && doomed.has(c.topLayer)) await this.deleteContainer(c);
+    this.db.tx(() => {
+      for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
+        if (img.top_layer && doomed.has(img.top_layer)) {
+          this.db.run('DELETE FROM names WHERE image_id = ?', img.id);
+          this.db.run('DELETE FROM images WHERE id = ?', img.id);
+        }
+      }
+    });
+    await this.collectGarbage();
+  }
+}
+
+function toLayer(r: LayerRow): LayerRecord {
+  return {
+    id: r.id, parent: r.parent, diffId: r.diff_id, diffSize: r.diff_size, blobDigest: r.blob_digest,
+    blobSize: r.blob_size, blobMediaType: r.blob_media_type, link: r.link, created: r.created,
+  };
+}
+
+/** A writable that forwards every chunk to two streams, waiting for the slower one. */
+function fanout(a: PassThrough, b: PassThrough): NodeJS.WritableStream {
+  const out = new PassThrough();
+  out.on('data', (chunk: Buffer) => {
+    const okA = a.write(chunk);
+    const okB = b.write(chunk);
+    if (!okA || !okB) {
+      out.pause();
+      let waiting = (okA ? 0 : 1) + (okB ? 0 : 1);
+      const resume = (): void => {
+        if (--waiting === 0) out.resume();
+      };
+      if (!okA) a.once('drain', resume);
+      if (!okB) b.once('drain', resume);
+    }
+  });
+  out.on('end', () => {
+    a.end();
+    b.end();
+  });
+  out.on('error', (e) => {
+    a.destroy(e);
+    b.destroy(e);
+  });
+  return out;
+}
+
+/** Full copy preserving everything (vfs driver); cp keeps xattrs, devices and hardlinks. */
+async function copyTree(from: string, to: string): Promise<void> {
+  const { exec } = await import('../sys/exec.ts');
+  await exec('cp', ['-a', '--reflink=auto', from + '/.', to]);
+}

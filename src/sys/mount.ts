@@ -1,0 +1,45 @@
+import { readFileSync } from 'node:fs';
+import { exec } from './exec.ts';
+
+export interface OverlayMount {
+  /** Lower directories, topmost first; relative to `cwd` when given (keeps the option string short). */
+  lowers: string[];
+  upper: string;
+  work: string;
+  target: string;
+  cwd?: string;
+  /** Rootless kernels store overlay metadata in user.* xattrs. */
+  userxattr?: boolean;
+}
+
+/** Mounts an overlay filesystem with the kernel driver. */
+export async function mountOverlay(m: OverlayMount): Promise<void> {
+  const opts = [`lowerdir=${m.lowers.join(':')}`, `upperdir=${m.upper}`, `workdir=${m.work}`];
+  // Redirects and metacopy make the upper dir unreadable as a plain diff; keep them off.
+  opts.push('redirect_dir=off', 'metacopy=off', 'index=off');
+  if (m.userxattr) opts.push('userxattr');
+  await exec('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), m.target], m.cwd ? { cwd: m.cwd } : {});
+}
+
+export async function unmount(target: string, lazy = false): Promise<void> {
+  await exec('umount', lazy ? ['-l', target] : [target]);
+}
+
+export async function bindMount(src: string, target: string, readonly = false): Promise<void> {
+  await exec('mount', ['--bind', src, target]);
+  if (readonly) await exec('mount', ['-o', 'remount,bind,ro', target]);
+}
+
+/** Mount points currently visible to this process. */
+export function mountPoints(): Set<string> {
+  const set = new Set<string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4) set.add(unescapeMountPath(f[4]!));
+  }
+  return set;
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
