@@ -4,7 +4,7 @@ import { rmSync } from 'node:fs';
 
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: ['src/cli/main.ts'],
+  entryPoints: { main: 'src/cli/entry.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,

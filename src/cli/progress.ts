@@ -48,7 +48,7 @@ export class Progress {
     return {
       onBlobStart: (info: BlobInfo) => {
         this.begin();
-        const line: Line = { label: `Copying blob ${shortDigest(info.digest)}`, total: info.size, done: 0, finished: null };
+        const line: Line = { label: label(info), total: info.size, done: 0, finished: null };
         this.lines.push(line);
         this.byDigest.set(info.digest, line);
         this.draw();
@@ -63,7 +63,7 @@ export class Progress {
         this.begin();
         let line = this.byDigest.get(info.digest);
         if (!line) {
-          line = { label: `Copying blob ${shortDigest(info.digest)}`, total: info.size, done: 0, finished: null };
+          line = { label: label(info), total: info.size, done: 0, finished: null };
           this.lines.push(line);
           this.byDigest.set(info.digest, line);
         }
@@ -93,6 +93,13 @@ export class Progress {
     this.draw(true);
     if (this.started) this.out.write('Storing signatures\n');
   }
+}
+
+const CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+
+/** Skopeo and Podman call the config "config", not "blob"; logs that grep for either rely on it. */
+function label(info: BlobInfo): string {
+  return `Copying ${info.mediaType && CONFIG_TYPES.has(info.mediaType) ? 'config' : 'blob'} ${shortDigest(info.digest)}`;
 }
 
 function shortDigest(d: string): string {

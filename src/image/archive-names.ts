@@ -1,3 +1,5 @@
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ImageIndex } from './types.ts';
 
 const MAX_INDEX = 4 << 20;
@@ -10,22 +12,56 @@ export interface ArchiveImage {
   names: string[];
 }
 
-/** Lists the images of a docker-archive or oci-archive file, so `load` can bring in all of them. */
+/** Lists the images of a docker-archive or oci-archive file (or an oci layout directory), so `load` can bring in all of them. */
 export async function archiveImages(transport: string, file: string): Promise<ArchiveImage[]> {
+  if (transport === 'oci') return indexImages(file, await readCapped(join(file, 'index.json'), MAX_INDEX));
   const { TarArchive } = await import('./transports/oci-archive.ts');
   const a = await TarArchive.open(file);
   try {
     if (transport === 'docker-archive') {
-      const items = JSON.parse((await a.readFile('manifest.json', MAX_INDEX)).toString()) as { RepoTags?: string[] | null }[];
+      const items = parseJson(file, 'manifest.json', await a.readFile('manifest.json', MAX_INDEX)) as ({ RepoTags?: unknown } | null)[];
       if (!Array.isArray(items)) throw new Error(`${file}: manifest.json is not a list`);
-      return items.map((it, i) => ({ selector: `:@${i}`, names: it.RepoTags ?? [] }));
+      return items.map((it, i) => {
+        const tags = typeof it === 'object' && it !== null ? (it.RepoTags ?? []) : undefined;
+        if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new Error(`${file}: manifest.json entry ${i} is malformed`);
+        return { selector: `:@${i}`, names: tags as string[] };
+      });
     }
-    const index = JSON.parse((await a.readFile('index.json', MAX_INDEX)).toString()) as ImageIndex;
-    const refs = (index.manifests ?? []).map((m) => m.annotations?.[REF_NAME]);
-    if (refs.length <= 1) return [{ selector: '', names: refs[0] && isFullName(refs[0]) ? [refs[0]] : [] }];
-    return refs.filter((r): r is string => !!r).map((r) => ({ selector: `:${r}`, names: isFullName(r) ? [r] : [] }));
+    return indexImages(file, await a.readFile('index.json', MAX_INDEX));
   } finally {
     await a.close();
+  }
+}
+
+/** A bare "Unexpected end of JSON input" does not tell the user which file is broken. */
+function parseJson(file: string, member: string, bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString());
+  } catch (e) {
+    throw new Error(`${file}: malformed ${member}: ${(e as Error).message}`);
+  }
+}
+
+function indexImages(file: string, bytes: Buffer): ArchiveImage[] {
+  const index = parseJson(file, 'index.json', bytes) as ImageIndex;
+  if (typeof index !== 'object' || index === null) throw new Error(`${file}: index.json is not an image index`);
+  const manifests: unknown = index.manifests ?? [];
+  if (!Array.isArray(manifests)) throw new Error(`${file}: index.json has no manifests list`);
+  const refs = (manifests as ({ annotations?: Record<string, unknown> } | null)[]).map((m) => {
+    const r = m?.annotations?.[REF_NAME];
+    return typeof r === 'string' ? r : undefined;
+  });
+  if (refs.length <= 1) return [{ selector: '', names: refs[0] && isFullName(refs[0]) ? [refs[0]] : [] }];
+  return refs.filter((r): r is string => !!r).map((r) => ({ selector: `:${r}`, names: isFullName(r) ? [r] : [] }));
+}
+
+async function readCapped(file: string, limit: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    if ((await fh.stat()).size > limit) throw new Error(`${file} is larger than ${limit} bytes`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }
 

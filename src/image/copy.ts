@@ -171,7 +171,7 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
     if (dst.wantsUncompressedLayers) throw new Error(`layer ${layer.digest} has media type ${layer.mediaType}, which ${dst.reference} cannot store`);
     targetType = convertLayerMediaType(layer.mediaType, destFormat);
   } else {
-    targetComp = dst.wantsUncompressedLayers ? 'none' : (opts.destCompression ?? srcComp);
+    targetComp = dst.wantsUncompressedLayers ? 'none' : (opts.destCompression ?? (srcComp === 'none' && dst.compressesLayers ? 'gzip' : srcComp));
     targetType = layerMediaTypeFor(destFormat, targetComp, layer.mediaType);
   }
   const out = (digest: string, size: number): Descriptor => {

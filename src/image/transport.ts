@@ -32,6 +32,11 @@ export interface ImageDestination {
   readonly supportedManifestFormats: ManifestFormat[];
   /** When true the copy pipeline decompresses layers before putBlob (docker-archive). */
   readonly wantsUncompressedLayers: boolean;
+  /**
+   * Uncompressed source layers are gzipped on the way in (OCI layouts and registries, as
+   * containers/image does); without it they are stored as they come (dir).
+   */
+  readonly compressesLayers?: boolean;
   /** True when the destination already holds this blob, so the transfer can be skipped. */
   hasBlob(info: BlobInfo): Promise<boolean>;
   /**

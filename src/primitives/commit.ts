@@ -2,7 +2,7 @@ import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
-import { diffTar, tarDirectory } from '../store/tar-diff.ts';
+import { diffTar } from '../store/tar-diff.ts';
 import type { ManifestFormat } from '../image/types.ts';
 import { buildManifest } from '../image/local-images.ts';
 import { dockerView, goJSON, ociView } from './config.ts';
@@ -31,7 +31,8 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
     let layer: LayerRecord;
     if (opts.squash) {
       const root = await store.mountContainer(b.container);
-      layer = await store.putLayer({ stream: tarDirectory(root, withTimestamp(opts.timestamp)), parent: null });
+      // The merged view shows the runtime's mount targets too; they are no more part of the image here.
+      layer = await store.putLayer({ stream: diffTar({ dir: root, mode: 'plain', exclude, ...withTimestamp(opts.timestamp) }), parent: null });
     } else if (store.driver === 'overlay') {
       const stream = diffTar({
         dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp),
@@ -78,12 +79,15 @@ function withTimestamp(t: number | undefined): { timestamp?: number } {
  */
 async function untouchedMountTargets(upper: string, targets: string[]): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const t of targets) {
-    const rel = t.replace(/^\/+/, '');
+  // Deepest first: a parent the runtime created for a nested target is untouched when all it
+  // holds is untouched targets.
+  const rels = targets.map((t) => t.replace(/^\/+/, '')).filter((r) => r !== '');
+  rels.sort((a, b) => b.split('/').length - a.split('/').length);
+  for (const rel of rels) {
     const st = await lstat(join(upper, rel)).catch(() => null);
     if (!st) continue;
     if (st.isFile() && st.size === 0) out.add(rel);
-    else if (st.isDirectory() && (await readdir(join(upper, rel))).length === 0) out.add(rel);
+    else if (st.isDirectory() && (await readdir(join(upper, rel))).every((c) => out.has(`${rel}/${c}`))) out.add(rel);
   }
   return out;
 }

@@ -225,7 +225,25 @@ async function mkdirInRoot(rootfs: string, p: string): Promise<void> {
     cur = posix.join(cur, part);
     const host = await resolveInRoot(rootfs, cur);
     const st = await lstat(host).catch(() => null);
-    if (!st) await mkdir(host, { mode: 0o755 });
+    if (!st) await mkdirResolved(rootfs, host, cur);
     else if (!st.isDirectory()) throw new Error(`copier: "${cur}" exists in the container and is not a directory`);
+  }
+}
+
+/**
+ * Creates a path resolveInRoot returned. A symlink (e.g. /evil -> /some/dir) can resolve to a
+ * place whose parents are missing too; they are made one at a time, and anything found on the
+ * way that is not a real directory (a symlink swapped in, a file) stops us rather than being followed.
+ */
+async function mkdirResolved(rootfs: string, host: string, shown: string): Promise<void> {
+  const root = resolvePath(rootfs);
+  const rel = relative(root, host);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new Error(`copier: "${shown}" resolves outside the container`);
+  let cur = root;
+  for (const c of rel.split('/')) {
+    cur = join(cur, c);
+    const st = await lstat(cur).catch(() => null);
+    if (!st) await mkdir(cur, { mode: 0o755 });
+    else if (!st.isDirectory()) throw new Error(`copier: "${shown}" exists in the container and is not a directory`);
   }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
+import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { buildSpec, type MountSpec } from '../runtime/spec.ts';
@@ -136,11 +136,19 @@ export function parseMounts(specs: string[]): MountSpec[] {
   });
 }
 
+/**
+ * Every path the runtime will have to create for these mount targets: the target itself and any
+ * missing parents (a volume on /a/b/c in an image without /a makes /a and /a/b too).
+ */
 async function missingPaths(rootfs: string, paths: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of paths) {
-    const host = await resolveInRoot(rootfs, p, { followFinal: false });
-    if (!(await lstat(host).catch(() => null))) out.push(p);
+    let cur = '';
+    for (const part of posix.normalize(`/${p}`).split('/').filter((c) => c !== '')) {
+      cur = `${cur}/${part}`;
+      const host = await resolveInRoot(rootfs, cur, { followFinal: false });
+      if (!(await lstat(host).catch(() => null)) && !out.includes(cur)) out.push(cur);
+    }
   }
   return out;
 }

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { Db } from './db.ts';
 import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
 import { applyTar } from './tar-apply.ts';
@@ -90,6 +89,15 @@ export interface NewImage {
   created?: string;
 }
 
+export interface NewContainer {
+  name?: string;
+  nameBase?: string;
+  kind: 'builder' | 'container';
+  imageId: string | null;
+  imageName: string | null;
+  data: string;
+}
+
 /** A problem found by check(); `repair` says what --repair would do. */
 export interface CheckIssue {
   what: string;
@@ -168,6 +176,11 @@ export class Store {
   }
 
   close(): void {
+    try {
+      this.db.run("DELETE FROM locks WHERE name LIKE 'pin:%' AND pid = ?", process.pid);
+    } catch {
+      // Pins of a process that is gone are ignored anyway.
+    }
     this.db.close();
   }
 
@@ -190,15 +203,21 @@ export class Store {
     return join(this.runroot, 'containers', id);
   }
 
+  /** A path under tmp/ named so that check() knows whether its writer is still alive. */
+  private tmpPath(): string {
+    return join(this.root, 'tmp', `${process.pid}-${processStart(process.pid)}-${randomHex(6)}`);
+  }
+
   /** A private staging directory, named so that check() knows whether its writer is still alive. */
   async staging(): Promise<string> {
-    const dir = join(this.root, 'tmp', `${process.pid}-${processStart(process.pid)}-${randomHex(6)}`);
+    const dir = this.tmpPath();
     await mkdir(dir, { recursive: true });
     return dir;
   }
 
   private async trash(path: string): Promise<void> {
-    const t = join(this.root, 'tmp', `trash-${randomHex(8)}`);
+    // Named like staging, so a check running meanwhile does not report a deletion in progress.
+    const t = this.tmpPath();
     try {
       await rename(path, t);
     } catch (e) {
@@ -246,6 +265,30 @@ export class Store {
     }
   }
 
+  /** Whether a live process (possibly this one) holds the named lock. */
+  private lockHeld(name: string): boolean {
+    const row = this.db.get<{ pid: number; start: string }>('SELECT pid, start FROM locks WHERE name = ?', name);
+    return !!row && isAlive(row.pid, row.start);
+  }
+
+  /**
+   * Keeps a layer this process registered or reused out of garbage collection until the image or
+   * container that will use it exists (or the process ends): between the two, nothing refers to it.
+   * Must run inside a transaction that saw the layer's row.
+   */
+  private pin(id: string): void {
+    this.db.run('INSERT OR REPLACE INTO locks (name, pid, start) VALUES (?, ?, ?)', `pin:${id}:${process.pid}`, process.pid, processStart(process.pid));
+  }
+
+  /** The layer, pinned for this process; undefined when it is not in the store. */
+  private pinnedLayer(id: string): LayerRecord | undefined {
+    return this.db.tx(() => {
+      const l = this.getLayer(id);
+      if (l) this.pin(id);
+      return l;
+    });
+  }
+
   // ---------- blobs ----------
 
   hasBlob(digest: string): boolean {
@@ -266,7 +309,8 @@ export class Store {
     const digest = sha256(data);
     const dest = this.blobPath(digest);
     if (existsSync(dest)) return digest;
-    const tmp = `${dest}.${process.pid}.${randomHex(4)}.tmp`;
+    // Under tmp/, not beside dest: a kill here leaves something check() finds and removes.
+    const tmp = this.tmpPath();
     await writeFile(tmp, data);
     await rename(tmp, dest);
     return digest;
@@ -304,7 +348,7 @@ export class Store {
     const parent = input.parent ? this.getLayer(input.parent) ?? null : null;
     if (input.parent && !parent) throw new StoreError(`parent layer ${input.parent} not found`, 'notfound');
     if (input.expectedDiffId) {
-      const existing = this.getLayer(chainId(parent, input.expectedDiffId));
+      const existing = this.pinnedLayer(chainId(parent, input.expectedDiffId));
       if (existing) {
         input.stream.destroy();
         return existing;
@@ -347,14 +391,15 @@ export class Store {
       const toApply = new PassThrough();
       const toBlob = new PassThrough();
       if (compression === 'none') {
-        // Uncompressed input (import, commit, docker-archive): gzip it once for the kept blob, in the same pass.
-        blobHash = new HashingStream();
+        // Uncompressed input (import, commit, docker-archive) is kept uncompressed, as Buildah
+        // keeps local layers: compression costs CPU at every commit and is done once, at push.
+        blobHash = diff;
         await Promise.all([
           pipeline(input.stream, raw, diff, fanout(toApply, toBlob)),
           apply(toApply),
-          pipeline(toBlob, createGzip({ level: 6 }), blobHash, createWriteStream(blobFile)),
+          pipeline(toBlob, createWriteStream(blobFile)),
         ]);
-        mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip';
+        mediaType = 'application/vnd.oci.image.layer.v1.tar';
       } else {
         blobHash = raw;
         const unpacked = new PassThrough();
@@ -400,33 +445,35 @@ export class Store {
   }
 
   private async registerLayer(stage: string, rec: LayerRecord, blobFile: string): Promise<LayerRecord> {
-    const existing = this.getLayer(rec.id);
-    if (existing) return existing;
-    if (rec.blobDigest && !this.hasBlob(rec.blobDigest)) await this.adoptBlobFile(blobFile, rec.blobDigest);
-    const dest = join(this.root, 'layers', rec.id);
-    await rm(join(stage, 'blob'), { force: true });
-    try {
-      await rename(stage, dest);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-      // Another writer finished first, or a crashed one left an unregistered directory.
-      const winner = this.getLayer(rec.id);
-      if (winner) return winner;
-      await this.trash(dest);
-      await rename(stage, dest);
-    }
-    await mkdir(stage); // the caller removes its staging dir; keep that call harmless
-    const linkPath = join(this.root, 'l', rec.link);
-    await symlink(join('..', 'layers', rec.id, 'diff'), linkPath);
-    return this.db.tx(() => {
-      const winner = this.getLayer(rec.id);
-      if (winner) return winner;
-      this.db.run(
-        'INSERT INTO layers (id, parent, diff_id, diff_size, blob_digest, blob_size, blob_media_type, link, created) VALUES (?,?,?,?,?,?,?,?,?)',
-        rec.id, rec.parent, rec.diffId, rec.diffSize, rec.blobDigest, rec.blobSize, rec.blobMediaType, rec.link, rec.created,
-      );
-      return rec;
+    // One writer per layer id at a time, and never while collectGarbage() is removing a layer of
+    // that id: both work on the same layers/<id> path. check() also reads this lock to tell a
+    // directory being published from one a crash left behind.
+    return this.withLock(`layer:${rec.id}`, async () => {
+      const existing = this.pinnedLayer(rec.id);
+      if (existing) return existing;
+      if (rec.blobDigest && !this.hasBlob(rec.blobDigest)) await this.adoptBlobFile(blobFile, rec.blobDigest);
+      const dest = join(this.root, 'layers', rec.id);
+      await rm(join(stage, 'blob'), { force: true });
+      try {
+        await rename(stage, dest);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+        // Not registered (checked under the lock above): a crashed writer left it.
+        await this.trash(dest);
+        await rename(stage, dest);
+      }
+      await mkdir(stage); // the caller removes its staging dir; keep that call harmless
+      const linkPath = join(this.root, 'l', rec.link);
+      await symlink(join('..', 'layers', rec.id, 'diff'), linkPath);
+      return this.db.tx(() => {
+        this.db.run(
+          'INSERT INTO layers (id, parent, diff_id, diff_size, blob_digest, blob_size, blob_media_type, link, created) VALUES (?,?,?,?,?,?,?,?,?)',
+          rec.id, rec.parent, rec.diffId, rec.diffSize, rec.blobDigest, rec.blobSize, rec.blobMediaType, rec.link, rec.created,
+        );
+        this.pin(rec.id);
+        return rec;
+      });
     });
   }
 
@@ -474,16 +521,22 @@ export class Store {
 
   /** Registers an image whose layers are already in the store; names move to it from other images. */
   async createImage(n: NewImage): Promise<ImageRecord> {
-    const configDigest = await this.putBlobBytes(n.config);
+    const id = hexOf(sha256(n.config));
+    // deleteImage() removes an image's config and manifest blobs under the same lock.
+    return this.withLock(`image:${id}`, () => this.createImageLocked(id, n));
+  }
+
+  private async createImageLocked(id: string, n: NewImage): Promise<ImageRecord> {
+    await this.putBlobBytes(n.config);
     const manifestDigest = await this.putBlobBytes(n.manifest);
-    const id = hexOf(configDigest);
     const top = n.layers.length ? n.layers[n.layers.length - 1]! : null;
-    const chain = this.layerChain(top);
-    if (chain.length !== n.layers.length || chain.some((l, i) => l.id !== n.layers[i])) {
-      throw new StoreError('image layers do not form a chain in the store', 'corrupt');
-    }
-    const size = chain.reduce((s, l) => s + l.diffSize, 0);
     this.db.tx(() => {
+      // Inside the transaction, so no concurrent garbage collection can remove a layer in between.
+      const chain = this.layerChain(top);
+      if (chain.length !== n.layers.length || chain.some((l, i) => l.id !== n.layers[i])) {
+        throw new StoreError('image layers do not form a chain in the store', 'corrupt');
+      }
+      const size = chain.reduce((s, l) => s + l.diffSize, 0);
       const existing = this.db.get<ImageRow>('SELECT * FROM images WHERE id = ?', id);
       if (!existing) {
         this.db.run(
@@ -492,6 +545,8 @@ export class Store {
         );
       }
       for (const name of n.names) this.db.run('INSERT OR REPLACE INTO names (name, image_id) VALUES (?, ?)', name, id);
+      // The image keeps its layers alive now.
+      for (const l of chain) this.db.run('DELETE FROM locks WHERE name = ?', `pin:${l.id}:${process.pid}`);
     });
     return this.getImage(id)!;
   }
@@ -509,13 +564,22 @@ export class Store {
 
   /** Deletes an image no container uses, then collects layers and blobs nothing references. */
   async deleteImage(id: string): Promise<void> {
-    this.db.tx(() => {
+    const manifestDigest = this.db.tx(() => {
       const users = this.db.all<{ name: string }>('SELECT name FROM containers WHERE image_id = ?', id);
       if (users.length) {
         throw new StoreError(`image ${id.slice(0, 12)} is in use by container(s): ${users.map((u) => u.name).join(', ')}`, 'inuse');
       }
+      const row = this.db.get<{ manifest_digest: string }>('SELECT manifest_digest FROM images WHERE id = ?', id);
+      if (!row) throw new StoreError(`image ${id} not found`, 'notfound');
       this.db.run('DELETE FROM names WHERE image_id = ?', id);
-      if (this.db.run('DELETE FROM images WHERE id = ?', id) === 0) throw new StoreError(`image ${id} not found`, 'notfound');
+      this.db.run('DELETE FROM images WHERE id = ?', id);
+      return row.manifest_digest;
+    });
+    // Under the image's lock, so a writer registering the same image again keeps its blobs.
+    await this.withLock(`image:${id}`, async () => {
+      if (this.getImage(id)) return;
+      await rm(this.blobPath(`sha256:${id}`), { force: true });
+      await rm(this.blobPath(manifestDigest), { force: true });
     });
     await this.collectGarbage();
   }
@@ -525,6 +589,11 @@ export class Store {
     const { layers, blobs } = this.db.tx(() => {
       const reachable = new Set<string>();
       const tops = this.db.all<{ t: string | null }>('SELECT top_layer AS t FROM images UNION SELECT top_layer AS t FROM containers');
+      // Layers a live writer registered for an image or container it has not created yet.
+      for (const p of this.db.all<{ name: string; pid: number; start: string }>("SELECT name, pid, start FROM locks WHERE name LIKE 'pin:%'")) {
+        if (isAlive(p.pid, p.start)) tops.push({ t: p.name.split(':')[1] ?? null });
+        else this.db.run('DELETE FROM locks WHERE name = ?', p.name);
+      }
       for (const { t } of tops) {
         for (let id = t; id && !reachable.has(id); ) {
           reachable.add(id);
@@ -540,10 +609,15 @@ export class Store {
       return { layers: dead, blobs: [...new Set(dead.map((l) => l.blob_digest).filter((d): d is string => !!d && !referenced.has(d)))] };
     });
     for (const l of layers) {
-      await rm(join(this.root, 'l', l.link), { force: true });
-      await this.trash(join(this.root, 'layers', l.id));
+      await this.withLock(`layer:${l.id}`, async () => {
+        await rm(join(this.root, 'l', l.link), { force: true });
+        // A writer may have registered the same layer again since the transaction above.
+        if (!this.getLayer(l.id)) await this.trash(join(this.root, 'layers', l.id));
+      });
     }
-    for (const b of blobs) await rm(this.blobPath(b), { force: true });
+    for (const b of blobs) {
+      if (!this.db.get('SELECT 1 FROM layers WHERE blob_digest = ?', b)) await rm(this.blobPath(b), { force: true });
+    }
     const orphanMeta = await this.unreferencedMetadataBlobs();
     for (const b of orphanMeta) await rm(this.blobPath(b), { force: true });
     return { layers: layers.length, blobs: blobs.length + orphanMeta.length };
@@ -606,15 +680,13 @@ export class Store {
    * Creates a container with its own upper layer. `nameBase` without `name` picks
    * nameBase, nameBase-1, nameBase-2 … like Buildah.
    */
-  async createContainer(c: {
-    name?: string;
-    nameBase?: string;
-    kind: 'builder' | 'container';
-    imageId: string | null;
-    imageName: string | null;
-    data: string;
-  }): Promise<ContainerRecord> {
+  async createContainer(c: NewContainer): Promise<ContainerRecord> {
     const id = randomHex(32);
+    // Held from the rename until the row exists, so check() can tell this directory from a crash's.
+    return this.withLock(`container:${id}`, () => this.createContainerLocked(id, c));
+  }
+
+  private async createContainerLocked(id: string, c: NewContainer): Promise<ContainerRecord> {
     const stage = await this.staging();
     for (const d of ['upper', 'work', 'merged']) await mkdir(join(stage, d), { mode: 0o755 });
     const dir = this.containerDir(id);
@@ -738,13 +810,18 @@ export class Store {
       }
     }
     for (const d of await readdir(join(this.root, 'layers'))) {
-      if (!layerIds.has(d)) {
+      if (!layerIds.has(d) && !this.lockHeld(`layer:${d}`)) {
         issues.push({ what: `layer directory ${d.slice(0, 12)} is not registered (interrupted write)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'layers', d)) });
       }
     }
     const links = new Set(layerRows.map((l) => l.link));
     for (const d of await readdir(join(this.root, 'l'))) {
-      if (!links.has(d)) issues.push({ what: `stale layer link l/${d}`, repair: 'delete it', fix: async () => rm(join(this.root, 'l', d), { force: true }) });
+      if (links.has(d)) continue;
+      // "../layers/<id>/diff": a layer being published gets its link just before its row.
+      const target = await readlink(join(this.root, 'l', d)).catch(() => '');
+      const owner = /^\.\.\/layers\/([a-f0-9]+)\/diff$/.exec(target)?.[1];
+      if (owner && this.lockHeld(`layer:${owner}`)) continue;
+      issues.push({ what: `stale layer link l/${d}`, repair: 'delete it', fix: async () => rm(join(this.root, 'l', d), { force: true }) });
     }
     for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
       const broken =
@@ -776,7 +853,7 @@ export class Store {
       }
     }
     for (const d of await readdir(join(this.root, 'containers'))) {
-      if (!ctrIds.has(d)) {
+      if (!ctrIds.has(d) && !this.lockHeld(`container:${d}`)) {
         issues.push({ what: `container directory ${d.slice(0, 12)} is not registered (interrupted create)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'containers', d)) });
       }
     }

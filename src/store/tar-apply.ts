@@ -1,8 +1,7 @@
-import { constants as fsc, createWriteStream, type Stats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink } from 'node:fs/promises';
+import { constants as fsc, type Stats } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
@@ -52,6 +51,11 @@ interface DirMeta {
   mtime: Date | null;
 }
 
+/** Background file completions allowed at once (each holds a descriptor and up to HOLD_LIMIT bytes). */
+const MAX_IN_FLIGHT = 32;
+/** Bodies up to this size are written in the background; larger ones are written as they arrive. */
+const HOLD_LIMIT = 256 * 1024;
+
 const TRUNCATED_MESSAGE = 'unexpected end of layer data (the tar stream is truncated)';
 
 /**
@@ -73,9 +77,20 @@ export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOpt
       if ('destroy' in input && typeof input.destroy === 'function') input.destroy();
     };
 
+    let extractError: Error | null = null;
     extract.on('entry', (header, stream, next) => {
-      if (settled) return;
-      applier.entry(header, stream).then(() => next(), fail);
+      // The body may be destroyed (truncated input) before anything reads it; that
+      // surfaces through our reads, and must not become an uncaught 'error' event.
+      stream.on('error', () => {});
+      if (settled) {
+        stream.resume();
+        return;
+      }
+      // A body torn down by the extractor reports a vaguer error than the extractor's own.
+      applier.entry(header, stream).then(
+        () => next(),
+        (err: unknown) => fail(extractError ?? err),
+      );
     });
     extract.on('finish', () => {
       if (settled) return;
@@ -85,14 +100,17 @@ export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOpt
         resolve(applier.result());
       }, fail);
     });
-    extract.on('error', fail);
+    extract.on('error', (err: Error) => {
+      extractError = err;
+      fail(err);
+    });
 
     // Fed by hand rather than with pipe(): async iteration also reports a
     // source destroyed before its end, which pipe() would silently wait on.
     const feed = async (): Promise<void> => {
       for await (const chunk of input as AsyncIterable<Buffer | string>) {
         if (settled) return;
-        if (!extract.write(chunk)) await writable(extract);
+        if (!extract.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) await writable(extract);
       }
       if (!settled) extract.end(null);
     };
@@ -133,8 +151,13 @@ class Applier {
   /** Directory metadata is applied last: creating children would bump mtimes, and a read-only mode could block them. */
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly isRoot = process.getuid?.() === 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private backgroundError: Error | null = null;
 
-  constructor(private readonly opts: ApplyOptions) {
+  private readonly opts: ApplyOptions;
+
+  constructor(opts: ApplyOptions) {
+    this.opts = opts;
     this.root = path.resolve(opts.root);
     this.created = opts.whiteouts === 'apply' ? new Set() : null;
   }
@@ -144,10 +167,12 @@ class Applier {
   }
 
   async entry(header: Header, stream: EntryBody): Promise<void> {
+    if (this.backgroundError !== null) throw this.backgroundError;
     this.entries++;
     const name = cleanTarPath(header.name);
     if (name === null) throw new Error(`layer entry "${header.name}" escapes the layer root`);
-    const type = header.type ?? 'file';
+    // tar-stream reports typeflags it does not know (GNU sparse, volume labels) as null.
+    const type: string = header.type ?? 'unknown';
     const slash = name.lastIndexOf('/');
     const dirRel = slash < 0 ? '' : name.slice(0, slash);
     const base = slash < 0 ? name : name.slice(slash + 1);
@@ -161,29 +186,64 @@ class Applier {
     if (name === '') {
       await drain(stream);
       if (type !== 'directory') throw new Error(`layer entry "${header.name}" (${type}) would replace the layer root`);
-      this.dirMeta.set('', this.metaFor(header, this.root));
+      // Like Docker, ignore "./": a tarball made with `tar -C dir .` would otherwise
+      // impose its build directory's mode (often 0700) on / or on the ADD destination.
       return;
     }
 
     switch (type) {
       case 'file':
       case 'contiguous-file': {
-        const host = await this.prepare(name, dirRel, false);
-        const ws = createWriteStream(host, { flags: 'wx', mode: 0o600 });
-        let written = 0;
-        await pipeline(async function* () {
-          for await (const chunk of stream) {
-            written += (chunk as Buffer).length;
-            yield chunk;
+        // O_EXCL: never opens what is already there, be it a symlink or a hardlink to a file we must not touch.
+        const { value: fh } = await this.create(name, dirRel, false, (host) => open(host, 'wx', 0o600));
+        // Small bodies are held and written together with the metadata in the
+        // background: everything after the exclusive open goes through the
+        // descriptor, so later entries cannot redirect it, and most files of
+        // a layer then cost one waited-for filesystem call instead of six.
+        let held: Buffer[] | null = [];
+        let heldBytes = 0;
+        try {
+          for await (const c of stream) {
+            const chunk = c as Buffer;
+            this.bytes += chunk.length;
+            if (held !== null && heldBytes + chunk.length <= HOLD_LIMIT) {
+              held.push(chunk);
+              heldBytes += chunk.length;
+              continue;
+            }
+            if (held !== null) {
+              for (const h of held) await writeAll(fh, h);
+              held = null;
+            }
+            await writeAll(fh, chunk);
           }
-        }, ws);
-        this.bytes += written;
-        await this.setMeta(name, host, header, true);
+        } catch (err) {
+          await fh.close();
+          throw err;
+        }
+        const { uid, gid } = this.owner(header);
+        const mode = (header.mode ?? 0o644) & 0o7777;
+        const mtime = this.mtime(header);
+        const pending = held ?? [];
+        await this.background(async () => {
+          try {
+            for (const h of pending) await writeAll(fh, h);
+            if (!this.opts.noChown) await this.guardChown(name, uid, gid, () => fh.chown(uid, gid));
+            // After chown, which clears setuid/setgid bits.
+            await fh.chmod(mode);
+            if (mtime) await fh.utimes(mtime, mtime);
+          } finally {
+            await fh.close();
+          }
+        });
         return;
       }
       case 'directory': {
         await drain(stream);
-        const host = await this.prepare(name, dirRel, true);
+        const { host } = await this.create(name, dirRel, true, async (h) => {
+          await mkdir(h, { mode: 0o755 });
+          this.realDirs.add(name);
+        });
         this.dirMeta.set(name, this.metaFor(header, host));
         return;
       }
@@ -191,9 +251,8 @@ class Applier {
         await drain(stream);
         const target = header.linkname ?? '';
         if (target === '') throw new Error(`layer entry "${header.name}" is a symlink without a target`);
-        const host = await this.prepare(name, dirRel, false);
         // The target is kept verbatim: it is resolved inside the container, and we never follow it here.
-        await symlink(target, host);
+        const { host } = await this.create(name, dirRel, false, (h) => symlink(target, h));
         await this.setMeta(name, host, header, false);
         return;
       }
@@ -204,7 +263,7 @@ class Applier {
       }
       case 'fifo': {
         await drain(stream);
-        const host = await this.prepare(name, dirRel, false);
+        const host = await this.prepare(name, dirRel);
         // Node has no mkfifo binding.
         await exec('mkfifo', ['-m', '0600', '--', host]);
         await this.setMeta(name, host, header, true);
@@ -222,36 +281,57 @@ class Applier {
     }
   }
 
+  /** Runs fd-only work off the critical path, with a bounded number in flight. */
+  private async background(task: () => Promise<void>): Promise<void> {
+    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+    const p: Promise<void> = task()
+      .catch((err: unknown) => {
+        this.backgroundError ??= err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
   async finish(): Promise<void> {
+    await Promise.all(this.inFlight);
+    if (this.backgroundError !== null) throw this.backgroundError;
     const checked = new Set<string>();
-    for (const [rel, meta] of this.dirMeta) {
-      // A later entry may have replaced this directory or one of its parents
-      // (with a symlink, even); its metadata is then moot and must not be
-      // applied through whatever is there now.
-      if (!(await this.isRealDirPath(meta.host, checked))) continue;
-      // Through a descriptor opened without following the last component: chmod(2) on a path would follow a symlink.
-      let fh;
-      try {
-        fh = await open(meta.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') continue;
-        throw err;
-      }
-      try {
-        if (!this.opts.noChown) await this.guardChown(rel, meta.uid, meta.gid, () => fh.chown(meta.uid, meta.gid));
-        await fh.chmod(meta.mode);
-        if (meta.mtime) await fh.utimes(meta.mtime, meta.mtime);
-      } finally {
-        await fh.close();
-      }
+    const dirs = [...this.dirMeta];
+    // Independent of each other and done through descriptors, so several at a time.
+    await Promise.all(
+      Array.from({ length: Math.min(MAX_IN_FLIGHT, dirs.length) }, async () => {
+        for (let next = dirs.pop(); next !== undefined; next = dirs.pop()) await this.applyDirMeta(next[0], next[1], checked);
+      }),
+    );
+  }
+
+  private async applyDirMeta(rel: string, meta: DirMeta, checked: Set<string>): Promise<void> {
+    // A later entry may have replaced this directory or one of its parents
+    // (with a symlink, even); its metadata is then moot and must not be
+    // applied through whatever is there now.
+    if (!(await this.isRealDirPath(meta.host, checked))) return;
+    // Through a descriptor opened without following the last component: chmod(2) on a path would follow a symlink.
+    let fh: FileHandle;
+    try {
+      fh = await open(meta.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return;
+      throw err;
+    }
+    try {
+      if (!this.opts.noChown) await this.guardChown(rel, meta.uid, meta.gid, () => fh.chown(meta.uid, meta.gid));
+      await fh.chmod(meta.mode);
+      if (meta.mtime) await fh.utimes(meta.mtime, meta.mtime);
+    } finally {
+      await fh.close();
     }
   }
 
   /** Whether every component of host below root is a real directory, itself included. */
   private async isRealDirPath(host: string, checked: Set<string>): Promise<boolean> {
     const rel = path.relative(this.root, host);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) return false;
+    if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return false;
     let cur = this.root;
     for (const component of rel === '' ? [] : rel.split('/')) {
       cur = path.join(cur, component);
@@ -283,7 +363,7 @@ class Applier {
     const targetRel = dirRel === '' ? target : `${dirRel}/${target}`;
 
     if (this.opts.whiteouts === 'overlay') {
-      const host = await this.prepare(targetRel, dirRel, false);
+      const host = await this.prepare(targetRel, dirRel);
       await exec('mknod', [host, 'c', '0', '0']);
       return;
     }
@@ -369,31 +449,53 @@ class Applier {
     return this.host(dirRel);
   }
 
-  /**
-   * Readies the final path: an existing directory is kept for a directory
-   * entry, anything else is removed so the entry is always created afresh
-   * (opening an existing file would write through a symlink or hardlink).
-   */
-  private async prepare(name: string, dirRel: string, isDir: boolean): Promise<string> {
+  /** Clears the final path for entries made by external commands, which cannot report EEXIST to create(). */
+  private async prepare(name: string, dirRel: string): Promise<string> {
     const parent = await this.checkParent(name, dirRel, true);
     const host = path.join(parent!, path.posix.basename(name));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     const st = await lstatOrNull(host);
-    if (st !== null) {
-      if (isDir && st.isDirectory()) return host;
-      if (st.isDirectory()) {
-        await rm(host, { recursive: true, force: true });
-        this.forget(name);
-      } else {
-        await unlink(host);
-      }
-    }
-    if (isDir) {
-      await mkdir(host, { mode: 0o755 });
-      this.realDirs.add(name);
-    }
+    if (st !== null) await this.remove(name, host, st);
     return host;
+  }
+
+  /**
+   * Creates the entry with `make`, which must fail with EEXIST rather than
+   * reuse an existing path. Something already there is replaced, except that
+   * an existing directory stays for a directory entry (make is not called).
+   * Trying first and looking second saves a failing lstat on every entry of
+   * a fresh layer.
+   */
+  private async create<T>(
+    name: string,
+    dirRel: string,
+    isDir: boolean,
+    make: (host: string) => Promise<T>,
+  ): Promise<{ host: string; value: T }> {
+    const parent = await this.checkParent(name, dirRel, true);
+    const host = path.join(parent!, path.posix.basename(name));
+    // Also for directories that already existed: under an opaque marker their old content must still go.
+    this.created?.add(name);
+    try {
+      return { host, value: await make(host) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const st = await lstat(host);
+    // Only directory entries get here, and their make() yields nothing.
+    if (isDir && st.isDirectory()) return { host, value: undefined as T };
+    await this.remove(name, host, st);
+    return { host, value: await make(host) };
+  }
+
+  private async remove(rel: string, host: string, st: Stats): Promise<void> {
+    if (st.isDirectory()) {
+      await rm(host, { recursive: true, force: true });
+      this.forget(rel);
+    } else {
+      await unlink(host);
+    }
   }
 
   /** Drops cached knowledge about a removed subtree. */
@@ -420,9 +522,8 @@ class Applier {
     if (targetHost === null || st === null || st.isDirectory()) {
       throw new Error(`hardlink "${header.name}" -> "${header.linkname ?? ''}" points outside the layer (target missing or a directory)`);
     }
-    const host = await this.prepare(name, dirRel, false);
     // link(2) on Linux does not follow a symlink target, so this links the entry itself.
-    await link(targetHost, host);
+    await this.create(name, dirRel, false, (h) => link(targetHost, h));
   }
 
   private async device(header: Header, name: string, dirRel: string, type: 'character-device' | 'block-device'): Promise<void> {
@@ -433,7 +534,7 @@ class Applier {
       this.warn(`skipping device node "${header.name}": creating devices needs root`);
       return;
     }
-    const host = await this.prepare(name, dirRel, false);
+    const host = await this.prepare(name, dirRel);
     try {
       await exec('mknod', [host, type === 'character-device' ? 'c' : 'b', String(major), String(minor)]);
     } catch (err) {
@@ -499,6 +600,13 @@ class Applier {
 function paxRecords(header: Header): Partial<Record<string, string>> {
   const pax = header.pax;
   return pax !== null && typeof pax === 'object' ? (pax as Partial<Record<string, string>>) : {};
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
+  for (let off = 0; off < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+    off += bytesWritten;
+  }
 }
 
 async function lstatOrNull(p: string): Promise<Stats | null> {

@@ -95,11 +95,16 @@ class Walker {
   /** dev:ino of multiply linked files already emitted, to their first name. */
   private readonly links = new Map<string, string>();
 
-  constructor(
-    private readonly opts: DiffOptions,
-    private readonly pack: tar.Pack,
-    private readonly demand: () => Promise<void>,
-  ) {}
+  private readonly opts: DiffOptions;
+  private readonly pack: tar.Pack;
+  /** Resolves when the reader wants more. */
+  private readonly demand: () => Promise<void>;
+
+  constructor(opts: DiffOptions, pack: tar.Pack, demand: () => Promise<void>) {
+    this.opts = opts;
+    this.pack = pack;
+    this.demand = demand;
+  }
 
   async run(): Promise<void> {
     if (this.opts.mode === 'overlay') {
@@ -123,6 +128,7 @@ class Walker {
     const dirPath = `/proc/self/fd/${dir.fd}`;
     // Sorted as raw bytes, which is how the names end up in the tar.
     const raw = (await readdir(dirPath, { encoding: 'buffer' })).sort(Buffer.compare);
+    const children: Array<{ name: string; rel: string; path: string }> = [];
     for (const rawName of raw) {
       const name = rawName.toString();
       // tar-stream writes names as UTF-8; anything else would silently come out as a different name.
@@ -130,16 +136,41 @@ class Walker {
         throw new Error(`cannot archive ${JSON.stringify(rel === '' ? name : `${rel}/${name}`)}: file name is not valid UTF-8`);
       }
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      if (this.opts.exclude?.has(childRel)) continue;
-      const childPath = `${dirPath}/${name}`;
-      let st: BigIntStats;
-      try {
-        st = await lstat(childPath, { bigint: true });
-      } catch (err) {
-        // Vanished since readdir: it was not part of the tree we are capturing.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        throw err;
-      }
+      if (!this.opts.exclude?.has(childRel)) children.push({ name, rel: childRel, path: `${dirPath}/${name}` });
+    }
+
+    // Each filesystem call is a thread-pool round trip; looking ahead keeps
+    // several in flight instead of paying their latency one entry at a time.
+    const ahead: Array<Promise<Prefetched | null> | undefined> = [];
+    const startAt = (i: number): void => {
+      if (i >= children.length || ahead[i] !== undefined) return;
+      const p = prefetch(children[i]!.path, children[i]!.rel);
+      p.catch(() => {});
+      ahead[i] = p;
+    };
+
+    try {
+      await this.emitChildren(rel, children, ahead, startAt);
+    } finally {
+      // Paths name this directory by descriptor number: no lookup may outlive the descriptor.
+      await Promise.allSettled(ahead.filter((p) => p !== undefined));
+    }
+  }
+
+  private async emitChildren(
+    rel: string,
+    children: ReadonlyArray<{ name: string; rel: string; path: string }>,
+    ahead: Array<Promise<Prefetched | null> | undefined>,
+    startAt: (i: number) => void,
+  ): Promise<void> {
+    for (let i = 0; i < children.length; i++) {
+      for (let j = i; j < i + LOOKAHEAD; j++) startAt(j);
+      const got = await ahead[i]!;
+      ahead[i] = undefined;
+      // Vanished since readdir: it was not part of the tree we are capturing.
+      if (got === null) continue;
+      const { name, rel: childRel, path: childPath } = children[i]!;
+      const st = got.st;
       const base = this.baseHeader(childRel, st);
 
       if (st.isDirectory()) {
@@ -152,7 +183,7 @@ class Walker {
           await child.close();
         }
       } else if (st.isFile()) {
-        await this.file(childRel, childPath, st, base);
+        await this.file(childRel, childPath, st, base, got.data);
       } else if (st.isSymbolicLink()) {
         await this.emit({ ...base, type: 'symlink', linkname: await readlink(childPath) });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -169,7 +200,7 @@ class Walker {
     }
   }
 
-  private async file(rel: string, filePath: string, st: BigIntStats, base: EntryHeader): Promise<void> {
+  private async file(rel: string, filePath: string, st: BigIntStats, base: EntryHeader, data: Buffer | undefined): Promise<void> {
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
@@ -179,11 +210,16 @@ class Walker {
       }
       this.links.set(key, rel);
     }
-    // O_NONBLOCK so that a file swapped for a fifo cannot hang us in open().
-    const fh = await open(filePath, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+    if (data !== undefined) {
+      await this.demand();
+      await new Promise<void>((resolve, reject) => {
+        const sink = this.pack.entry({ ...base, type: 'file', size: data.length }, data, (err) => (err ? reject(err) : resolve()));
+        sink.on('error', reject);
+      });
+      return;
+    }
+    const fh = await openRegular(filePath, rel, st);
     try {
-      const now = await fh.stat({ bigint: true });
-      if (now.ino !== st.ino || now.dev !== st.dev) throw new Error(`${rel} changed while it was being archived`);
       const size = Number(st.size);
       await this.demand();
       await new Promise<void>((resolve, reject) => {
@@ -223,6 +259,8 @@ class Walker {
     await new Promise<void>((resolve, reject) => {
       const sink = this.pack.entry(header, (err) => (err ? reject(err) : resolve()));
       sink.on('error', reject);
+      // Header-only types complete by themselves; an empty regular file (a whiteout marker) needs its end.
+      if (header.type === 'file') sink.end(null);
     });
   }
 
@@ -265,6 +303,60 @@ class Walker {
     if (ts !== undefined && (!this.opts.clampOnly || secs > ts)) secs = ts;
     // ustar cannot encode times before the epoch.
     return new Date(Math.max(0, secs) * 1000);
+  }
+}
+
+interface Prefetched {
+  st: BigIntStats;
+  /** Content of a small, singly linked regular file. */
+  data?: Buffer;
+}
+
+/** How many directory entries are stat()ed (and small files read) ahead of the one being written. */
+const LOOKAHEAD = 16;
+/** Files up to this size are read whole while looking ahead; larger ones are streamed. */
+const SMALL_FILE = 256 * 1024;
+
+async function prefetch(p: string, rel: string): Promise<Prefetched | null> {
+  let st: BigIntStats;
+  try {
+    st = await lstat(p, { bigint: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  // Files with several names may end up as hardlink entries, whose content is not needed.
+  if (!st.isFile() || st.nlink !== 1n || st.size > BigInt(SMALL_FILE)) return { st };
+  const fh = await openRegular(p, rel, st);
+  try {
+    const buf = Buffer.allocUnsafe(Number(st.size));
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesRead } = await fh.read(buf, off, buf.length - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    // A file that shrank meanwhile is archived as it is now; one that grew is cut at the size in its header.
+    return { st, data: off === buf.length ? buf : buf.subarray(0, off) };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Opens a file lstat() said is regular, making sure it is still that file:
+ * O_NOFOLLOW refuses a symlink swapped in, O_NONBLOCK keeps a fifo swapped
+ * in from hanging the open, and the inode check catches any other swap.
+ */
+async function openRegular(p: string, rel: string, st: BigIntStats): Promise<FileHandle> {
+  const fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  try {
+    const now = await fh.stat({ bigint: true });
+    if (now.ino !== st.ino || now.dev !== st.dev || !now.isFile()) throw new Error(`${rel} changed while it was being archived`);
+    return fh;
+  } catch (err) {
+    await fh.close();
+    throw err;
   }
 }
 

@@ -213,7 +213,9 @@ describe('resolveInRoot', () => {
     await symlink('lib', path.join(root, 'chain1'));
     await symlink('chain1', path.join(root, 'chain2'));
     await symlink('../../../../..', path.join(root, 'up'));
-    await symlink('/etc', path.join(root, 'etc'));
+    await symlink('/etc', path.join(root, 'hostetc'));
+    // In chroot terms this points at itself.
+    await symlink('/abs-self', path.join(root, 'abs-self'));
     await symlink('loop-b', path.join(root, 'loop-a'));
     await symlink('loop-a', path.join(root, 'loop-b'));
     await symlink('self', path.join(root, 'self'));
@@ -236,9 +238,10 @@ describe('resolveInRoot', () => {
   });
 
   it('clamps .. and absolute targets at root', async () => {
-    expect(await resolveInRoot(root, '/../../../etc/passwd')).toBe(path.join(root, 'etc/passwd'));
-    expect(await resolveInRoot(root, '/etc/passwd')).toBe(path.join(root, 'etc/passwd'));
-    expect(await resolveInRoot(root, 'up/etc/shadow')).toBe(path.join(root, 'etc/shadow'));
+    expect(await resolveInRoot(root, '/../../../usr/passwd')).toBe(path.join(root, 'usr/passwd'));
+    expect(await resolveInRoot(root, '/hostetc/passwd')).toBe(path.join(root, 'etc/passwd'));
+    expect(await resolveInRoot(root, 'up/usr/shadow')).toBe(path.join(root, 'usr/shadow'));
+    expect(await resolveInRoot(root, 'up/../../hostetc/../../x')).toBe(path.join(root, 'x'));
     expect(await resolveInRoot(root, 'missing/../../up')).toBe(root);
   });
 
@@ -251,6 +254,7 @@ describe('resolveInRoot', () => {
   it('fails on loops', async () => {
     await expect(resolveInRoot(root, '/loop-a/x')).rejects.toThrow(/too many levels of symbolic links/);
     await expect(resolveInRoot(root, 'self')).rejects.toThrow(/too many levels of symbolic links/);
+    await expect(resolveInRoot(root, '/abs-self/passwd')).rejects.toThrow(/too many levels of symbolic links/);
     expect(await resolveInRoot(root, 'self', { followFinal: false })).toBe(path.join(root, 'self'));
   });
 });
@@ -267,7 +271,7 @@ describe('diffTar / applyTar round trip', () => {
     const got = await snapshot(dst);
     expect(Object.keys(got).sort()).toEqual(Object.keys(want).sort());
     for (const [rel, s] of Object.entries(want)) {
-      // Directory mtimes of implicitly touched parents aside, everything must match exactly.
+      // Directory mtimes included: they are set after the directory's children are written.
       expect(got[rel], rel).toEqual(s);
     }
     expect(got['bin/su']!.mode).toBe(0o4755);
@@ -344,6 +348,53 @@ describe('diffTar / applyTar round trip', () => {
     expect(buf.length).toBeGreaterThan(8 * 1024 * 1024);
   });
 
+  it('stops cleanly when the reader goes away', async () => {
+    const src = await newDir('early');
+    for (let i = 0; i < 50; i++) await writeFile(path.join(src, `f${i}`), randomBytes(256 * 1024));
+    const stream = diffTar({ dir: src, mode: 'plain' });
+    await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+    stream.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it('keeps directory metadata for names starting with dots', async () => {
+    const root = await newDir('dots');
+    await apply(await packTar([{ header: { name: '..d/', type: 'directory', mode: 0o711, mtime: new Date(86_400_000) } }]), {
+      root,
+      whiteouts: 'none',
+    });
+    const st = await stat(path.join(root, '..d'));
+    expect([st.mode & 0o7777, st.mtimeMs]).toEqual([0o711, 86_400_000]);
+  });
+
+  it('replaces what is in the way, and the last entry of a name wins', async () => {
+    const root = await newDir('replace-kinds');
+    await mkdir(path.join(root, 'was-dir/inner'), { recursive: true });
+    await writeFile(path.join(root, 'was-dir/inner/x'), 'x');
+    await writeFile(path.join(root, 'was-file'), 'x');
+    await mkdir(path.join(root, 'stays-dir'));
+    await writeFile(path.join(root, 'stays-dir/old'), 'old');
+    await apply(
+      await packTar([
+        { header: { name: 'was-dir', mode: 0o640 }, body: 'now a file' },
+        { header: { name: 'was-file/', type: 'directory', mode: 0o750 } },
+        { header: { name: 'was-file/child' }, body: 'child' },
+        { header: { name: 'stays-dir/', type: 'directory', mode: 0o700 } },
+        { header: { name: 'twice' }, body: 'first' },
+        { header: { name: 'twice', mode: 0o600 }, body: 'second' },
+      ]),
+      { root, whiteouts: 'none' },
+    );
+    expect(await readFile(path.join(root, 'was-dir'), 'utf8')).toBe('now a file');
+    expect((await stat(path.join(root, 'was-file'))).mode & 0o7777).toBe(0o750);
+    expect(await readFile(path.join(root, 'was-file/child'), 'utf8')).toBe('child');
+    expect(await readFile(path.join(root, 'stays-dir/old'), 'utf8')).toBe('old');
+    expect((await stat(path.join(root, 'stays-dir'))).mode & 0o7777).toBe(0o700);
+    expect(await readFile(path.join(root, 'twice'), 'utf8')).toBe('second');
+    expect((await stat(path.join(root, 'twice'))).mode & 0o7777).toBe(0o600);
+  });
+
   it('applies --chown style ownership', async () => {
     const src = await newDir('chown-src');
     await mkdir(path.join(src, 'd'));
@@ -396,7 +447,7 @@ describe('overlay whiteouts', () => {
       expect(st.isCharacterDevice(), p).toBe(true);
       expect(st.rdev).toBe(0);
     }
-    expect(sh('getfattr', '--only-values', '-n', 'trusted.overlay.opaque', path.join(dst, 'opq'))).toBe('y');
+    expect(sh('getfattr', '--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', path.join(dst, 'opq'))).toBe('y');
     expect(await readFile(path.join(dst, 'opq/new.txt'), 'utf8')).toBe('new');
     // A second diff of the result gives the same layer.
     const again = await listTar(await collect(diffTar({ dir: dst, mode: 'overlay' })));
@@ -412,7 +463,7 @@ describe('overlay whiteouts', () => {
     expect(trusted.map((e) => e.header.name)).not.toContain('opq/.wh..wh..opq');
     const dst = await newDir('ovl-user');
     await apply(await collect(diffTar({ dir: upper, mode: 'overlay', userxattr: true })), { root: dst, whiteouts: 'overlay', userxattr: true });
-    expect(sh('getfattr', '--only-values', '-n', 'user.overlay.opaque', path.join(dst, 'opq'))).toBe('y');
+    expect(sh('getfattr', '--absolute-names', '--only-values', '-n', 'user.overlay.opaque', path.join(dst, 'opq'))).toBe('y');
   });
 
   it('finds opaque directories whose names need escaping', async () => {
@@ -655,6 +706,25 @@ describe('hostile layers', () => {
     expect(ended).toBe(true);
   });
 
+  it('skips entries of unknown type with a warning', async () => {
+    const root = await newDir('unknown');
+    const buf = await packTar([
+      { header: { name: 'label' }, body: 'volume' },
+      { header: { name: 'after' }, body: 'ok' },
+    ]);
+    // Turn the first entry into a GNU volume label ('V'), fixing up the header checksum.
+    buf[156] = 'V'.charCodeAt(0);
+    buf.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += buf[i]!;
+    buf.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const warnings: string[] = [];
+    const res = await apply(buf, { root, whiteouts: 'none', onWarning: (m) => warnings.push(m) });
+    expect(res.entries).toBe(2);
+    expect(await readdir(root)).toEqual(['after']);
+    expect(warnings.join('\n')).toMatch(/skipping layer entry "label": unsupported tar entry type/);
+  });
+
   it('ignores pax xattrs such as security.capability', async () => {
     const root = await newDir('pax');
     const buf = await packTar([
@@ -664,7 +734,7 @@ describe('hostile layers', () => {
     expect(await readFile(path.join(root, 'ping'), 'utf8')).toBe('bin');
   });
 
-  it('skips devices with a warning when not root', async () => {
+  it('creates device nodes as root, or skips them with a warning', async () => {
     // The non-root branch is what runs unprivileged; as root the device is created.
     const root = await newDir('dev');
     const warnings: string[] = [];

@@ -162,6 +162,7 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     return failed ? 125 : 0;
   }
   if (!args.length) throw new Error('image name or ID must be specified');
+  let notFound = 0;
   for (const ref of args) {
     try {
       const img = getImage(store, ref);
@@ -177,9 +178,12 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     } catch (e) {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       failed++;
+      if (e instanceof StoreError && e.code === 'notfound') notFound++;
     }
   }
-  return failed ? (failed === args.length && args.length === 1 ? 1 : 125) : 0;
+  // Podman's convention: 1 only when every failure was an unknown image; anything else
+  // (an image in use by a container included) is 125.
+  return failed ? (notFound === failed ? 1 : 125) : 0;
 }
 
 function safeLocalName(ref: string): string {

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { openStore, print, humanSize, isRootless, type GlobalOptions } from '../context.ts';
+import { closeStore, openStore, print, humanSize, isRootless, type GlobalOptions } from '../context.ts';
 import { parseTemplate } from '../gotemplate.ts';
 import { formatRows } from '../table.ts';
 import { findRuntime } from '../../runtime/oci-runtime.ts';
@@ -115,7 +115,8 @@ export async function resetCmd(g: GlobalOptions, _args: string[], o: Opts): Prom
   for (const img of store.listImages()) await store.deleteImage(img.id);
   await store.collectGarbage();
   const root = store.root;
-  store.close();
+  // Through the CLI's handle, which main() would otherwise close a second time.
+  closeStore();
   for (const d of await readdir(root)) await rm(join(root, d), { recursive: true, force: true });
 }
 

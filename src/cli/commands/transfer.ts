@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -148,8 +148,8 @@ export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
     await pipeline(process.stdin, createWriteStream(file));
   }
   try {
-    const kind = await archiveKind(file);
-    const transport = kind === 'oci' ? 'oci-archive' : 'docker-archive';
+    // podman load also takes an OCI layout directory; without this it failed with a bare EISDIR.
+    const transport = (await stat(file)).isDirectory() ? await dirKind(file) : (await archiveKind(file)) === 'oci' ? 'oci-archive' : 'docker-archive';
     const entries = await archiveEntries(transport, file);
     for (const e of entries) {
       const names = e.names.map(localImageName);
@@ -159,6 +159,11 @@ export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
+}
+
+async function dirKind(dir: string): Promise<'oci'> {
+  if (existsSync(join(dir, 'index.json'))) return 'oci';
+  throw new Error(`${dir}: not an OCI layout directory (no index.json)`);
 }
 
 async function archiveKind(file: string): Promise<'oci' | 'docker'> {
@@ -210,7 +215,9 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
 export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const [file, name] = args;
-  const stream = file === '-' ? process.stdin : createReadStream(file!);
+  // Opened up front: a stream that fails to open emits 'error' before the store listens,
+  // which crashed the process and left its staging directory behind.
+  const stream = file === '-' ? process.stdin : (await open(file!, 'r')).createReadStream();
   const layer = await store.putLayer({ stream, parent: null });
   const image: ImageConfig = emptyImageConfig();
   const created = new Date().toISOString();

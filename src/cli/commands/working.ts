@@ -216,7 +216,15 @@ export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     env[v ?? c.name] = mp;
   }
   const argv = args.length ? args : [process.env.SHELL || '/bin/sh'];
-  const code = await execInteractive(argv[0]!, argv.slice(1), { env });
-  if (code === 127) throw new ExitError(`${argv[0]}: command not found`, 127);
+  let code: number;
+  try {
+    code = await execInteractive(argv[0]!, argv.slice(1), { env });
+  } catch (e) {
+    // spawn reports a missing or unrunnable command as an error event, not as a shell's 127/126.
+    const errno = (e as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT') throw new ExitError(`${argv[0]}: command not found`, 127);
+    if (errno === 'EACCES') throw new ExitError(`${argv[0]}: permission denied`, 126);
+    throw e;
+  }
   return code;
 }

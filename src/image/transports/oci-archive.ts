@@ -359,6 +359,7 @@ export class OciArchiveDestination implements ImageDestination {
   readonly reference: string;
   readonly supportedManifestFormats: ManifestFormat[];
   readonly wantsUncompressedLayers = false;
+  readonly compressesLayers = true;
   readonly #file: string;
   readonly #tempDir: string;
   readonly #layout: OciLayoutDestination;

@@ -217,6 +217,7 @@ export class OciLayoutDestination implements ImageDestination {
   // indexes, so a Docker manifest stored here would be invisible to them: always convert.
   readonly supportedManifestFormats: ManifestFormat[] = ['oci'];
   readonly wantsUncompressedLayers = false;
+  readonly compressesLayers = true;
   readonly #dir: string;
   readonly #ref: string | undefined;
   readonly #staging: BlobStaging;

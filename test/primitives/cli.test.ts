@@ -1,0 +1,76 @@
+// --help and flag errors of Buildah's working-container commands.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeEnv, type Env } from '../helpers.ts';
+import { expectCode } from './lib.ts';
+
+let env: Env;
+beforeAll(async () => {
+  env = await makeEnv();
+});
+afterAll(async () => {
+  await env?.cleanup();
+});
+
+// Long flag names each command's help must show; the list is the brief's (Buildah's) surface.
+const FLAGS: Record<string, string[]> = {
+  from: ['--name', '--pull'],
+  copy: ['--chown', '--chmod', '--from', '--contextdir'],
+  add: ['--chown', '--chmod', '--from', '--contextdir'],
+  run: ['--user', '--workingdir', '--env', '--volume', '--mount', '--network', '--cap-add', '--cap-drop', '--tty'],
+  mount: [],
+  umount: ['--all'],
+  config: [
+    '--annotation', '--arch', '--author', '--cmd', '--comment', '--created-by', '--domainname', '--entrypoint', '--env',
+    '--healthcheck', '--healthcheck-interval', '--healthcheck-retries', '--healthcheck-start-period', '--healthcheck-timeout',
+    '--history-comment', '--hostname', '--label', '--onbuild', '--os', '--port', '--shell', '--stop-signal', '--user',
+    '--variant', '--volume', '--workingdir',
+  ],
+  commit: ['--format', '--squash', '--rm', '--timestamp', '--quiet', '--iidfile'],
+  containers: ['--all', '--format', '--json', '--quiet', '--notruncate'],
+  rm: ['--all'],
+  inspect: ['--type', '--format'],
+  unshare: ['--mount'],
+};
+
+describe('--help', () => {
+  for (const [cmd, flags] of Object.entries(FLAGS)) {
+    it(`${cmd} --help exits 0 and lists its flags`, async () => {
+      const r = await env.barge([cmd, '--help']);
+      expectCode(r, 0, [cmd, '--help']);
+      expect(r.stdout).toMatch(new RegExp(`Usage: barge ${cmd}\\b`));
+      for (const f of flags) expect(r.stdout, `${cmd} --help should mention ${f}`).toMatch(new RegExp(`${f}\\b`));
+    });
+  }
+
+  it('short aliases Buildah users type are documented', async () => {
+    expect(await env.bargeOk(['run', '--help'])).toMatch(/-e, --env/);
+    expect(await env.bargeOk(['run', '--help'])).toMatch(/-v, --volume/);
+    expect(await env.bargeOk(['run', '--help'])).toMatch(/-t, --tty/);
+    expect(await env.bargeOk(['commit', '--help'])).toMatch(/-q, --quiet/);
+    expect(await env.bargeOk(['containers', '--help'])).toMatch(/-q, --quiet/);
+    expect(await env.bargeOk(['umount', '--help'])).toMatch(/-a, --all/);
+  });
+});
+
+describe('unknown flags', () => {
+  for (const cmd of Object.keys(FLAGS)) {
+    it(`${cmd} --no-such-flag exits 125 with an Error: line`, async () => {
+      const args = [cmd, '--no-such-flag', 'x'];
+      const r = await env.barge(args);
+      expectCode(r, 125, args);
+      expect(r.stderr).toMatch(/^Error: .*--no-such-flag/m);
+    });
+  }
+
+  it('an invalid choice (--pull sometimes) is a usage error', async () => {
+    const r = await env.barge(['from', '--pull', 'sometimes', 'busybox']);
+    expectCode(r, 125);
+    expect(r.stderr).toMatch(/^Error: .*sometimes/m);
+  });
+
+  it('commit --format with an unknown format is a usage error', async () => {
+    const r = await env.barge(['commit', '--format', 'tarball', 'c']);
+    expectCode(r, 125);
+    expect(r.stderr).toMatch(/^Error: /m);
+  });
+});
