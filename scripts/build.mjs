@@ -1,11 +1,15 @@
 // Bundles src/ into dist/ with one chunk per command, so a command loads only what it needs.
+// The bundle is built beside dist/ and its files are renamed in one by one: chunk names are
+// content hashes, so a barge already running (another test run, a benchmark) still finds the
+// chunks it lazily loads, and never sees a half-written or missing dist/.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+const root = new URL('..', import.meta.url).pathname;
+const tmp = `${root}dist.tmp-${process.pid}`;
 await build({
-  entryPoints: { main: 'src/cli/entry.ts' },
-  outdir: 'dist',
+  entryPoints: { main: `${root}src/cli/entry.ts` },
+  outdir: tmp,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -17,3 +21,14 @@ await build({
   // Some dependencies are CommonJS and call require() for node builtins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });
+mkdirSync(`${root}dist`, { recursive: true });
+const fresh = new Set(readdirSync(tmp));
+// Entry last, so it never refers to a chunk that is not there yet.
+for (const f of [...fresh].sort((a, b) => Number(a.startsWith('main.')) - Number(b.startsWith('main.')))) {
+  renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
+}
+rmSync(tmp, { recursive: true, force: true });
+// Chunks of older builds are kept for a while for processes that may still load them.
+for (const f of readdirSync(`${root}dist`)) {
+  if (!fresh.has(f) && Date.now() - statSync(`${root}dist/${f}`).mtimeMs > 3600_000) rmSync(`${root}dist/${f}`, { force: true });
+}

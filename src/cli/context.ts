@@ -97,3 +97,11 @@ export function humanAgo(iso: string | null | undefined): string {
   }
   return 'Unknown';
 }
+
+/** --runtime, then $BARGE_RUNTIME, then containers.conf's [engine] runtime; undefined lets barge pick. */
+export async function selectedRuntime(g: GlobalOptions): Promise<string | undefined> {
+  if (g.runtime) return g.runtime;
+  if (process.env.BARGE_RUNTIME) return process.env.BARGE_RUNTIME;
+  const { loadContainersConf } = await import('./containers-conf.ts');
+  return loadContainersConf().runtime;
+}

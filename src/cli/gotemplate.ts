@@ -1874,7 +1874,15 @@ function lookupField(obj: object, name: string): Lookup | undefined {
   }
   const lower = name.toLowerCase();
   for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return { value: Reflect.get(obj, k) };
+  // Our data carries the JSON keys of the specs (diff_ids, created_by); users write the Go
+  // field names Podman's structs have (DiffIDs, CreatedBy). They agree once case and _ go.
+  const loose = looseKey(name);
+  for (const k of Object.keys(obj)) if (looseKey(k) === loose) return { value: Reflect.get(obj, k) };
   return undefined;
+}
+
+function looseKey(k: string): string {
+  return k.replace(/[_.-]/g, '').toLowerCase();
 }
 
 function errorMessage(e: unknown): string {

@@ -30,6 +30,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log messages at and above this level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
     .option('--runtime <path>', 'OCI runtime to use (crun or runc, by name or path)')
     .showHelpAfterError(false)
+    // Global options only before the command, so `run -v` is --volume, not --version.
+    .enablePositionalOptions()
     .configureHelp({ sortSubcommands: true });
 
   const w = (): Promise<typeof import('./commands/working.ts')> => import('./commands/working.ts');
@@ -64,6 +66,17 @@ export function buildProgram(): Command {
       .option('-q, --quiet', 'do not print the digest of the copied content')
       .option('--format <format>', 'manifest format for image copies (oci, v2s2)')
       .option('--all', 'copy all images of a list (image copies)')
+      .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry (image copies)')
+      .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry (image copies)')
+      .option('--src-creds <user[:password]>', 'credentials for the source registry (image copies)')
+      .option('--dest-creds <user[:password]>', 'credentials for the destination registry (image copies)')
+      .option('--src-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the source registry (image copies)')
+      .option('--dest-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the destination registry (image copies)')
+      .option('--authfile <file>', 'auth.json with registry credentials (image copies)')
+      .option('--src-authfile <file>', 'auth.json for the source registry (image copies)')
+      .option('--dest-authfile <file>', 'auth.json for the destination registry (image copies)')
+      .option('--retry-times <n>', 'retries for transient registry failures (image copies)')
+      .option('--signature-policy <file>', 'policy.json to consult (image copies)')
       .action(action(async () => (name === 'copy' ? (await w()).copyCmd : (await w()).addCmd)));
   }
 
@@ -72,6 +85,8 @@ export function buildProgram(): Command {
     .description('Run a command inside a working container')
     .argument('<container>', 'working container name or id')
     .argument('[command...]', 'command and arguments (after --)')
+    // Buildah stops parsing its own options at the command: `run C sh -c '…'` needs no `--`.
+    .passThroughOptions()
     .option('--user <user[:group]>', 'user to run as')
     .option('--workingdir <dir>', 'working directory for the command')
     .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
@@ -179,6 +194,7 @@ export function buildProgram(): Command {
     .command('unshare')
     .description('Run a command in barge\'s user and mount namespace')
     .argument('[command...]')
+    .passThroughOptions()
     .option('--mount <var=container>', 'mount a container and set VAR to its path', collect)
     .action(action(async () => (await w()).unshareCmd));
 
@@ -270,6 +286,12 @@ export function buildProgram(): Command {
     .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
     .option('-q, --quiet', 'suppress progress output')
     .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--signature-policy <file>', 'policy.json to consult')
+    .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pullCmd));
 
   program
@@ -280,7 +302,135 @@ export function buildProgram(): Command {
     .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
     .option('-q, --quiet', 'suppress progress output')
     .option('--digestfile <file>', 'write the manifest digest to this file')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pushCmd));
+
+  const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
+  const loginOptions = (c: Command): Command =>
+    c
+      .option('--authfile <file>', 'auth.json to use')
+      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
+      .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
+  loginOptions(
+    program
+      .command('login')
+      .description('Log in to a container registry')
+      .argument('[registry]')
+      .option('-u, --username <username>', 'username')
+      .option('-p, --password <password>', 'password')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--get-login', 'print the username stored for the registry'),
+  ).action(action(async () => (await reg()).loginCmd));
+  loginOptions(
+    program
+      .command('logout')
+      .description('Log out of a container registry')
+      .argument('[registry]')
+      .option('-a, --all', 'remove the credentials of all registries'),
+  ).action(action(async () => (await reg()).logoutCmd));
+  const registryOptions = (c: Command): Command =>
+    c
+      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
+      .option('--creds <user[:password]>', 'registry credentials')
+      .option('--registry-token <token>', 'bearer token for the registry')
+      .option('--authfile <file>', 'auth.json with registry credentials')
+      .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+      .option('--retry-times <n>', 'retries for transient registry failures');
+  registryOptions(
+    program.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+  ).action(action(async () => (await reg()).listTagsCmd));
+
+  // Skopeo's spellings: `barge skopeo inspect docker://…` and friends.
+  const skopeo = program.command('skopeo').description('Skopeo-compatible commands: inspect, copy, list-tags, delete, login, logout, manifest-digest');
+  registryOptions(
+    skopeo
+      .command('inspect')
+      .description('Inspect an image in a registry or another transport without pulling it')
+      .argument('<image>', 'TRANSPORT:NAME, e.g. docker://HOST/REPO:TAG')
+      .option('--raw', 'print the raw manifest (or config with --config)')
+      .option('--config', 'print the image config')
+      .option('-n, --no-tags', 'do not list the repository tags')
+      .option('--override-os <os>', 'OS to choose from a multi-platform image')
+      .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
+      .option('--override-variant <variant>', 'variant to choose from a multi-platform image'),
+  ).action(action(async () => (await reg()).inspectCmd));
+  skopeo
+    .command('copy')
+    .description('Copy an image from one transport to another')
+    .argument('<source>')
+    .argument('<destination>')
+    .option('-q, --quiet', 'suppress progress output')
+    .option('-f, --format <format>', 'manifest format (oci, v2s2)')
+    .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
+    .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
+    .option('--src-creds <user[:password]>', 'credentials for the source registry')
+    .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
+    .option('--src-registry-token <token>', 'bearer token for the source registry')
+    .option('--dest-registry-token <token>', 'bearer token for the destination registry')
+    .option('--src-cert-dir <dir>', 'certificates for the source registry')
+    .option('--dest-cert-dir <dir>', 'certificates for the destination registry')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--src-authfile <file>', 'auth.json for the source registry')
+    .option('--dest-authfile <file>', 'auth.json for the destination registry')
+    .option('--retry-times <n>', 'retries for transient registry failures')
+    .option('--signature-policy <file>', 'policy.json to consult')
+    .action(action(async () => (await tr()).skopeoCopyCmd));
+  registryOptions(
+    skopeo.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+  ).action(action(async () => (await reg()).listTagsCmd));
+  registryOptions(
+    skopeo.command('delete').description('Delete an image from a registry').argument('<image>', 'docker://HOST/REPO:TAG or @DIGEST'),
+  ).action(action(async () => (await reg()).deleteCmd));
+  skopeo
+    .command('manifest-digest')
+    .description('Compute the digest of a manifest file')
+    .argument('<file>')
+    .action(action(async () => (await reg()).manifestDigestCmd));
+  loginOptions(
+    skopeo
+      .command('login')
+      .description('Log in to a container registry')
+      .argument('[registry]')
+      .option('-u, --username <username>', 'username')
+      .option('-p, --password <password>', 'password')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--get-login', 'print the username stored for the registry'),
+  ).action(action(async () => (await reg()).loginCmd));
+  loginOptions(
+    skopeo.command('logout').description('Log out of a container registry').argument('[registry]').option('-a, --all', 'remove the credentials of all registries'),
+  ).action(action(async () => (await reg()).logoutCmd));
+
+  // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
+  program
+    .command('build')
+    .aliases(['bud', 'build-using-dockerfile'])
+    .description('Build an image using instructions from Containerfiles')
+    .argument('[context]', 'build context: a directory, a tarball, or - for standard input')
+    .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
+    .option('-t, --tag <name>', 'name for the built image', collect)
+    .option('--build-arg <arg=value>', 'value for an ARG', collect)
+    .option('--build-arg-file <file>', 'file of ARG=value lines', collect)
+    .option('--target <stage>', 'build up to and including this stage')
+    .option('--layers [bool]', 'cache intermediate images (default false, as Buildah)')
+    .option('--no-cache', 'do not use cached intermediate images')
+    .option('--pull [policy]', 'pull policy for base images: always, missing, never, newer')
+    .option('--label <label>', 'image label KEY=VALUE', collect)
+    .option('--annotation <annotation>', 'manifest annotation KEY=VALUE', collect)
+    .addOption(new Option('--format <format>', 'image format').choices(['oci', 'docker']))
+    .option('--iidfile <file>', 'write the image id to this file')
+    .option('-q, --quiet', 'do not print the steps')
+    .option('--squash', 'squash the final stage into one layer on no base layers')
+    .option('--timestamp <seconds>', 'set created time and file times to this Unix time')
+    .option('--network <mode>', 'network for RUN: host, none, private')
+    .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS] into RUN steps', collect)
+    .option('--isolation <type>', 'process isolation for RUN: oci, chroot, rootless')
+    .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR', collect)
+    .option('--platform <os/arch>', 'target platform (only the host platform)')
+    .action(action(async () => (await import('./commands/build.ts')).buildCmd));
 
   program
     .command('info')
@@ -315,6 +465,11 @@ export function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // `barge images | head -1` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const program = buildProgram();
   program.exitOverride();
   program.configureOutput({

@@ -1,7 +1,6 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LayerRecord, Store } from '../store/store.ts';
-import { StoreError } from '../store/store.ts';
 import { diffTar } from '../store/tar-diff.ts';
 import type { ManifestFormat } from '../image/types.ts';
 import { buildManifest } from '../image/local-images.ts';
@@ -39,7 +38,11 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       });
       layer = await store.putLayer({ stream, parent: b.container.topLayer });
     } else {
-      throw new StoreError('commit with the vfs driver needs --squash for now', 'invalid');
+      // vfs keeps a full copy per container: the layer is its difference from the image's tree.
+      const root = await store.mountContainer(b.container);
+      const against = b.container.topLayer ? store.layerDir(b.container.topLayer) : join(store.root, 'empty');
+      const stream = diffTar({ dir: root, mode: 'plain', against, exclude, ...withTimestamp(opts.timestamp) });
+      layer = await store.putLayer({ stream, parent: b.container.topLayer });
     }
     const chain = store.layerChain(layer.id);
     const created = opts.timestamp !== undefined ? new Date(opts.timestamp * 1000).toISOString() : new Date().toISOString();

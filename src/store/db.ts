@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS locks (
   pid INTEGER NOT NULL,
   start TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS build_cache (
+  key TEXT PRIMARY KEY,           -- sha256 of parent image, instruction and copied content (src/containerfile/cache.ts)
+  image_id TEXT NOT NULL,
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_hashes (
+  path TEXT PRIMARY KEY,          -- absolute host path of a build-context file
+  fingerprint TEXT NOT NULL,      -- size, mtime, ctime, inode and mode when it was hashed
+  hash TEXT NOT NULL
+);
 `;
 
 export type Row = Record<string, SQLInputValue>;

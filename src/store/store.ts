@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -162,15 +162,24 @@ export class Store {
     }
     await mkdir(opts.runroot, { recursive: true, mode: 0o700 });
     const driverFile = join(opts.root, 'driver');
-    if (existsSync(driverFile)) {
-      const existing = readFileSync(driverFile, 'utf8').trim();
-      if (existing !== opts.driver) {
-        throw new StoreError(
-          `store at ${opts.root} uses the "${existing}" storage driver, not "${opts.driver}"; use --storage-driver ${existing} or another --root`,
-        );
+    if (!existsSync(driverFile)) {
+      // Written whole and linked into place, so processes opening a new store at once never read
+      // a half-written file, and the first one's driver is the store's.
+      const tmp = join(opts.root, 'tmp', `${process.pid}-${processStart(process.pid)}-driver`);
+      await writeFile(tmp, opts.driver + '\n');
+      try {
+        await link(tmp, driverFile);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        await rm(tmp, { force: true });
       }
-    } else {
-      await writeFile(driverFile, opts.driver + '\n');
+    }
+    const existing = readFileSync(driverFile, 'utf8').trim();
+    if (existing !== opts.driver) {
+      throw new StoreError(
+        `store at ${opts.root} uses the "${existing}" storage driver, not "${opts.driver}"; use --storage-driver ${existing} or another --root`,
+      );
     }
     return new Store(opts, new Db(join(opts.root, 'barge.db')));
   }

@@ -24,6 +24,12 @@ export interface DiffOptions {
   clampOnly?: boolean;
   /** Paths (relative to dir, no leading slash) to leave out, e.g. mount targets the runtime created. */
   exclude?: ReadonlySet<string>;
+  /**
+   * A full tree to compare against (the vfs driver has no upper directory): entries whose
+   * type, size, mode, owner and mtime match it are left out, and what it has but `dir`
+   * lacks becomes a whiteout. Only used with mode 'plain'.
+   */
+  against?: string;
 }
 
 type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
@@ -163,6 +169,7 @@ class Walker {
     ahead: Array<Promise<Prefetched | null> | undefined>,
     startAt: (i: number) => void,
   ): Promise<void> {
+    if (this.opts.against !== undefined) await this.emitRemoved(rel, children);
     for (let i = 0; i < children.length; i++) {
       for (let j = i; j < i + LOOKAHEAD; j++) startAt(j);
       const got = await ahead[i]!;
@@ -173,8 +180,9 @@ class Walker {
       const st = got.st;
       const base = this.baseHeader(childRel, st);
 
+      const unchanged = this.opts.against !== undefined && (await this.sameInLower(childRel, st, childPath));
       if (st.isDirectory()) {
-        await this.emit({ ...base, type: 'directory' });
+        if (!unchanged) await this.emit({ ...base, type: 'directory' });
         if (this.opaque.has(childRel)) await this.emit(this.marker(`${childRel}/.wh..wh..opq`, st));
         const child = await open(childPath, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
         try {
@@ -182,6 +190,8 @@ class Walker {
         } finally {
           await child.close();
         }
+      } else if (unchanged) {
+        continue;
       } else if (st.isFile()) {
         await this.file(childRel, childPath, st, base, got.data);
       } else if (st.isSymbolicLink()) {
@@ -198,6 +208,27 @@ class Walker {
       }
       // Sockets cannot be represented in a tar; they are runtime artefacts anyway.
     }
+  }
+
+  /** Whiteouts for what the lower tree has in this directory and the upper tree no longer does. */
+  private async emitRemoved(rel: string, children: ReadonlyArray<{ name: string }>): Promise<void> {
+    const present = new Set(children.map((c) => c.name));
+    const lowerNames = await readdir(path.join(this.opts.against!, rel)).catch(() => [] as string[]);
+    const st = await lstat(path.join(this.opts.dir, rel), { bigint: true });
+    for (const name of lowerNames.sort()) {
+      if (!present.has(name)) await this.emit(this.marker(rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`, st));
+    }
+  }
+
+  /** The naive differ's test: metadata equality, as containers/storage's vfs driver does it. */
+  private async sameInLower(rel: string, st: BigIntStats, upperPath: string): Promise<boolean> {
+    const lower = await lstat(path.join(this.opts.against!, rel), { bigint: true }).catch(() => null);
+    if (!lower) return false;
+    const same =
+      (lower.mode & 0o170000n) === (st.mode & 0o170000n) && lower.mode === st.mode && lower.uid === st.uid && lower.gid === st.gid &&
+      (st.isDirectory() || (lower.size === st.size && lower.mtimeNs === st.mtimeNs));
+    if (!same || !st.isSymbolicLink()) return same;
+    return (await readlink(path.join(this.opts.against!, rel))) === (await readlink(upperPath));
   }
 
   private async file(rel: string, filePath: string, st: BigIntStats, base: EntryHeader, data: Buffer | undefined): Promise<void> {

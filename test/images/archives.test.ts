@@ -135,6 +135,33 @@ describe('save and load round trips keep the image id and names', () => {
     expect(await namesOf(e, id)).toEqual(['<none>:<none>']);
   });
 
+  it('save of two images never silently drops one', async () => {
+    const other = (await env.bargeOk(['commit', '-q', await env.bargeOk(['from', 'busybox']), 'localhost/second:v1'])).replace(/^sha256:/, '');
+    const file = join(env.tmp, 'two.tar');
+    const r = await env.barge(['save', '-q', '-o', file, NAME, 'localhost/second:v1']);
+    if (r.code === 0) {
+      const e = await freshEnv();
+      await e.bargeOk(['load', '-q', '-i', file]);
+      expect(await imageIds(e)).toContain(imageId);
+      expect((await imageIds(e)).includes(other) || (await namesOf(e, imageId)).includes('localhost/second:v1')).toBe(true);
+    } else {
+      expect(r.code).toBe(125);
+      expect(r.stderr).toMatch(/^Error: /m);
+    }
+  });
+
+  it('save -m writes a multi-image docker-archive that loads both images (as podman save -m does)', async () => {
+    const other = await env.bargeOk(['inspect', '--type', 'image', '--format', '{{.FromImageID}}', 'localhost/second:v1']);
+    const file = join(env.tmp, 'multi.tar');
+    const r = await env.barge(['save', '-q', '-m', '-o', file, NAME, 'localhost/second:v1']);
+    expect(r.code, describeFailure(['save', '-m'], r)).toBe(0);
+    const e = await freshEnv();
+    const out = await e.bargeOk(['load', '-i', file]);
+    expect(out).toContain(`Loaded image: ${NAME}`);
+    expect(out).toContain('Loaded image: localhost/second:v1');
+    expect(await imageIds(e)).toEqual([imageId, other].sort());
+  });
+
   it('load with no input and save of an unknown image fail with Error:', async () => {
     const r = await env.barge(['load', '-i', join(env.tmp, 'absent.tar')]);
     expect(r.code).toBe(125);

@@ -4,21 +4,21 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
 import { importBusybox } from '../fixtures.ts';
 import { expectStoreClean, harmlessLayer, imageConfig, imageIds, makeDockerArchive, makeTar, readTar, sha256Hex, type TarEntry } from './lib.ts';
 
 let env: Env;
-let baseDir = '';
-let before: string[] = [];
-/** A valid docker-archive of busybox saved by barge, as members, for tampering with. */
+/** Each case loads into its own empty store, so one failure's leftovers cannot fail the next. */
+let target: Env;
+const targets: Env[] = [];
+/** A valid docker-archive and oci-archive of busybox saved by barge, as members, for tampering with. */
 let savedMembers: Awaited<ReturnType<typeof readTar>> = [];
 let savedOci: Awaited<ReturnType<typeof readTar>> = [];
 
 beforeAll(async () => {
   env = await makeEnv();
-  baseDir = dirname(env.root);
   await importBusybox(env);
   const docker = join(env.tmp, 'good-docker.tar');
   const oci = join(env.tmp, 'good-oci.tar');
@@ -26,12 +26,13 @@ beforeAll(async () => {
   await env.bargeOk(['save', '-q', '--format', 'oci-archive', '-o', oci, 'busybox']);
   savedMembers = await readTar(await readFile(docker));
   savedOci = await readTar(await readFile(oci));
-  // The tampered archives load into the same store that holds busybox: a partial success must
-  // not hide behind a fresh, empty store, and blob reuse must not mask verification.
-  await env.bargeOk(['rmi', 'busybox']);
-  before = await imageIds(env);
+});
+beforeEach(async () => {
+  target = await makeEnv();
+  targets.push(target);
 });
 afterAll(async () => {
+  for (const t of targets) await t.cleanup();
   await env?.cleanup();
 });
 
@@ -59,10 +60,13 @@ function findNamed(dir: string, needle: string): string[] {
   return hits;
 }
 
-/** Nothing named after tok anywhere in this env (store and scratch) nor in / or /tmp. */
+/**
+ * Nothing named after tok in / , /tmp or /etc, nor anywhere in the test stores (all live under
+ * the same temporary directory as env).
+ */
 function expectNoTrace(tok: string): void {
-  expect(findNamed(baseDir, tok)).toEqual([]);
   for (const d of ['/', '/tmp', '/etc']) expect(readdirSync(d).filter((n) => n.includes(tok))).toEqual([]);
+  for (const e of [env, ...targets]) expect(findNamed(dirname(e.root), tok)).toEqual([]);
 }
 
 async function writeArchive(name: string, bytes: Buffer): Promise<string> {
@@ -71,17 +75,16 @@ async function writeArchive(name: string, bytes: Buffer): Promise<string> {
   return file;
 }
 
-/** Loads file, expecting a clear failure and no change to the store. */
+/** Runs args in the current target store, expecting a clear failure and no change to the store. */
 async function expectRejected(args: string[], message: RegExp): Promise<BargeResult> {
-  const r = await env.barge(args);
-  if (process.env.SHOW_ERRORS) process.stdout.write(`${args.join(' ')}\n  ${r.stderr}`);
+  const r = await target.barge(args);
   expect(r.code, describeFailure(args, r)).toBe(125);
   expect(r.stderr, describeFailure(args, r)).toMatch(/^Error: /m);
   expect(r.stderr, describeFailure(args, r)).toMatch(message);
   // A stack trace is not a clear error.
   expect(r.stderr).not.toMatch(/^\s+at .*\(.*:\d+:\d+\)$/m);
-  expect(await imageIds(env)).toEqual(before);
-  await expectStoreClean(env);
+  expect(await imageIds(target)).toEqual([]);
+  await expectStoreClean(target);
   return r;
 }
 
@@ -107,7 +110,7 @@ describe('corrupt archives', () => {
     });
     const file = await writeArchive('altered-layer.tar', tampered);
     await expectRejected(['load', '-i', file], /digest mismatch|does not match|mismatch/i);
-    const r = await env.barge(['load', '-i', file]);
+    const r = await target.barge(['load', '-i', file]);
     expect(r.stderr).toMatch(/sha256:[0-9a-f]{64}/);
   });
 
@@ -126,6 +129,20 @@ describe('corrupt archives', () => {
     });
     const file = await writeArchive('altered-oci.tar', tampered);
     await expectRejected(['load', '-i', file], /digest|mismatch|corrupt/i);
+  });
+
+  it('a many-file layer whose diff_id is wrong fails naming the mismatch and leaves no staging data', async () => {
+    // Many small files keep the unpacker busy after the digest check has already failed, so
+    // clean-up must wait for it rather than race it.
+    const entries: TarEntry[] = [];
+    for (let d = 0; d < 20; d++) {
+      entries.push({ name: `d${d}/`, type: 'directory' });
+      for (let f = 0; f < 200; f++) entries.push({ name: `d${d}/f${f}`, data: `${d}-${f}\n` });
+    }
+    const layer = await makeTar(entries);
+    const config = imageConfig([layer], { rootfs: { type: 'layers', diff_ids: [`sha256:${'0'.repeat(64)}`] } });
+    const file = await writeArchive('many-files-wrong-diffid.tar', await makeDockerArchive({ layers: [layer], config }));
+    await expectRejected(['load', '-i', file], /mismatch.*sha256:0{64}|sha256:0{64}.*mismatch/i);
   });
 
   it('a truncated archive fails', async () => {
@@ -154,6 +171,13 @@ describe('corrupt archives', () => {
     const layer = await harmlessLayer();
     const other = await harmlessLayer('other');
     const file = await writeArchive('wrong-diffid.tar', await makeDockerArchive({ layers: [layer], config: imageConfig([other]) }));
+    // A layer this small can be verified (and fail) before the store starts reading it; that
+    // window is narrow, so try several times.
+    for (let i = 0; i < 10; i++) {
+      const r = await target.barge(['load', '-q', '-i', file]);
+      expect(r.code, describeFailure(['load', '-i', file], r)).toBe(125);
+      expect(r.stderr, describeFailure(['load', '-i', file], r)).toMatch(/^Error: .*mismatch.*sha256:[0-9a-f]{64}/m);
+    }
     await expectRejected(['load', '-i', file], /sha256:[0-9a-f]{64}/);
   });
 });
@@ -241,19 +265,19 @@ describe('layer tars that try to leave the layer root', () => {
       { name: 'etc/', type: 'directory' },
       { name: `/tmp/${tok}`, data: 'absolute\n' },
     ]);
-    const r = await env.barge(['load', '-i', file]);
+    const r = await target.barge(['load', '-i', file]);
     for (const d of ['/', '/tmp', '/etc']) expect(readdirSync(d).filter((n) => n.includes(tok))).toEqual([]);
     if (r.code === 0) {
-      const ctr = await env.bargeOk(['from', `localhost/${name}`]);
-      const mnt = await env.bargeOk(['mount', ctr]);
+      const ctr = await target.bargeOk(['from', `localhost/${name}`]);
+      const mnt = await target.bargeOk(['mount', ctr]);
       expect(await readFile(join(mnt, 'tmp', tok), 'utf8')).toBe('absolute\n');
-      await env.bargeOk(['rmi', '-f', `localhost/${name}`]);
+      await target.bargeOk(['rmi', '-f', `localhost/${name}`]);
     } else {
       expect(r.code, describeFailure(['load', '-i', file], r)).toBe(125);
       expect(r.stderr).toMatch(/^Error: .*(absolute|outside|escape)/im);
     }
-    expect(await imageIds(env)).toEqual(before);
-    await expectStoreClean(env);
+    expect(await imageIds(target)).toEqual([]);
+    await expectStoreClean(target);
     expectNoTrace(tok);
   });
 
@@ -320,10 +344,10 @@ describe('layer tars that try to leave the layer root', () => {
   it('a well-formed hand-made archive still loads (the checks above are not just refusing everything)', async () => {
     const layer = await harmlessLayer('fine');
     const file = await writeArchive('fine.tar', await makeDockerArchive({ layers: [layer], repoTags: ['localhost/fine:latest'] }));
-    const out = await env.bargeOk(['load', '-i', file]);
+    const out = await target.bargeOk(['load', '-i', file]);
     expect(out).toContain('Loaded image: localhost/fine:latest');
     expect(existsSync(file)).toBe(true);
-    await env.bargeOk(['rmi', 'fine']);
-    await expectStoreClean(env);
+    await target.bargeOk(['rmi', 'fine']);
+    await expectStoreClean(target);
   });
 });

@@ -66,6 +66,21 @@ describe('push to each transport and pull back into a fresh store', () => {
     await expectStoreClean(e);
   });
 
+  it('two tags in one oci layout pull back as two different images', async () => {
+    const layout = join(env.tmp, 'two-tags');
+    const busyboxId = await env.bargeOk(['inspect', '--type', 'image', '--format', '{{.FromImageID}}', 'busybox']);
+    await env.bargeOk(['push', '-q', NAME, `oci:${layout}:one`]);
+    await env.bargeOk(['push', '-q', 'busybox', `oci:${layout}:two`]);
+    const e = await freshEnv();
+    expect((await e.bargeOk(['pull', '-q', `oci:${layout}:one`])).replace(/^sha256:/, '')).toBe(imageId);
+    expect((await e.bargeOk(['pull', '-q', `oci:${layout}:two`])).replace(/^sha256:/, '')).toBe(busyboxId);
+    // Without a tag the choice is ambiguous: an error that lists the tags, not a guess.
+    const r = await e.barge(['pull', '-q', `oci:${layout}`]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/^Error: .*one.*two/m);
+    expect((await imageIds(e)).sort()).toEqual([imageId, busyboxId].sort());
+  });
+
   it('push --digestfile writes the manifest digest of what was pushed', async () => {
     const layout = join(env.tmp, 'digestfile-layout');
     const df = join(env.tmp, 'digest.txt');

@@ -167,6 +167,27 @@ describe('mount targets the runtime created', () => {
   });
 });
 
+describe('from scratch', () => {
+  it('copy into an empty container and commit gives a one-layer image of just that', async () => {
+    const ctr = await from(env, 'scratch');
+    const src = join(env.tmp, 'scratch-src');
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, 'only'), 'only\n');
+    // No /etc/passwd here: a numeric --chown needs none.
+    await env.bargeOk(['copy', '--chown', '33:44', ctr, join(src, 'only'), '/app/only']);
+    await env.bargeOk(['config', '--cmd', '["/app/only"]', ctr]);
+    await commitAs(ctr, 'from-scratch');
+    const dir = ociDir();
+    await env.bargeOk(['push', 'from-scratch', `oci:${dir}`]);
+    expect((await ociManifest(dir)).layers).toHaveLength(1);
+    expect([...(await ociTopLayerNames(dir))].sort()).toEqual(['app', 'app/only']);
+    const c = await from(env, 'from-scratch');
+    const { stat } = await import('node:fs/promises');
+    const st = await stat(join(await mountPath(env, c), 'app', 'only'));
+    expect(`${st.uid}:${st.gid}`).toBe('33:44');
+  });
+});
+
 describe('--squash', () => {
   let image: string;
   beforeAll(async () => {

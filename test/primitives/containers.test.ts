@@ -69,6 +69,12 @@ describe('from', () => {
     expect(await env.bargeOk(['inspect', '--format', '{{.FromImage}}|{{.FromImageID}}', a])).toBe('|');
   });
 
+  it('concurrent froms get distinct names', async () => {
+    const names = await Promise.all(Array.from({ length: 5 }, () => from(env)));
+    expect(new Set(names).size).toBe(5);
+    for (const n of names) expect(n).toMatch(/^busybox-working-container(-\d+)?$/);
+  });
+
   it('accepts an image id (prefix) as well as a name', async () => {
     const name = await from(env, imageId.slice(0, 12), ['--name', 'by-id']);
     expect(await env.bargeOk(['inspect', '--format', '{{.FromImageID}}', name])).toBe(imageId);

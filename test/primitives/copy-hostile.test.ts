@@ -225,7 +225,7 @@ async function tarMaker(): Promise<{
       const p = pack();
       const chunks: Buffer[] = [];
       const done = new Promise<Buffer>((resolve, reject) => {
-        p.on('data', (c: Buffer) => chunks.push(c));
+        p.on('data', (c: unknown) => chunks.push(c as Buffer));
         p.on('end', () => resolve(Buffer.concat(chunks)));
         p.on('error', reject);
       });

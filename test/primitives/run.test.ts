@@ -53,6 +53,15 @@ describe('exit codes', () => {
     await expectError(env, ['run', 'no-such-container', '--', 'true']);
   });
 
+  it('the command\'s own flags need no -- (Buildah stops parsing options at the command)', async () => {
+    const args = ['run', ctr, 'sh', '-c', 'exit 4'];
+    expectCode(await env.barge(args), 4, args);
+    const ls = ['run', ctr, 'ls', '-d', '/etc'];
+    const r = await env.barge(ls);
+    expectCode(r, 0, ls);
+    expect(r.stdout).toBe('/etc\n');
+  });
+
   it('passes stdout and stderr through separately', async () => {
     const r = await env.barge(['run', ctr, '--', 'sh', '-c', 'echo out; echo err >&2']);
     expectCode(r, 0);

@@ -162,13 +162,17 @@ describe('parallel barge processes on one store', () => {
   });
 
   it('20 processes opening a brand-new store at once', async () => {
-    const fresh = await makeEnv();
-    try {
-      const results = await Promise.all(range(20).map(() => fresh.barge(['images', '-q'])));
-      for (const r of results) expect(r.code, describeFailure(['images', '-q'], r)).toBe(0);
-      await expectStoreClean(fresh);
-    } finally {
-      await fresh.cleanup();
+    // The first opener creates the store's files while the others read them; a few rounds
+    // because the window is narrow.
+    for (const round of range(3)) {
+      const fresh = await makeEnv();
+      try {
+        const results = await Promise.all(range(20).map(() => fresh.barge(['images', '-q'])));
+        for (const r of results) expect(r.code, `round ${round}: ${describeFailure(['images', '-q'], r)}`).toBe(0);
+        await expectStoreClean(fresh);
+      } finally {
+        await fresh.cleanup();
+      }
     }
   });
 });

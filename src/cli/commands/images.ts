@@ -40,7 +40,7 @@ async function imageRows(store: Store, images: ImageRecord[], truncate: boolean)
     for (const name of names) {
       const { repository, tag } = name ? repoAndTag(name) : { repository: '<none>', tag: '<none>' };
       rows.push({
-        ID: truncate ? img.id.slice(0, 12) : img.id, Id: img.id, Repository: repository, Tag: tag, Name: name || '<none>',
+        ID: truncate ? img.id.slice(0, 12) : `sha256:${img.id}`, Id: img.id, Repository: repository, Tag: tag, Name: repository,
         Names: img.names, Digest: img.manifestDigest, Created: humanAgo(created), CreatedSince: humanAgo(created),
         CreatedAt: formatDate(created), CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
         Labels: cfg.config?.Labels ?? {}, Dangling: img.names.length === 0,
@@ -115,7 +115,7 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   images = await applyFilters(store, images, (o.filter as string[] | undefined) ?? []);
   const truncate = o.trunc !== false;
   if (o.quiet) {
-    for (const id of new Set(images.map((i) => (truncate ? i.id.slice(0, 12) : i.id)))) print(id);
+    for (const id of new Set(images.map((i) => (truncate ? i.id.slice(0, 12) : `sha256:${i.id}`)))) print(id);
     return;
   }
   const rows = await imageRows(store, images, truncate);

@@ -17,6 +17,9 @@ import { emptyImageConfig } from '../../primitives/builder.ts';
 import { buildManifest } from '../../image/local-images.ts';
 import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
 import { archiveImageNames } from '../../image/archive-names.ts';
+// Registers the docker:// transport.
+import '../../image/transports/docker.ts';
+import { applyRegistryFlags, pullCandidates, withTransport } from './registry.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -42,7 +45,6 @@ async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | '
     const ref = n.spec.replace(/^\[[^\]]*\]/, '');
     return dir === 'src' ? new StorageSource(s, getImage(s, ref).id) : new StorageDestination(s, ref ? [localImageName(ref)] : []);
   }
-  if (n.transport === 'docker') throw new Error('the docker:// transport (registries) is not available yet');
   return dir === 'src' ? openSource(n) : openDestination(n);
 }
 
@@ -89,10 +91,28 @@ function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
 export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const src = args[0]!;
-  const n = parseImageName(src.includes(':') ? src : `docker://${src}`);
   const platform = parsePlatform(o.platform);
-  const id = await pullImage(store, src, await defaultNames(n.transport, n.spec), { quiet: !!o.quiet, ...(platform && { platform }) });
-  print(id);
+  const moveOpts: MoveOptions = { quiet: !!o.quiet, ...(platform && { platform }) };
+  applyRegistryFlags(o, 'pull');
+  // Registry names (no transport) resolve through registries.conf; each candidate is tried in turn.
+  const candidates = pullCandidates(src);
+  if (!candidates) {
+    const n = parseImageName(src);
+    print(await pullImage(store, src, await defaultNames(n.transport, n.spec), moveOpts));
+    return;
+  }
+  const errors: string[] = [];
+  for (const c of candidates) {
+    if (!o.quiet) process.stderr.write(`Trying to pull ${c.name}...\n`);
+    try {
+      print(await pullImage(store, c.ref, [c.name], moveOpts));
+      return;
+    } catch (e) {
+      if (candidates.length === 1) throw e;
+      errors.push(`${c.name}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`${src}: pulling from all candidate registries failed:\n  ${errors.join('\n  ')}`);
 }
 
 /** The name Podman gives an image pulled from a local transport. */
@@ -116,7 +136,8 @@ function splitPathTag(spec: string): [string, string | undefined] {
 export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const [ref, destArg] = args;
-  const dest = destArg ?? ref!;
+  const dest = withTransport(destArg ?? ref!);
+  applyRegistryFlags(o, 'push');
   const format = formatFlag(o.format);
   const digest = await pushImage(store, ref!, dest, { quiet: !!o.quiet, ...(format && { format }) });
   if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
@@ -124,6 +145,7 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
 
 export async function skopeoCopyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const [srcName, dstName] = args as [string, string];
+  applyRegistryFlags(o, 'copy');
   const store = (): Promise<Store> => openStore(g);
   const src = (await openEnd(store, srcName, 'src')) as ImageSource;
   let dst: ImageDestination;
@@ -188,6 +210,9 @@ async function archiveEntries(transport: string, file: string): Promise<{ ref: s
 export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const format = typeof o.format === 'string' ? o.format : 'docker-archive';
+  // Each image used to be written over the previous one, so all but the last were silently
+  // lost; the archive destinations hold one image, so say so instead.
+  if (args.length > 1) throw new Error(`saving ${args.length} images into one archive is not supported yet; save them one at a time`);
   let out = typeof o.output === 'string' ? o.output : undefined;
   let tmp: string | undefined;
   if (!out) {

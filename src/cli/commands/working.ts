@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, warn, ExitError, type GlobalOptions } from '../context.ts';
+import { openStore, print, warn, selectedRuntime, ExitError, type GlobalOptions } from '../context.ts';
 import { formatRows } from '../table.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
@@ -57,7 +57,9 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
 }
 
 export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
-  const [ctr, ...argv] = args;
+  const runtime = await selectedRuntime(g);
+  const [ctr, ...rest] = args;
+  const argv = dropDashes(rest);
   const store = await openStore(g);
   const b = loadBuilder(store, ctr!);
   const network = str(o.network) ?? str(o.net);
@@ -73,7 +75,7 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     capDrop: list(o.capDrop),
     terminal: !!(o.tty || o.terminal),
     ...(str(o.hostname) && { hostname: str(o.hostname)! }),
-    ...(g.runtime && { runtime: g.runtime }),
+    ...(runtime && { runtime }),
   });
 }
 
@@ -215,7 +217,8 @@ export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     const mp = await store.mountContainer(c);
     env[v ?? c.name] = mp;
   }
-  const argv = args.length ? args : [process.env.SHELL || '/bin/sh'];
+  const cmd = dropDashes(args);
+  const argv = cmd.length ? cmd : [process.env.SHELL || '/bin/sh'];
   let code: number;
   try {
     code = await execInteractive(argv[0]!, argv.slice(1), { env });
@@ -227,4 +230,9 @@ export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     throw e;
   }
   return code;
+}
+
+/** Options pass through to the command, so a `--` separating them arrives here: drop it. */
+function dropDashes(args: string[]): string[] {
+  return args[0] === '--' ? args.slice(1) : args;
 }

@@ -1,0 +1,198 @@
+import { existsSync, readFileSync, statSync, createReadStream } from 'node:fs';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import type { Readable } from 'node:stream';
+import { openStore, print, selectedRuntime, ExitError, type GlobalOptions } from '../context.ts';
+import type { PullPolicy } from '../../primitives/from.ts';
+
+type Opts = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
+
+/** Reads standard input into a file. */
+async function stdinToFile(file: string): Promise<void> {
+  const fh = await open(file, 'w', 0o600);
+  try {
+    for await (const chunk of process.stdin) await fh.write(chunk as Buffer);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function isArchiveFile(path: string): Promise<boolean> {
+  const { detectCompression } = await import('../../store/hashing.ts');
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(buf, 0, 512, 0);
+    if (detectCompression(buf.subarray(0, bytesRead)) !== 'none') return true;
+    return bytesRead >= 262 && buf.subarray(257, 262).toString() === 'ustar';
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Unpacks a context tarball with the store's hardened tar reader (no entry leaves the directory). */
+async function extractContext(tarball: string, dir: string): Promise<void> {
+  const { detectCompression, decompressor } = await import('../../store/hashing.ts');
+  const { applyTar } = await import('../../store/tar-apply.ts');
+  const fh = await open(tarball, 'r');
+  const head = Buffer.alloc(8);
+  await fh.read(head, 0, 8, 0);
+  await fh.close();
+  const dec = decompressor(detectCompression(head));
+  const input: Readable = dec ? createReadStream(tarball).pipe(dec) : createReadStream(tarball);
+  await applyTar(input, { root: dir, whiteouts: 'none', chown: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
+}
+
+export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  if (args.length > 1) throw new Error('accepts at most one argument: the build context');
+  const temps: string[] = [];
+  try {
+    let context = args[0] ?? '.';
+    let stdinContainerfile: string | null = null;
+    if (context === '-' || (existsSync(context) && statSync(context).isFile())) {
+      // A tarball (or, on standard input, a tarball or a Containerfile) becomes a private context.
+      const dir = await mkdtemp(join(tmpdir(), 'barge-context-'));
+      temps.push(dir);
+      let file = context;
+      if (context === '-') {
+        file = join(dir, '..', `${dir.split('/').pop()}.stdin`);
+        temps.push(file);
+        await stdinToFile(file);
+      }
+      if (await isArchiveFile(file)) await extractContext(file, dir);
+      else if (context === '-') stdinContainerfile = readFileSync(file, 'utf8');
+      else throw new Error(`build context "${context}" is a file but not a tar archive`);
+      context = dir;
+    } else if (!existsSync(context)) {
+      throw new Error(`no such file or directory: build context "${context}"`);
+    }
+    const contextDir = resolvePath(context);
+
+    // Containerfile: -f (relative to the working directory, else to the context), else
+    // Containerfile before Dockerfile in the context.
+    let file = str(o.file);
+    let text: string;
+    if (stdinContainerfile !== null && !file) {
+      file = '-';
+      text = stdinContainerfile;
+    } else if (file === '-') {
+      text = readFileSync(0, 'utf8');
+    } else {
+      if (file) {
+        if (!existsSync(file) && existsSync(join(contextDir, file))) file = join(contextDir, file);
+      } else {
+        file = ['Containerfile', 'Dockerfile'].map((n) => join(contextDir, n)).find((p) => existsSync(p));
+        if (!file) throw new Error(`no Containerfile or Dockerfile specified or found in context directory, ${contextDir}`);
+      }
+      if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`the specified Containerfile or Dockerfile does not exist, ${file}`);
+      text = readFileSync(file, 'utf8');
+    }
+
+    const { parseContainerfile, ContainerfileError } = await import('../../containerfile/parser.ts');
+    const { loadIgnore } = await import('../../containerfile/ignore.ts');
+    const { build, BuildError } = await import('../../containerfile/interpreter.ts');
+
+    const buildArgs = new Map<string, string>();
+    for (const f of list(o.buildArgFile)) {
+      for (const line of readFileSync(f, 'utf8').split(/\r?\n/)) {
+        const t = line.trim();
+        if (!t || t.startsWith('#')) continue;
+        const i = t.indexOf('=');
+        if (i < 0) {
+          if (process.env[t] !== undefined) buildArgs.set(t, process.env[t]!);
+        } else buildArgs.set(t.slice(0, i), t.slice(i + 1));
+      }
+    }
+    for (const a of list(o.buildArg)) {
+      const i = a.indexOf('=');
+      // "--build-arg NAME" takes the value from the environment, as Buildah does.
+      if (i < 0) {
+        if (process.env[a] !== undefined) buildArgs.set(a, process.env[a]!);
+      } else buildArgs.set(a.slice(0, i), a.slice(i + 1));
+    }
+    const secrets = new Map<string, string>();
+    for (const s of list(o.secret)) {
+      const kv = new Map(s.split(',').map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as [string, string]));
+      const id = kv.get('id');
+      const src = kv.get('src') ?? kv.get('source');
+      const envName = kv.get('env');
+      if (!id) throw new Error(`invalid --secret "${s}": id= is required`);
+      if (src) secrets.set(id, resolvePath(src));
+      else if (envName && process.env[envName] !== undefined) {
+        const dir = await mkdtemp(join(tmpdir(), 'barge-secret-'));
+        temps.push(dir);
+        await writeFile(join(dir, id), process.env[envName]!, { mode: 0o600 });
+        secrets.set(id, join(dir, id));
+      } else throw new Error(`invalid --secret "${s}": src= or env= is required`);
+    }
+
+    const pullOpt = str(o.pull);
+    const pull: PullPolicy = pullOpt === undefined || pullOpt === 'true' || pullOpt === 'missing' ? 'missing' : pullOpt === 'false' || pullOpt === 'never' ? 'never' : (pullOpt as PullPolicy);
+    const ts = str(o.timestamp);
+    if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
+    const network = str(o.network);
+    let net: 'host' | 'none' | 'private' | undefined;
+    if (network !== undefined) {
+      if (network === 'host' || network === 'none' || network === 'private') net = network;
+      else if (network === 'default' || network === 'bridge' || network === 'slirp4netns' || network === 'pasta') net = 'private';
+      else throw new Error(`unsupported --network "${network}" (host, none, private)`);
+    }
+    const format = (str(o.format) ?? process.env.BUILDAH_FORMAT ?? 'oci').toLowerCase();
+    if (format !== 'oci' && format !== 'docker') throw new Error(`unrecognized image type "${format}"`);
+    const isolation = str(o.isolation);
+    if (isolation && isolation !== 'oci' && isolation !== 'chroot' && isolation !== 'rootless') throw new Error(`unrecognized isolation type "${isolation}"`);
+    const layersOpt = o.layers;
+    const layers = layersOpt === undefined ? process.env.BUILDAH_LAYERS === 'true' : layersOpt === true || layersOpt === 'true';
+    const platform = str(o.platform);
+    if (platform) {
+      const { platformArgs } = await import('../../containerfile/interpreter.ts');
+      if (platform !== platformArgs().get('TARGETPLATFORM') && platform !== `linux/${platformArgs().get('TARGETARCH')}`) {
+        throw new Error(`--platform ${platform}: only the host platform (${platformArgs().get('TARGETPLATFORM')}) can be built`);
+      }
+    }
+
+    const shownFile = file === '-' ? '-' : file!;
+    const parsed = (() => {
+      try {
+        return parseContainerfile(text, shownFile);
+      } catch (e) {
+        if (e instanceof ContainerfileError) throw new ExitError(e.message, 125);
+        throw e;
+      }
+    })();
+    const store = await openStore(g);
+    const runtime = await selectedRuntime(g);
+    const quiet = !!o.quiet;
+    try {
+      const res = await build(store, {
+        contextDir, containerfilePath: shownFile, parsed,
+        ignore: loadIgnore(contextDir, file === '-' ? null : file!),
+        tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
+        labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
+        ...(ts !== undefined && { timestamp: Number(ts) }),
+        ...(str(o.target) !== undefined && { target: str(o.target)! }),
+        ...(net && { network: net }),
+        volumes: list(o.volume), secrets,
+        ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
+        ...(runtime && { runtime }),
+        quiet,
+        out: (l) => process.stdout.write(`${l}\n`),
+        warn: (l) => process.stderr.write(`${l}\n`),
+      });
+      if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
+      print(res.imageId);
+      return 0;
+    } catch (e) {
+      if (e instanceof BuildError) throw new ExitError(e.message, e.exitCode);
+      if (e instanceof ContainerfileError) throw new ExitError(e.message, 125);
+      throw e;
+    }
+  } finally {
+    for (const t of temps) await rm(t, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+

@@ -1,0 +1,333 @@
+// Registry commands: login, logout, list-tags, Skopeo's inspect and delete, and the flag
+// plumbing (--tls-verify, --creds, --authfile, --cert-dir) the transfer commands share.
+import { readFile } from 'node:fs/promises';
+import { print, type GlobalOptions } from '../context.ts';
+import { algorithmOf, digestOf, DigestMismatchError } from '../../image/digest.ts';
+import { choosePlatform, isImageConfigMediaType, MAX_CONFIG_SIZE, parseManifest } from '../../image/manifest.ts';
+import type { ImageSource } from '../../image/transport.ts';
+import { knownTransports, openSource, parseImageName } from '../../image/transports/index.ts';
+import type { ImageConfig, Manifest } from '../../image/types.ts';
+import { lookupCredentials, normalizeAuthKey, removeCredentials, storeCredentials, storedUsername } from '../../image/registry/auth.ts';
+import { RegistryClient, readBody, type Credentials } from '../../image/registry/client.ts';
+import { isInsecureRegistry, loadRegistriesConf, loadTLSFiles, pushEndpoint, resolveShortName } from '../../image/registry/registries-conf.ts';
+import { parseReference } from '../../image/reference.ts';
+import {
+  clientFor,
+  DockerSource,
+  formatDockerReference,
+  normalizeDockerName,
+  parseDockerSpec,
+  repoName,
+  setDockerOptions,
+  type DockerOptions,
+} from '../../image/transports/docker.ts';
+
+type Opts = Record<string, unknown>;
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Go-style boolean flag values ("--tls-verify=false"). */
+export function boolFlag(v: unknown, flag: string): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === true || v === 'true' || v === '1' || v === 't' || v === 'TRUE' || v === 'True') return true;
+  if (v === false || v === 'false' || v === '0' || v === 'f' || v === 'FALSE' || v === 'False') return false;
+  throw new Error(`invalid argument ${JSON.stringify(String(v))} for "--${flag}" flag: strconv.ParseBool: parsing ${JSON.stringify(String(v))}: invalid syntax`);
+}
+
+function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptions {
+  const key = (name: string): string => (prefix ? prefix + name[0]!.toUpperCase() + name.slice(1) : name);
+  const flag = (name: string): string => (prefix ? `${prefix}-${name}` : name).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const out: DockerOptions = {};
+  const tls = boolFlag(o[key('tlsVerify')] ?? (prefix ? o.tlsVerify : undefined), flag('tlsVerify'));
+  if (tls !== undefined) out.tlsVerify = tls;
+  const certDir = str(o[key('certDir')]) ?? (prefix ? str(o.certDir) : undefined);
+  if (certDir) out.certDir = certDir;
+  const creds = str(o[key('creds')]);
+  if (creds !== undefined) out.creds = creds;
+  const token = str(o[key('registryToken')]);
+  if (token) out.registryToken = token;
+  const authfile = str(o[key('authfile')]) ?? str(o.authfile);
+  if (authfile) out.authfile = authfile;
+  if (o.retryTimes !== undefined) {
+    const n = Number(o.retryTimes);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --retry-times ${JSON.stringify(o.retryTimes)}`);
+    out.retryTimes = n;
+  }
+  const policy = str(o.signaturePolicy);
+  if (policy) out.signaturePolicy = policy;
+  return out;
+}
+
+/** pull/push: one set of flags for both ends. copy: --src-* and --dest-* (plus the shared ones). */
+export function applyRegistryFlags(o: Opts, kind: 'pull' | 'push' | 'copy'): void {
+  if (kind === 'copy') setDockerOptions({ src: dockerOptions(o, 'src'), dst: dockerOptions(o, 'dest') });
+  else {
+    const d = dockerOptions(o, '');
+    setDockerOptions({ src: d, dst: d });
+  }
+}
+
+/** True when `name` starts with a transport ("oci:", "docker://"), not a registry ("localhost:5000/x"). */
+export function hasTransport(name: string): boolean {
+  const m = /^([a-z][a-z0-9-]*):/.exec(name);
+  return !!m && knownTransports().includes(m[1]!) && !/^[a-z0-9.-]+:\d+\//.test(name);
+}
+
+/** A push destination: names without a transport go to a registry. */
+export function withTransport(name: string): string {
+  return hasTransport(name) ? name : `docker://${name}`;
+}
+
+export interface PullCandidate {
+  ref: string;
+  /** The name the pulled image gets in the store. */
+  name: string;
+}
+
+/**
+ * What `pull NAME` tries, in order: undefined for names of a non-registry transport; for
+ * registry names the fully qualified candidates from short-name resolution.
+ */
+export function pullCandidates(name: string): PullCandidate[] | undefined {
+  if (hasTransport(name)) {
+    const n = parseImageName(name);
+    if (n.transport !== 'docker') return undefined;
+    const r = parseDockerSpec(n.spec);
+    return [{ ref: `docker://${formatDockerReference(r)}`, name: formatDockerReference(r) }];
+  }
+  const conf = loadRegistriesConf();
+  const split = (s: string): { domain: string; path: string; suffix: string } => {
+    const r = parseReference(s);
+    const suffix = `${r.tag ? `:${r.tag}` : ''}${r.digest ? `@${r.digest}` : ''}`;
+    return { domain: r.domain, path: r.path, suffix };
+  };
+  return resolveShortName(conf, name, split, !!process.stdin.isTTY).map((full) => {
+    const r = normalizeDockerName(full);
+    return { ref: `docker://${formatDockerReference(r)}`, name: formatDockerReference(r) };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// login / logout
+
+/** "https://host/path" → "host/path"; docker.io spellings → "docker.io". */
+function loginKey(arg: string): string {
+  let k = arg.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+  const [host, ...rest] = k.split('/');
+  k = [normalizeAuthKey(host!), ...rest].join('/');
+  if (!k || /\s/.test(k)) throw new Error(`invalid registry name ${JSON.stringify(arg)}`);
+  return k;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of process.stdin as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > 1 << 20) throw new Error('password on standard input is larger than 1 MiB');
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function checkLogin(key: string, creds: Credentials, o: Opts): Promise<void> {
+  const host = key.split('/')[0]!;
+  const tls = boolFlag(o.tlsVerify, 'tls-verify');
+  const client = new RegistryClient({
+    registry: host,
+    endpoint: host === 'docker.io' ? 'registry-1.docker.io' : host,
+    insecure: tls === undefined ? isInsecureRegistry(loadRegistriesConf(), host) : !tls,
+    tls: loadTLSFiles(host, str(o.certDir)),
+    credentials: creds,
+  });
+  try {
+    await client.checkCredentials();
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/unauthorized|authentication required/i.test(msg)) throw new Error(`logging into "${key}": invalid username/password`, { cause: e });
+    throw new Error(`authenticating creds for "${key}": ${msg}`, { cause: e });
+  } finally {
+    client.close();
+  }
+}
+
+export async function loginCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const arg = args[0];
+  if (!arg) throw new Error('please provide a registry to log in to');
+  const key = loginKey(arg);
+  const authfile = str(o.authfile);
+  if (o.getLogin) {
+    const user = await storedUsername(key, authfile);
+    if (user === undefined) throw new Error(`not logged into ${key}`);
+    print(user);
+    return;
+  }
+  let username = str(o.username);
+  let password = str(o.password);
+  if (o.passwordStdin) {
+    if (password !== undefined) throw new Error('--password and --password-stdin are mutually exclusive');
+    if (username === undefined) throw new Error('--username must be provided with --password-stdin');
+    password = await readStdin();
+  }
+  if (username === undefined && password === undefined) {
+    const existing = await lookupCredentials(key.split('/')[0]!, key.split('/').slice(1).join('/') || undefined, authfile);
+    if (existing) {
+      await checkLogin(key, existing.credentials, o);
+      print(`Authenticating with existing credentials for ${key}\nExisting credentials are valid. Already logged in to ${key}`);
+      return;
+    }
+  }
+  if (username === undefined || username === '') throw new Error('username is required: use -u USERNAME (reading it from a terminal is not supported)');
+  if (password === undefined) throw new Error('password is required: use -p PASSWORD or --password-stdin');
+  if (password === '') throw new Error('password must not be empty');
+  await checkLogin(key, { username, password }, o);
+  await storeCredentials(key, username, password, authfile);
+  print('Login Succeeded!');
+}
+
+export async function logoutCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const authfile = str(o.authfile);
+  if (o.all) {
+    await removeCredentials(undefined, authfile);
+    print('Removed login credentials for all registries');
+    return;
+  }
+  const arg = args[0];
+  if (!arg) throw new Error('please provide a registry to log out of (or --all)');
+  const key = loginKey(arg);
+  const r = await removeCredentials(key, authfile);
+  if (!r.removed) {
+    if (r.elsewhere) throw new Error(`not logged into ${key} with current tool. Existing credentials were established via docker login. Please use docker logout instead.`);
+    throw new Error(`not logged into ${key}`);
+  }
+  print(`Removed login credentials for ${key}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// list-tags, inspect, delete
+
+function goJson(v: unknown): string {
+  return JSON.stringify(v, null, 4);
+}
+
+export async function listTagsCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const name = args[0]!;
+  const n = parseImageName(withTransport(name));
+  if (n.transport !== 'docker') throw new Error(`unsupported transport "${n.transport}" for listing tags; only docker:// is supported`);
+  const r = parseDockerSpec(n.spec);
+  if (r.tag || r.digest) throw new Error(`tag or digest are not supported in the reference ${JSON.stringify(name)}: list-tags takes a repository`);
+  const ep = pushEndpoint(loadRegistriesConf(), repoName(r));
+  const { client, repo } = await clientFor(ep.name, ep.insecure, dockerOptions(o, ''));
+  try {
+    const tags = await client.listTags(repo);
+    print(goJson({ Repository: repoName(r), Tags: tags }));
+  } finally {
+    client.close();
+  }
+}
+
+async function readConfig(src: ImageSource, m: Manifest): Promise<Buffer> {
+  const { stream } = await src.getBlob({ digest: m.config.digest, size: m.config.size, mediaType: m.config.mediaType });
+  const bytes = await readBody(stream, MAX_CONFIG_SIZE, 'image config');
+  const actual = digestOf(bytes, algorithmOf(m.config.digest));
+  if (actual !== m.config.digest) throw new DigestMismatchError(m.config.digest, actual);
+  return bytes;
+}
+
+/** The OCI image config Skopeo prints for `inspect --config`. */
+function ociConfigView(c: ImageConfig): Record<string, unknown> {
+  return {
+    ...(c.created !== undefined && { created: c.created }),
+    ...(c.author !== undefined && { author: c.author }),
+    architecture: c.architecture,
+    ...(c.variant !== undefined && { variant: c.variant }),
+    os: c.os,
+    ...(c.config !== undefined && { config: c.config }),
+    rootfs: c.rootfs,
+    ...(c.history !== undefined && { history: c.history }),
+  };
+}
+
+export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  applyRegistryFlags(o, 'pull');
+  const name = args[0]!;
+  const n = parseImageName(name);
+  if (n.transport === 'containers-storage') throw new Error('inspecting containers-storage: images: use "barge inspect --type image" instead');
+  const src = await openSource(n);
+  try {
+    const top = await src.getManifest();
+    if (o.raw && !o.config) {
+      process.stdout.write(top.bytes);
+      return;
+    }
+    let parsed = parseManifest(top.bytes, top.mediaType);
+    if (parsed.kind === 'index') {
+      const want = { ...(str(o.overrideOs) && { os: str(o.overrideOs)! }), ...(str(o.overrideArch) && { architecture: str(o.overrideArch)! }), ...(str(o.overrideVariant) && { variant: str(o.overrideVariant)! }) };
+      const d = choosePlatform(parsed.index, want);
+      const child = await src.getManifest(d.digest);
+      const actual = digestOf(child.bytes, algorithmOf(d.digest));
+      if (actual !== d.digest) throw new DigestMismatchError(d.digest, actual);
+      parsed = parseManifest(child.bytes, child.mediaType || d.mediaType);
+      if (parsed.kind !== 'manifest') throw new Error(`${src.reference}: nested indexes are not supported`);
+    }
+    const m = parsed.manifest;
+    const configBytes = await readConfig(src, m);
+    if (o.config) {
+      if (o.raw) process.stdout.write(configBytes);
+      else print(goJson(ociConfigView(JSON.parse(configBytes.toString('utf8')) as ImageConfig)));
+      return;
+    }
+    if (!isImageConfigMediaType(m.config.mediaType)) throw new Error(`${src.reference}: config media type ${m.config.mediaType} is not an image config`);
+    const c = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+    let tags: string[] = [];
+    let repo = '';
+    if (src instanceof DockerSource) {
+      repo = repoName(src.ref);
+      if (!o.noTags && o.tags !== false) tags = await src.listTags();
+    }
+    const out: Record<string, unknown> = {
+      Name: repo,
+      Digest: digestOf(top.bytes),
+      RepoTags: tags,
+      Created: c.created ?? null,
+      DockerVersion: c.docker_version ?? '',
+      Labels: c.config?.Labels ?? null,
+      Architecture: c.architecture,
+      ...(c.variant && { Variant: c.variant }),
+      Os: c.os,
+      Layers: m.layers.map((l) => l.digest),
+      LayersData: m.layers.map((l) => ({ MIMEType: l.mediaType, Digest: l.digest, Size: l.size, Annotations: l.annotations ?? null })),
+      Env: c.config?.Env ?? null,
+    };
+    print(goJson(out));
+  } finally {
+    await src.close();
+  }
+}
+
+export async function deleteCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const n = parseImageName(args[0]!);
+  if (n.transport !== 'docker') throw new Error(`deleting images is only supported for docker:// references, not ${n.transport}:`);
+  const r = parseDockerSpec(n.spec);
+  const ep = pushEndpoint(loadRegistriesConf(), repoName(r));
+  const { client, repo } = await clientFor(ep.name, ep.insecure, dockerOptions(o, ''));
+  try {
+    let digest = r.digest;
+    if (!digest) {
+      const head = await client.headManifest(repo, r.tag ?? 'latest');
+      if (!head) throw new Error(`reading manifest ${r.tag ?? 'latest'} in ${repoName(r)}: manifest unknown`);
+      digest = head.digest || (await client.getManifest(repo, r.tag ?? 'latest')).digest;
+    }
+    await client.deleteManifest(repo, digest);
+  } finally {
+    client.close();
+  }
+}
+
+/** skopeo manifest-digest FILE */
+export async function manifestDigestCmd(_g: GlobalOptions, args: string[]): Promise<void> {
+  const bytes = await readFile(args[0]!);
+  print(digestOf(bytes));
+}

@@ -1,0 +1,45 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+
+/** The containers.conf settings barge honours. */
+export interface ContainersConf {
+  runtime?: string;
+  defaultUlimits?: string[];
+  defaultCapabilities?: string[];
+}
+
+/**
+ * containers.conf as Podman reads it: the system files, then drop-ins, then the user's file;
+ * later files override earlier keys. CONTAINERS_CONF replaces them all.
+ */
+export function loadContainersConf(): ContainersConf {
+  const files: string[] = [];
+  if (process.env.CONTAINERS_CONF) files.push(process.env.CONTAINERS_CONF);
+  else {
+    for (const base of ['/usr/share/containers/containers.conf', '/etc/containers/containers.conf']) {
+      files.push(base);
+      const dropins = `${base}.d`;
+      if (existsSync(dropins)) for (const f of readdirSync(dropins).filter((n) => n.endsWith('.conf')).sort()) files.push(join(dropins, f));
+    }
+    const cfgHome = process.env.XDG_CONFIG_HOME || join(homedir(), '.config');
+    files.push(join(cfgHome, 'containers', 'containers.conf'));
+  }
+  const out: ContainersConf = {};
+  for (const f of files) {
+    if (!existsSync(f)) continue;
+    let doc: Record<string, unknown>;
+    try {
+      doc = parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${f}: ${(e as Error).message}`);
+    }
+    const engine = (doc.engine ?? {}) as Record<string, unknown>;
+    const containers = (doc.containers ?? {}) as Record<string, unknown>;
+    if (typeof engine.runtime === 'string' && engine.runtime) out.runtime = engine.runtime;
+    if (Array.isArray(containers.default_ulimits)) out.defaultUlimits = containers.default_ulimits.map(String);
+    if (Array.isArray(containers.default_capabilities)) out.defaultCapabilities = containers.default_capabilities.map(String);
+  }
+  return out;
+}

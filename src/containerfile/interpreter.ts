@@ -1,0 +1,957 @@
+// The Containerfile interpreter: every instruction is a call of a primitive (from, copy/add, run,
+// config, commit) on a working container, as Buildah's imagebuildah does. What this file adds is
+// ordering, variable scoping and the layer cache.
+
+import { lstat, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { join, posix, resolve as resolvePath } from 'node:path';
+import { tmpdir } from 'node:os';
+import type { Store } from '../store/store.ts';
+import { resolveInRoot } from '../store/secure-path.ts';
+import type { ImageConfig, ManifestFormat } from '../image/types.ts';
+import { buildManifest, findImage, readImageConfig, readImageManifest } from '../image/local-images.ts';
+import { localImageName } from '../image/reference.ts';
+import { fromImage, type PullPolicy } from '../primitives/from.ts';
+import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
+import { copyIntoBuilder } from '../primitives/copy.ts';
+import { runInBuilder, type RunOptions } from '../primitives/run.ts';
+import { dockerView, goJSON, ociView, parseDuration, type BuilderConfig } from '../primitives/config.ts';
+import { commitBuilder } from '../primitives/commit.ts';
+import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
+import { expandWord, expandWords, ExpandError } from './expand.ts';
+import type { IgnoreMatcher } from './ignore.ts';
+import { cacheKey, lookupCache, recordCache, ContentHasher } from './cache.ts';
+
+export type Network = 'host' | 'none' | 'private';
+
+export interface BuildOptions {
+  contextDir: string;
+  /** Path shown in errors and used to find `<file>.containerignore`. */
+  containerfilePath: string;
+  parsed: Containerfile;
+  ignore: IgnoreMatcher;
+  tags: string[];
+  buildArgs: Map<string, string>;
+  target?: string;
+  layers: boolean;
+  noCache: boolean;
+  pull: PullPolicy;
+  labels: string[];
+  annotations: string[];
+  format: ManifestFormat;
+  squash: boolean;
+  timestamp?: number;
+  network?: Network;
+  volumes: string[];
+  secrets: Map<string, string>;
+  isolation?: 'oci' | 'chroot';
+  runtime?: string;
+  quiet: boolean;
+  /** Progress lines (STEP, COMMIT, -->): stdout, as Buildah writes them. */
+  out: (line: string) => void;
+  warn: (line: string) => void;
+}
+
+export interface BuildResult {
+  imageId: string;
+  names: string[];
+}
+
+/** A failure at a step: `building at STEP "RUN ...": ...`, exiting with the RUN's status when it has one. */
+export class BuildError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'BuildError';
+  }
+}
+
+const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
+
+export function platformArgs(): Map<string, string> {
+  const arch = hostArch();
+  const variant = arch === 'arm64' ? 'v8' : arch === 'arm' ? 'v7' : '';
+  const platform = `linux/${arch}${variant && arch !== 'arm64' ? `/${variant}` : ''}`;
+  return new Map([
+    ['BUILDPLATFORM', platform], ['BUILDOS', 'linux'], ['BUILDARCH', arch], ['BUILDVARIANT', variant],
+    ['TARGETPLATFORM', platform], ['TARGETOS', 'linux'], ['TARGETARCH', arch], ['TARGETVARIANT', variant],
+  ]);
+}
+
+interface StageDef {
+  index: number;
+  name: string | null;
+  from: Instruction;
+  body: Instruction[];
+}
+
+interface StageResult {
+  imageId: string | null;
+  builder: Builder | null;
+}
+
+interface Stage {
+  def: StageDef;
+  config: BuilderConfig;
+  /** Last committed image of this stage (layers mode), or the base image. */
+  imageId: string | null;
+  builder: Builder | null;
+  args: Map<string, string | undefined>;
+  cmdSet: boolean;
+  shell: string[];
+  /** Whether the step running is the stage's last. */
+  last: boolean;
+  /** History entries the base image brought. */
+  baseHistory: number;
+}
+
+export function splitStages(cf: Containerfile): { globals: Instruction[]; stages: StageDef[] } {
+  const globals: Instruction[] = [];
+  const stages: StageDef[] = [];
+  for (const ins of cf.instructions) {
+    if (ins.keyword === 'FROM') {
+      const w = ins.args.split(/\s+/);
+      stages.push({ index: stages.length, name: w.length === 3 ? w[2]!.toLowerCase() : null, from: ins, body: [] });
+    } else if (!stages.length) globals.push(ins);
+    else stages[stages.length - 1]!.body.push(ins);
+  }
+  return { globals, stages };
+}
+
+export async function build(store: Store, o: BuildOptions): Promise<BuildResult> {
+  return new Interpreter(store, o).run();
+}
+
+class Interpreter {
+  private readonly containers = new Set<Builder>();
+  private readonly tempImages = new Set<string>();
+  private readonly tempDirs: string[] = [];
+  private readonly results = new Map<number, StageResult>();
+  private readonly stageNames = new Map<string, number>();
+  private readonly consumed = new Set<string>();
+  private readonly hasher: ContentHasher;
+  private readonly predefined = platformArgs();
+  private globalArgs = new Map<string, string | undefined>();
+  private finalIndex = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly o: BuildOptions,
+  ) {
+    this.hasher = new ContentHasher(store);
+  }
+
+  private fail(ins: Instruction, msg: string, code = 125): never {
+    throw new BuildError(`building at STEP "${ins.original}": ${msg}`, code);
+  }
+
+  async run(): Promise<BuildResult> {
+    const { globals, stages } = splitStages(this.o.parsed);
+    for (const s of stages) if (s.name) this.stageNames.set(s.name, s.index);
+    if (this.o.target !== undefined) {
+      const t = this.stageNames.get(this.o.target.toLowerCase());
+      if (t === undefined) throw new BuildError(`the target "${this.o.target}" was not found in the provided Containerfile`, 125);
+      this.finalIndex = t;
+    } else this.finalIndex = stages.length - 1;
+
+    // Global ARGs: defaults expand against earlier global ARGs, build args override.
+    for (const ins of globals) {
+      for (const [name, def] of this.parseArgDecl(ins, this.globalVars())) {
+        this.consumed.add(name);
+        this.globalArgs.set(name, this.o.buildArgs.get(name) ?? def ?? this.predefined.get(name));
+      }
+    }
+
+    let ok = false;
+    try {
+      let final: BuildResult | null = null;
+      for (let i = 0; i <= this.finalIndex; i++) {
+        const r = await this.runStage(stages[i]!, i === this.finalIndex, stages.length > 1 ? `[${i + 1}/${this.finalIndex + 1}] ` : '');
+        if (r) final = r;
+      }
+      const unused = [...this.o.buildArgs.keys()].filter((k) => !this.consumed.has(k) && !PROXY_ARGS.includes(k) && !this.predefined.has(k)).sort();
+      if (unused.length) this.o.warn(`[Warning] one or more build args were not consumed: [${unused.join(' ')}]`);
+      // For tests and benchmarks: how many context files were read to hash them.
+      if (process.env.BARGE_BUILD_STATS) this.o.warn(`build stats: files hashed ${this.hasher.stats.read}, unchanged (not re-read) ${this.hasher.stats.memo}`);
+      ok = true;
+      return final!;
+    } finally {
+      this.hasher.flush();
+      await this.cleanup(ok);
+    }
+  }
+
+  private async cleanup(ok: boolean): Promise<void> {
+    for (const b of this.containers) {
+      const c = this.store.findContainer(b.container.id);
+      if (c) await this.store.withLock(`container:${c.id}`, () => this.store.deleteContainer(c)).catch(() => {});
+    }
+    this.containers.clear();
+    // Non-layers intermediate stages were committed only to serve FROM <stage>; they are not kept.
+    for (const id of this.tempImages) await this.store.deleteImage(id).catch(() => {});
+    for (const d of this.tempDirs) await rm(d, { recursive: true, force: true }).catch(() => {});
+    if (!ok) await this.store.collectGarbage().catch(() => {});
+  }
+
+  private globalVars(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const [k, v] of this.predefined) m.set(k, v);
+    for (const [k, v] of this.globalArgs) if (v !== undefined) m.set(k, v);
+    return m;
+  }
+
+  /** Variables visible to expansion in a stage: its ARGs, then its ENV (ENV wins). */
+  private stageVars(s: Stage): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const [k, v] of s.args) if (v !== undefined) m.set(k, v);
+    for (const e of s.config.image.config?.Env ?? []) {
+      const i = e.indexOf('=');
+      if (i > 0) m.set(e.slice(0, i), e.slice(i + 1));
+    }
+    return m;
+  }
+
+  private expand(ins: Instruction, s: string, vars: Map<string, string>): string {
+    try {
+      return expandWord(s, vars, this.o.parsed.escape);
+    } catch (e) {
+      if (e instanceof ExpandError) throw new ContainerfileError(ins.file, ins.line, e.message);
+      throw e;
+    }
+  }
+
+  private expandList(ins: Instruction, s: string, vars: Map<string, string>): string[] {
+    try {
+      return expandWords(s, vars, this.o.parsed.escape);
+    } catch (e) {
+      if (e instanceof ExpandError) throw new ContainerfileError(ins.file, ins.line, e.message);
+      throw e;
+    }
+  }
+
+  private parseArgDecl(ins: Instruction, vars: Map<string, string>): [string, string | undefined][] {
+    const out: [string, string | undefined][] = [];
+    for (const w of splitKeepQuotes(ins.args, this.o.parsed.escape)) {
+      const eq = w.indexOf('=');
+      const name = eq < 0 ? w : w.slice(0, eq);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ContainerfileError(ins.file, ins.line, `ARG: invalid name "${name}"`);
+      out.push([name, eq < 0 ? undefined : this.expand(ins, w.slice(eq + 1), vars)]);
+    }
+    return out;
+  }
+
+  private step(prefix: string, n: number, total: number, ins: Instruction): void {
+    if (!this.o.quiet) this.o.out(`${prefix}STEP ${n}/${total}: ${ins.original}`);
+  }
+
+  private async runStage(def: StageDef, isFinal: boolean, prefix: string): Promise<BuildResult | null> {
+    const total = def.body.length + 1;
+    this.step(prefix, 1, total, def.from);
+    const layers = this.o.layers && !(isFinal && this.o.squash);
+    const st = await this.startStage(def, layers);
+    const onbuild = st.config.image.config?.OnBuild ?? [];
+    if (onbuild.length) {
+      delete st.config.image.config!.OnBuild;
+    }
+    const triggers = onbuild.map((t) => {
+      const cf = parseContainerfile(`FROM scratch\n${t}`, `${def.from.file} (ONBUILD from ${def.from.args})`);
+      return { ...cf.instructions[1]!, line: def.from.line };
+    });
+    const body = [...triggers, ...def.body];
+    for (let k = 0; k < body.length; k++) {
+      const ins = body[k]!;
+      const isTrigger = k < triggers.length;
+      if (!isTrigger) this.step(prefix, k - triggers.length + 2, total, ins);
+      st.last = k === body.length - 1;
+      await this.runInstruction(st, ins, layers, isFinal && st.last);
+      if (layers && !(isFinal && st.last) && !this.o.quiet) this.o.out(`--> ${st.imageId?.slice(0, 11) ?? ''}`);
+    }
+    if (!body.length && layers && isFinal && (this.o.labels.length || this.o.annotations.length)) {
+      // FROM alone with --label/--annotation: the base image's layers under a new config.
+      this.applyCliMeta(st);
+      st.imageId = await this.commitConfigOnly(st, '', []);
+    }
+    return this.finishStage(st, isFinal, layers, prefix);
+  }
+
+  private async startStage(def: StageDef, layers: boolean): Promise<Stage> {
+    const vars = this.globalVars();
+    const w = def.from.args.split(/\s+/);
+    const ref = this.expand(def.from, w[0]!, vars);
+    if (ref === '') this.fail(def.from, 'base name should not be blank');
+    let imageId: string | null = null;
+    let config: BuilderConfig;
+    const stageIdx = this.stageNames.get(ref.toLowerCase());
+    if (stageIdx !== undefined && stageIdx < def.index) {
+      imageId = await this.stageImage(stageIdx);
+      config = await this.imageState(imageId);
+    } else if (ref.toLowerCase() === 'scratch') {
+      config = { image: emptyImageConfig(), annotations: {} };
+    } else {
+      const img = findImage(this.store, ref);
+      if (!img) this.fail(def.from, `${ref}: image not known${this.o.pull === 'never' ? ' and the pull policy is "never"' : '; pulling from registries is not available yet'}`);
+      imageId = img.id;
+      config = await this.imageState(img.id);
+    }
+    config.image.config ??= {};
+    config.image.history ??= [];
+    delete config.createdBy;
+    delete config.historyComment;
+    const st: Stage = {
+      def, config, imageId, builder: null, args: new Map(), cmdSet: false,
+      shell: ['/bin/sh', '-c'], last: false, baseHistory: config.image.history.length,
+    };
+    if (config.image.config.Shell?.length) st.shell = [...config.image.config.Shell];
+    if (!layers) await this.ensureBuilder(st);
+    return st;
+  }
+
+  private fromOpts(): { pull: PullPolicy; isolation?: 'oci' | 'chroot' } {
+    return { pull: this.o.pull, ...(this.o.isolation && { isolation: this.o.isolation }) };
+  }
+
+  private async imageState(imageId: string): Promise<BuilderConfig> {
+    const img = this.store.getImage(imageId)!;
+    const image = await readImageConfig(this.store, img);
+    const manifest = await readImageManifest(this.store, img);
+    image.config ??= {};
+    image.history ??= [];
+    return { image, annotations: { ...(manifest.annotations ?? {}) } };
+  }
+
+  /** The image of an earlier stage, committing it (unnamed, removed after the build) when needed. */
+  private async stageImage(idx: number): Promise<string> {
+    const r = this.results.get(idx)!;
+    if (r.imageId) return r.imageId;
+    const res = await commitBuilder(this.store, r.builder!, { format: this.o.format, names: [] });
+    r.imageId = res.imageId;
+    this.tempImages.add(res.imageId);
+    return res.imageId;
+  }
+
+  private async ensureBuilder(st: Stage): Promise<Builder> {
+    if (!st.builder) {
+      const b = await fromImage(this.store, st.imageId ?? 'scratch', this.fromOpts());
+      this.containers.add(b);
+      st.builder = b;
+    }
+    st.builder.state.config = structuredClone(st.config);
+    saveBuilder(this.store, st.builder);
+    return st.builder;
+  }
+
+  private async dropBuilder(st: Stage): Promise<void> {
+    if (!st.builder) return;
+    const b = st.builder;
+    st.builder = null;
+    const c = this.store.findContainer(b.container.id);
+    if (c) await this.store.withLock(`container:${c.id}`, () => this.store.deleteContainer(c));
+    this.containers.delete(b);
+  }
+
+  private finalNames(): string[] {
+    return this.o.tags.map((t) => localImageName(t));
+  }
+
+  private applyCliMeta(st: Stage): void {
+    const c = st.config.image.config!;
+    for (const l of this.o.labels) {
+      const i = l.indexOf('=');
+      (c.Labels ??= {})[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+    }
+    for (const a of this.o.annotations) {
+      const i = a.indexOf('=');
+      st.config.annotations[i < 0 ? a : a.slice(0, i)] = i < 0 ? '' : a.slice(i + 1);
+    }
+  }
+
+  private async finishStage(st: Stage, isFinal: boolean, layers: boolean, prefix: string): Promise<BuildResult | null> {
+    const names = isFinal ? this.finalNames() : [];
+    if (layers) {
+      // Every step was committed as it ran; the last one is the stage's image.
+      if (st.imageId === null) {
+        // FROM scratch with nothing else: an empty image.
+        st.imageId = await this.commitConfigOnly(st, '', []);
+      }
+      this.results.set(st.def.index, { imageId: st.imageId, builder: null });
+      if (!isFinal) return null;
+      if (!this.o.quiet) this.o.out(`${prefix}COMMIT${names.length ? ` ${this.o.tags.join(' ')}` : ''}`);
+      for (const n of names) this.store.addName(st.imageId, n);
+      return this.announce(st.imageId, names);
+    }
+    if (!isFinal) {
+      // Kept as a working container for COPY --from and FROM <stage>; committed only if FROM needs it.
+      const b = await this.ensureBuilder(st);
+      this.results.set(st.def.index, { imageId: null, builder: b });
+      return null;
+    }
+    this.applyCliMeta(st);
+    if (!this.o.quiet) this.o.out(`${prefix}COMMIT${names.length ? ` ${this.o.tags.join(' ')}` : ''}`);
+    const b = await this.ensureBuilder(st);
+    // Every step but the last is already in the history (empty_layer, as Buildah writes it); the
+    // last one is the commit's own entry.
+    const hist = b.state.config.image.history ?? [];
+    const lastEntry = hist.length > st.baseHistory ? hist.pop() : undefined;
+    b.state.config.createdBy = lastEntry?.created_by ?? `/bin/sh -c #(nop) ${st.def.from.original}`;
+    const res = await commitBuilder(this.store, b, {
+      format: this.o.format, names, squash: this.o.squash, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
+    });
+    await this.dropBuilder(st);
+    this.results.set(st.def.index, { imageId: res.imageId, builder: null });
+    return this.announce(res.imageId, names);
+  }
+
+  private announce(imageId: string, names: string[]): BuildResult {
+    if (!this.o.quiet) {
+      this.o.out(`--> ${imageId.slice(0, 11)}`);
+      for (const n of names) this.o.out(`Successfully tagged ${n}`);
+    }
+    return { imageId, names };
+  }
+
+  private now(): string {
+    return this.o.timestamp !== undefined ? new Date(this.o.timestamp * 1000).toISOString() : new Date().toISOString();
+  }
+
+  /** Build args in scope with a value, for RUN's environment and its history text. */
+  private runArgs(st: Stage): [string, string][] {
+    const out: [string, string][] = [];
+    for (const [k, v] of st.args) if (v !== undefined) out.push([k, v]);
+    for (const k of PROXY_ARGS) {
+      const v = this.o.buildArgs.get(k);
+      if (v !== undefined && !st.args.has(k)) out.push([k, v]);
+    }
+    return out;
+  }
+
+  private async runInstruction(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean): Promise<void> {
+    const vars = this.stageVars(st);
+    const c = st.config.image.config!;
+    const nop = (text = ins.args): string => `/bin/sh -c #(nop) ${ins.keyword} ${text}`;
+    switch (ins.keyword) {
+      case 'RUN':
+        return this.runStep(st, ins, layers, finalStep);
+      case 'COPY':
+      case 'ADD':
+        return this.copyStep(st, ins, layers, finalStep, vars);
+      case 'ARG': {
+        const decl = this.parseArgDecl(ins, vars);
+        return this.configStep(st, nop(decl.map(([n]) => n).join(' ')), layers, finalStep, () => {
+          for (const [name, def] of decl) {
+            this.consumed.add(name);
+            let v = this.o.buildArgs.get(name) ?? def;
+            if (v === undefined && this.globalArgs.has(name)) v = this.globalArgs.get(name);
+            if (v === undefined) v = this.predefined.get(name);
+            st.args.set(name, v);
+          }
+        }, [...st.args.entries(), ...decl]);
+      }
+      case 'ENV': {
+        const pairs = this.keyValues(ins, vars);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          const env = [...(c.Env ?? [])];
+          for (const [k, v] of pairs) {
+            const i = env.findIndex((e) => e.startsWith(`${k}=`));
+            if (i >= 0) env[i] = `${k}=${v}`;
+            else env.push(`${k}=${v}`);
+          }
+          c.Env = env;
+        });
+      }
+      case 'LABEL': {
+        const pairs = this.keyValues(ins, vars);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.Labels ??= {};
+          for (const [k, v] of pairs) c.Labels[k] = v;
+        });
+      }
+      case 'MAINTAINER': {
+        const who = this.expand(ins, ins.args, vars);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          st.config.image.author = who;
+        });
+      }
+      case 'EXPOSE': {
+        const ports: string[] = [];
+        for (const p of this.expandList(ins, ins.args, vars)) {
+          const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
+          if (!m) throw new ContainerfileError(ins.file, ins.line, `EXPOSE: invalid port "${p}"`);
+          const proto = (m[3] ?? 'tcp').toLowerCase();
+          const lo = Number(m[1]);
+          const hi = m[2] ? Number(m[2]) : lo;
+          if (hi < lo || hi > 65535) throw new ContainerfileError(ins.file, ins.line, `EXPOSE: invalid port range "${p}"`);
+          for (let n = lo; n <= hi; n++) ports.push(`${n}/${proto}`);
+        }
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.ExposedPorts ??= {};
+          for (const p of ports) c.ExposedPorts[p] = {};
+        });
+      }
+      case 'VOLUME': {
+        const vols = ins.json ? ins.json.map((v) => this.expand(ins, v, vars)) : this.expandList(ins, ins.args, vars);
+        if (vols.some((v) => v.trim() === '')) throw new ContainerfileError(ins.file, ins.line, 'VOLUME specified can not be an empty string');
+        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+          c.Volumes ??= {};
+          for (const v of vols) c.Volumes[v] = {};
+        });
+      }
+      case 'USER': {
+        const u = this.expand(ins, ins.args, vars);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.User = u;
+        });
+      }
+      case 'WORKDIR': {
+        const d = this.expand(ins, ins.args, vars);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.WorkingDir = posix.isAbsolute(d) ? posix.normalize(d) : posix.join(c.WorkingDir || '/', d);
+        });
+      }
+      case 'STOPSIGNAL': {
+        const sig = this.expand(ins, ins.args, vars);
+        if (!/^(SIG[A-Z0-9+-]+|[0-9]+)$/i.test(sig)) throw new ContainerfileError(ins.file, ins.line, `STOPSIGNAL: invalid signal "${sig}"`);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.StopSignal = sig;
+        });
+      }
+      case 'CMD': {
+        const cmd = ins.json ?? [...st.shell, ins.args];
+        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+          c.Cmd = cmd;
+          st.cmdSet = true;
+        });
+      }
+      case 'ENTRYPOINT': {
+        const ep = ins.json ?? [...st.shell, ins.args];
+        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+          c.Entrypoint = ep;
+          // Docker: an ENTRYPOINT resets a CMD inherited from the base image.
+          if (!st.cmdSet) delete c.Cmd;
+        });
+      }
+      case 'SHELL':
+        return this.configStep(st, nop(JSON.stringify(ins.json)), layers, finalStep, () => {
+          st.shell = [...ins.json!];
+          c.Shell = [...ins.json!];
+        });
+      case 'ONBUILD': {
+        const trigger = ins.args.trim();
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.OnBuild = [...(c.OnBuild ?? []), trigger];
+        });
+      }
+      case 'HEALTHCHECK': {
+        const hc = this.healthcheck(ins, st);
+        return this.configStep(st, nop(), layers, finalStep, () => {
+          c.Healthcheck = hc;
+        });
+      }
+      default:
+        throw new ContainerfileError(ins.file, ins.line, `unknown instruction: ${ins.keyword}`);
+    }
+  }
+
+  /** ENV / LABEL pairs, each `K=V` word expanded as a whole (quotes removed), all against the variables before the step. */
+  private keyValues(ins: Instruction, vars: Map<string, string>): [string, string][] {
+    let parsed: ReturnType<typeof parseKeyValues>;
+    try {
+      parsed = parseKeyValues(ins.args, ins.keyword);
+    } catch (e) {
+      throw new ContainerfileError(ins.file, ins.line, (e as Error).message);
+    }
+    return parsed.map((p): [string, string] => {
+      if (p.legacy) return [this.expand(ins, p.key, vars), this.expand(ins, p.value, vars)];
+      const w = this.expand(ins, p.rawWord, vars);
+      const i = w.indexOf('=');
+      return [w.slice(0, i), w.slice(i + 1)];
+    });
+  }
+
+  private healthcheck(ins: Instruction, st: Stage): NonNullable<ImageConfig['config']>['Healthcheck'] {
+    const [kw, ...rest] = ins.args.split(/\s+/);
+    if (kw!.toUpperCase() === 'NONE') {
+      if (rest.length || ins.flags.length) throw new ContainerfileError(ins.file, ins.line, 'HEALTHCHECK NONE takes no arguments');
+      return { Test: ['NONE'] };
+    }
+    const cmdText = ins.args.slice(kw!.length).trim();
+    if (!cmdText) throw new ContainerfileError(ins.file, ins.line, 'HEALTHCHECK CMD requires a command');
+    const json = cmdText.startsWith('[') ? (JSON.parse(cmdText) as string[]) : null;
+    const hc: NonNullable<ImageConfig['config']>['Healthcheck'] = { Test: json ? ['CMD', ...json] : ['CMD-SHELL', cmdText] };
+    void st;
+    for (const f of ins.flags) {
+      try {
+        if (f.name === 'retries') {
+          if (!/^\d+$/.test(f.value)) throw new Error(`invalid --retries "${f.value}"`);
+          hc.Retries = Number(f.value);
+        } else {
+          const ns = parseDuration(f.value);
+          if (ns !== 0 && ns < 1_000_000) throw new Error(`--${f.name} cannot be less than 1ms`);
+          if (f.name === 'interval') hc.Interval = ns;
+          else if (f.name === 'timeout') hc.Timeout = ns;
+          else if (f.name === 'start-period') hc.StartPeriod = ns;
+          else if (f.name === 'start-interval') hc.StartInterval = ns;
+        }
+      } catch (e) {
+        throw new ContainerfileError(ins.file, ins.line, `HEALTHCHECK: ${(e as Error).message}`);
+      }
+    }
+    return hc;
+  }
+
+  /**
+   * A step that only changes the image config. Non-layers mode: the working config changes and a
+   * history entry is written. Layers mode: an image with the parent's layers and the new config,
+   * cached under the parent, the step and the resulting config.
+   */
+  private async configStep(st: Stage, createdBy: string, layers: boolean, finalStep: boolean, apply: () => void, extraKey: unknown = null): Promise<void> {
+    apply();
+    if (finalStep) this.applyCliMeta(st);
+    if (!layers) {
+      st.config.image.history!.push({ created: this.now(), created_by: createdBy, empty_layer: true });
+      return;
+    }
+    const key = cacheKey({
+      v: 1, kind: 'config', parent: st.imageId, createdBy, config: st.config.image.config, author: st.config.image.author ?? null,
+      annotations: st.config.annotations, format: this.o.format, ts: this.o.timestamp ?? null, extraKey,
+    });
+    const hit = this.o.noCache ? null : lookupCache(this.store, key);
+    if (hit) {
+      await this.useCached(st, hit);
+      return;
+    }
+    st.imageId = await this.commitConfigOnly(st, createdBy, []);
+    // Reloaded, so the next step sees the config exactly as a later cache hit would.
+    st.config = await this.imageState(st.imageId);
+    recordCache(this.store, key, st.imageId);
+  }
+
+  private async useCached(st: Stage, imageId: string): Promise<void> {
+    if (!this.o.quiet) this.o.out(`--> Using cache ${imageId}`);
+    st.imageId = imageId;
+    const cfg = await this.imageState(imageId);
+    // Stage-local state that is not in the image config survives the cache hit.
+    st.config = cfg;
+  }
+
+  /** An image with the parent's layers and the working config plus one empty_layer history entry. */
+  private async commitConfigOnly(st: Stage, createdBy: string, names: string[]): Promise<string> {
+    const parent = st.imageId ? this.store.getImage(st.imageId) : undefined;
+    const chain = parent ? this.store.layerChain(parent.topLayer) : [];
+    const image = structuredClone(st.config.image);
+    const created = this.now();
+    image.created = created;
+    image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
+    image.history = [...(image.history ?? [])];
+    if (createdBy) image.history.push({ created, created_by: createdBy, empty_layer: true });
+    st.config.image.history = structuredClone(image.history);
+    const view = this.o.format === 'docker' ? dockerView(image) : ociView(image);
+    const configBytes = Buffer.from(goJSON(view));
+    const manifest = buildManifest(this.o.format, configBytes, chain, this.o.format === 'oci' ? st.config.annotations : {});
+    const img = await this.store.createImage({
+      config: configBytes, manifest: Buffer.from(JSON.stringify(manifest)), manifestMediaType: manifest.mediaType!,
+      layers: chain.map((l) => l.id), names, created,
+    });
+    return img.id;
+  }
+
+  /** A step that changes files: run in the working container; in layers mode commit and cache it. */
+  private async changeStep(st: Stage, createdBy: string, layers: boolean, finalStep: boolean, key: string | null, act: (b: Builder) => Promise<void>): Promise<void> {
+    if (finalStep) this.applyCliMeta(st);
+    if (layers && key && !this.o.noCache) {
+      const hit = lookupCache(this.store, key);
+      if (hit) {
+        await this.useCached(st, hit);
+        return;
+      }
+    }
+    const b = await this.ensureBuilder(st);
+    await act(b);
+    if (!layers) {
+      st.config.image.history!.push({ created: this.now(), created_by: createdBy, empty_layer: true });
+      return;
+    }
+    b.state.config = structuredClone(st.config);
+    b.state.config.createdBy = createdBy;
+    const res = await commitBuilder(this.store, b, { format: this.o.format, names: [], ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }) });
+    await this.dropBuilder(st);
+    st.imageId = res.imageId;
+    st.config = await this.imageState(res.imageId);
+    if (key) recordCache(this.store, key, res.imageId);
+  }
+
+  private async runStep(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean): Promise<void> {
+    const args = this.runArgs(st);
+    let argv: string[];
+    let text: string;
+    if (ins.json) {
+      argv = ins.json;
+      text = ins.json.join(' ');
+    } else if (ins.heredocs.length) {
+      const cmd = ins.args.replace(/<<-?\s*(?:"[A-Za-z_][A-Za-z0-9_]*"|'[A-Za-z_][A-Za-z0-9_]*'|[A-Za-z_][A-Za-z0-9_]*)/g, '').trim();
+      if (cmd === '' && ins.heredocs.length === 1) {
+        // RUN <<EOF: the body is the script.
+        text = ins.heredocs[0]!.content;
+      } else {
+        // A command reading heredocs: the shell gets the line and the bodies, as it would in a script.
+        text = `${ins.args}\n${ins.heredocs.map((h) => `${h.content}${h.name}\n`).join('')}`;
+      }
+      argv = [...st.shell, text];
+    } else {
+      text = ins.args;
+      argv = [...st.shell, ins.args];
+    }
+    const shown = ins.json ? text : `${st.shell.join(' ')} ${text}`;
+    const hist = args.filter(([k]) => !PROXY_ARGS.includes(k));
+    const createdBy = hist.length ? `|${hist.length} ${hist.map(([k, v]) => `${k}=${v}`).join(' ')} ${shown}` : shown;
+
+    const vars = this.stageVars(st);
+    const mounts: string[] = [];
+    const mountKey: unknown[] = [];
+    let network: Network | undefined = this.o.network;
+    for (const f of ins.flags) {
+      if (f.name === 'mount') {
+        const m = await this.runMount(st, ins, this.expand(ins, f.value, vars));
+        mounts.push(m.spec);
+        mountKey.push(m.key);
+      } else if (f.name === 'network') {
+        const n = f.value === 'default' ? (this.o.network ?? 'host') : f.value;
+        if (n !== 'host' && n !== 'none' && n !== 'private') this.fail(ins, `unsupported RUN --network "${f.value}" (default, none, host)`);
+        network = n;
+      } else if (f.name === 'security') {
+        if (f.value !== 'sandbox') this.fail(ins, `RUN --security=${f.value} is not supported`);
+      }
+    }
+    const key = cacheKey({ v: 1, kind: 'run', parent: st.imageId, argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+    await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
+      const ro: RunOptions = {
+        // ENV wins over an ARG of the same name.
+        env: args.filter(([k]) => !(b.state.config.image.config?.Env ?? []).some((x) => x.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`),
+        volumes: this.o.volumes,
+        mounts,
+        ...(network && { network }),
+        ...(this.o.runtime && { runtime: this.o.runtime }),
+      };
+      let code: number;
+      try {
+        code = await runInBuilder(this.store, b, argv, ro);
+      } catch (e) {
+        this.fail(ins, `while running runtime: ${(e as Error).message}`);
+      }
+      if (code !== 0) this.fail(ins, `while running runtime: exit status ${code}`, code);
+    });
+  }
+
+  /** RUN --mount=type=cache|bind|secret|tmpfs → a runInBuilder --mount spec. */
+  private async runMount(st: Stage, ins: Instruction, spec: string): Promise<{ spec: string; key: unknown }> {
+    const kv = new Map<string, string>();
+    const flags = new Set<string>();
+    for (const part of spec.split(',')) {
+      const i = part.indexOf('=');
+      if (i < 0) flags.add(part);
+      else kv.set(part.slice(0, i), part.slice(i + 1));
+    }
+    const type = kv.get('type') ?? 'bind';
+    const target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination');
+    const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
+    const rw = flags.has('rw') || flags.has('readwrite') || kv.get('rw') === 'true';
+    const abs = (t: string): string => (posix.isAbsolute(t) ? t : posix.join(st.config.image.config?.WorkingDir || '/', t));
+    switch (type) {
+      case 'tmpfs':
+        if (!target) this.fail(ins, `invalid mount "${spec}": target is required`);
+        return { spec: `type=tmpfs,destination=${abs(target)}${kv.has('size') ? `,tmpfs-size=${kv.get('size')}` : ''}`, key: spec };
+      case 'cache': {
+        if (!target) this.fail(ins, `invalid mount "${spec}": target is required`);
+        const id = kv.get('id') ?? abs(target);
+        const dir = join(this.store.root, 'build-cache-mounts', cacheKey({ id }).slice(0, 32));
+        await mkdir(dir, { recursive: true, mode: 0o755 });
+        return { spec: `type=bind,source=${dir},destination=${abs(target)}${ro ? ',ro' : ''}`, key: { type, target } };
+      }
+      case 'secret': {
+        const id = kv.get('id') ?? (target ? posix.basename(target) : undefined);
+        if (!id) this.fail(ins, `invalid mount "${spec}": secret id is required`);
+        const src = this.o.secrets.get(id);
+        const required = kv.get('required') === 'true' || flags.has('required');
+        if (!src) {
+          if (required) this.fail(ins, `secret ${id}: not provided (use --secret id=${id},src=FILE)`);
+          return { spec: `type=tmpfs,destination=${target ?? `/run/secrets/${id}`}`, key: { type, id, missing: true } };
+        }
+        // The secret's content never enters the cache key, only its id.
+        return { spec: `type=bind,source=${src},destination=${target ?? `/run/secrets/${id}`},ro`, key: { type, id, target: target ?? null } };
+      }
+      case 'bind': {
+        const dst = target ? abs(target) : undefined;
+        if (!dst) this.fail(ins, `invalid mount "${spec}": target is required`);
+        const source = kv.get('source') ?? kv.get('src') ?? '/';
+        const from = kv.get('from');
+        let host: string;
+        let contentKey: unknown;
+        if (from) {
+          const root = await this.mountedRootOf(st, ins, from);
+          host = await resolveInRoot(root.path, source);
+          contentKey = root.key;
+        } else {
+          host = await resolveInRoot(resolvePath(this.o.contextDir), source);
+          contentKey = await this.hasher.treeHash(host, (rel) => this.o.ignore.ignored(posix.join(posix.normalize('/' + source).slice(1), rel)));
+        }
+        if (!(await lstat(host).catch(() => null))) this.fail(ins, `invalid mount "${spec}": source "${source}" not found`);
+        // Docker makes bind mounts read-only unless rw is asked for; writes never reach the source here
+        // because a writable bind still writes through, so rw is refused rather than faked.
+        if (rw) this.fail(ins, 'RUN --mount=type=bind,rw is not supported (writes would reach the build context)');
+        return { spec: `type=bind,source=${host},destination=${dst},ro`, key: { type, source, dst, contentKey } };
+      }
+      default:
+        this.fail(ins, `invalid mount "${spec}": type "${type}" is not supported (bind, cache, secret, tmpfs)`);
+    }
+  }
+
+  /** The root filesystem of a stage or image named by --from, mounted for reading. */
+  private async mountedRootOf(st: Stage, ins: Instruction, from: string): Promise<{ path: string; key: string }> {
+    const src = await this.copyFromSource(st, ins, from);
+    const c = this.store.findContainer(src.ref);
+    if (c) return { path: await this.store.mountContainer(c), key: src.key };
+    const b = await fromImage(this.store, src.ref, this.fromOpts());
+    this.containers.add(b);
+    return { path: await this.store.mountContainer(b.container), key: src.key };
+  }
+
+  /** `--from=` as a stage name or index, or an image. */
+  private async copyFromSource(st: Stage, ins: Instruction, from: string): Promise<{ ref: string; key: string }> {
+    const lower = from.toLowerCase();
+    let idx = this.stageNames.get(lower);
+    if (idx === undefined && /^\d+$/.test(from)) idx = Number(from);
+    if (idx !== undefined) {
+      if (idx >= st.def.index) this.fail(ins, `COPY --from=${from}: stage is not defined before this one`);
+      const r = this.results.get(idx);
+      if (!r) this.fail(ins, `COPY --from=${from}: stage was not built`);
+      if (r.imageId) return { ref: r.imageId, key: r.imageId };
+      return { ref: r.builder!.container.id, key: `container:${r.builder!.container.id}` };
+    }
+    const img = findImage(this.store, from);
+    if (!img) this.fail(ins, `COPY --from=${from}: no stage or image with that name`);
+    return { ref: img.id, key: img.id };
+  }
+
+  private async copyStep(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean, vars: Map<string, string>): Promise<void> {
+    const add = ins.keyword === 'ADD';
+    const flag = (n: string): string | undefined => ins.flags.filter((f) => f.name === n).at(-1)?.value;
+    const chown = flag('chown') !== undefined ? this.expand(ins, flag('chown')!, vars) : undefined;
+    const chmod = flag('chmod') !== undefined ? this.expand(ins, flag('chmod')!, vars) : undefined;
+    if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) this.fail(ins, `invalid --chmod "${chmod}": expected an octal mode such as 0755`);
+    const fromFlag = flag('from') !== undefined ? this.expand(ins, flag('from')!, vars) : undefined;
+    if (fromFlag !== undefined && add) this.fail(ins, 'ADD does not support --from; use COPY --from');
+    const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => this.expand(ins, f.value, vars));
+    const words = ins.json ? ins.json.map((w) => this.expand(ins, w, vars)) : this.expandList(ins, ins.args, vars);
+    const dest = words.pop()!;
+    const srcWords = words;
+    if (!srcWords.length) this.fail(ins, `${ins.keyword} requires at least two arguments`);
+
+    // Heredoc sources become files in a private directory that acts as their context.
+    const heredocSrcs = new Map<string, string>();
+    if (ins.heredocs.length) {
+      const dir = await mkdtemp(join(tmpdir(), 'barge-heredoc-'));
+      this.tempDirs.push(dir);
+      for (const h of ins.heredocs) {
+        // Only variable references are expanded in a heredoc body; quotes and backslashes stay.
+        const content = h.expand ? h.content.replace(/\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*/g, (ref) => this.expand(ins, ref, vars)) : h.content;
+        await writeFile(join(dir, h.name), content, { mode: 0o644 });
+        heredocSrcs.set(h.name, dir);
+      }
+    }
+    const isHeredocWord = (w: string): string | null => {
+      const m = /^<<-?["']?([A-Za-z_][A-Za-z0-9_]*)["']?$/.exec(w);
+      return m && heredocSrcs.has(m[1]!) ? m[1]! : null;
+    };
+
+    const contextRoot = resolvePath(this.o.contextDir);
+    const { glob } = await import('./glob.ts');
+    const { makeMatcher } = await import('./ignore.ts');
+    const extraExclude = excludes.length ? makeMatcher(excludes) : null;
+    type Src = { root: string; rel: string; label: string };
+    const sources: Src[] = [];
+    const urls: string[] = [];
+    let fromRef: { ref: string; key: string } | null = null;
+    if (fromFlag !== undefined) fromRef = await this.copyFromSource(st, ins, fromFlag);
+    let fromRoot: string | null = null;
+    for (const w of srcWords) {
+      const hd = isHeredocWord(w);
+      if (hd) {
+        sources.push({ root: heredocSrcs.get(hd)!, rel: hd, label: `heredoc:${hd}` });
+        continue;
+      }
+      if (add && /^https?:\/\//.test(w)) {
+        urls.push(w);
+        continue;
+      }
+      if (/^[a-z]+:\/\//.test(w) || /^git@/.test(w)) this.fail(ins, `${ins.keyword}: source "${w}" is not supported`);
+      if (fromRef) {
+        fromRoot ??= (await this.mountedRootOf(st, ins, fromFlag!)).path;
+        const matches = await glob(fromRoot, w, () => false);
+        if (!matches.length) this.fail(ins, `checking on sources under "${fromFlag}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
+        for (const rel of matches) sources.push({ root: fromRoot, rel, label: rel });
+        continue;
+      }
+      const ignored = (rel: string): boolean => this.o.ignore.ignored(rel) || (extraExclude?.ignored(rel) ?? false);
+      const matches = await glob(contextRoot, w, ignored);
+      if (!matches.length) this.fail(ins, `checking on sources under "${this.o.contextDir}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
+      for (const rel of matches) sources.push({ root: contextRoot, rel, label: rel });
+    }
+    const multi = sources.length + urls.length > 1;
+    if (multi && !dest.endsWith('/') && !(srcWords.length === 1 && /[*?[]/.test(srcWords[0]!))) {
+      this.fail(ins, `when using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
+    }
+    const destArg = multi && !dest.endsWith('/') ? `${dest}/` : dest;
+
+    // Content hash: what is copied, as it will be copied (for the cache and the history text).
+    let contentHash: string | null = null;
+    let key: string | null = null;
+    if (layers) {
+      const parts: string[] = [];
+      for (const s of sources) {
+        if (s.root === contextRoot) {
+          const host = await resolveInRoot(contextRoot, s.rel);
+          const real = await realpath(host).catch(() => host);
+          if (real !== contextRoot && !real.startsWith(contextRoot + '/')) this.fail(ins, `copier: "${s.rel}" is outside the build context`);
+          parts.push(`${s.rel}:${await this.hasher.treeHash(host, (rel) => this.o.ignore.ignored(posix.join(s.rel, rel)) || (extraExclude?.ignored(posix.join(s.rel, rel)) ?? false))}`);
+        } else if (fromRef && s.root === fromRoot) {
+          parts.push(`${s.rel}@${fromRef.key}`);
+        } else {
+          parts.push(`${s.label}:${await this.hasher.treeHash(join(s.root, s.rel), () => false)}`);
+        }
+      }
+      contentHash = cacheKey(parts);
+      key = urls.length
+        ? null
+        : cacheKey({ v: 1, kind: ins.keyword, parent: st.imageId, parts, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+    }
+    const kind = multi ? 'multi' : (await lstat(sources[0] ? join(sources[0].root, sources[0].rel) : '/nonexistent').catch(() => null))?.isDirectory() ? 'dir' : 'file';
+    const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${contentHash ? `${kind}:${contentHash}` : srcWords.join(' ')} in ${dest} `;
+
+    await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
+      try {
+        for (const s of sources) {
+          const isContext = s.root === contextRoot;
+          await copyIntoBuilder(this.store, b, [s.rel === '' ? '.' : s.rel], destArg, {
+            add,
+            contextDir: s.root,
+            ...(chown !== undefined && { chown }),
+            ...(chmod !== undefined && { chmod }),
+            ...(isContext && {
+              exclude: (rel: string) => {
+                const full = posix.join(s.rel, rel);
+                return this.o.ignore.ignored(full) || (extraExclude?.ignored(full) ?? false);
+              },
+            }),
+          });
+        }
+        if (urls.length) {
+          await copyIntoBuilder(this.store, b, urls, destArg, { add: true, ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }) });
+        }
+      } catch (e) {
+        if (e instanceof BuildError) throw e;
+        this.fail(ins, (e as Error).message);
+      }
+    });
+  }
+}
+

@@ -1,0 +1,248 @@
+// The docker:// transport: images in registries (OCI distribution spec), as an ImageSource and
+// an ImageDestination for the one copy pipeline. Verification, conversion and progress stay in
+// copy.ts; this module only talks to registries.
+import type { Readable } from 'node:stream';
+import { digestOf, isValidDigest, validateDigest } from '../digest.ts';
+import { MAX_CONFIG_SIZE } from '../manifest.ts';
+import { parseReference as parseDockerName, ReferenceError } from '../reference.ts';
+import type { BlobInfo, ImageDestination, ImageSource } from '../transport.ts';
+import type { ManifestFormat } from '../types.ts';
+import { lookupCredentials, parseCreds } from '../registry/auth.ts';
+import { RegistryClient, readBody, type Credentials, type ManifestResponse } from '../registry/client.ts';
+import { checkPolicy, dockerScopes } from '../registry/policy.ts';
+import { loadRegistriesConf, loadTLSFiles, pullEndpoints, pushEndpoint } from '../registry/registries-conf.ts';
+import { registerTransport } from './index.ts';
+
+export interface DockerReference {
+  /** Registry host[:port], normalised ("docker.io", never "index.docker.io"). */
+  registry: string;
+  /** Repository path ("library/busybox"). */
+  repo: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Normalises a name as Docker does: no registry → docker.io, one component → library/. */
+export function normalizeDockerName(input: string): DockerReference {
+  const r = parseDockerName(input);
+  let registry = r.domain || 'docker.io';
+  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
+  let repo = r.path;
+  if (registry === 'docker.io' && !repo.includes('/')) repo = `library/${repo}`;
+  const out: DockerReference = { registry, repo };
+  if (r.tag !== undefined) out.tag = r.tag;
+  if (r.digest !== undefined) {
+    validateDigest(r.digest, 'image digest');
+    out.digest = r.digest;
+  }
+  return out;
+}
+
+/** Parses the part after "docker:": "//HOST/REPO[:TAG][@DIGEST]". */
+export function parseDockerSpec(spec: string): DockerReference {
+  if (!spec.startsWith('//')) throw new Error(`invalid docker reference "docker:${spec}": it must start with docker://`);
+  try {
+    return normalizeDockerName(spec.slice(2));
+  } catch (e) {
+    if (e instanceof ReferenceError) throw new Error(`invalid docker reference "docker:${spec}": ${e.message}`);
+    throw e;
+  }
+}
+
+export function repoName(r: DockerReference): string {
+  return `${r.registry}/${r.repo}`;
+}
+
+/** "host/repo:tag", "host/repo@digest" or "host/repo:tag@digest"; `:latest` when neither. */
+export function formatDockerReference(r: DockerReference, defaultTag = true): string {
+  let s = repoName(r);
+  if (r.tag) s += `:${r.tag}`;
+  else if (!r.digest && defaultTag) s += ':latest';
+  if (r.digest) s += `@${r.digest}`;
+  return s;
+}
+
+function tagOrDigest(r: DockerReference): string {
+  return r.digest ?? r.tag ?? 'latest';
+}
+
+export interface DockerOptions {
+  /** undefined: as registries.conf says; false allows http and unverified TLS. */
+  tlsVerify?: boolean;
+  certDir?: string;
+  /** "USER[:PASSWORD]" */
+  creds?: string;
+  /** A bearer token used as is (skopeo --registry-token). */
+  registryToken?: string;
+  authfile?: string;
+  retryTimes?: number;
+  signaturePolicy?: string;
+}
+
+let sourceOptions: DockerOptions = {};
+let destOptions: DockerOptions = {};
+
+/** Options for what this process opens next (the transport registry passes only the name). */
+export function setDockerOptions(o: { src?: DockerOptions; dst?: DockerOptions }): void {
+  if (o.src) sourceOptions = { ...o.src };
+  if (o.dst) destOptions = { ...o.dst };
+}
+
+/** A client for "host/repo" of an endpoint, with TLS files and credentials found as Podman finds them. */
+export async function clientFor(endpointName: string, confInsecure: boolean, o: DockerOptions): Promise<{ client: RegistryClient; repo: string }> {
+  const slash = endpointName.indexOf('/');
+  const host = slash < 0 ? endpointName : endpointName.slice(0, slash);
+  const repo = slash < 0 ? '' : endpointName.slice(slash + 1);
+  const insecure = o.tlsVerify === undefined ? confInsecure : !o.tlsVerify;
+  let credentials: Credentials | undefined;
+  if (o.creds !== undefined) credentials = parseCreds(o.creds);
+  else if (o.registryToken) credentials = { identityToken: o.registryToken };
+  else credentials = (await lookupCredentials(host, repo || undefined, o.authfile))?.credentials;
+  const client = new RegistryClient({
+    registry: host,
+    endpoint: host === 'docker.io' ? 'registry-1.docker.io' : host,
+    insecure,
+    tls: loadTLSFiles(host, o.certDir),
+    ...(credentials && { credentials }),
+    ...(o.retryTimes !== undefined && { retryTimes: o.retryTimes }),
+  });
+  return { client, repo };
+}
+
+// Repositories read in this process, so a push to the same registry can mount instead of upload.
+const readFrom: { endpoint: string; repo: string }[] = [];
+
+export class DockerSource implements ImageSource {
+  readonly reference: string;
+  readonly ref: DockerReference;
+  readonly client: RegistryClient;
+  readonly repo: string;
+  readonly #top: ManifestResponse;
+
+  private constructor(ref: DockerReference, client: RegistryClient, repo: string, top: ManifestResponse) {
+    this.ref = ref;
+    this.reference = `docker://${formatDockerReference(ref)}`;
+    this.client = client;
+    this.repo = repo;
+    this.#top = top;
+  }
+
+  static async open(ref: DockerReference, o: DockerOptions = sourceOptions): Promise<DockerSource> {
+    const display = `docker://${formatDockerReference(ref)}`;
+    checkPolicy('docker', dockerScopes(repoName(ref), ref.digest ?? ref.tag ?? 'latest'), display, o.signaturePolicy);
+    const conf = loadRegistriesConf();
+    const { endpoints } = pullEndpoints(conf, repoName(ref), ref.digest !== undefined);
+    const failures: string[] = [];
+    let primaryError: unknown;
+    for (const ep of endpoints) {
+      const { client, repo } = await clientFor(ep.name, ep.insecure, o);
+      try {
+        const top = await client.getManifest(repo, tagOrDigest(ref));
+        readFrom.push({ endpoint: client.endpoint, repo });
+        return new DockerSource(ref, client, repo, top);
+      } catch (e) {
+        client.close();
+        if (ep.mirror) failures.push(`${ep.name}: ${(e as Error).message}`);
+        else primaryError = e;
+      }
+    }
+    const err = primaryError as Error;
+    const mirrors = failures.length ? ` (Mirrors also failed: [${failures.join('; ')}])` : '';
+    throw new Error(`initializing source ${display}${mirrors}: ${err.message}`, { cause: err });
+  }
+
+  /** Digest of the manifest the reference names (an index for multi-arch images). */
+  get manifestDigest(): string {
+    return this.#top.digest;
+  }
+
+  async getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    if (instance === undefined || instance === this.#top.digest) return { bytes: this.#top.bytes, mediaType: this.#top.mediaType };
+    validateDigest(instance, 'instance digest');
+    const m = await this.client.getManifest(this.repo, instance);
+    return { bytes: m.bytes, mediaType: m.mediaType };
+  }
+
+  async getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }> {
+    validateDigest(info.digest, 'blob digest');
+    return this.client.getBlob(this.repo, info.digest);
+  }
+
+  async listTags(): Promise<string[]> {
+    return this.client.listTags(this.repo);
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+export class DockerDestination implements ImageDestination {
+  readonly reference: string;
+  readonly supportedManifestFormats: ManifestFormat[] = ['oci', 'docker'];
+  readonly wantsUncompressedLayers = false;
+  readonly compressesLayers = true;
+  readonly ref: DockerReference;
+  readonly client: RegistryClient;
+  readonly repo: string;
+  #manifest: { bytes: Buffer; mediaType: string } | undefined;
+  /** Set by commit(): the digest of the manifest written. */
+  manifestDigest: string | undefined;
+
+  private constructor(ref: DockerReference, client: RegistryClient, repo: string) {
+    this.ref = ref;
+    this.reference = `docker://${formatDockerReference(ref)}`;
+    this.client = client;
+    this.repo = repo;
+  }
+
+  static async open(ref: DockerReference, o: DockerOptions = destOptions): Promise<DockerDestination> {
+    const ep = pushEndpoint(loadRegistriesConf(), repoName(ref));
+    const { client, repo } = await clientFor(ep.name, ep.insecure, o);
+    return new DockerDestination(ref, client, repo);
+  }
+
+  async hasBlob(info: BlobInfo): Promise<boolean> {
+    if (!isValidDigest(info.digest)) return false;
+    const size = await this.client.blobSize(this.repo, info.digest, [RegistryClient.pushScope(this.repo)]);
+    if (size >= 0) return info.size < 0 || size === info.size;
+    // Same registry, another repository we read from: let the registry link it (no transfer).
+    for (const s of readFrom) {
+      if (s.endpoint !== this.client.endpoint || s.repo === this.repo) continue;
+      if (await this.client.mountBlob(this.repo, info.digest, s.repo).catch(() => false)) return true;
+    }
+    return false;
+  }
+
+  async putBlob(stream: Readable, info: BlobInfo, isConfig: boolean): Promise<BlobInfo> {
+    const expected = { ...(info.digest && { digest: info.digest }), size: info.size };
+    const body = isConfig ? await readBody(stream, MAX_CONFIG_SIZE, 'image config') : stream;
+    const stored = await this.client.uploadBlob(this.repo, body, expected);
+    return { ...stored, ...(info.mediaType !== undefined && { mediaType: info.mediaType }) };
+  }
+
+  async putManifest(bytes: Buffer, mediaType: string): Promise<void> {
+    this.#manifest = { bytes, mediaType };
+  }
+
+  async commit(): Promise<void> {
+    const m = this.#manifest;
+    if (!m) throw new Error(`${this.reference}: commit without a manifest`);
+    const digest = digestOf(m.bytes);
+    if (this.ref.digest && this.ref.digest !== digest) {
+      throw new Error(`${this.reference}: the manifest to push has digest ${digest}, not the one in the reference`);
+    }
+    // A tag and a digest in the reference: the tag is what users want moved.
+    await this.client.putManifest(this.repo, this.ref.tag ?? this.ref.digest ?? 'latest', m.bytes, m.mediaType);
+    this.manifestDigest = digest;
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
+
+registerTransport('docker', {
+  openSource: (spec) => DockerSource.open(parseDockerSpec(spec)),
+  openDestination: (spec) => DockerDestination.open(parseDockerSpec(spec)),
+});
