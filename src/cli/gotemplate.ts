@@ -1280,7 +1280,8 @@ function fmtArg(v: unknown, verb: string, f: FmtSpec, top: boolean): string {
       }
       if (v instanceof Set) return '[' + [...v].map((e) => fmtArg(e, verb, f, false)).join(' ') + ']';
       if (isMapLike(v)) {
-        const parts = sortedEntries(v).map(([k, val]) => `${fmtArg(k, verb, f, false)}:${fmtArg(val, verb, f, false)}`);
+        // The image spec's sets (ExposedPorts, Volumes) are Go maps of empty structs, printed `{}`.
+        const parts = sortedEntries(v).map(([k, val]) => `${fmtArg(k, verb, f, false)}:${isEmptyPlainObject(val) ? '{}' : fmtArg(val, verb, f, false)}`);
         return 'map[' + parts.join(' ') + ']';
       }
       break;
@@ -1879,6 +1880,10 @@ function lookupField(obj: object, name: string): Lookup | undefined {
   const loose = looseKey(name);
   for (const k of Object.keys(obj)) if (looseKey(k) === loose) return { value: Reflect.get(obj, k) };
   return undefined;
+}
+
+function isEmptyPlainObject(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype && Object.keys(v).length === 0;
 }
 
 function looseKey(k: string): string {

@@ -415,7 +415,7 @@ export function buildProgram(): Command {
     .option('--build-arg <arg=value>', 'value for an ARG', collect)
     .option('--build-arg-file <file>', 'file of ARG=value lines', collect)
     .option('--target <stage>', 'build up to and including this stage')
-    .option('--layers [bool]', 'cache intermediate images (default false, as Buildah)')
+    .option('--layers [bool]', 'cache intermediate images: true or false (default false, as Buildah)')
     .option('--no-cache', 'do not use cached intermediate images')
     .option('--pull [policy]', 'pull policy for base images: always, missing, never, newer')
     .option('--label <label>', 'image label KEY=VALUE', collect)

@@ -15,6 +15,11 @@ interface Pattern {
 export interface IgnoreMatcher {
   /** True when the context-relative path (no leading slash) is ignored. */
   ignored(rel: string): boolean;
+  /**
+   * True when a walk should leave `rel` out entirely: it is ignored and no `!` exception can
+   * bring back anything below it (Docker's walker descends into such directories).
+   */
+  skip(rel: string): boolean;
   patterns: string[];
   /** Where the patterns came from, or null. */
   file: string | null;
@@ -99,7 +104,13 @@ export function makeMatcher(patterns: string[], file: string | null = null): Ign
     cache.set(rel, matched);
     return matched;
   };
-  return { ignored, patterns, file };
+  const exceptions = compiled.filter((p) => p.exclusion).map((p) => p.text);
+  const skip = (rel: string): boolean => {
+    if (!ignored(rel)) return false;
+    const dirSlash = posix.normalize(rel).replace(/^\/+|\/+$/g, '') + '/';
+    return !exceptions.some((t) => (t + '/').startsWith(dirSlash) || t.startsWith('**') || /^[*?[]/.test(t));
+  };
+  return { ignored, skip, patterns, file };
 }
 
 /**

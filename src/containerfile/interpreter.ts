@@ -792,7 +792,7 @@ class Interpreter {
           contentKey = root.key;
         } else {
           host = await resolveInRoot(resolvePath(this.o.contextDir), source);
-          contentKey = await this.hasher.treeHash(host, (rel) => this.o.ignore.ignored(posix.join(posix.normalize('/' + source).slice(1), rel)));
+          contentKey = await this.hasher.treeHash(host, (rel) => this.o.ignore.skip(posix.join(posix.normalize('/' + source).slice(1), rel)));
         }
         if (!(await lstat(host).catch(() => null))) this.fail(ins, `invalid mount "${spec}": source "${source}" not found`);
         // Docker makes bind mounts read-only unless rw is asked for; writes never reach the source here
@@ -891,7 +891,7 @@ class Interpreter {
         for (const rel of matches) sources.push({ root: fromRoot, rel, label: rel });
         continue;
       }
-      const ignored = (rel: string): boolean => this.o.ignore.ignored(rel) || (extraExclude?.ignored(rel) ?? false);
+      const ignored = (rel: string): boolean => this.o.ignore.skip(rel) || (extraExclude?.skip(rel) ?? false);
       const matches = await glob(contextRoot, w, ignored);
       if (!matches.length) this.fail(ins, `checking on sources under "${this.o.contextDir}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
       for (const rel of matches) sources.push({ root: contextRoot, rel, label: rel });
@@ -912,7 +912,7 @@ class Interpreter {
           const host = await resolveInRoot(contextRoot, s.rel);
           const real = await realpath(host).catch(() => host);
           if (real !== contextRoot && !real.startsWith(contextRoot + '/')) this.fail(ins, `copier: "${s.rel}" is outside the build context`);
-          parts.push(`${s.rel}:${await this.hasher.treeHash(host, (rel) => this.o.ignore.ignored(posix.join(s.rel, rel)) || (extraExclude?.ignored(posix.join(s.rel, rel)) ?? false))}`);
+          parts.push(`${s.rel}:${await this.hasher.treeHash(host, (rel) => this.o.ignore.skip(posix.join(s.rel, rel)) || (extraExclude?.skip(posix.join(s.rel, rel)) ?? false))}`);
         } else if (fromRef && s.root === fromRoot) {
           parts.push(`${s.rel}@${fromRef.key}`);
         } else {
@@ -939,7 +939,7 @@ class Interpreter {
             ...(isContext && {
               exclude: (rel: string) => {
                 const full = posix.join(s.rel, rel);
-                return this.o.ignore.ignored(full) || (extraExclude?.ignored(full) ?? false);
+                return this.o.ignore.skip(full) || (extraExclude?.skip(full) ?? false);
               },
             }),
           });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { isAlive, processStart } from '../sys/proc.ts';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -97,6 +98,8 @@ export function isNotFound(e: unknown): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT';
 }
 
+const STAGING_PREFIX = '.barge-staging-';
+
 interface StagedBlob {
   path: string;
   size: number;
@@ -116,9 +119,21 @@ export class BlobStaging {
   }
 
   /** Creates the staging directory inside `parent` (created if needed), on the same filesystem so commit can rename. */
-  static async create(parent: string, prefix = '.barge-staging-'): Promise<BlobStaging> {
+  static async create(parent: string, prefix = STAGING_PREFIX): Promise<BlobStaging> {
     await mkdir(parent, { recursive: true });
-    return new BlobStaging(await mkdtemp(join(parent, prefix)));
+    // The writer's pid and start time in the name let a later writer clear what a killed one left.
+    return new BlobStaging(await mkdtemp(join(parent, `${prefix}${process.pid}-${processStart(process.pid)}-`)));
+  }
+
+  /** Removes staging directories whose writer is gone; returns the names of entries that remain. */
+  static async sweep(parent: string): Promise<string[]> {
+    const left: string[] = [];
+    for (const name of await readdir(parent)) {
+      const m = new RegExp(`^${STAGING_PREFIX.replace(/\./g, '\\.')}(\\d+)-(\\d+)-`).exec(name);
+      if (m && !isAlive(Number(m[1]), m[2]!)) await rm(join(parent, name), { recursive: true, force: true });
+      else if (!name.startsWith(STAGING_PREFIX)) left.push(name);
+    }
+    return left;
   }
 
   async put(stream: Readable, info: BlobInfo): Promise<BlobInfo> {

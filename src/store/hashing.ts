@@ -47,6 +47,9 @@ export function detectCompression(head: Buffer): Compression {
 
 /** Reads the first bytes of a stream without consuming them, to sniff compression. */
 export async function peek(stream: Readable, n = 8): Promise<Buffer> {
+  // A stream that already failed or finished emits nothing more: answer now instead of waiting forever.
+  if (stream.errored) throw stream.errored;
+  if (stream.destroyed || stream.readableEnded) return Buffer.alloc(0);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let len = 0;
@@ -54,6 +57,7 @@ export async function peek(stream: Readable, n = 8): Promise<Buffer> {
       stream.off('readable', onReadable);
       stream.off('end', onEnd);
       stream.off('error', onError);
+      stream.off('close', onClose);
       const buf = Buffer.concat(chunks);
       if (buf.length) stream.unshift(buf);
       resolve(buf);
@@ -68,9 +72,11 @@ export async function peek(stream: Readable, n = 8): Promise<Buffer> {
     };
     const onEnd = (): void => done();
     const onError = (e: Error): void => reject(e);
+    const onClose = (): void => (stream.errored ? reject(stream.errored) : done());
     stream.on('readable', onReadable);
     stream.on('end', onEnd);
     stream.on('error', onError);
+    stream.once('close', onClose);
   });
 }
 

@@ -403,21 +403,29 @@ export class Store {
         // Uncompressed input (import, commit, docker-archive) is kept uncompressed, as Buildah
         // keeps local layers: compression costs CPU at every commit and is done once, at push.
         blobHash = diff;
-        await Promise.all([
-          pipeline(input.stream, raw, diff, fanout(toApply, toBlob)),
-          apply(toApply),
-          pipeline(toBlob, createWriteStream(blobFile)),
-        ]);
+        const fan = fanout(toApply, toBlob);
+        const file = createWriteStream(blobFile);
+        await settleAll(
+          [pipeline(input.stream, raw, diff, fan), pipeline(toBlob, file)],
+          [input.stream, raw, diff, fan, toApply, toBlob, file],
+          [apply(toApply)],
+        );
         mediaType = 'application/vnd.oci.image.layer.v1.tar';
       } else {
         blobHash = raw;
         const unpacked = new PassThrough();
-        await Promise.all([
-          pipeline(input.stream, raw, fanout(toApply, toBlob)),
-          pipeline(toApply, decompressor(compression)!, diff, unpacked),
-          apply(unpacked),
-          pipeline(toBlob, createWriteStream(blobFile)),
-        ]);
+        const dec = decompressor(compression)!;
+        const fan = fanout(toApply, toBlob);
+        const file = createWriteStream(blobFile);
+        await settleAll(
+          [
+            pipeline(input.stream, raw, fan),
+            pipeline(toApply, dec, diff, unpacked),
+            pipeline(toBlob, file),
+          ],
+          [input.stream, raw, fan, toApply, dec, diff, unpacked, toBlob, file],
+          [apply(unpacked)],
+        );
         mediaType = input.mediaType ?? (compression === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar+gzip');
       }
       if (input.expectedBlobDigest && raw.digest !== input.expectedBlobDigest) {
@@ -812,9 +820,11 @@ export class Store {
       }
       if (l.blob_digest && !this.hasBlob(l.blob_digest)) {
         issues.push({
-          what: `layer ${l.id.slice(0, 12)} lost its compressed blob ${l.blob_digest}`,
-          repair: 'forget the blob (it is regenerated from the layer on push and save)',
-          fix: async () => void this.db.run('UPDATE layers SET blob_digest = NULL, blob_size = NULL, blob_media_type = NULL WHERE id = ?', l.id),
+          what: `layer ${l.id.slice(0, 12)} lost its blob ${l.blob_digest}`,
+          // An unpacked layer cannot be turned back into the exact bytes its digests name, so
+          // images that use it could never be pushed or saved again: they go, and pull rebuilds them.
+          repair: 'remove the layer and every image and container that uses it',
+          fix: async () => this.dropBrokenLayer(l.id),
         });
       }
     }
@@ -906,8 +916,40 @@ function toLayer(r: LayerRow): LayerRecord {
   };
 }
 
+/**
+ * Waits for every branch of a fanned-out pipeline. The first failure tears all streams down;
+ * then, once every stream has closed and every non-stream branch (the unpacker) has stopped —
+ * so nothing still writes into the staging directory — that first error, the real cause, is
+ * thrown. Stream pipelines are awaited through their streams' close events: a pipeline whose
+ * streams were destroyed around it does not always settle its promise.
+ */
+async function settleAll(
+  branches: Promise<unknown>[],
+  streams: { destroy(e?: Error): void; closed?: boolean; once(ev: 'close', fn: () => void): unknown }[],
+  workers: Promise<unknown>[] = [],
+): Promise<void> {
+  let first: unknown;
+  let failed!: () => void;
+  const failure = new Promise<void>((r) => (failed = r));
+  const watched = [...branches, ...workers].map((p) =>
+    p.catch((e: unknown) => {
+      if (first !== undefined) return;
+      first = e;
+      for (const s of streams) s.destroy();
+      failed();
+    }),
+  );
+  const closed = (s: (typeof streams)[number]): Promise<void> =>
+    s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', r));
+  await Promise.race([
+    Promise.all(watched),
+    failure.then(() => Promise.all([...streams.map(closed), ...workers.map((w) => w.catch(() => undefined))])),
+  ]);
+  if (first !== undefined) throw first;
+}
+
 /** A writable that forwards every chunk to two streams, waiting for the slower one. */
-function fanout(a: PassThrough, b: PassThrough): NodeJS.WritableStream {
+function fanout(a: PassThrough, b: PassThrough): PassThrough {
   const out = new PassThrough();
   out.on('data', (chunk: Buffer) => {
     const okA = a.write(chunk);

@@ -72,7 +72,8 @@ describe('import', () => {
     const id = out.trim().replace(/^sha256:/, '');
     expect(before).not.toContain(id);
     const dangling = await env.bargeOk(['images', '--filter', 'dangling=true', '--format', '{{.ID}} {{.Repository}}:{{.Tag}}', '--no-trunc']);
-    expect(dangling.split('\n')).toContain(`${id} <none>:<none>`);
+    // Like Podman, untruncated ids carry their algorithm.
+    expect(dangling.split('\n')).toContain(`sha256:${id} <none>:<none>`);
     await env.bargeOk(['rmi', id]);
   });
 
@@ -130,9 +131,9 @@ describe('images', () => {
 
   it('--filter reference=, label=k=v and dangling=true', async () => {
     const byRef = await env.bargeOk(['images', '-q', '--no-trunc', '--filter', 'reference=busybox']);
-    expect(byRef.split('\n')).toEqual([busyboxId]);
+    expect(byRef.split('\n')).toEqual([`sha256:${busyboxId}`]);
     const byGlob = await env.bargeOk(['images', '-q', '--no-trunc', '--filter', 'reference=localhost/busy*:latest']);
-    expect(byGlob.split('\n')).toEqual([busyboxId]);
+    expect(byGlob.split('\n')).toEqual([`sha256:${busyboxId}`]);
     const none = await env.bargeOk(['images', '-q', '--filter', 'reference=nothing-like-this']);
     expect(none).toBe('');
     const byLabel = await env.bargeOk(['images', '--format', '{{.Repository}}', '--filter', 'label=k=v']);
@@ -142,7 +143,7 @@ describe('images', () => {
     const dangling = await env.bargeOk(['images', '-q', '--filter', 'dangling=true']);
     expect(dangling).toBe('');
     const notDangling = await env.bargeOk(['images', '-q', '--no-trunc', '--filter', 'dangling=false']);
-    expect(notDangling.split('\n')).toContain(busyboxId);
+    expect(notDangling.split('\n')).toContain(`sha256:${busyboxId}`);
   });
 
   it('an unknown filter is an error', async () => {

@@ -207,7 +207,7 @@ export async function startProxy(
       const chunks: Buffer[] = [];
       ures.on('data', (c: Buffer) => chunks.push(c));
       ures.on('end', () => {
-        let body = Buffer.concat(chunks);
+        let body: Buffer = Buffer.concat(chunks);
         let status = ures.statusCode ?? 502;
         const t = req.method === 'HEAD' ? undefined : tamper(req, status, body);
         if (Buffer.isBuffer(t)) body = t;

@@ -83,7 +83,7 @@ describe('parallel barge processes on one store', () => {
     const results = await Promise.all(jobs.map(async (j) => ({ args: j.args, r: await j.r })));
     for (const { args, r } of results) expectSuccessOrCleanError(args, r);
     expect(await containerNames(env)).toEqual([]);
-    // Committing a container that rm already removed must not produce an image either.
+    // Whichever of rm and commit went first, a commit that reported success left a real image.
     for (const { args, r } of results) {
       if (args[0] === 'commit' && r.code === 0) expect(await imageNames(env)).toContain(`localhost/${args[2]}:latest`);
     }

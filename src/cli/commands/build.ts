@@ -48,6 +48,19 @@ async function extractContext(tarball: string, dir: string): Promise<void> {
 
 export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   if (args.length > 1) throw new Error('accepts at most one argument: the build context');
+  // `--layers` and `--pull` take optional values (`--layers=false`, `--pull=never`). Commander
+  // lets them swallow the next word, so a value that is not one of theirs was the context.
+  args = [...args];
+  if (typeof o.layers === 'string' && !['true', 'false'].includes(o.layers)) {
+    if (args.length) throw new Error(`invalid --layers value "${o.layers}": expected true or false`);
+    args.push(o.layers);
+    o.layers = true;
+  }
+  if (typeof o.pull === 'string' && !['true', 'false', 'always', 'missing', 'never', 'newer', 'ifmissing', 'ifnewer'].includes(o.pull)) {
+    if (args.length) throw new Error(`invalid --pull value "${o.pull}": expected always, missing, never or newer`);
+    args.push(o.pull);
+    o.pull = 'true';
+  }
   const temps: string[] = [];
   try {
     let context = args[0] ?? '.';
@@ -130,7 +143,11 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     }
 
     const pullOpt = str(o.pull);
-    const pull: PullPolicy = pullOpt === undefined || pullOpt === 'true' || pullOpt === 'missing' ? 'missing' : pullOpt === 'false' || pullOpt === 'never' ? 'never' : (pullOpt as PullPolicy);
+    // Bare --pull is Buildah's --pull=true: pull when missing (no registry pulls here yet).
+    const pull: PullPolicy =
+      pullOpt === undefined || pullOpt === 'true' || pullOpt === 'missing' || pullOpt === 'ifmissing' || o.pull === true ? 'missing'
+        : pullOpt === 'false' || pullOpt === 'never' ? 'never'
+        : pullOpt === 'ifnewer' ? 'newer' : (pullOpt as PullPolicy);
     const ts = str(o.timestamp);
     if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
     const network = str(o.network);

@@ -208,6 +208,11 @@ export async function logoutCmd(_g: GlobalOptions, args: string[], o: Opts): Pro
 // ---------------------------------------------------------------------------------------------
 // list-tags, inspect, delete
 
+/** Go's RFC3339Nano: no trailing zeros in the fraction (skopeo prints "…:50Z", not "…:50.000Z"). */
+function goTime(t: string): string {
+  return t.replace(/\.(\d*?)0+(Z|[+-]\d\d:\d\d)$/, (_m, d: string, tz: string) => (d ? `.${d}${tz}` : tz));
+}
+
 function goJson(v: unknown): string {
   return JSON.stringify(v, null, 4);
 }
@@ -291,7 +296,7 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       Name: repo,
       Digest: digestOf(top.bytes),
       RepoTags: tags,
-      Created: c.created ?? null,
+      Created: c.created === undefined ? null : goTime(c.created),
       DockerVersion: c.docker_version ?? '',
       Labels: c.config?.Labels ?? null,
       Architecture: c.architecture,

@@ -210,9 +210,8 @@ async function archiveEntries(transport: string, file: string): Promise<{ ref: s
 export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const format = typeof o.format === 'string' ? o.format : 'docker-archive';
-  // Each image used to be written over the previous one, so all but the last were silently
-  // lost; the archive destinations hold one image, so say so instead.
-  if (args.length > 1) throw new Error(`saving ${args.length} images into one archive is not supported yet; save them one at a time`);
+  // Only a docker archive can hold several images (podman save -m); elsewhere one would overwrite the other.
+  if (args.length > 1 && format !== 'docker-archive') throw new Error(`--format ${format} holds one image; save the images one at a time`);
   let out = typeof o.output === 'string' ? o.output : undefined;
   let tmp: string | undefined;
   if (!out) {
@@ -221,6 +220,10 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     out = join(tmp, 'out.tar');
   }
   try {
+    if (args.length > 1) {
+      await saveMulti(store, args, out, o.quiet !== false);
+      args = [];
+    }
     for (const ref of args) {
       const img = getImage(store, ref);
       const name = img.names.find((n) => n === localImageName(ref)) ?? img.names[0];
@@ -234,6 +237,23 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     if (tmp) await pipeline(createReadStream(out), process.stdout);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function saveMulti(store: Store, refs: string[], out: string, quiet: boolean): Promise<void> {
+  const { DockerArchiveDestination } = await import('../../image/transports/docker-archive.ts');
+  const dst = await DockerArchiveDestination.openMulti(`docker-archive:${out}`, out);
+  try {
+    for (const ref of refs) {
+      const img = getImage(store, ref);
+      dst.setRepoTag(img.names.find((n) => n === localImageName(ref)) ?? img.names[0]);
+      const progress = new Progress(quiet);
+      await copyImage(new StorageSource(store, img.id), dst, { ...copyOpts({ format: 'docker' }, progress) });
+      progress.done();
+    }
+    await dst.finish();
+  } finally {
+    await dst.close();
   }
 }
 

@@ -332,8 +332,12 @@ export class RegistryClient {
       return;
     }
     const res = await this.#request({ method: 'GET', url: '/v2/' });
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      drain(res);
+      throw new RegistryError('unauthorized: authentication required', res.statusCode, ['UNAUTHORIZED']);
+    }
+    if (res.statusCode !== 200) return this.#fail(res, 'checking credentials');
     drain(res);
-    if (res.statusCode !== 200) throw new RegistryError(`unexpected HTTP status ${res.statusCode}`, res.statusCode ?? 0);
   }
 
   // -------------------------------------------------------------------------------------------

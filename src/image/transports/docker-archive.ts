@@ -238,11 +238,17 @@ export class DockerArchiveDestination implements ImageDestination {
   readonly supportedManifestFormats: ManifestFormat[] = ['docker'];
   readonly wantsUncompressedLayers = true;
   readonly #file: string;
-  readonly #repoTag: string | undefined;
+  #repoTag: string | undefined;
   readonly #tempDir: string;
   readonly #staging: BlobStaging;
   #manifest: Buffer | undefined;
   #closed = false;
+  /** Set by openMulti(): commit() adds an image and finish() writes the archive (podman save -m). */
+  #multi = false;
+  readonly #items: ArchiveManifestItem[] = [];
+  readonly #entries: TarInput[] = [];
+  readonly #written = new Set<string>();
+  readonly #repositories: Record<string, Record<string, string>> = {};
 
   private constructor(reference: string, file: string, repoTag: string | undefined, tempDir: string, staging: BlobStaging) {
     this.reference = reference;
@@ -261,6 +267,23 @@ export class DockerArchiveDestination implements ImageDestination {
       await rm(tempDir, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /** An archive that holds several images: copy each in (setting its tag first), then finish(). */
+  static async openMulti(reference: string, file: string): Promise<DockerArchiveDestination> {
+    const d = await DockerArchiveDestination.open(reference, file, undefined);
+    d.#multi = true;
+    return d;
+  }
+
+  /** The name the next committed image gets (multi-image archives). */
+  setRepoTag(repoTag: string | undefined): void {
+    this.#repoTag = repoTag;
+  }
+
+  async finish(): Promise<void> {
+    await this.#write();
+    await this.close();
   }
 
   async hasBlob(info: BlobInfo): Promise<boolean> {
@@ -292,9 +315,7 @@ export class DockerArchiveDestination implements ImageDestination {
     if (diffIds.length !== m.layers.length) {
       throw new Error(`${this.reference}: manifest has ${m.layers.length} layers but the config has ${diffIds.length} diff_ids`);
     }
-    const entries: TarInput[] = [];
     const layerNames: string[] = [];
-    const written = new Set<string>();
     for (const [i, layer] of m.layers.entries()) {
       // Loaders match layers to diff_ids by content, so anything but the uncompressed tar is unusable.
       if (layer.digest !== diffIds[i]) {
@@ -304,24 +325,35 @@ export class DockerArchiveDestination implements ImageDestination {
       if (!blob) throw new Error(`${this.reference}: layer ${layer.digest} was not written`);
       const name = `${hexOf(layer.digest)}.tar`;
       layerNames.push(name);
-      if (!written.has(name)) {
-        written.add(name);
-        entries.push({ name, file: blob.path });
-      }
+      this.#add({ name, file: blob.path });
     }
     const configName = `${hexOf(m.config.digest)}.json`;
-    entries.push({ name: configName, file: configBlob.path });
-    const item: ArchiveManifestItem =
-      this.#repoTag !== undefined ? { Config: configName, RepoTags: [this.#repoTag], Layers: layerNames } : { Config: configName, Layers: layerNames };
-    entries.push({ name: 'manifest.json', data: JSON.stringify([item]) });
+    this.#add({ name: configName, file: configBlob.path });
+    this.#items.push(
+      this.#repoTag !== undefined ? { Config: configName, RepoTags: [this.#repoTag], Layers: layerNames } : { Config: configName, Layers: layerNames },
+    );
     if (this.#repoTag !== undefined && layerNames.length > 0) {
       const colon = this.#repoTag.lastIndexOf(':');
       // Legacy loaders map name → tag → top layer ID; modern ones read manifest.json and ignore this.
-      const repositories = { [this.#repoTag.slice(0, colon)]: { [this.#repoTag.slice(colon + 1)]: hexOf(m.layers[m.layers.length - 1]!.digest) } };
-      entries.push({ name: 'repositories', data: JSON.stringify(repositories) });
+      (this.#repositories[this.#repoTag.slice(0, colon)] ??= {})[this.#repoTag.slice(colon + 1)] = hexOf(m.layers[m.layers.length - 1]!.digest);
     }
-    await writeTarAtomic(this.#file, entries);
+    this.#manifest = undefined;
+    if (this.#multi) return;
+    await this.#write();
     await this.close();
+  }
+
+  #add(entry: TarInput): void {
+    if (this.#written.has(entry.name)) return;
+    this.#written.add(entry.name);
+    this.#entries.push(entry);
+  }
+
+  async #write(): Promise<void> {
+    if (!this.#items.length) throw new Error(`${this.reference}: no image was written`);
+    const entries = [...this.#entries, { name: 'manifest.json', data: JSON.stringify(this.#items) }];
+    if (Object.keys(this.#repositories).length) entries.push({ name: 'repositories', data: JSON.stringify(this.#repositories) });
+    await writeTarAtomic(this.#file, entries);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { algorithmOf, digestOf, hexOf, validateDigest } from '../digest.ts';
@@ -239,7 +239,7 @@ export class OciLayoutDestination implements ImageDestination {
     try {
       const st = await stat(dir);
       if (!st.isDirectory()) throw new Error(`${reference}: ${dir} exists and is not a directory`);
-      if ((await fileSize(join(dir, LAYOUT_FILE))) < 0 && (await readdir(dir)).length > 0) {
+      if ((await fileSize(join(dir, LAYOUT_FILE))) < 0 && (await BlobStaging.sweep(dir)).length > 0) {
         throw new Error(`${reference}: ${dir} is not empty and is not an OCI layout; refusing to write into it`);
       }
     } catch (e) {
