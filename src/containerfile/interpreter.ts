@@ -840,6 +840,8 @@ class Interpreter {
     if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) this.fail(ins, `invalid --chmod "${chmod}": expected an octal mode such as 0755`);
     const fromFlag = flag('from') !== undefined ? this.expand(ins, flag('from')!, vars) : undefined;
     if (fromFlag !== undefined && add) this.fail(ins, 'ADD does not support --from; use COPY --from');
+    if (flag('parents') !== undefined) this.fail(ins, `${ins.keyword} --parents is not supported yet`);
+    if (flag('checksum') !== undefined || flag('keep-git-dir') !== undefined) this.fail(ins, 'ADD --checksum and --keep-git-dir are not supported yet');
     const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => this.expand(ins, f.value, vars));
     const words = ins.json ? ins.json.map((w) => this.expand(ins, w, vars)) : this.expandList(ins, ins.args, vars);
     const dest = words.pop()!;

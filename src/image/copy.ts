@@ -1,5 +1,6 @@
 import { addAbortSignal, pipeline as pipelineCb, Readable, Transform, type TransformCallback } from 'node:stream';
-import { createGunzip, createGzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
+import { createGunzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
+import { ParallelGzip } from './parallel-gzip.ts';
 import { algorithmOf, DigestMismatchError, digestOf, validateDigest, VerifyingStream } from './digest.ts';
 import {
   buildManifest,
@@ -204,7 +205,7 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
     stages.push(new AutoDecompress());
     // Recompressing anyway, so checking the uncompressed content against the config is almost free.
     if (diffId !== undefined) stages.push(new VerifyingStream(diffId));
-    if (targetComp === 'gzip') stages.push(createGzip());
+    if (targetComp === 'gzip') stages.push(new ParallelGzip());
     else if (targetComp === 'zstd') stages.push(createZstdCompress());
     // Only the uncompressed result has a digest known in advance (the diff_id).
     putInfo = { digest: targetComp === 'none' && diffId !== undefined ? diffId : '', size: -1, mediaType: targetType };

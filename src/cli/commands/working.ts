@@ -1,12 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { openStore, print, warn, selectedRuntime, ExitError, type GlobalOptions } from '../context.ts';
-import { formatRows } from '../table.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
-import { copyIntoBuilder } from '../../primitives/copy.ts';
-import { runInBuilder } from '../../primitives/run.ts';
-import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
-import { commitBuilder } from '../../primitives/commit.ts';
+import type { ConfigOptions } from '../../primitives/config.ts';
 import { localImageName } from '../../image/reference.ts';
 import { execInteractive } from '../../sys/exec.ts';
 
@@ -47,6 +43,7 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
   const b = loadBuilder(store, ctr!);
   const srcs = rest.length > 1 ? rest.slice(0, -1) : rest;
   const dest = rest.length > 1 ? rest[rest.length - 1] : undefined;
+  const { copyIntoBuilder } = await import('../../primitives/copy.ts');
   await copyIntoBuilder(store, b, srcs, dest, {
     add,
     ...(str(o.chown) && { chown: str(o.chown)! }),
@@ -64,6 +61,7 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   const b = loadBuilder(store, ctr!);
   const network = str(o.network) ?? str(o.net);
   if (network && !['host', 'none', 'private'].includes(network)) throw new Error(`unsupported network mode "${network}" (host, none, private)`);
+  const { runInBuilder } = await import('../../primitives/run.ts');
   return runInBuilder(store, b, argv, {
     ...(str(o.user) && { user: str(o.user)! }),
     ...(str(o.workingdir) && { workingDir: str(o.workingdir)! }),
@@ -123,6 +121,7 @@ export async function configCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   for (const k of ['annotation', 'env', 'label', 'onbuild', 'port', 'volume'] as const) if (o[k]) target[k] = list(o[k]);
   if (o.unsetlabel) opts.unsetLabel = list(o.unsetlabel);
   await store.withLock(`container:${b.container.id}`, async () => {
+    const { applyConfig } = await import('../../primitives/config.ts');
     b.state.config = applyConfig(b.state.config, opts, { warn });
     saveBuilder(store, b);
   });
@@ -136,6 +135,7 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const names = dest && !transportDest ? [localImageName(dest.replace(/^containers-storage:/, ''))] : [];
   const ts = str(o.timestamp);
   if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
+  const { commitBuilder } = await import('../../primitives/commit.ts');
   const res = await commitBuilder(store, b, {
     format: str(o.format) === 'docker' ? 'docker' : 'oci',
     names,
@@ -179,6 +179,7 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
     Builder: r.Builder ? '    *' : '',
   }));
   const format = str(o.format);
+  const { formatRows } = await import('../table.ts');
   const out = formatRows(format ? rows : display, {
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.ContainerID}}\t{{.Builder}}\t{{.ImageID}}\t{{.ImageName}}\t{{.ContainerName}}',
