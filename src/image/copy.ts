@@ -220,9 +220,10 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
     if (e instanceof DigestMismatchError && diffId !== undefined && e.expected === diffId && diffId !== layer.digest) {
       throw new Error(`layer ${index} (${layer.digest}): uncompressed content is ${e.actual}, but the config's diff_id is ${diffId}`, { cause: e });
     }
-    if (!passthrough && isZlibError(e) && !signal.aborted) {
-      // A corrupt blob usually breaks the decompressor before the digest check at the end
-      // gets to run; re-read it so the user gets the real cause rather than a zlib message.
+    if (isZlibError(e) && !signal.aborted) {
+      // A corrupt blob usually breaks a decompressor (ours, or the destination's when it unpacks
+      // as it stores) before the digest check at the end gets to run; re-read it so the user
+      // gets the real cause rather than a zlib message.
       const corrupt = await verifyBlob(src, layer).catch((err: unknown) => err);
       if (corrupt instanceof DigestMismatchError) throw corrupt;
       throw new Error(`layer ${index} (${layer.digest}): cannot decompress: ${(e as Error).message}`, { cause: e });

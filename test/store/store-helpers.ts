@@ -133,11 +133,11 @@ export async function stagingOf(env: Env, pid: number): Promise<string[]> {
  * Runs a barge command, waits until it is writing into the store's staging area, lets it
  * work ~300 ms more and kills it with SIGKILL: the crash the store promises to survive.
  */
-export async function killWhileStaging(env: Env, args: readonly string[]): Promise<void> {
+export async function killWhileStaging(env: Env, args: readonly string[], delayMs = 300): Promise<void> {
   const p = spawnBarge(env, args);
   try {
     await waitFor(`barge ${args.join(' ')} to start staging`, async () => (await stagingOf(env, p.pid)).length > 0, p);
-    await sleep(300);
+    await sleep(delayMs);
     expect(p.child.exitCode, `barge ${args.join(' ')} finished before it could be killed`).toBeNull();
     process.kill(p.pid, 'SIGKILL');
     expect(await p.exited, `barge ${args.join(' ')} was not killed mid-way`).toBe(137);

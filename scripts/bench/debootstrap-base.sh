@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prints the path of a cached Debian bookworm minbase root filesystem tarball, making it first if
+# it is missing (debootstrap from deb.debian.org, about 30 s; the only download the bench does).
+# Usage: debootstrap-base.sh [CACHE_DIR]     (default $BENCH_CACHE or /var/cache/barge-bench)
+#
+# The tar holds numeric owners, and no device nodes (/dev is left empty, as in distribution
+# images), so both `barge import` and `buildah add` can unpack it. It is written once and reused
+# by every later run; delete it to refresh. Concurrent runs serialize on a lock file.
+set -euo pipefail
+
+cache=${1:-${BENCH_CACHE:-/var/cache/barge-bench}}
+suite=${BENCH_SUITE_DIST:-bookworm}
+mirror=${BENCH_MIRROR:-http://deb.debian.org/debian}
+out=$cache/$suite-minbase.tar
+
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+
+if [ ! -s "$out" ]; then
+  command -v debootstrap >/dev/null || { echo "debootstrap-base: debootstrap not installed (apt-get install debootstrap)" >&2; exit 1; }
+  stage=$(mktemp -d "$cache/stage.XXXXXX")
+  trap 'rm -rf "$stage"' EXIT
+  echo "bench: debootstrap --variant=minbase $suite (once; cached as $out)" >&2
+  if ! debootstrap --variant=minbase "$suite" "$stage/rootfs" "$mirror" >"$stage/log" 2>&1; then
+    tail -20 "$stage/log" >&2
+    echo "debootstrap-base: debootstrap failed" >&2
+    exit 1
+  fi
+  tar --numeric-owner --sort=name -C "$stage/rootfs" --exclude='./dev/*' -cf "$stage/rootfs.tar" .
+  mv "$stage/rootfs.tar" "$out"
+fi
+echo "$out"
