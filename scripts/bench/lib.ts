@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 
 export interface Tool {
   name: string;
@@ -209,3 +209,47 @@ export function freePort(): Promise<number> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const versions = new Map<string, string>();
+function cachedVersion(argv: string[]): string {
+  const key = argv.join(' ');
+  if (!versions.has(key)) versions.set(key, versionOf(argv));
+  return versions.get(key)!;
+}
+
+/** barge on a store of its own under dir. */
+export function bargeTool(env: SuiteEnv, dir: string): Tool {
+  const bin = join(env.repo, 'bin', 'barge');
+  return {
+    name: 'barge',
+    // barge takes --runtime as a global flag, buildah as an option of run.
+    argv: [bin, '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), ...(env.runtime ? ['--runtime', env.runtime] : [])],
+    runOpts: [],
+    version: cachedVersion([bin, '--version']),
+  };
+}
+
+/** buildah on a throwaway overlay store under dir. */
+export function buildahTool(env: SuiteEnv, dir: string): Tool {
+  return {
+    name: 'buildah',
+    argv: ['buildah', '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'overlay'],
+    runOpts: env.runtime ? ['--runtime', env.runtime] : [],
+    version: cachedVersion(['buildah', '--version']),
+  };
+}
+
+/** podman on a throwaway overlay store under dir (its libpod tmpdir too). */
+export function podmanTool(dir: string): Tool {
+  return {
+    name: 'podman',
+    argv: ['podman', '--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'), '--storage-driver', 'overlay'],
+    runOpts: [],
+    version: cachedVersion(['podman', '--version']),
+  };
+}
+
+/** skopeo needs no store. */
+export function skopeoTool(): Tool {
+  return { name: 'skopeo', argv: ['skopeo'], runOpts: [], version: cachedVersion(['skopeo', '--version']) };
+}

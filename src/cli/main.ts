@@ -47,6 +47,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
     .option('-q, --quiet', 'do not print progress')
     .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot']))
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
     .action(action(async () => (await w()).fromCmd));
 
   for (const name of ['copy', 'add'] as const) {
@@ -410,6 +414,10 @@ export function buildProgram(): Command {
     .aliases(['bud', 'build-using-dockerfile'])
     .description('Build an image using instructions from Containerfiles')
     .argument('[context]', 'build context: a directory, a tarball, or - for standard input')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
     .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
     .option('-t, --tag <name>', 'name for the built image', collect)
     .option('--build-arg <arg=value>', 'value for an ARG', collect)

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import type { ImageConfig, ManifestFormat } from '../image/types.ts';
-import { buildManifest, findImage, readImageConfig, readImageManifest } from '../image/local-images.ts';
+import { buildManifest, readImageConfig, readImageManifest, resolveImage, type Puller } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
 import { fromImage, type PullPolicy } from '../primitives/from.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
@@ -35,6 +35,8 @@ export interface BuildOptions {
   layers: boolean;
   noCache: boolean;
   pull: PullPolicy;
+  /** Fetches FROM and COPY --from images that are not local. */
+  puller?: Puller;
   labels: string[];
   annotations: string[];
   format: ManifestFormat;
@@ -289,8 +291,12 @@ class Interpreter {
     } else if (ref.toLowerCase() === 'scratch') {
       config = { image: emptyImageConfig(), annotations: {} };
     } else {
-      const img = findImage(this.store, ref);
-      if (!img) this.fail(def.from, `${ref}: image not known${this.o.pull === 'never' ? ' and the pull policy is "never"' : '; pulling from registries is not available yet'}`);
+      let img;
+      try {
+        img = await resolveImage(this.store, ref, this.o.pull, this.o.puller);
+      } catch (e) {
+        this.fail(def.from, (e as Error).message);
+      }
       imageId = img.id;
       config = await this.imageState(img.id);
     }
@@ -827,8 +833,12 @@ class Interpreter {
       if (r.imageId) return { ref: r.imageId, key: r.imageId };
       return { ref: r.builder!.container.id, key: `container:${r.builder!.container.id}` };
     }
-    const img = findImage(this.store, from);
-    if (!img) this.fail(ins, `COPY --from=${from}: no stage or image with that name`);
+    let img;
+    try {
+      img = await resolveImage(this.store, from, this.o.pull, this.o.puller);
+    } catch {
+      this.fail(ins, `COPY --from=${from}: no stage or image with that name`);
+    }
     return { ref: img.id, key: img.id };
   }
 

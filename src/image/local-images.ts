@@ -40,6 +40,31 @@ export function findImage(store: Store, ref: string): ImageRecord | undefined {
   return undefined;
 }
 
+export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
+
+/** Fetches an image into the store (from a registry) and returns its id. */
+export type Puller = (ref: string) => Promise<string>;
+
+/**
+ * The image a FROM or `from` names, honouring the pull policy as Buildah does: `missing` pulls
+ * only what is not local, `always` pulls first, `newer` tries to pull and falls back to the
+ * local copy, `never` uses only local images.
+ */
+export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller): Promise<ImageRecord> {
+  const local = policy === 'always' ? undefined : findImage(store, ref);
+  if (local && policy !== 'newer') return local;
+  if (policy === 'never' || !pull) {
+    throw new StoreError(`${ref}: image not known${policy === 'never' ? ' and the pull policy is "never"' : ''}`, 'notfound');
+  }
+  try {
+    const id = await pull(ref);
+    return store.getImage(id) ?? getImage(store, ref);
+  } catch (e) {
+    if (local) return local;
+    throw e;
+  }
+}
+
 export function getImage(store: Store, ref: string): ImageRecord {
   const img = findImage(store, ref);
   if (!img) throw new StoreError(`${ref}: image not known`, 'notfound');

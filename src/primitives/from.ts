@@ -1,14 +1,15 @@
 import type { Store } from '../store/store.ts';
-import { StoreError } from '../store/store.ts';
-import { findImage, readImageConfig, readImageManifest } from '../image/local-images.ts';
+import { readImageConfig, readImageManifest, resolveImage, type Puller, type PullPolicy } from '../image/local-images.ts';
 import { baseName } from '../image/reference.ts';
 import { emptyImageConfig, type Builder, type BuilderState } from './builder.ts';
 
-export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
+export type { PullPolicy };
 
 export interface FromOptions {
   name?: string;
   pull?: PullPolicy;
+  /** How images that are not local are fetched; without it only local images are found. */
+  puller?: Puller;
   isolation?: 'oci' | 'chroot';
 }
 
@@ -26,11 +27,7 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
       runMountTargets: [], isolation: opts.isolation ?? 'oci',
     };
   } else {
-    const img = findImage(store, ref);
-    if (!img) {
-      const hint = opts.pull === 'never' ? ' and the pull policy is "never"' : '; pulling from registries is not available yet';
-      throw new StoreError(`${ref}: image not known${hint}`, 'notfound');
-    }
+    const img = await resolveImage(store, ref, opts.pull, opts.puller);
     const cfg = await readImageConfig(store, img);
     const manifest = await readImageManifest(store, img);
     imageId = img.id;

@@ -143,7 +143,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     }
 
     const pullOpt = str(o.pull);
-    // Bare --pull is Buildah's --pull=true: pull when missing (no registry pulls here yet).
+    // Bare --pull is Buildah's --pull=true: pull when missing.
     const pull: PullPolicy =
       pullOpt === undefined || pullOpt === 'true' || pullOpt === 'missing' || pullOpt === 'ifmissing' || o.pull === true ? 'missing'
         : pullOpt === 'false' || pullOpt === 'never' ? 'never'
@@ -188,6 +188,10 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         contextDir, containerfilePath: shownFile, parsed,
         ignore: loadIgnore(contextDir, file === '-' ? null : file!),
         tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
+        puller: async (ref: string) => {
+          (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
+          return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet });
+        },
         labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
         ...(ts !== undefined && { timestamp: Number(ts) }),
         ...(str(o.target) !== undefined && { target: str(o.target)! }),

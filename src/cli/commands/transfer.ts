@@ -90,23 +90,26 @@ function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
 
 export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  const src = args[0]!;
   const platform = parsePlatform(o.platform);
-  const moveOpts: MoveOptions = { quiet: !!o.quiet, ...(platform && { platform }) };
   applyRegistryFlags(o, 'pull');
-  // Registry names (no transport) resolve through registries.conf; each candidate is tried in turn.
+  print(await pullByName(store, args[0]!, { quiet: !!o.quiet, ...(platform && { platform }) }));
+}
+
+/**
+ * Pulls SRC into the store and returns the image id. Registry names without a transport resolve
+ * through registries.conf, and each candidate is tried in turn, as Podman does.
+ */
+export async function pullByName(store: Store, src: string, moveOpts: MoveOptions = {}): Promise<string> {
   const candidates = pullCandidates(src);
   if (!candidates) {
     const n = parseImageName(src);
-    print(await pullImage(store, src, await defaultNames(n.transport, n.spec), moveOpts));
-    return;
+    return pullImage(store, src, await defaultNames(n.transport, n.spec), moveOpts);
   }
   const errors: string[] = [];
   for (const c of candidates) {
-    if (!o.quiet) process.stderr.write(`Trying to pull ${c.name}...\n`);
+    if (!moveOpts.quiet) process.stderr.write(`Trying to pull ${c.name}...\n`);
     try {
-      print(await pullImage(store, c.ref, [c.name], moveOpts));
-      return;
+      return await pullImage(store, c.ref, [c.name], moveOpts);
     } catch (e) {
       if (candidates.length === 1) throw e;
       errors.push(`${c.name}: ${(e as Error).message}`);
