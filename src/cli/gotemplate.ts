@@ -1,3 +1,5 @@
+import { goJSON } from '../image/gojson.ts';
+
 /**
  * A subset of Go's text/template, as used by Podman/Buildah/Skopeo `--format`.
  *
@@ -913,12 +915,6 @@ function goTimeString(d: Date): string {
   );
 }
 
-function rfc3339Nano(d: Date): string {
-  return (
-    `${pad2(d.getUTCFullYear(), 4)}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}T` +
-    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}${fracSeconds(d)}Z`
-  );
-}
 
 // ---------------------------------------------------------------------------
 // fmt: Go's Sprint/Sprintf formatting rules
@@ -1442,74 +1438,8 @@ export function sprintf(format: string, args: readonly unknown[]): string {
   return out;
 }
 
-// ---------------------------------------------------------------------------
-// JSON, as Go's encoding/json with HTML escaping off
 
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-function jsonString(s: string): string {
-  return JSON.stringify(s.replace(LONE_SURROGATE, '\ufffd'))
-    .replace(/\u2028/g, '\\u2028')
-    .replace(/\u2029/g, '\\u2029');
-}
-
-/** Encodes like Go's json.Marshal (indent 0) or json.MarshalIndent(v, "", " ".repeat(indent)). */
-export function goJSON(value: unknown, indent = 0): string {
-  const seen = new Set<object>();
-  const step = ' '.repeat(indent);
-  const wrap = (open: string, close: string, items: string[], ind: string): string => {
-    if (items.length === 0) return open + close;
-    if (!indent) return open + items.join(',') + close;
-    const inner = ind + step;
-    return `${open}\n${items.map((s) => inner + s).join(',\n')}\n${ind}${close}`;
-  };
-  const enc = (v: unknown, ind: string): string => {
-    if (v === undefined || v === null) return 'null';
-    switch (typeof v) {
-      case 'string':
-        return jsonString(v);
-      case 'number':
-        if (!Number.isFinite(v)) throw new Error(`json: unsupported value: ${goString(v)}`);
-        return String(v);
-      case 'bigint':
-        return v.toString();
-      case 'boolean':
-        return String(v);
-      case 'object':
-        break;
-      default:
-        throw new Error(`json: unsupported type: ${goTypeName(v)}`);
-    }
-    if (v instanceof Date) {
-      if (Number.isNaN(v.getTime())) throw new Error('json: invalid time');
-      return jsonString(rfc3339Nano(v));
-    }
-    const toJSON: unknown = Reflect.get(v, 'toJSON');
-    if (typeof toJSON === 'function') return enc(toJSON.call(v), ind);
-    if (seen.has(v)) throw new Error('json: unsupported value: encountered a cycle');
-    seen.add(v);
-    try {
-      const inner = ind + step;
-      const list = listOf(v) ?? (v instanceof Set ? [...v] : null);
-      if (list) return wrap('[', ']', list.map((e) => enc(e, inner)), ind);
-      const sep = indent ? ': ' : ':';
-      let entries: [string, unknown][];
-      if (v instanceof Map) {
-        entries = sortedEntries(v).map(([k, val]) => [String(k), val]);
-      } else {
-        const rec = v as Record<string, unknown>;
-        entries = Object.keys(rec).map((k): [string, unknown] => [k, rec[k]]);
-      }
-      const items = entries
-        .filter(([, val]) => val !== undefined && typeof val !== 'function' && typeof val !== 'symbol')
-        .map(([k, val]) => jsonString(k) + sep + enc(val, inner));
-      return wrap('{', '}', items, ind);
-    } finally {
-      seen.delete(v);
-    }
-  };
-  return enc(value, '');
-}
 
 // ---------------------------------------------------------------------------
 // Built-in functions
@@ -2256,3 +2186,5 @@ export function parseTemplate(src: string, funcs?: Record<string, (...args: unkn
     },
   };
 }
+
+export { goJSON };

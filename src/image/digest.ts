@@ -1,7 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
-export type DigestAlgorithm = 'sha256' | 'sha512';
+import { HashingStream, type DigestAlgorithm } from '../store/hashing.ts';
+
+export { sha256 } from '../store/hashing.ts';
+
+export type { DigestAlgorithm };
 
 // Anchored and lowercase-only: a digest is later joined into file paths, so anything looser
 // (upper case, "..", separators) could name a file outside a layout.
@@ -28,52 +32,16 @@ export function hexOf(d: string): string {
   return validateDigest(d).slice(7);
 }
 
-export function sha256(data: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
 
 export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
 }
 
-/** Pass-through stream that hashes and counts what flows through it. */
-export class DigestingStream extends Transform {
-  readonly algorithm: DigestAlgorithm;
-  #hash: Hash;
-  #size = 0;
-  #digest: string | undefined;
+/** Pass-through stream that hashes and counts what flows through it (the store's implementation). */
+export { HashingStream as DigestingStream } from '../store/hashing.ts';
 
-  constructor(algorithm: DigestAlgorithm = 'sha256') {
-    super();
-    this.algorithm = algorithm;
-    this.#hash = createHash(algorithm);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#hash.update(chunk);
-    this.#size += chunk.length;
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    this.#digest = `${this.algorithm}:${this.#hash.digest('hex')}`;
-    cb();
-  }
-
-  /** Bytes seen so far (final once the stream has ended). */
-  get size(): number {
-    return this.#size;
-  }
-
-  /** The digest of everything that flowed through; only available after the stream ended. */
-  get digest(): string {
-    if (this.#digest === undefined) throw new Error('digest read before the stream ended');
-    return this.#digest;
-  }
-}
-
-export function digestStream(algorithm: DigestAlgorithm = 'sha256'): DigestingStream {
-  return new DigestingStream(algorithm);
+export function digestStream(algorithm: DigestAlgorithm = 'sha256'): HashingStream {
+  return new HashingStream(algorithm);
 }
 
 export class DigestMismatchError extends Error {

@@ -13,7 +13,9 @@ const DOCKER_FOREIGN_GZIP = 'application/vnd.docker.image.rootfs.foreign.diff.ta
 const DOCKER_SCHEMA1 = 'application/vnd.docker.distribution.manifest.v1+json';
 const DOCKER_SCHEMA1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+import type { Compression } from '../store/hashing.ts';
+
+export type { Compression };
 
 export type ParsedManifest =
   | { kind: 'manifest'; mediaType: string; manifest: Manifest; raw: Record<string, unknown> }
@@ -294,8 +296,4 @@ export function choosePlatform(index: ImageIndex, want: PlatformSpec = {}): Desc
 }
 
 /** Compression of a blob judged by its first bytes (at least 4 are needed). */
-export function detectCompression(head: Buffer): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return 'none';
-}
+export { detectCompression } from '../store/hashing.ts';

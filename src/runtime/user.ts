@@ -1,8 +1,8 @@
 // Resolves a --user / USER value against the passwd and group files of a container rootfs.
 // The rootfs is untrusted image content, so its files are looked up as if chrooted into it.
 
-import { lstat, readFile, readlink } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolveInRoot } from '../store/secure-path.ts';
 
 export interface ResolvedUser {
   uid: number;
@@ -24,50 +24,10 @@ interface GroupEntry {
   members: string[];
 }
 
-const MAX_SYMLINKS = 40;
-
-/**
- * Maps an absolute in-container path to a host path inside `rootfs`, following symlinks the way the
- * container would see them: absolute targets and ".." never leave the rootfs. Returns null when a
- * component is missing or the chain is too long.
- */
-export async function resolveInRoot(rootfs: string, containerPath: string): Promise<string | null> {
-  const root = path.resolve(rootfs);
-  const todo = containerPath.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (todo.length > 0) {
-    const comp = todo.shift()!;
-    if (comp === '.') continue;
-    if (comp === '..') {
-      done.pop();
-      continue;
-    }
-    const host = path.join(root, ...done, comp);
-    let st;
-    try {
-      st = await lstat(host);
-    } catch {
-      return null;
-    }
-    if (!st.isSymbolicLink()) {
-      done.push(comp);
-      continue;
-    }
-    if (++links > MAX_SYMLINKS) return null;
-    const target = await readlink(host);
-    const parts = target.split('/').filter((c) => c !== '' && c !== '.');
-    if (target.startsWith('/')) done.length = 0;
-    todo.unshift(...parts);
-  }
-  return path.join(root, ...done);
-}
-
 async function readRootFile(rootfs: string, file: string): Promise<string | null> {
-  const host = await resolveInRoot(rootfs, file);
-  if (host === null) return null;
   try {
-    return await readFile(host, 'utf8');
+    // Resolved as the container would see it: a symlinked /etc/passwd cannot point at the host's.
+    return await readFile(await resolveInRoot(rootfs, file), 'utf8');
   } catch {
     return null;
   }

@@ -13,20 +13,28 @@ export function hexOf(digest: string): string {
   return i < 0 ? digest : digest.slice(i + 1);
 }
 
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
 /** Passes bytes through while hashing and counting them, so a digest costs no second read. */
 export class HashingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
-  bytes = 0;
+  private readonly hash: Hash;
+  /** Bytes seen so far (final once the stream has ended). */
+  size = 0;
   private result: string | undefined;
+
+  constructor(readonly algorithm: DigestAlgorithm = 'sha256') {
+    super();
+    this.hash = createHash(algorithm);
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
-    this.bytes += chunk.length;
+    this.size += chunk.length;
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.result = 'sha256:' + this.hash.digest('hex');
+    this.result = `${this.algorithm}:${this.hash.digest('hex')}`;
     cb();
   }
 

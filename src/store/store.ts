@@ -431,12 +431,12 @@ export class Store {
       if (input.expectedBlobDigest && raw.digest !== input.expectedBlobDigest) {
         throw new StoreError(`digest mismatch for blob ${input.expectedBlobDigest}: got ${raw.digest}`, 'corrupt');
       }
-      if (input.expectedBlobSize !== undefined && input.expectedBlobSize >= 0 && raw.bytes !== input.expectedBlobSize) {
-        throw new StoreError(`size mismatch for blob ${input.expectedBlobDigest ?? raw.digest}: expected ${input.expectedBlobSize} bytes, got ${raw.bytes}`, 'corrupt');
+      if (input.expectedBlobSize !== undefined && input.expectedBlobSize >= 0 && raw.size !== input.expectedBlobSize) {
+        throw new StoreError(`size mismatch for blob ${input.expectedBlobDigest ?? raw.digest}: expected ${input.expectedBlobSize} bytes, got ${raw.size}`, 'corrupt');
       }
       return {
-        stage, rawDigest: raw.digest, diffId: diff.digest, diffSize: diff.bytes,
-        blobDigest: blobHash.digest, blobSize: blobHash.bytes, mediaType,
+        stage, rawDigest: raw.digest, diffId: diff.digest, diffSize: diff.size,
+        blobDigest: blobHash.digest, blobSize: blobHash.size, mediaType,
       };
     } catch (e) {
       input.stream.destroy();

@@ -306,10 +306,10 @@ describe('functions', () => {
     expect(run('{{print .Missing}}', {})).toBe('<nil>');
   });
 
-  it('json encodes compactly like json.Marshal without HTML escaping', () => {
+  it('json encodes compactly like json.Marshal', () => {
     expect(run('{{json .Labels}}', image)).toBe('{"foo":"bar","zed":"z"}');
     expect(run('{{json .Config.Cmd}}', image)).toBe('["/bin/sh"]');
-    expect(run('{{json .}}', '<a&b>')).toBe('"<a&b>"');
+    expect(run('{{json .}}', '<a&b>')).toBe('"\\u003ca\\u0026b\\u003e"');
     expect(run('{{json .Missing}}', {})).toBe('null');
     expect(run('{{json .}}', { d: new Date('2024-01-02T03:04:05Z'), n: null, u: undefined })).toBe('{"d":"2024-01-02T03:04:05Z","n":null}');
   });
@@ -412,7 +412,7 @@ describe('goJSON', () => {
   });
 
   it('escapes like Go', () => {
-    expect(goJSON('\u2028<\n')).toBe('"\\u2028<\\n"');
+    expect(goJSON('\u2028<\n')).toBe('"\\u2028\\u003c\\n"');
     expect(() => goJSON(NaN)).toThrow(/unsupported value/);
   });
 });
