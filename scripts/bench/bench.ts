@@ -206,4 +206,9 @@ async function main(): Promise<void> {
   if (harnessErrors.length > 0) process.exitCode = 1;
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exitCode = 1;
+}

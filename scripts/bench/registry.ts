@@ -24,6 +24,17 @@ exec 3<&0
 wait "$p"
 `;
 
+/** Whether p settled within ms; the timer is cleared, so it never holds the process open. */
+async function within(p: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<boolean>((res) => (timer = setTimeout(() => res(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function startOnce(dir: string, port: number): Promise<Registry> {
   const host = `127.0.0.1:${port}`;
   const config = join(dir, 'config.yml');
@@ -55,14 +66,14 @@ http:
   const stop = async (): Promise<void> => {
     if (exited) return;
     child.stdin!.end();
-    const done = await Promise.race([exitP.then(() => true), sleep(10_000).then(() => false)]);
+    const done = await within(exitP, 10_000);
     if (!done && pid > 0) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // already gone
       }
-      await Promise.race([exitP, sleep(5_000)]);
+      await within(exitP, 5_000);
     }
   };
 

@@ -829,7 +829,7 @@ export class Store {
       }
     }
     for (const d of await readdir(join(this.root, 'layers'))) {
-      if (!layerIds.has(d) && !this.lockHeld(`layer:${d}`)) {
+      if (!layerIds.has(d) && !this.lockHeld(`layer:${d}`) && !this.getLayer(d)) {
         issues.push({ what: `layer directory ${d.slice(0, 12)} is not registered (interrupted write)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'layers', d)) });
       }
     }
@@ -840,6 +840,8 @@ export class Store {
       const target = await readlink(join(this.root, 'l', d)).catch(() => '');
       const owner = /^\.\.\/layers\/([a-f0-9]+)\/diff$/.exec(target)?.[1];
       if (owner && this.lockHeld(`layer:${owner}`)) continue;
+      // Registered since this check read the table (its writer finished meanwhile).
+      if (this.db.get('SELECT 1 FROM layers WHERE link = ?', d)) continue;
       issues.push({ what: `stale layer link l/${d}`, repair: 'delete it', fix: async () => rm(join(this.root, 'l', d), { force: true }) });
     }
     for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
@@ -872,7 +874,7 @@ export class Store {
       }
     }
     for (const d of await readdir(join(this.root, 'containers'))) {
-      if (!ctrIds.has(d) && !this.lockHeld(`container:${d}`)) {
+      if (!ctrIds.has(d) && !this.lockHeld(`container:${d}`) && !this.db.get('SELECT 1 FROM containers WHERE id = ?', d)) {
         issues.push({ what: `container directory ${d.slice(0, 12)} is not registered (interrupted create)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'containers', d)) });
       }
     }
