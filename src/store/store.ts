@@ -846,10 +846,11 @@ export class Store {
     }
     for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
       const broken =
-        (img.top_layer && !layerIds.has(img.top_layer)) ||
+        (img.top_layer && !layerIds.has(img.top_layer) && !this.getLayer(img.top_layer)) ||
         !this.hasBlob('sha256:' + img.id) ||
         !this.hasBlob(img.manifest_digest);
-      if (broken) {
+      // An image removed while this check ran is gone, not broken.
+      if (broken && this.getImage(img.id)) {
         issues.push({
           what: `image ${img.id.slice(0, 12)} is missing its layers, config or manifest`,
           repair: 'remove the image',
@@ -865,7 +866,8 @@ export class Store {
     const ctrRows = this.db.all<ContainerRow>('SELECT * FROM containers');
     const ctrIds = new Set(ctrRows.map((c) => c.id));
     for (const c of ctrRows) {
-      if ((c.top_layer && !layerIds.has(c.top_layer)) || !existsSync(this.containerDir(c.id))) {
+      const broken = (c.top_layer && !layerIds.has(c.top_layer) && !this.getLayer(c.top_layer)) || !existsSync(this.containerDir(c.id));
+      if (broken && this.db.get('SELECT 1 FROM containers WHERE id = ?', c.id)) {
         issues.push({
           what: `container ${c.name} is missing its layers or directory`,
           repair: 'remove the container',
