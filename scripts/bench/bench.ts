@@ -4,7 +4,7 @@
 //   build       4-step Containerfile, 170 MiB context, cold and cached, vs buildah --layers (issue 3)
 //   pull        local registry -> empty store vs podman; registry -> oci: vs skopeo (issue 4)
 // Env: BENCH_SUITES (comma list, default all), BENCH_N (repetitions, default 5), BENCH_WARMUP
-// (warm-up reps of the primitives suite, default 1), BENCH_RUNTIME (runc|crun for both tools'
+// (untimed warm-up reps per suite, default 1), BENCH_RUNTIME (runc|crun for both tools'
 // `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE (default /var/cache/barge-bench,
 // where the debootstrap base tarball is kept), BENCH_STEP_TIMEOUT (seconds per command, 600).
 // Exit status: 0 when every suite ran (a tool failing a step is a result, shown in the table),
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   const results: Record<string, SuiteResult> = {};
   const harnessErrors: string[] = [];
   try {
-    console.log(`barge bench: suites ${suites.join(',')}, N=${n} (primitives warm-up ${warmup}), ${cpus().length} CPUs, kernel ${release()}, load ${loadStart}, work dir ${base}`);
+    console.log(`barge bench: suites ${suites.join(',')}, N=${n} (warm-up ${warmup} per suite), ${cpus().length} CPUs, kernel ${release()}, load ${loadStart}, work dir ${base}`);
     console.log(runtime ? `OCI runtime for run: ${runtime} (both tools)` : 'OCI runtime for run: each tool\'s default (BENCH_RUNTIME=runc|crun to force one)');
     for (const name of suites) {
       const ts = Date.now();

@@ -107,7 +107,7 @@ export function timed(argv: string[], opts: { cwd?: string; timeoutMs?: number }
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => {
       clearTimeout(timer);
-      rej(new StepError(`${argv[0]}: ${e.message}`));
+      rej(new StepError(`${e.message} [${describe(argv)}]`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -116,7 +116,8 @@ export function timed(argv: string[], opts: { cwd?: string; timeoutMs?: number }
       if (code !== 0) {
         const why = timedOut ? `timed out after ${((opts.timeoutMs ?? STEP_TIMEOUT_MS) / 1000).toFixed(0)} s` : (signal ?? `exit ${code}`);
         const msg = reason(stderr);
-        rej(new StepError(`${describe(argv)}: ${why}${msg ? `: ${msg}` : ''}`));
+        // The reason first: the table shows only the start of the message.
+        rej(new StepError(`${why}${msg ? `: ${msg}` : ''} [${describe(argv)}]`));
       } else res({ ms, stdout: Buffer.concat(out).toString(), stderr });
     });
   });

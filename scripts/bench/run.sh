@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm run bench`: barge against buildah, podman and skopeo on the same fixtures, in one run.
 # Env: BENCH_SUITES (comma list of primitives,build,pull; default all), BENCH_N (repetitions,
-# default 5), BENCH_WARMUP (warm-up reps of the primitives suite, default 1), BENCH_RUNTIME
+# default 5), BENCH_WARMUP (untimed warm-up reps per suite, default 1), BENCH_RUNTIME
 # (runc|crun for both tools' `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE
 # (default /var/cache/barge-bench: the debootstrap base tarball, made on first use, ~30 s).
 # Exit status 0 when every suite ran, even if a tool failed a step (that is a result); 1 on

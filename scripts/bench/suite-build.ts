@@ -66,23 +66,23 @@ export async function buildSuite(env: SuiteEnv): Promise<SuiteResult> {
 
   const buildArgs = (noCache: boolean): string[] => ['build', '--layers', ...(noCache ? ['--no-cache'] : []), '-f', cf, '-t', TAG, ctx];
   const cacheMisses = new Map<string, number[]>(tools.map((t) => [t.name, []]));
-  // No warm-up repetition: the context was just written (page cache hot for both), and a cold
-  // build is as cold the first time as the fifth.
-  for (let rep = 0; rep < env.n; rep++) {
-    env.log(`build: rep ${rep + 1}/${env.n}`);
+  // Warm-up repetitions (BENCH_WARMUP) pay first-use costs (compile caches, network setup).
+  for (let rep = 0; rep < env.warmup + env.n; rep++) {
+    const counting = rep >= env.warmup;
+    env.log(counting ? `build: rep ${rep - env.warmup + 1}/${env.n}` : 'build: warm-up');
     // Alternate which tool goes first, so neither always inherits the other's page cache state.
     const order = rep % 2 === 0 ? tools : [...tools].reverse();
     for (const t of order) {
-      const coldOk = await measure(cold.get(t.name)!, true, async () => (await tool(t, ...buildArgs(true))).ms);
+      const coldOk = await measure(cold.get(t.name)!, counting, async () => (await tool(t, ...buildArgs(true))).ms);
       const cachedCell = cached.get(t.name)!;
       if (!coldOk) {
         if (cachedCell.error === null) cachedCell.error = 'not measured: the cold build failed';
         continue;
       }
-      await measure(cachedCell, true, async () => {
+      await measure(cachedCell, counting, async () => {
         const r = await tool(t, ...buildArgs(false));
         const hits = (r.stdout + r.stderr).split('\n').filter((l) => /Using cache/.test(l)).length;
-        cacheMisses.get(t.name)!.push(CACHEABLE_STEPS - hits);
+        if (counting) cacheMisses.get(t.name)!.push(CACHEABLE_STEPS - hits);
         return r.ms;
       });
     }

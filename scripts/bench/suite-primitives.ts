@@ -2,6 +2,7 @@
 // on a busybox base image and a 20 MiB copy tree.
 // Runs directly under Node 24 (type stripping): erasable TypeScript only, no imports from src/.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { COPY_TREE, makeTree } from './fixtures.ts';
 import {
@@ -58,6 +59,7 @@ export async function primitivesSuite(env: SuiteEnv): Promise<SuiteResult> {
   const notes: string[] = [];
   const rootfsTar = join(dir, 'busybox.tar');
   const copyDir = join(dir, 'copy-src');
+  mkdirSync(dir, { recursive: true });
   const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), rootfsTar], { stdio: 'inherit' });
   if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
   makeTree(copyDir, COPY_TREE);

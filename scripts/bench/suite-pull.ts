@@ -120,10 +120,11 @@ export async function pullSuite(env: SuiteEnv): Promise<SuiteResult> {
     if (!hasCommand('skopeo')) copyS.error = 'skopeo not installed';
     const versions: Record<string, { version: string; error: null }> = {};
 
-    // No warm-up repetition: the registry's blobs were just written (page cache hot), and every
-    // repetition starts from empty stores anyway.
-    for (let rep = 0; rep < env.n; rep++) {
-      env.log(`pull: rep ${rep + 1}/${env.n}`);
+    // Warm-up repetitions (BENCH_WARMUP) pay first-use costs; every repetition starts from
+    // empty stores and an empty oci: directory.
+    for (let rep = 0; rep < env.warmup + env.n; rep++) {
+      const counting = rep >= env.warmup;
+      env.log(counting ? `pull: rep ${rep - env.warmup + 1}/${env.n}` : 'pull: warm-up');
       const repDir = join(dir, `rep${rep}`);
       const barge = bargeTool(env, join(repDir, 'barge'));
       const podman = podmanTool(join(repDir, 'podman'));
@@ -145,7 +146,7 @@ export async function pullSuite(env: SuiteEnv): Promise<SuiteResult> {
       // Alternate which tool goes first.
       for (const list of [pulls, copies]) {
         for (const [t, cell, args] of rep % 2 === 0 ? list : [...list].reverse()) {
-          await measure(cell, true, async () => (await tool(t, ...args)).ms);
+          await measure(cell, counting, async () => (await tool(t, ...args)).ms);
         }
       }
       removeTree(repDir);

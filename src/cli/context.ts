@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Driver, Store } from '../store/store.ts';
+import { inBargeUserns, privateRuntimeDir } from '../sys/userns.ts';
 
 export interface GlobalOptions {
   root?: string;
@@ -18,8 +19,9 @@ export class ExitError extends Error {
   }
 }
 
+/** Not root, or root only inside the user namespace barge re-executed itself in. */
 export function isRootless(): boolean {
-  return process.getuid?.() !== 0;
+  return process.getuid?.() !== 0 || inBargeUserns();
 }
 
 /**
@@ -29,7 +31,7 @@ export function isRootless(): boolean {
 export function defaultPaths(): { root: string; runroot: string } {
   if (!isRootless()) return { root: '/var/lib/barge', runroot: '/run/barge' };
   const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
-  const run = process.env.XDG_RUNTIME_DIR || `/tmp/barge-run-${process.getuid?.()}`;
+  const run = process.env.XDG_RUNTIME_DIR || privateRuntimeDir();
   return { root: join(data, 'barge'), runroot: join(run, 'barge') };
 }
 
@@ -48,10 +50,12 @@ let opened: Store | undefined;
 export async function openStore(g: GlobalOptions): Promise<Store> {
   if (opened) return opened;
   const { Store } = await import('../store/store.ts');
-  const d = defaultPaths();
+  const d = g.root !== undefined && g.runroot !== undefined ? { root: g.root, runroot: g.runroot } : defaultPaths();
   const driver = g.storageDriver ?? process.env.STORAGE_DRIVER ?? configuredDriver() ?? 'overlay';
   if (driver !== 'overlay' && driver !== 'vfs') throw new Error(`unsupported storage driver "${driver}" (supported: overlay, vfs)`);
-  opened = await Store.open({ root: g.root ?? d.root, runroot: g.runroot ?? d.runroot, driver: driver as Driver });
+  // In a user namespace the kernel keeps overlay's metadata in user.* xattrs (trusted.* needs real root).
+  const rootless = isRootless();
+  opened = await Store.open({ root: g.root ?? d.root, runroot: g.runroot ?? d.runroot, driver: driver as Driver, ...(rootless && { userxattr: true }) });
   return opened;
 }
 

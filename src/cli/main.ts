@@ -84,27 +84,166 @@ export function buildProgram(): Command {
       .action(action(async () => (name === 'copy' ? (await w()).copyCmd : (await w()).addCmd)));
   }
 
-  program
-    .command('run')
-    .description('Run a command inside a working container')
-    .argument('<container>', 'working container name or id')
-    .argument('[command...]', 'command and arguments (after --)')
-    // Buildah stops parsing its own options at the command: `run C sh -c '…'` needs no `--`.
-    .passThroughOptions()
-    .option('--user <user[:group]>', 'user to run as')
-    .option('--workingdir <dir>', 'working directory for the command')
-    .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
-    .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
-    .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
-    .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
-    .option('--net <mode>', 'alias for --network')
-    .option('--cap-add <cap>', 'add a capability', collect)
-    .option('--cap-drop <cap>', 'drop a capability', collect)
-    .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
-    .option('-t, --tty', 'allocate a pseudo-terminal')
-    .option('--terminal', 'alias for --tty')
-    .option('--hostname <name>', 'hostname inside the container')
-    .action(action(async () => (await w()).runCmd));
+  const ctr = (): Promise<typeof import('./commands/containers.ts')> => import('./commands/containers.ts');
+  // Podman's create/run options beyond those Buildah's run shares (-e, -v, --mount, --network, caps, -t, --hostname).
+  const podmanCreateOptions = (c: Command): Command =>
+    c
+      .option('--name <name>', 'name of the container (Podman-style run)')
+      .option('-i, --interactive', 'keep stdin open')
+      .option('--rm', 'remove the container when it exits')
+      .option('--env-file <file>', 'read environment variables from a file', collect)
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('--entrypoint <cmd>', 'override the image entrypoint (JSON array or command; "" clears it)')
+      .option('--tmpfs <dir[:options]>', 'mount a tmpfs', collect)
+      .option('--read-only', 'mount the root filesystem read-only')
+      .option('--read-only-tmpfs <bool>', 'with --read-only, tmpfs on /run, /tmp and /var/tmp (default true)')
+      .option('-l, --label <label>', 'container label KEY=VALUE', collect)
+      .option('--stop-signal <signal>', 'signal that stops the container')
+      .option('--stop-timeout <seconds>', 'seconds before stop resorts to SIGKILL')
+      .option('--log-driver <driver>', 'k8s-file, json-file or none')
+      .option('--pids-limit <n>', 'cgroup pids limit')
+      .option('-m, --memory <bytes>', 'memory limit (e.g. 512m)')
+      .option('--cpus <n>', 'number of CPUs')
+      .option('--ulimit <type=soft[:hard]>', 'resource limit (never above barge\'s own hard limit)', collect)
+      .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined, label=disable', collect)
+      .option('--restart <policy>', 'no, on-failure[:N], always, unless-stopped');
+
+  podmanCreateOptions(
+    program
+      .command('run')
+      .description('Run a command in a new container from an image (Podman), or inside a working container (Buildah)')
+      .argument('<container|image>', 'working container name or id (Buildah), else an image (Podman)')
+      .argument('[command...]', 'command and arguments')
+      // Buildah and Podman both stop parsing their own options at the command: `run C sh -c '…'` needs no `--`.
+      .passThroughOptions()
+      .option('-u, --user <user[:group]>', 'user to run as')
+      .option('--workingdir <dir>', 'working directory for the command')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--net <mode>', 'alias for --network')
+      .option('--cap-add <cap>', 'add a capability', collect)
+      .option('--cap-drop <cap>', 'drop a capability', collect)
+      .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('--terminal', 'alias for --tty')
+      .option('--hostname <name>', 'hostname inside the container')
+      .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)'),
+  ).action(action(async () => (await w()).runCmd));
+
+  podmanCreateOptions(
+    program
+      .command('create')
+      .description('Create a container from an image without starting it')
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions()
+      .option('-u, --user <user[:group]>', 'user to run as')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--net <mode>', 'alias for --network')
+      .option('--cap-add <cap>', 'add a capability', collect)
+      .option('--cap-drop <cap>', 'drop a capability', collect)
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('--hostname <name>', 'hostname inside the container'),
+  ).action(action(async () => (await ctr()).createCmd));
+
+  // Podman's container verbs, at top level and in the `container` group.
+  const containerVerbs = (parent: Command, group: boolean): void => {
+    parent
+      .command('start')
+      .description('Start one or more containers')
+      .argument('[containers...]')
+      .option('-a, --attach', 'attach to the container\'s output and wait for it')
+      .option('-i, --interactive', 'attach stdin')
+      .option('--all', 'start all containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).startCmd));
+    parent
+      .command('stop')
+      .description('Stop one or more running containers')
+      .argument('[containers...]')
+      .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+      .option('-a, --all', 'stop all running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).stopCmd));
+    parent
+      .command('restart')
+      .description('Restart one or more containers')
+      .argument('[containers...]')
+      .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+      .option('-a, --all', 'restart all containers')
+      .option('--running', 'with --all, only running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).restartCmd));
+    parent
+      .command('kill')
+      .description('Send a signal to one or more running containers')
+      .argument('[containers...]')
+      .option('-s, --signal <signal>', 'signal to send (default SIGKILL)')
+      .option('-a, --all', 'signal all running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).killCmd));
+    parent
+      .command('wait')
+      .description('Wait for containers to exit and print their exit codes')
+      .argument('[containers...]')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).waitCmd));
+    parent
+      .command('logs')
+      .description('Print the logs of one or more containers')
+      .argument('[containers...]')
+      .option('-f, --follow', 'follow the log until the container exits')
+      .option('--tail <n>', 'only the last N lines (-1: all)')
+      .option('-t, --timestamps', 'show timestamps')
+      .option('--since <time>', 'only entries since this time (RFC 3339, Unix seconds or a duration)')
+      .option('--until <time>', 'only entries until this time')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).logsCmd));
+    const ps = parent
+      .command(group ? 'ls' : 'ps')
+      .description('List containers')
+      .option('-a, --all', 'show all containers, not only running ones')
+      .option('-q, --quiet', 'print only container ids')
+      .option('--format <template>', 'Go template, "table …" or "json"')
+      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=', collect)
+      .option('-n, --last <n>', 'the last N created containers (all states)')
+      .option('-l, --latest', 'the latest created container')
+      .option('--no-trunc', 'do not truncate output')
+      .option('--noheading', 'omit the table header')
+      .action(action(async () => (await ctr()).psCmd));
+    if (group) ps.alias('ps').alias('list');
+  };
+  containerVerbs(program, false);
+
+  const containerGroup = program.command('container').description('Manage Podman-style containers');
+  containerVerbs(containerGroup, true);
+  containerGroup
+    .command('rm')
+    .alias('remove')
+    .description('Remove one or more containers')
+    .argument('[containers...]')
+    .option('-f, --force', 'stop running containers first')
+    .option('-a, --all', 'remove all containers')
+    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .action(action(async () => (await w()).rmCmd));
+  containerGroup
+    .command('inspect')
+    .description('Show the configuration and state of containers (Podman\'s JSON)')
+    .argument('[containers...]')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .option('-l, --latest', 'act on the latest container')
+    .action(action(async () => (await ctr()).containerInspectCmd));
+  containerGroup
+    .command('cleanup')
+    .description('Record the exit of containers and release their resources (run by conmon)')
+    .argument('[containers...]')
+    .option('--rm', 'remove --rm containers')
+    .action(action(async () => (await ctr()).cleanupCmd));
 
   program
     .command('mount')
@@ -189,9 +328,11 @@ export function buildProgram(): Command {
 
   program
     .command('rm')
-    .description('Remove working containers')
+    .description('Remove working containers and containers')
     .argument('[containers...]')
-    .option('-a, --all', 'remove all working containers')
+    .option('-a, --all', 'remove all working containers and containers')
+    .option('-f, --force', 'stop running containers first')
+    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
     .action(action(async () => (await w()).rmCmd));
 
   program

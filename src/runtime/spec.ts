@@ -3,6 +3,7 @@
 
 import { readFileSync, statfsSync } from 'node:fs';
 import path from 'node:path';
+import { inUserNamespace, readIdMap } from '../sys/userns.ts';
 
 export interface MountSpec {
   destination: string;
@@ -509,7 +510,11 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   // User mounts on a default destination replace the default (e.g. a bigger /dev/shm).
   const extra = (o.mounts ?? []).map(userMount);
   const replaced = new Set(extra.map((m) => m.destination));
-  const mounts = [...defaultMounts(o, userns, gidMaps).filter((m) => !replaced.has(m.destination)), ...extra];
+  // Rootless barge runs the runtime inside its own user namespace: the same mount limits apply as in
+  // a user namespace of the container's own, with the ids that namespace maps.
+  const inNs = !userns && inUserNamespace();
+  const defaults = defaultMounts(o, userns || inNs, inNs ? readIdMap('gid') : gidMaps);
+  const mounts = [...defaults.filter((m) => !replaced.has(m.destination)), ...extra];
 
   const resources: SpecResources = { devices: deviceRules() };
   const r = o.resources ?? {};

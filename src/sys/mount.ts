@@ -16,7 +16,8 @@ export interface OverlayMount {
 export async function mountOverlay(m: OverlayMount): Promise<void> {
   const opts = [`lowerdir=${m.lowers.join(':')}`, `upperdir=${m.upper}`, `workdir=${m.work}`];
   // Redirects and metacopy make the upper dir unreadable as a plain diff; keep them off.
-  opts.push('redirect_dir=off', 'metacopy=off', 'index=off');
+  // With userxattr the kernel refuses to follow redirects (redirect_dir=off still follows them).
+  opts.push(m.userxattr ? 'redirect_dir=nofollow' : 'redirect_dir=off', 'metacopy=off', 'index=off');
   if (m.userxattr) opts.push('userxattr');
   await exec('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), m.target], m.cwd ? { cwd: m.cwd } : {});
 }

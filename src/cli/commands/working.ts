@@ -57,6 +57,9 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
 }
 
 export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  // Buildah's `run CONTAINER CMD` when the operand is a working container, else Podman's `run IMAGE [CMD]`.
+  const operand = args[0] ? (await openStore(g)).findContainer(args[0]) : undefined;
+  if (!operand || operand.kind !== 'builder') return (await import('./containers.ts')).runContainerCmd(g, args, o);
   const runtime = await selectedRuntime(g);
   const [ctr, ...rest] = args;
   const argv = dropDashes(rest);
@@ -195,20 +198,24 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
 export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   if (!o.all && !args.length) throw new Error('at least one container name or id must be specified');
-  const targets = o.all ? store.listContainers('builder').map((c) => c.name) : args;
+  const targets = o.all ? store.listContainers().map((c) => c.name) : args;
   let failed = 0;
+  let code = 125;
   for (const ref of targets) {
     try {
       const c = store.getContainer(ref);
-      await store.withLock(`container:${c.id}`, () => store.deleteContainer(c));
+      // Podman-style containers may be running: stop (with -f) and clean up first.
+      if (c.kind === 'container') await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
+      else await store.withLock(`container:${c.id}`, () => store.deleteContainer(c));
       print(c.id);
     } catch (e) {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       failed++;
+      if (e instanceof ExitError) code = e.exitCode;
     }
   }
   if (targets.length) await store.collectGarbage();
-  return failed ? 125 : 0;
+  return failed ? code : 0;
 }
 
 export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {

@@ -1,0 +1,555 @@
+// Podman-style container commands: run IMAGE, create, start, stop, kill, restart, wait, logs, ps,
+// container inspect/cleanup, and the removal of such containers for `rm`.
+
+import { existsSync } from 'node:fs';
+import { openStore, print, ExitError, selectedRuntime, type GlobalOptions } from '../context.ts';
+import type { Store } from '../../store/store.ts';
+import { StoreError } from '../../store/store.ts';
+import {
+  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, removeContainer, signalContainer, signalNumber,
+  startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
+} from '../../containers/lifecycle.ts';
+import { containerPaths, loadContainer, type Container } from '../../containers/record.ts';
+import type { ContainerState } from '../../containers/record.ts';
+import { parseK8sLog, parseSince, readFrom, type LogEntry } from '../../containers/logs.ts';
+
+type Opts = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
+
+function num(v: unknown, what: string): number | undefined {
+  const s = str(v);
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isFinite(n)) throw new ExitError(`invalid ${what} "${s}"`, 125);
+  return n;
+}
+
+/** Maps lifecycle errors to Podman's exit statuses. */
+function rethrow(e: unknown): never {
+  if (e instanceof ContainerStartError || e instanceof ContainerError) throw new ExitError(e.message, e.exitCode);
+  throw e;
+}
+
+function createOptions(args: string[], o: Opts, runtime: string | undefined): CreateOptions {
+  const [image, ...rest] = args;
+  if (!image) throw new ExitError('an image name is required', 125);
+  const command = rest[0] === '--' ? rest.slice(1) : rest;
+  const network = str(o.network) ?? str(o.net);
+  const stopTimeout = num(o.stopTimeout, '--stop-timeout');
+  const pidsLimit = num(o.pidsLimit, '--pids-limit');
+  const cpus = num(o.cpus, '--cpus');
+  const opts: CreateOptions = {
+    image, command,
+    env: list(o.env), envFiles: list(o.envFile), volumes: list(o.volume), mounts: list(o.mount), tmpfs: list(o.tmpfs),
+    capAdd: list(o.capAdd), capDrop: list(o.capDrop), labels: list(o.label), ulimits: list(o.ulimit), securityOpt: list(o.securityOpt),
+    readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm,
+  };
+  const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined): void => {
+    if (v !== undefined) opts[k] = v;
+  };
+  set('name', str(o.name));
+  set('entrypoint', str(o.entrypoint));
+  set('workingDir', str(o.workdir) ?? str(o.workingdir));
+  set('user', str(o.user));
+  set('hostname', str(o.hostname));
+  set('network', network);
+  set('stopSignal', str(o.stopSignal));
+  set('stopTimeout', stopTimeout);
+  set('logDriver', str(o.logDriver));
+  set('pidsLimit', pidsLimit);
+  set('memory', str(o.memory));
+  set('cpus', cpus);
+  set('restart', str(o.restart));
+  set('runtime', runtime);
+  if (o.readOnlyTmpfs !== undefined) opts.readOnlyTmpfs = str(o.readOnlyTmpfs) !== 'false';
+  return opts;
+}
+
+/** `barge run IMAGE [CMD…]` — Podman's run (runCmd sends here when the operand is not a working container). */
+export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const runtime = await selectedRuntime(g);
+  try {
+    const c = await createContainer(store, createOptions(args, o, runtime));
+    if (o.detach) {
+      try {
+        await startDetached(store, c.record.id);
+      } catch (e) {
+        if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true }).catch(() => undefined);
+        throw e;
+      }
+      print(c.record.id);
+      return 0;
+    }
+    return await startAttached(store, c.record.id);
+  } catch (e) {
+    return rethrow(e);
+  }
+}
+
+export async function createCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  try {
+    const c = await createContainer(store, createOptions(args, o, await selectedRuntime(g)));
+    print(c.record.id);
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+function forEach(args: string[], fn: (ref: string) => Promise<string | void>): Promise<number> {
+  return (async () => {
+    let failed = 0;
+    for (const ref of args) {
+      try {
+        const out = await fn(ref);
+        if (out !== undefined) print(out);
+      } catch (e) {
+        process.stderr.write(`Error: ${(e as Error).message}\n`);
+        failed = e instanceof ContainerStartError || e instanceof ContainerError ? e.exitCode : e instanceof StoreError && e.code === 'notfound' ? 125 : 125;
+      }
+    }
+    return failed;
+  })();
+}
+
+function targets(store: Store, args: string[], o: Opts, running = false): string[] {
+  if (o.all) {
+    return store.listContainers('container').filter((r) => !running || isUp(liveState(store, loadContainer(store, r.id)))).map((r) => r.name);
+  }
+  if (o.latest) {
+    const last = store.listContainers('container').at(-1);
+    if (!last) throw new ExitError('no containers to act on', 125);
+    return [last.name];
+  }
+  if (!args.length) throw new ExitError('at least one container name or ID must be specified', 125);
+  return args;
+}
+
+function isUp(s: ContainerState): boolean {
+  return s.status === 'running' || s.status === 'stopping';
+}
+
+export async function startCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const refs = targets(store, args, o);
+  if (o.attach) {
+    if (refs.length !== 1) throw new ExitError('you cannot start and attach multiple containers at once', 125);
+    try {
+      return await startAttached(store, refs[0]!);
+    } catch (e) {
+      return rethrow(e);
+    }
+  }
+  return forEach(refs, async (ref) => {
+    await startDetached(store, ref);
+    return ref;
+  });
+}
+
+export async function stopCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const t = num(o.time, '--time');
+  return forEach(targets(store, args, o, true), async (ref) => {
+    await stopContainer(store, ref, t);
+    return ref;
+  });
+}
+
+export async function restartCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const t = num(o.time, '--time');
+  return forEach(targets(store, args, o, !!o.running), async (ref) => {
+    await stopContainer(store, ref, t);
+    const c = await startDetached(store, ref);
+    return c.record.id;
+  });
+}
+
+export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const sig = str(o.signal) ?? 'SIGKILL';
+  return forEach(targets(store, args, o, true), async (ref) => {
+    await signalContainer(store, ref, sig);
+    return ref;
+  });
+}
+
+export async function waitCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  return forEach(targets(store, args, o), async (ref) => {
+    loadContainer(store, ref);
+    const st = await waitExited(store, ref);
+    return String(st?.exitCode ?? -1);
+  });
+}
+
+export async function cleanupCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  for (const ref of args) await cleanupContainer(store, ref, { rm: !!o.rm });
+}
+
+/** For `rm`: removes a Podman-style container (force kills a running one). Prints nothing. */
+export async function removePodContainer(store: Store, ref: string, force: boolean): Promise<string> {
+  try {
+    return await removeContainer(store, ref, { force });
+  } catch (e) {
+    return rethrow(e);
+  }
+}
+
+// ---------- logs ----------
+
+export async function logsCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const refs = o.latest ? targets(store, args, o) : args;
+  if (!refs.length) throw new ExitError('at least one container name or ID must be specified', 125);
+  const tailS = str(o.tail);
+  const tail = tailS === undefined || tailS === '-1' ? -1 : Number(tailS);
+  if (!Number.isInteger(tail) || tail < -1) throw new ExitError(`invalid --tail "${tailS}"`, 125);
+  const since = str(o.since) !== undefined ? parseSince(str(o.since)!) : undefined;
+  const until = str(o.until) !== undefined ? parseSince(str(o.until)!) : undefined;
+  const multi = refs.length > 1;
+  for (const ref of refs) {
+    const c = loadContainer(store, ref);
+    if (c.data.config.logDriver === 'none') throw new ExitError(`failed to read the logs of ${c.record.name}: the log driver is "none"`, 125);
+    const path = containerPaths(store, c.record.id, c.data.config.runtimeName).logPath;
+    const emit = (entries: LogEntry[]): void => {
+      for (const e of entries) {
+        if (since !== undefined && e.ms < since) continue;
+        if (until !== undefined && e.ms > until) continue;
+        let line = e.text;
+        if (o.timestamps) line = `${e.time} ${line}`;
+        if (multi) line = `${c.record.id.slice(0, 12)} ${line}`;
+        (e.stream === 'stderr' ? process.stderr : process.stdout).write(line);
+      }
+    };
+    let { text, size } = readFrom(path, 0);
+    // Only whole lines: a partial last line is read again when followed.
+    let cut = text.lastIndexOf('\n') + 1;
+    let entries = parseK8sLog(text.slice(0, cut));
+    if (tail >= 0) entries = tail === 0 ? [] : entries.slice(-tail);
+    emit(entries);
+    let offset = Buffer.byteLength(text.slice(0, cut));
+    void size;
+    if (o.follow) {
+      for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+        const now = loadContainerOrNull(store, c.record.id);
+        const running = now ? isUp(liveState(store, now)) : false;
+        ({ text, size } = readFrom(path, offset));
+        cut = text.lastIndexOf('\n') + 1;
+        if (cut > 0) {
+          emit(parseK8sLog(text.slice(0, cut)));
+          offset += Buffer.byteLength(text.slice(0, cut));
+          delay = 20;
+        }
+        if (!running) break;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+  return 0;
+}
+
+function loadContainerOrNull(store: Store, id: string): Container | null {
+  try {
+    return loadContainer(store, id);
+  } catch {
+    return null;
+  }
+}
+
+// ---------- ps / inspect ----------
+
+/** go-units HumanDuration, as Podman prints ages. */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+function statusText(s: ContainerState): string {
+  switch (s.status) {
+    case 'running':
+    case 'stopping':
+      return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago`;
+    case 'exited':
+      return `Exited (${s.exitCode ?? -1}) ${humanDuration(Date.now() - Date.parse(s.finishedAt ?? ''))} ago`;
+    default:
+      return 'Created';
+  }
+}
+
+function podmanState(s: ContainerState): string {
+  return s.status === 'stopping' ? 'stopping' : s.status;
+}
+
+interface PsRow {
+  ID: string;
+  Image: string;
+  ImageID: string;
+  Command: string;
+  CreatedHuman: string;
+  CreatedAt: string;
+  Created: number;
+  Status: string;
+  State: string;
+  Ports: string;
+  Names: string;
+  Labels: Record<string, string>;
+  ExitCode: number;
+  Pid: number;
+  AutoRemove: boolean;
+  Size: string;
+}
+
+function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
+  const cmd = [...c.data.config.entrypoint, ...c.data.config.cmd].join(' ');
+  return {
+    ID: noTrunc ? c.record.id : c.record.id.slice(0, 12),
+    Image: c.record.imageName ?? c.data.config.image,
+    ImageID: c.data.config.imageId,
+    Command: !noTrunc && cmd.length > 17 ? `${cmd.slice(0, 17)}...` : cmd,
+    CreatedHuman: `${humanDuration(Date.now() - Date.parse(c.record.created))} ago`,
+    CreatedAt: c.record.created,
+    Created: Math.floor(Date.parse(c.record.created) / 1000),
+    Status: statusText(s),
+    State: podmanState(s),
+    Ports: '',
+    Names: c.record.name,
+    Labels: c.data.config.labels,
+    ExitCode: s.exitCode ?? 0,
+    Pid: isUp(s) ? s.pid : 0,
+    AutoRemove: c.data.config.autoRemove,
+    Size: '',
+  };
+}
+
+function matchesFilter(c: Container, s: ContainerState, f: string): boolean {
+  const i = f.indexOf('=');
+  if (i < 0) throw new ExitError(`invalid filter "${f}": expected KEY=VALUE`, 125);
+  const key = f.slice(0, i);
+  const v = f.slice(i + 1);
+  switch (key) {
+    case 'id':
+      return c.record.id.startsWith(v);
+    case 'name':
+      return new RegExp(v).test(c.record.name);
+    case 'status':
+      return podmanState(s) === v || (v === 'stopped' && s.status === 'exited');
+    case 'exited':
+      return s.status === 'exited' && String(s.exitCode) === v;
+    case 'label': {
+      const j = v.indexOf('=');
+      const k = j < 0 ? v : v.slice(0, j);
+      const labels = c.data.config.labels;
+      return k in labels && (j < 0 || labels[k] === v.slice(j + 1));
+    }
+    case 'ancestor':
+      return c.data.config.image === v || c.record.imageName === v || c.data.config.imageId.startsWith(v.replace(/^sha256:/, '')) ||
+        (c.record.imageName ?? '').replace(/^localhost\//, '').replace(/:latest$/, '') === v.replace(/:latest$/, '');
+    default:
+      throw new ExitError(`invalid filter "${key}"`, 125);
+  }
+}
+
+export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const noTrunc = !!o.noTrunc || o.trunc === false;
+  let cs = store.listContainers('container').map((r) => {
+    const c: Container = { record: r, data: JSON.parse(r.data) as Container['data'] };
+    return { c, s: liveState(store, c) };
+  });
+  const last = num(o.last, '--last');
+  const all = !!o.all || last !== undefined || !!o.latest || list(o.filter).length > 0;
+  if (!all) cs = cs.filter((x) => isUp(x.s));
+  for (const f of list(o.filter)) cs = cs.filter((x) => matchesFilter(x.c, x.s, f));
+  cs.reverse(); // newest first, as Podman lists
+  if (o.latest) cs = cs.slice(0, 1);
+  if (last !== undefined && last >= 0) cs = cs.slice(0, last);
+  if (o.quiet) {
+    for (const x of cs) print(noTrunc ? x.c.record.id : x.c.record.id.slice(0, 12));
+    return;
+  }
+  const format = str(o.format);
+  const { formatRows, isJSONFormat } = await import('../table.ts');
+  if (format !== undefined && isJSONFormat(format)) {
+    print(JSON.stringify(cs.map((x) => psJSON(x.c, x.s)), null, 4));
+    return;
+  }
+  const rows = cs.map((x) => psRow(x.c, x.s, noTrunc || format !== undefined));
+  const out = formatRows(rows, {
+    ...(format !== undefined && { format }),
+    defaultTable: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
+    headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED' },
+  });
+  if (o.noheading && (format === undefined || /^\s*table/.test(format))) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  else if (out === '' && format === undefined) print('CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES');
+  else process.stdout.write(out);
+}
+
+function psJSON(c: Container, s: ContainerState): Record<string, unknown> {
+  return {
+    AutoRemove: c.data.config.autoRemove,
+    Command: [...c.data.config.entrypoint, ...c.data.config.cmd],
+    Created: Math.floor(Date.parse(c.record.created) / 1000),
+    CreatedAt: humanDuration(Date.now() - Date.parse(c.record.created)) + ' ago',
+    Exited: s.status === 'exited',
+    ExitedAt: s.finishedAt ? Math.floor(Date.parse(s.finishedAt) / 1000) : 0,
+    ExitCode: s.exitCode ?? 0,
+    Id: c.record.id,
+    Image: c.record.imageName ?? c.data.config.image,
+    ImageID: c.data.config.imageId,
+    Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
+    Names: [c.record.name],
+    Pid: isUp(s) ? s.pid : 0,
+    Ports: null,
+    StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
+    State: podmanState(s),
+    Status: statusText(s),
+  };
+}
+
+const ZERO_TIME = '0001-01-01T00:00:00Z';
+
+export function inspectJSON(store: Store, c: Container): Record<string, unknown> {
+  const s = liveState(store, c);
+  const cfg = c.data.config;
+  const p = containerPaths(store, c.record.id, cfg.runtimeName);
+  const args = [...cfg.entrypoint, ...cfg.cmd];
+  const up = isUp(s);
+  return {
+    Id: c.record.id,
+    Created: c.record.created,
+    Path: args[0] ?? '',
+    Args: args.slice(1),
+    State: {
+      OciVersion: '1.0.2',
+      Status: podmanState(s),
+      Running: up,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: false,
+      Pid: up ? s.pid : 0,
+      ConmonPid: up && s.monitor === 'conmon' ? s.monitorPid : 0,
+      ExitCode: s.exitCode ?? 0,
+      Error: s.error,
+      StartedAt: s.startedAt ?? ZERO_TIME,
+      FinishedAt: s.finishedAt ?? ZERO_TIME,
+    },
+    Image: cfg.imageId,
+    ImageName: c.record.imageName ?? cfg.image,
+    Rootfs: '',
+    ResolvConfPath: `${p.userdata}/resolv.conf`,
+    HostnamePath: `${p.userdata}/hostname`,
+    HostsPath: `${p.userdata}/hosts`,
+    StaticDir: p.userdata,
+    OCIConfigPath: `${p.userdata}/config.json`,
+    OCIRuntime: cfg.runtimeName,
+    ConmonPidFile: p.conmonPidFile,
+    PidFile: p.pidFile,
+    Name: c.record.name,
+    RestartCount: s.restartCount,
+    Driver: store.driver,
+    Mounts: cfg.mounts.filter((m) => m.type === 'bind').map((m) => ({
+      Type: 'bind', Source: m.source, Destination: m.destination, Driver: '', Mode: '',
+      Options: (m.options ?? []).filter((x) => x !== 'ro'), RW: !(m.options ?? []).includes('ro'), Propagation: 'rprivate',
+    })),
+    Config: {
+      Hostname: cfg.hostname,
+      Domainname: '',
+      User: cfg.user,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: cfg.terminal,
+      OpenStdin: cfg.interactive,
+      StdinOnce: false,
+      Env: cfg.env,
+      Cmd: cfg.cmd,
+      Image: c.record.imageName ?? cfg.image,
+      Volumes: null,
+      WorkingDir: cfg.workingDir,
+      Entrypoint: cfg.entrypoint.join(' '),
+      OnBuild: null,
+      Labels: Object.keys(cfg.labels).length ? cfg.labels : null,
+      Annotations: cfg.annotations,
+      StopSignal: signalNum(cfg.stopSignal),
+      StopTimeout: cfg.stopTimeout,
+      Umask: '0022',
+    },
+    HostConfig: {
+      Binds: cfg.mounts.filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`),
+      LogConfig: { Type: cfg.logDriver, Config: null, Path: cfg.logDriver === 'none' ? '' : p.logPath, Tag: '', Size: '0B' },
+      NetworkMode: cfg.network === 'private' ? 'none' : cfg.network,
+      PortBindings: {},
+      RestartPolicy: { Name: cfg.restart.name === 'no' ? '' : cfg.restart.name, MaximumRetryCount: cfg.restart.maxRetries },
+      AutoRemove: cfg.autoRemove,
+      CapAdd: cfg.capAdd,
+      CapDrop: cfg.capDrop,
+      ReadonlyRootfs: cfg.readOnly,
+      Tmpfs: Object.fromEntries(cfg.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, (m.options ?? []).join(',')])),
+      Memory: cfg.resources.memory ?? 0,
+      NanoCpus: Math.round((cfg.resources.cpus ?? 0) * 1e9),
+      PidsLimit: cfg.resources.pidsLimit ?? 0,
+      Ulimits: cfg.ulimits.map((u) => ({ Name: u.type, Soft: u.soft, Hard: u.hard })),
+      Runtime: 'oci',
+      PidMode: 'private',
+      UTSMode: 'private',
+      IpcMode: 'private',
+    },
+  };
+}
+
+function signalNum(sig: string): number {
+  try {
+    return signalNumber(sig);
+  } catch {
+    return 15;
+  }
+}
+
+export async function containerInspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const refs = o.latest ? targets(store, args, o) : args;
+  if (!refs.length) throw new ExitError('at least one container name or ID must be specified', 125);
+  const out: Record<string, unknown>[] = [];
+  let failed = 0;
+  for (const ref of refs) {
+    try {
+      out.push(inspectJSON(store, loadContainer(store, ref)));
+    } catch (e) {
+      process.stderr.write(`Error: ${(e as Error).message}\n`);
+      failed = 125;
+    }
+  }
+  const format = str(o.format);
+  if (format !== undefined && format !== 'json') {
+    const { formatRows } = await import('../table.ts');
+    process.stdout.write(formatRows(out, { format, defaultTable: format }));
+  } else print(JSON.stringify(out, null, 4));
+  return failed;
+}
+
+/** Whether `ref` names a Podman-style container (for commands shared with Buildah's verbs). */
+export function isPodContainerRef(store: Store, ref: string): boolean {
+  try {
+    const r = store.findContainer(ref);
+    return !!r && r.kind === 'container' && existsSync(store.containerDir(r.id));
+  } catch {
+    return false;
+  }
+}

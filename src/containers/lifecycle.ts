@@ -1,0 +1,536 @@
+// Podman-style container lifecycle on the shared store: create, start (detached under conmon, or
+// in the foreground), stop, kill, wait, cleanup and remove. No barge process stays behind for a
+// detached container: its state is read back from conmon's exit file and /proc.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { Store } from '../store/store.ts';
+import { StoreError } from '../store/store.ts';
+import { resolveInRoot } from '../store/secure-path.ts';
+import { getImage, readImageConfig } from '../image/local-images.ts';
+import { buildSpec, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
+import { findRuntime, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
+import { resolveUser } from '../runtime/user.ts';
+import { createWithConmon, readExitFile, runtimeDelete, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
+import { exec } from '../sys/exec.ts';
+import { isAlive, processStart } from '../sys/proc.ts';
+import { mergeEnv, parseMounts, parseVolumes } from '../primitives/run.ts';
+import {
+  containerPaths, initialState, loadContainer, randomName, reload, saveContainer,
+  type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
+} from './record.ts';
+import { teeToLog } from './logs.ts';
+
+export { ContainerStartError };
+
+/** An error with Podman's exit status for it. */
+export class ContainerError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 125,
+  ) {
+    super(message);
+    this.name = 'ContainerError';
+  }
+}
+
+export interface CreateOptions {
+  image: string;
+  command: string[];
+  name?: string;
+  /** undefined: the image's; '' clears it; a JSON array or a plain command string. */
+  entrypoint?: string;
+  env?: string[];
+  envFiles?: string[];
+  workingDir?: string;
+  user?: string;
+  volumes?: string[];
+  mounts?: string[];
+  tmpfs?: string[];
+  readOnly?: boolean;
+  readOnlyTmpfs?: boolean;
+  hostname?: string;
+  capAdd?: string[];
+  capDrop?: string[];
+  network?: string;
+  labels?: string[];
+  stopSignal?: string;
+  stopTimeout?: number;
+  logDriver?: string;
+  pidsLimit?: number;
+  memory?: string;
+  cpus?: number;
+  ulimits?: string[];
+  terminal?: boolean;
+  interactive?: boolean;
+  rm?: boolean;
+  restart?: string;
+  runtime?: string;
+  securityOpt?: string[];
+}
+
+const lockName = (id: string): string => `container:${id}`;
+
+/** "SIGTERM", "TERM", "term", "15" → 15. */
+export function signalNumber(sig: string): number {
+  const s = sig.trim();
+  if (/^\d+$/.test(s)) {
+    const n = Number(s);
+    if (n < 1 || n > 64) throw new ContainerError(`invalid signal: ${sig}`);
+    return n;
+  }
+  const up = s.toUpperCase();
+  const name = up.startsWith('SIG') ? up : `SIG${up}`;
+  const n = (os.constants.signals as Record<string, number>)[name];
+  if (n === undefined) throw new ContainerError(`invalid signal: ${sig}`);
+  return n;
+}
+
+/** Podman's memory sizes: 512m, 1g, 100k, 1024 (bytes), 1.5g. */
+export function parseMemory(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(v.trim());
+  if (!m) throw new ContainerError(`invalid memory size "${v}"`);
+  const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+}
+
+function parseRestart(v: string | undefined): RestartPolicy {
+  if (!v || v === 'no') return { name: 'no', maxRetries: 0 };
+  const [name, n] = v.split(':');
+  if (name === 'on-failure') {
+    const max = n === undefined ? 0 : Number(n);
+    if (!Number.isInteger(max) || max < 0) throw new ContainerError(`invalid restart policy "${v}"`);
+    return { name, maxRetries: max };
+  }
+  if ((name === 'always' || name === 'unless-stopped') && n === undefined) return { name, maxRetries: 0 };
+  throw new ContainerError(`invalid restart policy "${v}": use no, on-failure[:N], always or unless-stopped`);
+}
+
+function parseCommandString(v: string): string[] {
+  const t = v.trim();
+  if (t.startsWith('[')) {
+    try {
+      const a: unknown = JSON.parse(t);
+      if (Array.isArray(a) && a.every((x) => typeof x === 'string')) return a as string[];
+    } catch {
+      // not JSON: a plain command
+    }
+  }
+  return [v];
+}
+
+async function readEnvFile(file: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const out: string[] = [];
+  for (const raw of (await readFile(file, 'utf8')).split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
+    out.push(line.trimStart());
+  }
+  return out;
+}
+
+function parseUlimit(v: string): { type: string; soft: number; hard: number } {
+  const m = /^([a-z_]+)=(-?\d+)(?::(-?\d+))?$/i.exec(v);
+  if (!m) throw new ContainerError(`invalid ulimit "${v}": expected TYPE=SOFT[:HARD]`);
+  const soft = Number(m[2]);
+  const hard = m[3] === undefined ? soft : Number(m[3]);
+  return { type: m[1]!, soft: soft < 0 ? Infinity : soft, hard: hard < 0 ? Infinity : hard };
+}
+
+/** `podman create`: the container row, its config, and nothing running yet. */
+export async function createContainer(store: Store, o: CreateOptions): Promise<Container> {
+  const img = getImage(store, o.image);
+  const imgCfg = (await readImageConfig(store, img)).config ?? {};
+  const entrypoint = o.entrypoint === undefined ? (imgCfg.Entrypoint ?? []) : o.entrypoint === '' ? [] : parseCommandString(o.entrypoint);
+  // A new entrypoint drops the image's Cmd, as with Podman.
+  const cmd = o.command.length > 0 ? o.command : o.entrypoint !== undefined ? [] : (imgCfg.Cmd ?? []);
+  if (entrypoint.length === 0 && cmd.length === 0) throw new ContainerError('no command or entrypoint provided, and no CMD or ENTRYPOINT from image');
+
+  const network = o.network ?? 'private';
+  if (!['host', 'none', 'private'].includes(network)) {
+    throw new ContainerError(`unsupported network mode "${network}": barge supports none, host and private (no bridge networking yet)`);
+  }
+  const logDriver = o.logDriver === undefined || o.logDriver === 'json-file' || o.logDriver === 'k8s-file' ? 'k8s-file' : o.logDriver;
+  if (logDriver !== 'k8s-file' && logDriver !== 'none') throw new ContainerError(`unsupported log driver "${o.logDriver}" (k8s-file, json-file, none)`);
+
+  const fromFiles: string[] = [];
+  for (const f of o.envFiles ?? []) fromFiles.push(...(await readEnvFile(f)));
+  const env = mergeEnv(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], [...fromFiles, ...(o.env ?? [])]);
+
+  const labels: Record<string, string> = { ...(imgCfg.Labels ?? {}) };
+  for (const l of o.labels ?? []) {
+    const i = l.indexOf('=');
+    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
+  }
+  const mounts: MountSpec[] = [...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
+  for (const t of o.tmpfs ?? []) {
+    const [dst, opts] = t.split(':');
+    if (!dst || !dst.startsWith('/')) throw new ContainerError(`invalid tmpfs "${t}": expected CONTAINER-DIR[:OPTIONS]`);
+    mounts.push({ destination: dst, type: 'tmpfs', source: 'tmpfs', options: opts ? opts.split(',') : ['rw', 'noexec', 'nosuid', 'nodev'] });
+  }
+  for (const m of mounts) {
+    if (m.type === 'bind' && !existsSync(m.source)) throw new ContainerError(`statfs ${m.source}: no such file or directory`);
+  }
+  const security = o.securityOpt ?? [];
+  for (const s of security) {
+    if (!/^(no-new-privileges(=true|=false)?|seccomp=unconfined|label=disable|apparmor=unconfined)$/.test(s)) {
+      throw new ContainerError(`unsupported --security-opt "${s}"`);
+    }
+  }
+  const rt = findRuntime(o.runtime);
+  const resources: ContainerConfig['resources'] = {};
+  if (o.memory !== undefined) resources.memory = parseMemory(o.memory);
+  if (o.cpus !== undefined) resources.cpus = o.cpus;
+  if (o.pidsLimit !== undefined && o.pidsLimit > 0) resources.pidsLimit = o.pidsLimit;
+  const stopSignal = o.stopSignal ?? imgCfg.StopSignal ?? 'SIGTERM';
+  signalNumber(stopSignal);
+
+  const config: ContainerConfig = {
+    image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
+    user: o.user ?? imgCfg.User ?? '', hostname: o.hostname ?? '', labels, annotations: {}, mounts,
+    readOnly: !!o.readOnly, readOnlyTmpfs: o.readOnlyTmpfs ?? true, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
+    network: network as ContainerConfig['network'], stopSignal, stopTimeout: o.stopTimeout ?? 10, logDriver,
+    resources, ulimits: (o.ulimits ?? []).map(parseUlimit), terminal: !!o.terminal, interactive: !!o.interactive,
+    autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: false,
+    noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
+  };
+  if (!config.workingDir.startsWith('/')) throw new ContainerError(`working directory "${config.workingDir}" must be an absolute path`);
+  if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
+  const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const record = await store.createContainer({
+        name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
+      });
+      if (!config.hostname) {
+        config.hostname = record.id.slice(0, 12);
+        const c = { record, data };
+        saveContainer(store, c);
+        return c;
+      }
+      return { record, data };
+    } catch (e) {
+      if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
+    }
+  }
+}
+
+function runtimeOf(c: Container): RuntimeInfo {
+  return { name: c.data.config.runtimeName, path: c.data.config.runtime };
+}
+
+function pathsOf(store: Store, c: Container): ContainerPaths {
+  return containerPaths(store, c.record.id, c.data.config.runtimeName);
+}
+
+/** Mounts the rootfs and writes the bundle; returns the spec (also written as config.json). */
+async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
+  const cfg = c.data.config;
+  const p = pathsOf(store, c);
+  const rootfs = await store.mountContainer(c.record);
+  const user = await resolveUser(rootfs, cfg.user);
+  if (cfg.workingDir !== '/') {
+    const host = await resolveInRoot(rootfs, cfg.workingDir);
+    await mkdir(host, { recursive: true });
+  }
+  await mkdir(p.userdata, { recursive: true, mode: 0o700 });
+  await mkdir(p.run, { recursive: true, mode: 0o700 });
+  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
+  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '';
+  const files: [string, string][] = [['hosts', hosts], ['hostname', `${cfg.hostname}\n`], ['resolv.conf', resolv]];
+  const mounts: MountSpec[] = [];
+  for (const [name, content] of files) {
+    await writeFile(join(p.userdata, name), content);
+    mounts.push({ destination: `/etc/${name}`, type: 'bind', source: join(p.userdata, name), options: ['rbind', 'rprivate'] });
+  }
+  if (cfg.readOnly && cfg.readOnlyTmpfs) {
+    for (const d of ['/run', '/tmp', '/var/tmp']) {
+      if (!cfg.mounts.some((m) => m.destination === d)) {
+        mounts.push({ destination: d, type: 'tmpfs', source: 'tmpfs', options: ['rw', 'rprivate', 'nosuid', 'nodev', 'tmpcopyup'] });
+      }
+    }
+  }
+  mounts.push(...cfg.mounts);
+  const env = [...cfg.env];
+  if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${cfg.hostname}`);
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
+  const spec = buildSpec({
+    rootfs, readonlyRootfs: cfg.readOnly, args: [...cfg.entrypoint, ...cfg.cmd], env, cwd: cfg.workingDir,
+    uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, terminal: cfg.terminal, hostname: cfg.hostname,
+    network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
+    noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources,
+  });
+  return spec;
+}
+
+function readFileOr(f: string): string {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * The container's state as it is now: a running container whose conmon wrote an exit file, or
+ * whose processes are gone, has exited even if nobody recorded it yet.
+ */
+export function liveState(store: Store, c: Container): ContainerState {
+  const s = c.data.state;
+  if (s.status !== 'running' && s.status !== 'stopping') return s;
+  if (s.monitor === 'conmon') {
+    const ex = readExitFile(pathsOf(store, c).exitDir, c.record.id);
+    if (ex) return { ...s, status: 'exited', exitCode: ex.code, finishedAt: ex.at.toISOString(), pid: 0 };
+    if (isAlive(s.pid, s.pidStart)) return s;
+    // The process is gone; a live conmon is about to write the exit file.
+    if (s.monitorPid > 0 && isAlive(s.monitorPid, s.monitorStart)) return s;
+    return { ...s, status: 'exited', exitCode: s.exitCode ?? -1, finishedAt: s.finishedAt ?? new Date().toISOString(), pid: 0, error: 'the container monitor (conmon) died' };
+  }
+  if (isAlive(s.monitorPid, s.monitorStart)) return s;
+  return { ...s, status: 'exited', exitCode: s.exitCode ?? -1, finishedAt: s.finishedAt ?? new Date().toISOString(), pid: 0, error: 'barge, which ran it in the foreground, died' };
+}
+
+export function isRunning(store: Store, c: Container): boolean {
+  const st = liveState(store, c).status;
+  return st === 'running' || st === 'stopping';
+}
+
+function exitCommand(store: Store, id: string, rm: boolean): string[] {
+  const script = process.argv[1] ?? '';
+  return [
+    process.execPath, ...process.execArgv, script,
+    '--root', store.root, '--runroot', store.runroot, '--storage-driver', store.driver,
+    'container', 'cleanup', ...(rm ? ['--rm'] : []), id,
+  ];
+}
+
+/** Runtime state left over from an earlier run (a crash, or a failed start) would make create fail. */
+async function clearRuntime(store: Store, c: Container): Promise<void> {
+  const p = pathsOf(store, c);
+  if (existsSync(join(p.stateRoot, c.record.id))) await runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id);
+  await rm(join(p.socketDir, c.record.id), { force: true });
+}
+
+/** `podman start` (and `run -d`): the container runs under conmon; barge returns once it is started. */
+export async function startDetached(store: Store, ref: string): Promise<Container> {
+  const first = loadContainer(store, ref);
+  return store.withLock(lockName(first.record.id), async () => {
+    const c = reload(store, first);
+    if (isRunning(store, c)) return c;
+    const spec = await prepare(store, c);
+    const p = pathsOf(store, c);
+    const rt = runtimeOf(c);
+    await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
+    await clearRuntime(store, c);
+    if (c.data.config.logDriver === 'k8s-file' && !existsSync(p.logPath)) await writeFile(p.logPath, '');
+    const arg0 = spec.process.args[0] ?? '';
+    const fail = async (e: unknown): Promise<never> => {
+      c.data.state = { ...c.data.state, status: c.data.state.startedAt ? 'exited' : 'created', monitor: null, pid: 0, error: (e as Error).message };
+      saveContainer(store, c);
+      await runtimeDelete(rt, p.stateRoot, c.record.id);
+      await store.unmountContainer(c.record).catch(() => undefined);
+      throw e;
+    };
+    let started;
+    try {
+      started = await createWithConmon({
+        runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
+        socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
+        logPath: c.data.config.logDriver === 'k8s-file' ? p.logPath : null, terminal: c.data.config.terminal,
+        stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove), arg0,
+      });
+    } catch (e) {
+      return fail(e);
+    }
+    const pidStart = processStart(started.pid);
+    const conmonStart = started.conmonPid > 0 ? processStart(started.conmonPid) : '0';
+    const startedAt = new Date().toISOString();
+    try {
+      await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
+    } catch (e) {
+      return fail(e);
+    }
+    c.data.state = {
+      ...c.data.state, status: 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
+      monitorStart: conmonStart, exitCode: null, startedAt, finishedAt: null, stoppedByUser: false, error: '',
+    };
+    saveContainer(store, c);
+    return c;
+  });
+}
+
+/**
+ * `podman run` without -d, `start -a`: the container runs with barge as its monitor and barge's
+ * stdio. Output is also appended to the container's log unless stdin or a terminal is attached.
+ * Resolves with the container's exit code (125/126/127 for failures to start it).
+ */
+export async function startAttached(store: Store, ref: string): Promise<number> {
+  const first = loadContainer(store, ref);
+  const id = first.record.id;
+  const prep = await store.withLock(lockName(id), async () => {
+    const c = reload(store, first);
+    if (isRunning(store, c)) throw new ContainerError(`container ${c.record.name} is already running`);
+    const spec = await prepare(store, c);
+    const p = pathsOf(store, c);
+    await clearRuntime(store, c);
+    c.data.state = {
+      ...c.data.state, status: 'running', monitor: 'barge', pid: 0, pidStart: '0', monitorPid: process.pid,
+      monitorStart: processStart(process.pid), exitCode: null, startedAt: new Date().toISOString(), finishedAt: null,
+      stoppedByUser: false, error: '',
+    };
+    saveContainer(store, c);
+    return { c, spec, p };
+  });
+  const { c, spec, p } = prep;
+  const cfg = c.data.config;
+  const attachedIn = cfg.interactive || cfg.terminal;
+  const log = cfg.logDriver === 'k8s-file' ? p.logPath : null;
+  let code: number;
+  let error = '';
+  try {
+    code = await runContainer({
+      runtime: runtimeOf(c), bundleDir: p.userdata, spec, id, stateRoot: p.stateRoot,
+      ...(attachedIn
+        ? { stdio: 'inherit' as const }
+        : { stdio: 'pipe' as const, stdout: teeToLog(process.stdout, 'stdout', log), stderr: teeToLog(process.stderr, 'stderr', log) }),
+    });
+  } catch (e) {
+    code = 125;
+    error = (e as Error).message;
+    process.stderr.write(`Error: ${error}\n`);
+  }
+  await store.withLock(lockName(id), async () => {
+    let now: Container;
+    try {
+      now = reload(store, c);
+    } catch {
+      return; // removed meanwhile (rm -f)
+    }
+    now.data.state = { ...now.data.state, status: 'exited', monitor: null, pid: 0, exitCode: code, finishedAt: new Date().toISOString(), error };
+    saveContainer(store, now);
+    await store.unmountContainer(now.record).catch(() => undefined);
+  });
+  if (cfg.autoRemove) await removeContainer(store, id, { force: true }).catch(() => undefined);
+  return code;
+}
+
+/**
+ * conmon's exit command (and what stop/rm do afterwards): records the exit, releases the runtime
+ * state and the rootfs mount, and removes an --rm container. Quietly does nothing for a container
+ * that is gone or still running.
+ */
+export async function cleanupContainer(store: Store, ref: string, o: { rm?: boolean } = {}): Promise<void> {
+  let c: Container;
+  try {
+    c = loadContainer(store, ref);
+  } catch {
+    return;
+  }
+  const running = await store.withLock(lockName(c.record.id), async () => {
+    c = reload(store, c);
+    const live = liveState(store, c);
+    if (live.status === 'running' || live.status === 'stopping') return true;
+    if (live !== c.data.state) {
+      c.data.state = { ...live, monitor: null };
+      saveContainer(store, c);
+    }
+    await clearRuntime(store, c);
+    await store.unmountContainer(c.record).catch(() => undefined);
+    return false;
+  });
+  if (!running && (o.rm ?? false) && c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: false }).catch(() => undefined);
+}
+
+/** Polls until the container has exited; false after timeoutMs. */
+export async function waitExited(store: Store, ref: string, timeoutMs = Infinity): Promise<ContainerState | null> {
+  const deadline = Date.now() + timeoutMs;
+  let c = loadContainer(store, ref);
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    const st = liveState(store, c);
+    if (st.status === 'exited' || st.status === 'created') return st;
+    if (Date.now() >= deadline) return null;
+    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+    try {
+      c = reload(store, c);
+    } catch {
+      // Removed (an --rm container): it has exited.
+      return { ...c.data.state, status: 'exited' };
+    }
+  }
+}
+
+/** Delivers a signal to the container's init process. */
+export async function signalContainer(store: Store, ref: string, sig: string): Promise<Container> {
+  const c = loadContainer(store, ref);
+  const n = signalNumber(sig);
+  const s = liveState(store, c);
+  if (s.status !== 'running' && s.status !== 'stopping') {
+    throw new ContainerError(`can only kill running containers. ${c.record.id} is in state ${s.status}: container state improper`);
+  }
+  if (s.monitor === 'conmon' && isAlive(s.pid, s.pidStart)) {
+    try {
+      process.kill(s.pid, n);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
+    return c;
+  }
+  const p = pathsOf(store, c);
+  const r = await exec(c.data.config.runtime, ['--root', p.stateRoot, 'kill', c.record.id, String(n)], { check: false });
+  if (r.exitCode !== 0 && isRunning(store, reload(store, c))) throw new ContainerError(`${c.data.config.runtimeName} kill: ${r.stderr.trim()}`);
+  return c;
+}
+
+/** `podman stop`: the stop signal, then SIGKILL after `timeoutSec`; returns once it has exited. */
+export async function stopContainer(store: Store, ref: string, timeoutSec?: number): Promise<Container> {
+  let c = loadContainer(store, ref);
+  if (isRunning(store, c)) {
+    await store.withLock(lockName(c.record.id), async () => {
+      c = reload(store, c);
+      c.data.state.stoppedByUser = true;
+      if (c.data.state.status === 'running') c.data.state.status = 'stopping';
+      saveContainer(store, c);
+    });
+    const t = timeoutSec ?? c.data.config.stopTimeout;
+    let exited = null;
+    if (t > 0) {
+      await signalContainer(store, c.record.id, c.data.config.stopSignal).catch(() => undefined);
+      exited = await waitExited(store, c.record.id, t * 1000);
+    }
+    if (!exited) {
+      await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
+      exited = await waitExited(store, c.record.id, 30_000);
+      if (!exited) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
+    }
+  }
+  await cleanupContainer(store, c.record.id);
+  return c;
+}
+
+/** `podman rm`: a running container needs force (then it is killed first). */
+export async function removeContainer(store: Store, ref: string, o: { force: boolean }): Promise<string> {
+  let c = loadContainer(store, ref);
+  if (isRunning(store, c)) {
+    if (!o.force) {
+      throw new ContainerError(
+        `cannot remove container ${c.record.id} as it is running - running or paused containers cannot be removed without force: container state improper`,
+        2,
+      );
+    }
+    await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
+    if (!(await waitExited(store, c.record.id, 30_000))) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
+  }
+  await store.withLock(lockName(c.record.id), async () => {
+    try {
+      c = reload(store, c);
+    } catch {
+      return;
+    }
+    await clearRuntime(store, c);
+    await store.deleteContainer(c.record);
+  });
+  return c.record.id;
+}

@@ -1,0 +1,158 @@
+// A Podman-style container as kept in the store: a row of kind 'container' whose data is this JSON.
+
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import type { ContainerRecord, Store } from '../store/store.ts';
+import { StoreError } from '../store/store.ts';
+import type { MountSpec } from '../runtime/spec.ts';
+
+export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
+
+/** What `create`/`run` decided; fixed for the container's life. */
+export interface ContainerConfig {
+  /** The image reference as the user gave it. */
+  image: string;
+  imageId: string;
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  workingDir: string;
+  user: string;
+  hostname: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  mounts: MountSpec[];
+  readOnly: boolean;
+  readOnlyTmpfs: boolean;
+  capAdd: string[];
+  capDrop: string[];
+  network: 'host' | 'none' | 'private';
+  stopSignal: string;
+  stopTimeout: number;
+  logDriver: 'k8s-file' | 'none';
+  resources: { memory?: number; cpus?: number; pidsLimit?: number };
+  ulimits: { type: string; soft: number; hard: number }[];
+  terminal: boolean;
+  interactive: boolean;
+  autoRemove: boolean;
+  restart: RestartPolicy;
+  /** Runtime path chosen at create time, so every later verb talks to the same runtime. */
+  runtime: string;
+  runtimeName: string;
+  init: boolean;
+  noNewPrivileges: boolean;
+}
+
+export type Status = 'created' | 'running' | 'stopping' | 'exited';
+
+export interface ContainerState {
+  status: Status;
+  /** 'conmon' for detached containers; 'barge' while a foreground `run`/`start -a` watches it. */
+  monitor: 'conmon' | 'barge' | null;
+  pid: number;
+  /** /proc start time of pid, so a reused pid is never taken for the container. */
+  pidStart: string;
+  monitorPid: number;
+  monitorStart: string;
+  exitCode: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** The user stopped it: restart policies other than always leave it alone. */
+  stoppedByUser: boolean;
+  restartCount: number;
+  error: string;
+}
+
+export interface PodContainer {
+  kind: 'podman-container';
+  config: ContainerConfig;
+  state: ContainerState;
+}
+
+export interface Container {
+  record: ContainerRecord;
+  data: PodContainer;
+}
+
+export function isPodContainer(r: ContainerRecord): boolean {
+  return r.kind === 'container';
+}
+
+export function loadContainer(store: Store, ref: string): Container {
+  const record = store.findContainer(ref);
+  if (!record || record.kind !== 'container') {
+    throw new StoreError(`no container with name or ID "${ref}" found: no such container`, 'notfound');
+  }
+  return { record, data: JSON.parse(record.data) as PodContainer };
+}
+
+/** Re-reads the row (another process may have changed it). */
+export function reload(store: Store, c: Container): Container {
+  return loadContainer(store, c.record.id);
+}
+
+export function saveContainer(store: Store, c: Container): void {
+  c.record.data = JSON.stringify(c.data);
+  store.updateContainerData(c.record.id, c.record.data);
+}
+
+export function initialState(): ContainerState {
+  return {
+    status: 'created', monitor: null, pid: 0, pidStart: '0', monitorPid: 0, monitorStart: '0', exitCode: null,
+    startedAt: null, finishedAt: null, stoppedByUser: false, restartCount: 0, error: '',
+  };
+}
+
+export interface ContainerPaths {
+  /** Persistent per-container data: bundle (config.json), log, etc files. */
+  userdata: string;
+  logPath: string;
+  /** Volatile (runroot) data: exit file, pid files, attach socket links. */
+  run: string;
+  exitDir: string;
+  conmonPidFile: string;
+  pidFile: string;
+  stateRoot: string;
+  socketDir: string;
+}
+
+export function containerPaths(store: Store, id: string, runtimeName: string): ContainerPaths {
+  const userdata = join(store.containerDir(id), 'userdata');
+  const run = store.containerRunDir(id);
+  return {
+    userdata,
+    logPath: join(userdata, 'ctr.log'),
+    run,
+    exitDir: join(run, 'exits'),
+    conmonPidFile: join(run, 'conmon.pid'),
+    pidFile: join(run, 'pidfile'),
+    stateRoot: join(store.runroot, `oci-${runtimeName}`),
+    socketDir: join(store.runroot, 'socket'),
+  };
+}
+
+const ADJECTIVES = [
+  'admiring', 'agitated', 'amazing', 'angry', 'awesome', 'blissful', 'bold', 'brave', 'charming', 'clever', 'cool',
+  'compassionate', 'competent', 'confident', 'crazy', 'dazzling', 'determined', 'eager', 'ecstatic', 'elastic',
+  'elegant', 'epic', 'festive', 'focused', 'friendly', 'gallant', 'gifted', 'goofy', 'gracious', 'happy', 'hopeful',
+  'hungry', 'inspiring', 'jolly', 'keen', 'kind', 'laughing', 'loving', 'lucid', 'magical', 'modest', 'musing',
+  'nervous', 'nice', 'nifty', 'nostalgic', 'optimistic', 'peaceful', 'pensive', 'practical', 'priceless', 'quirky',
+  'quizzical', 'relaxed', 'reverent', 'romantic', 'serene', 'sharp', 'silly', 'sleepy', 'stoic', 'strange',
+  'suspicious', 'sweet', 'tender', 'thirsty', 'trusting', 'upbeat', 'vibrant', 'vigilant', 'wizardly', 'wonderful',
+  'xenodochial', 'youthful', 'zealous', 'zen',
+];
+const NOUNS = [
+  'albattani', 'allen', 'archimedes', 'babbage', 'banach', 'bardeen', 'bell', 'blackwell', 'bohr', 'booth', 'borg',
+  'brahmagupta', 'cannon', 'carson', 'cerf', 'curie', 'darwin', 'dijkstra', 'edison', 'einstein', 'euclid', 'euler',
+  'faraday', 'fermat', 'fermi', 'feynman', 'galileo', 'gauss', 'goldberg', 'goodall', 'hamilton', 'hawking',
+  'heisenberg', 'hopper', 'hypatia', 'johnson', 'kepler', 'knuth', 'lalande', 'lamarr', 'leakey', 'lovelace',
+  'lumiere', 'mayer', 'mccarthy', 'meitner', 'mendel', 'morse', 'newton', 'nobel', 'noether', 'pascal', 'pasteur',
+  'perlman', 'pike', 'poincare', 'ptolemy', 'ramanujan', 'ride', 'ritchie', 'rubin', 'shannon', 'shockley', 'sinoussi',
+  'stonebraker', 'swanson', 'tesla', 'thompson', 'torvalds', 'turing', 'volhard', 'wescoff', 'wilbur', 'wiles',
+  'wing', 'wozniak', 'wright', 'yalow', 'yonath',
+];
+
+/** A Podman-style random name ("happy_turing"). */
+export function randomName(): string {
+  return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}`;
+}

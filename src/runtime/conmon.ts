@@ -1,0 +1,211 @@
+// Starts a detached container under conmon, the monitor Podman uses, and drives the OCI runtime
+// for the verbs that act on a created container (start, kill, delete, state).
+//
+// conmon (api version 1) forks itself into the background at once; the daemonised monitor runs
+// `RUNTIME create`, reports the container's pid (or the runtime's error) as one JSON line on the
+// sync pipe (fd 3, named by $_OCI_SYNCPIPE), and keeps watching. When the container exits it
+// writes the exit code to EXIT-DIR/ID and runs the exit command. barge itself never stays running.
+
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { exec } from '../sys/exec.ts';
+import { classifyRuntimeError, type RuntimeInfo, type StartFailure } from './oci-runtime.ts';
+
+const CONMON_DIRS = ['/usr/bin', '/usr/local/bin', '/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/lib/podman', '/usr/sbin'];
+
+/** Path of conmon: $BARGE_CONMON, $PATH, then the places distributions put it. */
+export function findConmon(): string {
+  const env = process.env['BARGE_CONMON'];
+  const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), ...CONMON_DIRS];
+  const candidates = env ? [env] : dirs.map((d) => path.join(d, 'conmon'));
+  for (const p of candidates) {
+    try {
+      if (!statSync(p).isFile()) continue;
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new Error('conmon not found: install it (Debian package "conmon") to run detached containers');
+}
+
+/** A failure to create or start the container process, with Podman's exit code (125/126/127). */
+export class ContainerStartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'ContainerStartError';
+  }
+}
+
+export interface ConmonOptions {
+  conmon?: string;
+  runtime: RuntimeInfo;
+  /** Runtime --root. */
+  stateRoot: string;
+  id: string;
+  name: string;
+  /** Holds config.json; conmon also puts its attach socket and fifos here. */
+  bundleDir: string;
+  /** Where conmon writes EXITDIR/ID. */
+  exitDir: string;
+  /** Short directory for the attach-socket symlink (socket paths are limited to 108 bytes). */
+  socketDir: string;
+  containerPidFile: string;
+  conmonPidFile: string;
+  /** k8s-file path, or null for no log. */
+  logPath: string | null;
+  terminal?: boolean;
+  stdin?: boolean;
+  /** Program and arguments conmon runs after the container exits. */
+  exitCommand?: string[];
+  /** The command the container runs, for error messages. */
+  arg0: string;
+}
+
+export interface ConmonStarted {
+  /** The container's init pid (created, not yet started). */
+  pid: number;
+  conmonPid: number;
+}
+
+/**
+ * Runs conmon and waits until the runtime has created the container (not started it: call
+ * runtimeStart next). Throws ContainerStartError when the runtime refuses.
+ */
+export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted> {
+  await mkdir(o.exitDir, { recursive: true, mode: 0o700 });
+  await mkdir(o.socketDir, { recursive: true, mode: 0o700 });
+  await mkdir(o.stateRoot, { recursive: true, mode: 0o700 });
+  await rm(path.join(o.exitDir, o.id), { force: true });
+  const args = [
+    '--api-version', '1',
+    '-c', o.id,
+    '-u', o.id,
+    '-r', o.runtime.path,
+    '-b', o.bundleDir,
+    '-p', o.containerPidFile,
+    '-n', o.name,
+    '--exit-dir', o.exitDir,
+    '--socket-dir-path', o.socketDir,
+    '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none:',
+    '--log-level', 'error',
+    '--runtime-arg', '--root', '--runtime-arg', o.stateRoot,
+    '--runtime-arg', '--log-format=json',
+    '--runtime-arg', `--log=${path.join(o.bundleDir, 'oci-log')}`,
+    '--conmon-pidfile', o.conmonPidFile,
+  ];
+  if (o.terminal) args.push('-t');
+  if (o.stdin) args.push('-i');
+  if (o.exitCommand && o.exitCommand.length > 0) {
+    args.push('--exit-command', o.exitCommand[0]!);
+    for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);
+  }
+  const child = spawn(o.conmon ?? findConmon(), args, {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    detached: true,
+  });
+  child.unref();
+  const sync = child.stdio[3] as Readable;
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const done = (err?: Error): void => {
+      sync.removeAllListeners('data');
+      sync.destroy();
+      if (err) reject(err);
+      else resolve(buf);
+    };
+    child.once('error', (e) => done(e));
+    sync.on('data', (b: Buffer) => {
+      buf += b.toString();
+      if (buf.includes('\n')) done();
+    });
+    sync.once('end', () => done(buf === '' ? new Error('conmon exited without reporting the container (see its log in syslog)') : undefined));
+    sync.once('error', (e) => done(e));
+  });
+  let msg: { data?: number; message?: string };
+  try {
+    msg = JSON.parse(line.split('\n')[0]!) as { data?: number; message?: string };
+  } catch {
+    throw new Error(`conmon: unexpected answer on the sync pipe: ${line.trim()}`);
+  }
+  if (typeof msg.data !== 'number' || msg.data <= 0) {
+    const f = classifyRuntimeError((msg.message ?? 'container create failed').trim(), o.arg0);
+    throw new ContainerStartError(`${o.runtime.name}: ${f.message}`, f.code);
+  }
+  let conmonPid = 0;
+  try {
+    conmonPid = Number(readFileSync(o.conmonPidFile, 'utf8').trim()) || 0;
+  } catch {
+    // conmon writes it before creating the container; a missing file only loses a detail.
+  }
+  return { pid: msg.data, conmonPid };
+}
+
+function runtimeBase(_rt: RuntimeInfo, stateRoot: string): string[] {
+  return ['--root', stateRoot];
+}
+
+/** `RUNTIME start ID`; a failure is mapped like a failed `run` (126/127/125). */
+export async function runtimeStart(rt: RuntimeInfo, stateRoot: string, id: string, arg0: string): Promise<void> {
+  const r = await exec(rt.path, [...runtimeBase(rt, stateRoot), '--log-format', 'json', 'start', id], { check: false });
+  if (r.exitCode === 0) return;
+  const f = lastRuntimeError(r.stderr, arg0) ?? { code: 125, message: `${r.stderr.trim() || `exit status ${r.exitCode}`}: OCI runtime error` };
+  throw new ContainerStartError(`${rt.name}: ${f.message}`, f.code);
+}
+
+function lastRuntimeError(stderr: string, arg0: string): StartFailure | null {
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const j = JSON.parse(lines[i]!) as { msg?: unknown };
+      if (typeof j.msg === 'string') return classifyRuntimeError(j.msg, arg0);
+    } catch {
+      return classifyRuntimeError(lines[i]!.trim(), arg0);
+    }
+  }
+  return null;
+}
+
+/** `RUNTIME delete --force ID`, ignoring a container the runtime no longer knows. */
+export async function runtimeDelete(rt: RuntimeInfo, stateRoot: string, id: string): Promise<void> {
+  await exec(rt.path, [...runtimeBase(rt, stateRoot), 'delete', '--force', id], { check: false }).catch(() => undefined);
+}
+
+export interface RuntimeState {
+  status: string;
+  pid: number;
+}
+
+/** `RUNTIME state ID`, or null when the runtime does not know the container. */
+export async function runtimeState(rt: RuntimeInfo, stateRoot: string, id: string): Promise<RuntimeState | null> {
+  const r = await exec(rt.path, [...runtimeBase(rt, stateRoot), 'state', id], { check: false }).catch(() => null);
+  if (!r || r.exitCode !== 0) return null;
+  try {
+    const j = JSON.parse(r.stdout) as { status?: string; pid?: number };
+    return { status: j.status ?? 'unknown', pid: j.pid ?? 0 };
+  } catch {
+    return null;
+  }
+}
+
+/** Reads conmon's exit file: the exit code and when it was written, or null if there is none yet. */
+export function readExitFile(exitDir: string, id: string): { code: number; at: Date } | null {
+  const f = path.join(exitDir, id);
+  try {
+    const text = readFileSync(f, 'utf8').trim();
+    if (text === '') return null;
+    const code = Number.parseInt(text, 10);
+    if (!Number.isInteger(code)) return null;
+    return { code, at: statSync(f).mtime };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,57 @@
+// Helpers for the Podman-style container suites.
+import { readdirSync, readFileSync } from 'node:fs';
+import { expect } from 'vitest';
+import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
+import { importBusybox } from '../fixtures.ts';
+
+export async function busyboxEnv(): Promise<Env> {
+  const env = await makeEnv();
+  await importBusybox(env);
+  return env;
+}
+
+export function expectCode(r: BargeResult, code: number, args: readonly string[] = []): void {
+  expect(r.code, describeFailure(args, r)).toBe(code);
+}
+
+/** Polls `check` every 50 ms until it returns true; fails after timeoutMs. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Pids of conmon processes whose command line mentions this env's runroot. */
+export function conmonsOf(env: Env): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      if (cmd.startsWith('/usr/bin/conmon\0') || cmd.split('\0')[0]?.endsWith('/conmon')) {
+        if (cmd.includes(env.runroot)) out.push(Number(d));
+      }
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/** Removes every container of the env (force) and checks no conmon of it is left. */
+export async function removeAll(env: Env): Promise<void> {
+  const ids = (await env.barge(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter((l) => l.trim() !== '');
+  if (ids.length) await env.barge(['rm', '-f', ...ids]);
+  await until('conmon processes to exit', () => conmonsOf(env).length === 0, 20_000).catch(() => {
+    for (const pid of conmonsOf(env)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+}

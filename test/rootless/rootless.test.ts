@@ -1,0 +1,171 @@
+// barge as an unprivileged user: it re-executes itself in a user namespace mapped from the user's
+// /etc/subuid and /etc/subgid ranges, keeps its store under $HOME, and files keep their owners.
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { writeFile, chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BARGE_BIN, describeFailure } from '../helpers.ts';
+import { assertUserCanRunBarge, ensureUser, isRoot, makeRootlessEnv, subidRange, type RootlessEnv } from './lib.ts';
+
+const runtimes = ['crun', 'runc'].filter((r) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${r} || test -x /usr/sbin/${r}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});
+
+describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
+  let env: RootlessEnv;
+  let ctr: string;
+
+  beforeAll(async () => {
+    const user = ensureUser('bargetest', '200000-265535');
+    assertUserCanRunBarge(user);
+    env = await makeRootlessEnv(user);
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  it('info reports rootless, the store under $HOME and a private runtime directory under /tmp', async () => {
+    const r = await env.barge(['info', '--format', 'json']);
+    expect(r.code, describeFailure(['info'], r)).toBe(0);
+    expect(r.stderr).not.toMatch(/WARN/);
+    const info = JSON.parse(r.stdout) as { host: { rootless: boolean }; store: { graphRoot: string; runRoot: string; graphDriverName: string } };
+    expect(info.host.rootless).toBe(true);
+    expect(info.store.graphRoot).toBe(join(env.home, '.local', 'share', 'barge'));
+    const runDir = `/tmp/barge-run-${env.user.uid}`;
+    expect(info.store.runRoot).toBe(join(runDir, 'barge'));
+    const st = lstatSync(runDir);
+    expect(st.isDirectory()).toBe(true);
+    expect(st.uid).toBe(env.user.uid);
+    expect(st.mode & 0o777).toBe(0o700);
+    // The store belongs to the user, not to root.
+    expect(lstatSync(info.store.graphRoot).uid).toBe(env.user.uid);
+  });
+
+  it('version and help need no user namespace', async () => {
+    expect(await env.bargeOk(['version'])).toMatch(/Version:/);
+    expect(await env.bargeOk(['--help'])).toMatch(/Usage: barge/);
+  });
+
+  it('imports an image and creates a working container from it', async () => {
+    await env.bargeOk(['import', env.busyboxTar, 'busybox']);
+    ctr = await env.bargeOk(['from', 'busybox']);
+    expect(ctr).toMatch(/^busybox-working-container/);
+  });
+
+  it('run: the command is root of the user namespace', async () => {
+    expect(await env.bargeOk(['run', ctr, 'id', '-u'])).toBe('0');
+    for (const rt of runtimes) expect(await env.bargeOk(['--runtime', rt, 'run', ctr, 'id', '-u']), rt).toBe('0');
+    // The exit code comes through the re-executed barge.
+    expect((await env.barge(['run', ctr, 'sh', '-c', 'exit 7'])).code).toBe(7);
+  });
+
+  it('copy --chown 33:33: the file is owned by 33 inside, by the mapped subordinate id outside', async () => {
+    const src = join(env.files, 'data.txt');
+    await writeFile(src, 'hello\n');
+    await chown(src, env.user.uid, env.user.gid);
+    await env.bargeOk(['copy', '--chown', '33:33', ctr, src, '/data.txt']);
+    expect(await env.bargeOk(['run', ctr, 'stat', '-c', '%u:%g', '/data.txt'])).toBe('33:33');
+    // A file made by a command in the container keeps its owner as well.
+    await env.bargeOk(['run', ctr, 'sh', '-c', 'echo x > /made.txt && chown 44:45 /made.txt']);
+
+    // On the host the owner is the subordinate id mapped to 33 (unshare --map-auto maps 1.. onto the first range).
+    const range = subidRange('/etc/subuid', env.user.name)!;
+    const containers = join(env.home, '.local', 'share', 'barge', 'containers');
+    const uppers = readdirSync(containers).map((id) => join(containers, id, 'upper', 'data.txt')).filter((p) => existsSync(p));
+    expect(uppers).toHaveLength(1);
+    expect(lstatSync(uppers[0]!).uid).toBe(range.start + 32);
+  });
+
+  it('commit: a new container from the committed image sees the owners', async () => {
+    await env.bargeOk(['commit', ctr, 'owned']);
+    expect(await env.bargeOk(['images', '--format', '{{.Repository}}:{{.Tag}}'])).toMatch(/^localhost\/owned:latest$/m);
+    const c2 = await env.bargeOk(['from', 'owned']);
+    expect(await env.bargeOk(['run', c2, 'stat', '-c', '%u:%g %n', '/data.txt', '/made.txt'])).toBe('33:33 /data.txt\n44:45 /made.txt');
+    await env.bargeOk(['rm', c2]);
+  });
+
+  it('unshare: a mount made by barge in the namespace is usable by the command', async () => {
+    const script = `mnt=$(${BARGE_BIN} mount ${ctr}) && ls "$mnt/bin/busybox" && stat -c %u "$mnt/data.txt"`;
+    const r = await env.barge(['unshare', 'sh', '-c', script]);
+    expect(r.code, describeFailure(['unshare', 'sh', '-c', script], r)).toBe(0);
+    expect(r.stdout).toMatch(/\/bin\/busybox\n33\n$/);
+    // --mount VAR=CONTAINER, and the id map of the namespace.
+    const r2 = await env.barge(['unshare', '--mount', `M=${ctr}`, 'sh', '-c', 'cat "$M/data.txt"; id -u; cat /proc/self/uid_map']);
+    expect(r2.code, describeFailure(['unshare'], r2)).toBe(0);
+    const [content, uid, ...maps] = r2.stdout.trim().split('\n');
+    expect(content).toBe('hello');
+    expect(uid).toBe('0');
+    expect(maps[0]!.trim().split(/\s+/)).toEqual(['0', String(env.user.uid), '1']);
+    expect(maps.length).toBeGreaterThan(1);
+  });
+
+  it('a mount lives only as long as its namespace: a later barge remounts as needed', async () => {
+    // Each top-level barge has its own namespace, so the container is not mounted here any more...
+    expect(await env.bargeOk(['mount'])).toBe('');
+    // ...and commands that need it mount it again.
+    expect(await env.bargeOk(['run', ctr, 'cat', '/data.txt'])).toBe('hello');
+    await env.bargeOk(['commit', ctr, 'owned2']);
+  });
+
+  it('a second user has a separate store', async () => {
+    const other = ensureUser('bargetest2', '300000-365535');
+    const env2 = await makeRootlessEnv(other);
+    try {
+      expect(await env2.bargeOk(['images', '-q'])).toBe('');
+      expect(await env2.bargeOk(['containers', '-q'])).toBe('');
+      // And cannot read the first user's store.
+      const r = await env2.run('ls', [join(env.home, '.local', 'share', 'barge')]);
+      expect(r.code).not.toBe(0);
+    } finally {
+      await env2.cleanup();
+    }
+  });
+});
+
+describe.runIf(isRoot)('rootless without subordinate id ranges', () => {
+  let env: RootlessEnv;
+
+  beforeAll(async () => {
+    const user = ensureUser('bargenosub', false);
+    assertUserCanRunBarge(user);
+    env = await makeRootlessEnv(user);
+  });
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  it('runs with a single mapping and says what to configure', async () => {
+    const r = await env.barge(['info', '--format', '{{.Host.Rootless}}']);
+    expect(r.code, describeFailure(['info'], r)).toBe(0);
+    expect(r.stdout.trim()).toBe('true');
+    expect(r.stderr).toMatch(/single uid\/gid mapped/);
+    expect(r.stderr).toContain(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${env.user.name}`);
+  });
+
+  it('images with files of other owners fail with the same advice', async () => {
+    // busybox's /var/www belongs to 33.
+    const r = await env.barge(['import', env.busyboxTar, 'busybox']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/not mapped/);
+    expect(r.stderr).toMatch(/only one uid and gid are mapped.*usermod --add-subuids/);
+  });
+
+  it('root-owned content works: scratch, copy, commit', async () => {
+    const src = join(env.files, 'file.txt');
+    await writeFile(src, 'single\n');
+    await chown(src, env.user.uid, env.user.gid);
+    const c = await env.bargeOk(['from', 'scratch']);
+    await env.bargeOk(['copy', c, src, '/file.txt']);
+    await env.bargeOk(['commit', c, 'single']);
+    expect(await env.bargeOk(['images', '--format', '{{.Repository}}'])).toMatch(/^localhost\/single$/m);
+    const r = await env.barge(['copy', '--chown', '33:33', c, src, '/other.txt']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/usermod --add-subuids/);
+  });
+});
