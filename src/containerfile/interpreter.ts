@@ -434,7 +434,9 @@ class Interpreter {
   private async runInstruction(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean): Promise<void> {
     const vars = this.stageVars(st);
     const c = st.config.image.config!;
-    const nop = (text = ins.args): string => `/bin/sh -c #(nop) ${ins.keyword} ${text}`;
+    // History text as Buildah writes it: the instruction as written (flags and JSON spacing
+    // included), except ARG, which names its variables only.
+    const nop = (text?: string): string => `/bin/sh -c #(nop) ${text === undefined ? ins.original : `${ins.keyword} ${text}`}`;
     switch (ins.keyword) {
       case 'RUN':
         return this.runStep(st, ins, layers, finalStep);
@@ -497,7 +499,7 @@ class Interpreter {
       case 'VOLUME': {
         const vols = ins.json ? ins.json.map((v) => this.expand(ins, v, vars)) : this.expandList(ins, ins.args, vars);
         if (vols.some((v) => v.trim() === '')) throw new ContainerfileError(ins.file, ins.line, 'VOLUME specified can not be an empty string');
-        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+        return this.configStep(st, nop(), layers, finalStep, () => {
           c.Volumes ??= {};
           for (const v of vols) c.Volumes[v] = {};
         });
@@ -523,21 +525,21 @@ class Interpreter {
       }
       case 'CMD': {
         const cmd = ins.json ?? [...st.shell, ins.args];
-        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+        return this.configStep(st, nop(), layers, finalStep, () => {
           c.Cmd = cmd;
           st.cmdSet = true;
         });
       }
       case 'ENTRYPOINT': {
         const ep = ins.json ?? [...st.shell, ins.args];
-        return this.configStep(st, nop(ins.json ? JSON.stringify(ins.json) : ins.args), layers, finalStep, () => {
+        return this.configStep(st, nop(), layers, finalStep, () => {
           c.Entrypoint = ep;
           // Docker: an ENTRYPOINT resets a CMD inherited from the base image.
           if (!st.cmdSet) delete c.Cmd;
         });
       }
       case 'SHELL':
-        return this.configStep(st, nop(JSON.stringify(ins.json)), layers, finalStep, () => {
+        return this.configStep(st, nop(), layers, finalStep, () => {
           st.shell = [...ins.json!];
           c.Shell = [...ins.json!];
         });
@@ -937,7 +939,9 @@ class Interpreter {
         : cacheKey({ v: 1, kind: ins.keyword, parent: st.imageId, parts, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
     }
     const kind = multi ? 'multi' : (await lstat(sources[0] ? join(sources[0].root, sources[0].rel) : '/nonexistent').catch(() => null))?.isDirectory() ? 'dir' : 'file';
-    const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${contentHash ? `${kind}:${contentHash}` : srcWords.join(' ')} in ${dest} `;
+    // Buildah names the destination as written, before expansion.
+    const destAsWritten = ins.json ? ins.json.at(-1)! : splitKeepQuotes(ins.args, this.o.parsed.escape).at(-1)!;
+    const createdBy = `/bin/sh -c #(nop) ${ins.keyword} ${contentHash ? `${kind}:${contentHash}` : srcWords.join(' ')} in ${destAsWritten} `;
 
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       try {

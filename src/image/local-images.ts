@@ -61,7 +61,8 @@ export async function resolveImage(store: Store, ref: string, policy: PullPolicy
     return store.getImage(id) ?? getImage(store, ref);
   } catch (e) {
     if (local) return local;
-    throw e;
+    if (policy === 'always') throw e;
+    throw new StoreError(`${ref}: image not known locally, and pulling it failed: ${(e as Error).message}`, 'notfound');
   }
 }
 

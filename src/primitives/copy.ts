@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -58,9 +58,13 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
         else sources.push(...(await expandSource(s, srcRoot)));
       }
       const intoDir = destPath.endsWith('/') || sources.length + urls.length > 1 || (await isDirIn(rootfs, destPath));
-      const targetDir = async (dir: string): Promise<string> => {
+      const targetDir = async (dir: string, chownCreated = false): Promise<string> => {
+        const existed = await isDirIn(rootfs, dir);
         await mkdirInRoot(rootfs, dir);
-        return resolveInRoot(rootfs, dir);
+        const host = await resolveInRoot(rootfs, dir);
+        // A directory COPY creates for a directory source belongs to --chown, as in Docker and Buildah.
+        if (chownCreated && !existed && o.chown) await lchown(host, owner.uid, owner.gid);
+        return host;
       };
 
       for (const src of sources) {
@@ -73,7 +77,7 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
         const dir = st.isDirectory() || intoDir ? destPath : posix.dirname(destPath);
         const name = st.isDirectory() ? '' : intoDir ? basename(src.path) : posix.basename(destPath);
         const pack = tar.pack();
-        const done = applyTar(pack as unknown as Readable, { root: await targetDir(dir), whiteouts: 'none' });
+        const done = applyTar(pack as unknown as Readable, { root: await targetDir(dir, st.isDirectory()), whiteouts: 'none' });
         try {
           await packTree(pack, src, name, owner, mode, o.exclude);
           pack.finalize();

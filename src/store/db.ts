@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS file_hashes (
 );
 `;
 
+/** A 31-bit hash of the schema text: any change to SCHEMA makes stores apply it again. */
+const SCHEMA_VERSION = [...SCHEMA].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) | 0, 7) & 0x7fffffff;
+
 export type Row = Record<string, SQLInputValue>;
 
 export class Db {
@@ -65,8 +68,15 @@ export class Db {
 
   constructor(file: string) {
     this.sql = new DatabaseSync(file, { timeout: 60_000 });
-    this.sql.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-    this.sql.exec(SCHEMA);
+    this.sql.exec('PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+    // The schema's fingerprint in user_version: the common open of an up-to-date store reads one
+    // integer instead of running every CREATE (a write transaction) again.
+    const version = (this.sql.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    if (version !== SCHEMA_VERSION) {
+      this.sql.exec('PRAGMA journal_mode = WAL');
+      this.sql.exec(SCHEMA);
+      this.sql.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    }
   }
 
   /** Runs fn in one write transaction; nested calls join the outer one. */

@@ -147,6 +147,7 @@ export class Store {
   readonly driver: Driver;
   readonly userxattr: boolean;
   private readonly heldLocks = new Map<string, number>();
+  private pinned = false;
 
   private constructor(opts: StoreOptions, db: Db) {
     this.root = opts.root;
@@ -157,12 +158,17 @@ export class Store {
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
-    for (const d of ['blobs/sha256', 'layers', 'l', 'containers', 'tmp', 'empty']) {
-      await mkdir(join(opts.root, d), { recursive: true, mode: 0o700 });
-    }
-    await mkdir(opts.runroot, { recursive: true, mode: 0o700 });
     const driverFile = join(opts.root, 'driver');
-    if (!existsSync(driverFile)) {
+    // The driver file is written last when a store is made: with it there, the layout exists.
+    const made = existsSync(driverFile);
+    if (!made) {
+      for (const d of ['blobs/sha256', 'layers', 'l', 'containers', 'tmp', 'empty']) {
+        await mkdir(join(opts.root, d), { recursive: true, mode: 0o700 });
+      }
+    }
+    // The runroot is usually on tmpfs and may have been emptied by a reboot.
+    await mkdir(opts.runroot, { recursive: true, mode: 0o700 });
+    if (!made) {
       // Written whole and linked into place, so processes opening a new store at once never read
       // a half-written file, and the first one's driver is the store's.
       const tmp = join(opts.root, 'tmp', `${process.pid}-${processStart(process.pid)}-driver`);
@@ -185,10 +191,13 @@ export class Store {
   }
 
   close(): void {
-    try {
-      this.db.run("DELETE FROM locks WHERE name LIKE 'pin:%' AND pid = ?", process.pid);
-    } catch {
-      // Pins of a process that is gone are ignored anyway.
+    // Most commands pin nothing; a write here would cost every command a transaction.
+    if (this.pinned) {
+      try {
+        this.db.run("DELETE FROM locks WHERE name LIKE 'pin:%' AND pid = ?", process.pid);
+      } catch {
+        // Pins of a process that is gone are ignored anyway.
+      }
     }
     this.db.close();
   }
@@ -286,6 +295,7 @@ export class Store {
    * Must run inside a transaction that saw the layer's row.
    */
   private pin(id: string): void {
+    this.pinned = true;
     this.db.run('INSERT OR REPLACE INTO locks (name, pid, start) VALUES (?, ?, ?)', `pin:${id}:${process.pid}`, process.pid, processStart(process.pid));
   }
 

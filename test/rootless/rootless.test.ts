@@ -61,6 +61,8 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
   it('run: the command is root of the user namespace', async () => {
     expect(await env.bargeOk(['run', ctr, 'id', '-u'])).toBe('0');
     for (const rt of runtimes) expect(await env.bargeOk(['--runtime', rt, 'run', ctr, 'id', '-u']), rt).toBe('0');
+    // A network namespace of its own is allowed too (it belongs to barge's user namespace).
+    expect(await env.bargeOk(['run', '--network', 'none', ctr, 'sh', '-c', 'grep -c : /proc/net/dev'])).toBe('1');
     // The exit code comes through the re-executed barge.
     expect((await env.barge(['run', ctr, 'sh', '-c', 'exit 7'])).code).toBe(7);
   });
@@ -111,6 +113,17 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     // ...and commands that need it mount it again.
     expect(await env.bargeOk(['run', ctr, 'cat', '/data.txt'])).toBe('hello');
     await env.bargeOk(['commit', ctr, 'owned2']);
+  });
+
+  it('the vfs driver keeps owners too', async () => {
+    const g = ['--root', join(env.home, 'vfs'), '--runroot', join(env.home, 'vfs-run'), '--storage-driver', 'vfs'];
+    await env.bargeOk([...g, 'import', env.busyboxTar, 'bb']);
+    const c = await env.bargeOk([...g, 'from', 'bb']);
+    await env.bargeOk([...g, 'run', c, 'sh', '-c', 'echo x > /y && chown 5:6 /y']);
+    await env.bargeOk([...g, 'commit', c, 'bb2']);
+    const c2 = await env.bargeOk([...g, 'from', 'bb2']);
+    expect(await env.bargeOk([...g, 'run', c2, 'stat', '-c', '%u:%g', '/y', '/var/www'])).toBe('5:6\n33:33');
+    await env.bargeOk([...g, 'rm', '--all']);
   });
 
   it('a second user has a separate store', async () => {
