@@ -110,6 +110,10 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
   it('a mount lives only as long as its namespace: a later barge remounts as needed', async () => {
     // Each top-level barge has its own namespace, so the container is not mounted here any more...
     expect(await env.bargeOk(['mount'])).toBe('');
+    // ...and mounting outside `barge unshare` would print a path that is gone at once, so it is refused.
+    const m = await env.barge(['mount', ctr]);
+    expect(m.code).toBe(125);
+    expect(m.stderr).toMatch(/^Error: .*barge unshare/m);
     // ...and commands that need it mount it again.
     expect(await env.bargeOk(['run', ctr, 'cat', '/data.txt'])).toBe('hello');
     await env.bargeOk(['commit', ctr, 'owned2']);

@@ -309,8 +309,13 @@ export async function inspectData(store: Store, name: string, type?: string): Pr
   };
 }
 
-export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
   const store = await openStore(g);
+  // Podman-style containers have Podman's inspect JSON.
+  if (str(o.type) !== 'image' && str(o.type) !== 'manifest' && store.findContainer(args[0]!)?.kind === 'container') {
+    const { containerInspectCmd } = await import('./containers.ts');
+    return containerInspectCmd(g, args, o);
+  }
   const data = await inspectData(store, args[0]!, str(o.type));
   const format = str(o.format);
   if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(data));

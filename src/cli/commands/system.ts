@@ -7,6 +7,7 @@ import { formatRows } from '../table.ts';
 import { findRuntime } from '../../runtime/oci-runtime.ts';
 import { hostArch } from '../../primitives/builder.ts';
 import { exec } from '../../sys/exec.ts';
+import { readIdMap, usernsMode } from '../../sys/userns.ts';
 import { VERSION } from '../version.ts';
 
 type Opts = Record<string, unknown>;
@@ -31,6 +32,7 @@ export async function infoCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
     host: {
       arch: hostArch(), cpus: cpus().length, hostname: hostname(), kernel: release(), os: 'linux', memTotal: totalmem(),
       rootless: isRootless(), ociRuntime: runtime, nodeArch: arch(),
+      ...(isRootless() && { idMappings: { uidmap: readIdMap('uid'), gidmap: readIdMap('gid'), mode: usernsMode() } }),
     },
     store: {
       graphRoot: store.root, runRoot: store.runroot, graphDriverName: store.driver,

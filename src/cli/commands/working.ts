@@ -84,6 +84,11 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
 }
 
 export async function mountCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const { mountsEndWithProcess } = await import('../../sys/userns.ts');
+  // Rootless mounts live in this process's namespace: the path printed would be gone at once.
+  if (args.length && mountsEndWithProcess()) {
+    throw new Error('cannot mount in rootless mode outside its namespace: run it in a `barge unshare` session, e.g. barge unshare sh -c \'mnt=$(barge mount CTR); ...\'');
+  }
   const store = await openStore(g);
   if (!args.length) {
     const rows = store.listContainers('builder').filter((c) => store.isMounted(c));

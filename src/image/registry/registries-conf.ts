@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import type { TLSFiles } from './client.ts';
+import { inBargeUserns } from '../../sys/userns.ts';
 
 export interface Mirror {
   location: string;
@@ -226,7 +227,8 @@ export function isInsecureRegistry(conf: RegistriesConf, host: string): boolean 
 export function certDirsFor(hostPort: string, certDir?: string): string[] {
   if (certDir) return [certDir];
   const cfg = process.env.XDG_CONFIG_HOME || join(home(), '.config');
-  const dirs = process.getuid?.() === 0 ? [] : [join(cfg, 'containers', 'certs.d', hostPort)];
+  // Root in barge's own user namespace is still the user: their certs.d applies.
+  const dirs = process.getuid?.() === 0 && !inBargeUserns() ? [] : [join(cfg, 'containers', 'certs.d', hostPort)];
   dirs.push(join('/etc/containers/certs.d', hostPort), join('/etc/docker/certs.d', hostPort));
   return dirs;
 }
