@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, REPO_ROOT, type Env } from './helpers.ts';
+import { describeFailure, makeEnv, REPO_ROOT, runBarge, type Env } from './helpers.ts';
 import { importBusybox } from './fixtures.ts';
 
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -66,5 +66,23 @@ describe('busybox image', () => {
     expect(ctr).not.toBe('');
     const out = await env.bargeOk(['run', ctr, '--', 'echo', 'hi']);
     expect(out).toBe('hi');
+  });
+});
+
+describe('shell completions', () => {
+  it('bash, zsh and fish scripts name the real commands and are valid scripts', async () => {
+    const bash = await runBarge(['completion', 'bash']);
+    expect(bash.code).toBe(0);
+    for (const c of ['build', 'from', 'commit', 'ps', 'login']) expect(bash.stdout).toContain(` ${c} `);
+    const { execFileSync } = await import('node:child_process');
+    // bash -n parses without running: a syntax error in the generated script fails here.
+    execFileSync('bash', ['-n'], { input: bash.stdout });
+    const zsh = await runBarge(['completion', 'zsh']);
+    expect(zsh.stdout).toContain("'build'");
+    const fish = await runBarge(['completion', 'fish']);
+    expect(fish.stdout).toContain("complete -c barge -n '__fish_use_subcommand' -a build");
+    const bad = await runBarge(['completion', 'tcsh']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/^Error: unsupported shell/m);
   });
 });

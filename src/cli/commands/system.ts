@@ -122,13 +122,11 @@ export async function resetCmd(g: GlobalOptions, _args: string[], o: Opts): Prom
   for (const d of await readdir(root)) await rm(join(root, d), { recursive: true, force: true });
 }
 
-const COMMANDS = [
-  'add', 'commit', 'completion', 'config', 'containers', 'copy', 'from', 'history', 'images', 'import', 'info', 'inspect',
-  'load', 'mount', 'pull', 'push', 'rm', 'rmi', 'run', 'save', 'system', 'tag', 'umount', 'unshare', 'untag', 'version',
-];
-
 export async function completionCmd(_g: GlobalOptions, args: string[]): Promise<void> {
   const shell = args[0];
+  // From the real command tree, so completions never drift from the commands barge has.
+  const { buildProgram } = await import('../program.ts');
+  const COMMANDS = buildProgram().commands.flatMap((c) => [c.name(), ...c.aliases()]).sort();
   const words = COMMANDS.join(' ');
   if (shell === 'bash') {
     print(`# barge bash completion

@@ -1,0 +1,615 @@
+import { Command, Option } from 'commander';
+import type { GlobalOptions } from './context.ts';
+import { VERSION } from './version.ts';
+
+// Only the command tree is built eagerly; each action loads its module on demand so a
+// command pays start-up cost only for the code it runs.
+
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
+
+function action(load: () => Promise<Action>) {
+  return async (...params: unknown[]): Promise<void> => {
+    const cmd = params[params.length - 1] as Command;
+    const opts = params[params.length - 2] as Record<string, unknown>;
+    const g = cmd.optsWithGlobals() as GlobalOptions;
+    const code = await (await load())(g, cmd.args, opts);
+    if (typeof code === 'number') process.exitCode = code;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('barge')
+    .description('A daemonless, rootless tool for building, running and moving OCI container images')
+    .version(`barge version ${VERSION}`, '-v, --version', 'print the version')
+    .option('--root <dir>', 'storage root directory (default: /var/lib/barge, or ~/.local/share/barge rootless)')
+    .option('--runroot <dir>', 'storage state directory (default: /run/barge)')
+    .addOption(new Option('--storage-driver <driver>', 'storage driver').choices(['overlay', 'vfs']))
+    .addOption(new Option('--log-level <level>', 'log messages at and above this level').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+    .option('--runtime <path>', 'OCI runtime to use (crun or runc, by name or path)')
+    .showHelpAfterError(false)
+    // Global options only before the command, so `run -v` is --volume, not --version.
+    .enablePositionalOptions()
+    .configureHelp({ sortSubcommands: true });
+
+  const w = (): Promise<typeof import('./commands/working.ts')> => import('./commands/working.ts');
+  const im = (): Promise<typeof import('./commands/images.ts')> => import('./commands/images.ts');
+  const tr = (): Promise<typeof import('./commands/transfer.ts')> => import('./commands/transfer.ts');
+  const sys = (): Promise<typeof import('./commands/system.ts')> => import('./commands/system.ts');
+
+  program
+    .command('from')
+    .description('Create a working container based on an image')
+    .argument('<image>', 'image name or id, or "scratch"')
+    .option('--name <name>', 'name for the working container')
+    .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
+    .option('-q, --quiet', 'do not print progress')
+    .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot']))
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .action(action(async () => (await w()).fromCmd));
+
+  for (const name of ['copy', 'add'] as const) {
+    program
+      .command(name)
+      .description(
+        name === 'copy'
+          ? 'Copy content into a working container (or, with transport names, copy an image as skopeo copy does)'
+          : 'Add content into a working container; local archives are extracted and URLs fetched',
+      )
+      .argument('<container>', 'working container name or id')
+      .argument('[src...]', 'sources, then the destination')
+      .option('--chown <user:group>', 'owner of the copied content')
+      .option('--chmod <mode>', 'permission bits of the copied content')
+      .option('--from <image|container>', 'copy from this image or container instead of the host')
+      .option('--contextdir <dir>', 'confine sources to this directory')
+      .option('-q, --quiet', 'do not print the digest of the copied content')
+      .option('--format <format>', 'manifest format for image copies (oci, v2s2)')
+      .option('--all', 'copy all images of a list (image copies)')
+      .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry (image copies)')
+      .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry (image copies)')
+      .option('--src-creds <user[:password]>', 'credentials for the source registry (image copies)')
+      .option('--dest-creds <user[:password]>', 'credentials for the destination registry (image copies)')
+      .option('--src-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the source registry (image copies)')
+      .option('--dest-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the destination registry (image copies)')
+      .option('--authfile <file>', 'auth.json with registry credentials (image copies)')
+      .option('--src-authfile <file>', 'auth.json for the source registry (image copies)')
+      .option('--dest-authfile <file>', 'auth.json for the destination registry (image copies)')
+      .option('--retry-times <n>', 'retries for transient registry failures (image copies)')
+      .option('--signature-policy <file>', 'policy.json to consult (image copies)')
+      .action(action(async () => (name === 'copy' ? (await w()).copyCmd : (await w()).addCmd)));
+  }
+
+  const ctr = (): Promise<typeof import('./commands/containers.ts')> => import('./commands/containers.ts');
+  // Podman's create/run options beyond those Buildah's run shares (-e, -v, --mount, --network, caps, -t, --hostname).
+  const podmanCreateOptions = (c: Command): Command =>
+    c
+      .option('--name <name>', 'name of the container (Podman-style run)')
+      .option('-i, --interactive', 'keep stdin open')
+      .option('--rm', 'remove the container when it exits')
+      .option('--env-file <file>', 'read environment variables from a file', collect)
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('--entrypoint <cmd>', 'override the image entrypoint (JSON array or command; "" clears it)')
+      .option('--tmpfs <dir[:options]>', 'mount a tmpfs', collect)
+      .option('--read-only', 'mount the root filesystem read-only')
+      .option('--read-only-tmpfs <bool>', 'with --read-only, tmpfs on /run, /tmp and /var/tmp (default true)')
+      .option('-l, --label <label>', 'container label KEY=VALUE', collect)
+      .option('--stop-signal <signal>', 'signal that stops the container')
+      .option('--stop-timeout <seconds>', 'seconds before stop resorts to SIGKILL')
+      .option('--log-driver <driver>', 'k8s-file, json-file or none')
+      .option('--pids-limit <n>', 'cgroup pids limit')
+      .option('-m, --memory <bytes>', 'memory limit (e.g. 512m)')
+      .option('--cpus <n>', 'number of CPUs')
+      .option('--ulimit <type=soft[:hard]>', 'resource limit (never above barge\'s own hard limit)', collect)
+      .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined, label=disable', collect)
+      .option('--restart <policy>', 'no, on-failure[:N], always, unless-stopped');
+
+  podmanCreateOptions(
+    program
+      .command('run')
+      .description('Run a command in a new container from an image (Podman), or inside a working container (Buildah)')
+      .argument('<container|image>', 'working container name or id (Buildah), else an image (Podman)')
+      .argument('[command...]', 'command and arguments')
+      // Buildah and Podman both stop parsing their own options at the command: `run C sh -c '…'` needs no `--`.
+      .passThroughOptions()
+      .option('-u, --user <user[:group]>', 'user to run as')
+      .option('--workingdir <dir>', 'working directory for the command')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--net <mode>', 'alias for --network')
+      .option('--cap-add <cap>', 'add a capability', collect)
+      .option('--cap-drop <cap>', 'drop a capability', collect)
+      .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('--terminal', 'alias for --tty')
+      .option('--hostname <name>', 'hostname inside the container')
+      .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)'),
+  ).action(action(async () => (await w()).runCmd));
+
+  podmanCreateOptions(
+    program
+      .command('create')
+      .description('Create a container from an image without starting it')
+      .argument('<image>')
+      .argument('[command...]')
+      .passThroughOptions()
+      .option('-u, --user <user[:group]>', 'user to run as')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--net <mode>', 'alias for --network')
+      .option('--cap-add <cap>', 'add a capability', collect)
+      .option('--cap-drop <cap>', 'drop a capability', collect)
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('--hostname <name>', 'hostname inside the container'),
+  ).action(action(async () => (await ctr()).createCmd));
+
+  // Podman's container verbs, at top level and in the `container` group.
+  const containerVerbs = (parent: Command, group: boolean): void => {
+    parent
+      .command('start')
+      .description('Start one or more containers')
+      .argument('[containers...]')
+      .option('-a, --attach', 'attach to the container\'s output and wait for it')
+      .option('-i, --interactive', 'attach stdin')
+      .option('--all', 'start all containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).startCmd));
+    parent
+      .command('stop')
+      .description('Stop one or more running containers')
+      .argument('[containers...]')
+      .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+      .option('-a, --all', 'stop all running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).stopCmd));
+    parent
+      .command('restart')
+      .description('Restart one or more containers')
+      .argument('[containers...]')
+      .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+      .option('-a, --all', 'restart all containers')
+      .option('--running', 'with --all, only running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).restartCmd));
+    parent
+      .command('kill')
+      .description('Send a signal to one or more running containers')
+      .argument('[containers...]')
+      .option('-s, --signal <signal>', 'signal to send (default SIGKILL)')
+      .option('-a, --all', 'signal all running containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).killCmd));
+    parent
+      .command('wait')
+      .description('Wait for containers to exit and print their exit codes')
+      .argument('[containers...]')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).waitCmd));
+    parent
+      .command('logs')
+      .description('Print the logs of one or more containers')
+      .argument('[containers...]')
+      .option('-f, --follow', 'follow the log until the container exits')
+      .option('--tail <n>', 'only the last N lines (-1: all)')
+      .option('-t, --timestamps', 'show timestamps')
+      .option('--since <time>', 'only entries since this time (RFC 3339, Unix seconds or a duration)')
+      .option('--until <time>', 'only entries until this time')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).logsCmd));
+    const ps = parent
+      .command(group ? 'ls' : 'ps')
+      .description('List containers')
+      .option('-a, --all', 'show all containers, not only running ones')
+      .option('-q, --quiet', 'print only container ids')
+      .option('--format <template>', 'Go template, "table …" or "json"')
+      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=', collect)
+      .option('-n, --last <n>', 'the last N created containers (all states)')
+      .option('-l, --latest', 'the latest created container')
+      .option('--no-trunc', 'do not truncate output')
+      .option('--noheading', 'omit the table header')
+      .action(action(async () => (await ctr()).psCmd));
+    if (group) ps.alias('ps').alias('list');
+  };
+  containerVerbs(program, false);
+
+  const containerGroup = program.command('container').description('Manage Podman-style containers');
+  containerVerbs(containerGroup, true);
+  containerGroup
+    .command('rm')
+    .alias('remove')
+    .description('Remove one or more containers')
+    .argument('[containers...]')
+    .option('-f, --force', 'stop running containers first')
+    .option('-a, --all', 'remove all containers')
+    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .action(action(async () => (await w()).rmCmd));
+  containerGroup
+    .command('inspect')
+    .description('Show the configuration and state of containers (Podman\'s JSON)')
+    .argument('[containers...]')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .option('-l, --latest', 'act on the latest container')
+    .action(action(async () => (await ctr()).containerInspectCmd));
+  containerGroup
+    .command('cleanup')
+    .description('Record the exit of containers and release their resources (run by conmon)')
+    .argument('[containers...]')
+    .option('--rm', 'remove --rm containers')
+    .action(action(async () => (await ctr()).cleanupCmd));
+
+  program
+    .command('mount')
+    .description('Mount working containers\' root filesystems and print their paths')
+    .argument('[containers...]')
+    .option('--json', 'output as JSON')
+    .action(action(async () => (await w()).mountCmd));
+
+  program
+    .command('umount')
+    .alias('unmount')
+    .description('Unmount the root filesystems of working containers')
+    .argument('[containers...]')
+    .option('-a, --all', 'unmount all working containers')
+    .action(action(async () => (await w()).umountCmd));
+
+  const config = program
+    .command('config')
+    .description('Update image configuration settings of a working container')
+    .argument('<container>');
+  const cfgOpts: [string, string, boolean?][] = [
+    ['--annotation <annotation>', 'add an annotation KEY=VALUE (KEY- removes)', true],
+    ['--arch <arch>', 'architecture of the image'],
+    ['--author <author>', 'author of the image'],
+    ['--cmd <cmd>', 'default command (JSON array or shell string)'],
+    ['--comment <comment>', 'image comment (docker format)'],
+    ['--created-by <text>', 'history "created by" text for the next commit'],
+    ['--domainname <name>', 'domain name (docker format)'],
+    ['--entrypoint <entrypoint>', 'entry point (JSON array or shell string)'],
+    ['-e, --env <env>', 'environment variable KEY=VALUE (KEY- removes)', true],
+    ['--healthcheck <cmd>', 'health check command (docker format)'],
+    ['--healthcheck-interval <duration>', 'interval between health checks'],
+    ['--healthcheck-retries <n>', 'failures before unhealthy'],
+    ['--healthcheck-start-period <duration>', 'start period before checks count'],
+    ['--healthcheck-start-interval <duration>', 'interval during the start period'],
+    ['--healthcheck-timeout <duration>', 'timeout of one check'],
+    ['--history-comment <comment>', 'history comment for the next commit'],
+    ['--hostname <name>', 'hostname (docker format)'],
+    ['-l, --label <label>', 'add a label KEY=VALUE (KEY- removes)', true],
+    ['--onbuild <instruction>', 'ONBUILD trigger (docker format)', true],
+    ['--os <os>', 'operating system of the image'],
+    ['--os-version <version>', 'operating system version'],
+    ['-p, --port <port>', 'exposed port PORT[/PROTO] (PORT- removes)', true],
+    ['--shell <shell>', 'default shell (docker format)'],
+    ['--stop-signal <signal>', 'signal that stops the container'],
+    ['-u, --user <user>', 'default user'],
+    ['--variant <variant>', 'architecture variant'],
+    ['-v, --volume <volume>', 'volume mount point (VOLUME- removes)', true],
+    ['--workingdir <dir>', 'default working directory'],
+    ['--unsetlabel <label>', 'remove a label', true],
+  ];
+  for (const [flags, desc, repeat] of cfgOpts) {
+    if (repeat) config.option(flags, desc, collect);
+    else config.option(flags, desc);
+  }
+  config.action(action(async () => (await w()).configCmd));
+
+  program
+    .command('commit')
+    .description('Create an image from a working container')
+    .argument('<container>')
+    .argument('[image]', 'image name or TRANSPORT:DESTINATION')
+    .addOption(new Option('-f, --format <format>', 'image format').choices(['oci', 'docker']).default('oci'))
+    .option('--squash', 'squash all layers into one')
+    .option('--rm', 'remove the working container after committing')
+    .option('--timestamp <seconds>', 'set created time and file times to this Unix time')
+    .option('-q, --quiet', 'print only the image id')
+    .option('--iidfile <file>', 'write the image id to this file')
+    .option('--omit-history', 'do not add a history entry')
+    .action(action(async () => (await w()).commitCmd));
+
+  program
+    .command('containers')
+    .description('List working containers')
+    .option('-a, --all', 'also list containers not created by barge from/build')
+    .option('--format <template>', 'Go template or "json"')
+    .option('--json', 'output as JSON')
+    .option('-q, --quiet', 'print only container ids')
+    .option('--noheading, -n', 'omit the table header')
+    .option('--notruncate', 'do not truncate ids and names')
+    .action(action(async () => (await w()).containersCmd));
+
+  program
+    .command('rm')
+    .description('Remove working containers and containers')
+    .argument('[containers...]')
+    .option('-a, --all', 'remove all working containers and containers')
+    .option('-f, --force', 'stop running containers first')
+    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .action(action(async () => (await w()).rmCmd));
+
+  program
+    .command('unshare')
+    .description('Run a command in barge\'s user and mount namespace')
+    .argument('[command...]')
+    .passThroughOptions()
+    .option('--mount <var=container>', 'mount a container and set VAR to its path', collect)
+    .action(action(async () => (await w()).unshareCmd));
+
+  program
+    .command('images')
+    .description('List images in local storage')
+    .argument('[image]')
+    .option('-a, --all', 'show all images')
+    .option('--digests', 'show digests')
+    .option('-f, --filter <filter>', 'filter: reference=, label=, dangling=, before=, since=, id=', collect)
+    .option('--format <template>', 'Go template or "json"')
+    .option('--json', 'output as JSON')
+    .option('-n, --noheading', 'omit the table header')
+    .option('--no-trunc', 'do not truncate ids')
+    .option('-q, --quiet', 'print only image ids')
+    .action(action(async () => (await im()).imagesCmd));
+
+  program
+    .command('rmi')
+    .description('Remove images')
+    .argument('[images...]')
+    .option('-f, --force', 'also remove containers using the image')
+    .option('-a, --all', 'remove all images')
+    .option('-p, --prune', 'remove dangling images')
+    .action(action(async () => (await im()).rmiCmd));
+
+  program
+    .command('tag')
+    .description('Add names to a local image')
+    .argument('<image>')
+    .argument('<names...>')
+    .action(action(async () => (await im()).tagCmd));
+
+  program
+    .command('untag')
+    .description('Remove names from a local image')
+    .argument('<image>')
+    .argument('[names...]')
+    .action(action(async () => (await im()).untagCmd));
+
+  program
+    .command('history')
+    .description('Show the history of an image')
+    .argument('<image>')
+    .option('--format <template>', 'Go template or "json"')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-H, --human <bool>', 'human readable sizes and dates', 'true')
+    .option('-q, --quiet', 'print only ids')
+    .action(action(async () => (await im()).historyCmd));
+
+  program
+    .command('inspect')
+    .description('Show the configuration of a working container or image')
+    .argument('<name>')
+    .addOption(new Option('-t, --type <type>', 'what to inspect').choices(['container', 'image', 'manifest']))
+    .option('-f, --format <template>', 'Go template')
+    .action(action(async () => (await im()).inspectCmd));
+
+  program
+    .command('import')
+    .description('Create an image from a root filesystem tarball')
+    .argument('<tarball>', 'file, or - for standard input')
+    .argument('[name]')
+    .option('-c, --change <instruction>', 'Containerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR)', collect)
+    .option('-m, --message <message>', 'commit message for the history')
+    .option('-q, --quiet', 'print only the image id')
+    .action(action(async () => (await tr()).importCmd));
+
+  program
+    .command('load')
+    .description('Load images from a docker-archive or oci-archive tarball')
+    .option('-i, --input <file>', 'read from this file (default: standard input)')
+    .option('-q, --quiet', 'suppress progress output')
+    .action(action(async () => (await tr()).loadCmd));
+
+  program
+    .command('save')
+    .description('Save images to an archive or directory')
+    .argument('<images...>')
+    .option('-o, --output <file>', 'write to this file (default: standard output)')
+    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive', 'oci-dir', 'docker-dir']).default('docker-archive'))
+    .option('-m, --multi-image-archive', 'store several images in one docker archive')
+    .option('-q, --quiet', 'suppress progress output')
+    .action(action(async () => (await tr()).saveCmd));
+
+  program
+    .command('pull')
+    .description('Pull an image from a transport into local storage')
+    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
+    .option('-q, --quiet', 'suppress progress output')
+    .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--signature-policy <file>', 'policy.json to consult')
+    .option('--retry-times <n>', 'retries for transient registry failures')
+    .action(action(async () => (await tr()).pullCmd));
+
+  program
+    .command('push')
+    .description('Push an image from local storage to a transport')
+    .argument('<image>')
+    .argument('[destination]')
+    .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
+    .option('-q, --quiet', 'suppress progress output')
+    .option('--digestfile <file>', 'write the manifest digest to this file')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--retry-times <n>', 'retries for transient registry failures')
+    .action(action(async () => (await tr()).pushCmd));
+
+  const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
+  const loginOptions = (c: Command): Command =>
+    c
+      .option('--authfile <file>', 'auth.json to use')
+      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
+      .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
+  loginOptions(
+    program
+      .command('login')
+      .description('Log in to a container registry')
+      .argument('[registry]')
+      .option('-u, --username <username>', 'username')
+      .option('-p, --password <password>', 'password')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--get-login', 'print the username stored for the registry'),
+  ).action(action(async () => (await reg()).loginCmd));
+  loginOptions(
+    program
+      .command('logout')
+      .description('Log out of a container registry')
+      .argument('[registry]')
+      .option('-a, --all', 'remove the credentials of all registries'),
+  ).action(action(async () => (await reg()).logoutCmd));
+  const registryOptions = (c: Command): Command =>
+    c
+      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
+      .option('--creds <user[:password]>', 'registry credentials')
+      .option('--registry-token <token>', 'bearer token for the registry')
+      .option('--authfile <file>', 'auth.json with registry credentials')
+      .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+      .option('--retry-times <n>', 'retries for transient registry failures');
+  registryOptions(
+    program.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+  ).action(action(async () => (await reg()).listTagsCmd));
+
+  // Skopeo's spellings: `barge skopeo inspect docker://…` and friends.
+  const skopeo = program.command('skopeo').description('Skopeo-compatible commands: inspect, copy, list-tags, delete, login, logout, manifest-digest');
+  registryOptions(
+    skopeo
+      .command('inspect')
+      .description('Inspect an image in a registry or another transport without pulling it')
+      .argument('<image>', 'TRANSPORT:NAME, e.g. docker://HOST/REPO:TAG')
+      .option('--raw', 'print the raw manifest (or config with --config)')
+      .option('--config', 'print the image config')
+      .option('-n, --no-tags', 'do not list the repository tags')
+      .option('--override-os <os>', 'OS to choose from a multi-platform image')
+      .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
+      .option('--override-variant <variant>', 'variant to choose from a multi-platform image'),
+  ).action(action(async () => (await reg()).inspectCmd));
+  skopeo
+    .command('copy')
+    .description('Copy an image from one transport to another')
+    .argument('<source>')
+    .argument('<destination>')
+    .option('-q, --quiet', 'suppress progress output')
+    .option('-f, --format <format>', 'manifest format (oci, v2s2)')
+    .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
+    .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
+    .option('--src-creds <user[:password]>', 'credentials for the source registry')
+    .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
+    .option('--src-registry-token <token>', 'bearer token for the source registry')
+    .option('--dest-registry-token <token>', 'bearer token for the destination registry')
+    .option('--src-cert-dir <dir>', 'certificates for the source registry')
+    .option('--dest-cert-dir <dir>', 'certificates for the destination registry')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--src-authfile <file>', 'auth.json for the source registry')
+    .option('--dest-authfile <file>', 'auth.json for the destination registry')
+    .option('--retry-times <n>', 'retries for transient registry failures')
+    .option('--signature-policy <file>', 'policy.json to consult')
+    .action(action(async () => (await tr()).skopeoCopyCmd));
+  registryOptions(
+    skopeo.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+  ).action(action(async () => (await reg()).listTagsCmd));
+  registryOptions(
+    skopeo.command('delete').description('Delete an image from a registry').argument('<image>', 'docker://HOST/REPO:TAG or @DIGEST'),
+  ).action(action(async () => (await reg()).deleteCmd));
+  skopeo
+    .command('manifest-digest')
+    .description('Compute the digest of a manifest file')
+    .argument('<file>')
+    .action(action(async () => (await reg()).manifestDigestCmd));
+  loginOptions(
+    skopeo
+      .command('login')
+      .description('Log in to a container registry')
+      .argument('[registry]')
+      .option('-u, --username <username>', 'username')
+      .option('-p, --password <password>', 'password')
+      .option('--password-stdin', 'read the password from standard input')
+      .option('--get-login', 'print the username stored for the registry'),
+  ).action(action(async () => (await reg()).loginCmd));
+  loginOptions(
+    skopeo.command('logout').description('Log out of a container registry').argument('[registry]').option('-a, --all', 'remove the credentials of all registries'),
+  ).action(action(async () => (await reg()).logoutCmd));
+
+  // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
+  program
+    .command('build')
+    .aliases(['bud', 'build-using-dockerfile'])
+    .description('Build an image using instructions from Containerfiles')
+    .argument('[context]', 'build context: a directory, a tarball, or - for standard input')
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
+    .option('-t, --tag <name>', 'name for the built image', collect)
+    .option('--build-arg <arg=value>', 'value for an ARG', collect)
+    .option('--build-arg-file <file>', 'file of ARG=value lines', collect)
+    .option('--target <stage>', 'build up to and including this stage')
+    .option('--layers [bool]', 'cache intermediate images: true or false (default false, as Buildah)')
+    .option('--no-cache', 'do not use cached intermediate images')
+    .option('--pull [policy]', 'pull policy for base images: always, missing, never, newer')
+    .option('--label <label>', 'image label KEY=VALUE', collect)
+    .option('--annotation <annotation>', 'manifest annotation KEY=VALUE', collect)
+    .addOption(new Option('--format <format>', 'image format').choices(['oci', 'docker']))
+    .option('--iidfile <file>', 'write the image id to this file')
+    .option('-q, --quiet', 'do not print the steps')
+    .option('--squash', 'squash the final stage into one layer on no base layers')
+    .option('--timestamp <seconds>', 'set created time and file times to this Unix time')
+    .option('--network <mode>', 'network for RUN: host, none, private')
+    .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS] into RUN steps', collect)
+    .option('--isolation <type>', 'process isolation for RUN: oci, chroot, rootless')
+    .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR', collect)
+    .option('--platform <os/arch>', 'target platform (only the host platform)')
+    .action(action(async () => (await import('./commands/build.ts')).buildCmd));
+
+  program
+    .command('info')
+    .description('Display information about the host and the store')
+    .option('--format <template>', 'Go template')
+    .action(action(async () => (await sys()).infoCmd));
+
+  program
+    .command('version')
+    .description('Display barge version information')
+    .option('--json', 'output as JSON')
+    .action(action(async () => (await sys()).versionCmd));
+
+  const system = program.command('system').description('Manage the store');
+  system.command('check').description('Check the store for consistency').option('-r, --repair', 'fix what can be fixed')
+    .option('-f, --force', 'also remove images and containers that are damaged')
+    .action(action(async () => (await sys()).checkCmd));
+  system.command('df').description('Show disk usage of the store').option('--format <template>', 'Go template').option('-v, --verbose', 'more detail')
+    .action(action(async () => (await sys()).dfCmd));
+  system.command('prune').description('Remove unused data').option('-a, --all', 'also remove images without containers').option('-f, --force', 'do not ask')
+    .action(action(async () => (await sys()).pruneCmd));
+  system.command('reset').description('Remove all images, containers and layers').option('-f, --force', 'do not ask')
+    .action(action(async () => (await sys()).resetCmd));
+
+  program
+    .command('completion')
+    .description('Generate a shell completion script')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action(action(async () => (await sys()).completionCmd));
+
+  return program;
+}
+
