@@ -8,6 +8,12 @@ import { VERSION } from './version.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+// The registry options Podman's pulling and pushing commands share.
+const CREDS = ['--creds <user[:password]>', 'registry credentials'] as const;
+const AUTHFILE = ['--authfile <file>', 'auth.json with registry credentials'] as const;
+const CERT_DIR = ['--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry'] as const;
+const tlsVerifyOption = (): Option => new Option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)');
+
 type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
 
 function action(load: () => Promise<Action>) {
@@ -47,10 +53,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
     .option('-q, --quiet', 'do not print progress')
     .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot']))
-    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
-    .option('--creds <user[:password]>', 'registry credentials')
-    .option('--authfile <file>', 'auth.json with registry credentials')
-    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .addOption(tlsVerifyOption())
+    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
     .action(action(async () => (await w()).fromCmd));
 
   for (const name of ['copy', 'add'] as const) {
@@ -428,13 +432,11 @@ export function buildProgram(): Command {
   program
     .command('pull')
     .description('Pull an image from a transport into local storage')
-    .argument('<source>', 'oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
+    .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
     .option('-q, --quiet', 'suppress progress output')
     .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
-    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
-    .option('--creds <user[:password]>', 'registry credentials')
-    .option('--authfile <file>', 'auth.json with registry credentials')
-    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .addOption(tlsVerifyOption())
+    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pullCmd));
@@ -447,10 +449,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
     .option('-q, --quiet', 'suppress progress output')
     .option('--digestfile <file>', 'write the manifest digest to this file')
-    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
-    .option('--creds <user[:password]>', 'registry credentials')
-    .option('--authfile <file>', 'auth.json with registry credentials')
-    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .addOption(tlsVerifyOption())
+    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
     .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pushCmd));
 
@@ -555,10 +555,8 @@ export function buildProgram(): Command {
     .aliases(['bud', 'build-using-dockerfile'])
     .description('Build an image using instructions from Containerfiles')
     .argument('[context]', 'build context: a directory, a tarball, or - for standard input')
-    .option('--tls-verify <bool>', 'require HTTPS and verify certificates when pulling')
-    .option('--creds <user[:password]>', 'registry credentials')
-    .option('--authfile <file>', 'auth.json with registry credentials')
-    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
+    .addOption(tlsVerifyOption())
+    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
     .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
     .option('-t, --tag <name>', 'name for the built image', collect)
     .option('--build-arg <arg=value>', 'value for an ARG', collect)

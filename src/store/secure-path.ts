@@ -61,7 +61,8 @@ function splitComponents(p: string): string[] {
   return p.split('/').filter((c) => c !== '' && c !== '.');
 }
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
+/** lstat, or null when nothing is there. */
+export async function lstatOrNull(p: string): Promise<Stats | null> {
   try {
     return await lstat(p);
   } catch (e) {

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
-import { cleanTarPath, resolveInRoot } from './secure-path.ts';
+import { cleanTarPath, lstatOrNull, resolveInRoot } from './secure-path.ts';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'none';
 
@@ -609,15 +609,6 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   }
 }
 
-async function lstatOrNull(p: string): Promise<Stats | null> {
-  try {
-    return await lstat(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw e;
-  }
-}
 
 /** Reads an entry body we do not store; tar-stream cannot move on until it is consumed. */
 async function drain(stream: EntryBody): Promise<void> {
