@@ -6,7 +6,6 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Db } from './db.ts';
 import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
-import { applyTar } from './tar-apply.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 
@@ -403,6 +402,8 @@ export class Store {
         const cb = input.onProgress;
         raw.on('data', (c: Buffer) => cb(c.length));
       }
+      // Loaded here, not with the store: most commands never unpack a layer.
+      const { applyTar } = await import('./tar-apply.ts');
       const apply = (src: Readable): Promise<unknown> =>
         applyTar(src, { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr });
       let blobHash: HashingStream;

@@ -13,10 +13,12 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [])
 export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const pull = str(o.pull) === 'false' ? 'never' : str(o.pull) === 'true' ? 'always' : (str(o.pull) as PullPolicy | undefined);
-  const { pullByName } = await import('./transfer.ts');
-  (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
   const b = await fromImage(store, args[0]!, {
-    puller: (ref) => pullByName(store, ref, { quiet: !!o.quiet }),
+    // Loaded only when an image must be pulled: the registry code is most of barge.
+    puller: async (ref) => {
+      (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
+      return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet });
+    },
     ...(str(o.name) && { name: str(o.name)! }),
     ...(pull && { pull }),
     ...(str(o.isolation) && { isolation: str(o.isolation) as 'oci' | 'chroot' }),
