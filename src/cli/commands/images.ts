@@ -1,6 +1,4 @@
 import { openStore, print, humanAgo, humanSize, type GlobalOptions } from '../context.ts';
-import { formatRows } from '../table.ts';
-import { parseTemplate } from '../gotemplate.ts';
 import type { ImageRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
@@ -129,6 +127,7 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   }
   const format = str(o.format);
   const digestCol = o.digests ? '\t{{.Digest}}' : '';
+  const { formatRows } = await import('../table.ts');
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
@@ -237,6 +236,7 @@ export async function historyCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     return;
   }
   const format = str(o.format);
+  const { formatRows } = await import('../table.ts');
   process.stdout.write(
     formatRows(rows, {
       ...(format !== undefined && { format }),
@@ -318,6 +318,7 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   }
   const data = await inspectData(store, args[0]!, str(o.type));
   const format = str(o.format);
+  const { parseTemplate } = await import('../gotemplate.ts');
   if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(data));
   else print(goJSON(data, '    '));
 }

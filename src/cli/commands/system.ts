@@ -2,8 +2,6 @@ import { readdir, rm } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { closeStore, openStore, print, humanSize, isRootless, type GlobalOptions } from '../context.ts';
-import { parseTemplate } from '../gotemplate.ts';
-import { formatRows } from '../table.ts';
 import { findRuntime } from '../../runtime/oci-runtime.ts';
 import { hostArch } from '../../primitives/builder.ts';
 import { exec } from '../../sys/exec.ts';
@@ -43,7 +41,7 @@ export async function infoCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
     version: { Version: VERSION, Node: process.version },
   };
   const format = typeof o.format === 'string' ? o.format : undefined;
-  if (format && format !== 'json') print(parseTemplate(format).execute(info));
+  if (format && format !== 'json') print((await import('../gotemplate.ts')).parseTemplate(format).execute(info));
   else print(JSON.stringify(info, null, 4));
 }
 
@@ -80,6 +78,7 @@ export async function dfCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     { Type: 'Local Volumes', Total: 0, Active: 0, Size: '0 B', Reclaimable: '0 B' },
   ];
   const format = typeof o.format === 'string' ? o.format : undefined;
+  const { formatRows } = await import('../table.ts');
   process.stdout.write(formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.Type}}\t{{.Total}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
