@@ -208,6 +208,47 @@ export function buildProgram(): Command {
       .option('--until <time>', 'only entries until this time')
       .option('-l, --latest', 'act on the latest container')
       .action(action(async () => (await ctr()).logsCmd));
+    parent
+      .command('exec')
+      .description('Run a process in a running container')
+      .argument('[container]', 'container name or id (omitted with --latest)')
+      .argument('[command...]', 'command and arguments')
+      .passThroughOptions()
+      .option('-i, --interactive', 'keep stdin open')
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('-d, --detach', 'run the process in the background and print its session id')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE (KEY alone: from barge\'s environment)', collect)
+      .option('--env-file <file>', 'read environment variables from a file', collect)
+      .option('-u, --user <user>', 'user[:group] to run as')
+      .option('-w, --workdir <dir>', 'working directory of the process')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).execCmd));
+    parent
+      .command('top')
+      .description('Show the processes of a running container (ps descriptors such as user,pid,ppid,pcpu,etime,tty,time,args)')
+      .argument('[container]')
+      .argument('[descriptors...]')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).topCmd));
+    parent
+      .command('cp')
+      .description('Copy files between a container (CONTAINER:PATH) and the host')
+      .argument('<src>')
+      .argument('<dest>')
+      .action(action(async () => (await ctr()).cpCmd));
+    parent
+      .command('diff')
+      .description('Show files added (A), changed (C) and deleted (D) in a container')
+      .argument('[container]')
+      .option('--format <format>', '"json" for Podman\'s JSON')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).diffCmd));
+    parent
+      .command('export')
+      .description('Export a container\'s root filesystem as a tar archive')
+      .argument('<container>')
+      .option('-o, --output <file>', 'write to this file instead of stdout')
+      .action(action(async () => (await ctr()).exportCmd));
     const ps = parent
       .command(group ? 'ls' : 'ps')
       .description('List containers')

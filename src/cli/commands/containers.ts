@@ -553,3 +553,86 @@ export function isPodContainerRef(store: Store, ref: string): boolean {
     return false;
   }
 }
+
+// ---------- exec / top / cp / diff / export ----------
+
+/** The container operand, or the latest container with -l/--latest (then every operand is the command). */
+function containerAndRest(store: Store, args: string[], o: Opts): { ref: string; rest: string[] } {
+  if (o.latest) {
+    const last = store.listContainers('container').at(-1);
+    if (!last) throw new ExitError('no containers to act on', 125);
+    return { ref: last.name, rest: args };
+  }
+  const [ref, ...rest] = args;
+  if (!ref) throw new ExitError('a container name or ID must be specified', 125);
+  return { ref, rest };
+}
+
+/** `barge exec [-i] [-t] [-d] [-e] [--env-file] [-u] [-w] [-l] CONTAINER CMD…` */
+export async function execCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const { execInContainer } = await import('../../containers/exec.ts');
+  try {
+    const { ref, rest } = containerAndRest(store, args, o);
+    const command = rest[0] === '--' ? rest.slice(1) : rest;
+    const r = await execInContainer(store, ref, {
+      command, env: list(o.env), envFiles: list(o.envFile), interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach,
+      ...(str(o.user) !== undefined && { user: str(o.user) }), ...(str(o.workdir) !== undefined && { workdir: str(o.workdir) }),
+    });
+    if (r.session) print(r.session);
+    return r.code;
+  } catch (e) {
+    if (e instanceof StoreError && e.code === 'notfound') throw new ExitError(e.message, 125);
+    return rethrow(e);
+  }
+}
+
+/** `barge top [-l] CONTAINER [descriptors…]` */
+export async function topCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const { topContainer } = await import('../../containers/exec.ts');
+  try {
+    const { ref, rest } = containerAndRest(store, args, o);
+    process.stdout.write(await topContainer(store, ref, rest));
+  } catch (e) {
+    rethrow(e);
+  }
+}
+
+/** `barge cp SRC DEST`, one of them CONTAINER:PATH. */
+export async function cpCmd(g: GlobalOptions, args: string[]): Promise<void> {
+  const store = await openStore(g);
+  const { copyFiles } = await import('../../containers/files.ts');
+  if (args.length !== 2) throw new ExitError('requires exactly 2 arguments: SRC DEST', 125);
+  try {
+    await copyFiles(store, args[0]!, args[1]!);
+  } catch (e) {
+    if (e instanceof ContainerError) rethrow(e);
+    throw new ExitError((e as Error).message, 125);
+  }
+}
+
+/** `barge diff [-l] CONTAINER` (Podman's A/C/D lines; --format json as Podman's {"changed","added","deleted"}). */
+export async function diffCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const { diffContainer } = await import('../../containers/files.ts');
+  const { ref } = containerAndRest(store, args, o);
+  const changes = await diffContainer(store, ref);
+  if (str(o.format) === 'json') {
+    const pick = (k: string): string[] => changes.filter((c) => c.kind === k).map((c) => c.path);
+    print(JSON.stringify({ changed: pick('C'), added: pick('A'), deleted: pick('D') }, null, 4));
+    return;
+  }
+  for (const c of changes) print(`${c.kind} ${c.path}`);
+}
+
+/** `barge export [-o FILE] CONTAINER` */
+export async function exportCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const { exportContainer } = await import('../../containers/files.ts');
+  const [ref] = args;
+  if (!ref) throw new ExitError('a container name or ID must be specified', 125);
+  const out = str(o.output);
+  if (out === undefined && process.stdout.isTTY) throw new ExitError('refusing to export to terminal. Use -o flag or redirect', 125);
+  await exportContainer(store, ref, out ?? process.stdout);
+}

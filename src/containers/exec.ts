@@ -1,0 +1,207 @@
+// `podman exec` and `podman top`: a further process in a running container, through
+// `RUNTIME --root STATE exec --process process.json ID`, built from the container's own spec.
+
+import { spawn, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import type { Store } from '../store/store.ts';
+import type { RuntimeSpec, SpecProcess } from '../runtime/spec.ts';
+import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
+import { resolveUser } from '../runtime/user.ts';
+import { mergeEnv } from '../primitives/run.ts';
+import { exec } from '../sys/exec.ts';
+import { containerPaths, loadContainer, type Container } from './record.ts';
+import { ContainerError, liveState } from './lifecycle.ts';
+
+export interface ExecOptions {
+  command: string[];
+  env?: string[];
+  envFiles?: string[];
+  user?: string;
+  workdir?: string;
+  interactive?: boolean;
+  tty?: boolean;
+  detach?: boolean;
+}
+
+/** The container, which must be running (125 "can only exec into running containers" otherwise). */
+function runningContainer(store: Store, ref: string, verb: string): Container {
+  const c = loadContainer(store, ref);
+  const s = liveState(store, c);
+  if (s.status !== 'running' && s.status !== 'stopping') {
+    throw new ContainerError(`can only ${verb} running containers. ${c.record.id} is in state ${s.status}: container state improper`);
+  }
+  return c;
+}
+
+async function readEnvFile(file: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const raw of (await readFile(file, 'utf8')).split('\n')) {
+    const line = raw.replace(/\r$/, '').trimStart();
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    out.push(line);
+  }
+  return out;
+}
+
+function readSpec(store: Store, c: Container): RuntimeSpec {
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  return JSON.parse(readFileSync(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
+}
+
+/** The exec process: the container's capabilities, rlimits and no-new-privileges; env, user and cwd as asked. */
+export async function execProcess(store: Store, c: Container, o: ExecOptions): Promise<SpecProcess> {
+  const spec = readSpec(store, c);
+  const fromFiles: string[] = [];
+  for (const f of o.envFiles ?? []) fromFiles.push(...(await readEnvFile(f)));
+  const userSpec = o.user ?? c.data.config.user;
+  let user;
+  try {
+    user = await resolveUser(spec.root.path, userSpec);
+  } catch (e) {
+    throw new ContainerError(`unable to resolve user ${userSpec}: ${(e as Error).message}`);
+  }
+  let env = mergeEnv(spec.process.env, [...fromFiles, ...(o.env ?? [])]);
+  // Another user than the container's gets its own HOME unless one was asked for.
+  if (o.user !== undefined && !(o.env ?? []).some((e) => e.startsWith('HOME='))) env = mergeEnv(env, [`HOME=${user.home || '/'}`]);
+  const cwd = o.workdir ?? spec.process.cwd;
+  if (!cwd.startsWith('/')) throw new ContainerError(`working directory "${cwd}" must be an absolute path`);
+  // runc and crun can only give the process a terminal of their own when barge has one.
+  const terminal = !!o.tty && !o.detach && !!process.stdin.isTTY;
+  if (terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  return {
+    terminal,
+    user: { uid: user.uid, gid: user.gid, ...(spec.process.user.umask !== undefined && { umask: spec.process.user.umask }), ...(user.additionalGids.length > 0 && { additionalGids: user.additionalGids }) },
+    args: o.command,
+    env,
+    cwd,
+    capabilities: spec.process.capabilities,
+    rlimits: spec.process.rlimits,
+    noNewPrivileges: spec.process.noNewPrivileges,
+  };
+}
+
+/** Runtime error lines as they reach stderr (runc and crun print them there besides --log). */
+const RUNTIME_LINE = /^(exec failed: |executable file `|open executable: |exec container process |\{"(level|msg)":")/;
+
+/**
+ * `podman exec`: resolves with the command's exit code (127 not found, 126 not executable, 125
+ * other failures), or with 0 and the session id printed for -d.
+ */
+export async function execInContainer(store: Store, ref: string, o: ExecOptions): Promise<{ code: number; session?: string }> {
+  if (o.command.length === 0) throw new ContainerError('must provide a non-empty command to start an exec session');
+  const c = runningContainer(store, ref, 'exec into');
+  const proc = await execProcess(store, c, o);
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  const dir = await mkdtemp(join(p.run, 'exec-'));
+  try {
+    const procFile = join(dir, 'process.json');
+    const logFile = join(dir, 'runtime.log');
+    await writeFile(procFile, JSON.stringify(proc), { mode: 0o600 });
+    const args = ['--root', p.stateRoot, '--log', logFile, '--log-format', 'json', 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), c.record.id];
+    // A detached process must not hold a pipe of ours open (runtime errors still reach the --log file).
+    const stdio: StdioOptions = o.detach ? ['ignore', 'ignore', 'ignore'] : [o.interactive || proc.terminal ? 'inherit' : 'ignore', 'inherit', 'pipe'];
+    const held: string[] = [];
+    const code = await new Promise<number>((resolve, reject) => {
+      const child = spawn(c.data.config.runtime, args, { stdio });
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+      const forward = (sig: NodeJS.Signals): void => {
+        try {
+          child.kill(sig);
+        } catch {
+          // gone
+        }
+      };
+      for (const s of signals) process.on(s, forward);
+      let partial = '';
+      child.stderr?.on('data', (b: Buffer) => {
+        const text = partial + b.toString('utf8');
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        for (const l of lines) {
+          if (RUNTIME_LINE.test(l)) held.push(l);
+          else process.stderr.write(`${l}\n`);
+        }
+      });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        for (const s of signals) process.off(s, forward);
+        reject(e.code === 'ENOENT' ? new ContainerError(`OCI runtime ${c.data.config.runtime} not found`) : e);
+      });
+      child.on('close', (code, signal) => {
+        for (const s of signals) process.off(s, forward);
+        if (partial !== '') {
+          if (RUNTIME_LINE.test(partial)) held.push(partial);
+          else process.stderr.write(partial);
+        }
+        resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 125));
+      });
+    });
+    const errors = runtimeErrors(await readFile(logFile, 'utf8').catch(() => ''));
+    if (code !== 0 && errors.length > 0) {
+      const msg = errors.at(-1)!;
+      const f = classifyRuntimeError(msg, o.command[0] ?? '');
+      process.stderr.write(`Error: ${c.data.config.runtimeName}: ${f.message}\n`);
+      return { code: f.code };
+    }
+    // Held lines that were not the runtime's after all are the command's own output.
+    for (const l of held) process.stderr.write(`${l}\n`);
+    if (o.detach) return code === 0 ? { code: 0, session: randomBytes(32).toString('hex') } : { code: 125 };
+    return { code };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function runtimeErrors(log: string): string[] {
+  const out: string[] = [];
+  for (const line of log.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const e = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      if (e.level === 'error' && typeof e.msg === 'string') out.push(e.msg);
+    } catch {
+      // not JSON
+    }
+  }
+  return out;
+}
+
+/** Podman's top descriptors (psgo names) mapped to ps(1) format keys, with Podman's headers. */
+const DESCRIPTORS: Record<string, [string, string]> = {
+  args: ['args', 'COMMAND'], capeff: ['', ''], comm: ['comm', 'COMMAND'], etime: ['etime', 'ELAPSED'], group: ['group', 'GROUP'],
+  nice: ['nice', 'NI'], pcpu: ['pcpu', '%CPU'], pgid: ['pgid', 'PGID'], pid: ['pid', 'PID'], ppid: ['ppid', 'PPID'],
+  rgroup: ['rgroup', 'RGROUP'], ruser: ['ruser', 'RUSER'], time: ['time', 'TIME'], tty: ['tty', 'TTY'], user: ['user', 'USER'],
+  vsz: ['vsz', 'VSZ'], rss: ['rss', 'RSS'], state: ['stat', 'STATE'], stime: ['lstart', 'STARTED'], uid: ['uid', 'UID'], gid: ['gid', 'GID'],
+};
+const DEFAULT_DESCRIPTORS = ['user', 'pid', 'ppid', 'pcpu', 'etime', 'tty', 'time', 'args'];
+
+/** The host pids of the container's processes, from `RUNTIME ps --format json`. */
+export async function containerPids(store: Store, c: Container): Promise<number[]> {
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  const r = await exec(c.data.config.runtime, ['--root', p.stateRoot, 'ps', '--format', 'json', c.record.id], { check: false });
+  if (r.exitCode !== 0) throw new ContainerError(`${c.data.config.runtimeName} ps: ${r.stderr.trim()}`);
+  const pids: unknown = JSON.parse(r.stdout.trim() || '[]');
+  if (!Array.isArray(pids)) return [];
+  return pids.filter((x): x is number => typeof x === 'number');
+}
+
+/** `podman top CONTAINER [descriptors…]`: ps(1) output of the container's processes. */
+export async function topContainer(store: Store, ref: string, descriptors: string[]): Promise<string> {
+  const c = runningContainer(store, ref, 'top');
+  // Podman accepts "pid,user" as well as separate words.
+  const wanted = (descriptors.length ? descriptors.flatMap((d) => d.split(',')) : DEFAULT_DESCRIPTORS).filter((d) => d !== '');
+  const cols: string[] = [];
+  for (const d of wanted) {
+    const m = DESCRIPTORS[d];
+    if (!m || m[0] === '') throw new ContainerError(`unknown descriptor: ${d}`);
+    cols.push(`${m[0]}=${m[1]}`);
+  }
+  const pids = await containerPids(store, c);
+  if (pids.length === 0) return '';
+  const r = await exec('ps', ['-ww', ...cols.flatMap((col) => ['-o', col]), '-p', pids.join(',')], { check: false });
+  if (r.exitCode !== 0 && r.stdout.trim() === '') throw new ContainerError(`ps: ${r.stderr.trim()}`);
+  return r.stdout;
+}

@@ -1,0 +1,222 @@
+// `podman cp`, `podman diff` and `podman export`: the container's files, for running and stopped
+// containers alike. Paths inside the container are resolved with resolveInRoot, so a symlink in the
+// container never leads out of its root filesystem.
+
+import { constants as fsc, createWriteStream, type Stats } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, readdir, readlink, realpath, rm, stat, symlink, unlink, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Store } from '../store/store.ts';
+import { lstatOrNull, resolveInRoot } from '../store/secure-path.ts';
+import { tarDirectory } from '../store/tar-diff.ts';
+import { resolveUser } from '../runtime/user.ts';
+import { exec } from '../sys/exec.ts';
+import { loadContainer, type Container } from './record.ts';
+import { ContainerError, isRunning } from './lifecycle.ts';
+
+/**
+ * Runs `fn` with the container's root filesystem mounted, under the container's lock so that a
+ * start, stop or cleanup does not change the mount meanwhile. A stopped container's rootfs is
+ * unmounted again afterwards when it was not mounted before.
+ */
+export async function withRootfs<T>(store: Store, c: Container, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  return store.withLock(`container:${c.record.id}`, async () => {
+    const cur = loadContainer(store, c.record.id);
+    const wasMounted = store.isMounted(cur.record);
+    const rootfs = await store.mountContainer(cur.record);
+    try {
+      return await fn(rootfs);
+    } finally {
+      if (!wasMounted && !isRunning(store, loadContainer(store, cur.record.id))) await store.unmountContainer(cur.record).catch(() => undefined);
+    }
+  });
+}
+
+// ---------- cp ----------
+
+export interface CopyTarget {
+  /** null: the host. */
+  container: string | null;
+  path: string;
+}
+
+/** `CONTAINER:PATH` or a host path; host paths that contain a colon must start with / or . */
+export function parseCopyTarget(arg: string): CopyTarget {
+  if (arg.startsWith('/') || arg.startsWith('.')) return { container: null, path: arg };
+  const i = arg.indexOf(':');
+  if (i <= 0) return { container: null, path: arg };
+  return { container: arg.slice(0, i), path: arg.slice(i + 1) };
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** Copies src (never following symlinks below it) to dst, which is replaced when it is not a directory. */
+async function copyEntry(src: string, dst: string, owner: Owner | null, st?: Stats): Promise<void> {
+  const s = st ?? (await lstat(src));
+  const d = await lstatOrNull(dst);
+  if (s.isDirectory()) {
+    if (d && !d.isDirectory()) await unlink(dst);
+    if (!d || !d.isDirectory()) await mkdir(dst, { mode: 0o700 });
+    for (const name of (await readdir(src)).sort()) await copyEntry(path.join(src, name), path.join(dst, name), owner);
+  } else {
+    if (d?.isDirectory()) throw new ContainerError(`cannot overwrite directory ${dst} with non-directory`);
+    if (d) await unlink(dst);
+    if (s.isSymbolicLink()) await symlink(await readlink(src), dst);
+    else if (s.isFile()) await copyFile(src, dst, fsc.COPYFILE_EXCL);
+    else await exec('cp', ['-a', '--no-dereference', '--', src, dst]);
+  }
+  const o = owner ?? { uid: s.uid, gid: s.gid };
+  await lchown(dst, o.uid, o.gid);
+  if (s.isSymbolicLink()) {
+    await lutimes(dst, s.atime, s.mtime).catch(() => undefined);
+    return;
+  }
+  await chmod(dst, s.mode & 0o7777);
+  await utimes(dst, s.atime, s.mtime);
+}
+
+/** Trailing "/." copies a directory's content; otherwise the last component names what is copied. */
+function baseName(p: string): string {
+  return path.posix.basename(path.posix.normalize(`/${p}`)) || '/';
+}
+
+/**
+ * `podman cp SRC DEST` where one side is CONTAINER:PATH. Copies into a container are owned by the
+ * container's user (Podman's --archive default); copies out by the user running barge.
+ */
+export async function copyFiles(store: Store, srcArg: string, dstArg: string): Promise<void> {
+  const src = parseCopyTarget(srcArg);
+  const dst = parseCopyTarget(dstArg);
+  if (src.container !== null && dst.container !== null) throw new ContainerError('copying between containers is not supported');
+  if (src.container === null && dst.container === null) throw new ContainerError('invalid arguments: one of SRC and DEST must be CONTAINER:PATH');
+  if (src.path === '-' || dst.path === '-') throw new ContainerError('copying a tar stream from stdin or to stdout ("-") is not supported');
+  const c = loadContainer(store, (src.container ?? dst.container)!);
+  await withRootfs(store, c, async (rootfs) => {
+    let srcHost: string;
+    let dstHost: string;
+    let owner: Owner | null;
+    if (src.container !== null) {
+      srcHost = await resolveInRoot(rootfs, src.path);
+      dstHost = path.resolve(dst.path);
+      owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    } else {
+      // A host source that is a symlink: its target is copied, as Podman does.
+      srcHost = await realpath(src.path).catch(() => path.resolve(src.path));
+      dstHost = await resolveInRoot(rootfs, dst.path);
+      const u = await resolveUser(rootfs, c.data.config.user).catch(() => ({ uid: 0, gid: 0 }));
+      owner = { uid: u.uid, gid: u.gid };
+    }
+    const s = await lstatOrNull(srcHost);
+    if (!s) throw new ContainerError(`"${src.path}" could not be found on the ${src.container !== null ? 'container' : 'host'}: no such file or directory`);
+    const d = src.container !== null ? await stat(dstHost).catch(() => null) : await lstatOrNull(dstHost);
+    const contentOnly = /(^|\/)\.$/.test(src.path);
+    if (s.isDirectory()) {
+      if (d && !d.isDirectory()) throw new ContainerError(`cannot copy directory "${src.path}" to file "${dst.path}"`);
+      if (!d) {
+        if (!(await lstatOrNull(path.dirname(dstHost)))?.isDirectory()) throw new ContainerError(`"${path.posix.dirname(dst.path)}" could not be found: no such file or directory`);
+        await copyEntry(srcHost, dstHost, owner, s);
+      } else if (contentOnly) {
+        for (const name of (await readdir(srcHost)).sort()) await copyEntry(path.join(srcHost, name), path.join(dstHost, name), owner);
+      } else await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), owner, s);
+      return;
+    }
+    if (d?.isDirectory()) {
+      await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), owner, s);
+      return;
+    }
+    if (dst.path.endsWith('/')) throw new ContainerError(`"${dst.path}" could not be found: no such file or directory`);
+    if (!d && !(await lstatOrNull(path.dirname(dstHost)))?.isDirectory()) {
+      throw new ContainerError(`"${path.posix.dirname(dst.path)}" could not be found: no such file or directory`);
+    }
+    await copyEntry(srcHost, dstHost, owner, s);
+  });
+}
+
+// ---------- diff ----------
+
+export interface Change {
+  kind: 'A' | 'C' | 'D';
+  path: string;
+}
+
+const isWhiteout = (s: Stats): boolean => s.isCharacterDevice() && s.rdev === 0;
+
+/** `podman diff`: A added, C changed, D deleted, relative to the image, sorted by path. */
+export async function diffContainer(store: Store, ref: string): Promise<Change[]> {
+  const c = loadContainer(store, ref);
+  const out: Change[] = [];
+  if (store.driver === 'vfs') {
+    // vfs keeps full copies: compare the container's tree with its image's top layer.
+    const merged = store.upperDir(c.record);
+    const lower = c.record.topLayer ? store.layerDir(c.record.topLayer) : null;
+    if (!(await lstatOrNull(merged))) return [];
+    await compareTrees(merged, lower, '', out);
+  } else {
+    const upper = store.upperDir(c.record);
+    const lowers = store.layerChain(c.record.topLayer).reverse().map((l) => store.layerDir(l.id));
+    const inLower = async (rel: string): Promise<boolean> => {
+      for (const dir of lowers) {
+        const st = await lstatOrNull(path.join(dir, rel));
+        if (st) return !isWhiteout(st);
+      }
+      return false;
+    };
+    const walk = async (rel: string): Promise<void> => {
+      let names: string[];
+      try {
+        names = await readdir(path.join(upper, rel));
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        const r = rel === '' ? name : `${rel}/${name}`;
+        const st = await lstat(path.join(upper, r));
+        if (isWhiteout(st)) {
+          out.push({ kind: 'D', path: `/${r}` });
+          continue;
+        }
+        out.push({ kind: (await inLower(r)) ? 'C' : 'A', path: `/${r}` });
+        if (st.isDirectory()) await walk(r);
+      }
+    };
+    await walk('');
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function compareTrees(cur: string, base: string | null, rel: string, out: Change[]): Promise<void> {
+  const names = new Set(await readdir(path.join(cur, rel)).catch(() => [] as string[]));
+  const baseNames = base ? await readdir(path.join(base, rel)).catch(() => [] as string[]) : [];
+  for (const n of baseNames) if (!names.has(n)) out.push({ kind: 'D', path: `/${rel === '' ? n : `${rel}/${n}`}` });
+  for (const n of names) {
+    const r = rel === '' ? n : `${rel}/${n}`;
+    const a = await lstat(path.join(cur, r));
+    const b = base ? await lstatOrNull(path.join(base, r)) : null;
+    if (!b) out.push({ kind: 'A', path: `/${r}` });
+    else if (
+      (a.mode & fsc.S_IFMT) !== (b.mode & fsc.S_IFMT) || a.mode !== b.mode || a.uid !== b.uid || a.gid !== b.gid ||
+      (!a.isDirectory() && (a.size !== b.size || a.mtimeMs !== b.mtimeMs)) || (a.isDirectory() && a.mtimeMs !== b.mtimeMs)
+    ) out.push({ kind: 'C', path: `/${r}` });
+    if (a.isDirectory()) await compareTrees(cur, b?.isDirectory() ? base : null, r, out);
+  }
+}
+
+// ---------- export ----------
+
+/** `podman export`: a tar of the container's whole root filesystem. */
+export async function exportContainer(store: Store, ref: string, dest: Writable | string): Promise<void> {
+  const c = loadContainer(store, ref);
+  await withRootfs(store, c, async (rootfs) => {
+    const out = typeof dest === 'string' ? createWriteStream(dest, { mode: 0o644 }) : dest;
+    try {
+      await pipeline(tarDirectory(rootfs), out, { end: typeof dest === 'string' });
+    } catch (e) {
+      if (typeof dest === 'string') await rm(dest, { force: true });
+      throw e;
+    }
+  });
+}
