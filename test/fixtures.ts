@@ -6,7 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, type Env } from './helpers.ts';
+import { REPO_ROOT, makeEnv, type Env } from './helpers.ts';
 
 const execFileP = promisify(execFile);
 
@@ -51,4 +51,11 @@ export async function importBusybox(env: Env, name = 'busybox'): Promise<string>
   const id = lines.at(-1);
   if (!id) throw new Error(`barge import ${tar} ${name} printed no image id`);
   return id;
+}
+
+/** A private store with localhost/busybox:latest imported, and that image's id (no "sha256:"). */
+export async function busyboxEnv(): Promise<{ env: Env; imageId: string }> {
+  const env = await makeEnv();
+  const imageId = (await importBusybox(env)).replace(/^sha256:/, '');
+  return { env, imageId };
 }

@@ -4,6 +4,7 @@ import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { extract, pack, type Header } from 'tar-stream';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BARGE_BIN = join(REPO_ROOT, 'bin', 'barge');
@@ -22,6 +23,10 @@ export interface BargeOptions {
   cwd?: string;
   /** After this the whole process group is killed and the result has code 137. */
   timeoutMs?: number;
+  /** An open file descriptor to use as stdin instead (for binary input); `input` then must be absent. */
+  stdinFd?: number;
+  /** An open file descriptor to use as stdout (for binary output); the result's stdout is then empty. */
+  stdoutFd?: number;
 }
 
 export interface Env {
@@ -44,17 +49,37 @@ const DEFAULT_TIMEOUT_MS = 100_000;
 
 /** Runs bin/barge with exactly the given arguments (no --root/--runroot added). */
 export function runBarge(args: readonly string[], opts: BargeOptions = {}): Promise<BargeResult> {
+  return runCaptured(BARGE_BIN, args, {
+    ...opts,
+    cwd: opts.cwd ?? REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...opts.env },
+    label: `barge ${args.join(' ')}`,
+  });
+}
+
+export interface CapturedOptions extends Omit<BargeOptions, 'env'> {
+  /** The child's whole environment. */
+  env: NodeJS.ProcessEnv;
+  /** Names the command in the note added to stderr when it is killed for taking too long. */
+  label: string;
+}
+
+/**
+ * Runs a command in its own process group and collects its output; a timeout kills the whole
+ * group, so also the runtime and any children barge started.
+ */
+export function runCaptured(cmd: string, args: readonly string[], opts: CapturedOptions): Promise<BargeResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(BARGE_BIN, args, {
-      cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      // Own process group, so a timeout also kills the runtime and any children barge started.
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: [opts.stdinFd ?? (opts.input === undefined ? 'ignore' : 'pipe'), opts.stdoutFd ?? 'pipe', 'pipe'],
       detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -64,7 +89,7 @@ export function runBarge(args: readonly string[], opts: BargeOptions = {}): Prom
       } catch {
         // Already gone.
       }
-    }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    }, timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
@@ -72,11 +97,11 @@ export function runBarge(args: readonly string[], opts: BargeOptions = {}): Prom
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       let stderr = Buffer.concat(err).toString();
-      if (timedOut) stderr += `\n[test harness] barge ${args.join(' ')}: killed after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms\n`;
+      if (timedOut) stderr += `\n[test harness] ${opts.label}: killed after ${timeoutMs} ms\n`;
       const sigNum = signal ? (osConstants.signals[signal] ?? 0) : 0;
       resolvePromise({ code: code ?? 128 + sigNum, stdout: Buffer.concat(out).toString(), stderr });
     });
-    if (opts.input !== undefined) {
+    if (opts.input !== undefined && opts.stdinFd === undefined) {
       // A command that exits without reading stdin must not turn into an EPIPE crash here.
       child.stdin!.on('error', () => {});
       child.stdin!.end(opts.input);
@@ -89,34 +114,63 @@ export function describeFailure(args: readonly string[], r: BargeResult): string
   return `barge ${args.join(' ')} exited ${r.code}\n--- stderr ---\n${r.stderr.trimEnd()}\n--- stdout ---\n${r.stdout.trimEnd()}`;
 }
 
+/** The bargeOk of a barge function: throws (with the command's output) unless it exits 0; returns trimmed stdout. */
+export function bargeOkOf<O>(barge: (args: string[], opts?: O) => Promise<BargeResult>): (args: string[], opts?: O) => Promise<string> {
+  return async (args, opts) => {
+    const r = await barge(args, opts);
+    if (r.code !== 0) throw new Error(describeFailure(args, r));
+    return r.stdout.trim();
+  };
+}
+
+/** fn, run on the first call only; later calls get the first call's promise. */
+export function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
+}
+
 export async function makeEnv(): Promise<Env> {
   const base = await mkdtemp(join(tmpdir(), 'barge-test-'));
   const root = join(base, 'root');
   const runroot = join(base, 'runroot');
   const tmp = join(base, 'tmp');
   await Promise.all([mkdir(root), mkdir(runroot), mkdir(tmp)]);
-  let cleaned = false;
 
   const barge = (args: string[], opts?: BargeOptions): Promise<BargeResult> =>
     runBarge(['--root', root, '--runroot', runroot, ...args], opts);
 
+  return { root, runroot, tmp, barge, bargeOk: bargeOkOf(barge), cleanup: once(() => removeTree(base)) };
+}
+
+/** Stores a suite's tests make on demand, all removed by one cleanupFreshEnvs() in afterAll. */
+export function freshEnvs(): { freshEnv(): Promise<Env>; cleanupFreshEnvs(): Promise<void> } {
+  const made: Env[] = [];
   return {
-    root,
-    runroot,
-    tmp,
-    barge,
-    async bargeOk(args, opts) {
-      const r = await barge(args, opts);
-      if (r.code !== 0) throw new Error(describeFailure(args, r));
-      return r.stdout.trim();
+    async freshEnv() {
+      const e = await makeEnv();
+      made.push(e);
+      return e;
     },
-    async cleanup() {
-      if (cleaned) return;
-      cleaned = true;
-      await unmountUnder(base);
-      await rm(base, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+    async cleanupFreshEnvs() {
+      for (const e of made) await e.cleanup();
     },
   };
+}
+
+/** Output of CMD run in a throwaway working container of IMAGE (removed again). */
+export async function runInImage(env: Env, image: string, cmd: readonly string[]): Promise<string> {
+  const ctr = await env.bargeOk(['from', image]);
+  try {
+    return await env.bargeOk(['run', ctr, '--', ...cmd]);
+  } finally {
+    await env.bargeOk(['rm', ctr]);
+  }
+}
+
+/** Unmounts everything at or below dir and deletes it. */
+export async function removeTree(dir: string): Promise<void> {
+  await unmountUnder(dir);
+  await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
 }
 
 /** Lazily unmounts every mount point at or below dir, deepest first, ignoring failures. */
@@ -150,4 +204,59 @@ function umountLazy(target: string): Promise<void> {
     child.on('error', () => resolvePromise());
     child.on('close', () => resolvePromise());
   });
+}
+
+export interface TarEntry {
+  name: string;
+  type?: Header['type'];
+  /** File content; absent for directories, symlinks and hardlinks. */
+  data?: Buffer | string;
+  linkname?: string;
+  mode?: number;
+}
+
+/** Packs entries into an uncompressed tar, in order, with fixed metadata. */
+export async function makeTar(entries: readonly TarEntry[]): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  const done = new Promise<Buffer>((resolve, reject) => {
+    p.on('data', (c: unknown) => chunks.push(c as Buffer));
+    p.on('end', () => resolve(Buffer.concat(chunks)));
+    p.on('error', reject);
+  });
+  for (const e of entries) {
+    const type = e.type ?? 'file';
+    const header = {
+      name: e.name,
+      type,
+      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      mtime: new Date(1704067200_000),
+      uid: 0,
+      gid: 0,
+      ...(e.linkname !== undefined && { linkname: e.linkname }),
+    };
+    await new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
+      if (type === 'file') p.entry(header, e.data ?? '', cb);
+      else p.entry(header, '', cb);
+    });
+  }
+  p.finalize();
+  return done;
+}
+
+/** Reads every member of an uncompressed tar into memory (archives in tests are a few MB). */
+export async function readTar(bytes: Buffer): Promise<{ header: Header; data: Buffer }[]> {
+  const ex = extract();
+  const out: { header: Header; data: Buffer }[] = [];
+  const done = (async () => {
+    for await (const entry of ex) {
+      const parts: Buffer[] = [];
+      for await (const c of entry) parts.push(c as Buffer);
+      out.push({ header: entry.header, data: Buffer.concat(parts) });
+    }
+  })();
+  ex.end(bytes);
+  await done;
+  return out;
 }

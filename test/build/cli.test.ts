@@ -3,11 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure, type Env } from '../helpers.ts';
-import { buildOk, busyboxEnv, context, readFiles } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { buildOk, context, readFiles } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
-  env = await busyboxEnv();
+  ({ env } = await busyboxEnv());
 });
 afterAll(async () => {
   await env?.cleanup();

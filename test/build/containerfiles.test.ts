@@ -4,11 +4,12 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, type Env } from '../helpers.ts';
-import { buildOk, busyboxEnv, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { buildOk, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
-  env = await busyboxEnv();
+  ({ env } = await busyboxEnv());
 });
 afterAll(async () => {
   await env?.cleanup();

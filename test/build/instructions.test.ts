@@ -5,11 +5,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { buildOk, busyboxEnv, context, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { buildOk, context, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
-  env = await busyboxEnv();
+  ({ env } = await busyboxEnv());
 });
 afterAll(async () => {
   await env?.cleanup();

@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, type Env } from '../helpers.ts';
 import { describeTool, podmanIn, runTool, type ToolResult } from '../images/lib.ts';
-import { buildOk, busyboxEnv, imageJSON } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { buildOk, imageJSON } from './lib.ts';
 
 /** What imagebuilder (and Docker) put into Env when the base image sets no PATH. */
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -24,7 +25,7 @@ let buildahTmp: string;
 let podman: (args: readonly string[]) => Promise<ToolResult>;
 
 beforeAll(async () => {
-  env = await busyboxEnv();
+  ({ env } = await busyboxEnv());
   const broot = join(env.tmp, 'buildah');
   buildahTmp = join(broot, 'tmp');
   await mkdir(buildahTmp, { recursive: true });

@@ -2,14 +2,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-
-export async function busyboxEnv(): Promise<Env> {
-  const env = await makeEnv();
-  await importBusybox(env);
-  return env;
-}
+import { describeFailure, runInImage, type BargeResult, type Env } from '../helpers.ts';
 
 let ctxCounter = 0;
 
@@ -53,13 +46,8 @@ export async function readFiles(env: Env, image: string, paths: string[]): Promi
 }
 
 /** Output of a command run in a throwaway working container of the image. */
-export async function runIn(env: Env, image: string, script: string): Promise<string> {
-  const ctr = await env.bargeOk(['from', image]);
-  try {
-    return await env.bargeOk(['run', ctr, '--', 'sh', '-c', script]);
-  } finally {
-    await env.bargeOk(['rm', ctr]);
-  }
+export function runIn(env: Env, image: string, script: string): Promise<string> {
+  return runInImage(env, image, ['sh', '-c', script]);
 }
 
 export async function noContainers(env: Env): Promise<void> {

@@ -3,9 +3,8 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-import { bargeWithFiles, describeTool, expectStoreClean, imageIds, podmanIn, readTar, type ToolResult } from './lib.ts';
+import { describeFailure, freshEnvs, makeEnv, readTar, type Env } from '../helpers.ts';
+import { bargeWithFiles, commitMarkerImage, describeTool, expectStoreClean, imageIds, podmanIn, type ToolResult } from './lib.ts';
 
 let env: Env;
 /** The image every round trip moves: busybox plus a marker layer, with a label and a port. */
@@ -13,30 +12,19 @@ let imageId = '';
 const NAME = 'localhost/roundtrip:v1';
 const MARKER = 'barge was here\n';
 let podman: (args: readonly string[]) => Promise<ToolResult>;
-const fresh: Env[] = [];
+const { freshEnv, cleanupFreshEnvs } = freshEnvs();
 
 beforeAll(async () => {
   env = await makeEnv();
   podman = podmanIn(join(env.tmp, 'podman'));
-  await importBusybox(env);
-  const ctr = await env.bargeOk(['from', '--name', 'rt', 'busybox']);
-  await writeFile(join(env.tmp, 'marker'), MARKER);
-  await env.bargeOk(['copy', ctr, join(env.tmp, 'marker'), '/marker']);
-  await env.bargeOk(['config', '--label', 'made.by=barge', '--port', '8080/tcp', ctr]);
-  imageId = (await env.bargeOk(['commit', '-q', '--rm', ctr, NAME])).replace(/^sha256:/, '');
+  imageId = await commitMarkerImage(env, { ctr: 'rt', name: NAME, marker: MARKER, config: ['--label', 'made.by=barge', '--port', '8080/tcp'] });
 });
 afterAll(async () => {
   // Podman's store lives in env.tmp; let podman drop its mounts before the directory goes.
   await podman?.(['rmi', '-a', '-f']);
-  for (const e of fresh) await e.cleanup();
+  await cleanupFreshEnvs();
   await env?.cleanup();
 });
-
-async function freshEnv(): Promise<Env> {
-  const e = await makeEnv();
-  fresh.push(e);
-  return e;
-}
 
 /** Names of one image in env as REPO:TAG. */
 async function namesOf(e: Env, id: string): Promise<string[]> {

@@ -5,9 +5,9 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-import { expectStoreClean, harmlessLayer, imageConfig, imageIds, makeDockerArchive, makeTar, readTar, sha256Hex, type TarEntry } from './lib.ts';
+import { describeFailure, makeEnv, makeTar, readTar, type BargeResult, type Env, type TarEntry } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { expectStoreClean, harmlessLayer, imageConfig, imageIds, makeDockerArchive, sha256Hex } from './lib.ts';
 
 let env: Env;
 /** Each case loads into its own empty store, so one failure's leftovers cannot fail the next. */
@@ -18,8 +18,7 @@ let savedMembers: Awaited<ReturnType<typeof readTar>> = [];
 let savedOci: Awaited<ReturnType<typeof readTar>> = [];
 
 beforeAll(async () => {
-  env = await makeEnv();
-  await importBusybox(env);
+  ({ env } = await busyboxEnv());
   const docker = join(env.tmp, 'good-docker.tar');
   const oci = join(env.tmp, 'good-oci.tar');
   await env.bargeOk(['save', '-q', '-o', docker, 'busybox']);

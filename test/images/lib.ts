@@ -1,73 +1,18 @@
 // Helpers shared by the image suites: hand-made archives (tar-stream) and throwaway
 // podman/skopeo stores for interop checks.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { extract, pack, type Header } from 'tar-stream';
 import { expect } from 'vitest';
-import { BARGE_BIN, describeFailure, type BargeResult, type Env } from '../helpers.ts';
+import { describeFailure, makeTar, type BargeResult, type Env, type TarEntry } from '../helpers.ts';
+import { importBusybox } from '../fixtures.ts';
 
 const execFileP = promisify(execFile);
 
 export function sha256Hex(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-export interface TarEntry {
-  name: string;
-  type?: Header['type'];
-  /** File content; absent for directories, symlinks and hardlinks. */
-  data?: Buffer | string;
-  linkname?: string;
-  mode?: number;
-}
-
-/** Packs entries into an uncompressed tar, in order, with fixed metadata. */
-export async function makeTar(entries: readonly TarEntry[]): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  const done = new Promise<Buffer>((resolve, reject) => {
-    p.on('data', (c: unknown) => chunks.push(c as Buffer));
-    p.on('end', () => resolve(Buffer.concat(chunks)));
-    p.on('error', reject);
-  });
-  for (const e of entries) {
-    const type = e.type ?? 'file';
-    const header = {
-      name: e.name,
-      type,
-      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-      mtime: new Date(1704067200_000),
-      uid: 0,
-      gid: 0,
-      ...(e.linkname !== undefined && { linkname: e.linkname }),
-    };
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (type === 'file') p.entry(header, e.data ?? '', cb);
-      else p.entry(header, '', cb);
-    });
-  }
-  p.finalize();
-  return done;
-}
-
-/** Reads every member of a tar into memory (archives here are a few MB). */
-export async function readTar(bytes: Buffer): Promise<{ header: Header; data: Buffer }[]> {
-  const ex = extract();
-  const out: { header: Header; data: Buffer }[] = [];
-  const done = (async () => {
-    for await (const entry of ex) {
-      const parts: Buffer[] = [];
-      for await (const c of entry) parts.push(c as Buffer);
-      out.push({ header: entry.header, data: Buffer.concat(parts) });
-    }
-  })();
-  ex.end(bytes);
-  await done;
-  return out;
 }
 
 /** A minimal valid image config for the given layer tars. */
@@ -169,31 +114,29 @@ export async function readJson<T>(file: string): Promise<T> {
 }
 
 /**
- * Runs barge in env with files as standard input and/or output (the harness only passes
- * strings, and archives are binary). `stdout` in the result is empty when it went to a file.
+ * Runs barge in env with files as standard input and/or output (archives are binary, `input`
+ * is a string). `stdout` in the result is empty when it went to a file.
  */
 export async function bargeWithFiles(env: Env, args: readonly string[], files: { stdin?: string; stdout?: string }): Promise<BargeResult> {
   const inFh = files.stdin === undefined ? undefined : await open(files.stdin, 'r');
   const outFh = files.stdout === undefined ? undefined : await open(files.stdout, 'w');
   try {
-    return await new Promise<BargeResult>((resolve, reject) => {
-      const child = spawn(BARGE_BIN, ['--root', env.root, '--runroot', env.runroot, ...args], {
-        env: { ...process.env, NO_COLOR: '1' },
-        stdio: [inFh?.fd ?? 'ignore', outFh?.fd ?? 'pipe', 'pipe'],
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout?.on('data', (b: Buffer) => out.push(b));
-      child.stderr!.on('data', (b: Buffer) => err.push(b));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 137, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
-      });
-    });
+    return await env.barge([...args], { stdinFd: inFh?.fd, stdoutFd: outFh?.fd, timeoutMs: 90_000 });
   } finally {
     await inFh?.close();
     await outFh?.close();
   }
+}
+
+/**
+ * Imports busybox into env and commits it as NAME with a /marker file holding MARKER and the
+ * given `config` flags, through a working container called CTR; returns the image id.
+ */
+export async function commitMarkerImage(env: Env, spec: { ctr: string; name: string; marker: string; config: string[] }): Promise<string> {
+  await importBusybox(env);
+  const ctr = await env.bargeOk(['from', '--name', spec.ctr, 'busybox']);
+  await writeFile(join(env.tmp, 'marker'), spec.marker);
+  await env.bargeOk(['copy', ctr, join(env.tmp, 'marker'), '/marker']);
+  await env.bargeOk(['config', ...spec.config, ctr]);
+  return (await env.bargeOk(['commit', '-q', '--rm', ctr, spec.name])).replace(/^sha256:/, '');
 }

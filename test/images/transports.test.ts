@@ -1,46 +1,25 @@
 // push/pull/copy between local transports and the store, skopeo in both directions, progress output.
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-import { describeTool, expectStoreClean, imageIds, readJson, runTool } from './lib.ts';
+import { describeFailure, freshEnvs, makeEnv, runInImage, type Env } from '../helpers.ts';
+import { commitMarkerImage, describeTool, expectStoreClean, imageIds, readJson, runTool } from './lib.ts';
 
 let env: Env;
 let imageId = '';
 const NAME = 'localhost/moved:v1';
 const MARKER = 'moved between transports\n';
-const fresh: Env[] = [];
+const { freshEnv, cleanupFreshEnvs } = freshEnvs();
 
 beforeAll(async () => {
   env = await makeEnv();
-  await importBusybox(env);
-  const ctr = await env.bargeOk(['from', '--name', 'mv', 'busybox']);
-  await writeFile(join(env.tmp, 'marker'), MARKER);
-  await env.bargeOk(['copy', ctr, join(env.tmp, 'marker'), '/marker']);
-  await env.bargeOk(['config', '--label', 'made.by=barge', ctr]);
-  imageId = (await env.bargeOk(['commit', '-q', '--rm', ctr, NAME])).replace(/^sha256:/, '');
+  imageId = await commitMarkerImage(env, { ctr: 'mv', name: NAME, marker: MARKER, config: ['--label', 'made.by=barge'] });
 });
 afterAll(async () => {
-  for (const e of fresh) await e.cleanup();
+  await cleanupFreshEnvs();
   await env?.cleanup();
 });
-
-async function freshEnv(): Promise<Env> {
-  const e = await makeEnv();
-  fresh.push(e);
-  return e;
-}
-
-async function catInImage(e: Env, image: string, file: string): Promise<string> {
-  const ctr = await e.bargeOk(['from', image]);
-  try {
-    return await e.bargeOk(['run', ctr, '--', 'cat', file]);
-  } finally {
-    await e.bargeOk(['rm', ctr]);
-  }
-}
 
 /** The destination and source spelling of each local transport, under dir. */
 function transports(dir: string): [string, string, string][] {
@@ -62,7 +41,7 @@ describe('push to each transport and pull back into a fresh store', () => {
     expect(pull.code, describeFailure(['pull', src], pull)).toBe(0);
     expect(pull.stdout.trim().replace(/^sha256:/, '')).toBe(imageId);
     expect(await imageIds(e)).toEqual([imageId]);
-    expect(await catInImage(e, imageId, '/marker')).toBe(MARKER.trimEnd());
+    expect(await runInImage(e, imageId, ['cat', '/marker'])).toBe(MARKER.trimEnd());
     await expectStoreClean(e);
   });
 

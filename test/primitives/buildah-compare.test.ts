@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
-import { busyboxRootfsTar } from '../fixtures.ts';
-import { busyboxEnv, from, mountPath, normaliseName, ociManifest, tarEntries } from './lib.ts';
+import { readTar, type Env } from '../helpers.ts';
+import { busyboxEnv, busyboxRootfsTar } from '../fixtures.ts';
+import { from, mountPath, normaliseName, ociManifest } from './lib.ts';
 
 const execFileP = promisify(execFile);
 
@@ -59,7 +59,7 @@ async function topLayer(dir: string): Promise<string[]> {
   const m = await ociManifest(dir);
   const blob = await readFile(join(dir, 'blobs', ...m.layers.at(-1)!.digest.split(':')));
   const raw = blob[0] === 0x1f && blob[1] === 0x8b ? gunzipSync(blob) : blob;
-  return (await tarEntries(raw)).map((e) => `${normaliseName(e.header.name)} ${e.header.type}`).sort();
+  return (await readTar(raw)).map((e) => `${normaliseName(e.header.name)} ${e.header.type}`).sort();
 }
 
 describe('commit against buildah', () => {

@@ -5,8 +5,8 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxRootfsTar } from '../fixtures.ts';
-import { bargeTopLayer, busyboxEnv, expectError, from, mountPath, ociManifest, ociTopLayerNames, sh } from './lib.ts';
+import { busyboxEnv, busyboxRootfsTar } from '../fixtures.ts';
+import { bargeTopLayer, expectError, from, mountPath, ociManifest, ociTopLayerNames, sh } from './lib.ts';
 
 let env: Env;
 let baseId: string;

@@ -2,7 +2,8 @@
 // commit, in the image (inspect --type image). Parsing details are in test/unit/config.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, expectError, from } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { expectError, from } from './lib.ts';
 
 let env: Env;
 let ctr: string;

@@ -4,7 +4,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, expectCode, expectError, from, mountPath, sh } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { expectCode, expectError, from, mountPath, sh } from './lib.ts';
 
 let env: Env;
 let imageId: string;

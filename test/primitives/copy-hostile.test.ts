@@ -5,8 +5,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
-import { busyboxEnv, from, sh } from './lib.ts';
+import { makeTar, type Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { from, sh } from './lib.ts';
 
 let env: Env;
 /** Host-only content: finding it in a container means a confinement failed. */
@@ -95,7 +96,6 @@ describe('destination symlinks in the container', () => {
 describe('hostile archives given to add', () => {
   it('an entry climbing out with .. is refused and nothing is written outside', async () => {
     const ctr = await from(env);
-    const { makeTar } = await tarMaker();
     const escapeName = `escaped-${process.pid}.txt`;
     const bytes = await makeTar([
       { name: 'ok.txt', data: 'ok\n' },
@@ -113,9 +113,8 @@ describe('hostile archives given to add', () => {
     const ctr = await from(env);
     const hostDir = join(env.tmp, 'host-target-tar');
     await mkdir(hostDir);
-    const { makeTar } = await tarMaker();
     const bytes = await makeTar([
-      { name: 'link', type: 'symlink', linkname: hostDir },
+      { name: 'link', type: 'symlink', linkname: hostDir, mode: 0o777 },
       { name: 'link/pwned.txt', data: 'pwned\n' },
     ]);
     const tarFile = join(env.tmp, 'symlink.tar');
@@ -214,31 +213,3 @@ describe('--from confines sources to the source container', () => {
     expect(await containerHasSecret(ctr)).toBe(false);
   });
 });
-
-/** tar-stream based tar builder for hand-made hostile archives. */
-async function tarMaker(): Promise<{
-  makeTar: (entries: { name: string; data?: string; type?: 'file' | 'symlink'; linkname?: string }[]) => Promise<Buffer>;
-}> {
-  const { pack } = await import('tar-stream');
-  return {
-    async makeTar(entries) {
-      const p = pack();
-      const chunks: Buffer[] = [];
-      const done = new Promise<Buffer>((resolve, reject) => {
-        p.on('data', (c: unknown) => chunks.push(c as Buffer));
-        p.on('end', () => resolve(Buffer.concat(chunks)));
-        p.on('error', reject);
-      });
-      for (const e of entries) {
-        const type = e.type ?? 'file';
-        await new Promise<void>((resolve, reject) => {
-          const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-          const header = { name: e.name, type, mode: type === 'symlink' ? 0o777 : 0o644, mtime: new Date(0), ...(e.linkname && { linkname: e.linkname }) };
-          p.entry(header, type === 'file' ? (e.data ?? '') : '', cb);
-        });
-      }
-      p.finalize();
-      return done;
-    },
-  };
-}

@@ -4,7 +4,8 @@ import { chmod, chown, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, expectError, from, serve, sh } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { expectError, from, serve, sh } from './lib.ts';
 
 let env: Env;
 let ctx: string;

@@ -4,17 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { extract, type Header } from 'tar-stream';
 import { expect } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-
-/** A private store with localhost/busybox:latest imported; one per test file keeps suites fast. */
-export async function busyboxEnv(): Promise<{ env: Env; imageId: string }> {
-  const env = await makeEnv();
-  const imageId = (await importBusybox(env)).replace(/^sha256:/, '');
-  return { env, imageId };
-}
+import { describeFailure, readTar, type BargeResult, type Env } from '../helpers.ts';
 
 /** Asserts the exit code, showing the command's output when it differs. */
 export function expectCode(r: BargeResult, code: number, args: readonly string[] = []): void {
@@ -47,26 +38,11 @@ export function mountPath(env: Env, ctr: string): Promise<string> {
 /** Names of the entries of a tar (gzip or plain), in archive order, without "./" or a trailing "/". */
 export async function tarNames(bytes: Buffer): Promise<string[]> {
   const raw = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
-  return (await tarEntries(raw)).map((e) => normaliseName(e.header.name));
+  return (await readTar(raw)).map((e) => normaliseName(e.header.name));
 }
 
 export function normaliseName(name: string): string {
   return name.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
-}
-
-export async function tarEntries(raw: Buffer): Promise<{ header: Header; data: Buffer }[]> {
-  const ex = extract();
-  const out: { header: Header; data: Buffer }[] = [];
-  const done = (async () => {
-    for await (const entry of ex) {
-      const parts: Buffer[] = [];
-      for await (const c of entry) parts.push(c as Buffer);
-      out.push({ header: entry.header, data: Buffer.concat(parts) });
-    }
-  })();
-  ex.end(raw);
-  await done;
-  return out;
 }
 
 interface OciManifest {

@@ -6,7 +6,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BARGE_BIN, type Env } from '../helpers.ts';
-import { busyboxEnv, expectCode, expectError, from, sh } from './lib.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { expectCode, expectError, from, sh } from './lib.ts';
 
 let env: Env;
 let ctr: string;

@@ -1,50 +1,31 @@
 // TLS with a CA made by the test, htpasswd basic auth, login/logout and auth.json, and the
 // bearer-token flow against the registry's token mode with an issuer in the test.
 import { statSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { freshEnvs, type Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
 import { expectStoreClean } from '../images/lib.ts';
-import { startRegistry, type Registry } from './registry.ts';
+import { hermetic, startRegistry, type Registry } from './registry.ts';
 
 const USER = 'bargeuser';
 const PASS = 's3cret-pass';
 
 let env: Env;
 let imageId = '';
-let hermetic: Record<string, string> = {};
-const fresh: Env[] = [];
+const { freshEnv, cleanupFreshEnvs } = freshEnvs();
+const { setup, run, ok } = hermetic();
 
 beforeAll(async () => {
-  env = await makeEnv();
-  const conf = join(env.tmp, 'registries-empty.conf');
-  await writeFile(conf, '');
-  hermetic = { REGISTRY_AUTH_FILE: join(env.tmp, 'default-auth.json'), CONTAINERS_REGISTRIES_CONF: conf };
-  imageId = (await importBusybox(env)).replace(/^sha256:/, '');
+  ({ env, imageId } = await busyboxEnv());
+  await setup(env.tmp, 'default-auth.json');
 });
 
 afterAll(async () => {
-  for (const e of fresh) await e.cleanup();
+  await cleanupFreshEnvs();
   await env?.cleanup();
 });
-
-function run(e: Env, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<BargeResult> {
-  return e.barge(args, { env: { ...hermetic, ...opts.env }, ...(opts.input !== undefined && { input: opts.input }) });
-}
-
-async function ok(e: Env, args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<string> {
-  const r = await run(e, args, opts);
-  expect(r.code, describeFailure(args, r)).toBe(0);
-  return r.stdout.trim();
-}
-
-async function freshEnv(): Promise<Env> {
-  const e = await makeEnv();
-  fresh.push(e);
-  return e;
-}
 
 describe('TLS and htpasswd', () => {
   let reg: Registry;

@@ -3,23 +3,22 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
-import { startRegistry, type Registry } from './registry.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { hermetic, startRegistry, type Registry } from './registry.ts';
 
 let reg: Registry;
 let src: Env;
 let env: Env;
-let hermetic: Record<string, string> = {};
+const h = hermetic();
+const run = (args: string[]): Promise<BargeResult> => h.run(env, args);
+const ok = (args: string[]): Promise<string> => h.ok(env, args);
 
 beforeAll(async () => {
   reg = await startRegistry();
-  src = await makeEnv();
+  ({ env: src } = await busyboxEnv());
   env = await makeEnv();
-  const conf = join(env.tmp, 'registries-empty.conf');
-  await writeFile(conf, '');
-  hermetic = { REGISTRY_AUTH_FILE: join(env.tmp, 'auth.json'), CONTAINERS_REGISTRIES_CONF: conf };
-  await importBusybox(src);
-  await src.bargeOk(['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/base/bb:v1`], { env: hermetic });
+  await h.setup(env.tmp);
+  await h.ok(src, ['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/base/bb:v1`]);
 });
 
 afterAll(async () => {
@@ -27,13 +26,6 @@ afterAll(async () => {
   await src?.cleanup();
   await reg?.stop();
 });
-
-const run = (args: string[]): Promise<BargeResult> => env.barge(args, { env: hermetic });
-async function ok(args: string[]): Promise<string> {
-  const r = await run(args);
-  expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
-  return r.stdout.trim();
-}
 
 describe('pulling base images', () => {
   it('from --pull never does not reach the registry', async () => {

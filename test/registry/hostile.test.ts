@@ -1,29 +1,25 @@
 // Registry answers altered by a proxy on 127.0.0.1: a tampered blob, transient 503s, endless
 // 429s, a huge manifest, a redirect loop. Each fails (or recovers) cleanly and the store stays
 // consistent.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { describeFailure, freshEnvs, type Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
 import { expectStoreClean, imageIds } from '../images/lib.ts';
-import { startProxy, startRegistry, type Proxy, type Registry } from './registry.ts';
+import { hermetic, startProxy, startRegistry, type Proxy, type Registry } from './registry.ts';
 
 let reg: Registry;
 let env: Env;
 let imageId = '';
 let layerDigest = '';
-let hermetic: Record<string, string> = {};
-const fresh: Env[] = [];
+const { freshEnv, cleanupFreshEnvs } = freshEnvs();
+const { setup, run, ok } = hermetic();
 const proxies: Proxy[] = [];
 
 beforeAll(async () => {
   reg = await startRegistry();
-  env = await makeEnv();
-  const conf = join(env.tmp, 'registries-empty.conf');
-  await writeFile(conf, '');
-  hermetic = { REGISTRY_AUTH_FILE: join(env.tmp, 'auth.json'), CONTAINERS_REGISTRIES_CONF: conf };
-  imageId = (await importBusybox(env)).replace(/^sha256:/, '');
+  ({ env, imageId } = await busyboxEnv());
+  await setup(env.tmp);
   await ok(env, ['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/test/bb:v1`]);
   const info = JSON.parse(await ok(env, ['skopeo', 'inspect', '--tls-verify=false', `docker://${reg.host}/test/bb:v1`])) as { Layers: string[] };
   layerDigest = info.Layers[0]!;
@@ -31,26 +27,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of proxies) await p.stop();
-  for (const e of fresh) await e.cleanup();
+  await cleanupFreshEnvs();
   await env?.cleanup();
   await reg?.stop();
 });
-
-function run(e: Env, args: string[]): Promise<BargeResult> {
-  return e.barge(args, { env: hermetic });
-}
-
-async function ok(e: Env, args: string[]): Promise<string> {
-  const r = await run(e, args);
-  expect(r.code, describeFailure(args, r)).toBe(0);
-  return r.stdout.trim();
-}
-
-async function freshEnv(): Promise<Env> {
-  const e = await makeEnv();
-  fresh.push(e);
-  return e;
-}
 
 async function proxy(...a: Parameters<typeof startProxy> extends [string, ...infer R] ? R : never): Promise<Proxy> {
   const p = await startProxy(reg.host, ...a);

@@ -5,58 +5,29 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { describeFailure, freshEnvs, runInImage, type Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
 import { describeTool, expectStoreClean, runTool } from '../images/lib.ts';
-import { startRegistry, type Registry } from './registry.ts';
+import { hermetic, startRegistry, type HermeticOptions, type Registry } from './registry.ts';
 
 let reg: Registry;
 let env: Env;
 let imageId = '';
-const fresh: Env[] = [];
-let hermetic: Record<string, string> = {};
+const { freshEnv, cleanupFreshEnvs } = freshEnvs();
+const { setup, run, ok } = hermetic();
 
 beforeAll(async () => {
   reg = await startRegistry();
-  env = await makeEnv();
-  // Nothing from the machine's own auth.json or registries.conf leaks in.
-  const conf = join(env.tmp, 'registries-empty.conf');
-  await writeFile(conf, '');
-  hermetic = { REGISTRY_AUTH_FILE: join(env.tmp, 'auth.json'), CONTAINERS_REGISTRIES_CONF: conf };
-  imageId = (await importBusybox(env)).replace(/^sha256:/, '');
+  ({ env, imageId } = await busyboxEnv());
+  await setup(env.tmp);
   await ok(env, ['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/test/bb:v1`]);
 });
 
 afterAll(async () => {
-  for (const e of fresh) await e.cleanup();
+  await cleanupFreshEnvs();
   await env?.cleanup();
   await reg?.stop();
 });
-
-async function run(e: Env, args: string[], extra: Record<string, string> = {}): Promise<BargeResult> {
-  return e.barge(args, { env: { ...hermetic, ...extra } });
-}
-
-async function ok(e: Env, args: string[], extra: Record<string, string> = {}): Promise<string> {
-  const r = await run(e, args, extra);
-  expect(r.code, describeFailure(args, r)).toBe(0);
-  return r.stdout.trim();
-}
-
-async function freshEnv(): Promise<Env> {
-  const e = await makeEnv();
-  fresh.push(e);
-  return e;
-}
-
-async function runIn(e: Env, image: string, cmd: string[]): Promise<string> {
-  const ctr = await e.bargeOk(['from', image]);
-  try {
-    return await e.bargeOk(['run', ctr, '--', ...cmd]);
-  } finally {
-    await e.bargeOk(['rm', ctr]);
-  }
-}
 
 describe('push and pull', () => {
   it('pulls what it pushed into a fresh store and runs it', async () => {
@@ -67,7 +38,7 @@ describe('push and pull', () => {
     expect(r.stderr).toContain(`Trying to pull ${reg.host}/test/bb:v1...`);
     expect(r.stderr).toMatch(/Copying blob [0-9a-f]{12} done/);
     expect(await ok(e, ['images', '--format', '{{.Repository}}:{{.Tag}}'])).toBe(`${reg.host}/test/bb:v1`);
-    expect(await runIn(e, `${reg.host}/test/bb:v1`, ['echo', 'pulled and running'])).toBe('pulled and running');
+    expect(await runInImage(e, `${reg.host}/test/bb:v1`, ['echo', 'pulled and running'])).toBe('pulled and running');
     await expectStoreClean(e);
   });
 
@@ -117,7 +88,7 @@ describe('copy between transports', () => {
     expect(b.Digest).toBe(a.Digest);
     const e = await freshEnv();
     await ok(e, ['pull', '-q', '--tls-verify=false', `${reg.host}/copied/bb:v2`]);
-    expect(await runIn(e, `${reg.host}/copied/bb:v2`, ['echo', 'copied'])).toBe('copied');
+    expect(await runInImage(e, `${reg.host}/copied/bb:v2`, ['echo', 'copied'])).toBe('copied');
   });
 
   it('registry → registry in the same registry mounts blobs instead of uploading them', async () => {
@@ -180,10 +151,10 @@ describe('list-tags, inspect, delete', () => {
 });
 
 describe('registries.conf and policy.json', () => {
-  async function conf(name: string, text: string): Promise<Record<string, string>> {
+  async function conf(name: string, text: string): Promise<HermeticOptions> {
     const f = join(env.tmp, name);
     await writeFile(f, text);
-    return { CONTAINERS_REGISTRIES_CONF: f };
+    return { env: { CONTAINERS_REGISTRIES_CONF: f } };
   }
 
   it('short names resolve through unqualified-search-registries, insecure from [[registry]]', async () => {
@@ -249,7 +220,7 @@ describe('interop with skopeo', () => {
     const e = await freshEnv();
     const id = await ok(e, ['pull', '-q', '--tls-verify=false', `${reg.host}/skopeo/bb:v1`]);
     expect(id.replace(/^sha256:/, '')).toBe(imageId);
-    expect(await runIn(e, `${reg.host}/skopeo/bb:v1`, ['echo', 'via skopeo'])).toBe('via skopeo');
+    expect(await runInImage(e, `${reg.host}/skopeo/bb:v1`, ['echo', 'via skopeo'])).toBe('via skopeo');
     await expectStoreClean(e);
   });
 
@@ -261,6 +232,6 @@ describe('interop with skopeo', () => {
     expect(r.code, describeTool('skopeo', a, r)).toBe(0);
     const e = await freshEnv();
     await ok(e, ['pull', '-q', '--tls-verify=false', `${reg.host}/skopeo/fromarchive:v1`]);
-    expect(await runIn(e, `${reg.host}/skopeo/fromarchive:v1`, ['echo', 'v2s2 ok'])).toBe('v2s2 ok');
+    expect(await runInImage(e, `${reg.host}/skopeo/fromarchive:v1`, ['echo', 'v2s2 ok'])).toBe('v2s2 ok');
   });
 });

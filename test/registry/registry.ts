@@ -10,6 +10,8 @@ import { createServer as netServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { expect } from 'vitest';
+import { describeFailure, type BargeResult, type Env } from '../helpers.ts';
 
 const execFileP = promisify(execFile);
 
@@ -237,5 +239,42 @@ export async function startProxy(
       server.closeAllConnections();
       server.close(() => r());
     }),
+  };
+}
+
+export interface HermeticOptions {
+  input?: string;
+  /** Added to (and overriding) the hermetic variables. */
+  env?: Record<string, string>;
+}
+
+/**
+ * barge runs that nothing from the machine's own auth.json or registries.conf leaks into. Call
+ * setup() in beforeAll; run and ok may be destructured.
+ */
+export interface Hermetic {
+  /** Points REGISTRY_AUTH_FILE at AUTHFILE under dir (not created) and CONTAINERS_REGISTRIES_CONF at an empty file there. */
+  setup(dir: string, authFile?: string): Promise<void>;
+  run(e: Env, args: string[], opts?: HermeticOptions): Promise<BargeResult>;
+  /** Like run, but expects exit 0 (showing the output otherwise); returns trimmed stdout. */
+  ok(e: Env, args: string[], opts?: HermeticOptions): Promise<string>;
+}
+
+export function hermetic(): Hermetic {
+  let vars: Record<string, string> = {};
+  const run = (e: Env, args: string[], opts: HermeticOptions = {}): Promise<BargeResult> =>
+    e.barge(args, { env: { ...vars, ...opts.env }, ...(opts.input !== undefined && { input: opts.input }) });
+  return {
+    async setup(dir, authFile = 'auth.json') {
+      const conf = join(dir, 'registries-empty.conf');
+      await writeFile(conf, '');
+      vars = { REGISTRY_AUTH_FILE: join(dir, authFile), CONTAINERS_REGISTRIES_CONF: conf };
+    },
+    run,
+    async ok(e, args, opts) {
+      const r = await run(e, args, opts);
+      expect(r.code, describeFailure(args, r)).toBe(0);
+      return r.stdout.trim();
+    },
   };
 }

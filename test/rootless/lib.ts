@@ -1,10 +1,9 @@
 // Rootless harness: runs bin/barge as an unprivileged user (tests themselves run as root, as in CI).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
+import { chmod, chown, copyFile, mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BARGE_BIN, REPO_ROOT, describeFailure, unmountUnder, type BargeResult } from '../helpers.ts';
+import { BARGE_BIN, REPO_ROOT, bargeOkOf, once, removeTree, runCaptured, type BargeResult } from '../helpers.ts';
 import { busyboxRootfsTar } from '../fixtures.ts';
 
 export const isRoot = process.getuid?.() === 0;
@@ -115,37 +114,14 @@ export async function makeRootlessEnv(user: TestUser): Promise<RootlessEnv> {
   };
 
   const run = (cmd: string, args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<BargeResult> =>
-    new Promise((resolve, reject) => {
-      const child = spawn('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
-        cwd: files,
-        env: childEnv(opts.env),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      const timer = setTimeout(() => {
-        try {
-          process.kill(-child.pid!, 'SIGKILL');
-        } catch {
-          // Gone.
-        }
-      }, opts.timeoutMs ?? 100_000);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        const sig = signal ? (osConstants.signals[signal] ?? 0) : 0;
-        resolve({ code: code ?? 128 + sig, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
-      });
+    runCaptured('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
+      cwd: files,
+      env: childEnv(opts.env),
+      timeoutMs: opts.timeoutMs,
+      label: `${cmd} ${args.join(' ')} as ${user.name}`,
     });
 
   const barge = (args: string[], opts?: { env?: Record<string, string>; timeoutMs?: number }): Promise<BargeResult> => run(BARGE_BIN, args, opts);
-  let cleaned = false;
   return {
     user,
     home,
@@ -153,19 +129,12 @@ export async function makeRootlessEnv(user: TestUser): Promise<RootlessEnv> {
     busyboxTar,
     barge,
     run,
-    async bargeOk(args, opts) {
-      const r = await barge(args, opts);
-      if (r.code !== 0) throw new Error(describeFailure(args, r));
-      return r.stdout.trim();
-    },
-    async cleanup() {
-      if (cleaned) return;
-      cleaned = true;
+    bargeOk: bargeOkOf(barge),
+    cleanup: once(async () => {
       // Containers' run directories live in the user's shared runroot: let barge remove its own.
       await barge(['rm', '--all']).catch(() => undefined);
       // Mounts of barge's namespaces died with them; anything visible here came from elsewhere.
-      await unmountUnder(base);
-      await rm(base, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
-    },
+      await removeTree(base);
+    }),
   };
 }

@@ -2,13 +2,12 @@
 // locks table must serialise them without losing, duplicating or corrupting anything.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { busyboxEnv } from '../fixtures.ts';
 import { containerNames, expectStoreClean, expectSuccessOrCleanError, imageNames, removeRuntimeContainers } from './store-helpers.ts';
 
 let env: Env;
 beforeEach(async () => {
-  env = await makeEnv();
-  await importBusybox(env);
+  ({ env } = await busyboxEnv());
 });
 afterEach(async () => {
   await removeRuntimeContainers(env);

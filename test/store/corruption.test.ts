@@ -3,14 +3,13 @@
 import { mkdir, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { makeEnv, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import type { Env } from '../helpers.ts';
+import { busyboxEnv, importBusybox } from '../fixtures.ts';
 import { containerNames, expectCheckFindsAndRepairs, expectStoreClean, imageNames, listDir, makeRandomRootfsTar } from './store-helpers.ts';
 
 let env: Env;
 beforeEach(async () => {
-  env = await makeEnv();
-  await importBusybox(env);
+  ({ env } = await busyboxEnv());
 });
 afterEach(async () => {
   await env.cleanup();

@@ -4,14 +4,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { describeFailure, makeEnv, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { describeFailure, type Env } from '../helpers.ts';
+import { busyboxEnv, importBusybox } from '../fixtures.ts';
 import { containerNames, countEntries, expectStoreClean, imageNames, listDir } from './store-helpers.ts';
 
 let env: Env;
 beforeEach(async () => {
-  env = await makeEnv();
-  await importBusybox(env);
+  ({ env } = await busyboxEnv());
 });
 afterEach(async () => {
   await env.cleanup();

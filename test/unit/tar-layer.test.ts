@@ -27,6 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyTar, type ApplyOptions } from '../../src/store/tar-apply.ts';
 import { diffTar, tarDirectory } from '../../src/store/tar-diff.ts';
 import { cleanTarPath, resolveInRoot } from '../../src/store/secure-path.ts';
+import { readTar } from '../helpers.ts';
 
 let scratch: string;
 let counter = 0;
@@ -71,26 +72,6 @@ async function packTar(entries: TestEntry[]): Promise<Buffer> {
   pack.finalize();
   await ended;
   return Buffer.concat(chunks);
-}
-
-interface ListedEntry {
-  header: Header;
-  body: Buffer;
-}
-
-async function listTar(buf: Buffer): Promise<ListedEntry[]> {
-  const extract = tar.extract();
-  const out: ListedEntry[] = [];
-  const done = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const c of entry) chunks.push(c as Buffer);
-      out.push({ header: entry.header, body: Buffer.concat(chunks) });
-    }
-  })();
-  extract.end(buf);
-  await done;
-  return out;
 }
 
 function apply(buf: Buffer, opts: ApplyOptions): ReturnType<typeof applyTar> {
@@ -289,7 +270,7 @@ describe('diffTar / applyTar round trip', () => {
     expect((await stat(path.join(dst, 'sub/hard'))).ino).toBe(ino);
     expect((await stat(path.join(dst, 'sub/deep/hard2'))).ino).toBe(ino);
 
-    const entries = await listTar(buf);
+    const entries = await readTar(buf);
     expect(res.entries).toBe(entries.length);
     expect(res.bytes).toBe(entries.filter((e) => e.header.type === 'file').reduce((n, e) => n + e.header.size, 0));
     // One body for the three names of a.txt.
@@ -305,7 +286,7 @@ describe('diffTar / applyTar round trip', () => {
     await mkdir(path.join(src, 'proc'));
     await writeFile(path.join(src, 'proc/cpuinfo'), '');
     await writeFile(path.join(src, 'resolv.conf'), '');
-    const names = (await listTar(await collect(diffTar({ dir: src, mode: 'plain', exclude: new Set(['proc', 'resolv.conf']) })))).map(
+    const names = (await readTar(await collect(diffTar({ dir: src, mode: 'plain', exclude: new Set(['proc', 'resolv.conf']) })))).map(
       (e) => e.header.name,
     );
     expect(names).toEqual(['B', 'a', 'a/inner', 'a-x', 'a.txt', 'b', 'z', 'é']);
@@ -322,7 +303,7 @@ describe('diffTar / applyTar round trip', () => {
     // Touch every mtime: with a timestamp they must not matter.
     await utimes(path.join(src, 'a.txt'), new Date(), new Date());
     expect(await digest()).toBe(first);
-    const entries = await listTar(await collect(tarDirectory(src, { timestamp: 1_700_000_000 })));
+    const entries = await readTar(await collect(tarDirectory(src, { timestamp: 1_700_000_000 })));
     expect(new Set(entries.map((e) => e.header.mtime.getTime()))).toEqual(new Set([1_700_000_000_000]));
   });
 
@@ -331,7 +312,7 @@ describe('diffTar / applyTar round trip', () => {
     await writeFile(path.join(src, 'old'), '');
     await writeFile(path.join(src, 'new'), '');
     await utimes(path.join(src, 'old'), 1000, 1000);
-    const entries = await listTar(await collect(diffTar({ dir: src, mode: 'plain', timestamp: 5000, clampOnly: true })));
+    const entries = await readTar(await collect(diffTar({ dir: src, mode: 'plain', timestamp: 5000, clampOnly: true })));
     const times = Object.fromEntries(entries.map((e) => [e.header.name, e.header.mtime.getTime() / 1000]));
     expect(times).toEqual({ new: 5000, old: 1000 });
   });
@@ -426,14 +407,14 @@ describe('overlay whiteouts', () => {
 
   it('emits .wh. markers and opaque markers', async () => {
     const upper = await buildUpper();
-    const entries = await listTar(await collect(diffTar({ dir: upper, mode: 'overlay', timestamp: 42 })));
+    const entries = await readTar(await collect(diffTar({ dir: upper, mode: 'overlay', timestamp: 42 })));
     expect(entries.map((e) => e.header.name)).toEqual(['.wh.gone', 'keep', 'keep/.wh.gone2', 'opq', 'opq/.wh..wh..opq', 'opq/new.txt', 'plain']);
     for (const e of entries.filter((x) => x.header.name.includes('.wh.'))) {
       expect(e.header).toMatchObject({ type: 'file', size: 0, mode: 0, uid: 0, gid: 0 });
       expect(e.header.mtime.getTime()).toBe(42_000);
     }
     // In plain mode the same device is just a device.
-    const plain = await listTar(await collect(diffTar({ dir: upper, mode: 'plain' })));
+    const plain = await readTar(await collect(diffTar({ dir: upper, mode: 'plain' })));
     expect(plain.find((e) => e.header.name === 'gone')?.header.type).toBe('character-device');
     expect(plain.some((e) => e.header.name.includes('.wh.'))).toBe(false);
   });
@@ -450,16 +431,16 @@ describe('overlay whiteouts', () => {
     expect(sh('getfattr', '--absolute-names', '--only-values', '-n', 'trusted.overlay.opaque', path.join(dst, 'opq'))).toBe('y');
     expect(await readFile(path.join(dst, 'opq/new.txt'), 'utf8')).toBe('new');
     // A second diff of the result gives the same layer.
-    const again = await listTar(await collect(diffTar({ dir: dst, mode: 'overlay' })));
+    const again = await readTar(await collect(diffTar({ dir: dst, mode: 'overlay' })));
     expect(again.map((e) => e.header.name)).toContain('opq/.wh..wh..opq');
   });
 
   it('uses user.overlay.opaque with userxattr', async () => {
     const upper = await buildUpper(true);
-    const entries = await listTar(await collect(diffTar({ dir: upper, mode: 'overlay', userxattr: true })));
+    const entries = await readTar(await collect(diffTar({ dir: upper, mode: 'overlay', userxattr: true })));
     expect(entries.map((e) => e.header.name)).toContain('opq/.wh..wh..opq');
     // The trusted name does not count in userxattr mode, nor the user name without it.
-    const trusted = await listTar(await collect(diffTar({ dir: upper, mode: 'overlay' })));
+    const trusted = await readTar(await collect(diffTar({ dir: upper, mode: 'overlay' })));
     expect(trusted.map((e) => e.header.name)).not.toContain('opq/.wh..wh..opq');
     const dst = await newDir('ovl-user');
     await apply(await collect(diffTar({ dir: upper, mode: 'overlay', userxattr: true })), { root: dst, whiteouts: 'overlay', userxattr: true });
@@ -473,7 +454,7 @@ describe('overlay whiteouts', () => {
       await mkdir(path.join(upper, w));
       sh('setfattr', '-n', 'trusted.overlay.opaque', '-v', 'y', path.join(upper, w));
     }
-    const names = (await listTar(await collect(diffTar({ dir: upper, mode: 'overlay' })))).map((e) => e.header.name);
+    const names = (await readTar(await collect(diffTar({ dir: upper, mode: 'overlay' })))).map((e) => e.header.name);
     for (const w of weird) expect(names, JSON.stringify(w)).toContain(`${w}/.wh..wh..opq`);
   });
 
