@@ -136,7 +136,9 @@ export async function runContainer(o: RunOptions): Promise<number> {
     try {
       return await runForeground(o, base, (f) => (forward = f));
     } finally {
-      await deleteContainer(o.runtime, base, o.id);
+      // `run` removes its container when the process ends; only a runtime that died mid-way leaves
+      // state behind, and a check of the state directory is cheaper than spawning the runtime again.
+      if (existsSync(path.join(o.stateRoot, o.id))) await deleteContainer(o.runtime, base, o.id);
     }
   } finally {
     for (const s of signals) process.off(s, handler);
