@@ -79,8 +79,18 @@ copied=$(barge run "$ctr2" -- cat /srv/some-file)
 echo "$copied"
 barge images
 
+say "build from a Containerfile (multi-stage), then run a container from the image, as podman run does"
+barge build -t hello --build-arg VERSION=2.0 "$repo/containerfiles/multi-stage"
+greeting=$(barge run --rm --network none hello)
+echo "$greeting"
+barge run --rm demo-image
+
 if [ "$out" != built ] || [ "$copied" != "hello from the host" ]; then
   echo "demo.sh: FAILED: expected 'built' and the copied file in the committed image" >&2
+  exit 1
+fi
+if [ "$greeting" != "hello from version 2.0" ]; then
+  echo "demo.sh: FAILED: the built image printed '$greeting'" >&2
   exit 1
 fi
 say "demo OK"
