@@ -8,11 +8,21 @@ import { VERSION } from './version.ts';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
-// The registry options Podman's pulling and pushing commands share.
-const CREDS = ['--creds <user[:password]>', 'registry credentials'] as const;
-const AUTHFILE = ['--authfile <file>', 'auth.json with registry credentials'] as const;
-const CERT_DIR = ['--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry'] as const;
-const tlsVerifyOption = (): Option => new Option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)');
+/** How a command reaches a registry: the options Podman's pulling and pushing commands share. */
+function registryAccess(c: Command): Command {
+  return c
+    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--creds <user[:password]>', 'registry credentials')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
+}
+
+/** Skopeo's registry commands add a bearer token and retries. */
+function registryOptions(c: Command): Command {
+  return registryAccess(c)
+    .option('--registry-token <token>', 'bearer token for the registry')
+    .option('--retry-times <n>', 'retries for transient registry failures');
+}
 
 type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
 
@@ -45,17 +55,16 @@ export function buildProgram(): Command {
   const tr = (): Promise<typeof import('./commands/transfer.ts')> => import('./commands/transfer.ts');
   const sys = (): Promise<typeof import('./commands/system.ts')> => import('./commands/system.ts');
 
-  program
-    .command('from')
-    .description('Create a working container based on an image')
-    .argument('<image>', 'image name or id, or "scratch"')
-    .option('--name <name>', 'name for the working container')
-    .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
-    .option('-q, --quiet', 'do not print progress')
-    .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot']))
-    .addOption(tlsVerifyOption())
-    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
-    .action(action(async () => (await w()).fromCmd));
+  registryAccess(
+    program
+      .command('from')
+      .description('Create a working container based on an image')
+      .argument('<image>', 'image name or id, or "scratch"')
+      .option('--name <name>', 'name for the working container')
+      .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
+      .option('-q, --quiet', 'do not print progress')
+      .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot'])),
+  ).action(action(async () => (await w()).fromCmd));
 
   for (const name of ['copy', 'add'] as const) {
     program
@@ -89,9 +98,19 @@ export function buildProgram(): Command {
   }
 
   const ctr = (): Promise<typeof import('./commands/containers.ts')> => import('./commands/containers.ts');
-  // Podman's create/run options beyond those Buildah's run shares (-e, -v, --mount, --network, caps, -t, --hostname).
+  // The options of Podman's create and run; Buildah's run takes the first ten of them too.
   const podmanCreateOptions = (c: Command): Command =>
     c
+      .option('-u, --user <user[:group]>', 'user to run as')
+      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--net <mode>', 'alias for --network')
+      .option('--cap-add <cap>', 'add a capability', collect)
+      .option('--cap-drop <cap>', 'drop a capability', collect)
+      .option('-t, --tty', 'allocate a pseudo-terminal')
+      .option('--hostname <name>', 'hostname inside the container')
       .option('--name <name>', 'name of the container (Podman-style run)')
       .option('-i, --interactive', 'keep stdin open')
       .option('--rm', 'remove the container when it exits')
@@ -120,19 +139,9 @@ export function buildProgram(): Command {
       .argument('[command...]', 'command and arguments')
       // Buildah and Podman both stop parsing their own options at the command: `run C sh -c '…'` needs no `--`.
       .passThroughOptions()
-      .option('-u, --user <user[:group]>', 'user to run as')
       .option('--workingdir <dir>', 'working directory for the command')
-      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
-      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
-      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
-      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
-      .option('--net <mode>', 'alias for --network')
-      .option('--cap-add <cap>', 'add a capability', collect)
-      .option('--cap-drop <cap>', 'drop a capability', collect)
       .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
-      .option('-t, --tty', 'allocate a pseudo-terminal')
       .option('--terminal', 'alias for --tty')
-      .option('--hostname <name>', 'hostname inside the container')
       .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)'),
   ).action(action(async () => (await w()).runCmd));
 
@@ -142,17 +151,7 @@ export function buildProgram(): Command {
       .description('Create a container from an image without starting it')
       .argument('<image>')
       .argument('[command...]')
-      .passThroughOptions()
-      .option('-u, --user <user[:group]>', 'user to run as')
-      .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
-      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
-      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
-      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
-      .option('--net <mode>', 'alias for --network')
-      .option('--cap-add <cap>', 'add a capability', collect)
-      .option('--cap-drop <cap>', 'drop a capability', collect)
-      .option('-t, --tty', 'allocate a pseudo-terminal')
-      .option('--hostname <name>', 'hostname inside the container'),
+      .passThroughOptions(),
   ).action(action(async () => (await ctr()).createCmd));
 
   // Podman's container verbs, at top level and in the `container` group.
@@ -470,28 +469,28 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'suppress progress output')
     .action(action(async () => (await tr()).saveCmd));
 
-  program
-    .command('pull')
-    .description('Pull an image from a transport into local storage')
-    .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
-    .option('-q, --quiet', 'suppress progress output')
-    .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
-    .addOption(tlsVerifyOption())
-    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
+  registryAccess(
+    program
+      .command('pull')
+      .description('Pull an image from a transport into local storage')
+      .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
+      .option('-q, --quiet', 'suppress progress output')
+      .option('--platform <os/arch>', 'platform to choose from a multi-platform image'),
+  )
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pullCmd));
 
-  program
-    .command('push')
-    .description('Push an image from local storage to a transport')
-    .argument('<image>')
-    .argument('[destination]')
-    .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
-    .option('-q, --quiet', 'suppress progress output')
-    .option('--digestfile <file>', 'write the manifest digest to this file')
-    .addOption(tlsVerifyOption())
-    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
+  registryAccess(
+    program
+      .command('push')
+      .description('Push an image from local storage to a transport')
+      .argument('<image>')
+      .argument('[destination]')
+      .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
+      .option('-q, --quiet', 'suppress progress output')
+      .option('--digestfile <file>', 'write the manifest digest to this file'),
+  )
     .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pushCmd));
 
@@ -518,14 +517,6 @@ export function buildProgram(): Command {
       .argument('[registry]')
       .option('-a, --all', 'remove the credentials of all registries'),
   ).action(action(async () => (await reg()).logoutCmd));
-  const registryOptions = (c: Command): Command =>
-    c
-      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
-      .option('--creds <user[:password]>', 'registry credentials')
-      .option('--registry-token <token>', 'bearer token for the registry')
-      .option('--authfile <file>', 'auth.json with registry credentials')
-      .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry')
-      .option('--retry-times <n>', 'retries for transient registry failures');
   registryOptions(
     program.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
   ).action(action(async () => (await reg()).listTagsCmd));
@@ -591,13 +582,13 @@ export function buildProgram(): Command {
   ).action(action(async () => (await reg()).logoutCmd));
 
   // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
-  program
-    .command('build')
-    .aliases(['bud', 'build-using-dockerfile'])
-    .description('Build an image using instructions from Containerfiles')
-    .argument('[context]', 'build context: a directory, a tarball, or - for standard input')
-    .addOption(tlsVerifyOption())
-    .option(...CREDS).option(...AUTHFILE).option(...CERT_DIR)
+  registryAccess(
+    program
+      .command('build')
+      .aliases(['bud', 'build-using-dockerfile'])
+      .description('Build an image using instructions from Containerfiles')
+      .argument('[context]', 'build context: a directory, a tarball, or - for standard input'),
+  )
     .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
     .option('-t, --tag <name>', 'name for the built image', collect)
     .option('--build-arg <arg=value>', 'value for an ARG', collect)

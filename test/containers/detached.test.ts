@@ -1,17 +1,14 @@
 // Detached containers under conmon: ps, logs, stop, kill, wait, inspect, rm -f, --rm, and a
 // container that exits while no barge process is running.
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, conmonsOf, expectCode, removeAll, until } from './lib.ts';
+import { containerSuite, conmonsOf, expectCode, removeAll, until } from './lib.ts';
 
+const suite = containerSuite();
 let env: Env;
-beforeAll(async () => {
-  env = await busyboxEnv();
-});
-afterAll(async () => {
-  if (env) await removeAll(env);
-  await env?.cleanup();
+beforeAll(() => {
+  env = suite();
 });
 
 interface Inspect {

@@ -4,19 +4,16 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, expectCode, removeAll } from './lib.ts';
+import { containerSuite, expectCode } from './lib.ts';
 
 const execFileP = promisify(execFile);
 
+const suite = containerSuite();
 let env: Env;
-beforeAll(async () => {
-  env = await busyboxEnv();
-});
-afterAll(async () => {
-  if (env) await removeAll(env);
-  await env?.cleanup();
+beforeAll(() => {
+  env = suite();
 });
 
 async function sleeper(name: string): Promise<void> {

@@ -1,19 +1,13 @@
 // The top-level `inspect` shows Podman's JSON for Podman-style containers and Buildah's for
 // working containers, so one habit serves both.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { makeEnv, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { beforeAll, expect, it } from 'vitest';
+import type { Env } from '../helpers.ts';
+import { containerSuite } from './lib.ts';
 
+const suite = containerSuite();
 let env: Env;
-
-beforeAll(async () => {
-  env = await makeEnv();
-  await importBusybox(env);
-});
-
-afterAll(async () => {
-  await env.barge(['rm', '-f', '--all']);
-  await env.cleanup();
+beforeAll(() => {
+  env = suite();
 });
 
 it('inspect NAME answers for a run container and for a working container', async () => {

@@ -1,13 +1,24 @@
 // Helpers for the Podman-style container suites.
 import { readdirSync, readFileSync } from 'node:fs';
-import { expect } from 'vitest';
-import { describeFailure, makeEnv, type BargeResult, type Env } from '../helpers.ts';
-import { importBusybox } from '../fixtures.ts';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { describeFailure, type BargeResult, type Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
 
-export async function busyboxEnv(): Promise<Env> {
-  const env = await makeEnv();
-  await importBusybox(env);
-  return env;
+/**
+ * A busybox store shared by one test file: set up before its tests, and afterwards every
+ * container and conmon removed and the store deleted. Tests read it through the getter.
+ */
+export function containerSuite(): () => Env {
+  let env: Env | undefined;
+  beforeAll(async () => {
+    env = (await busyboxEnv()).env;
+  });
+  afterAll(async () => {
+    if (!env) return;
+    await removeAll(env);
+    await env.cleanup();
+  });
+  return () => env!;
 }
 
 export function expectCode(r: BargeResult, code: number, args: readonly string[] = []): void {

@@ -2,17 +2,14 @@
 // directory, --rm, and the dispatch that keeps Buildah's `run CONTAINER -- CMD` working.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { busyboxEnv, expectCode, removeAll } from './lib.ts';
+import { containerSuite, expectCode } from './lib.ts';
 
+const suite = containerSuite();
 let env: Env;
-beforeAll(async () => {
-  env = await busyboxEnv();
-});
-afterAll(async () => {
-  if (env) await removeAll(env);
-  await env?.cleanup();
+beforeAll(() => {
+  env = suite();
 });
 
 describe('run IMAGE (foreground)', () => {
