@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import type { ImageConfig, ManifestFormat } from '../image/types.ts';
-import { buildManifest, readImageConfig, readImageManifest, resolveImage, type Puller } from '../image/local-images.ts';
+import { readImageConfig, readImageManifest, resolveImage, type Puller } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
 import { fromImage, type PullPolicy } from '../primitives/from.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
 import { copyIntoBuilder } from '../primitives/copy.ts';
 import { runInBuilder, type RunOptions } from '../primitives/run.ts';
-import { dockerView, goJSON, ociView, parseDuration, type BuilderConfig } from '../primitives/config.ts';
-import { commitBuilder } from '../primitives/commit.ts';
+import { parseDuration, type BuilderConfig } from '../primitives/config.ts';
+import { commitBuilder, writeImage } from '../primitives/commit.ts';
 import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
 import { expandWord, expandWords, ExpandError } from './expand.ts';
 import type { IgnoreMatcher } from './ignore.ts';
@@ -653,13 +653,7 @@ class Interpreter {
     image.history = [...(image.history ?? [])];
     if (createdBy) image.history.push({ created, created_by: createdBy, empty_layer: true });
     st.config.image.history = structuredClone(image.history);
-    const view = this.o.format === 'docker' ? dockerView(image) : ociView(image);
-    const configBytes = Buffer.from(goJSON(view));
-    const manifest = buildManifest(this.o.format, configBytes, chain, this.o.format === 'oci' ? st.config.annotations : {});
-    const img = await this.store.createImage({
-      config: configBytes, manifest: Buffer.from(JSON.stringify(manifest)), manifestMediaType: manifest.mediaType!,
-      layers: chain.map((l) => l.id), names, created,
-    });
+    const img = await writeImage(this.store, image, chain, { format: this.o.format, annotations: st.config.annotations, names, created });
     return img.id;
   }
 

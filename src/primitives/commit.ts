@@ -1,8 +1,8 @@
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LayerRecord, Store } from '../store/store.ts';
+import type { ImageRecord, LayerRecord, Store } from '../store/store.ts';
 import { diffTar } from '../store/tar-diff.ts';
-import type { ManifestFormat } from '../image/types.ts';
+import type { ImageConfig, ManifestFormat } from '../image/types.ts';
 import { buildManifest } from '../image/local-images.ts';
 import { dockerView, goJSON, ociView } from './config.ts';
 import type { Builder } from './builder.ts';
@@ -59,16 +59,27 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       });
     }
     image.history = history;
-    const config = opts.format === 'docker' ? dockerView(image) : ociView(image);
-    const configBytes = Buffer.from(goJSON(config));
-    const manifest = buildManifest(opts.format, configBytes, chain, opts.format === 'oci' ? b.state.config.annotations : {});
-    const manifestBytes = Buffer.from(JSON.stringify(manifest));
-    const img = await store.createImage({
-      config: configBytes, manifest: manifestBytes, manifestMediaType: manifest.mediaType!, layers: chain.map((l) => l.id),
-      names: opts.names, created,
-    });
+    const img = await writeImage(store, image, chain, { format: opts.format, annotations: b.state.config.annotations, names: opts.names, created });
     if (opts.rm) await store.deleteContainer(b.container);
     return { imageId: img.id, manifestDigest: img.manifestDigest };
+  });
+}
+
+/**
+ * Registers an image: `image` in the format's view as its config, over layers already in the
+ * store. Commits and config-only build steps both end here.
+ */
+export async function writeImage(
+  store: Store,
+  image: ImageConfig,
+  chain: LayerRecord[],
+  o: { format: ManifestFormat; annotations: Record<string, string>; names: string[]; created: string },
+): Promise<ImageRecord> {
+  const configBytes = Buffer.from(goJSON(o.format === 'docker' ? dockerView(image) : ociView(image)));
+  const manifest = buildManifest(o.format, configBytes, chain, o.format === 'oci' ? o.annotations : {});
+  return store.createImage({
+    config: configBytes, manifest: Buffer.from(JSON.stringify(manifest)), manifestMediaType: manifest.mediaType!,
+    layers: chain.map((l) => l.id), names: o.names, created: o.created,
   });
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
@@ -81,7 +81,6 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
 /** Per-run /etc/hosts, /etc/resolv.conf and /etc/hostname: mounted, never committed. */
 async function etcFiles(runDir: string, hostname: string, network: string): Promise<MountSpec[]> {
   const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
-  const { readFile } = await import('node:fs/promises');
   const resolv = network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '';
   const files: [string, string][] = [['hosts', hosts], ['resolv.conf', resolv], ['hostname', `${network === 'host' ? hostHostname() : hostname}\n`]];
   const out: MountSpec[] = [];

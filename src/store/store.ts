@@ -6,6 +6,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Db } from './db.ts';
 import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
+import { exec } from '../sys/exec.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 
@@ -630,10 +631,7 @@ export class Store {
       }
       const dead = this.db.all<LayerRow>('SELECT * FROM layers').filter((l) => !reachable.has(l.id));
       for (const l of dead) this.db.run('DELETE FROM layers WHERE id = ?', l.id);
-      const referenced = new Set<string>();
-      for (const r of this.db.all<{ d: string }>(
-        "SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL UNION SELECT 'sha256:' || id AS d FROM images UNION SELECT manifest_digest AS d FROM images",
-      )) referenced.add(r.d);
+      const referenced = this.referencedBlobs();
       return { layers: dead, blobs: [...new Set(dead.map((l) => l.blob_digest).filter((d): d is string => !!d && !referenced.has(d)))] };
     });
     for (const l of layers) {
@@ -651,15 +649,14 @@ export class Store {
     return { layers: layers.length, blobs: blobs.length + orphanMeta.length };
   }
 
+  /** Digests of every blob a layer or image row still names. */
+  private referencedBlobs(): Set<string> {
+    return new Set(this.db.all<{ d: string }>("SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL UNION SELECT 'sha256:' || id AS d FROM images UNION SELECT manifest_digest AS d FROM images").map((r) => r.d));
+  }
+
   /** Config and manifest blobs are small; find those of deleted images by scanning for JSON-sized files. */
   private async unreferencedMetadataBlobs(): Promise<string[]> {
-    const referenced = new Set<string>(
-      this.db
-        .all<{ d: string }>(
-          "SELECT blob_digest AS d FROM layers WHERE blob_digest IS NOT NULL UNION SELECT 'sha256:' || id AS d FROM images UNION SELECT manifest_digest AS d FROM images",
-        )
-        .map((r) => r.d),
-    );
+    const referenced = this.referencedBlobs();
     const out: string[] = [];
     const dir = join(this.root, 'blobs', 'sha256');
     for (const f of await readdir(dir)) {
@@ -992,6 +989,5 @@ function fanout(a: PassThrough, b: PassThrough): PassThrough {
 
 /** Full copy preserving everything (vfs driver); cp keeps xattrs, devices and hardlinks. */
 async function copyTree(from: string, to: string): Promise<void> {
-  const { exec } = await import('../sys/exec.ts');
   await exec('cp', ['-a', '--reflink=auto', from + '/.', to]);
 }

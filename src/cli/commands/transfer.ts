@@ -12,9 +12,8 @@ import type { ImageDestination, ImageSource } from '../../image/transport.ts';
 import { StorageDestination, StorageSource } from '../../image/transports/containers-storage.ts';
 import { getImage } from '../../image/local-images.ts';
 import { localImageName } from '../../image/reference.ts';
-import { MediaType, type ImageConfig, type Manifest } from '../../image/types.ts';
+import type { ImageConfig } from '../../image/types.ts';
 import { emptyImageConfig } from '../../primitives/builder.ts';
-import { buildManifest } from '../../image/local-images.ts';
 import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
 import { archiveImageNames } from '../../image/archive-names.ts';
 // Registers the docker:// transport.
@@ -232,7 +231,7 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
       const name = img.names.find((n) => n === localImageName(ref)) ?? img.names[0];
       const transport = { 'docker-archive': 'docker-archive', 'oci-archive': 'oci-archive', 'oci-dir': 'oci', 'docker-dir': 'dir' }[format];
       if (!transport) throw new Error(`unsupported format "${format}"`);
-      const tagPart = transport === 'dir' ? '' : name ? `:${transport === 'oci' || transport === 'oci-archive' ? name : name}` : '';
+      const tagPart = transport === 'dir' || !name ? '' : `:${name}`;
       await pushImage(store, img.id, `${transport}:${out}${tagPart}`, {
         quiet: o.quiet !== false, ...(transport === 'docker-archive' || transport === 'dir' ? { format: 'docker' as const } : { format: 'oci' as const }),
       });
@@ -273,12 +272,8 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   image.rootfs.diff_ids = [layer.diffId];
   image.history = [{ created, created_by: `/bin/sh -c #(nop) ADD file:${layer.diffId.slice(7)} in /`, ...(typeof o.message === 'string' && { comment: o.message }) }];
   const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
-  const configBytes = Buffer.from(JSON.stringify(changed));
-  const manifest: Manifest = buildManifest('oci', configBytes, [layer]);
-  const img = await store.createImage({
-    config: configBytes, manifest: Buffer.from(JSON.stringify(manifest)), manifestMediaType: MediaType.ociManifest,
-    layers: [layer.id], names: name ? [localImageName(name)] : [], created,
-  });
+  const { writeImage } = await import('../../primitives/commit.ts');
+  const img = await writeImage(store, changed, [layer], { format: 'oci', annotations: {}, names: name ? [localImageName(name)] : [], created });
   if (!o.quiet) process.stderr.write(`Getting image source signatures\nCopying blob ${layer.blobDigest!.slice(7, 19)} done\nWriting manifest to image destination\n`);
   print(`sha256:${img.id}`);
 }
