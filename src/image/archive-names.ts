@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageIndex } from './types.ts';
@@ -12,25 +13,40 @@ export interface ArchiveImage {
   names: string[];
 }
 
-/** Lists the images of a docker-archive or oci-archive file (or an oci layout directory), so `load` can bring in all of them. */
-export async function archiveImages(transport: string, file: string): Promise<ArchiveImage[]> {
-  if (transport === 'oci') return indexImages(file, await readCapped(join(file, 'index.json'), MAX_INDEX));
+export interface ArchiveContents {
+  transport: 'docker-archive' | 'oci-archive';
+  images: ArchiveImage[];
+}
+
+/**
+ * What a tar archive holds, read in one pass over it: a docker archive (manifest.json) or an
+ * OCI one (index.json), and its images, so `load` can bring in all of them.
+ */
+export async function archiveContents(file: string): Promise<ArchiveContents> {
   const { TarArchive } = await import('./transports/oci-archive.ts');
   const a = await TarArchive.open(file);
   try {
-    if (transport === 'docker-archive') {
+    if (a.size('manifest.json') >= 0) {
       const items = parseJson(file, 'manifest.json', await a.readFile('manifest.json', MAX_INDEX)) as ({ RepoTags?: unknown } | null)[];
       if (!Array.isArray(items)) throw new Error(`${file}: manifest.json is not a list`);
-      return items.map((it, i) => {
+      const images = items.map((it, i) => {
         const tags = typeof it === 'object' && it !== null ? (it.RepoTags ?? []) : undefined;
         if (!Array.isArray(tags) || tags.some((t) => typeof t !== 'string')) throw new Error(`${file}: manifest.json entry ${i} is malformed`);
         return { selector: `:@${i}`, names: tags as string[] };
       });
+      return { transport: 'docker-archive', images };
     }
-    return indexImages(file, await a.readFile('index.json', MAX_INDEX));
+    if (a.size('index.json') >= 0) return { transport: 'oci-archive', images: indexImages(file, await a.readFile('index.json', MAX_INDEX)) };
+    throw new Error(`${file}: neither a docker archive (manifest.json) nor an OCI archive (index.json)`);
   } finally {
     await a.close();
   }
+}
+
+/** The images of an OCI layout directory (podman load takes those too). */
+export async function layoutImages(dir: string): Promise<ArchiveImage[]> {
+  if (!existsSync(join(dir, 'index.json'))) throw new Error(`${dir}: not an OCI layout directory (no index.json)`);
+  return indexImages(dir, await readCapped(join(dir, 'index.json'), MAX_INDEX));
 }
 
 /** A bare "Unexpected end of JSON input" does not tell the user which file is broken. */
@@ -69,7 +85,8 @@ async function readCapped(file: string, limit: number): Promise<Buffer> {
 export async function archiveImageNames(transport: string, spec: string): Promise<string[]> {
   if (transport !== 'docker-archive' && transport !== 'oci-archive') return [];
   const [file, sel] = splitSelector(spec);
-  const images = await archiveImages(transport, file).catch(() => []);
+  const contents = await archiveContents(file).catch(() => undefined);
+  const images = contents?.transport === transport ? contents.images : [];
   if (!sel) return images.length === 1 ? images[0]!.names : [];
   return images.find((im) => im.selector === `:${sel}`)?.names ?? (sel.startsWith('@') ? [] : [sel]);
 }

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -173,40 +173,16 @@ export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
   }
   try {
     // podman load also takes an OCI layout directory; without this it failed with a bare EISDIR.
-    const transport = (await stat(file)).isDirectory() ? await dirKind(file) : (await archiveKind(file)) === 'oci' ? 'oci-archive' : 'docker-archive';
-    const entries = await archiveEntries(transport, file);
-    for (const e of entries) {
-      const names = e.names.map(localImageName);
-      const id = await pullImage(store, e.ref, names, { quiet: !!o.quiet });
+    const { archiveContents, layoutImages } = await import('../../image/archive-names.ts');
+    const { transport, images } = (await stat(file)).isDirectory() ? { transport: 'oci', images: await layoutImages(file) } : await archiveContents(file);
+    for (const im of images) {
+      const names = im.names.map(localImageName);
+      const id = await pullImage(store, `${transport}:${file}${im.selector}`, names, { quiet: !!o.quiet });
       print(names.length ? names.map((n) => `Loaded image: ${n}`).join('\n') : `Loaded image: sha256:${id}`);
     }
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
-}
-
-async function dirKind(dir: string): Promise<'oci'> {
-  if (existsSync(join(dir, 'index.json'))) return 'oci';
-  throw new Error(`${dir}: not an OCI layout directory (no index.json)`);
-}
-
-async function archiveKind(file: string): Promise<'oci' | 'docker'> {
-  const { TarArchive } = await import('../../image/transports/oci-archive.ts');
-  const a = await TarArchive.open(file);
-  try {
-    if (a.size('manifest.json') >= 0) return 'docker';
-    if (a.size('index.json') >= 0) return 'oci';
-    throw new Error(`${file}: neither a docker archive (manifest.json) nor an OCI archive (index.json)`);
-  } finally {
-    await a.close();
-  }
-}
-
-/** Every image in an archive, as a transport reference and the names it carries. */
-async function archiveEntries(transport: string, file: string): Promise<{ ref: string; names: string[] }[]> {
-  const { archiveImages } = await import('../../image/archive-names.ts');
-  const images = await archiveImages(transport, file);
-  return images.map((im) => ({ ref: `${transport}:${file}${im.selector}`, names: im.names }));
 }
 
 export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
