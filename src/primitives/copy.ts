@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import type { Store } from '../store/store.ts';
-import { detectCompression, decompressor } from '../store/hashing.ts';
+import { detectCompression, decompressor, type Compression } from '../store/hashing.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { applyTar } from '../store/tar-apply.ts';
 import { findImage } from '../image/local-images.ts';
@@ -69,8 +69,9 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
 
       for (const src of sources) {
         const st = await stat(src.path);
-        if (o.add && st.isFile() && (await isArchive(src.path))) {
-          await extractArchive(src.path, await targetDir(destPath), o.chown ? owner : undefined);
+        const archive = o.add && st.isFile() ? await archiveCompression(src.path) : null;
+        if (archive !== null) {
+          await extractArchive(src.path, archive, await targetDir(destPath), o.chown ? owner : undefined);
           continue;
         }
         // A directory's contents go into DEST; a file goes into DEST/ or becomes DEST.
@@ -171,25 +172,23 @@ async function packTree(
   await walk(src.path, name);
 }
 
-async function isArchive(path: string): Promise<boolean> {
+/** The compression of a local archive ADD extracts, or null when the file is not an archive. */
+async function archiveCompression(path: string): Promise<Compression | null> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(512);
     const { bytesRead } = await fh.read(buf, 0, 512, 0);
-    if (detectCompression(buf) !== 'none') return true;
+    const c = detectCompression(buf);
+    if (c !== 'none') return c;
     // A plain tar has "ustar" at offset 257.
-    return bytesRead >= 262 && buf.subarray(257, 262).toString() === 'ustar';
+    return bytesRead >= 262 && buf.subarray(257, 262).toString() === 'ustar' ? 'none' : null;
   } finally {
     await fh.close();
   }
 }
 
-async function extractArchive(path: string, destHost: string, chown?: { uid: number; gid: number }): Promise<void> {
-  const fh = await open(path, 'r');
-  const head = Buffer.alloc(8);
-  await fh.read(head, 0, 8, 0);
-  await fh.close();
-  const dec = decompressor(detectCompression(head));
+async function extractArchive(path: string, compression: Compression, destHost: string, chown?: { uid: number; gid: number }): Promise<void> {
+  const dec = decompressor(compression);
   const input: Readable = dec ? createReadStream(path).pipe(dec) : createReadStream(path);
   await applyTar(input, { root: destHost, whiteouts: 'none', ...(chown && { chown }) });
 }
