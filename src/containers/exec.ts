@@ -11,7 +11,7 @@ import type { Store } from '../store/store.ts';
 import type { RuntimeSpec, SpecProcess } from '../runtime/spec.ts';
 import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
-import { mergeEnv } from '../primitives/run.ts';
+import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
 import { exec } from '../sys/exec.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { ContainerError, liveState } from './lifecycle.ts';
@@ -37,16 +37,6 @@ function runningContainer(store: Store, ref: string, verb: string): Container {
   return c;
 }
 
-async function readEnvFile(file: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const raw of (await readFile(file, 'utf8')).split('\n')) {
-    const line = raw.replace(/\r$/, '').trimStart();
-    if (line.trim() === '' || line.startsWith('#')) continue;
-    out.push(line);
-  }
-  return out;
-}
-
 function readSpec(store: Store, c: Container): RuntimeSpec {
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   return JSON.parse(readFileSync(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
@@ -55,8 +45,7 @@ function readSpec(store: Store, c: Container): RuntimeSpec {
 /** The exec process: the container's capabilities, rlimits and no-new-privileges; env, user and cwd as asked. */
 export async function execProcess(store: Store, c: Container, o: ExecOptions): Promise<SpecProcess> {
   const spec = readSpec(store, c);
-  const fromFiles: string[] = [];
-  for (const f of o.envFiles ?? []) fromFiles.push(...(await readEnvFile(f)));
+  const fromFiles = await readEnvFiles(o.envFiles ?? []);
   const userSpec = o.user ?? c.data.config.user;
   let user;
   try {

@@ -10,13 +10,13 @@ import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, readImageConfig } from '../image/local-images.ts';
-import { buildSpec, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
+import { buildSpec, DEFAULT_PATH, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
-import { mergeEnv, parseMounts, parseVolumes } from '../primitives/run.ts';
+import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
 import {
   containerPaths, initialState, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
@@ -121,17 +121,6 @@ function parseCommandString(v: string): string[] {
   return [v];
 }
 
-async function readEnvFile(file: string): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises');
-  const out: string[] = [];
-  for (const raw of (await readFile(file, 'utf8')).split('\n')) {
-    const line = raw.replace(/\r$/, '');
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
-    out.push(line.trimStart());
-  }
-  return out;
-}
-
 function parseUlimit(v: string): { type: string; soft: number; hard: number } {
   const m = /^([a-z_]+)=(-?\d+)(?::(-?\d+))?$/i.exec(v);
   if (!m) throw new ContainerError(`invalid ulimit "${v}": expected TYPE=SOFT[:HARD]`);
@@ -156,9 +145,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const logDriver = o.logDriver === undefined || o.logDriver === 'json-file' || o.logDriver === 'k8s-file' ? 'k8s-file' : o.logDriver;
   if (logDriver !== 'k8s-file' && logDriver !== 'none') throw new ContainerError(`unsupported log driver "${o.logDriver}" (k8s-file, json-file, none)`);
 
-  const fromFiles: string[] = [];
-  for (const f of o.envFiles ?? []) fromFiles.push(...(await readEnvFile(f)));
-  const env = mergeEnv(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], [...fromFiles, ...(o.env ?? [])]);
+  const fromFiles = await readEnvFiles(o.envFiles ?? []);
+  const env = mergeEnv([DEFAULT_PATH, 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], [...fromFiles, ...(o.env ?? [])]);
 
   const labels: Record<string, string> = { ...(imgCfg.Labels ?? {}) };
   for (const l of o.labels ?? []) {

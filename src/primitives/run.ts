@@ -4,7 +4,7 @@ import { hostname as hostHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { buildSpec, type MountSpec } from '../runtime/spec.ts';
+import { buildSpec, DEFAULT_PATH, type MountSpec } from '../runtime/spec.ts';
 import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { saveBuilder, type Builder } from './builder.ts';
@@ -22,8 +22,6 @@ export interface RunOptions {
   hostname?: string;
   runtime?: string;
 }
-
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `buildah run`: a command in the working container; its changes stay in the container. */
 export async function runInBuilder(store: Store, b: Builder, argv: string[], o: RunOptions = {}): Promise<number> {
@@ -76,6 +74,19 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
     } else m.set(e.slice(0, i), e);
   }
   return [...m.values()];
+}
+
+/** KEY=VALUE lines of --env-file files, in order; blank lines and # comments skipped. */
+export async function readEnvFiles(files: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of files) {
+    for (const raw of (await readFile(file, 'utf8')).split('\n')) {
+      const line = raw.replace(/\r$/, '').trimStart();
+      if (line.trim() === '' || line.startsWith('#')) continue;
+      out.push(line);
+    }
+  }
+  return out;
 }
 
 /** Per-run /etc/hosts, /etc/resolv.conf and /etc/hostname: mounted, never committed. */

@@ -247,7 +247,7 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
   '/proc/sysrq-trigger',
 ]);
 
-const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** Podman's default limit for both nofile and nproc; never more than we hold ourselves. */
 const DEFAULT_RLIMIT = 1_048_576;
