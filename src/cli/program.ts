@@ -500,23 +500,27 @@ export function buildProgram(): Command {
       .option('--authfile <file>', 'auth.json to use')
       .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
       .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
-  loginOptions(
-    program
-      .command('login')
-      .description('Log in to a container registry')
-      .argument('[registry]')
-      .option('-u, --username <username>', 'username')
-      .option('-p, --password <password>', 'password')
-      .option('--password-stdin', 'read the password from standard input')
-      .option('--get-login', 'print the username stored for the registry'),
-  ).action(action(async () => (await reg()).loginCmd));
-  loginOptions(
-    program
-      .command('logout')
-      .description('Log out of a container registry')
-      .argument('[registry]')
-      .option('-a, --all', 'remove the credentials of all registries'),
-  ).action(action(async () => (await reg()).logoutCmd));
+  // Podman's login/logout, also under `barge skopeo`.
+  const loginCommands = (parent: Command): void => {
+    loginOptions(
+      parent
+        .command('login')
+        .description('Log in to a container registry')
+        .argument('[registry]')
+        .option('-u, --username <username>', 'username')
+        .option('-p, --password <password>', 'password')
+        .option('--password-stdin', 'read the password from standard input')
+        .option('--get-login', 'print the username stored for the registry'),
+    ).action(action(async () => (await reg()).loginCmd));
+    loginOptions(
+      parent
+        .command('logout')
+        .description('Log out of a container registry')
+        .argument('[registry]')
+        .option('-a, --all', 'remove the credentials of all registries'),
+    ).action(action(async () => (await reg()).logoutCmd));
+  };
+  loginCommands(program);
   registryOptions(
     program.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
   ).action(action(async () => (await reg()).listTagsCmd));
@@ -567,19 +571,7 @@ export function buildProgram(): Command {
     .description('Compute the digest of a manifest file')
     .argument('<file>')
     .action(action(async () => (await reg()).manifestDigestCmd));
-  loginOptions(
-    skopeo
-      .command('login')
-      .description('Log in to a container registry')
-      .argument('[registry]')
-      .option('-u, --username <username>', 'username')
-      .option('-p, --password <password>', 'password')
-      .option('--password-stdin', 'read the password from standard input')
-      .option('--get-login', 'print the username stored for the registry'),
-  ).action(action(async () => (await reg()).loginCmd));
-  loginOptions(
-    skopeo.command('logout').description('Log out of a container registry').argument('[registry]').option('-a, --all', 'remove the credentials of all registries'),
-  ).action(action(async () => (await reg()).logoutCmd));
+  loginCommands(skopeo);
 
   // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
   registryAccess(

@@ -13,7 +13,7 @@ import { localImageName } from '../image/reference.ts';
 import { fromImage, type PullPolicy } from '../primitives/from.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
 import { copyIntoBuilder } from '../primitives/copy.ts';
-import { runInBuilder, type RunOptions } from '../primitives/run.ts';
+import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
 import { parseDuration, type BuilderConfig } from '../primitives/config.ts';
 import { commitBuilder, writeImage } from '../primitives/commit.ts';
 import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
@@ -746,13 +746,7 @@ class Interpreter {
 
   /** RUN --mount=type=cache|bind|secret|tmpfs → a runInBuilder --mount spec. */
   private async runMount(st: Stage, ins: Instruction, spec: string): Promise<{ spec: string; key: unknown }> {
-    const kv = new Map<string, string>();
-    const flags = new Set<string>();
-    for (const part of spec.split(',')) {
-      const i = part.indexOf('=');
-      if (i < 0) flags.add(part);
-      else kv.set(part.slice(0, i), part.slice(i + 1));
-    }
+    const { kv, flags } = parseMountOptions(spec);
     const type = kv.get('type') ?? 'bind';
     const target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination');
     const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';

@@ -119,20 +119,26 @@ export function parseVolumes(specs: string[]): MountSpec[] {
   });
 }
 
+/** Splits a --mount value ("type=bind,src=x,ro") into its KEY=VALUE pairs and bare flags. */
+export function parseMountOptions(spec: string): { kv: Map<string, string>; flags: Set<string> } {
+  const kv = new Map<string, string>();
+  const flags = new Set<string>();
+  for (const part of spec.split(',')) {
+    const i = part.indexOf('=');
+    if (i < 0) flags.add(part);
+    else kv.set(part.slice(0, i), part.slice(i + 1));
+  }
+  return { kv, flags };
+}
+
 /** --mount type=bind,src=…,dst=…[,ro] and type=tmpfs,dst=… */
 export function parseMounts(specs: string[]): MountSpec[] {
   return specs.map((s) => {
-    const kv = new Map<string, string>();
-    const flags: string[] = [];
-    for (const part of s.split(',')) {
-      const i = part.indexOf('=');
-      if (i < 0) flags.push(part);
-      else kv.set(part.slice(0, i), part.slice(i + 1));
-    }
+    const { kv, flags } = parseMountOptions(s);
     const type = kv.get('type') ?? 'bind';
     const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
     if (!dst) throw new Error(`invalid mount "${s}": destination is required`);
-    const ro = flags.includes('ro') || flags.includes('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
+    const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
     if (type === 'tmpfs') {
       const options = ['nosuid', 'nodev'];
       const size = kv.get('tmpfs-size');
