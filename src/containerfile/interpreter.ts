@@ -187,7 +187,7 @@ class Interpreter {
   private async cleanup(ok: boolean): Promise<void> {
     for (const b of this.containers) {
       const c = this.store.findContainer(b.container.id);
-      if (c) await this.store.withLock(`container:${c.id}`, () => this.store.deleteContainer(c)).catch(() => {});
+      if (c) await this.store.withContainerLock(c, () => this.store.deleteContainer(c)).catch(() => {});
     }
     this.containers.clear();
     // Non-layers intermediate stages were committed only to serve FROM <stage>; they are not kept.
@@ -352,7 +352,7 @@ class Interpreter {
     const b = st.builder;
     st.builder = null;
     const c = this.store.findContainer(b.container.id);
-    if (c) await this.store.withLock(`container:${c.id}`, () => this.store.deleteContainer(c));
+    if (c) await this.store.withContainerLock(c, () => this.store.deleteContainer(c));
     this.containers.delete(b);
   }
 

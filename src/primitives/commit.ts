@@ -25,7 +25,7 @@ export interface CommitResult {
 
 /** `buildah commit`: the container's changes become one new layer on its image's layers. */
 export async function commitBuilder(store: Store, b: Builder, opts: CommitOptions): Promise<CommitResult> {
-  return store.withLock(`container:${b.container.id}`, async () => {
+  return store.withContainerLock(b.container, async () => {
     const exclude = await untouchedMountTargets(store.upperDir(b.container), b.state.runMountTargets);
     let layer: LayerRecord;
     if (opts.squash) {

@@ -39,7 +39,7 @@ interface Source {
  */
 export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], dest: string | undefined, o: CopyOptions = {}): Promise<void> {
   if (!srcs.length) throw new Error('no source files given');
-  await store.withLock(`container:${b.container.id}`, async () => {
+  await store.withContainerLock(b.container, async () => {
     const rootfs = await store.mountContainer(b.container);
     const cfg = b.state.config.image.config ?? {};
     const workdir = cfg.WorkingDir || '/';

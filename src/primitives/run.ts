@@ -26,7 +26,7 @@ export interface RunOptions {
 /** `buildah run`: a command in the working container; its changes stay in the container. */
 export async function runInBuilder(store: Store, b: Builder, argv: string[], o: RunOptions = {}): Promise<number> {
   if (!argv.length) throw new Error('command must be specified');
-  return store.withLock(`container:${b.container.id}`, async () => {
+  return store.withContainerLock(b.container, async () => {
     const rootfs = await store.mountContainer(b.container);
     const cfg = b.state.config.image.config ?? {};
     const user = await resolveUser(rootfs, o.user ?? cfg.User ?? '');

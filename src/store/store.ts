@@ -684,6 +684,18 @@ export class Store {
     return rows.map((r) => this.containerFromRow(r));
   }
 
+  /**
+   * Runs fn under the container's lock, after checking the container still exists: another
+   * process may have removed it between our lookup and the lock.
+   */
+  async withContainerLock<T>(c: ContainerRecord, fn: (current: ContainerRecord) => Promise<T>): Promise<T> {
+    return this.withLock(`container:${c.id}`, async () => {
+      const row = this.db.get<ContainerRow>('SELECT * FROM containers WHERE id = ?', c.id);
+      if (!row) throw new StoreError(`container "${c.name}" was removed by another process`, 'notfound');
+      return fn(this.containerFromRow(row));
+    });
+  }
+
   /** Finds a container by name, full id or unique id prefix. */
   findContainer(ref: string): ContainerRecord | undefined {
     let r = this.db.get<ContainerRow>('SELECT * FROM containers WHERE name = ? OR id = ?', ref, ref);

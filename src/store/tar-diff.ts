@@ -55,8 +55,15 @@ export function diffTar(opts: DiffOptions): Readable {
 
   // A node Readable in front of the pack: the pack buffers header-only
   // entries without limit, so the walker waits for the consumer here.
+  let started = false;
   const out = new Readable({
     read() {
+      // The walk starts when someone reads: an error found before the reader attached its
+      // handlers would otherwise be an unhandled 'error' event.
+      if (!started) {
+        started = true;
+        start();
+      }
       full = false;
       pack.resume();
       resume();
@@ -82,12 +89,14 @@ export function diffTar(opts: DiffOptions): Readable {
     if (full) await new Promise<void>((r) => (wake = r));
     if (aborted) throw new Error('tar stream closed by its reader');
   });
-  walker.run().then(
-    () => pack.finalize(),
-    (err: unknown) => {
-      if (!aborted) out.destroy(err instanceof Error ? err : new Error(String(err)));
-    },
-  );
+  const start = (): void => {
+    walker.run().then(
+      () => pack.finalize(),
+      (err: unknown) => {
+        if (!aborted) out.destroy(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  };
   return out;
 }
 

@@ -101,7 +101,7 @@ export async function mountCmd(g: GlobalOptions, args: string[], o: Opts): Promi
   const out: { container: string; mountPoint: string }[] = [];
   for (const ref of args) {
     const c = store.getContainer(ref);
-    const mp = await store.withLock(`container:${c.id}`, () => store.mountContainer(c));
+    const mp = await store.withContainerLock(c, () => store.mountContainer(c));
     out.push({ container: c.name, mountPoint: mp });
   }
   if (o.json) print(JSON.stringify(out, null, 4));
@@ -114,7 +114,7 @@ export async function umountCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const targets = o.all ? store.listContainers().filter((c) => store.isMounted(c)) : args.map((a) => store.getContainer(a));
   if (!o.all && !args.length) throw new Error('at least one container name or id must be specified');
   for (const c of targets) {
-    await store.withLock(`container:${c.id}`, () => store.unmountContainer(c));
+    await store.withContainerLock(c, () => store.unmountContainer(c));
     print(c.id);
   }
 }
@@ -133,7 +133,7 @@ export async function configCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   for (const k of single) if (typeof o[k] === 'string') target[k] = o[k];
   for (const k of ['annotation', 'env', 'label', 'onbuild', 'port', 'volume'] as const) if (o[k]) target[k] = list(o[k]);
   if (o.unsetlabel) opts.unsetLabel = list(o.unsetlabel);
-  await store.withLock(`container:${b.container.id}`, async () => {
+  await store.withContainerLock(b.container, async () => {
     const { applyConfig } = await import('../../primitives/config.ts');
     b.state.config = applyConfig(b.state.config, opts, { warn });
     saveBuilder(store, b);
@@ -213,7 +213,7 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
       const c = store.getContainer(ref);
       // Podman-style containers may be running: stop (with -f) and clean up first.
       if (c.kind === 'container') await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
-      else await store.withLock(`container:${c.id}`, () => store.deleteContainer(c));
+      else await store.withContainerLock(c, () => store.deleteContainer(c));
       print(c.id);
     } catch (e) {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
