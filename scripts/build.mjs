@@ -8,7 +8,8 @@ import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 const root = new URL('..', import.meta.url).pathname;
 const tmp = `${root}dist.tmp-${process.pid}`;
 await build({
-  entryPoints: { main: `${root}src/cli/entry.ts` },
+  // The layer unpacker runs in worker threads, which load it by file name (src/store/store.ts).
+  entryPoints: { main: `${root}src/cli/entry.ts`, 'unpack-worker': `${root}src/store/unpack-worker.ts` },
   outdir: tmp,
   bundle: true,
   splitting: true,
@@ -23,8 +24,9 @@ await build({
 });
 mkdirSync(`${root}dist`, { recursive: true });
 const fresh = new Set(readdirSync(tmp));
-// Entry last, so it never refers to a chunk that is not there yet.
-for (const f of [...fresh].sort((a, b) => Number(a.startsWith('main.')) - Number(b.startsWith('main.')))) {
+// Entries last, so they never refer to a chunk that is not there yet.
+const isEntry = (f) => Number(f.startsWith('main.') || f.startsWith('unpack-worker.'));
+for (const f of [...fresh].sort((a, b) => isEntry(a) - isEntry(b))) {
   renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
 }
 rmSync(tmp, { recursive: true, force: true });

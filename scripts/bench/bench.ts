@@ -3,6 +3,8 @@
 //   primitives  each Buildah primitive alone and a scripted build, vs buildah (busybox base)
 //   build       4-step Containerfile, 170 MiB context, cold and cached, vs buildah --layers (issue 3)
 //   pull        local registry -> empty store vs podman; registry -> oci: vs skopeo (issue 4)
+//   run         run --rm true, run -d, stop, with runc and crun, vs podman; conmon's RSS (issue 6)
+//   checkpoint  CRIU checkpoint and restore of a running container (runc), vs podman (issue 6)
 // Env: BENCH_SUITES (comma list, default all), BENCH_N (repetitions, default 5), BENCH_WARMUP
 // (untimed warm-up reps per suite, default 1), BENCH_RUNTIME (runc|crun for both tools'
 // `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE (default /var/cache/barge-bench,
@@ -19,12 +21,16 @@ import { cellMedian, positiveInt, removeTree, type Cell, type Row, type SuiteEnv
 import { buildSuite } from './suite-build.ts';
 import { primitivesSuite } from './suite-primitives.ts';
 import { pullSuite } from './suite-pull.ts';
+import { runSuite } from './suite-run.ts';
+import { checkpointSuite } from './suite-checkpoint.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SUITES: Record<string, (env: SuiteEnv) => Promise<SuiteResult>> = {
   primitives: primitivesSuite,
   build: buildSuite,
   pull: pullSuite,
+  run: runSuite,
+  checkpoint: checkpointSuite,
 };
 
 function selectedSuites(): string[] {

@@ -24,6 +24,28 @@ function registryOptions(c: Command): Command {
     .option('--retry-times <n>', 'retries for transient registry failures');
 }
 
+/** What Skopeo's copy and sync add for image copies: lists of images, compression, platform choice. */
+function imageCopyOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--multi-arch <mode>', 'for a list of images: copy the system\'s image or all of them').choices(['system', 'all']))
+    .option('--dest-compress', 'compress layers that arrive uncompressed')
+    .addOption(new Option('--dest-compress-format <format>', 'compression of the layers written').choices(['gzip', 'zstd']))
+    .option('--override-os <os>', 'OS to choose from a multi-platform image')
+    .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
+    .option('--override-variant <variant>', 'variant to choose from a multi-platform image')
+    .option('--preserve-digests', 'fail rather than change a manifest (and so its digest)');
+}
+
+/** Buildah's user namespace options of from and build (Podman's run spells the maps --uidmap/--gidmap). */
+function buildahUsernsOptions(c: Command): Command {
+  return c
+    .option('--userns <how>', 'user namespace for run: host, container (a new one), keep-id, nomap, or a namespace path')
+    .option('--userns-uid-map <mapping>', 'CONTAINER:HOST:SIZE uid map for a new user namespace (HOST ids are barge\'s own when rootless)', collect)
+    .option('--userns-gid-map <mapping>', 'CONTAINER:HOST:SIZE gid map (default: the uid map)', collect)
+    .option('--userns-uid-map-user <user>', 'take the uid map from this user\'s /etc/subuid ranges')
+    .option('--userns-gid-map-group <group>', 'take the gid map from this group\'s /etc/subgid ranges');
+}
+
 type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
 
 function action(load: () => Promise<Action>) {
@@ -55,19 +77,26 @@ export function buildProgram(): Command {
   const tr = (): Promise<typeof import('./commands/transfer.ts')> => import('./commands/transfer.ts');
   const sys = (): Promise<typeof import('./commands/system.ts')> => import('./commands/system.ts');
 
-  registryAccess(
-    program
-      .command('from')
-      .description('Create a working container based on an image')
-      .argument('<image>', 'image name or id, or "scratch"')
-      .option('--name <name>', 'name for the working container')
-      .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
-      .option('-q, --quiet', 'do not print progress')
-      .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot'])),
+  buildahUsernsOptions(
+    registryAccess(
+      program
+        .command('from')
+        .description('Create a working container based on an image')
+        .argument('<image>', 'image name or id, or "scratch"')
+        .option('--name <name>', 'name for the working container')
+        .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
+        .option('-q, --quiet', 'do not print progress')
+        .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot'])),
+    ),
   ).action(action(async () => (await w()).fromCmd));
 
+  // "copy SRC DST" with transport names is Skopeo's copy, not Buildah's: it goes straight to the
+  // transfer code, without loading the working-container code and the store it needs.
+  const imageCopy = /^(oci|oci-archive|docker-archive|dir|docker|containers-storage):/;
+  const copyDispatch: Action = async (g, args, o) =>
+    (args.length === 2 && imageCopy.test(args[0]!) && imageCopy.test(args[1]!) ? (await tr()).skopeoCopyCmd : (await w()).copyCmd)(g, args, o);
   for (const name of ['copy', 'add'] as const) {
-    program
+    const cmd = program
       .command(name)
       .description(
         name === 'copy'
@@ -94,7 +123,9 @@ export function buildProgram(): Command {
       .option('--dest-authfile <file>', 'auth.json for the destination registry (image copies)')
       .option('--retry-times <n>', 'retries for transient registry failures (image copies)')
       .option('--signature-policy <file>', 'policy.json to consult (image copies)')
-      .action(action(async () => (name === 'copy' ? (await w()).copyCmd : (await w()).addCmd)));
+      .option('--digestfile <file>', 'write the manifest digest to this file (image copies)');
+    if (name === 'copy') imageCopyOptions(cmd);
+    cmd.action(action(async () => (name === 'copy' ? copyDispatch : (await w()).addCmd)));
   }
 
   const ctr = (): Promise<typeof import('./commands/containers.ts')> => import('./commands/containers.ts');
@@ -129,7 +160,13 @@ export function buildProgram(): Command {
       .option('--cpus <n>', 'number of CPUs')
       .option('--ulimit <type=soft[:hard]>', 'resource limit (never above barge\'s own hard limit)', collect)
       .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined, label=disable', collect)
-      .option('--restart <policy>', 'no, on-failure[:N], always, unless-stopped');
+      .option('--restart <policy>', 'no, on-failure[:N], always, unless-stopped')
+      .option('--cidfile <file>', 'write the container id to this file (which must not exist)')
+      .option('--replace', 'remove an existing container of the same --name first')
+      .option('--conmon-pidfile <file>', 'where conmon writes its pid (for systemd units)')
+      .option('--userns <mode>', 'user namespace: host, private, auto, keep-id[:uid=U,gid=G], nomap, ns:PATH')
+      .option('--uidmap <mapping>', 'CONTAINER:HOST:SIZE uid map for a new user namespace', collect)
+      .option('--gidmap <mapping>', 'CONTAINER:HOST:SIZE gid map (default: the uid map)', collect);
 
   podmanCreateOptions(
     program
@@ -142,7 +179,8 @@ export function buildProgram(): Command {
       .option('--workingdir <dir>', 'working directory for the command')
       .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
       .option('--terminal', 'alias for --tty')
-      .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)'),
+      .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)')
+      .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)'),
   ).action(action(async () => (await w()).runCmd));
 
   podmanCreateOptions(
@@ -162,6 +200,7 @@ export function buildProgram(): Command {
       .argument('[containers...]')
       .option('-a, --attach', 'attach to the container\'s output and wait for it')
       .option('-i, --interactive', 'attach stdin')
+      .option('--sig-proxy [bool]', 'with --attach, forward the signals barge receives to the container (default true)')
       .option('--all', 'start all containers')
       .option('-l, --latest', 'act on the latest container')
       .action(action(async () => (await ctr()).startCmd));
@@ -172,6 +211,8 @@ export function buildProgram(): Command {
       .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
       .option('-a, --all', 'stop all running containers')
       .option('-l, --latest', 'act on the latest container')
+      .option('--cidfile <file>', 'stop the container whose id this file holds', collect)
+      .option('-i, --ignore', 'ignore containers that do not exist')
       .action(action(async () => (await ctr()).stopCmd));
     parent
       .command('restart')
@@ -190,6 +231,23 @@ export function buildProgram(): Command {
       .option('-a, --all', 'signal all running containers')
       .option('-l, --latest', 'act on the latest container')
       .action(action(async () => (await ctr()).killCmd));
+    for (const verb of ['pause', 'unpause'] as const) {
+      parent
+        .command(verb)
+        .description(verb === 'pause' ? 'Pause all the processes in one or more containers' : 'Unpause the processes in one or more containers')
+        .argument('[containers...]')
+        .option('-a, --all', verb === 'pause' ? 'pause all running containers' : 'unpause all paused containers')
+        .option('-l, --latest', 'act on the latest container')
+        .action(action(async () => (verb === 'pause' ? (await ctr()).pauseCmd : (await ctr()).unpauseCmd)));
+    }
+    parent
+      .command('port')
+      .description('List the port mappings of a container (none yet: barge publishes no ports)')
+      .argument('[container]')
+      .argument('[port]', 'PRIVATE_PORT[/PROTO]')
+      .option('-a, --all', 'all containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).portCmd));
     parent
       .command('wait')
       .description('Wait for containers to exit and print their exit codes')
@@ -274,6 +332,9 @@ export function buildProgram(): Command {
     .option('-f, --force', 'stop running containers first')
     .option('-a, --all', 'remove all containers')
     .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
+    .option('-i, --ignore', 'ignore containers that do not exist')
+    .option('-l, --latest', 'remove the latest created container')
     .action(action(async () => (await w()).rmCmd));
   containerGroup
     .command('inspect')
@@ -287,7 +348,65 @@ export function buildProgram(): Command {
     .description('Record the exit of containers and release their resources (run by conmon)')
     .argument('[containers...]')
     .option('--rm', 'remove --rm containers')
+    .option('-l, --latest', 'act on the latest container')
     .action(action(async () => (await ctr()).cleanupCmd));
+  // Checkpoint/restore through CRIU (commands/checkpoint.ts).
+  const ckpt = (): Promise<typeof import('./commands/checkpoint.ts')> => import('./commands/checkpoint.ts');
+  containerGroup
+    .command('checkpoint')
+    .description('Checkpoint one or more running containers (CRIU)')
+    .argument('[containers...]')
+    .option('-a, --all', 'checkpoint all running containers')
+    .option('-l, --latest', 'act on the latest container')
+    .option('-k, --keep', 'keep CRIU\'s log and statistics files')
+    .option('-R, --leave-running', 'leave the container running after the checkpoint')
+    .option('--tcp-established', 'checkpoint established TCP connections')
+    .option('-e, --export <file>', 'write the checkpoint to a tar archive (Podman\'s format)')
+    .addOption(new Option('-c, --compress <algorithm>', 'compression of the exported archive').choices(['gzip', 'zstd', 'none']).default('zstd'))
+    .option('--ignore-rootfs', 'leave the root filesystem\'s changes out of the export')
+    .option('--create-image <image>', 'store the checkpoint as a checkpoint image (Podman\'s format)')
+    .action(action(async () => (await ckpt()).checkpointCmd));
+  containerGroup
+    .command('restore')
+    .description('Restore checkpointed containers, or new ones from a checkpoint archive or image')
+    .argument('[containers...]', 'containers, or checkpoint images')
+    .option('-a, --all', 'restore all checkpointed containers')
+    .option('-l, --latest', 'act on the latest container')
+    .option('-k, --keep', 'keep the checkpoint and CRIU\'s log and statistics files')
+    .option('--tcp-established', 'restore established TCP connections')
+    .option('-i, --import <file>', 'restore a new container from a checkpoint archive')
+    .option('-n, --name <name>', 'name of the container restored from an archive or image (it gets a new id)')
+    .option('--import-previous <file>', 'a pre-checkpoint archive to restore on top of (with --import)')
+    .option('--ignore-rootfs', 'do not apply the root filesystem\'s changes from the archive')
+    .action(action(async () => (await ckpt()).restoreCmd));
+  containerGroup
+    .command('migrate')
+    .description('Move a running container to another store or host: checkpoint, copy, restore, then remove it here')
+    .argument('<container>')
+    .argument('<destination>', 'the root directory of another store, or ssh://[USER@]HOST[:PORT][/STORE-ROOT]')
+    .option('--dest-runroot <dir>', 'runroot of a destination store (default: barge\'s default runroot)')
+    .option('-k, --keep', 'keep CRIU\'s log and statistics files on the destination')
+    .option('--tcp-established', 'migrate established TCP connections')
+    .action(action(async () => (await ckpt()).migrateCmd));
+
+  program
+    .command('generate')
+    .description('Generate structured data for containers')
+    .command('systemd')
+    .description('Generate a systemd unit that starts a container (Podman\'s form)')
+    .argument('<container>')
+    .option('--new', 'create a new container at each start and remove it at stop')
+    .option('-n, --name', 'name the unit and its commands after the container\'s name, not its id')
+    .option('-f, --files', 'write the unit to ./PREFIX-NAME.service and print its path')
+    .option('--restart-policy <policy>', 'systemd Restart= (no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always)', 'on-failure')
+    .option('--restart-sec <seconds>', 'systemd RestartSec=')
+    .option('--start-timeout <seconds>', 'systemd TimeoutStartSec=')
+    .option('-t, --time <seconds>', 'stop timeout (default: the container\'s)')
+    .option('--stop-timeout <seconds>', 'alias for --time')
+    .option('--container-prefix <prefix>', 'prefix of the unit name', 'container')
+    .option('--separator <sep>', 'between prefix and name', '-')
+    .option('--no-header', 'omit the header comment')
+    .action(action(async () => (await ctr()).generateSystemdCmd));
 
   program
     .command('mount')
@@ -377,6 +496,9 @@ export function buildProgram(): Command {
     .option('-a, --all', 'remove all working containers and containers')
     .option('-f, --force', 'stop running containers first')
     .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
+    .option('-i, --ignore', 'ignore containers that do not exist')
+    .option('-l, --latest', 'remove the latest created container')
     .action(action(async () => (await w()).rmCmd));
 
   program
@@ -437,9 +559,10 @@ export function buildProgram(): Command {
   program
     .command('inspect')
     .description('Show the configuration of a working container or image')
-    .argument('<name>')
+    .argument('[name]')
     .addOption(new Option('-t, --type <type>', 'what to inspect').choices(['container', 'image', 'manifest']))
     .option('-f, --format <template>', 'Go template')
+    .option('-l, --latest', 'the latest created container')
     .action(action(async () => (await im()).inspectCmd));
 
   program
@@ -475,7 +598,10 @@ export function buildProgram(): Command {
       .description('Pull an image from a transport into local storage')
       .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
       .option('-q, --quiet', 'suppress progress output')
-      .option('--platform <os/arch>', 'platform to choose from a multi-platform image'),
+      .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
+      .option('--arch <arch>', 'architecture to choose from a multi-platform image')
+      .option('--os <os>', 'OS to choose from a multi-platform image')
+      .option('--variant <variant>', 'architecture variant to choose from a multi-platform image'),
   )
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('--retry-times <n>', 'retries for transient registry failures')
@@ -489,7 +615,8 @@ export function buildProgram(): Command {
       .argument('[destination]')
       .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
       .option('-q, --quiet', 'suppress progress output')
-      .option('--digestfile <file>', 'write the manifest digest to this file'),
+      .option('--digestfile <file>', 'write the manifest digest to this file')
+      .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
   )
     .option('--retry-times <n>', 'retries for transient registry failures')
     .action(action(async () => (await tr()).pushCmd));
@@ -526,7 +653,7 @@ export function buildProgram(): Command {
   ).action(action(async () => (await reg()).listTagsCmd));
 
   // Skopeo's spellings: `barge skopeo inspect docker://…` and friends.
-  const skopeo = program.command('skopeo').description('Skopeo-compatible commands: inspect, copy, list-tags, delete, login, logout, manifest-digest');
+  const skopeo = program.command('skopeo').description('Skopeo-compatible commands: inspect, copy, sync, list-tags, delete, login, logout, manifest-digest');
   registryOptions(
     skopeo
       .command('inspect')
@@ -539,7 +666,7 @@ export function buildProgram(): Command {
       .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
       .option('--override-variant <variant>', 'variant to choose from a multi-platform image'),
   ).action(action(async () => (await reg()).inspectCmd));
-  skopeo
+  const skopeoCopy = skopeo
     .command('copy')
     .description('Copy an image from one transport to another')
     .argument('<source>')
@@ -559,7 +686,46 @@ export function buildProgram(): Command {
     .option('--dest-authfile <file>', 'auth.json for the destination registry')
     .option('--retry-times <n>', 'retries for transient registry failures')
     .option('--signature-policy <file>', 'policy.json to consult')
-    .action(action(async () => (await tr()).skopeoCopyCmd));
+    .option('-a, --all', 'copy every image of a list, and the list')
+    .option('--digestfile <file>', 'write the manifest digest to this file');
+  imageCopyOptions(skopeoCopy).action(action(async () => (await tr()).skopeoCopyCmd));
+  // Skopeo's sync, also as `barge sync`.
+  for (const parent of [program, skopeo]) {
+    imageCopyOptions(
+      parent
+        .command('sync')
+        .description('Synchronize images between registry repositories and local directories')
+        .argument('<source>', 'a repository (--src docker), a directory (--src dir) or a YAML file (--src yaml)')
+        .argument('<destination>', 'a registry with an optional path (--dest docker) or a directory (--dest dir)')
+        .addOption(new Option('-s, --src <transport>', 'source transport').choices(['docker', 'dir', 'yaml']).makeOptionMandatory())
+        .addOption(new Option('-d, --dest <transport>', 'destination transport').choices(['docker', 'dir']).makeOptionMandatory())
+        .option('--scoped', 'prefix images with the source image path')
+        .option('-a, --all', 'copy every image of a list, and the list')
+        .option('--dry-run', 'show what would be copied without copying')
+        .option('--keep-going', 'go on after an image fails, and fail at the end')
+        .option('-f, --format <format>', 'manifest format (oci, v2s2)')
+        .option('-q, --quiet', 'suppress progress output')
+        .option('--remove-signatures', 'do not copy signatures')
+        .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
+        .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
+        .option('--src-creds <user[:password]>', 'credentials for the source registry')
+        .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
+        .option('--src-username <user>', 'username for the source registry')
+        .option('--src-password <password>', 'password for the source registry')
+        .option('--dest-username <user>', 'username for the destination registry')
+        .option('--dest-password <password>', 'password for the destination registry')
+        .option('--src-no-creds', 'access the source registry anonymously')
+        .option('--dest-no-creds', 'access the destination registry anonymously')
+        .option('--src-registry-token <token>', 'bearer token for the source registry')
+        .option('--dest-registry-token <token>', 'bearer token for the destination registry')
+        .option('--src-cert-dir <dir>', 'certificates for the source registry')
+        .option('--dest-cert-dir <dir>', 'certificates for the destination registry')
+        .option('--authfile <file>', 'auth.json with registry credentials')
+        .option('--src-authfile <file>', 'auth.json for the source registry')
+        .option('--dest-authfile <file>', 'auth.json for the destination registry')
+        .option('--retry-times <n>', 'retries for transient registry failures'),
+    ).action(action(async () => (await tr()).syncCmd));
+  }
   registryOptions(
     skopeo.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
   ).action(action(async () => (await reg()).listTagsCmd));
@@ -599,8 +765,17 @@ export function buildProgram(): Command {
     .option('--network <mode>', 'network for RUN: host, none, private')
     .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS] into RUN steps', collect)
     .option('--isolation <type>', 'process isolation for RUN: oci, chroot, rootless')
+    .option('--userns <how>', 'user namespace for RUN: host, container (a new one), keep-id, nomap, or a namespace path')
+    .option('--userns-uid-map <mapping>', 'CONTAINER:HOST:SIZE uid map for RUN (HOST ids are barge\'s own when rootless)', collect)
+    .option('--userns-gid-map <mapping>', 'CONTAINER:HOST:SIZE gid map for RUN (default: the uid map)', collect)
+    .option('--userns-uid-map-user <user>', 'take the uid map from this user\'s /etc/subuid ranges')
+    .option('--userns-gid-map-group <group>', 'take the gid map from this group\'s /etc/subgid ranges')
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR', collect)
     .option('--platform <os/arch>', 'target platform (only the host platform)')
+    .option('--ssh <default|id[=socket]>', 'ssh-agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)', collect)
+    .option('--cache-ttl <duration>', 'only use cached steps newer than this (e.g. 1h; 0 is --no-cache)')
+    .option('--cache-from <repo>', 'registry repository to look up cached steps in (with --layers)', collect)
+    .option('--cache-to <repo>', 'registry repository to push each built step to (with --layers)', collect)
     .action(action(async () => (await import('./commands/build.ts')).buildCmd));
 
   program

@@ -87,6 +87,8 @@ export function makeMatcher(patterns: string[], file: string | null = null): Ign
   });
   const cache = new Map<string, boolean>();
   const ignored = (rel: string): boolean => {
+    // Most contexts have no ignore file; their walks ask this for every path.
+    if (compiled.length === 0) return false;
     rel = posix.normalize(rel).replace(/^\/+/, '').replace(/\/+$/, '');
     if (rel === '' || rel === '.') return false;
     const hit = cache.get(rel);

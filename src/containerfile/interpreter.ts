@@ -14,12 +14,15 @@ import { fromImage, type PullPolicy } from '../primitives/from.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
 import { copyIntoBuilder } from '../primitives/copy.ts';
 import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
+import { DEFAULT_PATH } from '../runtime/spec.ts';
 import { parseDuration, type BuilderConfig } from '../primitives/config.ts';
 import { commitBuilder, writeImage } from '../primitives/commit.ts';
 import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
 import { expandWord, expandWords, ExpandError } from './expand.ts';
+import { cleanRel, glob } from './glob.ts';
 import type { IgnoreMatcher } from './ignore.ts';
 import { cacheKey, lookupCache, recordCache, ContentHasher } from './cache.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
 
 export type Network = 'host' | 'none' | 'private';
 
@@ -45,12 +48,32 @@ export interface BuildOptions {
   network?: Network;
   volumes: string[];
   secrets: Map<string, string>;
+  /** `--ssh`: agent socket paths by id, for RUN --mount=type=ssh. */
+  ssh: Map<string, string>;
+  /** `--cache-ttl` in milliseconds: older cache entries are not used. */
+  cacheTtlMs?: number;
+  /** `--cache-from` / `--cache-to`: registry repositories holding step images tagged by cache key. */
+  remoteCache?: RemoteCache;
   isolation?: 'oci' | 'chroot';
+  /** The user namespace of every stage's RUN steps (--userns and the id maps). */
+  userns?: ContainerUserns;
   runtime?: string;
   quiet: boolean;
   /** Progress lines (STEP, COMMIT, -->): stdout, as Buildah writes them. */
   out: (line: string) => void;
   warn: (line: string) => void;
+}
+
+/**
+ * A layer cache in registry repositories, as Buildah's --cache-from/--cache-to: each step's image
+ * is pushed as REPO:<cache key>, and a step missing locally is looked up there before it runs.
+ */
+export interface RemoteCache {
+  from: string[];
+  to: string[];
+  /** Pulls REF into the store; the image id, or null when the registry has no such tag. */
+  fetch(ref: string): Promise<string | null>;
+  push(imageId: string, ref: string): Promise<void>;
 }
 
 export interface BuildResult {
@@ -81,6 +104,16 @@ export function platformArgs(): Map<string, string> {
   ]);
 }
 
+/**
+ * Whether `--platform` / `FROM --platform=` names the host's platform, the only one barge builds
+ * for (it runs RUN steps natively, without emulation).
+ */
+export function isHostPlatform(p: string): boolean {
+  const a = platformArgs();
+  const arch = a.get('TARGETARCH')!;
+  return p === a.get('TARGETPLATFORM') || p === `linux/${arch}` || (a.get('TARGETVARIANT') !== '' && p === `linux/${arch}/${a.get('TARGETVARIANT')}`);
+}
+
 interface StageDef {
   index: number;
   name: string | null;
@@ -106,6 +139,8 @@ interface Stage {
   last: boolean;
   /** History entries the base image brought. */
   baseHistory: number;
+  /** The stage gave itself the default PATH: even a FROM-only stage then has a config of its own. */
+  pathAdded: boolean;
 }
 
 export function splitStages(cf: Containerfile): { globals: Instruction[]; stages: StageDef[] } {
@@ -119,6 +154,41 @@ export function splitStages(cf: Containerfile): { globals: Instruction[]; stages
     else stages[stages.length - 1]!.body.push(ins);
   }
   return { globals, stages };
+}
+
+/**
+ * Where `COPY --parents` puts a matched source, relative to the destination: its whole path,
+ * or with a `/./` pivot in the source as written, the part after the pivot (BuildKit's rule:
+ * `COPY --parents ./src/./app/*.c /out/` gives /out/app/x.c).
+ */
+export function parentsPath(word: string, rel: string): string {
+  const i = word.indexOf('/./');
+  if (i < 0) return rel;
+  return relativeTo(cleanRel(word.slice(0, i)), rel);
+}
+
+/** The directory before a source pattern's first wildcard ('' for the root), or null when it has none. */
+function wildcardBase(word: string): string | null {
+  const parts = cleanRel(word).split('/');
+  const i = parts.findIndex((p) => /[*?[]/.test(p));
+  return i < 0 ? null : parts.slice(0, i).join('/');
+}
+
+function parentOf(rel: string): string {
+  const d = posix.dirname(rel);
+  return d === '.' ? '' : d;
+}
+
+/** `rel` (root-relative) as seen from the directory `base` (root-relative, '' for the root). */
+function relativeTo(base: string, rel: string): string {
+  if (base === '') return rel;
+  return rel === base ? '' : rel.startsWith(`${base}/`) ? rel.slice(base.length + 1) : rel;
+}
+
+/** `--link`, `--parents`: bare or `=true` (the parser has refused anything but `=false` else). */
+function boolFlag(ins: Instruction, name: string): boolean {
+  const v = ins.flags.filter((f) => f.name === name).at(-1)?.value;
+  return v === '' || v === 'true';
 }
 
 export async function build(store: Store, o: BuildOptions): Promise<BuildResult> {
@@ -269,8 +339,9 @@ class Interpreter {
       await this.runInstruction(st, ins, layers, isFinal && st.last);
       if (layers && !(isFinal && st.last) && !this.o.quiet) this.o.out(`--> ${st.imageId?.slice(0, 11) ?? ''}`);
     }
-    if (!body.length && layers && isFinal && (this.o.labels.length || this.o.annotations.length)) {
-      // FROM alone with --label/--annotation: the base image's layers under a new config.
+    if (!body.length && layers && isFinal && (st.pathAdded || this.o.labels.length || this.o.annotations.length)) {
+      // FROM alone with a config change (default PATH, --label, --annotation): the base image's
+      // layers under a new config.
       this.applyCliMeta(st);
       st.imageId = await this.commitConfigOnly(st, '', []);
     }
@@ -282,6 +353,11 @@ class Interpreter {
     const w = def.from.args.split(/\s+/);
     const ref = this.expand(def.from, w[0]!, vars);
     if (ref === '') this.fail(def.from, 'base name should not be blank');
+    const platform = def.from.flags.filter((f) => f.name === 'platform').at(-1);
+    if (platform) {
+      const p = this.expand(def.from, platform.value, vars);
+      if (!isHostPlatform(p)) this.fail(def.from, `--platform=${p}: only the host platform (${this.predefined.get('TARGETPLATFORM')}) can be built`);
+    }
     let imageId: string | null = null;
     let config: BuilderConfig;
     const stageIdx = this.stageNames.get(ref.toLowerCase());
@@ -302,19 +378,25 @@ class Interpreter {
     }
     config.image.config ??= {};
     config.image.history ??= [];
+    // Buildah (imagebuilder) gives a stage whose base sets no PATH the default one, in the
+    // image's Env too (appended after what the base has), so RUN, ${PATH} and the result agree.
+    const env = config.image.config.Env ?? [];
+    const pathAdded = !env.some((e) => e.startsWith('PATH='));
+    if (pathAdded) config.image.config.Env = [...env, DEFAULT_PATH];
     delete config.createdBy;
     delete config.historyComment;
     const st: Stage = {
       def, config, imageId, builder: null, args: new Map(), cmdSet: false,
-      shell: ['/bin/sh', '-c'], last: false, baseHistory: config.image.history.length,
+      shell: ['/bin/sh', '-c'], last: false, baseHistory: config.image.history.length, pathAdded,
     };
     if (config.image.config.Shell?.length) st.shell = [...config.image.config.Shell];
     if (!layers) await this.ensureBuilder(st);
     return st;
   }
 
-  private fromOpts(): { pull: PullPolicy; isolation?: 'oci' | 'chroot' } {
-    return { pull: this.o.pull, ...(this.o.isolation && { isolation: this.o.isolation }) };
+  /** For working containers of images resolveImage already found (or pulled): never pull again. */
+  private fromOpts(): { pull: PullPolicy; isolation?: 'oci' | 'chroot'; userns?: ContainerUserns } {
+    return { pull: 'never', ...(this.o.isolation && { isolation: this.o.isolation }), ...(this.o.userns && { userns: this.o.userns }) };
   }
 
   private async imageState(imageId: string): Promise<BuilderConfig> {
@@ -401,7 +483,7 @@ class Interpreter {
     const lastEntry = hist.length > st.baseHistory ? hist.pop() : undefined;
     b.state.config.createdBy = lastEntry?.created_by ?? `/bin/sh -c #(nop) ${st.def.from.original}`;
     const res = await commitBuilder(this.store, b, {
-      format: this.o.format, names, squash: this.o.squash, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
+      format: this.o.format, names, squash: this.o.squash, rm: true, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
     });
     await this.dropBuilder(st);
     this.results.set(st.def.index, { imageId: res.imageId, builder: null });
@@ -512,9 +594,13 @@ class Interpreter {
       }
       case 'WORKDIR': {
         const d = this.expand(ins, ins.args, vars);
-        return this.configStep(st, nop(), layers, finalStep, () => {
+        await this.configStep(st, nop(), layers, finalStep, () => {
           c.WorkingDir = posix.isAbsolute(d) ? posix.normalize(d) : posix.join(c.WorkingDir || '/', d);
         });
+        // As Buildah: without --layers the directory is made in the working container at once;
+        // with --layers the step is config-only and a later RUN makes it (COPY makes what it needs).
+        if (!layers && st.builder) await mkdir(await resolveInRoot(await this.store.mountContainer(st.builder.container), c.WorkingDir!), { recursive: true, mode: 0o755 });
+        return;
       }
       case 'STOPSIGNAL': {
         const sig = this.expand(ins, ins.args, vars);
@@ -623,7 +709,7 @@ class Interpreter {
       v: 1, kind: 'config', parent: st.imageId, createdBy, config: st.config.image.config, author: st.config.image.author ?? null,
       annotations: st.config.annotations, format: this.o.format, ts: this.o.timestamp ?? null, extraKey,
     });
-    const hit = this.o.noCache ? null : lookupCache(this.store, key);
+    const hit = await this.cached(key);
     if (hit) {
       await this.useCached(st, hit);
       return;
@@ -631,7 +717,28 @@ class Interpreter {
     st.imageId = await this.commitConfigOnly(st, createdBy, []);
     // Reloaded, so the next step sees the config exactly as a later cache hit would.
     st.config = await this.imageState(st.imageId);
-    recordCache(this.store, key, st.imageId);
+    await this.record(key, st.imageId);
+  }
+
+  /** The cached image for a step (local, else --cache-from), unless --no-cache or --cache-ttl rule it out. */
+  private async cached(key: string): Promise<string | null> {
+    if (this.o.noCache || this.o.cacheTtlMs === 0) return null;
+    const local = lookupCache(this.store, key, this.o.cacheTtlMs);
+    if (local) return local;
+    for (const repo of this.o.remoteCache?.from ?? []) {
+      const id = await this.o.remoteCache!.fetch(`${repo}:${key}`);
+      if (id) {
+        recordCache(this.store, key, id);
+        return id;
+      }
+    }
+    return null;
+  }
+
+  /** Records a step's image in the local cache and pushes it to every --cache-to repository. */
+  private async record(key: string, imageId: string): Promise<void> {
+    recordCache(this.store, key, imageId);
+    for (const repo of this.o.remoteCache?.to ?? []) await this.o.remoteCache!.push(imageId, `${repo}:${key}`);
   }
 
   private async useCached(st: Stage, imageId: string): Promise<void> {
@@ -660,8 +767,8 @@ class Interpreter {
   /** A step that changes files: run in the working container; in layers mode commit and cache it. */
   private async changeStep(st: Stage, createdBy: string, layers: boolean, finalStep: boolean, key: string | null, act: (b: Builder) => Promise<void>): Promise<void> {
     if (finalStep) this.applyCliMeta(st);
-    if (layers && key && !this.o.noCache) {
-      const hit = lookupCache(this.store, key);
+    if (layers && key) {
+      const hit = await this.cached(key);
       if (hit) {
         await this.useCached(st, hit);
         return;
@@ -675,11 +782,12 @@ class Interpreter {
     }
     b.state.config = structuredClone(st.config);
     b.state.config.createdBy = createdBy;
-    const res = await commitBuilder(this.store, b, { format: this.o.format, names: [], ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }) });
+    // rm: the step's container is not used again, so the commit may take its upper dir as the layer.
+    const res = await commitBuilder(this.store, b, { format: this.o.format, names: [], rm: true, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }) });
     await this.dropBuilder(st);
     st.imageId = res.imageId;
     st.config = await this.imageState(res.imageId);
-    if (key) recordCache(this.store, key, res.imageId);
+    if (key) await this.record(key, res.imageId);
   }
 
   private async runStep(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean): Promise<void> {
@@ -710,12 +818,19 @@ class Interpreter {
     const vars = this.stageVars(st);
     const mounts: string[] = [];
     const mountKey: unknown[] = [];
+    const mountEnv: string[] = [];
+    let sshMounts = 0;
     let network: Network | undefined = this.o.network;
     for (const f of ins.flags) {
       if (f.name === 'mount') {
-        const m = await this.runMount(st, ins, this.expand(ins, f.value, vars));
-        mounts.push(m.spec);
+        const m = await this.runMount(st, ins, this.expand(ins, f.value, vars), sshMounts);
         mountKey.push(m.key);
+        if (m.spec) mounts.push(m.spec);
+        if (m.sshAgent) {
+          // BuildKit points SSH_AUTH_SOCK at the first ssh mount.
+          if (!sshMounts) mountEnv.push(`SSH_AUTH_SOCK=${m.sshAgent}`);
+          sshMounts++;
+        }
       } else if (f.name === 'network') {
         const n = f.value === 'default' ? (this.o.network ?? 'host') : f.value;
         if (n !== 'host' && n !== 'none' && n !== 'private') this.fail(ins, `unsupported RUN --network "${f.value}" (default, none, host)`);
@@ -728,7 +843,7 @@ class Interpreter {
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       const ro: RunOptions = {
         // ENV wins over an ARG of the same name.
-        env: args.filter(([k]) => !(b.state.config.image.config?.Env ?? []).some((x) => x.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`),
+        env: [...args.filter(([k]) => !(b.state.config.image.config?.Env ?? []).some((x) => x.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`), ...mountEnv],
         volumes: this.o.volumes,
         mounts,
         ...(network && { network }),
@@ -744,8 +859,12 @@ class Interpreter {
     });
   }
 
-  /** RUN --mount=type=cache|bind|secret|tmpfs → a runInBuilder --mount spec. */
-  private async runMount(st: Stage, ins: Instruction, spec: string): Promise<{ spec: string; key: unknown }> {
+  /**
+   * RUN --mount=type=cache|bind|secret|tmpfs|ssh → a runInBuilder --mount spec (null when an
+   * optional agent is absent), the part of the cache key it contributes, and for an ssh mount
+   * where the agent's socket appears. `sshIndex` numbers the step's ssh mounts.
+   */
+  private async runMount(st: Stage, ins: Instruction, spec: string, sshIndex: number): Promise<{ spec: string | null; key: unknown; sshAgent?: string }> {
     const { kv, flags } = parseMountOptions(spec);
     const type = kv.get('type') ?? 'bind';
     const target = kv.get('target') ?? kv.get('dst') ?? kv.get('destination');
@@ -775,6 +894,18 @@ class Interpreter {
         // The secret's content never enters the cache key, only its id.
         return { spec: `type=bind,source=${src},destination=${target ?? `/run/secrets/${id}`},ro`, key: { type, id, target: target ?? null } };
       }
+      case 'ssh': {
+        const id = kv.get('id') || 'default';
+        const dst = target ? abs(target) : `/run/buildkit/ssh_agent.${sshIndex}`;
+        const sock = this.o.ssh.get(id);
+        if (!sock) {
+          // As BuildKit: an ssh mount is optional unless `required` says otherwise.
+          if (flags.has('required') || kv.get('required') === 'true') this.fail(ins, `no SSH agent socket or key for id "${id}" (use --ssh ${id === 'default' ? 'default' : `${id}=SOCKET`})`);
+          return { spec: null, key: { type, id, dst, missing: true } };
+        }
+        // The agent's socket is bind-mounted; what it holds never enters the cache key.
+        return { spec: `type=bind,source=${sock},destination=${dst}`, key: { type, id, dst }, sshAgent: dst };
+      }
       case 'bind': {
         const dst = target ? abs(target) : undefined;
         if (!dst) this.fail(ins, `invalid mount "${spec}": target is required`);
@@ -797,7 +928,7 @@ class Interpreter {
         return { spec: `type=bind,source=${host},destination=${dst},ro`, key: { type, source, dst, contentKey } };
       }
       default:
-        this.fail(ins, `invalid mount "${spec}": type "${type}" is not supported (bind, cache, secret, tmpfs)`);
+        this.fail(ins, `invalid mount "${spec}": type "${type}" is not supported (bind, cache, secret, ssh, tmpfs)`);
     }
   }
 
@@ -840,11 +971,15 @@ class Interpreter {
     if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) this.fail(ins, `invalid --chmod "${chmod}": expected an octal mode such as 0755`);
     const fromFlag = flag('from') !== undefined ? this.expand(ins, flag('from')!, vars) : undefined;
     if (fromFlag !== undefined && add) this.fail(ins, 'ADD does not support --from; use COPY --from');
-    if (flag('parents') !== undefined) this.fail(ins, `${ins.keyword} --parents is not supported yet`);
+    const parents = boolFlag(ins, 'parents');
+    // (--link asks BuildKit for a layer it can rebase onto another parent. The files that land
+    // are the same either way, so once the parser has checked its value it changes nothing here.)
     if (flag('checksum') !== undefined || flag('keep-git-dir') !== undefined) this.fail(ins, 'ADD --checksum and --keep-git-dir are not supported yet');
     const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => this.expand(ins, f.value, vars));
     const words = ins.json ? ins.json.map((w) => this.expand(ins, w, vars)) : this.expandList(ins, ins.args, vars);
-    const dest = words.pop()!;
+    // "." and "x/." name directories, as a trailing slash does (`WORKDIR /src` + `COPY a.c .`).
+    const destWord = words.pop()!;
+    const dest = destWord === '.' || destWord.endsWith('/.') ? destWord.slice(0, -1) || './' : destWord;
     const srcWords = words;
     if (!srcWords.length) this.fail(ins, `${ins.keyword} requires at least two arguments`);
 
@@ -866,10 +1001,11 @@ class Interpreter {
     };
 
     const contextRoot = resolvePath(this.o.contextDir);
-    const { glob } = await import('./glob.ts');
     const { makeMatcher } = await import('./ignore.ts');
     const extraExclude = excludes.length ? makeMatcher(excludes) : null;
-    type Src = { root: string; rel: string; label: string };
+    // `into` is where --parents puts a source (see parentsPath); `skip(path)` says whether a path
+    // (relative to the source's root) stays out: the ignore file's rules and --exclude.
+    type Src = { root: string; rel: string; label: string; into?: string; skip: (path: string) => boolean };
     const sources: Src[] = [];
     const urls: string[] = [];
     let fromRef: { ref: string; key: string } | null = null;
@@ -878,7 +1014,7 @@ class Interpreter {
     for (const w of srcWords) {
       const hd = isHeredocWord(w);
       if (hd) {
-        sources.push({ root: heredocSrcs.get(hd)!, rel: hd, label: `heredoc:${hd}` });
+        sources.push({ root: heredocSrcs.get(hd)!, rel: hd, label: `heredoc:${hd}`, skip: () => false });
         continue;
       }
       if (add && /^https?:\/\//.test(w)) {
@@ -886,23 +1022,31 @@ class Interpreter {
         continue;
       }
       if (/^[a-z]+:\/\//.test(w) || /^git@/.test(w)) this.fail(ins, `${ins.keyword}: source "${w}" is not supported`);
-      if (fromRef) {
-        fromRoot ??= (await this.mountedRootOf(st, ins, fromFlag!)).path;
-        const matches = await glob(fromRoot, w, () => false);
-        if (!matches.length) this.fail(ins, `checking on sources under "${fromFlag}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
-        for (const rel of matches) sources.push({ root: fromRoot, rel, label: rel });
-        continue;
+      const root = fromRef ? (fromRoot ??= (await this.mountedRootOf(st, ins, fromFlag!)).path) : contextRoot;
+      const ignored = (rel: string): boolean => !fromRef && this.o.ignore.skip(rel);
+      const excluded = (base: string, rel: string): boolean => extraExclude !== null && extraExclude.skip(relativeTo(base, rel));
+      const wildBase = wildcardBase(w);
+      const before = sources.length;
+      for (const rel of await glob(root, w, (rel) => ignored(rel) || (wildBase !== null && excluded(wildBase, rel)))) {
+        // As BuildKit, --exclude patterns are relative to where the source's entries are named:
+        // before a wildcard, inside a directory named as the source, or beside a named file.
+        let base = wildBase;
+        if (base === null) {
+          const isDir = (await lstat(await resolveInRoot(root, rel)).catch(() => null))?.isDirectory() ?? false;
+          base = isDir ? rel : parentOf(rel);
+          if (!isDir && excluded(base, rel)) continue;
+        }
+        const b = base;
+        sources.push({ root, rel, label: rel, ...(parents && { into: parentsPath(w, rel) }), skip: (p) => ignored(p) || excluded(b, p) });
       }
-      const ignored = (rel: string): boolean => this.o.ignore.skip(rel) || (extraExclude?.skip(rel) ?? false);
-      const matches = await glob(contextRoot, w, ignored);
-      if (!matches.length) this.fail(ins, `checking on sources under "${this.o.contextDir}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
-      for (const rel of matches) sources.push({ root: contextRoot, rel, label: rel });
+      if (sources.length === before) this.fail(ins, `checking on sources under "${fromFlag ?? this.o.contextDir}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
     }
+    if (parents && (urls.length || sources.some((x) => x.into === undefined))) this.fail(ins, `${ins.keyword} --parents takes files from the context or --from only`);
     const multi = sources.length + urls.length > 1;
-    if (multi && !dest.endsWith('/') && !(srcWords.length === 1 && /[*?[]/.test(srcWords[0]!))) {
+    if (multi && !parents && !dest.endsWith('/') && !(srcWords.length === 1 && /[*?[]/.test(srcWords[0]!))) {
       this.fail(ins, `when using ${ins.keyword} with more than one source file, the destination must be a directory and end with a /`);
     }
-    const destArg = multi && !dest.endsWith('/') ? `${dest}/` : dest;
+    const destArg = (multi || parents) && !dest.endsWith('/') ? `${dest}/` : dest;
 
     // Content hash: what is copied, as it will be copied (for the cache and the history text).
     let contentHash: string | null = null;
@@ -914,9 +1058,9 @@ class Interpreter {
           const host = await resolveInRoot(contextRoot, s.rel);
           const real = await realpath(host).catch(() => host);
           if (real !== contextRoot && !real.startsWith(contextRoot + '/')) this.fail(ins, `copier: "${s.rel}" is outside the build context`);
-          parts.push(`${s.rel}:${await this.hasher.treeHash(host, (rel) => this.o.ignore.skip(posix.join(s.rel, rel)) || (extraExclude?.skip(posix.join(s.rel, rel)) ?? false))}`);
+          parts.push(`${s.rel}${s.into !== undefined ? `>${s.into}` : ''}:${await this.hasher.treeHash(host, (rel) => s.skip(posix.join(s.rel, rel)))}`);
         } else if (fromRef && s.root === fromRoot) {
-          parts.push(`${s.rel}@${fromRef.key}`);
+          parts.push(`${s.rel}@${fromRef.key}${s.into !== undefined ? `>${s.into}` : ''}`);
         } else {
           parts.push(`${s.label}:${await this.hasher.treeHash(join(s.root, s.rel), () => false)}`);
         }
@@ -924,7 +1068,7 @@ class Interpreter {
       contentHash = cacheKey(parts);
       key = urls.length
         ? null
-        : cacheKey({ v: 1, kind: ins.keyword, parent: st.imageId, parts, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+        : cacheKey({ v: 1, kind: ins.keyword, parent: st.imageId, parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
     }
     const kind = multi ? 'multi' : (await lstat(sources[0] ? join(sources[0].root, sources[0].rel) : '/nonexistent').catch(() => null))?.isDirectory() ? 'dir' : 'file';
     // Buildah names the destination as written, before expansion.
@@ -934,18 +1078,12 @@ class Interpreter {
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       try {
         for (const s of sources) {
-          const isContext = s.root === contextRoot;
-          await copyIntoBuilder(this.store, b, [s.rel === '' ? '.' : s.rel], destArg, {
+          await copyIntoBuilder(this.store, b, [s.rel === '' ? '.' : s.rel], s.into ? posix.join(destArg, s.into) : destArg, {
             add,
             contextDir: s.root,
             ...(chown !== undefined && { chown }),
             ...(chmod !== undefined && { chmod }),
-            ...(isContext && {
-              exclude: (rel: string) => {
-                const full = posix.join(s.rel, rel);
-                return this.o.ignore.skip(full) || (extraExclude?.skip(full) ?? false);
-              },
-            }),
+            exclude: (rel: string) => s.skip(posix.join(s.rel, rel)),
           });
         }
         if (urls.length) {

@@ -194,6 +194,9 @@ const ALLOWED_FLAGS: Record<string, string[]> = {
   HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
 };
 
+/** Flags that are bare (true), `=true` or `=false`. */
+const BOOLEAN_FLAGS = new Set(['link', 'parents', 'keep-git-dir']);
+
 /** Checks that need no variable values: they fail the build before anything runs. */
 function validate(instructions: Instruction[], file: string): void {
   const err = (ins: Instruction, msg: string): never => {
@@ -202,7 +205,10 @@ function validate(instructions: Instruction[], file: string): void {
   let sawFrom = false;
   for (const ins of instructions) {
     const allowed = ALLOWED_FLAGS[ins.keyword] ?? [];
-    for (const f of ins.flags) if (!allowed.includes(f.name)) err(ins, `${ins.keyword}: unknown flag: --${f.name}`);
+    for (const f of ins.flags) {
+      if (!allowed.includes(f.name)) err(ins, `${ins.keyword}: unknown flag: --${f.name}`);
+      if (BOOLEAN_FLAGS.has(f.name) && !['', 'true', 'false'].includes(f.value)) err(ins, `${ins.keyword}: invalid --${f.name} value "${f.value}" (true or false)`);
+    }
     if (ins.keyword === 'FROM') sawFrom = true;
     else if (!sawFrom && ins.keyword !== 'ARG') err(ins, `${ins.keyword} instruction before the first FROM (only ARG may come first)`);
     const needsArgs = !['HEALTHCHECK'].includes(ins.keyword);

@@ -2,10 +2,10 @@
 // in the foreground), stop, kill, wait, cleanup and remove. No barge process stays behind for a
 // detached container: its state is read back from conmon's exit file and /proc.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
@@ -13,15 +13,16 @@ import { getImage, readImageConfig } from '../image/local-images.ts';
 import { buildSpec, DEFAULT_PATH, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
-import { createWithConmon, readExitFile, runtimeDelete, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
+import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
 import {
-  containerPaths, initialState, loadContainer, randomName, reload, saveContainer,
+  containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
-import { teeToLog } from './logs.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
+import { readLog, teeToLog, writeEntries } from './logs.ts';
 
 export { ContainerStartError };
 
@@ -69,6 +70,9 @@ export interface CreateOptions {
   restart?: string;
   runtime?: string;
   securityOpt?: string[];
+  createCommand?: string[];
+  conmonPidFile?: string;
+  userns?: ContainerUserns;
 }
 
 const lockName = (id: string): string => `container:${id}`;
@@ -178,12 +182,16 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
 
   const config: ContainerConfig = {
     image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
-    user: o.user ?? imgCfg.User ?? '', hostname: o.hostname ?? '', labels, annotations: {}, mounts,
+    // keep-id runs the command as the user's own ids unless --user says otherwise (as Podman).
+    user: o.user ?? (o.userns?.user ? `${o.userns.user.uid}:${o.userns.user.gid}` : (imgCfg.User ?? '')), hostname: o.hostname ?? '', labels, annotations: {}, mounts,
     readOnly: !!o.readOnly, readOnlyTmpfs: o.readOnlyTmpfs ?? true, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
     network: network as ContainerConfig['network'], stopSignal, stopTimeout: o.stopTimeout ?? 10, logDriver,
     resources, ulimits: (o.ulimits ?? []).map(parseUlimit), terminal: !!o.terminal, interactive: !!o.interactive,
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: false,
     noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
+    ...(o.createCommand && { createCommand: o.createCommand }),
+    ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),
+    ...(o.userns && { userns: o.userns }),
   };
   if (!config.workingDir.startsWith('/')) throw new ContainerError(`working directory "${config.workingDir}" must be an absolute path`);
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
@@ -210,8 +218,9 @@ function runtimeOf(c: Container): RuntimeInfo {
   return { name: c.data.config.runtimeName, path: c.data.config.runtime };
 }
 
-function pathsOf(store: Store, c: Container): ContainerPaths {
-  return containerPaths(store, c.record.id, c.data.config.runtimeName);
+export function pathsOf(store: Store, c: Container): ContainerPaths {
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  return c.data.config.conmonPidFile ? { ...p, conmonPidFile: c.data.config.conmonPidFile } : p;
 }
 
 /** Mounts the rootfs and writes the bundle; returns the spec (also written as config.json). */
@@ -250,6 +259,8 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
     noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources,
+    ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),
+    ...(cfg.userns?.path !== undefined && { userNamespacePath: cfg.userns.path }),
   });
   return spec;
 }
@@ -268,7 +279,7 @@ function readFileOr(f: string): string {
  */
 export function liveState(store: Store, c: Container): ContainerState {
   const s = c.data.state;
-  if (s.status !== 'running' && s.status !== 'stopping') return s;
+  if (!isActive(s.status)) return s;
   if (s.monitor === 'conmon') {
     const ex = readExitFile(pathsOf(store, c).exitDir, c.record.id);
     if (ex) return { ...s, status: 'exited', exitCode: ex.code, finishedAt: ex.at.toISOString(), pid: 0 };
@@ -282,8 +293,7 @@ export function liveState(store: Store, c: Container): ContainerState {
 }
 
 export function isRunning(store: Store, c: Container): boolean {
-  const st = liveState(store, c).status;
-  return st === 'running' || st === 'stopping';
+  return isActive(liveState(store, c).status);
 }
 
 function exitCommand(store: Store, id: string, rm: boolean): string[] {
@@ -302,13 +312,47 @@ async function clearRuntime(store: Store, c: Container): Promise<void> {
   await rm(join(p.socketDir, c.record.id), { force: true });
 }
 
+/** Whether the restart policy asks for another run of a container that has exited in state `s`. */
+export function restartDue(policy: RestartPolicy, s: ContainerState): boolean {
+  if (policy.name === 'no' || s.stoppedByUser || s.status !== 'exited') return false;
+  if (policy.name === 'on-failure') return s.exitCode !== 0 && (policy.maxRetries === 0 || s.restartCount < policy.maxRetries);
+  return true; // always, unless-stopped (they differ only at boot, where a systemd unit starts the container)
+}
+
+export interface StartOptions {
+  /**
+   * Started by the restart policy (conmon's exit command), not by the user: only if the policy
+   * still asks for it once the lock is held, and the restart count goes up instead of to zero.
+   */
+  byPolicy?: boolean;
+  /** Restore from a checkpoint instead of starting afresh (see containers/checkpoint.ts). */
+  restore?: RestoreRequest;
+}
+
+/** How checkpoint.ts has a container restored by CRIU under conmon, through the same path as start. */
+export interface RestoreRequest {
+  /** CRIU image directory. */
+  imagePath: string;
+  /** Extra `RUNTIME restore` options, e.g. --tcp-established. */
+  runtimeOpts: string[];
+  /** The spec to restore with, given the one a fresh start would use (rootfs mounted, bundle files written). */
+  adaptSpec(fresh: RuntimeSpec, c: Container): Promise<RuntimeSpec>;
+}
+
 /** `podman start` (and `run -d`): the container runs under conmon; barge returns once it is started. */
-export async function startDetached(store: Store, ref: string): Promise<Container> {
+export async function startDetached(store: Store, ref: string, o: StartOptions = {}): Promise<Container> {
   const first = loadContainer(store, ref);
   return store.withLock(lockName(first.record.id), async () => {
     const c = reload(store, first);
-    if (isRunning(store, c)) return c;
-    const spec = await prepare(store, c);
+    if (isRunning(store, c)) {
+      if (o.restore) throw new ContainerError(`cannot restore container ${c.record.id}: it is running: container state improper`);
+      return c;
+    }
+    if (o.byPolicy && !restartDue(c.data.config.restart, c.data.state)) return c;
+    // Podman counts restarts made by the policy; a start by the user begins the count again.
+    const restartCount = o.byPolicy ? c.data.state.restartCount + 1 : 0;
+    const fresh = await prepare(store, c);
+    const spec = o.restore ? await o.restore.adaptSpec(fresh, c) : fresh;
     const p = pathsOf(store, c);
     const rt = runtimeOf(c);
     await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
@@ -329,6 +373,7 @@ export async function startDetached(store: Store, ref: string): Promise<Containe
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
         logPath: c.data.config.logDriver === 'k8s-file' ? p.logPath : null, terminal: c.data.config.terminal,
         stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove), arg0,
+        ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
       });
     } catch (e) {
       return fail(e);
@@ -337,13 +382,16 @@ export async function startDetached(store: Store, ref: string): Promise<Containe
     const conmonStart = started.conmonPid > 0 ? processStart(started.conmonPid) : '0';
     const startedAt = new Date().toISOString();
     try {
-      await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
+      // A restored container is already running.
+      if (!o.restore) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
     } catch (e) {
       return fail(e);
     }
     c.data.state = {
       ...c.data.state, status: 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
-      monitorStart: conmonStart, exitCode: null, startedAt, finishedAt: null, stoppedByUser: false, error: '',
+      monitorStart: conmonStart, startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount,
+      // A restart keeps the previous run's exit code visible, as Podman's inspect does.
+      exitCode: o.byPolicy ? c.data.state.exitCode : null,
     };
     saveContainer(store, c);
     return c;
@@ -355,9 +403,10 @@ export async function startDetached(store: Store, ref: string): Promise<Containe
  * stdio. Output is also appended to the container's log unless stdin or a terminal is attached.
  * Resolves with the container's exit code (125/126/127 for failures to start it).
  */
-export async function startAttached(store: Store, ref: string): Promise<number> {
+export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean } = {}): Promise<number> {
   const first = loadContainer(store, ref);
   const id = first.record.id;
+  if (first.data.config.restart.name !== 'no') return startFollowing(store, id);
   const prep = await store.withLock(lockName(id), async () => {
     const c = reload(store, first);
     if (isRunning(store, c)) throw new ContainerError(`container ${c.record.name} is already running`);
@@ -380,7 +429,7 @@ export async function startAttached(store: Store, ref: string): Promise<number> 
   let error = '';
   try {
     code = await runContainer({
-      runtime: runtimeOf(c), bundleDir: p.userdata, spec, id, stateRoot: p.stateRoot,
+      runtime: runtimeOf(c), bundleDir: p.userdata, spec, id, stateRoot: p.stateRoot, sigProxy: o.sigProxy ?? true,
       ...(attachedIn
         ? { stdio: 'inherit' as const }
         : { stdio: 'pipe' as const, stdout: teeToLog(process.stdout, 'stdout', log), stderr: teeToLog(process.stderr, 'stderr', log) }),
@@ -406,11 +455,50 @@ export async function startAttached(store: Store, ref: string): Promise<number> 
 }
 
 /**
+ * The foreground run of a container with a restart policy: the policy must outlive barge, so
+ * conmon monitors it as for `run -d`, and barge relays its output from the log until the first
+ * run ends. Resolves with that run's exit code, as Podman's does; the policy may restart it.
+ */
+async function startFollowing(store: Store, id: string): Promise<number> {
+  const before = loadContainer(store, id);
+  const log = before.data.config.logDriver === 'k8s-file' ? pathsOf(store, before).logPath : null;
+  // The log may hold earlier runs' output: relay only what this run appends.
+  const from = log ? statSizeOr0(log) : 0;
+  const c = await startDetached(store, id);
+  const runs = c.data.state.restartCount;
+  let code: number | null = null;
+  const firstRunOver = (): boolean => {
+    let now: Container;
+    try {
+      now = reload(store, c);
+    } catch {
+      code ??= -1;
+      return true;
+    }
+    const s = liveState(store, now);
+    if (isActive(s.status) && s.restartCount === runs) return false;
+    code ??= s.exitCode ?? -1;
+    return true;
+  };
+  if (log) await readLog(log, from, (e) => writeEntries(e), () => !firstRunOver());
+  else while (!firstRunOver()) await new Promise((r) => setTimeout(r, 100));
+  return code ?? -1;
+}
+
+function statSizeOr0(f: string): number {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * conmon's exit command (and what stop/rm do afterwards): records the exit, releases the runtime
  * state and the rootfs mount, and removes an --rm container. Quietly does nothing for a container
  * that is gone or still running.
  */
-export async function cleanupContainer(store: Store, ref: string, o: { rm?: boolean } = {}): Promise<void> {
+export async function cleanupContainer(store: Store, ref: string, o: { rm?: boolean; restart?: boolean } = {}): Promise<void> {
   let c: Container;
   try {
     c = loadContainer(store, ref);
@@ -420,7 +508,7 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
   const running = await store.withLock(lockName(c.record.id), async () => {
     c = reload(store, c);
     const live = liveState(store, c);
-    if (live.status === 'running' || live.status === 'stopping') return true;
+    if (isActive(live.status)) return true;
     if (live !== c.data.state) {
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
@@ -429,7 +517,34 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
     await store.unmountContainer(c.record).catch(() => undefined);
     return false;
   });
-  if (!running && (o.rm ?? false) && c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: false }).catch(() => undefined);
+  if (running) return;
+  // No daemon watches the container: conmon's exit command is where the restart policy acts.
+  if (o.restart && restartDue(c.data.config.restart, c.data.state)) {
+    try {
+      await startDetached(store, c.record.id, { byPolicy: true });
+    } catch {
+      // startDetached recorded why in the container's state; trying again would only loop.
+    }
+    return;
+  }
+  if ((o.rm ?? false) && c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: false }).catch(() => undefined);
+}
+
+/**
+ * The user stops, kills or removes the container: its restart policy must not bring it back.
+ * Set under the lock before any signal, so the cleanup that runs when the process dies sees it;
+ * also when the process has just exited and that cleanup has yet to run.
+ */
+export async function markStoppedByUser(store: Store, ref: string, stopping = false): Promise<Container> {
+  const first = loadContainer(store, ref);
+  return store.withLock(lockName(first.record.id), async () => {
+    const c = reload(store, first);
+    if (c.data.state.status === 'created') return c;
+    c.data.state.stoppedByUser = true;
+    if (stopping && c.data.state.status === 'running') c.data.state.status = 'stopping';
+    saveContainer(store, c);
+    return c;
+  });
 }
 
 /** Polls until the container has exited; false after timeoutMs. */
@@ -455,7 +570,7 @@ export async function signalContainer(store: Store, ref: string, sig: string): P
   const c = loadContainer(store, ref);
   const n = signalNumber(sig);
   const s = liveState(store, c);
-  if (s.status !== 'running' && s.status !== 'stopping') {
+  if (!isActive(s.status)) {
     throw new ContainerError(`can only kill running containers. ${c.record.id} is in state ${s.status}: container state improper`);
   }
   if (s.monitor === 'conmon' && isAlive(s.pid, s.pidStart)) {
@@ -464,6 +579,8 @@ export async function signalContainer(store: Store, ref: string, sig: string): P
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }
+    // A frozen process only dies once thawed; other signals wait, pending, for `unpause`.
+    if (s.status === 'paused' && n === os.constants.signals.SIGKILL) await runtimeFreeze(runtimeOf(c), pathsOf(store, c).stateRoot, c.record.id, false).catch(() => undefined);
     return c;
   }
   const p = pathsOf(store, c);
@@ -472,16 +589,33 @@ export async function signalContainer(store: Store, ref: string, sig: string): P
   return c;
 }
 
+/** `podman pause` and `podman unpause`: the runtime freezes or thaws the container's processes. */
+export async function pauseContainer(store: Store, ref: string, pause: boolean): Promise<Container> {
+  const first = loadContainer(store, ref);
+  return store.withLock(lockName(first.record.id), async () => {
+    const c = reload(store, first);
+    const s = liveState(store, c);
+    const id = c.record.id;
+    if (pause && s.status === 'paused') throw new ContainerError(`"${id}" is already paused: container state improper`);
+    if (pause && s.status !== 'running') throw new ContainerError(`"${s.status}" is not running, can't pause: container state improper`);
+    if (!pause && s.status !== 'paused') throw new ContainerError(`"${id}" is not paused, can't unpause: container state improper`);
+    try {
+      await runtimeFreeze(runtimeOf(c), pathsOf(store, c).stateRoot, id, pause);
+    } catch (e) {
+      throw new ContainerError((e as Error).message);
+    }
+    c.data.state.status = pause ? 'paused' : 'running';
+    saveContainer(store, c);
+    return c;
+  });
+}
+
 /** `podman stop`: the stop signal, then SIGKILL after `timeoutSec`; returns once it has exited. */
 export async function stopContainer(store: Store, ref: string, timeoutSec?: number): Promise<Container> {
-  let c = loadContainer(store, ref);
+  // A frozen container could not act on the stop signal: thaw it first.
+  if (liveState(store, loadContainer(store, ref)).status === 'paused') await pauseContainer(store, ref, false);
+  let c = await markStoppedByUser(store, ref, true);
   if (isRunning(store, c)) {
-    await store.withLock(lockName(c.record.id), async () => {
-      c = reload(store, c);
-      c.data.state.stoppedByUser = true;
-      if (c.data.state.status === 'running') c.data.state.status = 'stopping';
-      saveContainer(store, c);
-    });
     const t = timeoutSec ?? c.data.config.stopTimeout;
     let exited = null;
     if (t > 0) {
@@ -508,6 +642,7 @@ export async function removeContainer(store: Store, ref: string, o: { force: boo
         2,
       );
     }
+    await markStoppedByUser(store, c.record.id);
     await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
     if (!(await waitExited(store, c.record.id, 30_000))) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
   }

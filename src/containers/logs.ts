@@ -123,3 +123,29 @@ export function parseSince(v: string, now = Date.now()): number {
   if (Number.isNaN(t)) throw new Error(`invalid time "${v}": use RFC 3339, Unix seconds or a duration like 10m`);
   return t;
 }
+
+/**
+ * Reads whole log lines from `offset` on and hands them to `emit`; with `follow`, keeps reading
+ * (polling, as the log is a plain file conmon appends to) until `follow()` returns false, then
+ * reads once more so nothing written before the end is lost. Resolves with the new offset.
+ */
+export async function readLog(path: string, offset: number, emit: (entries: LogEntry[]) => void, follow?: () => boolean): Promise<number> {
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    const going = follow?.() ?? false;
+    const { text } = readFrom(path, offset);
+    // Only whole lines: a partial last line is read again next time.
+    const cut = text.lastIndexOf('\n') + 1;
+    if (cut > 0) {
+      emit(parseK8sLog(text.slice(0, cut)));
+      offset += Buffer.byteLength(text.slice(0, cut));
+      delay = 20;
+    }
+    if (!going) return offset;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+/** Writes log entries to barge's stdout and stderr, as they were written by the container. */
+export function writeEntries(entries: LogEntry[], decorate: (e: LogEntry) => string = (e) => e.text): void {
+  for (const e of entries) (e.stream === 'stderr' ? process.stderr : process.stdout).write(decorate(e));
+}

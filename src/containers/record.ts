@@ -4,6 +4,7 @@ import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { ContainerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
 import type { MountSpec } from '../runtime/spec.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
@@ -41,9 +42,20 @@ export interface ContainerConfig {
   runtimeName: string;
   init: boolean;
   noNewPrivileges: boolean;
+  /** barge's arguments when it created the container (for `generate systemd --new`). */
+  createCommand?: string[];
+  /** --conmon-pidfile: where conmon writes its pid instead of the runroot. */
+  conmonPidFile?: string;
+  /** --userns, --uidmap, --gidmap: a user namespace of the container's own. */
+  userns?: ContainerUserns;
 }
 
-export type Status = 'created' | 'running' | 'stopping' | 'exited';
+export type Status = 'created' | 'running' | 'stopping' | 'paused' | 'exited';
+
+/** A container whose process exists: running, being stopped, or frozen by `pause`. */
+export function isActive(status: Status): boolean {
+  return status === 'running' || status === 'stopping' || status === 'paused';
+}
 
 export interface ContainerState {
   status: Status;
@@ -67,6 +79,16 @@ export interface PodContainer {
   kind: 'podman-container';
   config: ContainerConfig;
   state: ContainerState;
+  /** Set once the container was checkpointed or restored (containers/checkpoint.ts). */
+  checkpoint?: CheckpointState;
+}
+
+export interface CheckpointState {
+  /** A checkpoint is stored with the container and can be restored. */
+  checkpointed: boolean;
+  checkpointedAt: string | null;
+  restored: boolean;
+  restoredAt: string | null;
 }
 
 export interface Container {

@@ -3,11 +3,13 @@ import { createGunzip, createZstdCompress, createZstdDecompress } from 'node:zli
 import { ParallelGzip } from './parallel-gzip.ts';
 import { algorithmOf, DigestMismatchError, digestOf, validateDigest, VerifyingStream } from './digest.ts';
 import {
+  buildIndex,
   buildManifest,
   choosePlatform,
   configMediaTypeFor,
   convertLayerMediaType,
   detectCompression,
+  indexMediaTypeFor,
   isImageConfigMediaType,
   layerCompression,
   layerMediaTypeFor,
@@ -17,6 +19,7 @@ import {
   parseImageConfig,
   parseManifest,
   type Compression,
+  type ParsedManifest,
 } from './manifest.ts';
 import type { BlobInfo, ImageDestination, ImageSource } from './transport.ts';
 import type { Descriptor, ImageConfig, ManifestFormat } from './types.ts';
@@ -36,6 +39,10 @@ export interface CopyOptions {
   removeSignatures?: boolean;
   destCompression?: 'gzip' | 'zstd' | 'none';
   platform?: { os?: string; arch?: string; variant?: string };
+  /** Copy every image of an index and the index itself (skopeo copy --all), not one platform's. */
+  all?: boolean;
+  /** Fail rather than write a manifest that differs from the source's (skopeo --preserve-digests). */
+  preserveDigests?: boolean;
 }
 
 export interface CopyResult {
@@ -47,11 +54,16 @@ export interface CopyResult {
 
 const LAYER_CONCURRENCY = 3;
 
-/** Copies one image from `src` to `dst` and commits `dst`. The caller closes both. */
+/** Copies one image (or with `all` a whole index) from `src` to `dst` and commits `dst`. The caller closes both. */
 export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
   const top = await src.getManifest();
-  let bytes = top.bytes;
-  let parsed = parseManifest(bytes, top.mediaType);
+  const parsed = parseManifest(top.bytes, top.mediaType);
+  if (parsed.kind === 'index' && opts.all) {
+    const res = await copyIndex(src, dst, top.bytes, parsed, opts);
+    await dst.commit();
+    return res;
+  }
+  let one: { bytes: Buffer; parsed: ParsedManifest & { kind: 'manifest' } };
   if (parsed.kind === 'index') {
     const want = opts.platform ?? {};
     const desc = choosePlatform(parsed.index, {
@@ -59,16 +71,65 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
       ...(want.arch !== undefined ? { architecture: want.arch } : {}),
       ...(want.variant !== undefined ? { variant: want.variant } : {}),
     });
-    const child = await src.getManifest(desc.digest);
-    const actual = digestOf(child.bytes, algorithmOf(desc.digest));
-    if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual);
-    parsed = parseManifest(child.bytes, child.mediaType || desc.mediaType);
-    if (parsed.kind !== 'manifest') throw new Error(`${src.reference}: index entry ${desc.digest} is itself an index; nested indexes are not supported`);
-    bytes = child.bytes;
+    one = await readInstance(src, desc);
+  } else {
+    one = { bytes: top.bytes, parsed };
   }
+  const res = await copyOne(src, dst, one.bytes, one.parsed, opts, false);
+  await dst.commit();
+  return res;
+}
+
+/** Reads an index member, verified against its descriptor; nested indexes are refused. */
+async function readInstance(src: ImageSource, desc: Descriptor): Promise<{ bytes: Buffer; parsed: ParsedManifest & { kind: 'manifest' } }> {
+  const child = await src.getManifest(desc.digest);
+  const actual = digestOf(child.bytes, algorithmOf(desc.digest));
+  if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual);
+  const parsed = parseManifest(child.bytes, child.mediaType || desc.mediaType);
+  if (parsed.kind !== 'manifest') throw new Error(`${src.reference}: index entry ${desc.digest} is itself an index; nested indexes are not supported`);
+  return { bytes: child.bytes, parsed };
+}
+
+/**
+ * Copies every image of an index, then the index, rewritten when members changed (another
+ * format, recompressed layers) so that it names what the destination now holds.
+ */
+async function copyIndex(src: ImageSource, dst: ImageDestination, bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, opts: CopyOptions): Promise<CopyResult> {
+  if (!dst.supportsMultiImage) throw new Error(`${dst.reference} cannot hold a list of images; copy a single image (without --all)`);
+  const srcFormat = manifestFormatOf(parsed.mediaType);
+  const destFormat = chooseFormat(srcFormat, dst, opts.format, opts.destCompression);
+  const members: Descriptor[] = [];
+  for (const desc of parsed.index.manifests) {
+    const child = await readInstance(src, desc);
+    const r = await copyOne(src, dst, child.bytes, child.parsed, { ...opts, format: destFormat }, true);
+    members.push({ ...desc, mediaType: r.mediaType, digest: r.manifestDigest, size: r.manifest.length });
+  }
+  const changed =
+    destFormat !== srcFormat ||
+    members.some((m, i) => {
+      const o = parsed.index.manifests[i]!;
+      return m.digest !== o.digest || m.mediaType !== o.mediaType;
+    });
+  if (changed && opts.preserveDigests) throw new Error(`${dst.reference}: cannot preserve the digest of ${src.reference}: its index would have to change (format or layer compression)`);
+  const outBytes = changed ? buildIndex(parsed.raw, destFormat, members) : bytes;
+  const outType = changed ? indexMediaTypeFor(destFormat) : parsed.mediaType;
+  opts.progress?.onManifest?.();
+  await dst.putManifest(outBytes, outType);
+  return { manifestDigest: digestOf(outBytes), manifest: outBytes, mediaType: outType, configDigest: '' };
+}
+
+/** Copies the blobs of one image and stores its manifest (as an index member with `instance`). */
+async function copyOne(
+  src: ImageSource,
+  dst: ImageDestination,
+  bytes: Buffer,
+  parsed: ParsedManifest & { kind: 'manifest' },
+  opts: CopyOptions,
+  instance: boolean,
+): Promise<CopyResult> {
   const manifest = parsed.manifest;
   const srcFormat = manifestFormatOf(parsed.mediaType);
-  const destFormat = chooseFormat(srcFormat, dst, opts.format);
+  const destFormat = chooseFormat(srcFormat, dst, opts.format, opts.destCompression);
 
   const config = manifest.config;
   if (config.size > MAX_CONFIG_SIZE) throw new Error(`config ${config.digest} is ${config.size} bytes, over the ${MAX_CONFIG_SIZE}-byte limit`);
@@ -121,6 +182,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   let outBytes = bytes;
   let outType = parsed.mediaType;
   if (changed) {
+    if (opts.preserveDigests) throw new Error(`${dst.reference}: cannot preserve the digest of ${src.reference}: its manifest would have to change (format or layer compression)`);
     outBytes = buildManifest(parsed.raw, destFormat, newConfig, layers);
     outType = manifestMediaTypeFor(destFormat);
   }
@@ -129,18 +191,21 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   if (check.kind !== 'manifest' || check.mediaType !== outType || check.manifest.layers.length !== manifest.layers.length) {
     throw new Error('internal error: rewritten manifest does not describe the copied image');
   }
+  const outDigest = digestOf(outBytes);
   opts.progress?.onManifest?.();
-  await dst.putManifest(outBytes, outType);
-  await dst.commit();
-  return { manifestDigest: digestOf(outBytes), manifest: outBytes, mediaType: outType, configDigest: config.digest };
+  await dst.putManifest(outBytes, outType, instance ? outDigest : undefined);
+  return { manifestDigest: outDigest, manifest: outBytes, mediaType: outType, configDigest: config.digest };
 }
 
-function chooseFormat(srcFormat: ManifestFormat, dst: ImageDestination, wanted: ManifestFormat | undefined): ManifestFormat {
+function chooseFormat(srcFormat: ManifestFormat, dst: ImageDestination, wanted: ManifestFormat | undefined, compression?: Compression | 'none'): ManifestFormat {
   const supported = dst.supportedManifestFormats;
   if (wanted !== undefined) {
     if (!supported.includes(wanted)) throw new Error(`${dst.reference} cannot store ${wanted} manifests (it supports ${supported.join(', ')})`);
+    if (wanted === 'docker' && compression === 'zstd') throw new Error('zstd-compressed layers need the OCI manifest format; Docker schema2 (v2s2) has no zstd layers');
     return wanted;
   }
+  // Docker schema2 has no zstd layer type, so recompressing to zstd moves the image to OCI.
+  if (compression === 'zstd' && supported.includes('oci')) return 'oci';
   // Keeping the source format keeps the manifest digest stable, so only convert when forced to.
   if (supported.includes(srcFormat)) return srcFormat;
   const first = supported[0];
@@ -196,10 +261,7 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
   const { stream: raw } = await src.getBlob(info);
   // Another layer failing aborts this transfer instead of letting it run to the end.
   addAbortSignal(signal, raw);
-  const stages: Transform[] = [
-    new ProgressCounter((n) => progress?.onBlobProgress?.(info, n)),
-    new VerifyingStream(layer.digest, layer.size),
-  ];
+  const stages: Transform[] = [new VerifyingStream(layer.digest, layer.size, progress?.onBlobProgress ? (n) => progress.onBlobProgress!(info, n) : undefined)];
   let putInfo: BlobInfo = info;
   if (!passthrough) {
     stages.push(new AutoDecompress());
@@ -245,20 +307,6 @@ function chain(first: Readable, rest: Transform[]): Readable {
   if (!last) return first;
   pipelineCb([first, ...rest], () => {});
   return last;
-}
-
-class ProgressCounter extends Transform {
-  #n = 0;
-  readonly report: (n: number) => void;
-  constructor(report: (n: number) => void) {
-    super();
-    this.report = report;
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#n += chunk.length;
-    this.report(this.#n);
-    cb(null, chunk);
-  }
 }
 
 function isZlibError(e: unknown): boolean {

@@ -80,16 +80,20 @@ export class VerifyingStream extends Transform {
   #hash: Hash;
   #size = 0;
 
-  /** `expectedSize` < 0 means unknown. */
-  constructor(expected: string, expectedSize = -1) {
-    super();
+  readonly #onProgress: ((bytes: number) => void) | undefined;
+
+  /** `expectedSize` < 0 means unknown. `onProgress` hears the running byte count (one stage less than a separate counter). */
+  constructor(expected: string, expectedSize = -1, onProgress?: (bytes: number) => void) {
+    super({ highWaterMark: 1 << 20 });
     this.expected = validateDigest(expected);
     this.expectedSize = expectedSize;
     this.#hash = createHash(algorithmOf(expected));
+    this.#onProgress = onProgress;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.#size += chunk.length;
+    this.#onProgress?.(this.#size);
     // Stop as soon as a source overruns its declared size rather than reading an endless stream.
     if (this.expectedSize >= 0 && this.#size > this.expectedSize) {
       cb(new SizeMismatchError(this.expected, this.expectedSize, this.#size, true));

@@ -243,6 +243,27 @@ export function buildManifest(raw: Record<string, unknown>, format: ManifestForm
   return Buffer.from(JSON.stringify(out));
 }
 
+export function indexMediaTypeFor(format: ManifestFormat): string {
+  return format === 'oci' ? MediaType.ociIndex : MediaType.dockerManifestList;
+}
+
+/**
+ * Serialises an index (OCI) or manifest list (Docker) naming `manifests`, keeping the fields of
+ * `raw` the target format can carry. Entries keep their platform in both formats.
+ */
+export function buildIndex(raw: Record<string, unknown>, format: ManifestFormat, manifests: Descriptor[]): Buffer {
+  const out: Record<string, unknown> = { schemaVersion: 2, mediaType: indexMediaTypeFor(format) };
+  if (format === 'oci') {
+    for (const [k, v] of Object.entries(raw)) if (!['schemaVersion', 'mediaType', 'manifests'].includes(k)) out[k] = v;
+  }
+  out.manifests = manifests.map((m) => {
+    const d = descriptorFor(format, m);
+    if (m.platform) d.platform = m.platform;
+    return d;
+  });
+  return Buffer.from(JSON.stringify(out));
+}
+
 /** Converts an image manifest to `to`, changing only media types. Returns the input unchanged when already in `to`. */
 export function convertManifest(bytes: Buffer, to: ManifestFormat, mediaTypeHint?: string): { bytes: Buffer; mediaType: string } {
   const p = parseManifest(bytes, mediaTypeHint);

@@ -1,6 +1,7 @@
 import type { ContainerRecord, Store } from '../store/store.ts';
 import type { ImageConfig } from '../image/types.ts';
 import type { BuilderConfig } from './config.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
 
 /** What a Buildah working container carries between commands (kept as the container's JSON data). */
 export interface BuilderState {
@@ -11,6 +12,8 @@ export interface BuilderState {
   /** Mount targets the runtime had to create in the rootfs; they are not part of the image. */
   runMountTargets: string[];
   isolation: 'oci' | 'chroot';
+  /** The user namespace every run gets (from --userns and the id maps of from/build); absent: barge's own. */
+  userns?: ContainerUserns;
 }
 
 export interface Builder {

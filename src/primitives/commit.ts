@@ -1,7 +1,8 @@
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { lstat, readdir, rm, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { ImageRecord, LayerRecord, Store } from '../store/store.ts';
-import { diffTar } from '../store/tar-diff.ts';
+import { diffTar, removeXattrs, upperXattrs, writeTar } from '../store/tar-diff.ts';
 import type { ImageConfig, ManifestFormat } from '../image/types.ts';
 import { buildManifest } from '../image/local-images.ts';
 import { dockerView, goJSON, ociView } from './config.ts';
@@ -32,6 +33,8 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       const root = await store.mountContainer(b.container);
       // The merged view shows the runtime's mount targets too; they are no more part of the image here.
       layer = await store.putLayer({ stream: diffTar({ dir: root, mode: 'plain', exclude, ...withTimestamp(opts.timestamp) }), parent: null });
+    } else if (store.driver === 'overlay' && opts.rm && exclude.size === 0 && opts.timestamp === undefined) {
+      layer = await adoptUpper(store, b);
     } else if (store.driver === 'overlay') {
       const stream = diffTar({
         dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp),
@@ -44,25 +47,36 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       const stream = diffTar({ dir: root, mode: 'plain', against, exclude, ...withTimestamp(opts.timestamp) });
       layer = await store.putLayer({ stream, parent: b.container.topLayer });
     }
-    const chain = store.layerChain(layer.id);
-    const created = opts.timestamp !== undefined ? new Date(opts.timestamp * 1000).toISOString() : new Date().toISOString();
-    const image = structuredClone(b.state.config.image);
-    image.created = created;
-    image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
-    const history = opts.squash ? [] : [...(image.history ?? [])];
-    if (!opts.omitHistory) {
-      history.push({
-        created,
-        created_by: b.state.config.createdBy ?? '/bin/sh',
-        ...(image.author && { author: image.author }),
-        ...(b.state.config.historyComment !== undefined && { comment: b.state.config.historyComment }),
-      });
+    try {
+      return await registerCommit(store, b, opts, layer);
+    } catch (e) {
+      // A container whose upper dir became the layer cannot be used any more; it was going anyway.
+      if (opts.rm && !existsSync(store.upperDir(b.container))) await store.deleteContainer(b.container);
+      throw e;
     }
-    image.history = history;
-    const img = await writeImage(store, image, chain, { format: opts.format, annotations: b.state.config.annotations, names: opts.names, created });
-    if (opts.rm) await store.deleteContainer(b.container);
-    return { imageId: img.id, manifestDigest: img.manifestDigest };
   });
+}
+
+/** The image of a commit whose layer is in the store. */
+async function registerCommit(store: Store, b: Builder, opts: CommitOptions, layer: LayerRecord): Promise<CommitResult> {
+  const chain = store.layerChain(layer.id);
+  const created = opts.timestamp !== undefined ? new Date(opts.timestamp * 1000).toISOString() : new Date().toISOString();
+  const image = structuredClone(b.state.config.image);
+  image.created = created;
+  image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
+  const history = opts.squash ? [] : [...(image.history ?? [])];
+  if (!opts.omitHistory) {
+    history.push({
+      created,
+      created_by: b.state.config.createdBy ?? '/bin/sh',
+      ...(image.author && { author: image.author }),
+      ...(b.state.config.historyComment !== undefined && { comment: b.state.config.historyComment }),
+    });
+  }
+  image.history = history;
+  const img = await writeImage(store, image, chain, { format: opts.format, annotations: b.state.config.annotations, names: opts.names, created });
+  if (opts.rm) await store.deleteContainer(b.container);
+  return { imageId: img.id, manifestDigest: img.manifestDigest };
 }
 
 /**
@@ -85,6 +99,31 @@ export async function writeImage(
 
 function withTimestamp(t: number | undefined): { timestamp?: number } {
   return t === undefined ? {} : { timestamp: t };
+}
+
+/**
+ * Commit of a container that is removed afterwards: its upper dir becomes the layer itself instead
+ * of being tarred and unpacked again, so only the tar's digest and blob are computed. Before the
+ * move the upper dir is made to hold exactly what the tar says: the kernel's overlay bookkeeping
+ * (origin, impure …) and other xattrs a tar does not carry are removed, and so are sockets.
+ */
+async function adoptUpper(store: Store, b: Builder): Promise<LayerRecord> {
+  // Unmounted first: an upper dir must not change under a mounted overlay.
+  await store.unmountContainer(b.container);
+  const upper = store.upperDir(b.container);
+  const xattrs = await upperXattrs(upper, store.userxattr);
+  const omitted: string[] = [];
+  const tar = { dir: upper, mode: 'overlay', userxattr: store.userxattr, opaqueDirs: xattrs.opaque, onOmitted: (rel: string) => omitted.push(rel) } as const;
+  return store.adoptLayerDir(upper, (sink) => writeTar(tar, sink), b.container.topLayer, async () => {
+    await removeXattrs(xattrs.others);
+    for (const rel of omitted) {
+      // The directory keeps the mtime the tar recorded for it.
+      const parent = join(upper, dirname(rel));
+      const st = await lstat(parent);
+      await rm(join(upper, rel), { force: true });
+      await utimes(parent, st.atime, st.mtime);
+    }
+  });
 }
 
 /**

@@ -1,13 +1,15 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lchown, lstat, mkdir, open, readdir, readlink, realpath, rm, stat } from 'node:fs/promises';
+import {
+  closeSync, constants as fsc, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, statSync,
+  type Stats,
+} from 'node:fs';
+import { lchown, lstat, mkdir, open, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import type { Store } from '../store/store.ts';
 import { detectCompression, decompressor, type Compression } from '../store/hashing.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { applyTar } from '../store/tar-apply.ts';
+import { applyTar, TreeWriter, type EntryHeader } from '../store/tar-apply.ts';
 import { findImage } from '../image/local-images.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { saveBuilder, type Builder } from './builder.ts';
@@ -33,9 +35,9 @@ interface Source {
 }
 
 /**
- * `buildah copy` / `buildah add`. Sources are packed into a tar stream and unpacked with the
- * same hardened code that unpacks image layers, so a destination symlink can never lead out
- * of the container's root.
+ * `buildah copy` / `buildah add`. Sources are written by the same hardened code that unpacks
+ * image layers (fed directly, without a tar in between), so a destination symlink can never
+ * lead out of the container's root.
  */
 export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], dest: string | undefined, o: CopyOptions = {}): Promise<void> {
   if (!srcs.length) throw new Error('no source files given');
@@ -77,16 +79,9 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
         // A directory's contents go into DEST; a file goes into DEST/ or becomes DEST.
         const dir = st.isDirectory() || intoDir ? destPath : posix.dirname(destPath);
         const name = st.isDirectory() ? '' : intoDir ? basename(src.path) : posix.basename(destPath);
-        const pack = tar.pack();
-        const done = applyTar(pack as unknown as Readable, { root: await targetDir(dir, st.isDirectory()), whiteouts: 'none' });
-        try {
-          await packTree(pack, src, name, owner, mode, o.exclude);
-          pack.finalize();
-        } catch (e) {
-          pack.destroy(e as Error);
-          throw e;
-        }
-        await done;
+        const writer = new TreeWriter({ root: await targetDir(dir, st.isDirectory()), whiteouts: 'none' });
+        await copyTree(writer, src, name, owner, mode, o.exclude);
+        writer.finish();
       }
       const urlDir = intoDir ? await targetDir(destPath) : await targetDir(posix.dirname(destPath));
       for (const url of urls) {
@@ -130,46 +125,63 @@ async function expandSource(s: string, root: string | null): Promise<Source[]> {
   return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** Writes a source file or directory tree into the tar pack under `name`. */
-async function packTree(
-  pack: tar.Pack,
+/**
+ * Writes a source file or directory tree under `name` through the writer. Filesystem calls are
+ * synchronous: a context is thousands of small files and nothing else runs meanwhile.
+ */
+async function copyTree(
+  writer: TreeWriter,
   src: Source,
   name: string,
   owner: { uid: number; gid: number },
   mode: number | undefined,
   exclude: ((p: string) => boolean) | undefined,
 ): Promise<void> {
-  const entry = (header: Parameters<tar.Pack["entry"]>[0], body?: Readable): Promise<void> =>
-    new Promise((res, rej) => {
-      const e = pack.entry(header, (err) => (err ? rej(err) : res()));
-      if (body) {
-        body.on('error', rej);
-        body.pipe(e);
-      }
-    });
   const walk = async (host: string, rel: string): Promise<void> => {
     // Following the top-level source symlink matches Docker; inside trees, links are copied as links.
-    const st = rel === name ? await stat(host) : await lstat(host);
-    if (src.root && rel === name) {
-      const real = await realpath(host);
+    const top = rel === name;
+    const st = top ? statSync(host) : lstatSync(host);
+    if (src.root && top) {
+      const real = realpathSync(host);
       if (real !== src.root && !real.startsWith(src.root + '/')) throw new Error(`copier: "${host}" is outside the build context`);
     }
-    const common = { uid: owner.uid, gid: owner.gid, mtime: st.mtime };
-    const m = mode ?? st.mode & 0o7777;
+    const header: EntryHeader = { name: rel, uid: owner.uid, gid: owner.gid, mtime: st.mtime, mode: mode ?? st.mode & 0o7777 };
     if (st.isDirectory()) {
-      if (rel) await entry({ ...common, name: rel, type: 'directory', mode: m });
-      for (const child of (await readdir(host)).sort()) {
+      if (rel) await writer.entry({ ...header, type: 'directory' }, null);
+      for (const child of readdirSync(host).sort()) {
         const childRel = rel ? `${rel}/${child}` : child;
         if (exclude?.(childRel)) continue;
         await walk(join(host, child), childRel);
       }
     } else if (st.isSymbolicLink()) {
-      await entry({ ...common, name: rel, type: 'symlink', linkname: await readlink(host), mode: 0o777 });
+      await writer.entry({ ...header, type: 'symlink', linkname: readlinkSync(host), mode: 0o777 }, null);
     } else if (st.isFile()) {
-      await entry({ ...common, name: rel, type: 'file', size: st.size, mode: m }, createReadStream(host));
+      const fd = openSource(host, st, top);
+      try {
+        await writer.entry({ ...header, type: 'file', size: st.size }, { fd });
+      } finally {
+        closeSync(fd);
+      }
     }
   };
   await walk(src.path, name);
+}
+
+/**
+ * Opens a source file stat() said is regular, making sure it still is that file: below the top,
+ * O_NOFOLLOW refuses a symlink swapped in (it could point out of the context), O_NONBLOCK keeps a
+ * swapped-in fifo from hanging the open, and the inode check catches any other swap.
+ */
+function openSource(host: string, st: Stats, followLink: boolean): number {
+  const fd = openSync(host, fsc.O_RDONLY | fsc.O_NONBLOCK | (followLink ? 0 : fsc.O_NOFOLLOW));
+  try {
+    const now = fstatSync(fd);
+    if (now.ino !== st.ino || now.dev !== st.dev || !now.isFile()) throw new Error(`copier: "${host}" changed while it was being copied`);
+    return fd;
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
 }
 
 /** The compression of a local archive ADD extracts, or null when the file is not an archive. */

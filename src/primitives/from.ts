@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.ts';
 import { readImageConfig, readImageManifest, resolveImage, type Puller, type PullPolicy } from '../image/local-images.ts';
 import { baseName } from '../image/reference.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
 import { emptyImageConfig, type Builder, type BuilderState } from './builder.ts';
 
 export type { PullPolicy };
@@ -11,6 +12,7 @@ export interface FromOptions {
   /** How images that are not local are fetched; without it only local images are found. */
   puller?: Puller;
   isolation?: 'oci' | 'chroot';
+  userns?: ContainerUserns;
 }
 
 /** `buildah from`: a working container on top of an image (or of nothing, for scratch). */
@@ -24,7 +26,7 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
     state = {
       fromImage: '', fromImageId: '', fromImageDigest: '',
       config: { image: emptyImageConfig(), annotations: {} },
-      runMountTargets: [], isolation: opts.isolation ?? 'oci',
+      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }),
     };
   } else {
     const img = await resolveImage(store, ref, opts.pull, opts.puller);
@@ -38,7 +40,7 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
     state = {
       fromImage: imageName ?? img.id, fromImageId: img.id, fromImageDigest: img.manifestDigest,
       config: { image: cfg, annotations: { ...(manifest.annotations ?? {}) } },
-      runMountTargets: [], isolation: opts.isolation ?? 'oci',
+      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }),
     };
   }
   const container = await store.createContainer({

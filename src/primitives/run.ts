@@ -7,6 +7,7 @@ import { resolveInRoot } from '../store/secure-path.ts';
 import { buildSpec, DEFAULT_PATH, type MountSpec } from '../runtime/spec.ts';
 import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
+import type { ContainerUserns } from '../sys/userns.ts';
 import { saveBuilder, type Builder } from './builder.ts';
 
 export interface RunOptions {
@@ -21,6 +22,10 @@ export interface RunOptions {
   terminal?: boolean;
   hostname?: string;
   runtime?: string;
+  /** Overrides the working container's isolation for this run. */
+  isolation?: 'oci' | 'chroot';
+  /** Overrides the working container's own user namespace setting for this run. */
+  userns?: ContainerUserns;
 }
 
 /** `buildah run`: a command in the working container; its changes stay in the container. */
@@ -29,7 +34,9 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
   return store.withContainerLock(b.container, async () => {
     const rootfs = await store.mountContainer(b.container);
     const cfg = b.state.config.image.config ?? {};
-    const user = await resolveUser(rootfs, o.user ?? cfg.User ?? '');
+    const ns = o.userns ?? b.state.userns ?? {};
+    // keep-id runs the command as the user's own ids unless --user says otherwise (as Podman).
+    const user = await resolveUser(rootfs, o.user ?? (ns.user ? `${ns.user.uid}:${ns.user.gid}` : (cfg.User ?? '')));
     const cwd = o.workingDir ?? (cfg.WorkingDir || '/');
     const cwdHost = await resolveInRoot(rootfs, cwd);
     await mkdir(cwdHost, { recursive: true });
@@ -49,9 +56,19 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
         b.state.runMountTargets = [...new Set([...b.state.runMountTargets, ...created])];
         saveBuilder(store, b);
       }
+      if ((o.isolation ?? b.state.isolation) === 'chroot') {
+        if (ns.uidMappings || ns.path !== undefined) throw new Error('--userns options need --isolation oci: chroot isolation runs in barge\'s own user namespace');
+        const { runChroot } = await import('../runtime/chroot.ts');
+        return await runChroot({
+          rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network: o.network ?? 'host',
+          capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
+        });
+      }
       const spec = buildSpec({
         rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids,
         terminal: o.terminal ?? false, hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
+        ...(ns.uidMappings && { uidMappings: ns.uidMappings, gidMappings: ns.gidMappings ?? ns.uidMappings }),
+        ...(ns.path !== undefined && { userNamespacePath: ns.path }),
       });
       return await runContainer({
         runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id: `barge-${b.container.id.slice(0, 12)}-${randomBytes(4).toString('hex')}`,

@@ -67,6 +67,11 @@ export interface ConmonOptions {
   exitCommand?: string[];
   /** The command the container runs, for error messages. */
   arg0: string;
+  /**
+   * Restore from this CRIU image directory instead of creating afresh: conmon then runs
+   * `RUNTIME restore --detach`, and the container is already running when this resolves.
+   */
+  restore?: { imagePath: string; runtimeOpts: string[] };
 }
 
 export interface ConmonStarted {
@@ -101,6 +106,10 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     '--runtime-arg', `--log=${path.join(o.bundleDir, 'oci-log')}`,
     '--conmon-pidfile', o.conmonPidFile,
   ];
+  if (o.restore) {
+    args.push('--restore', o.restore.imagePath);
+    for (const opt of o.restore.runtimeOpts) args.push('--runtime-opt', opt);
+  }
   if (o.terminal) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.exitCommand && o.exitCommand.length > 0) {
@@ -177,6 +186,12 @@ function lastRuntimeError(stderr: string, arg0: string): StartFailure | null {
 /** `RUNTIME delete --force ID`, ignoring a container the runtime no longer knows. */
 export async function runtimeDelete(rt: RuntimeInfo, stateRoot: string, id: string): Promise<void> {
   await exec(rt.path, [...runtimeBase(rt, stateRoot), 'delete', '--force', id], { check: false }).catch(() => undefined);
+}
+
+/** `RUNTIME pause|resume ID`: freezes or thaws every process of the container (the cgroup freezer). */
+export async function runtimeFreeze(rt: RuntimeInfo, stateRoot: string, id: string, freeze: boolean): Promise<void> {
+  const r = await exec(rt.path, [...runtimeBase(rt, stateRoot), freeze ? 'pause' : 'resume', id], { check: false });
+  if (r.exitCode !== 0) throw new Error(`${rt.name} ${freeze ? 'pause' : 'resume'}: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
 }
 
 export interface RuntimeState {

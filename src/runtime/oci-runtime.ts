@@ -110,7 +110,15 @@ export interface RunOptions {
   input?: string | Buffer;
   /** runtime state dir, e.g. under the runroot */
   stateRoot: string;
+  /**
+   * Podman's --sig-proxy (default true): the signals barge receives reach the container. When
+   * false they are neither forwarded nor end barge, which waits for the container as before.
+   */
+  sigProxy?: boolean;
 }
+
+/** What Podman's signal proxy forwards: every catchable signal a user sends, not job control or SIGCHLD/SIGPIPE/SIGWINCH. */
+const PROXIED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGTERM'];
 
 /**
  * Writes config.json to bundleDir and runs `RUNTIME --root STATE run --bundle DIR ID` in the foreground;
@@ -125,10 +133,12 @@ export async function runContainer(o: RunOptions): Promise<number> {
   await mkdir(o.stateRoot, { recursive: true, mode: 0o700 });
   await writeFile(path.join(o.bundleDir, 'config.json'), serializeSpec(o.spec), { mode: 0o600 });
 
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const signals = PROXIED;
   let forward: (sig: NodeJS.Signals) => void = () => {};
   // Installed before anything is started so an early Ctrl-C cannot skip the cleanup below.
-  const handler = (sig: NodeJS.Signals): void => forward(sig);
+  const handler = (sig: NodeJS.Signals): void => {
+    if (o.sigProxy !== false) forward(sig);
+  };
   for (const s of signals) process.on(s, handler);
   try {
     // Both runtimes keep state in STATE/ID; a leftover from a killed barge would make `run` fail.
@@ -188,7 +198,7 @@ function runForeground(
     let drainTimer: NodeJS.Timeout | undefined;
 
     setForward((sig) => {
-      if ((sig === 'SIGINT' || sig === 'SIGHUP') && inTerminalForeground()) return;
+      if ((sig === 'SIGINT' || sig === 'SIGHUP' || sig === 'SIGQUIT') && inTerminalForeground()) return;
       try {
         child.kill(sig);
       } catch {
@@ -276,6 +286,8 @@ function discard(): Writable {
 
 const RUNC_JSON = /^\{"level":"(\w+)","msg":("(?:[^"\\]|\\.)*"),"time":"[0-9T:.+-]+Z?"\}$/;
 const CRUN_JSON = /^\{"msg":("(?:[^"\\]|\\.)*"),"level":"(\w+)","time":"[0-9T:.+-]+Z?"\}$/;
+// runc's logrus lines with fields first, e.g. the rootless cgroup warning {"error":"…","level":"warning","msg":"…","time":"…"}.
+const RUNC_FIELDS_JSON = /^\{("\w+":"(?:[^"\\]|\\.)*",)+"level":"(\w+)","msg":("(?:[^"\\]|\\.)*"),"time":"[0-9T:.+-]+Z?"\}$/;
 const LATE_EXEC = /^exec (.+): (no such file or directory|permission denied|exec format error)$/;
 
 interface RuntimeLine {
@@ -339,6 +351,8 @@ function parseRuntimeLine(line: string, arg0: string): RuntimeLine | null {
   if (m) return jsonLine(m[1]!, m[2]!);
   m = CRUN_JSON.exec(line);
   if (m) return jsonLine(m[2]!, m[1]!);
+  m = RUNC_FIELDS_JSON.exec(line);
+  if (m) return jsonLine(m[2]!, m[3]!);
   m = LATE_EXEC.exec(line);
   // Only the command we asked for, so an application's own "exec ..." output is left alone.
   if (m && arg0 !== '' && path.posix.basename(m[1]!) === path.posix.basename(arg0)) {
@@ -356,7 +370,7 @@ function jsonLine(level: string, quotedMsg: string): RuntimeLine | null {
   }
 }
 
-const HOLD_PREFIXES = ['{"level":"', '{"msg":"', 'exec '].map((s) => Buffer.from(s));
+const HOLD_PREFIXES = ['{"level":"', '{"msg":"', '{"error":"', 'exec '].map((s) => Buffer.from(s));
 
 function couldStartRuntimeLine(b: Buffer): boolean {
   return HOLD_PREFIXES.some((p) => {

@@ -50,6 +50,8 @@ export interface SpecOptions {
   /** For rootless work: uid/gid mappings; when given the container gets a user namespace. */
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
+  /** Join this existing user namespace (e.g. /proc/PID/ns/user) instead; no mappings then. */
+  userNamespacePath?: string;
   /** Defaults as Podman's when absent. */
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -506,6 +508,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     namespaces.push({ type: 'cgroup' });
   }
   if (userns) namespaces.push({ type: 'user' });
+  else if (o.userNamespacePath !== undefined) namespaces.push({ type: 'user', path: o.userNamespacePath });
 
   // User mounts on a default destination replace the default (e.g. a bigger /dev/shm).
   const extra = (o.mounts ?? []).map(userMount);

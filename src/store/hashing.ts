@@ -88,8 +88,14 @@ export async function peek(stream: Readable, n = 8): Promise<Buffer> {
   });
 }
 
+/**
+ * Output chunk size of decompressors. zlib's default (16 KiB) makes a layer millions of
+ * thread-pool round trips and callbacks; large chunks cut gunzip's time by about a third.
+ */
+const INFLATE_CHUNK = 256 * 1024;
+
 export function decompressor(c: Compression): Transform | null {
-  if (c === 'gzip') return createGunzip();
-  if (c === 'zstd') return createZstdDecompress();
+  if (c === 'gzip') return createGunzip({ chunkSize: INFLATE_CHUNK });
+  if (c === 'zstd') return createZstdDecompress({ chunkSize: INFLATE_CHUNK });
   return null;
 }

@@ -1,11 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Db } from './db.ts';
 import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
+import type { ApplyResult } from './tar-apply.ts';
+import type { FromWorker, ToWorker, UnpackJob } from './unpack-worker.ts';
 import { exec } from '../sys/exec.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
@@ -18,6 +20,8 @@ export interface StoreOptions {
   driver: Driver;
   /** Overlay metadata in user.* xattrs, as unprivileged overlay mounts require. */
   userxattr?: boolean;
+  /** Mount overlays with this FUSE program (fuse-overlayfs) instead of the kernel's driver. */
+  overlayMountProgram?: string;
 }
 
 export interface LayerRecord {
@@ -92,6 +96,8 @@ export interface NewImage {
 export interface NewContainer {
   name?: string;
   nameBase?: string;
+  /** Keep this id (a restored checkpoint keeps its container's); fails if it is taken. */
+  id?: string;
   kind: 'builder' | 'container';
   imageId: string | null;
   imageName: string | null;
@@ -129,6 +135,8 @@ type ContainerRow = {
 };
 
 const now = (): string => new Date().toISOString();
+/** Media type of layers kept as plain tars (imports, commits). */
+const UNCOMPRESSED_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 const randomHex = (n: number): string => randomBytes(n).toString('hex');
 
 export function chainId(parent: LayerRecord | null, diffId: string): string {
@@ -146,6 +154,7 @@ export class Store {
   readonly runroot: string;
   readonly driver: Driver;
   readonly userxattr: boolean;
+  readonly overlayMountProgram: string | undefined;
   private readonly heldLocks = new Map<string, number>();
   private pinned = false;
 
@@ -154,6 +163,7 @@ export class Store {
     this.runroot = opts.runroot;
     this.driver = opts.driver;
     this.userxattr = opts.userxattr ?? false;
+    this.overlayMountProgram = opts.overlayMountProgram;
     this.db = db;
   }
 
@@ -231,6 +241,17 @@ export class Store {
     const dir = this.tmpPath();
     await mkdir(dir, { recursive: true });
     return dir;
+  }
+
+  /**
+   * Removes what killed writers left under tmp/ (the entries check() reports as leftovers), so
+   * an interrupted pull's debris goes with the next pull. One readdir when there is nothing.
+   */
+  async sweepTmp(): Promise<void> {
+    for (const d of await readdir(join(this.root, 'tmp'))) {
+      const m = /^(\d+)-(\d+)-/.exec(d);
+      if (m && !isAlive(Number(m[1]), m[2]!)) await rm(join(this.root, 'tmp', d), { recursive: true, force: true });
+    }
   }
 
   private async trash(path: string): Promise<void> {
@@ -398,48 +419,37 @@ export class Store {
       const head = await peek(input.stream);
       const compression = detectCompression(head);
       const raw = new HashingStream();
-      const diff = new HashingStream();
       if (input.onProgress) {
         const cb = input.onProgress;
         raw.on('data', (c: Buffer) => cb(c.length));
       }
-      // Loaded here, not with the store: most commands never unpack a layer.
-      const { applyTar } = await import('./tar-apply.ts');
-      const apply = (src: Readable): Promise<unknown> =>
-        applyTar(src, { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr });
-      let blobHash: HashingStream;
-      let mediaType: string;
+      // The stream is fanned out: kept as the blob as it arrives, and decompressed, hashed and
+      // applied (in a worker thread for large layers: the tar's filesystem calls block, and there
+      // they run beside the download, the hashing and the decompression).
       const toApply = new PassThrough();
       const toBlob = new PassThrough();
-      if (compression === 'none') {
-        // Uncompressed input (import, commit, docker-archive) is kept uncompressed, as Buildah
-        // keeps local layers: compression costs CPU at every commit and is done once, at push.
-        blobHash = diff;
-        const fan = fanout(toApply, toBlob);
-        const file = createWriteStream(blobFile);
-        await settleAll(
-          [pipeline(input.stream, raw, diff, fan), pipeline(toBlob, file)],
-          [input.stream, raw, diff, fan, toApply, toBlob, file],
-          [apply(toApply)],
-        );
-        mediaType = 'application/vnd.oci.image.layer.v1.tar';
-      } else {
-        blobHash = raw;
-        const unpacked = new PassThrough();
-        const dec = decompressor(compression)!;
-        const fan = fanout(toApply, toBlob);
-        const file = createWriteStream(blobFile);
-        await settleAll(
-          [
-            pipeline(input.stream, raw, fan),
-            pipeline(toApply, dec, diff, unpacked),
-            pipeline(toBlob, file),
-          ],
-          [input.stream, raw, fan, toApply, dec, diff, unpacked, toBlob, file],
-          [apply(unpacked)],
-        );
-        mediaType = input.mediaType ?? (compression === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar+gzip');
-      }
+      const fan = fanout(toApply, toBlob);
+      const file = createWriteStream(blobFile);
+      const dec = decompressor(compression);
+      // Uncompressed input is its own diff: raw's digest is the diff id.
+      const diff = dec ? new HashingStream() : raw;
+      const tarStream = new PassThrough();
+      const job: UnpackJob = { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr };
+      const inWorker = WORKER_URL !== null && (input.expectedBlobSize ?? 0) >= WORKER_MIN_BYTES;
+      const applying = inWorker ? applyInWorker(WORKER_URL, tarStream, job) : applyHere(tarStream, job);
+      const unpack = dec ? [toApply, dec, diff, tarStream] : [toApply, tarStream];
+      await settleAll(
+        [pipeline(input.stream, raw, fan), pipeline(toBlob, file), pipeline(unpack)],
+        [input.stream, raw, fan, toBlob, file, ...unpack],
+        [applying],
+      );
+      const diffId = diff.digest;
+      const diffSize = diff.size;
+      // Uncompressed input (import, commit, docker-archive) is kept uncompressed, as Buildah
+      // keeps local layers: compression costs CPU at every commit and is done once, at push.
+      const mediaType = compression === 'none'
+        ? UNCOMPRESSED_LAYER
+        : input.mediaType ?? (compression === 'zstd' ? 'application/vnd.oci.image.layer.v1.tar+zstd' : 'application/vnd.oci.image.layer.v1.tar+gzip');
       if (input.expectedBlobDigest && raw.digest !== input.expectedBlobDigest) {
         throw new StoreError(`digest mismatch for blob ${input.expectedBlobDigest}: got ${raw.digest}`, 'corrupt');
       }
@@ -447,13 +457,58 @@ export class Store {
         throw new StoreError(`size mismatch for blob ${input.expectedBlobDigest ?? raw.digest}: expected ${input.expectedBlobSize} bytes, got ${raw.size}`, 'corrupt');
       }
       return {
-        stage, rawDigest: raw.digest, diffId: diff.digest, diffSize: diff.size,
-        blobDigest: blobHash.digest, blobSize: blobHash.size, mediaType,
+        stage, rawDigest: raw.digest, diffId, diffSize,
+        blobDigest: raw.digest, blobSize: raw.size, mediaType,
       };
     } catch (e) {
       input.stream.destroy();
       await rm(stage, { recursive: true, force: true });
       throw e;
+    }
+  }
+
+  /**
+   * Makes a directory that already holds a layer's content (the upper dir of a container that
+   * goes away) a layer on `parent` without unpacking anything again: `writeTar` produces the
+   * layer's tar from dir, which is hashed into the diff id and kept as the blob; then `prepare`
+   * makes dir hold exactly what the tar says and dir is moved into the store. When the store
+   * already has the layer, dir is left as it is and the existing layer is returned.
+   */
+  async adoptLayerDir(
+    dir: string,
+    writeTar: (sink: (chunk: Buffer) => void) => Promise<void>,
+    parent: string | null,
+    prepare: () => Promise<void>,
+  ): Promise<LayerRecord> {
+    const parentRec = parent ? this.getLayer(parent) ?? null : null;
+    if (parent && !parentRec) throw new StoreError(`parent layer ${parent} not found`, 'notfound');
+    const stage = await this.staging();
+    try {
+      // Hashed and written synchronously as the tar is made: nothing else runs meanwhile, and a
+      // thread-pool write per piece only added waiting.
+      const hash = createHash('sha256');
+      let size = 0;
+      const fd = openSync(join(stage, 'blob'), 'wx', 0o600);
+      try {
+        await writeTar((chunk) => {
+          hash.update(chunk);
+          size += chunk.length;
+          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+        });
+      } finally {
+        closeSync(fd);
+      }
+      const diffId = `sha256:${hash.digest('hex')}`;
+      const existing = this.pinnedLayer(chainId(parentRec, diffId));
+      if (existing) return existing;
+      await prepare();
+      await rename(dir, join(stage, 'diff'));
+      return await this.publishLayer(
+        { stage, rawDigest: diffId, diffId, diffSize: size, blobDigest: diffId, blobSize: size, mediaType: UNCOMPRESSED_LAYER },
+        parent,
+      );
+    } finally {
+      await rm(stage, { recursive: true, force: true });
     }
   }
 
@@ -718,7 +773,10 @@ export class Store {
    * nameBase, nameBase-1, nameBase-2 … like Buildah.
    */
   async createContainer(c: NewContainer): Promise<ContainerRecord> {
-    const id = randomHex(32);
+    if (c.id !== undefined && (!/^[a-f0-9]{64}$/.test(c.id) || this.db.get('SELECT 1 FROM containers WHERE id = ?', c.id))) {
+      throw new StoreError(`container id ${c.id} is invalid or already in use`, 'conflict');
+    }
+    const id = c.id ?? randomHex(32);
     // Held from the rename until the row exists, so check() can tell this directory from a crash's.
     return this.withLock(`container:${id}`, () => this.createContainerLocked(id, c));
   }
@@ -790,6 +848,7 @@ export class Store {
         target: merged,
         cwd: this.root,
         userxattr: this.userxattr,
+        ...(this.overlayMountProgram && { program: this.overlayMountProgram }),
       });
     }
     this.db.run('UPDATE containers SET mountpoint = ? WHERE id = ?', merged, c.id);
@@ -997,6 +1056,75 @@ function fanout(a: PassThrough, b: PassThrough): PassThrough {
     b.destroy(e);
   });
   return out;
+}
+
+/** Layers at least this large are unpacked in a worker thread; below it, starting one costs more than it saves. */
+const WORKER_MIN_BYTES = 4 << 20;
+/** Bytes handed to an unpack worker and not yet taken in, before the download waits. */
+const WORKER_BACKLOG = 8 << 20;
+/** The bundled worker beside this module; none when running from sources (tests import the store directly). */
+const WORKER_URL: URL | null = import.meta.url.endsWith('.ts') ? null : new URL('./unpack-worker.mjs', import.meta.url);
+
+/** Applies the tar on this thread. */
+async function applyHere(src: Readable, job: UnpackJob): Promise<ApplyResult> {
+  // Loaded here, not with the store: most commands never unpack a layer.
+  const { applyTar } = await import('./tar-apply.ts');
+  return applyTar(src, job);
+}
+
+/**
+ * Applies the tar in a worker thread (src/store/unpack-worker.ts), feeding it src with bounded
+ * backlog. Settles only once the worker has stopped, so nothing writes into the staging directory after.
+ */
+async function applyInWorker(url: URL, src: Readable, job: UnpackJob): Promise<ApplyResult> {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(url, { workerData: job });
+  let backlog = 0;
+  let wake: (() => void) | null = null;
+  const state: { result: ApplyResult | null; error: Error | null } = { result: null, error: null };
+  const finished = new Promise<ApplyResult>((resolve, reject) => {
+    const settle = (result: ApplyResult | null, error: Error | null): void => {
+      if (state.result === null && state.error === null) {
+        state.result = result;
+        state.error = error;
+      }
+      wake?.();
+      if (state.result !== null) resolve(state.result);
+      else reject(state.error);
+    };
+    worker.on('message', (m: FromWorker) => {
+      if ('ack' in m) {
+        backlog -= m.ack;
+        if (backlog < WORKER_BACKLOG) wake?.();
+      } else if ('done' in m) {
+        settle(m.done, null);
+      } else {
+        settle(null, Object.assign(new Error(m.error.message), m.error.code !== undefined ? { code: m.error.code } : {}));
+      }
+    });
+    worker.on('error', (e) => settle(null, e));
+    worker.on('exit', () => settle(null, new Error('the layer unpacker stopped unexpectedly')));
+  });
+  const over = (): boolean => state.result !== null || state.error !== null;
+  const feed = async (): Promise<void> => {
+    for await (const chunk of src as AsyncIterable<Buffer>) {
+      if (over()) return;
+      worker.postMessage({ chunk } satisfies ToWorker);
+      backlog += chunk.length;
+      while (backlog >= WORKER_BACKLOG && !over()) await new Promise<void>((r) => (wake = r));
+    }
+    worker.postMessage({ end: true } satisfies ToWorker);
+  };
+  try {
+    const [, result] = await Promise.all([feed(), finished]);
+    return result;
+  } catch (e) {
+    // The worker's own error explains more than the torn-down stream it causes here.
+    throw state.error ?? e;
+  } finally {
+    src.destroy();
+    await worker.terminate();
+  }
 }
 
 /** Full copy preserving everything (vfs driver); cp keeps xattrs, devices and hardlinks. */

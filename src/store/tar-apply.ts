@@ -1,11 +1,13 @@
-import { constants as fsc, type Stats } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import {
+  chmodSync, closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, readdirSync, readSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import type { Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
-import { cleanTarPath, lstatOrNull, resolveInRoot } from './secure-path.ts';
+import { cleanTarPath, resolveInRoot } from './secure-path.ts';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'none';
 
@@ -43,6 +45,20 @@ export interface ApplyResult {
 /** Entry body as tar-stream hands it over (a streamx stream, async iterable like node's). */
 type EntryBody = AsyncIterable<unknown>;
 
+/**
+ * Content of a regular file entry that is not in a tar: an open descriptor of a host file (COPY),
+ * read from its start up to the size in the header.
+ */
+export interface HostFile {
+  fd: number;
+}
+
+/** A tar header, or as much of one as an entry needs (a name, and a type unless it is unknown). */
+export type EntryHeader = Pick<Header, 'name'> & Partial<Header>;
+
+/** What an entry's data comes from; directories, links and other header-only types have none. */
+export type EntryContent = EntryBody | HostFile | null;
+
 interface DirMeta {
   host: string;
   mode: number;
@@ -51,10 +67,8 @@ interface DirMeta {
   mtime: Date | null;
 }
 
-/** Background file completions allowed at once (each holds a descriptor and up to HOLD_LIMIT bytes). */
-const MAX_IN_FLIGHT = 32;
-/** Bodies up to this size are written in the background; larger ones are written as they arrive. */
-const HOLD_LIMIT = 256 * 1024;
+/** Copy buffer for host-file content; one is enough, every write is synchronous. */
+let copyBuffer: Buffer | null = null;
 
 const TRUNCATED_MESSAGE = 'unexpected end of layer data (the tar stream is truncated)';
 
@@ -64,7 +78,7 @@ const TRUNCATED_MESSAGE = 'unexpected end of layer data (the tar stream is trunc
  * written root must be discarded by the caller.
  */
 export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOptions): Promise<ApplyResult> {
-  const applier = new Applier(opts);
+  const applier = new TreeWriter(opts);
   const extract = tar.extract();
   return new Promise<ApplyResult>((resolve, reject) => {
     let settled = false;
@@ -94,11 +108,14 @@ export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOpt
     });
     extract.on('finish', () => {
       if (settled) return;
-      applier.finish().then(() => {
-        if (settled) return;
-        settled = true;
-        resolve(applier.result());
-      }, fail);
+      try {
+        applier.finish();
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      settled = true;
+      resolve(applier.result());
     });
     extract.on('error', (err: Error) => {
       extractError = err;
@@ -140,7 +157,13 @@ function normaliseError(err: unknown): Error {
   return new Error(String(err));
 }
 
-class Applier {
+/**
+ * Creates the entries of a layer, a tar or a copied tree under a root, one at a time, never
+ * writing outside it. Filesystem calls are synchronous on purpose: a layer is tens of thousands
+ * of tiny calls, and a thread-pool round trip (plus a promise) for each cost more than the calls
+ * themselves; the callers have nothing else to do meanwhile but receive more input.
+ */
+export class TreeWriter {
   private readonly root: string;
   private entries = 0;
   private bytes = 0;
@@ -151,8 +174,6 @@ class Applier {
   /** Directory metadata is applied last: creating children would bump mtimes, and a read-only mode could block them. */
   private readonly dirMeta = new Map<string, DirMeta>();
   private readonly isRoot = process.getuid?.() === 0;
-  private readonly inFlight = new Set<Promise<void>>();
-  private backgroundError: Error | null = null;
 
   private readonly opts: ApplyOptions;
 
@@ -166,8 +187,8 @@ class Applier {
     return { entries: this.entries, bytes: this.bytes };
   }
 
-  async entry(header: Header, stream: EntryBody): Promise<void> {
-    if (this.backgroundError !== null) throw this.backgroundError;
+  /** Creates one entry; `content` must be consumed (tar bodies) or read (host files) for regular files. */
+  async entry(header: EntryHeader, content: EntryContent): Promise<void> {
     this.entries++;
     const name = cleanTarPath(header.name);
     if (name === null) throw new Error(`layer entry "${header.name}" escapes the layer root`);
@@ -178,13 +199,13 @@ class Applier {
     const base = slash < 0 ? name : name.slice(slash + 1);
 
     if (this.opts.whiteouts !== 'none' && base.startsWith('.wh.')) {
-      await drain(stream);
+      await drain(content);
       await this.whiteoutEntry(name, dirRel, base);
       return;
     }
 
     if (name === '') {
-      await drain(stream);
+      await drain(content);
       if (type !== 'directory') throw new Error(`layer entry "${header.name}" (${type}) would replace the layer root`);
       // Like Docker, ignore "./": a tarball made with `tar -C dir .` would otherwise
       // impose its build directory's mode (often 0700) on / or on the ADD destination.
@@ -195,148 +216,110 @@ class Applier {
       case 'file':
       case 'contiguous-file': {
         // O_EXCL: never opens what is already there, be it a symlink or a hardlink to a file we must not touch.
-        const { value: fh } = await this.create(name, dirRel, false, (host) => open(host, 'wx', 0o600));
-        // Small bodies are held and written together with the metadata in the
-        // background: everything after the exclusive open goes through the
-        // descriptor, so later entries cannot redirect it, and most files of
-        // a layer then cost one waited-for filesystem call instead of six.
-        let held: Buffer[] | null = [];
-        let heldBytes = 0;
+        // Everything after the open goes through the descriptor, so later entries cannot redirect it.
+        const { value: fd } = await this.create(name, dirRel, false, (host) => openSync(host, 'wx', 0o600));
         try {
-          for await (const c of stream) {
-            const chunk = c as Buffer;
-            this.bytes += chunk.length;
-            if (held !== null && heldBytes + chunk.length <= HOLD_LIMIT) {
-              held.push(chunk);
-              heldBytes += chunk.length;
-              continue;
+          if (isHostFile(content)) {
+            this.bytes += copyFrom(content.fd, fd, header.size ?? 0);
+          } else if (content !== null) {
+            for await (const c of content) {
+              const chunk = c as Buffer;
+              this.bytes += chunk.length;
+              writeAll(fd, chunk);
             }
-            if (held !== null) {
-              for (const h of held) await writeAll(fh, h);
-              held = null;
-            }
-            await writeAll(fh, chunk);
           }
-        } catch (err) {
-          await fh.close();
-          throw err;
+          const { uid, gid } = this.owner(header);
+          if (!this.opts.noChown) this.guardChown(name, uid, gid, () => fchownSync(fd, uid, gid));
+          // After chown, which clears setuid/setgid bits.
+          fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
+          const mtime = this.mtime(header);
+          if (mtime) futimesSync(fd, mtime, mtime);
+        } finally {
+          closeSync(fd);
         }
-        const { uid, gid } = this.owner(header);
-        const mode = (header.mode ?? 0o644) & 0o7777;
-        const mtime = this.mtime(header);
-        const pending = held ?? [];
-        await this.background(async () => {
-          try {
-            for (const h of pending) await writeAll(fh, h);
-            if (!this.opts.noChown) await this.guardChown(name, uid, gid, () => fh.chown(uid, gid));
-            // After chown, which clears setuid/setgid bits.
-            await fh.chmod(mode);
-            if (mtime) await fh.utimes(mtime, mtime);
-          } finally {
-            await fh.close();
-          }
-        });
         return;
       }
       case 'directory': {
-        await drain(stream);
-        const { host } = await this.create(name, dirRel, true, async (h) => {
-          await mkdir(h, { mode: 0o755 });
+        await drain(content);
+        const { host } = await this.create(name, dirRel, true, (h) => {
+          mkdirSync(h, { mode: 0o755 });
           this.realDirs.add(name);
         });
         this.dirMeta.set(name, this.metaFor(header, host));
         return;
       }
       case 'symlink': {
-        await drain(stream);
+        await drain(content);
         const target = header.linkname ?? '';
         if (target === '') throw new Error(`layer entry "${header.name}" is a symlink without a target`);
         // The target is kept verbatim: it is resolved inside the container, and we never follow it here.
-        const { host } = await this.create(name, dirRel, false, (h) => symlink(target, h));
-        await this.setMeta(name, host, header, false);
+        const { host } = await this.create(name, dirRel, false, (h) => symlinkSync(target, h));
+        this.setMeta(name, host, header, false);
         return;
       }
       case 'link': {
-        await drain(stream);
+        await drain(content);
         await this.hardlink(header, name, dirRel);
         return;
       }
       case 'fifo': {
-        await drain(stream);
+        await drain(content);
         const host = await this.prepare(name, dirRel);
         // Node has no mkfifo binding.
         await exec('mkfifo', ['-m', '0600', '--', host]);
-        await this.setMeta(name, host, header, true);
+        this.setMeta(name, host, header, true);
         return;
       }
       case 'character-device':
       case 'block-device': {
-        await drain(stream);
+        await drain(content);
         await this.device(header, name, dirRel, type);
         return;
       }
       default:
-        await drain(stream);
+        await drain(content);
         this.warn(`skipping layer entry "${header.name}": unsupported tar entry type ${type}`);
     }
   }
 
-  /** Runs fd-only work off the critical path, with a bounded number in flight. */
-  private async background(task: () => Promise<void>): Promise<void> {
-    while (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
-    const p: Promise<void> = task()
-      .catch((err: unknown) => {
-        this.backgroundError ??= err instanceof Error ? err : new Error(String(err));
-      })
-      .finally(() => this.inFlight.delete(p));
-    this.inFlight.add(p);
-  }
-
-  async finish(): Promise<void> {
-    await Promise.all(this.inFlight);
-    if (this.backgroundError !== null) throw this.backgroundError;
+  /** Applies the directory metadata held back while the tree was written; call once at the end. */
+  finish(): void {
     const checked = new Set<string>();
-    const dirs = [...this.dirMeta];
-    // Independent of each other and done through descriptors, so several at a time.
-    await Promise.all(
-      Array.from({ length: Math.min(MAX_IN_FLIGHT, dirs.length) }, async () => {
-        for (let next = dirs.pop(); next !== undefined; next = dirs.pop()) await this.applyDirMeta(next[0], next[1], checked);
-      }),
-    );
+    for (const [rel, meta] of this.dirMeta) this.applyDirMeta(rel, meta, checked);
   }
 
-  private async applyDirMeta(rel: string, meta: DirMeta, checked: Set<string>): Promise<void> {
+  private applyDirMeta(rel: string, meta: DirMeta, checked: Set<string>): void {
     // A later entry may have replaced this directory or one of its parents
     // (with a symlink, even); its metadata is then moot and must not be
     // applied through whatever is there now.
-    if (!(await this.isRealDirPath(meta.host, checked))) return;
+    if (!this.isRealDirPath(meta.host, checked)) return;
     // Through a descriptor opened without following the last component: chmod(2) on a path would follow a symlink.
-    let fh: FileHandle;
+    let fd: number;
     try {
-      fh = await open(meta.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+      fd = openSync(meta.host, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return;
       throw err;
     }
     try {
-      if (!this.opts.noChown) await this.guardChown(rel, meta.uid, meta.gid, () => fh.chown(meta.uid, meta.gid));
-      await fh.chmod(meta.mode);
-      if (meta.mtime) await fh.utimes(meta.mtime, meta.mtime);
+      if (!this.opts.noChown) this.guardChown(rel, meta.uid, meta.gid, () => fchownSync(fd, meta.uid, meta.gid));
+      fchmodSync(fd, meta.mode);
+      if (meta.mtime) futimesSync(fd, meta.mtime, meta.mtime);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
   /** Whether every component of host below root is a real directory, itself included. */
-  private async isRealDirPath(host: string, checked: Set<string>): Promise<boolean> {
+  private isRealDirPath(host: string, checked: Set<string>): boolean {
     const rel = path.relative(this.root, host);
     if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return false;
     let cur = this.root;
     for (const component of rel === '' ? [] : rel.split('/')) {
       cur = path.join(cur, component);
       if (checked.has(cur)) continue;
-      const st = await lstatOrNull(cur);
+      const st = lstatOrNull(cur);
       if (st === null || !st.isDirectory()) return false;
       checked.add(cur);
     }
@@ -370,13 +353,13 @@ class Applier {
     const parent = await this.checkParent(targetRel, dirRel, false);
     if (parent === null) return;
     const host = path.join(parent, target);
-    const st = await lstatOrNull(host);
+    const st = lstatOrNull(host);
     if (st === null) return;
     if (st.isDirectory()) {
-      await rm(host, { recursive: true, force: true });
+      rmSync(host, { recursive: true, force: true });
       this.forget(targetRel);
     } else {
-      await unlink(host);
+      unlinkSync(host);
     }
   }
 
@@ -388,20 +371,19 @@ class Applier {
       await exec('setfattr', ['-h', '-n', attr, '-v', 'y', dirHost]);
       return;
     }
-    await this.emptyExceptCreated(dirRel, dirHost);
+    this.emptyExceptCreated(dirRel, dirHost);
   }
 
-  private async emptyExceptCreated(rel: string, host: string): Promise<void> {
-    for (const child of await readdir(host)) {
+  private emptyExceptCreated(rel: string, host: string): void {
+    for (const child of readdirSync(host)) {
       const childRel = rel === '' ? child : `${rel}/${child}`;
       const childHost = path.join(host, child);
       if (this.created?.has(childRel)) {
         // A directory this tar recreated still hides whatever the lower layers had inside it.
-        const st = await lstat(childHost);
-        if (st.isDirectory()) await this.emptyExceptCreated(childRel, childHost);
+        if (lstatSync(childHost).isDirectory()) this.emptyExceptCreated(childRel, childHost);
         continue;
       }
-      await rm(childHost, { recursive: true, force: true });
+      rmSync(childHost, { recursive: true, force: true });
       this.forget(childRel);
     }
   }
@@ -415,11 +397,11 @@ class Applier {
   private async checkParent(name: string, dirRel: string, create: boolean): Promise<string | null> {
     if (this.opts.followSymlinks) {
       const host = await resolveInRoot(this.root, dirRel);
-      const st = await lstatOrNull(host);
+      const st = lstatOrNull(host);
       if (st === null) {
         if (!create) return null;
         // resolveInRoot leaves only non-existent components unresolved, so nothing below can be a symlink.
-        await mkdir(host, { recursive: true, mode: 0o755 });
+        mkdirSync(host, { recursive: true, mode: 0o755 });
       } else if (!st.isDirectory()) {
         throw new Error(`layer entry "${name}": parent "${dirRel}" is not a directory`);
       }
@@ -432,12 +414,12 @@ class Applier {
       rel = rel === '' ? component : `${rel}/${component}`;
       if (this.realDirs.has(rel)) continue;
       const host = this.host(rel);
-      const st = await lstatOrNull(host);
+      const st = lstatOrNull(host);
       if (st === null) {
         if (!create) return null;
-        await mkdir(host, { mode: 0o755 });
+        mkdirSync(host, { mode: 0o755 });
         // mkdir's mode is filtered by the umask.
-        await chmod(host, 0o755);
+        chmodSync(host, 0o755);
         this.created?.add(rel);
       } else if (st.isSymbolicLink()) {
         throw new Error(`layer entry "${name}" would write through symlink "${rel}"`);
@@ -455,8 +437,8 @@ class Applier {
     const host = path.join(parent!, path.posix.basename(name));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
-    const st = await lstatOrNull(host);
-    if (st !== null) await this.remove(name, host, st);
+    const st = lstatOrNull(host);
+    if (st !== null) this.remove(name, host, st);
     return host;
   }
 
@@ -467,34 +449,29 @@ class Applier {
    * Trying first and looking second saves a failing lstat on every entry of
    * a fresh layer.
    */
-  private async create<T>(
-    name: string,
-    dirRel: string,
-    isDir: boolean,
-    make: (host: string) => Promise<T>,
-  ): Promise<{ host: string; value: T }> {
+  private async create<T>(name: string, dirRel: string, isDir: boolean, make: (host: string) => T): Promise<{ host: string; value: T }> {
     const parent = await this.checkParent(name, dirRel, true);
     const host = path.join(parent!, path.posix.basename(name));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     try {
-      return { host, value: await make(host) };
+      return { host, value: make(host) };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    const st = await lstat(host);
+    const st = lstatSync(host);
     // Only directory entries get here, and their make() yields nothing.
     if (isDir && st.isDirectory()) return { host, value: undefined as T };
-    await this.remove(name, host, st);
-    return { host, value: await make(host) };
+    this.remove(name, host, st);
+    return { host, value: make(host) };
   }
 
-  private async remove(rel: string, host: string, st: Stats): Promise<void> {
+  private remove(rel: string, host: string, st: Stats): void {
     if (st.isDirectory()) {
-      await rm(host, { recursive: true, force: true });
+      rmSync(host, { recursive: true, force: true });
       this.forget(rel);
     } else {
-      await unlink(host);
+      unlinkSync(host);
     }
   }
 
@@ -508,7 +485,7 @@ class Applier {
     }
   }
 
-  private async hardlink(header: Header, name: string, dirRel: string): Promise<void> {
+  private async hardlink(header: EntryHeader, name: string, dirRel: string): Promise<void> {
     const targetRel = cleanTarPath(header.linkname ?? '');
     if (targetRel === null || targetRel === '') {
       throw new Error(`hardlink "${header.name}" -> "${header.linkname ?? ''}" points outside the layer`);
@@ -518,15 +495,15 @@ class Applier {
     const tDir = tSlash < 0 ? '' : targetRel.slice(0, tSlash);
     const targetParent = await this.checkParent(targetRel, tDir, false).catch(() => null);
     const targetHost = targetParent === null ? null : path.join(targetParent, path.posix.basename(targetRel));
-    const st = targetHost === null ? null : await lstatOrNull(targetHost);
+    const st = targetHost === null ? null : lstatOrNull(targetHost);
     if (targetHost === null || st === null || st.isDirectory()) {
       throw new Error(`hardlink "${header.name}" -> "${header.linkname ?? ''}" points outside the layer (target missing or a directory)`);
     }
     // link(2) on Linux does not follow a symlink target, so this links the entry itself.
-    await this.create(name, dirRel, false, (h) => link(targetHost, h));
+    await this.create(name, dirRel, false, (h) => linkSync(targetHost, h));
   }
 
-  private async device(header: Header, name: string, dirRel: string, type: 'character-device' | 'block-device'): Promise<void> {
+  private async device(header: EntryHeader, name: string, dirRel: string, type: 'character-device' | 'block-device'): Promise<void> {
     const major = header.devmajor ?? 0;
     const minor = header.devminor ?? 0;
     const isWhiteout = type === 'character-device' && major === 0 && minor === 0 && this.opts.whiteouts === 'overlay';
@@ -543,10 +520,10 @@ class Applier {
       this.warn(`skipping device node "${header.name}": ${(err as Error).message}`);
       return;
     }
-    await this.setMeta(name, host, header, true);
+    this.setMeta(name, host, header, true);
   }
 
-  private owner(header: Header): { uid: number; gid: number } {
+  private owner(header: EntryHeader): { uid: number; gid: number } {
     if (this.opts.chown) return this.opts.chown;
     // ustar fields hold only 7 octal digits; larger ids (userns ranges) travel in pax records.
     const pax = paxRecords(header);
@@ -555,7 +532,7 @@ class Applier {
     return { uid: Number.isFinite(uid) ? uid : 0, gid: Number.isFinite(gid) ? gid : 0 };
   }
 
-  private mtime(header: Header): Date | null {
+  private mtime(header: EntryHeader): Date | null {
     const paxTime = paxRecords(header).mtime;
     if (paxTime !== undefined) {
       const secs = Number.parseFloat(paxTime);
@@ -565,22 +542,22 @@ class Applier {
     return t && !Number.isNaN(t.getTime()) ? t : null;
   }
 
-  private metaFor(header: Header, host: string): DirMeta {
+  private metaFor(header: EntryHeader, host: string): DirMeta {
     return { host, ...this.owner(header), mode: (header.mode ?? 0o755) & 0o7777, mtime: this.mtime(header) };
   }
 
-  private async setMeta(name: string, host: string, header: Header, withMode: boolean): Promise<void> {
+  private setMeta(name: string, host: string, header: EntryHeader, withMode: boolean): void {
     const { uid, gid } = this.owner(header);
-    if (!this.opts.noChown) await this.guardChown(name, uid, gid, () => lchown(host, uid, gid));
+    if (!this.opts.noChown) this.guardChown(name, uid, gid, () => lchownSync(host, uid, gid));
     // After chown, which clears setuid/setgid bits.
-    if (withMode) await chmod(host, (header.mode ?? 0o644) & 0o7777);
+    if (withMode) chmodSync(host, (header.mode ?? 0o644) & 0o7777);
     const mtime = this.mtime(header);
-    if (mtime) await lutimes(host, mtime, mtime);
+    if (mtime) lutimesSync(host, mtime, mtime);
   }
 
-  private async guardChown(name: string, uid: number, gid: number, fn: () => Promise<void>): Promise<void> {
+  private guardChown(name: string, uid: number, gid: number, fn: () => void): void {
     try {
-      await fn();
+      fn();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') {
         throw new Error(
@@ -597,20 +574,45 @@ class Applier {
  * leaves the rest here. xattrs (SCHILY.xattr.*, security.capability
  * included) are deliberately not applied.
  */
-function paxRecords(header: Header): Partial<Record<string, string>> {
+function paxRecords(header: EntryHeader): Partial<Record<string, string>> {
   const pax = header.pax;
   return pax !== null && typeof pax === 'object' ? (pax as Partial<Record<string, string>>) : {};
 }
 
-async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) {
-    const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-    off += bytesWritten;
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+}
+
+/** Copies up to `size` bytes of a host file into fd; a file that shrank meanwhile gives what it has. */
+function copyFrom(src: number, fd: number, size: number): number {
+  const buf = (copyBuffer ??= Buffer.allocUnsafe(1 << 20));
+  let done = 0;
+  while (done < size) {
+    const n = readSync(src, buf, 0, Math.min(buf.length, size - done), done);
+    if (n === 0) break;
+    writeAll(fd, buf.subarray(0, n));
+    done += n;
+  }
+  return done;
+}
+
+function isHostFile(c: EntryContent): c is HostFile {
+  return c !== null && typeof (c as HostFile).fd === 'number';
+}
+
+/** lstat, or null when nothing is there (ENOTDIR: a path through a regular file counts as missing). */
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
   }
 }
 
-
 /** Reads an entry body we do not store; tar-stream cannot move on until it is consumed. */
-async function drain(stream: EntryBody): Promise<void> {
+async function drain(stream: EntryContent): Promise<void> {
+  if (stream === null || isHostFile(stream)) return;
   for await (const chunk of stream) void chunk;
 }

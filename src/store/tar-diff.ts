@@ -1,9 +1,6 @@
-import { constants as fsc, type BigIntStats } from 'node:fs';
-import { lstat, open, readdir, readlink, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
-import type { Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
 
 export interface DiffOptions {
@@ -30,79 +27,114 @@ export interface DiffOptions {
    * lacks becomes a whiteout. Only used with mode 'plain'.
    */
   against?: string;
+  /** Opaque directories of an overlay upper dir when the caller already has them (see upperXattrs). */
+  opaqueDirs?: ReadonlySet<string>;
+  /** Told about entries a tar cannot hold (sockets), which the tar leaves out. */
+  onOmitted?: (rel: string) => void;
 }
 
-type EntryHeader = Partial<Header> & Pick<Header, 'name'>;
+type EntryType = 'file' | 'link' | 'symlink' | 'character-device' | 'block-device' | 'directory' | 'fifo' | 'pax-header';
 
-/** Largest id the 6-digit octal ustar uid/gid fields can hold. */
+interface EntryHeader {
+  name: string;
+  type: EntryType;
+  /** Permission bits; the file type bits are ignored. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  size?: number;
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  pax?: Record<string, string>;
+}
+
+/** Largest id the ustar uid/gid fields hold as tar-stream writes them (6 octal digits). */
 const USTAR_MAX_ID = 0o777777;
+/** File content is read and handed on in pieces of at most this size. */
+const READ_CHUNK = 256 * 1024;
 
 /**
  * Streams the content of opts.dir as an uncompressed tar. Entries come in
  * byte-wise sorted order per directory, parents first, so the same tree
- * always gives the same bytes.
+ * always gives the same bytes (the same bytes tar-stream's packer gives).
+ *
+ * The tree is walked with synchronous calls, as the reader asks for data: a
+ * layer is thousands of small files, and a thread-pool round trip per stat,
+ * open and read cost more than the calls; the reader's demand is the
+ * backpressure.
  */
 export function diffTar(opts: DiffOptions): Readable {
-  const pack = tar.pack();
-  let aborted = false;
-  let full = false;
-  let wake: (() => void) | null = null;
-  const resume = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
+  const walker = new Walker(opts);
+  let chunks: Generator<Buffer, void, undefined> | null = null;
+  let starting = false;
+  const pump = (out: Readable): void => {
+    try {
+      for (;;) {
+        const next = chunks!.next();
+        if (next.done) {
+          out.push(null);
+          return;
+        }
+        if (!out.push(next.value)) return;
+      }
+    } catch (err) {
+      out.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
   };
-
-  // A node Readable in front of the pack: the pack buffers header-only
-  // entries without limit, so the walker waits for the consumer here.
-  let started = false;
-  const out = new Readable({
+  return new Readable({
+    highWaterMark: READ_CHUNK,
     read() {
+      if (chunks !== null) {
+        pump(this);
+        return;
+      }
       // The walk starts when someone reads: an error found before the reader attached its
       // handlers would otherwise be an unhandled 'error' event.
-      if (!started) {
-        started = true;
-        start();
-      }
-      full = false;
-      pack.resume();
-      resume();
+      if (starting) return;
+      starting = true;
+      walker.prepare().then(
+        () => {
+          if (this.destroyed) return;
+          chunks = walker.chunks();
+          pump(this);
+        },
+        (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
+      );
     },
     destroy(err, cb) {
-      aborted = true;
-      pack.destroy();
-      resume();
-      cb(err);
+      // Closes the directories and files the walk holds open (the generators' finally blocks).
+      try {
+        chunks?.return();
+      } finally {
+        cb(err);
+      }
     },
   });
-  pack.on('data', (chunk: unknown) => {
-    if (!out.push(chunk)) {
-      full = true;
-      pack.pause();
-    }
-  });
-  pack.on('end', () => out.push(null));
-  pack.on('error', (err: Error) => out.destroy(err));
+}
 
-  const walker = new Walker(opts, pack, async () => {
-    if (aborted) throw new Error('tar stream closed by its reader');
-    if (full) await new Promise<void>((r) => (wake = r));
-    if (aborted) throw new Error('tar stream closed by its reader');
-  });
-  const start = (): void => {
-    walker.run().then(
-      () => pack.finalize(),
-      (err: unknown) => {
-        if (!aborted) out.destroy(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  };
-  return out;
+/**
+ * The tar diffTar would stream, handed to `sink` piece by piece without a stream in between: for
+ * a consumer that only hashes and writes (a commit). A piece is valid only during the call, its
+ * memory is reused for the next.
+ */
+export async function writeTar(opts: DiffOptions, sink: (chunk: Buffer) => void): Promise<void> {
+  const walker = new Walker(opts, Buffer.allocUnsafe(1 << 20));
+  await walker.prepare();
+  for (const chunk of walker.chunks()) sink(chunk);
 }
 
 /** A plain tar of a directory (squash, vfs layers, COPY sources). */
 export function tarDirectory(dir: string, opts: { timestamp?: number } = {}): Readable {
   return diffTar({ dir, mode: 'plain', timestamp: opts.timestamp });
+}
+
+interface Child {
+  name: string;
+  rel: string;
+  path: string;
 }
 
 class Walker {
@@ -111,26 +143,28 @@ class Walker {
   private readonly links = new Map<string, string>();
 
   private readonly opts: DiffOptions;
-  private readonly pack: tar.Pack;
-  /** Resolves when the reader wants more. */
-  private readonly demand: () => Promise<void>;
+  /** File content is read into this buffer, handed out as views, when the consumer copies or uses it at once. */
+  private readonly scratch: Buffer | null;
 
-  constructor(opts: DiffOptions, pack: tar.Pack, demand: () => Promise<void>) {
+  constructor(opts: DiffOptions, scratch: Buffer | null = null) {
     this.opts = opts;
-    this.pack = pack;
-    this.demand = demand;
+    this.scratch = scratch;
   }
 
-  async run(): Promise<void> {
+  async prepare(): Promise<void> {
     if (this.opts.mode === 'overlay') {
-      for (const p of await findOpaqueDirs(this.opts.dir, this.opts.userxattr ?? false)) this.opaque.add(p);
+      for (const p of this.opts.opaqueDirs ?? (await findOpaqueDirs(this.opts.dir, this.opts.userxattr ?? false))) this.opaque.add(p);
     }
-    const root = await open(this.opts.dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  }
+
+  *chunks(): Generator<Buffer, void, undefined> {
+    const root = openSync(this.opts.dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
     try {
-      await this.walk('', root);
+      yield* this.walk('', root);
     } finally {
-      await root.close();
+      closeSync(root);
     }
+    yield Buffer.alloc(1024);
   }
 
   /**
@@ -139,247 +173,149 @@ class Walker {
    * openat(2): if something swaps a directory for a symlink while we walk
    * (a rootfs still in use), we cannot be led out of the tree.
    */
-  private async walk(rel: string, dir: FileHandle): Promise<void> {
-    const dirPath = `/proc/self/fd/${dir.fd}`;
+  private *walk(rel: string, dirFd: number): Generator<Buffer, void, undefined> {
+    const dirPath = `/proc/self/fd/${dirFd}`;
     // Sorted as raw bytes, which is how the names end up in the tar.
-    const raw = (await readdir(dirPath, { encoding: 'buffer' })).sort(Buffer.compare);
-    const children: Array<{ name: string; rel: string; path: string }> = [];
+    const raw = readdirSync(dirPath, { encoding: 'buffer' }).sort(Buffer.compare);
+    const children: Child[] = [];
     for (const rawName of raw) {
       const name = rawName.toString();
-      // tar-stream writes names as UTF-8; anything else would silently come out as a different name.
+      // Names are written as UTF-8; anything else would silently come out as a different name.
       if (!Buffer.from(name).equals(rawName)) {
         throw new Error(`cannot archive ${JSON.stringify(rel === '' ? name : `${rel}/${name}`)}: file name is not valid UTF-8`);
       }
       const childRel = rel === '' ? name : `${rel}/${name}`;
       if (!this.opts.exclude?.has(childRel)) children.push({ name, rel: childRel, path: `${dirPath}/${name}` });
     }
+    if (this.opts.against !== undefined) yield* this.removed(rel, children);
 
-    // Each filesystem call is a thread-pool round trip; looking ahead keeps
-    // several in flight instead of paying their latency one entry at a time.
-    const ahead: Array<Promise<Prefetched | null> | undefined> = [];
-    const startAt = (i: number): void => {
-      if (i >= children.length || ahead[i] !== undefined) return;
-      const p = prefetch(children[i]!.path, children[i]!.rel);
-      p.catch(() => {});
-      ahead[i] = p;
-    };
-
-    try {
-      await this.emitChildren(rel, children, ahead, startAt);
-    } finally {
-      // Paths name this directory by descriptor number: no lookup may outlive the descriptor.
-      await Promise.allSettled(ahead.filter((p) => p !== undefined));
-    }
-  }
-
-  private async emitChildren(
-    rel: string,
-    children: ReadonlyArray<{ name: string; rel: string; path: string }>,
-    ahead: Array<Promise<Prefetched | null> | undefined>,
-    startAt: (i: number) => void,
-  ): Promise<void> {
-    if (this.opts.against !== undefined) await this.emitRemoved(rel, children);
-    for (let i = 0; i < children.length; i++) {
-      for (let j = i; j < i + LOOKAHEAD; j++) startAt(j);
-      const got = await ahead[i]!;
-      ahead[i] = undefined;
+    for (const { name, rel: childRel, path: childPath } of children) {
+      const st = lstatOrNull(childPath);
       // Vanished since readdir: it was not part of the tree we are capturing.
-      if (got === null) continue;
-      const { name, rel: childRel, path: childPath } = children[i]!;
-      const st = got.st;
+      if (st === null) continue;
       const base = this.baseHeader(childRel, st);
-
-      const unchanged = this.opts.against !== undefined && (await this.sameInLower(childRel, st, childPath));
+      const unchanged = this.opts.against !== undefined && this.sameInLower(childRel, st, childPath);
       if (st.isDirectory()) {
-        if (!unchanged) await this.emit({ ...base, type: 'directory' });
-        if (this.opaque.has(childRel)) await this.emit(this.marker(`${childRel}/.wh..wh..opq`, st));
-        const child = await open(childPath, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+        if (!unchanged) yield encode({ ...base, type: 'directory' });
+        if (this.opaque.has(childRel)) yield encode(this.marker(`${childRel}/.wh..wh..opq`, st));
+        const child = openSync(childPath, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
         try {
-          await this.walk(childRel, child);
+          yield* this.walk(childRel, child);
         } finally {
-          await child.close();
+          closeSync(child);
         }
       } else if (unchanged) {
         continue;
       } else if (st.isFile()) {
-        await this.file(childRel, childPath, st, base, got.data);
+        yield* this.file(childRel, childPath, st, base);
       } else if (st.isSymbolicLink()) {
-        await this.emit({ ...base, type: 'symlink', linkname: await readlink(childPath) });
+        yield encode({ ...base, type: 'symlink', linkname: readlinkSync(childPath) });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
         const { major, minor } = splitDev(st.rdev);
         if (this.opts.mode === 'overlay' && st.isCharacterDevice() && major === 0 && minor === 0) {
-          await this.emit(this.marker(rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`, st));
+          yield encode(this.marker(rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`, st));
         } else {
-          await this.emit({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+          yield encode({ ...base, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
         }
       } else if (st.isFIFO()) {
-        await this.emit({ ...base, type: 'fifo' });
+        yield encode({ ...base, type: 'fifo' });
+      } else {
+        // Sockets cannot be represented in a tar; they are runtime artefacts anyway.
+        this.opts.onOmitted?.(childRel);
       }
-      // Sockets cannot be represented in a tar; they are runtime artefacts anyway.
     }
   }
 
   /** Whiteouts for what the lower tree has in this directory and the upper tree no longer does. */
-  private async emitRemoved(rel: string, children: ReadonlyArray<{ name: string }>): Promise<void> {
+  private *removed(rel: string, children: readonly Child[]): Generator<Buffer, void, undefined> {
     const present = new Set(children.map((c) => c.name));
-    const lowerNames = await readdir(path.join(this.opts.against!, rel)).catch(() => [] as string[]);
-    const st = await lstat(path.join(this.opts.dir, rel), { bigint: true });
+    let lowerNames: string[];
+    try {
+      lowerNames = readdirSync(path.join(this.opts.against!, rel));
+    } catch {
+      lowerNames = [];
+    }
+    const st = lstatSync(path.join(this.opts.dir, rel), { bigint: true });
     for (const name of lowerNames.sort()) {
-      if (!present.has(name)) await this.emit(this.marker(rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`, st));
+      if (!present.has(name)) yield encode(this.marker(rel === '' ? `.wh.${name}` : `${rel}/.wh.${name}`, st));
     }
   }
 
   /** The naive differ's test: metadata equality, as containers/storage's vfs driver does it. */
-  private async sameInLower(rel: string, st: BigIntStats, upperPath: string): Promise<boolean> {
-    const lower = await lstat(path.join(this.opts.against!, rel), { bigint: true }).catch(() => null);
+  private sameInLower(rel: string, st: BigIntStats, upperPath: string): boolean {
+    const lower = lstatOrNull(path.join(this.opts.against!, rel));
     if (!lower) return false;
     const same =
       (lower.mode & 0o170000n) === (st.mode & 0o170000n) && lower.mode === st.mode && lower.uid === st.uid && lower.gid === st.gid &&
       (st.isDirectory() || (lower.size === st.size && lower.mtimeNs === st.mtimeNs));
     if (!same || !st.isSymbolicLink()) return same;
-    return (await readlink(path.join(this.opts.against!, rel))) === (await readlink(upperPath));
+    return readlinkSync(path.join(this.opts.against!, rel)) === readlinkSync(upperPath);
   }
 
-  private async file(rel: string, filePath: string, st: BigIntStats, base: EntryHeader, data: Buffer | undefined): Promise<void> {
+  private *file(rel: string, filePath: string, st: BigIntStats, base: Omit<EntryHeader, 'type'>): Generator<Buffer, void, undefined> {
     if (st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.links.get(key);
       if (first !== undefined) {
-        await this.emit({ ...base, type: 'link', linkname: first, size: 0 });
+        yield encode({ ...base, type: 'link', linkname: first });
         return;
       }
       this.links.set(key, rel);
     }
-    if (data !== undefined) {
-      await this.demand();
-      await new Promise<void>((resolve, reject) => {
-        const sink = this.pack.entry({ ...base, type: 'file', size: data.length }, data, (err) => (err ? reject(err) : resolve()));
-        sink.on('error', reject);
-      });
-      return;
-    }
-    const fh = await openRegular(filePath, rel, st);
+    const fd = openRegular(filePath, rel, st);
     try {
       const size = Number(st.size);
-      await this.demand();
-      await new Promise<void>((resolve, reject) => {
-        let rs: Readable | null = null;
-        const failed = (err: Error): void => {
-          rs?.destroy();
-          reject(err);
-        };
-        const sink = this.pack.entry({ ...base, type: 'file', size }, (err) => (err ? failed(err) : resolve()));
-        sink.on('error', failed);
-        if (size === 0) {
-          sink.end(null);
-          return;
+      yield encode({ ...base, type: 'file', size });
+      // Bounded to the size in the header: a file still growing would otherwise corrupt the archive.
+      const piece = this.scratch?.length ?? READ_CHUNK;
+      for (let off = 0; off < size; ) {
+        const want = Math.min(piece, size - off);
+        const last = off + want === size;
+        // The last piece carries the padding to the next 512-byte boundary.
+        const len = last ? roundUp(want) : want;
+        const buf = this.scratch !== null && len <= this.scratch.length ? this.scratch.subarray(0, len) : Buffer.allocUnsafe(len);
+        buf.fill(0, want);
+        for (let got = 0; got < want; ) {
+          const n = readSync(fd, buf, got, want - got, off + got);
+          if (n === 0) throw new Error(`${rel} changed while it was being archived (it shrank)`);
+          got += n;
         }
-        // Bounded to the size in the header: a file still growing would otherwise corrupt the archive.
-        rs = fh.createReadStream({ start: 0, end: size - 1, autoClose: false });
-        rs.on('error', (err) => {
-          sink.destroy(err);
-          failed(err);
-        });
-        const source = rs;
-        source.on('data', (chunk) => {
-          if (!sink.write(chunk)) {
-            source.pause();
-            sink.once('drain', () => source.resume());
-          }
-        });
-        source.on('end', () => sink.end(null));
-      });
+        off += want;
+        yield buf;
+      }
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
-  private async emit(header: EntryHeader): Promise<void> {
-    await this.demand();
-    await new Promise<void>((resolve, reject) => {
-      const sink = this.pack.entry(header, (err) => (err ? reject(err) : resolve()));
-      sink.on('error', reject);
-      // Header-only types complete by themselves; an empty regular file (a whiteout marker) needs its end.
-      if (header.type === 'file') sink.end(null);
-    });
-  }
-
-  private baseHeader(name: string, st: BigIntStats): EntryHeader {
+  private baseHeader(name: string, st: BigIntStats): Omit<EntryHeader, 'type'> {
     const uid = Number(st.uid);
     const gid = Number(st.gid);
-    const header: EntryHeader = {
-      name,
-      // File type bits included on purpose: tar-stream replaces a falsy mode
-      // (e.g. 0000 on /etc/shadow) with a default, and masks the type bits off when encoding.
-      mode: Number(st.mode),
-      uid,
-      gid,
-      mtime: this.mtime(st.mtimeMs / 1000n),
-      uname: '',
-      gname: '',
-    };
+    const header: Omit<EntryHeader, 'type'> = { name, mode: Number(st.mode), uid, gid, mtime: this.mtime(st.mtimeMs / 1000n) };
     if (uid > USTAR_MAX_ID || gid > USTAR_MAX_ID) header.pax = { uid: String(uid), gid: String(gid) };
     return header;
   }
 
   /** An empty, root-owned, mode 0 regular file: the OCI whiteout representation. */
   private marker(name: string, st: BigIntStats): EntryHeader {
-    return {
-      name,
-      type: 'file',
-      size: 0,
-      mode: fsc.S_IFREG,
-      uid: 0,
-      gid: 0,
-      mtime: this.mtime(st.mtimeMs / 1000n),
-      uname: '',
-      gname: '',
-    };
+    return { name, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtime: this.mtime(st.mtimeMs / 1000n) };
   }
 
-  private mtime(seconds: bigint): Date {
+  private mtime(seconds: bigint): number {
     let secs = Number(seconds);
     const ts = this.opts.timestamp;
     if (ts !== undefined && (!this.opts.clampOnly || secs > ts)) secs = ts;
     // ustar cannot encode times before the epoch.
-    return new Date(Math.max(0, secs) * 1000);
+    return Math.max(0, secs);
   }
 }
 
-interface Prefetched {
-  st: BigIntStats;
-  /** Content of a small, singly linked regular file. */
-  data?: Buffer;
-}
-
-/** How many directory entries are stat()ed (and small files read) ahead of the one being written. */
-const LOOKAHEAD = 16;
-/** Files up to this size are read whole while looking ahead; larger ones are streamed. */
-const SMALL_FILE = 256 * 1024;
-
-async function prefetch(p: string, rel: string): Promise<Prefetched | null> {
-  let st: BigIntStats;
+function lstatOrNull(p: string): BigIntStats | null {
   try {
-    st = await lstat(p, { bigint: true });
+    return lstatSync(p, { bigint: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
-  }
-  // Files with several names may end up as hardlink entries, whose content is not needed.
-  if (!st.isFile() || st.nlink !== 1n || st.size > BigInt(SMALL_FILE)) return { st };
-  const fh = await openRegular(p, rel, st);
-  try {
-    const buf = Buffer.allocUnsafe(Number(st.size));
-    let off = 0;
-    while (off < buf.length) {
-      const { bytesRead } = await fh.read(buf, off, buf.length - off, off);
-      if (bytesRead === 0) break;
-      off += bytesRead;
-    }
-    // A file that shrank meanwhile is archived as it is now; one that grew is cut at the size in its header.
-    return { st, data: off === buf.length ? buf : buf.subarray(0, off) };
-  } finally {
-    await fh.close();
   }
 }
 
@@ -388,14 +324,14 @@ async function prefetch(p: string, rel: string): Promise<Prefetched | null> {
  * O_NOFOLLOW refuses a symlink swapped in, O_NONBLOCK keeps a fifo swapped
  * in from hanging the open, and the inode check catches any other swap.
  */
-async function openRegular(p: string, rel: string, st: BigIntStats): Promise<FileHandle> {
-  const fh = await open(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+function openRegular(p: string, rel: string, st: BigIntStats): number {
+  const fd = openSync(p, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   try {
-    const now = await fh.stat({ bigint: true });
+    const now = fstatSync(fd, { bigint: true });
     if (now.ino !== st.ino || now.dev !== st.dev || !now.isFile()) throw new Error(`${rel} changed while it was being archived`);
-    return fh;
+    return fd;
   } catch (err) {
-    await fh.close();
+    closeSync(fd);
     throw err;
   }
 }
@@ -407,37 +343,159 @@ function splitDev(rdev: bigint): { major: number; minor: number } {
   return { major: Number(major), minor: Number(minor) };
 }
 
+const roundUp = (n: number): number => (n + 511) & ~511;
+
+// ---------- tar headers ----------
+// Written byte for byte as tar-stream's packer writes them (ustar, with a pax header when a name
+// or id does not fit), so layers keep the digests earlier versions gave the same trees.
+
+const TYPEFLAG: Record<EntryType, number> = {
+  file: 0, link: 1, symlink: 2, 'character-device': 3, 'block-device': 4, directory: 5, fifo: 6, 'pax-header': 72,
+};
+
+/** One entry's header block(s): the ustar header, preceded by a pax header when needed. */
+function encode(h: EntryHeader): Buffer {
+  if (!h.pax) {
+    const block = ustar(h);
+    if (block !== null) return block;
+  }
+  let records = '';
+  records += paxRecord('path', h.name);
+  if (h.linkname) records += paxRecord('linkpath', h.linkname);
+  for (const [k, v] of Object.entries(h.pax ?? {})) records += paxRecord(k, v);
+  const body = Buffer.from(records);
+  const paxHeader: EntryHeader = {
+    name: 'PaxHeader', type: 'pax-header', mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime, size: body.length,
+    ...(h.linkname && { linkname: 'PaxHeader' }), ...(h.devmajor !== undefined && { devmajor: h.devmajor }), ...(h.devminor !== undefined && { devminor: h.devminor }),
+  };
+  return Buffer.concat([ustar(paxHeader)!, body, Buffer.alloc(roundUp(body.length) - body.length), ustar({ ...paxHeader, type: h.type, size: h.size ?? 0 })!]);
+}
+
+/** `LEN key=value\n`, LEN counting itself. */
+function paxRecord(key: string, value: string): string {
+  const s = ` ${key}=${value}\n`;
+  const len = Buffer.byteLength(s);
+  let digits = Math.floor(Math.log10(len)) + 1;
+  if (len + digits >= 10 ** digits) digits++;
+  return `${len + digits}${s}`;
+}
+
+/** The ustar header block, or null when the entry needs a pax header. */
+function ustar(h: EntryHeader): Buffer | null {
+  // Directory names without a trailing slash, as tar-stream writes them.
+  let name = h.name;
+  let prefix = '';
+  // Non-ASCII names travel in pax records.
+  if (Buffer.byteLength(name) !== name.length) return null;
+  while (name.length > 100) {
+    const i = name.indexOf('/');
+    if (i === -1) return null;
+    prefix += prefix ? '/' + name.slice(0, i) : name.slice(0, i);
+    name = name.slice(i + 1);
+  }
+  if (prefix.length > 155) return null;
+  if (h.linkname && Buffer.byteLength(h.linkname) > 100) return null;
+
+  const buf = Buffer.alloc(512);
+  buf.write(name, 0);
+  buf.write(octal(h.mode & 0o7777, 6), 100);
+  buf.write(octal(h.uid, 6), 108);
+  buf.write(octal(h.gid, 6), 116);
+  const size = h.type === 'file' ? (h.size ?? 0) : h.type === 'pax-header' ? (h.size ?? 0) : 0;
+  if (size.toString(8).length > 11) {
+    // base-256, for files of 8 GiB and more
+    buf[124] = 0x80;
+    for (let i = 11, n = size; i > 0; i--, n = Math.floor(n / 256)) buf[124 + i] = n % 256;
+  } else {
+    buf.write(octal(size, 11), 124);
+  }
+  buf.write(octal(h.mtime, 11), 136);
+  buf[156] = 48 + TYPEFLAG[h.type];
+  if (h.linkname) buf.write(h.linkname, 157);
+  buf.write('ustar\0', 257, 'latin1');
+  buf.write('00', 263);
+  buf.write(octal(h.devmajor ?? 0, 6), 329);
+  buf.write(octal(h.devminor ?? 0, 6), 337);
+  if (prefix) buf.write(prefix, 345);
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += buf[i]!;
+  for (let i = 156; i < 512; i++) sum += buf[i]!;
+  buf.write(octal(sum, 6), 148);
+  return buf;
+}
+
+/** n zero-padded octal digits and a space (all sevens when it does not fit), as tar-stream writes numbers. */
+function octal(v: number, n: number): string {
+  const s = Math.floor(v).toString(8);
+  if (s.length > n) return '7'.repeat(n) + ' ';
+  return s.padStart(n, '0') + ' ';
+}
+
 /**
  * Lists opaque directories (relative to dir) with a single getfattr run
  * rather than one xattr lookup per directory.
  */
 export async function findOpaqueDirs(dir: string, userxattr: boolean): Promise<Set<string>> {
+  return (await upperXattrs(dir, userxattr, false)).opaque;
+}
+
+export interface UpperXattrs {
+  /** Directories (relative to dir) marked opaque. */
+  opaque: Set<string>;
+  /**
+   * The other xattrs, by name, with the host paths that carry them (only when asked for): overlay
+   * bookkeeping (origin, impure, opaque="x" …) and whatever a tar of the tree would not hold.
+   */
+  others: Map<string, string[]>;
+}
+
+/**
+ * xattrs of an overlay upper dir, read with a single getfattr run rather than a lookup per
+ * entry: the opaque markers, and with `all` every xattr a layer tar does not carry.
+ */
+export async function upperXattrs(dir: string, userxattr: boolean, all = true): Promise<UpperXattrs> {
   const root = path.resolve(dir);
-  const res = await exec('getfattr', ['-R', '-h', '--absolute-names', '-d', '-m', '^(trusted|user)\\.overlay\\.opaque$', root], {
+  const res = await exec('getfattr', ['-R', '-h', '--absolute-names', '-d', '-m', all ? '-' : '^(trusted|user)\\.overlay\\.opaque$', root], {
     check: false,
   });
   // Older getfattr exits 1 when nothing matched; anything with diagnostics is a real failure.
   if (res.exitCode !== 0 && !(res.exitCode === 1 && res.stderr.trim() === '')) {
     throw new Error(`getfattr ${root}: exit status ${res.exitCode}: ${res.stderr.trim()}`);
   }
-  const wanted = userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
-  const found = new Set<string>();
+  const opaqueName = userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+  const out: UpperXattrs = { opaque: new Set(), others: new Map() };
   let current: string | null = null;
   for (const line of res.stdout.split('\n')) {
     if (line.startsWith('# file: ')) {
       current = unescapeGetfattr(line.slice('# file: '.length));
       continue;
     }
-    if (current === null) continue;
+    if (current === null || line === '') continue;
     const eq = line.indexOf('=');
-    if (eq < 0) continue;
+    const name = eq < 0 ? line : line.slice(0, eq);
+    const rel = path.relative(root, current);
+    if (rel.startsWith('..')) continue;
     // Kernels since 6.7 also write opaque="x" (directory merely contains whiteouts), which is not opaque.
-    if (line.slice(0, eq) === wanted && line.slice(eq + 1) === '"y"') {
-      const rel = path.relative(root, current);
-      if (rel !== '' && !rel.startsWith('..')) found.add(rel);
+    if (name === opaqueName && line.slice(eq + 1) === '"y"') {
+      if (rel !== '') out.opaque.add(rel);
+      continue;
+    }
+    // The security module labels files by itself.
+    if (!all || name === 'security.selinux') continue;
+    const list = out.others.get(name) ?? [];
+    list.push(current);
+    out.others.set(name, list);
+  }
+  return out;
+}
+
+/** Removes xattrs listed by upperXattrs(): one setfattr run per name and batch of paths. */
+export async function removeXattrs(byName: Map<string, string[]>): Promise<void> {
+  for (const [name, paths] of byName) {
+    for (let i = 0; i < paths.length; i += 500) {
+      await exec('setfattr', ['-h', '-x', name, '--', ...paths.slice(i, i + 500)]);
     }
   }
-  return found;
 }
 
 /** getfattr prints unusual bytes of a file name (and backslash itself) as \NNN octal escapes. */

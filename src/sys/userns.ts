@@ -7,7 +7,7 @@
 // This module is loaded by the entry before anything else, so it stays small: node builtins only.
 
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeSync } from 'node:fs';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,7 +16,11 @@ export const USERNS_ENV = '_BARGE_USERNS';
 /** The fd on which the re-executed barge reports that it started (so unshare's own failures are told apart). */
 const READY_ENV = '_BARGE_USERNS_READY';
 
-export type UsernsMode = 'full' | 'single';
+/**
+ * full: the user's subordinate ranges; single: only the user's own id; identity: root without
+ * CAP_SYS_ADMIN (an unprivileged container) maps every id it has to itself.
+ */
+export type UsernsMode = 'full' | 'single' | 'identity';
 
 export interface IdMapping {
   containerID: number;
@@ -60,21 +64,31 @@ export function inUserNamespace(): boolean {
 
 /** Whether this process is a barge (or a child of one) inside the user namespace barge made. */
 export function inBargeUserns(): boolean {
-  return !!process.env[USERNS_ENV] && inUserNamespace();
+  // A full identity map reads like the initial namespace's, so that one is taken on barge's word.
+  return !!process.env[USERNS_ENV] && (inUserNamespace() || process.env[USERNS_ENV] === 'identity');
 }
 
 /** The mapping mode of barge's namespace: `single` when only one uid is mapped. */
 export function usernsMode(): UsernsMode {
+  if (process.env[USERNS_ENV] === 'identity' && inBargeUserns()) return 'identity';
   const total = readIdMap('uid').reduce((s, m) => s + m.size, 0);
   return total > 1 ? 'full' : 'single';
 }
 
 /** The uid this process has outside its user namespace (the user who ran barge). */
 export function hostUid(): number {
-  const uid = process.getuid?.() ?? 0;
-  if (!inUserNamespace()) return uid;
-  const m = readIdMap('uid').find((r) => uid >= r.containerID && uid < r.containerID + r.size);
-  return m ? m.hostID + (uid - m.containerID) : uid;
+  return hostId('uid', process.getuid?.() ?? 0);
+}
+
+/** The gid this process has outside its user namespace. */
+export function hostGid(): number {
+  return hostId('gid', process.getgid?.() ?? 0);
+}
+
+function hostId(kind: 'uid' | 'gid', id: number): number {
+  if (!inUserNamespace()) return id;
+  const m = readIdMap(kind).find((r) => id >= r.containerID && id < r.containerID + r.size);
+  return m ? m.hostID + (id - m.containerID) : id;
 }
 
 /**
@@ -190,9 +204,39 @@ function fullMappingProblem(user: string | undefined): string | undefined {
  * and a command that touches the store.
  */
 export function needsReexec(args: readonly string[]): boolean {
-  if ((process.getuid?.() ?? 0) === 0) return false;
+  if ((process.getuid?.() ?? 0) === 0 && hasCapability(CAP_SYS_ADMIN)) return false;
   if (inBargeUserns()) return false;
   return commandNeedsUserns(args);
+}
+
+const CAP_SETGID = 6;
+const CAP_SETUID = 7;
+const CAP_SYS_ADMIN = 21;
+
+/** Whether this process holds capability NUMBER in its effective set (in its own user namespace). */
+function hasCapability(n: number): boolean {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return !!m && ((BigInt(`0x${m[1]}`) >> BigInt(n)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Root that may not mount (an unprivileged container: no CAP_SYS_ADMIN) can still make a user
+ * namespace and, holding CAP_SETUID/CAP_SETGID where it is, map into it every id it has, each to
+ * itself: files keep their numeric owners and barge gets the mount rights it needs there.
+ */
+function identityMappingPossible(): boolean {
+  return (process.getuid?.() ?? 0) === 0 && hasCapability(CAP_SETUID) && hasCapability(CAP_SETGID);
+}
+
+/** "ID ID SIZE" lines mapping each range of this process's own namespace to itself. */
+function identityMapText(kind: 'uid' | 'gid'): string {
+  const own = readIdMap(kind);
+  const ranges = own.length ? own : [{ containerID: 0, hostID: 0, size: 4294967295 }];
+  return ranges.map((r) => `${r.containerID} ${r.containerID} ${r.size}\n`).join('');
 }
 
 /** Whether we are in the foreground process group of a terminal, so keyboard signals reach the child as well. */
@@ -226,8 +270,9 @@ function kernelHint(): string {
  */
 export function reexecInUserns(): Promise<never> {
   const user = userName();
-  const problem = fullMappingProblem(user);
-  const mode: UsernsMode = problem ? 'single' : 'full';
+  const identity = identityMappingPossible();
+  const problem = identity ? undefined : fullMappingProblem(user);
+  const mode: UsernsMode = identity ? 'identity' : problem ? 'single' : 'full';
   if (problem) {
     process.stderr.write(
       `WARN[0000] ${problem}: running with a single uid/gid mapped (only files owned by root can be used); ` +
@@ -240,16 +285,20 @@ export function reexecInUserns(): Promise<never> {
     process.exit(125);
   }
   const script = process.argv[1]!;
-  const args = [
-    '--user', ...(mode === 'full' ? ['--map-auto'] : []), '--map-root-user', '--mount', '--propagation', 'private', '--',
-    process.execPath, ...process.execArgv, script, ...process.argv.slice(2),
-  ];
+  const self = [process.execPath, ...process.execArgv, script, ...process.argv.slice(2)];
+  // In identity mode barge writes the maps itself. unshare then runs a shell that reports the new
+  // namespace and waits for the maps before starting barge: a program started before its uid is
+  // mapped would lose its capabilities at exec.
+  const args =
+    mode === 'identity'
+      ? ['--user', '--mount', '--propagation', 'private', '--', findTool('sh') ?? '/bin/sh', '-c', 'echo >&3 && read -r _ <&3 && exec "$@"', 'sh', ...self]
+      : ['--user', ...(mode === 'full' ? ['--map-auto'] : []), '--map-root-user', '--mount', '--propagation', 'private', '--', ...self];
   const env: NodeJS.ProcessEnv = { ...process.env, [USERNS_ENV]: mode, [READY_ENV]: '3' };
   // Inside, getpwuid(0) is root's entry: keep the user's home however it was found here.
   if (!env.HOME) env.HOME = homedir();
   // As rootless Podman does: runtime files (runroot, auth.json, ...) of a user without a session go
   // to a private directory, and everything barge starts agrees on where that is.
-  if (!env.XDG_RUNTIME_DIR) {
+  if (!env.XDG_RUNTIME_DIR && mode !== 'identity') {
     try {
       env.XDG_RUNTIME_DIR = privateRuntimeDir();
     } catch (e) {
@@ -261,7 +310,23 @@ export function reexecInUserns(): Promise<never> {
   return new Promise<never>(() => {
     const child = spawn(unshare, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
     let started = false;
-    child.stdio[3]?.on('data', () => (started = true));
+    let mapped = mode !== 'identity';
+    child.stdio[3]?.on('data', () => {
+      if (mapped) {
+        started = true;
+        return;
+      }
+      mapped = true;
+      try {
+        writeFileSync(`/proc/${child.pid}/uid_map`, identityMapText('uid'));
+        writeFileSync(`/proc/${child.pid}/gid_map`, identityMapText('gid'));
+      } catch (e) {
+        process.stderr.write(`Error: cannot map ids into barge's user namespace: ${(e as Error).message}\n`);
+        child.kill('SIGKILL');
+        return;
+      }
+      (child.stdio[3] as NodeJS.WritableStream).write('\n');
+    });
     child.stdio[3]?.on('error', () => undefined);
 
     const forwarded: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -342,4 +407,182 @@ export function explainSingleMappingErrors(): void {
     }
     return ok;
   }) as typeof process.stderr.write;
+}
+
+/** What --userns, --userns-uid-map/--uidmap and friends ask for a container's processes. */
+export interface UsernsRequest {
+  /** host, private/container/auto (a new namespace), keep-id[:uid=U,gid=G], nomap, ns:PATH or a path. */
+  userns?: string;
+  uidMap?: readonly string[];
+  gidMap?: readonly string[];
+  /** --userns-uid-map-user: the uid map is this user's /etc/subuid ranges. */
+  uidMapUser?: string;
+  /** --userns-gid-map-group: the gid map is this group's /etc/subgid ranges. */
+  gidMapGroup?: string;
+}
+
+/** The user namespace of a container, kept with a working container so every run uses it. */
+export interface ContainerUserns {
+  /** Maps from container ids to ids of barge's own namespace (the runtime's); absent: no new namespace. */
+  uidMappings?: IdMapping[];
+  gidMappings?: IdMapping[];
+  /** An existing user namespace to join (ns:PATH). */
+  path?: string;
+  /** keep-id: the process runs as this uid:gid unless --user says otherwise. */
+  user?: { uid: number; gid: number };
+}
+
+/** "C:H:S" triples, comma-separated and/or repeated, as Buildah's --userns-uid-map and Podman's --uidmap take them. */
+export function parseIdMapSpecs(flag: string, specs: readonly string[]): IdMapping[] {
+  const out: IdMapping[] = [];
+  for (const spec of specs.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '')) {
+    const f = spec.split(':');
+    const n = f.map((x) => (/^\d+$/.test(x) ? Number(x) : NaN));
+    if (f.length !== 3 || !n.every((x) => Number.isSafeInteger(x) && x <= 0xffffffff) || n[2] === 0) {
+      throw new Error(`invalid ${flag} "${spec}": expected CONTAINER-ID:HOST-ID:SIZE`);
+    }
+    out.push({ containerID: n[0]!, hostID: n[1]!, size: n[2]! });
+  }
+  return out;
+}
+
+/** All ranges of NAME in a subordinate id file, as a map starting at container id 0 (for --userns-uid-map-user). */
+function subordinateMap(file: string, name: string): IdMapping[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // Reported below as no ranges.
+  }
+  const out: IdMapping[] = [];
+  let next = 0;
+  for (const line of text.split('\n')) {
+    const [n, s, c] = line.trim().split(':');
+    if (n !== name || !/^\d+$/.test(s ?? '') || !/^\d+$/.test(c ?? '') || Number(c) === 0) continue;
+    out.push({ containerID: next, hostID: Number(s), size: Number(c) });
+    next += Number(c);
+  }
+  if (!out.length) throw new Error(`no ranges for "${name}" in ${file}`);
+  return out;
+}
+
+/** The ids this process can hand to a container: those its own namespace maps, as one identity map. */
+function availableIds(kind: 'uid' | 'gid'): IdMapping[] {
+  const own = readIdMap(kind);
+  if (!own.length) return [{ containerID: 0, hostID: 0, size: 4294967295 }];
+  return own.map((m) => ({ containerID: m.containerID, hostID: m.containerID, size: m.size }));
+}
+
+function covered(avail: readonly IdMapping[], m: IdMapping): boolean {
+  // Adjacent ranges (barge's own id, then the subordinate ones) count as one.
+  let from = m.hostID;
+  const end = m.hostID + m.size;
+  for (const a of [...avail].sort((x, y) => x.hostID - y.hostID)) {
+    if (a.hostID <= from && from < a.hostID + a.size) from = a.hostID + a.size;
+    if (from >= end) return true;
+  }
+  return false;
+}
+
+/**
+ * barge keeps container files owned as in the image (it does not shift a copy of the layers for each
+ * mapping), and its store is private to its own root: a map must give that root some id in the container.
+ */
+function checkRootMapped(uid: readonly IdMapping[], gid: readonly IdMapping[], what: string): void {
+  const maps0 = (m: readonly IdMapping[]): boolean => m.some((r) => r.hostID === 0);
+  if (!maps0(uid) || !maps0(gid)) {
+    throw new Error(
+      `${what} leaves id 0 of ${(process.getuid?.() ?? 0) !== 0 || process.env[USERNS_ENV] ? "barge's user namespace (your own uid)" : 'the host'} unmapped, ` +
+        'which barge does not support: container files are not shifted to the map, so the container could not reach its root filesystem',
+    );
+  }
+}
+
+/** Total count of contiguous ids from 0 that this namespace maps. */
+function contiguousFromZero(avail: readonly IdMapping[]): number {
+  let n = 0;
+  for (const a of [...avail].sort((x, y) => x.hostID - y.hostID)) {
+    if (a.hostID > n) break;
+    n = Math.max(n, a.hostID + a.size);
+  }
+  return n;
+}
+
+/**
+ * Podman's keep-id: container id ID is barge's 0 (the user on the host); 0..ID-1 come from the ids
+ * after it, and ids above ID keep their numbers, so the image's other owners stay usable.
+ */
+function keepIdMap(id: number, total: number): IdMapping[] {
+  const out: IdMapping[] = [];
+  const below = Math.min(id, total - 1);
+  if (below > 0) out.push({ containerID: 0, hostID: 1, size: below });
+  out.push({ containerID: id, hostID: 0, size: 1 });
+  if (id + 1 < total) out.push({ containerID: id + 1, hostID: id + 1, size: total - id - 1 });
+  return out;
+}
+
+/** Turns the command-line request into the namespace a container runs in; throws on what cannot be honoured. */
+export function resolveContainerUserns(r: UsernsRequest): ContainerUserns {
+  const explicitUid = r.uidMapUser ? subordinateMap('/etc/subuid', r.uidMapUser) : parseIdMapSpecs('uid map', r.uidMap ?? []);
+  const gidName = r.gidMapGroup ?? r.uidMapUser;
+  const explicitGid = gidName ? subordinateMap('/etc/subgid', gidName) : parseIdMapSpecs('gid map', r.gidMap ?? []);
+  const mode = (r.userns ?? '').trim();
+  const [kind, optText] = [mode.split(':')[0]!, mode.includes(':') ? mode.slice(mode.indexOf(':') + 1) : ''];
+  const rootless = (process.getuid?.() ?? 0) !== 0 || !!process.env[USERNS_ENV];
+
+  if (explicitUid.length || explicitGid.length) {
+    if (mode !== '' && kind !== 'private' && kind !== 'container' && kind !== 'auto') {
+      throw new Error(`--userns=${mode} cannot be combined with explicit uid/gid maps`);
+    }
+    const uid = explicitUid.length ? explicitUid : explicitGid;
+    const gid = explicitGid.length ? explicitGid : explicitUid;
+    for (const [what, maps] of [['uid', uid], ['gid', gid]] as const) {
+      const avail = availableIds(what);
+      const bad = maps.find((m) => !covered(avail, m));
+      if (bad) {
+        throw new Error(
+          `${what} map ${bad.containerID}:${bad.hostID}:${bad.size} uses ids that are not mapped into ${rootless ? "barge's user namespace" : 'this system'}` +
+            (rootless ? ` (rootless maps are relative to it: ids 0-${contiguousFromZero(avail) - 1})` : ''),
+        );
+      }
+    }
+    checkRootMapped(uid, gid, 'the uid/gid map');
+    return { uidMappings: uid, gidMappings: gid };
+  }
+
+  switch (kind) {
+    case '':
+    case 'host':
+      return {};
+    case 'container':
+    case 'private':
+    case 'auto':
+      // Buildah's "container" is a new namespace; Podman's container:ID would join another one's.
+      if (kind === 'container' && optText) throw new Error(`--userns=${mode}: joining another container's user namespace is not supported`);
+      // A namespace of the container's own that maps the same ids: files keep their owners, while
+      // the container's root holds its capabilities only over its own namespace.
+      return { uidMappings: availableIds('uid'), gidMappings: availableIds('gid') };
+    case 'keep-id':
+    case 'nomap': {
+      // nomap is refused below (checkRootMapped), after the rootless check Podman makes first.
+      if (!rootless) throw new Error(`--userns=${kind} is only supported in rootless mode`);
+      const total = Math.min(contiguousFromZero(availableIds('uid')), contiguousFromZero(availableIds('gid')));
+      if (kind === 'nomap') checkRootMapped([], [], '--userns=nomap');
+      let uid = hostUid();
+      let gid = hostGid();
+      for (const o of optText.split(',').filter((x) => x !== '')) {
+        const m = /^(uid|gid)=(\d+)$/.exec(o);
+        if (!m) throw new Error(`invalid --userns=keep-id option "${o}" (uid=UID, gid=GID)`);
+        if (m[1] === 'uid') uid = Number(m[2]);
+        else gid = Number(m[2]);
+      }
+      return { uidMappings: keepIdMap(uid, total), gidMappings: keepIdMap(gid, total), user: { uid, gid } };
+    }
+    case 'ns':
+      if (!optText.startsWith('/')) throw new Error(`invalid --userns=${mode}: ns: takes an absolute path`);
+      return { path: optText };
+    default:
+      if (mode.startsWith('/')) return { path: mode };
+      throw new Error(`invalid --userns "${mode}" (host, private, auto, keep-id, nomap, ns:PATH)`);
+  }
 }

@@ -1,11 +1,12 @@
-// The real-world Containerfiles in containerfiles/ build on the busybox test image and work.
+// The real-world Containerfiles in containerfiles/ build (on the busybox test image, and
+// gcc-hello on a debootstrap Debian base with gcc) and work.
 import { randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, type Env } from '../helpers.ts';
+import { REPO_ROOT, runInImage, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { buildOk, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
+import { buildOk, DEFAULT_PATH, imageConfig, imageJSON, importGccBase, noContainers, readFiles, runIn } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -24,7 +25,7 @@ describe('containerfiles/', () => {
     const c = await imageConfig(env, 'site');
     expect(c).toMatchObject({
       User: 'www', WorkingDir: '/srv/www', ExposedPorts: { '8080/tcp': {} }, StopSignal: 'SIGTERM',
-      Env: ['PORT=8080', 'DOCROOT=/srv/www'],
+      Env: [DEFAULT_PATH, 'PORT=8080', 'DOCROOT=/srv/www'],
       Labels: { 'org.opencontainers.image.title': 'static site', 'org.opencontainers.image.description': 'busybox httpd serving /srv/www' },
     });
     const d = (await imageJSON(env, 'site')).Docker.config;
@@ -47,6 +48,30 @@ describe('containerfiles/', () => {
     const again = await buildOk(env, dir('multi-stage'), ['--layers', '--build-arg', 'VERSION=2.5']);
     expect(again.id).toBe(cached.id);
     expect(again.stdout).toContain('--> Using cache');
+  });
+
+  it('gcc-hello: gcc on a Debian base compiles a static program; only it reaches the scratch image', async () => {
+    await importGccBase(env);
+    // No network in RUN: the base brings gcc, so nothing is fetched during the build.
+    const first = await buildOk(env, dir('gcc-hello'), ['--network', 'none', '--layers', '-t', 'gcc-hello']);
+    expect(first.stdout).toContain('[1/2] STEP 5/5: RUN gcc -O2 -static -o hello hello.c && strip hello');
+    expect(await runInImage(env, 'gcc-hello', ['/hello'])).toBe('hello from a static C program built by barge');
+    const img = await imageJSON(env, 'gcc-hello');
+    expect(img.OCIv1.rootfs.diff_ids).toHaveLength(1);
+    expect(await imageConfig(env, 'gcc-hello')).toEqual({ Env: [DEFAULT_PATH], Entrypoint: ['/hello'] });
+    const ctr = await env.bargeOk(['from', 'gcc-hello']);
+    try {
+      const { readdir } = await import('node:fs/promises');
+      expect(await readdir(await env.bargeOk(['mount', ctr]))).toEqual(['hello']);
+    } finally {
+      await env.bargeOk(['rm', ctr]);
+    }
+    // Rebuilt unchanged, every step is a cache hit: gcc does not run again.
+    const again = await buildOk(env, dir('gcc-hello'), ['--network', 'none', '--layers']);
+    expect(again.id).toBe(first.id);
+    expect((again.stdout.match(/^--> Using cache /gm) ?? []).length).toBe(6);
+    expect(again.stdout).not.toContain('STEP 5/5: RUN gcc -O2 -static -o hello hello.c && strip hello\n--> [0-9a-f]');
+    await noContainers(env);
   });
 
   it('heredoc-cache-secret: heredocs, a cache mount and a secret', async () => {

@@ -1,11 +1,12 @@
 // `barge build` and the same steps written as a shell script of primitives give the same config
-// and the same files.
+// and the same files. As in Buildah, `build` gives a stage whose base sets no PATH the default
+// one and `from` does not, so the script sets it: that is the one step FROM adds.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { buildOk, context, imageConfig, runIn } from './lib.ts';
+import { buildOk, context, DEFAULT_PATH, imageConfig, runIn } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -42,7 +43,7 @@ describe('build ≡ script of primitives', () => {
       await buildOk(env, ctx, [...(layers ? ['--layers'] : []), '-t', `built-${layers}`]);
 
       const ctr = await env.bargeOk(['from', 'busybox']);
-      await env.bargeOk(['config', '--env', 'A=1', '--env', 'B=two', '--label', 'l=v', '--workingdir', '/app', ctr]);
+      await env.bargeOk(['config', '--env', DEFAULT_PATH, '--env', 'A=1', '--env', 'B=two', '--label', 'l=v', '--workingdir', '/app', ctr]);
       await env.bargeOk(['copy', ctr, 'a.txt', './'], { cwd: ctx });
       await env.bargeOk(['copy', ctr, 'conf/', '/app/conf/'], { cwd: ctx });
       await env.bargeOk(['run', ctr, '--', '/bin/sh', '-c', 'echo built > /app/built']);

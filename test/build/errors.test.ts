@@ -34,6 +34,12 @@ describe('broken Containerfiles', () => {
     ['FROM busybox\nRUN <<EOF\ntrue\n', 2, 'unterminated heredoc <<EOF'],
     ['RUN true\nFROM busybox\n', 1, 'RUN instruction before the first FROM'],
     ['FROM busybox\n\n\nENV ${NOPE:?unset}=x\n', 4, 'NOPE: unset'],
+    ['FROM busybox AS 1st\n', 1, 'invalid name for build stage: "1st"'],
+    ['FROM busybox\nSHELL /bin/bash -c\n', 2, 'SHELL requires the arguments to be in JSON form'],
+    ['FROM busybox\nONBUILD ONBUILD RUN true\n', 2, 'chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed'],
+    ['FROM busybox\nHEALTHCHECK --interval=5s SOMETIMES\n', 2, 'HEALTHCHECK requires NONE or CMD'],
+    ['FROM busybox\nCOPY --parents=perhaps a /b/\n', 2, 'COPY: invalid --parents value "perhaps" (true or false)'],
+    ['FROM busybox\nRUN true\nADD --from=x a /b\n', 3, 'ADD: unknown flag: --from'],
   ])('%j → line %i', async (text, line, msg) => {
     const r = await expectFailure({ Containerfile: text });
     expect(r.stderr).toContain(`${join(r.ctx, 'Containerfile')}:${line}: ${msg}`);
@@ -133,6 +139,23 @@ describe('hostile contexts', () => {
     await writeFile(join(ctx, 'Containerfile'), 'FROM busybox\nCOPY *.txt /t/\n');
     await buildOk(env, ctx, ['-t', 'ignored2']);
     expect(await runIn(env, 'ignored2', 'ls /t')).toBe('ok.txt');
+  });
+
+  it('X.containerignore wins over X.dockerignore next to the Containerfile; .containerignore over .dockerignore in the context', async () => {
+    const ctx = await context(env, {
+      'build/app.Containerfile': 'FROM busybox\nCOPY . /all/\n',
+      'build/app.Containerfile.containerignore': 'a.txt\nbuild\n',
+      'build/app.Containerfile.dockerignore': 'b.txt\nbuild\n',
+      '.containerignore': 'c.txt\n',
+      '.dockerignore': 'd.txt\n',
+      'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd',
+    });
+    await buildOk(env, ctx, ['-f', join(ctx, 'build/app.Containerfile'), '-t', 'cignore']);
+    expect(await runIn(env, 'cignore', 'cd /all && ls -A')).toBe('.containerignore\n.dockerignore\nb.txt\nc.txt\nd.txt');
+    // Without a file next to it, the context's .containerignore applies (and not .dockerignore).
+    await writeFile(join(ctx, 'Containerfile'), 'FROM busybox\nCOPY . /all/\n');
+    await buildOk(env, ctx, ['-t', 'cignore2']);
+    expect(await runIn(env, 'cignore2', 'cd /all && ls -A')).toBe('.containerignore\n.dockerignore\nContainerfile\na.txt\nb.txt\nbuild\nd.txt');
   });
 
   it('-f X uses X.containerignore / X.dockerignore before the context\'s', async () => {

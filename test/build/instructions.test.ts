@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { buildOk, context, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
+import { buildOk, context, DEFAULT_PATH, imageConfig, imageJSON, noContainers, readFiles, runIn } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -44,7 +44,7 @@ describe('config instructions', () => {
     expect(stdout.trim().split('\n').at(-1)).toBe(id);
     const c = await imageConfig(env, 'cfg');
     // Docker: every pair of one ENV expands against the variables from before it, so C sees no A.
-    expect(c.Env).toEqual(['A=1', 'B=two words', 'C=-x', 'LEGACY=value with spaces']);
+    expect(c.Env).toEqual([DEFAULT_PATH, 'A=1', 'B=two words', 'C=-x', 'LEGACY=value with spaces']);
     expect(c.Labels).toEqual({ version: '1.0', 'quoted key': 'v', desc: 'two words' });
     expect(Object.keys(c.ExposedPorts as object).sort()).toEqual(['443/tcp', '53/udp', '80/tcp', '8000/tcp', '8001/tcp', '8002/tcp']);
     expect(Object.keys(c.Volumes as object).sort()).toEqual(['/data', '/json1', '/json2', '/logs']);
@@ -143,7 +143,7 @@ describe('ARG and ENV scoping', () => {
     const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as 'x64' | 'arm64'] ?? process.arch;
     expect(out).toBe(`before:[]\nafter:[cli] local:[env-wins] fromenv:[host-env]\narch:[${arch}] plat:[]\n`);
     const c = await imageConfig(env, 'args');
-    expect(c.Env).toEqual(['LOCAL=env-wins', 'COPYOFARG=cli']);
+    expect(c.Env).toEqual([DEFAULT_PATH, 'LOCAL=env-wins', 'COPYOFARG=cli']);
     expect(stderr).toContain('[Warning] one or more build args were not consumed: [NOBODY]');
     // ARG values are in RUN's history, not in the image's environment.
     const hist = (await imageJSON(env, 'args')).OCIv1.history.map((h) => h.created_by ?? '');
@@ -302,5 +302,176 @@ describe('RUN', () => {
     expect((await readFiles(env, 'mounts1', ['runs']))[0]?.trim()).toBe('1');
     expect((await readFiles(env, 'mounts2', ['runs']))[0]?.trim()).toBe('2');
     expect(await runIn(env, 'mounts2', 'cat /secret-len /from-bind; ls -d /cache /scratch /run/secrets/tok 2>&1 | grep -c "No such file"')).toBe('6\nbound\n3');
+  });
+});
+
+describe('COPY --parents, --exclude and --link', () => {
+  it('--parents keeps each source\'s directories, below a /./ pivot when there is one', async () => {
+    const ctx = await context(env, {
+      Containerfile: [
+        'FROM busybox AS build',
+        'RUN mkdir -p /out/sub && echo f > /out/sub/f && echo g > /out/g',
+        'FROM busybox',
+        'COPY --parents a/x.txt b/c/y.txt /p1/',
+        'COPY --parents src/./lib/*.c /p2/',
+        'COPY --parents */*.md /p3',
+        'COPY --parents dir /p4/',
+        'COPY --parents ./a/../b/c/y.txt /p5/',
+        'COPY --from=build --parents /out/./sub/f /out/g /p6/',
+        'WORKDIR /w',
+        'COPY --parents=true a/x.txt rel/',
+        'COPY --parents=false a/x.txt b/c/y.txt /flat/',
+      ].join('\n'),
+      'a/x.txt': 'x\n', 'a/doc.md': 'a-doc\n', 'b/doc.md': 'b-doc\n', 'b/c/y.txt': 'y\n',
+      'src/lib/m.c': 'm\n', 'src/lib/n.c': 'n\n', 'src/lib/readme.txt': 'r\n', 'dir/inner/z': 'z\n',
+    });
+    await buildOk(env, ctx, ['-t', 'parents']);
+    const listing = await runIn(env, 'parents', 'cd / && find p1 p2 p3 p4 p5 p6 w flat -type f | sort');
+    expect(listing.split('\n')).toEqual([
+      'flat/x.txt', 'flat/y.txt',
+      'p1/a/x.txt', 'p1/b/c/y.txt',
+      // Below the pivot only: src/ is dropped, lib/ kept.
+      'p2/lib/m.c', 'p2/lib/n.c',
+      'p3/a/doc.md', 'p3/b/doc.md',
+      'p4/dir/inner/z',
+      'p5/b/c/y.txt',
+      // From a stage: /out/./sub/f pivots at /out; /out/g keeps its whole path.
+      'p6/out/g', 'p6/sub/f',
+      'w/rel/a/x.txt',
+    ]);
+    // The same with --layers, where the parents path is part of each step's cache key.
+    await buildOk(env, ctx, ['--layers', '-t', 'parents-layers']);
+    expect(await runIn(env, 'parents-layers', 'cd / && find p1 p2 p3 p4 p5 p6 w flat -type f | sort')).toBe(listing);
+  });
+
+  it('--exclude leaves matching files out, from the context and from --from', async () => {
+    const ctx = await context(env, {
+      Containerfile: [
+        'FROM busybox AS build',
+        'RUN mkdir -p /out/tmp && echo keep > /out/keep.txt && echo drop > /out/drop.tmp && echo t > /out/tmp/t',
+        'FROM busybox',
+        'COPY --exclude=*.log --exclude=secrets app/ /app/',
+        'COPY --exclude=**/*.tmp --exclude=tmp --from=build /out/ /from/',
+        'ADD --exclude=b.txt *.txt /added/',
+      ].join('\n'),
+      'app/main.sh': 'main\n', 'app/debug.log': 'log\n', 'app/secrets/key': 'k\n', 'app/sub/keep.log.txt': 'kept\n',
+      'a.txt': 'a\n', 'b.txt': 'b\n',
+    });
+    for (const layers of [[], ['--layers']]) {
+      await buildOk(env, ctx, [...layers, '-t', 'excluded']);
+      expect(await runIn(env, 'excluded', 'cd / && find app from added -type f | sort')).toBe(
+        'added/a.txt\napp/main.sh\napp/sub/keep.log.txt\nfrom/keep.txt',
+      );
+    }
+  });
+
+  it('--link is accepted (the files are the same); a bad value is an error at its line', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nCOPY --link a.txt /linked\nCOPY --link=false a.txt /unlinked\n', 'a.txt': 'A\n' });
+    await buildOk(env, ctx, ['-t', 'linked']);
+    expect(await readFiles(env, 'linked', ['linked', 'unlinked'])).toEqual(['A\n', 'A\n']);
+    const bad = await context(env, { Containerfile: 'FROM busybox\n\nCOPY --link=sometimes a.txt /x\n', 'a.txt': 'A\n' });
+    const r = await env.barge(['build', bad]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain(`${join(bad, 'Containerfile')}:3: COPY: invalid --link value "sometimes" (true or false)`);
+    await noContainers(env);
+  });
+});
+
+describe('ADD from a URL', () => {
+  it('fetches into the destination (mode 0600, Last-Modified kept) over loopback HTTP', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((req, res) => {
+      if (req.url === '/files/data.txt') {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Last-Modified': 'Wed, 01 Jan 2020 00:00:00 GMT' });
+        res.end('served over http\n');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const ctx = await context(env, {
+        Containerfile: `FROM busybox\nADD http://127.0.0.1:${port}/files/data.txt /dl/\nADD http://127.0.0.1:${port}/files/data.txt /named.txt\n`,
+      });
+      await buildOk(env, ctx, ['-t', 'fromurl']);
+      expect(await runIn(env, 'fromurl', 'cat /dl/data.txt /named.txt; stat -c "%a %Y" /dl/data.txt')).toBe('served over http\nserved over http\n600 1577836800');
+      const missing = await context(env, { Containerfile: `FROM busybox\nADD http://127.0.0.1:${port}/nope /x\n` });
+      const r = await env.barge(['build', missing]);
+      expect(r.code).toBe(125);
+      expect(r.stderr).toContain('HTTP 404');
+      await noContainers(env);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('default PATH (as Buildah)', () => {
+  it('FROM scratch: the stage gets the default PATH in its config and in RUN', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "/bin/busybox env > /env"]\n' });
+    execFileSync('cp', ['/bin/busybox', join(ctx, 'busybox')]);
+    for (const layers of [[], ['--layers']]) {
+      await buildOk(env, ctx, [...layers, '-t', 'scratch-path']);
+      expect(await imageConfig(env, 'scratch-path')).toEqual({ Env: [DEFAULT_PATH] });
+      expect((await readFiles(env, 'scratch-path', ['env']))[0]!.split('\n')).toContain(DEFAULT_PATH);
+    }
+  });
+
+  it('a base whose Env lacks PATH gets it appended; a base PATH is kept; ENV can extend it', async () => {
+    const ctr = await env.bargeOk(['from', 'busybox']);
+    await env.bargeOk(['config', '--env', 'X=1', ctr]);
+    await env.bargeOk(['commit', '--rm', ctr, 'xenv']);
+    const noPath = await context(env, { Containerfile: 'FROM xenv\nRUN echo "$PATH" > /path\n' });
+    await buildOk(env, noPath, ['-t', 'xenv-built']);
+    expect((await imageConfig(env, 'xenv-built')).Env).toEqual(['X=1', DEFAULT_PATH]);
+    expect((await readFiles(env, 'xenv-built', ['path']))[0]).toBe(`${DEFAULT_PATH.slice(5)}\n`);
+    // The primitives themselves leave Env alone, as buildah from/commit do.
+    expect((await imageConfig(env, 'xenv')).Env).toEqual(['X=1']);
+
+    const own = await context(env, { Containerfile: 'FROM xenv-built\nENV PATH=/opt/bin:$PATH\nRUN echo "$PATH" > /path\n' });
+    await buildOk(env, own, ['-t', 'own-path']);
+    expect((await imageConfig(env, 'own-path')).Env).toEqual(['X=1', `PATH=/opt/bin:${DEFAULT_PATH.slice(5)}`]);
+    expect((await readFiles(env, 'own-path', ['path']))[0]).toBe(`/opt/bin:${DEFAULT_PATH.slice(5)}\n`);
+  });
+
+  it('a FROM-only build of such a base gets a config of its own, with and without --layers', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\n' });
+    const base = (await env.bargeOk(['images', '-q', '--no-trunc', 'busybox'])).replace(/^sha256:/, '');
+    for (const layers of [[], ['--layers']]) {
+      const { id } = await buildOk(env, ctx, [...layers, '-t', 'from-only']);
+      expect(id).not.toBe(base);
+      expect((await imageConfig(env, 'from-only')).Env).toEqual([DEFAULT_PATH]);
+    }
+  });
+});
+
+describe('directives and triggers', () => {
+  it('# escape=` makes the backtick the escape and line-continuation character', async () => {
+    const ctx = await context(env, {
+      Containerfile: ['# escape=`', 'FROM busybox', 'ENV LIT=`$HOME WIN=C:\\dir\\x', 'RUN echo one `', '    two > /joined && echo "back\\slash" > /bs'].join('\n'),
+    });
+    await buildOk(env, ctx, ['-t', 'escaped']);
+    expect((await imageConfig(env, 'escaped')).Env).toEqual([DEFAULT_PATH, 'LIT=$HOME', 'WIN=C:\\dir\\x']);
+    expect(await readFiles(env, 'escaped', ['joined', 'bs'])).toEqual(['one two\n', 'back\\slash\n']);
+  });
+
+  it('ONBUILD COPY and RUN triggers run first in the child build, with the child\'s context', async () => {
+    const parent = await context(env, { Containerfile: 'FROM busybox\nONBUILD COPY app.txt /app/\nONBUILD RUN cat /app/app.txt > /app/seen\n' });
+    await buildOk(env, parent, ['--format', 'docker', '-t', 'onbuild-parent']);
+    const child = await context(env, { Containerfile: 'FROM onbuild-parent\nRUN echo "after: $(cat /app/seen)" > /after\n', 'app.txt': 'child context\n' });
+    for (const layers of [[], ['--layers']]) {
+      await buildOk(env, child, [...layers, '--format', 'docker', '-t', 'onbuild-child']);
+      expect(await readFiles(env, 'onbuild-child', ['app/app.txt', 'after'])).toEqual(['child context\n', 'after: child context\n']);
+    }
+  });
+
+  it('WORKDIR makes its directory without --layers; with --layers a later step does (as Buildah)', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nWORKDIR /made/here\nWORKDIR /src\nCOPY a.c .\n', 'a.c': 'int x;\n' });
+    await buildOk(env, ctx, ['-t', 'wd']);
+    expect(await runIn(env, 'wd', 'test -d /made/here && echo made; cat /src/a.c')).toBe('made\nint x;');
+    await buildOk(env, ctx, ['--layers', '-t', 'wd-layers']);
+    expect(await runIn(env, 'wd-layers', 'test -d /made/here || echo not-made; cat /src/a.c')).toBe('not-made\nint x;');
   });
 });

@@ -1,8 +1,33 @@
 // Shared helpers for the `barge build` black-box tests.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'vitest';
-import { describeFailure, runInImage, type BargeResult, type Env } from '../helpers.ts';
+import { describeFailure, readContainerFiles, REPO_ROOT, runInImage, type BargeResult, type Env } from '../helpers.ts';
+
+/**
+ * What Buildah (imagebuilder) and barge put into a stage's Env when its base image sets no PATH
+ * (the busybox test image sets none).
+ */
+export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+let gccTar: Promise<string> | undefined;
+
+/**
+ * The Debian bookworm base that containerfiles/gcc-hello builds on: debootstrap minbase with gcc
+ * and libc6-dev. The bench's script makes it the first time (about 40 s, ~90 MB from
+ * deb.debian.org) and caches the tarball in /var/cache/barge-bench ($BENCH_CACHE), so later runs
+ * and other test files only import it. Building gcc in from apt inside a RUN step instead would
+ * download on every build and need the network in the container.
+ */
+export async function importGccBase(env: Env, name = 'debian-gcc'): Promise<void> {
+  gccTar ??= promisify(execFile)('bash', [join(REPO_ROOT, 'scripts', 'bench', 'debootstrap-base.sh')], {
+    env: { ...process.env, DEBOOTSTRAP_INCLUDE: 'gcc,libc6-dev' },
+    encoding: 'utf8',
+  }).then((r) => r.stdout.trim().split('\n').at(-1)!);
+  await env.bargeOk(['import', await gccTar, name]);
+}
 
 let ctxCounter = 0;
 
@@ -38,8 +63,7 @@ export async function imageJSON(env: Env, image: string): Promise<{ OCIv1: { his
 export async function readFiles(env: Env, image: string, paths: string[]): Promise<(string | null)[]> {
   const ctr = await env.bargeOk(['from', image]);
   try {
-    const mp = await env.bargeOk(['mount', ctr]);
-    return await Promise.all(paths.map((p) => readFile(join(mp, p), 'utf8').catch(() => null)));
+    return await readContainerFiles(env, ctr, paths);
   } finally {
     await env.bargeOk(['rm', ctr]);
   }

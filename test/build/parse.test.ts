@@ -7,6 +7,7 @@ import { parseContainerfile, ContainerfileError } from '../../src/containerfile/
 import { expandWord, expandWords } from '../../src/containerfile/expand.ts';
 import { makeMatcher, parseIgnore } from '../../src/containerfile/ignore.ts';
 import { glob } from '../../src/containerfile/glob.ts';
+import { isHostPlatform, parentsPath } from '../../src/containerfile/interpreter.ts';
 
 const parse = (t: string) => parseContainerfile(t, 'Containerfile');
 const err = (t: string): string => {
@@ -117,5 +118,29 @@ describe('source globbing inside a root', () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('COPY --parents and --platform helpers', () => {
+  it('parentsPath keeps the whole path, or what follows a /./ pivot', () => {
+    expect(parentsPath('a/b/c.txt', 'a/b/c.txt')).toBe('a/b/c.txt');
+    expect(parentsPath('./a/./b/c.txt', 'a/b/c.txt')).toBe('b/c.txt');
+    expect(parentsPath('src/./lib/*.c', 'src/lib/m.c')).toBe('lib/m.c');
+    expect(parentsPath('/out/./sub', 'out/sub')).toBe('sub');
+    // A leading ./ is not a pivot; a pivot at the root keeps everything.
+    expect(parentsPath('./x/y', 'x/y')).toBe('x/y');
+    expect(parentsPath('././x/y', 'x/y')).toBe('x/y');
+  });
+
+  it('isHostPlatform accepts the host\'s os/arch only', () => {
+    const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as 'x64' | 'arm64'] ?? process.arch;
+    expect(isHostPlatform(`linux/${arch}`)).toBe(true);
+    expect(isHostPlatform('linux/s390x')).toBe(arch === 's390x');
+    expect(isHostPlatform(`windows/${arch}`)).toBe(false);
+  });
+
+  it('boolean flags take no value, true or false; anything else is a FILE:LINE error', () => {
+    expect(parse('FROM busybox\nCOPY --link --parents=false a /b/\n').instructions[1]!.flags).toEqual([{ name: 'link', value: '' }, { name: 'parents', value: 'false' }]);
+    expect(err('FROM busybox\nCOPY --link=yes a /b\n')).toBe('Containerfile:2: COPY: invalid --link value "yes" (true or false)');
   });
 });

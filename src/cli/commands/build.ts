@@ -3,8 +3,10 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Readable } from 'node:stream';
-import { openStore, print, selectedRuntime, ExitError, type GlobalOptions } from '../context.ts';
+import { openStore, print, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
 import type { PullPolicy } from '../../primitives/from.ts';
+import type { Store } from '../../store/store.ts';
+import type { RemoteCache } from '../../containerfile/interpreter.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -46,6 +48,92 @@ async function extractContext(tarball: string, dir: string): Promise<void> {
   await applyTar(input, { root: dir, whiteouts: 'none', chown: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
 }
 
+/**
+ * `--ssh default|ID[=SOCKET|KEY[,KEY…]]`, as in Buildah: an agent socket per id, a bare id meaning
+ * $SSH_AUTH_SOCK. Key files are loaded into a private ssh-agent (openssh-client) that `stop`
+ * ends, since an agent socket is what RUN --mount=type=ssh hands to the step.
+ */
+async function sshSockets(specs: string[], temps: string[], stop: (() => void)[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const id = eq < 0 ? spec : spec.slice(0, eq);
+    const paths = eq < 0 ? [] : spec.slice(eq + 1).split(',').filter((p) => p !== '');
+    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new Error(`invalid --ssh "${spec}": expected default or ID[=SOCKET|KEY[,KEY...]]`);
+    if (!paths.length) {
+      const sock = process.env.SSH_AUTH_SOCK;
+      if (!sock) throw new Error(`--ssh ${spec}: SSH_AUTH_SOCK is not set; start an ssh-agent or give a socket or key (--ssh ${id}=PATH)`);
+      paths.push(sock);
+    }
+    for (const p of paths) if (!existsSync(p)) throw new Error(`--ssh ${spec}: ${p}: no such file or directory`);
+    const sockets = paths.filter((p) => statSync(p).isSocket());
+    if (sockets.length && sockets.length < paths.length) throw new Error(`invalid --ssh "${spec}": give one agent socket or key files, not both`);
+    if (sockets.length > 1) throw new Error(`invalid --ssh "${spec}": one agent socket per id`);
+    out.set(id, sockets.length ? resolvePath(sockets[0]!) : await keyAgent(paths, temps, stop));
+  }
+  return out;
+}
+
+/** `--cache-from/--cache-to REPO`: a registry repository (tags are the cache keys, so none is given). */
+function cacheRepo(spec: string, flag: string): string {
+  const repo = spec.replace(/^docker:\/\//, '');
+  const last = repo.slice(repo.lastIndexOf('/') + 1);
+  if (!repo.includes('/') || last.includes(':') || repo.includes('@') || /[A-Z\s]/.test(repo)) {
+    throw new Error(`invalid ${flag} "${spec}": expected a registry repository such as registry.example.com/project/cache (no tag or digest)`);
+  }
+  return repo;
+}
+
+async function remoteCache(store: Store, o: Opts, from: string[], to: string[], warn: (l: string) => void): Promise<RemoteCache> {
+  const { applyRegistryFlags } = await import('./registry.ts');
+  const { pullImage, pushImage } = await import('./transfer.ts');
+  applyRegistryFlags(o, 'push');
+  return {
+    from,
+    to,
+    async fetch(ref) {
+      try {
+        return await pullImage(store, `docker://${ref}`, [], { quiet: true });
+      } catch (e) {
+        const msg = (e as Error).message;
+        // A miss is the common case; anything else (TLS, auth) is worth a line but not a failure.
+        if (!/manifest unknown|not found|name unknown|404/i.test(msg)) warn(`WARN: --cache-from ${ref}: ${msg}`);
+        return null;
+      }
+    },
+    async push(imageId, ref) {
+      await pushImage(store, imageId, `docker://${ref}`, { quiet: true });
+    },
+  };
+}
+
+/** A private ssh-agent holding the given keys; returns its socket. */
+async function keyAgent(keys: string[], temps: string[], stop: (() => void)[]): Promise<string> {
+  const { spawn, execFileSync } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'barge-ssh-'));
+  temps.push(dir);
+  const sock = join(dir, 'agent.sock');
+  // -D keeps the agent in the foreground as barge's child, so it cannot outlive a normal exit.
+  const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  const spawned = new Promise<void>((ok, fail) => {
+    agent.once('spawn', ok);
+    agent.once('error', (e) => fail(new Error(`--ssh: starting ssh-agent (package openssh-client): ${e.message}`)));
+  });
+  await spawned;
+  stop.push(() => agent.kill());
+  for (let i = 0; !existsSync(sock); i++) {
+    if (i >= 200 || agent.exitCode !== null) throw new Error('--ssh: ssh-agent did not create its socket');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  try {
+    execFileSync('ssh-add', ['-q', ...keys.map((k) => resolvePath(k))], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`--ssh: ssh-add ${keys.join(' ')}: ${stderr || (e as Error).message}`);
+  }
+  return sock;
+}
+
 export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   if (args.length > 1) throw new Error('accepts at most one argument: the build context');
   // `--layers` and `--pull` take optional values (`--layers=false`, `--pull=never`). Commander
@@ -62,6 +150,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     o.pull = 'true';
   }
   const temps: string[] = [];
+  const stop: (() => void)[] = [];
   try {
     let context = args[0] ?? '.';
     let stdinContainerfile: string | null = null;
@@ -142,6 +231,22 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
       } else throw new Error(`invalid --secret "${s}": src= or env= is required`);
     }
 
+    const ssh = await sshSockets(list(o.ssh), temps, stop);
+    let cacheTtlMs: number | undefined;
+    if (str(o.cacheTtl) !== undefined) {
+      const { parseDuration } = await import('../../primitives/config.ts');
+      let ns: number;
+      try {
+        ns = parseDuration(str(o.cacheTtl)!);
+      } catch (e) {
+        throw new Error(`invalid --cache-ttl: ${(e as Error).message}`);
+      }
+      if (ns < 0) throw new Error(`invalid --cache-ttl "${str(o.cacheTtl)}": must not be negative`);
+      cacheTtlMs = ns / 1e6;
+    }
+    const cacheFrom = list(o.cacheFrom).map((r) => cacheRepo(r, '--cache-from'));
+    const cacheTo = list(o.cacheTo).map((r) => cacheRepo(r, '--cache-to'));
+
     const pullOpt = str(o.pull);
     // Bare --pull is Buildah's --pull=true: pull when missing.
     const pull: PullPolicy =
@@ -160,13 +265,14 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const format = (str(o.format) ?? process.env.BUILDAH_FORMAT ?? 'oci').toLowerCase();
     if (format !== 'oci' && format !== 'docker') throw new Error(`unrecognized image type "${format}"`);
     const isolation = str(o.isolation);
+    const userns = usernsFromOptions(o);
     if (isolation && isolation !== 'oci' && isolation !== 'chroot' && isolation !== 'rootless') throw new Error(`unrecognized isolation type "${isolation}"`);
     const layersOpt = o.layers;
     const layers = layersOpt === undefined ? process.env.BUILDAH_LAYERS === 'true' : layersOpt === true || layersOpt === 'true';
     const platform = str(o.platform);
     if (platform) {
-      const { platformArgs } = await import('../../containerfile/interpreter.ts');
-      if (platform !== platformArgs().get('TARGETPLATFORM') && platform !== `linux/${platformArgs().get('TARGETARCH')}`) {
+      const { platformArgs, isHostPlatform } = await import('../../containerfile/interpreter.ts');
+      if (!platform.split(',').every((p) => isHostPlatform(p.trim()))) {
         throw new Error(`--platform ${platform}: only the host platform (${platformArgs().get('TARGETPLATFORM')}) can be built`);
       }
     }
@@ -196,8 +302,12 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         ...(ts !== undefined && { timestamp: Number(ts) }),
         ...(str(o.target) !== undefined && { target: str(o.target)! }),
         ...(net && { network: net }),
-        volumes: list(o.volume), secrets,
+        volumes: list(o.volume), secrets, ssh,
+        ...(cacheTtlMs !== undefined && { cacheTtlMs }),
+        // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
+        ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),
         ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
+        ...(userns && { userns }),
         ...(runtime && { runtime }),
         quiet,
         out: (l) => process.stdout.write(`${l}\n`),
@@ -212,6 +322,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
       throw e;
     }
   } finally {
+    for (const s of stop) s();
     for (const t of temps) await rm(t, { recursive: true, force: true }).catch(() => {});
   }
 }

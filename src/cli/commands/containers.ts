@@ -1,17 +1,19 @@
 // Podman-style container commands: run IMAGE, create, start, stop, kill, restart, wait, logs, ps,
 // container inspect/cleanup, and the removal of such containers for `rm`.
 
-import { existsSync } from 'node:fs';
-import { openStore, print, ExitError, selectedRuntime, type GlobalOptions } from '../context.ts';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { openStore, print, ExitError, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
-  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, removeContainer, signalContainer, signalNumber,
+  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, markStoppedByUser, pauseContainer, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
 import { containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
-import { parseK8sLog, parseSince, readFrom, type LogEntry } from '../../containers/logs.ts';
+import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -23,6 +25,13 @@ function num(v: unknown, what: string): number | undefined {
   const n = Number(s);
   if (!Number.isFinite(n)) throw new ExitError(`invalid ${what} "${s}"`, 125);
   return n;
+}
+
+/** A boolean flag that may be given a value (--sig-proxy, --sig-proxy=false); true when absent. */
+function boolOpt(v: unknown, what: string): boolean {
+  if (v === undefined || v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new ExitError(`invalid value "${String(v)}" for ${what}: use true or false`, 125);
 }
 
 /** Maps lifecycle errors to Podman's exit statuses. */
@@ -52,6 +61,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('entrypoint', str(o.entrypoint));
   set('workingDir', str(o.workdir) ?? str(o.workingdir));
   set('user', str(o.user));
+  set('userns', usernsFromOptions(o));
   set('hostname', str(o.hostname));
   set('network', network);
   set('stopSignal', str(o.stopSignal));
@@ -62,8 +72,35 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('cpus', cpus);
   set('restart', str(o.restart));
   set('runtime', runtime);
+  set('conmonPidFile', str(o.conmonPidfile));
   if (o.readOnlyTmpfs !== undefined) opts.readOnlyTmpfs = str(o.readOnlyTmpfs) !== 'false';
+  opts.createCommand = process.argv.slice(2);
   return opts;
+}
+
+/**
+ * `create`/`run` with --replace and --cidfile: an existing container of the same name is removed
+ * first; the id file must not exist yet (it names one container) and is written once created.
+ */
+async function createFor(store: Store, args: string[], o: Opts, runtime: string | undefined): Promise<Container> {
+  const opts = createOptions(args, o, runtime);
+  const cidfile = str(o.cidfile);
+  if (cidfile !== undefined && existsSync(cidfile)) {
+    throw new ExitError(`container id file exists. Ensure another container is not using it or delete ${cidfile}`, 125);
+  }
+  if (o.replace && opts.name !== undefined && store.findContainer(opts.name)?.kind === 'container') {
+    await removeContainer(store, opts.name, { force: true });
+  }
+  const c = await createContainer(store, opts);
+  if (cidfile !== undefined) {
+    try {
+      await writeFile(cidfile, c.record.id, { flag: 'wx' });
+    } catch (e) {
+      await removeContainer(store, c.record.id, { force: true }).catch(() => undefined);
+      throw new ExitError(`writing the container id file ${cidfile}: ${(e as Error).message}`, 125);
+    }
+  }
+  return c;
 }
 
 /** `barge run IMAGE [CMD…]` — Podman's run (runCmd sends here when the operand is not a working container). */
@@ -71,7 +108,7 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
   const store = await openStore(g);
   const runtime = await selectedRuntime(g);
   try {
-    const c = await createContainer(store, createOptions(args, o, runtime));
+    const c = await createFor(store, args, o, runtime);
     if (o.detach) {
       try {
         await startDetached(store, c.record.id);
@@ -82,7 +119,7 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
       print(c.record.id);
       return 0;
     }
-    return await startAttached(store, c.record.id);
+    return await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
   } catch (e) {
     return rethrow(e);
   }
@@ -91,7 +128,7 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
 export async function createCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   try {
-    const c = await createContainer(store, createOptions(args, o, await selectedRuntime(g)));
+    const c = await createFor(store, args, o, await selectedRuntime(g));
     print(c.record.id);
   } catch (e) {
     rethrow(e);
@@ -114,7 +151,22 @@ function forEach(args: string[], fn: (ref: string) => Promise<string | void>): P
   })();
 }
 
+/** The ids in --cidfile files; with --ignore a missing file names no container. */
+export function cidfileRefs(o: Opts): string[] {
+  const refs: string[] = [];
+  for (const f of list(o.cidfile).length ? list(o.cidfile) : str(o.cidfile) !== undefined ? [str(o.cidfile)!] : []) {
+    try {
+      refs.push(readFileSync(f, 'utf8').trim());
+    } catch (e) {
+      if (o.ignore && (e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new ExitError(`reading CIDFile: ${(e as Error).message}`, 125);
+    }
+  }
+  return refs;
+}
+
 function targets(store: Store, args: string[], o: Opts, running = false): string[] {
+  if (o.cidfile !== undefined) return [...args, ...cidfileRefs(o)];
   if (o.all) {
     return store.listContainers('container').filter((r) => !running || isUp(liveState(store, loadContainer(store, r.id)))).map((r) => r.name);
   }
@@ -137,7 +189,7 @@ export async function startCmd(g: GlobalOptions, args: string[], o: Opts): Promi
   if (o.attach) {
     if (refs.length !== 1) throw new ExitError('you cannot start and attach multiple containers at once', 125);
     try {
-      return await startAttached(store, refs[0]!);
+      return await startAttached(store, refs[0]!, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
     } catch (e) {
       return rethrow(e);
     }
@@ -151,7 +203,10 @@ export async function startCmd(g: GlobalOptions, args: string[], o: Opts): Promi
 export async function stopCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const t = num(o.time, '--time');
-  return forEach(targets(store, args, o, true), async (ref) => {
+  const refs = targets(store, args, o, true);
+  return forEach(refs, async (ref) => {
+    // --ignore: a container that is already gone is not an error (systemd's ExecStop after a crash).
+    if (o.ignore && !store.findContainer(ref)) return;
     await stopContainer(store, ref, t);
     return ref;
   });
@@ -167,10 +222,43 @@ export async function restartCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   });
 }
 
+/** `barge pause|unpause [-a] [-l] CONTAINER…`; --all takes every running (or paused) container. */
+export async function pauseCmd(g: GlobalOptions, args: string[], o: Opts, pause = true): Promise<number> {
+  const store = await openStore(g);
+  const refs = o.all
+    ? store.listContainers('container').filter((r) => liveState(store, loadContainer(store, r.id)).status === (pause ? 'running' : 'paused')).map((r) => r.id)
+    : targets(store, args, o);
+  if (!refs.length && !o.all) throw new ExitError('you must provide at least one name or id', 125);
+  return forEach(refs, async (ref) => {
+    await pauseContainer(store, ref, pause);
+    return ref;
+  });
+}
+
+export function unpauseCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  return pauseCmd(g, args, o, false);
+}
+
+/**
+ * `barge port [-a] [-l] CONTAINER [PRIVATE[/PROTO]]`: the published ports. barge publishes none
+ * yet (no bridge networking), so as for Podman's containers without them there is nothing to list.
+ */
+export async function portCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  if (o.all) return;
+  const { ref, rest } = o.latest || args.length ? containerAndRest(store, args, o) : { ref: undefined, rest: [] };
+  if (ref === undefined) throw new ExitError('you must supply a running container name or id', 125);
+  loadContainer(store, ref);
+  const [port] = rest;
+  if (port !== undefined && !/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new ExitError(`invalid port "${port}"`, 125);
+}
+
 export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const sig = str(o.signal) ?? 'SIGKILL';
   return forEach(targets(store, args, o, true), async (ref) => {
+    signalNumber(sig);
+    await markStoppedByUser(store, ref);
     await signalContainer(store, ref, sig);
     return ref;
   });
@@ -187,7 +275,8 @@ export async function waitCmd(g: GlobalOptions, args: string[], o: Opts): Promis
 
 export async function cleanupCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  for (const ref of args) await cleanupContainer(store, ref, { rm: !!o.rm });
+  // As Podman's cleanup (conmon's exit command), this is where the restart policy is applied.
+  for (const ref of o.latest ? targets(store, args, o) : args) await cleanupContainer(store, ref, { rm: !!o.rm, restart: true });
 }
 
 /** For `rm`: removes a Podman-style container (force kills a running one). Prints nothing. */
@@ -215,38 +304,20 @@ export async function logsCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     const c = loadContainer(store, ref);
     if (c.data.config.logDriver === 'none') throw new ExitError(`failed to read the logs of ${c.record.name}: the log driver is "none"`, 125);
     const path = containerPaths(store, c.record.id, c.data.config.runtimeName).logPath;
-    const emit = (entries: LogEntry[]): void => {
-      for (const e of entries) {
-        if (since !== undefined && e.ms < since) continue;
-        if (until !== undefined && e.ms > until) continue;
-        let line = e.text;
-        if (o.timestamps) line = `${e.time} ${line}`;
-        if (multi) line = `${c.record.id.slice(0, 12)} ${line}`;
-        (e.stream === 'stderr' ? process.stderr : process.stdout).write(line);
-      }
-    };
-    let { text, size } = readFrom(path, 0);
-    // Only whole lines: a partial last line is read again when followed.
-    let cut = text.lastIndexOf('\n') + 1;
-    let entries = parseK8sLog(text.slice(0, cut));
+    let entries: LogEntry[] = [];
+    const offset = await readLog(path, 0, (e) => entries.push(...e));
     if (tail >= 0) entries = tail === 0 ? [] : entries.slice(-tail);
+    const emit = (es: LogEntry[]): void =>
+      writeEntries(
+        es.filter((e) => (since === undefined || e.ms >= since) && (until === undefined || e.ms <= until)),
+        (e) => `${multi ? `${c.record.id.slice(0, 12)} ` : ''}${o.timestamps ? `${e.time} ` : ''}${e.text}`,
+      );
     emit(entries);
-    let offset = Buffer.byteLength(text.slice(0, cut));
-    void size;
     if (o.follow) {
-      for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+      await readLog(path, offset, emit, () => {
         const now = loadContainerOrNull(store, c.record.id);
-        const running = now ? isUp(liveState(store, now)) : false;
-        ({ text, size } = readFrom(path, offset));
-        cut = text.lastIndexOf('\n') + 1;
-        if (cut > 0) {
-          emit(parseK8sLog(text.slice(0, cut)));
-          offset += Buffer.byteLength(text.slice(0, cut));
-          delay = 20;
-        }
-        if (!running) break;
-        await new Promise((r) => setTimeout(r, delay));
-      }
+        return now ? isUp(liveState(store, now)) : false;
+      });
     }
   }
   return 0;
@@ -285,11 +356,18 @@ function statusText(s: ContainerState): string {
     case 'running':
     case 'stopping':
       return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago`;
+    case 'paused':
+      return 'Paused';
     case 'exited':
       return `Exited (${s.exitCode ?? -1}) ${humanDuration(Date.now() - Date.parse(s.finishedAt ?? ''))} ago`;
     default:
       return 'Created';
   }
+}
+
+/** A running container shows 0, as in Podman, even when a restart policy keeps the last run's code. */
+function shownExitCode(s: ContainerState): number {
+  return isUp(s) ? 0 : (s.exitCode ?? 0);
 }
 
 function podmanState(s: ContainerState): string {
@@ -330,8 +408,8 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
     Ports: '',
     Names: c.record.name,
     Labels: c.data.config.labels,
-    ExitCode: s.exitCode ?? 0,
-    Pid: isUp(s) ? s.pid : 0,
+    ExitCode: shownExitCode(s),
+    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
     AutoRemove: c.data.config.autoRemove,
     Size: '',
   };
@@ -357,6 +435,8 @@ function matchesFilter(c: Container, s: ContainerState, f: string): boolean {
       const labels = c.data.config.labels;
       return k in labels && (j < 0 || labels[k] === v.slice(j + 1));
     }
+    case 'restart-policy':
+      return c.data.config.restart.name === (v === '' ? 'no' : v);
     case 'ancestor':
       return c.data.config.image === v || c.record.imageName === v || c.data.config.imageId.startsWith(v.replace(/^sha256:/, '')) ||
         (c.record.imageName ?? '').replace(/^localhost\//, '').replace(/:latest$/, '') === v.replace(/:latest$/, '');
@@ -408,13 +488,13 @@ function psJSON(c: Container, s: ContainerState): Record<string, unknown> {
     CreatedAt: humanDuration(Date.now() - Date.parse(c.record.created)) + ' ago',
     Exited: s.status === 'exited',
     ExitedAt: s.finishedAt ? Math.floor(Date.parse(s.finishedAt) / 1000) : 0,
-    ExitCode: s.exitCode ?? 0,
+    ExitCode: shownExitCode(s),
     Id: c.record.id,
     Image: c.record.imageName ?? c.data.config.image,
     ImageID: c.data.config.imageId,
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
-    Pid: isUp(s) ? s.pid : 0,
+    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
     Ports: null,
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
     State: podmanState(s),
@@ -439,13 +519,13 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       OciVersion: '1.0.2',
       Status: podmanState(s),
       Running: up,
-      Paused: false,
+      Paused: s.status === 'paused',
       Restarting: false,
       OOMKilled: false,
       Dead: false,
-      Pid: up ? s.pid : 0,
-      ConmonPid: up && s.monitor === 'conmon' ? s.monitorPid : 0,
-      ExitCode: s.exitCode ?? 0,
+      Pid: up || s.status === 'paused' ? s.pid : 0,
+      ConmonPid: (up || s.status === 'paused') && s.monitor === 'conmon' ? s.monitorPid : 0,
+      ExitCode: shownExitCode(s),
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
@@ -635,4 +715,68 @@ export async function exportCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const out = str(o.output);
   if (out === undefined && process.stdout.isTTY) throw new ExitError('refusing to export to terminal. Use -o flag or redirect', 125);
   await exportContainer(store, ref, out ?? process.stdout);
+}
+
+// ---------- generate systemd ----------
+
+/** The launcher bin/barge beside the running bundle, by its real path (a unit must not depend on $PATH). */
+function bargeExecutable(): string {
+  const script = process.argv[1] ?? '';
+  const launcher = resolve(dirname(script), '..', 'bin', 'barge');
+  try {
+    return realpathSync(launcher);
+  } catch {
+    return realpathSync(script);
+  }
+}
+
+/** `barge generate systemd [--new] [--name] [--files] [--restart-policy] … CONTAINER` */
+export async function generateSystemdCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  const { generateUnit, UNIT_RESTART_POLICIES } = await import('../../containers/systemd.ts');
+  const [ref] = args;
+  if (!ref) throw new ExitError('a container name or ID must be specified', 125);
+  const policy = str(o.restartPolicy) ?? 'on-failure';
+  const restartPolicy = UNIT_RESTART_POLICIES.find((p) => p === policy);
+  if (!restartPolicy) throw new ExitError(`${policy} is not a valid restart policy`, 125);
+  let c: Container;
+  try {
+    c = loadContainer(store, ref);
+  } catch (e) {
+    throw new ExitError(`${ref} does not refer to a container: ${(e as Error).message}`, 125);
+  }
+  if (c.data.config.restart.name !== 'no') {
+    process.stderr.write(
+      `Warning: container ${c.record.id} has restart policy "${c.data.config.restart.name}" which can lead to issues on shutdown: ` +
+        'consider recreating the container without a restart policy and use systemd\'s restart mechanism instead\n',
+    );
+  }
+  // Which of run's options take a value, from the command tree itself, to rewrite the create command.
+  const { buildProgram } = await import('../program.ts');
+  const run = buildProgram().commands.find((x) => x.name() === 'run');
+  const valueOptions = new Set<string>();
+  for (const opt of run?.options ?? []) {
+    if (!opt.required && !opt.optional) continue;
+    if (opt.long) valueOptions.add(opt.long);
+    if (opt.short) valueOptions.add(opt.short);
+  }
+  const globalArgs: string[] = [];
+  for (const [flag, v] of [['--root', g.root], ['--runroot', g.runroot], ['--storage-driver', g.storageDriver], ['--runtime', g.runtime]] as const) {
+    if (v !== undefined) globalArgs.push(flag, flag === '--root' || flag === '--runroot' ? resolve(v) : v);
+  }
+  const { VERSION } = await import('../version.ts');
+  const { pathsOf } = await import('../../containers/lifecycle.ts');
+  const unit = generateUnit(c, {
+    barge: bargeExecutable(), globalArgs, useName: !!o.name, new: !!o.new, restartPolicy,
+    ...(num(o.restartSec, '--restart-sec') !== undefined && { restartSec: num(o.restartSec, '--restart-sec')! }),
+    ...(num(o.startTimeout, '--start-timeout') !== undefined && { startTimeout: num(o.startTimeout, '--start-timeout')! }),
+    ...(num(o.time ?? o.stopTimeout, '--stop-timeout') !== undefined && { stopTimeout: num(o.time ?? o.stopTimeout, '--stop-timeout')! }),
+    prefix: str(o.containerPrefix) ?? 'container', separator: str(o.separator) ?? '-', header: o.header !== false,
+    version: VERSION, now: new Date(), runroot: store.runroot, conmonPidFile: pathsOf(store, c).conmonPidFile, valueOptions,
+  });
+  if (o.files) {
+    const file = resolve(unit.name);
+    await writeFile(file, unit.text);
+    print(file);
+  } else process.stdout.write(unit.text);
 }

@@ -311,8 +311,9 @@ export async function inspectData(store: Store, name: string, type?: string): Pr
 
 export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
   const store = await openStore(g);
-  // Podman-style containers have Podman's inspect JSON.
-  if (str(o.type) !== 'image' && str(o.type) !== 'manifest' && store.findContainer(args[0]!)?.kind === 'container') {
+  if (!args[0] && !o.latest) throw new Error('no names or ids specified');
+  // Podman-style containers have Podman's inspect JSON (-l: the latest of them).
+  if (o.latest || (str(o.type) !== 'image' && str(o.type) !== 'manifest' && store.findContainer(args[0]!)?.kind === 'container')) {
     const { containerInspectCmd } = await import('./containers.ts');
     return containerInspectCmd(g, args, o);
   }

@@ -36,7 +36,7 @@ export function boolFlag(v: unknown, flag: string): boolean | undefined {
   throw new Error(`invalid argument ${JSON.stringify(String(v))} for "--${flag}" flag: strconv.ParseBool: parsing ${JSON.stringify(String(v))}: invalid syntax`);
 }
 
-function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptions {
+export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptions {
   const key = (name: string): string => (prefix ? prefix + name[0]!.toUpperCase() + name.slice(1) : name);
   const flag = (name: string): string => (prefix ? `${prefix}-${name}` : name).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   const out: DockerOptions = {};
@@ -45,7 +45,15 @@ function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptions {
   const certDir = str(o[key('certDir')]) ?? (prefix ? str(o.certDir) : undefined);
   if (certDir) out.certDir = certDir;
   const creds = str(o[key('creds')]);
+  const username = str(o[key('username')]);
+  const password = str(o[key('password')]);
+  if (creds !== undefined && (username !== undefined || password !== undefined)) throw new Error(`--${flag('creds')} cannot be combined with --${flag('username')} or --${flag('password')}`);
   if (creds !== undefined) out.creds = creds;
+  else if (username !== undefined) out.creds = `${username}:${password ?? ''}`;
+  if (o[key('noCreds')]) {
+    if (out.creds !== undefined) throw new Error(`--${flag('noCreds')} cannot be combined with credentials`);
+    out.noCreds = true;
+  }
   const token = str(o[key('registryToken')]);
   if (token) out.registryToken = token;
   const authfile = str(o[key('authfile')]) ?? str(o.authfile);

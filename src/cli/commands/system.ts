@@ -1,11 +1,11 @@
 import { readdir, rm } from 'node:fs/promises';
 import { arch, cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { closeStore, openStore, print, humanSize, isRootless, type GlobalOptions } from '../context.ts';
+import { closeStore, driverReason, openStore, print, humanSize, isRootless, type GlobalOptions } from '../context.ts';
 import { findRuntime } from '../../runtime/oci-runtime.ts';
 import { hostArch } from '../../primitives/builder.ts';
 import { exec } from '../../sys/exec.ts';
-import { readIdMap, usernsMode } from '../../sys/userns.ts';
+import { inBargeUserns, readIdMap, usernsMode } from '../../sys/userns.ts';
 import { VERSION } from '../version.ts';
 
 type Opts = Record<string, unknown>;
@@ -30,11 +30,12 @@ export async function infoCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
     host: {
       arch: hostArch(), cpus: cpus().length, hostname: hostname(), kernel: release(), os: 'linux', memTotal: totalmem(),
       rootless: isRootless(), ociRuntime: runtime, nodeArch: arch(),
-      ...(isRootless() && { idMappings: { uidmap: readIdMap('uid'), gidmap: readIdMap('gid'), mode: usernsMode() } }),
+      ...((isRootless() || inBargeUserns()) && { idMappings: { uidmap: readIdMap('uid'), gidmap: readIdMap('gid'), mode: usernsMode() } }),
     },
     store: {
       graphRoot: store.root, runRoot: store.runroot, graphDriverName: store.driver,
-      graphDriverReason: store.driver === 'overlay' ? 'kernel overlay filesystem (default)' : 'selected by --storage-driver or storage.conf',
+      graphDriverReason: driverReason(),
+      ...(store.overlayMountProgram && { graphOptions: { 'overlay.mount_program': { Executable: store.overlayMountProgram } } }),
       imageStore: { number: store.listImages().length },
       containerStore: { number: store.listContainers().length },
     },

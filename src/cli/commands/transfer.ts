@@ -9,37 +9,48 @@ import type { Store } from '../../store/store.ts';
 import { copyImage, type CopyOptions } from '../../image/copy.ts';
 import { openDestination, openSource, parseImageName } from '../../image/transports/index.ts';
 import type { ImageDestination, ImageSource } from '../../image/transport.ts';
-import { StorageDestination, StorageSource } from '../../image/transports/containers-storage.ts';
-import { getImage } from '../../image/local-images.ts';
 import { localImageName } from '../../image/reference.ts';
 import type { ImageConfig } from '../../image/types.ts';
-import { emptyImageConfig } from '../../primitives/builder.ts';
-import { applyConfig, type ConfigOptions } from '../../primitives/config.ts';
-import { archiveImageNames } from '../../image/archive-names.ts';
+import type { ConfigOptions } from '../../primitives/config.ts';
 // Registers the docker:// transport.
 import '../../image/transports/docker.ts';
 import { applyRegistryFlags, pullCandidates, withTransport } from './registry.ts';
 
 type Opts = Record<string, unknown>;
 
-interface MoveOptions {
+// The store side is loaded only by commands that use a store: registry and directory copies
+// start without it (and without SQLite).
+const storage = async (): Promise<typeof import('../../image/transports/containers-storage.ts') & typeof import('../../image/local-images.ts')> => ({
+  ...(await import('../../image/transports/containers-storage.ts')),
+  ...(await import('../../image/local-images.ts')),
+});
+
+export interface MoveOptions {
   quiet?: boolean;
   format?: 'oci' | 'docker';
   platform?: { os?: string; arch?: string; variant?: string };
+  /** Every image of an index and the index itself. */
+  all?: boolean;
+  compression?: 'gzip' | 'zstd';
+  preserveDigests?: boolean;
 }
 
 function copyOpts(o: MoveOptions, progress: Progress): CopyOptions {
   return {
     ...(o.format && { format: o.format }),
     ...(o.platform && { platform: o.platform }),
+    ...(o.all && { all: true }),
+    ...(o.compression && { destCompression: o.compression }),
+    ...(o.preserveDigests && { preserveDigests: true }),
     progress: progress.callbacks(),
   };
 }
 
 /** Opens either end of a copy: containers-storage names barge's own store. */
-async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | 'dst'): Promise<ImageSource | ImageDestination> {
+export async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | 'dst'): Promise<ImageSource | ImageDestination> {
   const n = parseImageName(name);
   if (n.transport === 'containers-storage') {
+    const { StorageDestination, StorageSource, getImage } = await storage();
     const s = await store();
     const ref = n.spec.replace(/^\[[^\]]*\]/, '');
     return dir === 'src' ? new StorageSource(s, getImage(s, ref).id) : new StorageDestination(s, ref ? [localImageName(ref)] : []);
@@ -47,7 +58,7 @@ async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | '
   return dir === 'src' ? openSource(n) : openDestination(n);
 }
 
-async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
+export async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
   const progress = new Progress(!!o.quiet);
   try {
     const res = await copyImage(src, dst, copyOpts(o, progress));
@@ -61,6 +72,7 @@ async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions):
 
 /** Copies a stored image to a transport destination (push, save, commit to TRANSPORT:DEST). */
 export async function pushImage(store: Store, ref: string, dest: string, o: MoveOptions = {}): Promise<string> {
+  const { StorageSource, getImage } = await storage();
   const img = getImage(store, ref);
   const dst = (await openEnd(async () => store, dest, 'dst')) as ImageDestination;
   return runCopy(new StorageSource(store, img.id), dst, o);
@@ -69,27 +81,68 @@ export async function pushImage(store: Store, ref: string, dest: string, o: Move
 /** Copies an image from a transport into the store, naming it; returns the image id. */
 export async function pullImage(store: Store, src: string, names: string[], o: MoveOptions = {}): Promise<string> {
   const source = (await openEnd(async () => store, src, 'src')) as ImageSource;
+  const { StorageDestination } = await storage();
   const dst = new StorageDestination(store, names);
   await runCopy(source, dst, o);
   return dst.imageId!;
 }
 
-function parsePlatform(p: unknown): MoveOptions['platform'] | undefined {
-  if (typeof p !== 'string') return undefined;
-  const [os, arch, variant] = p.split('/');
+/**
+ * The platform to pick from an index: --platform OS/ARCH[/VARIANT], or Podman's --os/--arch/
+ * --variant, or Skopeo's --override-os/--override-arch/--override-variant.
+ */
+export function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
+  const s = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+  let os = s(o.os) ?? s(o.overrideOs);
+  let arch = s(o.arch) ?? s(o.overrideArch);
+  let variant = s(o.variant) ?? s(o.overrideVariant);
+  const p = s(o.platform);
+  if (p !== undefined) {
+    if (os || arch || variant) throw new Error('--platform cannot be combined with --os, --arch or --variant');
+    const parts = p.split('/');
+    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new Error(`invalid platform ${JSON.stringify(p)}: expected OS/ARCH[/VARIANT]`);
+    [os, arch, variant] = parts;
+  }
+  if (!os && !arch && !variant) return undefined;
   return { ...(os && { os }), ...(arch && { arch }), ...(variant && { variant }) };
 }
 
-function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
+export function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
   if (f === 'oci') return 'oci';
   if (f === 'v2s2' || f === 'docker') return 'docker';
   if (f === undefined) return undefined;
   throw new Error(`unsupported manifest format "${String(f)}" (oci, v2s2)`);
 }
 
+/** --compression-format (Podman/Buildah) or --dest-compress-format (Skopeo). */
+export function compressionFlag(o: Opts): 'gzip' | 'zstd' | undefined {
+  const v = o.compressionFormat ?? o.destCompressFormat;
+  if (v === undefined) return o.destCompress ? 'gzip' : undefined;
+  if (v === 'gzip' || v === 'zstd') return v;
+  throw new Error(`unsupported compression format ${JSON.stringify(String(v))}: use gzip or zstd`);
+}
+
+/** Skopeo's --all and --multi-arch=all|system. */
+export function allFlag(o: Opts): boolean {
+  const m = o.multiArch;
+  if (m !== undefined && m !== 'system' && m !== 'all') throw new Error(`unsupported --multi-arch ${JSON.stringify(String(m))}: use system or all`);
+  return !!o.all || m === 'all';
+}
+
+/** The flags skopeo copy and sync share, checked before anything is opened. */
+function imageCopyFlags(o: Opts): MoveOptions {
+  const format = formatFlag(o.format);
+  const compression = compressionFlag(o);
+  const platform = platformFlags(o);
+  return {
+    quiet: !!o.quiet, all: allFlag(o), ...(o.preserveDigests === true && { preserveDigests: true }),
+    ...(format && { format }), ...(compression && { compression }), ...(platform && { platform }),
+  };
+}
+
 export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  const platform = parsePlatform(o.platform);
+  const platform = platformFlags(o);
   applyRegistryFlags(o, 'pull');
   print(await pullByName(store, args[0]!, { quiet: !!o.quiet, ...(platform && { platform }) }));
 }
@@ -119,6 +172,7 @@ export async function pullByName(store: Store, src: string, moveOpts: MoveOption
 
 /** The name Podman gives an image pulled from a local transport. */
 async function defaultNames(transport: string, spec: string): Promise<string[]> {
+  const { archiveImageNames } = await import('../../image/archive-names.ts');
   const names = await archiveImageNames(transport, spec);
   if (names.length) return names.map(localImageName);
   if (transport === 'oci' || transport === 'dir' || transport === 'oci-archive' || transport === 'docker-archive') {
@@ -141,13 +195,16 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const dest = withTransport(destArg ?? ref!);
   applyRegistryFlags(o, 'push');
   const format = formatFlag(o.format);
-  const digest = await pushImage(store, ref!, dest, { quiet: !!o.quiet, ...(format && { format }) });
+  const compression = compressionFlag(o);
+  const digest = await pushImage(store, ref!, dest, { quiet: !!o.quiet, ...(format && { format }), ...(compression && { compression }) });
   if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
 }
 
 export async function skopeoCopyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const [srcName, dstName] = args as [string, string];
   applyRegistryFlags(o, 'copy');
+  // Flags first: a bad one must not leave a half-opened destination behind.
+  const moveOpts = imageCopyFlags(o);
   const store = (): Promise<Store> => openStore(g);
   const src = (await openEnd(store, srcName, 'src')) as ImageSource;
   let dst: ImageDestination;
@@ -157,8 +214,56 @@ export async function skopeoCopyCmd(g: GlobalOptions, args: string[], o: Opts): 
     await src.close();
     throw e;
   }
-  const format = formatFlag(o.format);
-  await runCopy(src, dst, { quiet: !!o.quiet, ...(format && { format }) });
+  const digest = await runCopy(src, dst, moveOpts);
+  if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
+}
+
+/** skopeo sync --src docker|dir|yaml --dest docker|dir SOURCE DESTINATION */
+export async function syncCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const [source, destination] = args as [string, string];
+  const srcKind = o.src;
+  const destKind = o.dest;
+  if (srcKind !== 'docker' && srcKind !== 'dir' && srcKind !== 'yaml') throw new Error(`--src must be docker, dir or yaml, not ${JSON.stringify(srcKind ?? '')}`);
+  if (destKind !== 'docker' && destKind !== 'dir') throw new Error(`--dest must be docker or dir, not ${JSON.stringify(destKind ?? '')}`);
+  if (srcKind === 'dir' && destKind === 'dir') throw new Error('sync from "dir" to "dir" is not supported');
+  const { dockerOptions } = await import('./registry.ts');
+  const { DockerSource, DockerDestination, parseDockerSpec } = await import('../../image/transports/docker.ts');
+  const { dirSyncImages, dockerSyncImages, syncDestination, yamlSyncImages } = await import('../../image/sync.ts');
+  const srcOpts = dockerOptions(o, 'src');
+  const destOpts = dockerOptions(o, 'dest');
+  const moveOpts = imageCopyFlags(o);
+  const groups =
+    srcKind === 'docker' ? [await dockerSyncImages(source, srcOpts)] : srcKind === 'dir' ? [await dirSyncImages(source)] : await yamlSyncImages(source, srcOpts);
+  const images = groups.flatMap((gr) => gr.images);
+  const scoped = !!o.scoped;
+  const failures: string[] = [];
+  let synced = 0;
+  for (const [i, im] of images.entries()) {
+    const to = syncDestination(destKind, destination, im.suffix, scoped);
+    process.stderr.write(`Copying image ref ${i + 1}/${images.length} from "${im.source}" to "${to}"\n`);
+    if (o.dryRun) {
+      synced++;
+      continue;
+    }
+    try {
+      const src = im.source.startsWith('docker:') ? await DockerSource.open(parseDockerSpec(im.source.slice('docker:'.length)), im.sourceOptions ?? srcOpts) : await openSource(im.source);
+      let dst: ImageDestination;
+      try {
+        dst = to.startsWith('docker:') ? await DockerDestination.open(parseDockerSpec(to.slice('docker:'.length)), destOpts) : await openDestination(to);
+      } catch (e) {
+        await src.close();
+        throw e;
+      }
+      await runCopy(src, dst, moveOpts);
+      synced++;
+    } catch (e) {
+      if (!o.keepGoing) throw e;
+      failures.push(`${im.source}: ${(e as Error).message}`);
+      process.stderr.write(`Error copying ${im.source}: ${(e as Error).message}\n`);
+    }
+  }
+  process.stderr.write(`${o.dryRun ? 'Would have synced' : 'Synced'} ${synced} images from ${groups.length} sources\n`);
+  if (failures.length) throw new Error(`${failures.length} of ${images.length} images failed to sync:\n  ${failures.join('\n  ')}`);
 }
 
 export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
@@ -198,6 +303,7 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     out = join(tmp, 'out.tar');
   }
   try {
+    const { getImage } = await storage();
     if (args.length > 1) {
       await saveMulti(store, args, out, o.quiet !== false);
       args = [];
@@ -220,6 +326,7 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
 
 async function saveMulti(store: Store, refs: string[], out: string, quiet: boolean): Promise<void> {
   const { DockerArchiveDestination } = await import('../../image/transports/docker-archive.ts');
+  const { StorageSource, getImage } = await storage();
   const dst = await DockerArchiveDestination.openMulti(`docker-archive:${out}`, out);
   try {
     for (const ref of refs) {
@@ -242,12 +349,13 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   // which crashed the process and left its staging directory behind.
   const stream = file === '-' ? process.stdin : (await open(file!, 'r')).createReadStream();
   const layer = await store.putLayer({ stream, parent: null });
+  const { emptyImageConfig } = await import('../../primitives/builder.ts');
   const image: ImageConfig = emptyImageConfig();
   const created = new Date().toISOString();
   image.created = created;
   image.rootfs.diff_ids = [layer.diffId];
   image.history = [{ created, created_by: `/bin/sh -c #(nop) ADD file:${layer.diffId.slice(7)} in /`, ...(typeof o.message === 'string' && { comment: o.message }) }];
-  const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
+  const changed = await applyChanges(image, (o.change as string[] | undefined) ?? []);
   const { writeImage } = await import('../../primitives/commit.ts');
   const img = await writeImage(store, changed, [layer], { format: 'oci', annotations: {}, names: name ? [localImageName(name)] : [], created });
   if (!o.quiet) process.stderr.write(`Getting image source signatures\nCopying blob ${layer.blobDigest!.slice(7, 19)} done\nWriting manifest to image destination\n`);
@@ -255,7 +363,8 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
 }
 
 /** `import --change`: the Containerfile instructions Podman accepts there, as config options. */
-function applyChanges(image: ImageConfig, changes: string[]): ImageConfig {
+async function applyChanges(image: ImageConfig, changes: string[]): Promise<ImageConfig> {
+  const { applyConfig } = await import('../../primitives/config.ts');
   let cfg = { image, annotations: {} };
   for (const ch of changes) {
     const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(ch);

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, warn, selectedRuntime, ExitError, type GlobalOptions } from '../context.ts';
+import { openStore, print, warn, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
@@ -12,6 +14,7 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [])
 
 export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
+  const userns = usernsFromOptions(o);
   const pull = str(o.pull) === 'false' ? 'never' : str(o.pull) === 'true' ? 'always' : (str(o.pull) as PullPolicy | undefined);
   const b = await fromImage(store, args[0]!, {
     // Loaded only when an image must be pulled: the registry code is most of barge.
@@ -22,18 +25,13 @@ export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     ...(str(o.name) && { name: str(o.name)! }),
     ...(pull && { pull }),
     ...(str(o.isolation) && { isolation: str(o.isolation) as 'oci' | 'chroot' }),
+    ...(userns && { userns }),
   });
   print(b.container.name);
 }
 
-const TRANSPORT = /^(oci|oci-archive|docker-archive|dir|docker|containers-storage):/;
-
+/** Buildah's copy; program.ts sends "copy SRC DST" with transport names to Skopeo's copy instead. */
 export async function copyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
-  // "copy SRC DST" with transport names is Skopeo's copy, not Buildah's.
-  if (args.length === 2 && TRANSPORT.test(args[0]!) && TRANSPORT.test(args[1]!)) {
-    const { skopeoCopyCmd } = await import('./transfer.ts');
-    return skopeoCopyCmd(g, args, o);
-  }
   return copyOrAdd(g, args, o, false);
 }
 
@@ -70,7 +68,12 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   const network = str(o.network) ?? str(o.net);
   if (network && !['host', 'none', 'private'].includes(network)) throw new Error(`unsupported network mode "${network}" (host, none, private)`);
   const { runInBuilder } = await import('../../primitives/run.ts');
+  const userns = usernsFromOptions(o);
+  const isolation = str(o.isolation);
   return runInBuilder(store, b, argv, {
+    ...(userns && { userns }),
+    // "rootless" is Buildah's name for the OCI runtime run rootless, which is what barge does anyway.
+    ...(isolation && { isolation: isolation === 'chroot' ? 'chroot' : 'oci' }),
     ...(str(o.user) && { user: str(o.user)! }),
     ...(str(o.workingdir) && { workingDir: str(o.workingdir)! }),
     env: list(o.env),
@@ -204,12 +207,23 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
 
 export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
-  if (!o.all && !args.length) throw new Error('at least one container name or id must be specified');
-  const targets = o.all ? store.listContainers().map((c) => c.name) : args;
+  // Podman's --cidfile names containers by id files; --ignore skips those already gone.
+  const fromFiles = o.cidfile !== undefined ? (await import('./containers.ts')).cidfileRefs(o) : [];
+  if (o.latest) {
+    const last = store.listContainers('container').at(-1);
+    if (!last) throw new Error('no containers to act on');
+    fromFiles.push(last.id);
+  }
+  if (!o.all && !args.length && !fromFiles.length) {
+    if (o.ignore && o.cidfile !== undefined) return 0;
+    throw new Error('at least one container name or id must be specified');
+  }
+  const targets = o.all ? store.listContainers().map((c) => c.name) : [...args, ...fromFiles];
   let failed = 0;
   let code = 125;
   for (const ref of targets) {
     try {
+      if (o.ignore && !store.findContainer(ref)) continue;
       const c = store.getContainer(ref);
       // Podman-style containers may be running: stop (with -f) and clean up first.
       if (c.kind === 'container') await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
@@ -243,11 +257,19 @@ export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   } catch (e) {
     // spawn reports a missing or unrunnable command as an error event, not as a shell's 127/126.
     const errno = (e as NodeJS.ErrnoException).code;
-    if (errno === 'ENOENT') throw new ExitError(`${argv[0]}: command not found`, 127);
+    // execvp reports EACCES when some PATH directory was unsearchable even if the command is nowhere:
+    // as a shell does, that is "not found" unless a file of that name exists.
+    if (errno === 'ENOENT' || (errno === 'EACCES' && !argv[0]!.includes('/') && !onPath(argv[0]!))) {
+      throw new ExitError(`${argv[0]}: command not found`, 127);
+    }
     if (errno === 'EACCES') throw new ExitError(`${argv[0]}: permission denied`, 126);
     throw e;
   }
   return code;
+}
+
+function onPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, name)));
 }
 
 /** Options pass through to the command, so a `--` separating them arrives here: drop it. */

@@ -100,27 +100,65 @@ function decodeEntry(e: AuthEntry, where: string): Credentials | undefined {
   return { username: decoded.slice(0, i), password: decoded.slice(i + 1) };
 }
 
-/** Runs `docker-credential-HELPER get` for a registry. */
-export function credentialHelperGet(helper: string, registry: string): Promise<Credentials | undefined> {
+const HELPER_NOT_FOUND = /credentials not found/i;
+
+/**
+ * Runs `docker-credential-HELPER ACTION` with `input` on standard input (the docker credential
+ * helper protocol) and returns its standard output.
+ */
+function runCredentialHelper(helper: string, action: 'get' | 'store' | 'erase', input: string): Promise<{ ok: true; out: string } | { ok: false; notFound: boolean; message: string }> {
   if (!/^[A-Za-z0-9._-]+$/.test(helper)) return Promise.reject(new Error(`invalid credential helper name ${JSON.stringify(helper)}`));
-  return new Promise((resolve, reject) => {
-    const child = execFile(`docker-credential-${helper}`, ['get'], { timeout: 30_000, maxBuffer: 1 << 20, encoding: 'utf8' }, (err, stdout) => {
-      if (err) {
-        if (/credentials not found/i.test(stdout) || /credentials not found/i.test(String(err.message))) resolve(undefined);
-        else reject(new Error(`credential helper docker-credential-${helper}: ${err.message.trim()}`));
-        return;
-      }
-      try {
-        const r = JSON.parse(stdout) as { Username?: unknown; Secret?: unknown };
-        if (typeof r.Secret !== 'string') return resolve(undefined);
-        if (r.Username === '<token>') return resolve({ identityToken: r.Secret });
-        resolve({ username: typeof r.Username === 'string' ? r.Username : '', password: r.Secret });
-      } catch {
-        reject(new Error(`credential helper docker-credential-${helper}: malformed answer`));
-      }
+  return new Promise((resolve) => {
+    const child = execFile(`docker-credential-${helper}`, [action], { timeout: 30_000, maxBuffer: 1 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (!err) return resolve({ ok: true, out: stdout });
+      const message = `${stdout} ${stderr} ${err.message}`.replace(/\s+/g, ' ').trim();
+      resolve({ ok: false, notFound: HELPER_NOT_FOUND.test(stdout) || HELPER_NOT_FOUND.test(stderr), message });
     });
-    child.stdin?.end(registry);
+    // A helper that exits without reading its input must not crash us with EPIPE.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
   });
+}
+
+/** Runs `docker-credential-HELPER get` for a registry. */
+export async function credentialHelperGet(helper: string, registry: string): Promise<Credentials | undefined> {
+  const r = await runCredentialHelper(helper, 'get', registry);
+  if (!r.ok) {
+    if (r.notFound) return undefined;
+    throw new Error(`credential helper docker-credential-${helper}: ${r.message}`);
+  }
+  let parsed: { Username?: unknown; Secret?: unknown };
+  try {
+    parsed = JSON.parse(r.out) as typeof parsed;
+  } catch {
+    throw new Error(`credential helper docker-credential-${helper}: malformed answer`);
+  }
+  if (typeof parsed.Secret !== 'string' || parsed.Secret === '') return undefined;
+  if (parsed.Username === '<token>') return { identityToken: parsed.Secret };
+  return { username: typeof parsed.Username === 'string' ? parsed.Username : '', password: parsed.Secret };
+}
+
+async function credentialHelperStore(helper: string, registry: string, username: string, secret: string): Promise<void> {
+  const r = await runCredentialHelper(helper, 'store', JSON.stringify({ ServerURL: registry, Username: username, Secret: secret }));
+  if (!r.ok) throw new Error(`credential helper docker-credential-${helper}: storing credentials for ${registry}: ${r.message}`);
+}
+
+/** Erases a registry's credentials in a helper; false when it had none. */
+async function credentialHelperErase(helper: string, registry: string): Promise<boolean> {
+  const r = await runCredentialHelper(helper, 'erase', registry);
+  if (r.ok) return true;
+  if (r.notFound) return false;
+  throw new Error(`credential helper docker-credential-${helper}: erasing credentials for ${registry}: ${r.message}`);
+}
+
+/** The helper an auth file assigns to `key` (credHelpers for its host, else credsStore), as Docker and Podman pick it. */
+function helperFor(file: AuthFile, key: string): string | undefined {
+  const host = key.split('/')[0]!;
+  const h = file.credHelpers?.[host] ?? file.credsStore;
+  if (h === undefined) return undefined;
+  // The helper protocol knows registries, not repositories.
+  if (key !== host) throw new Error(`credential helper docker-credential-${h} stores credentials per registry, not for ${key}`);
+  return h;
 }
 
 export interface FoundCredentials {
@@ -171,10 +209,18 @@ async function writeAuthFile(path: string, data: AuthFile): Promise<void> {
   }
 }
 
-/** Stores credentials under `key` ("host" or "host/path") in the primary auth file. */
+/**
+ * Stores credentials under `key` ("host" or "host/path") in the primary auth file, or in the
+ * credential helper that file names for the registry. Returns where they went.
+ */
 export async function storeCredentials(key: string, username: string, password: string, authfile?: string): Promise<string> {
   const path = primaryAuthFile(authfile);
   const file = await readAuthFile(path);
+  const helper = helperFor(file, key);
+  if (helper !== undefined) {
+    await credentialHelperStore(helper, key, username, password);
+    return `helper ${helper}`;
+  }
   const auths = { ...(file.auths ?? {}) };
   auths[key] = { ...(auths[key] ?? {}), auth: Buffer.from(`${username}:${password}`).toString('base64') };
   delete auths[key]!.identitytoken;
@@ -191,10 +237,22 @@ export async function removeCredentials(key: string | undefined, authfile?: stri
   const file = await readAuthFile(path);
   const auths = { ...(file.auths ?? {}) };
   if (key === undefined) {
+    // Every registry a helper is named for, and every one the file lists, may hold credentials there.
+    for (const [host, helper] of Object.entries(file.credHelpers ?? {})) await credentialHelperErase(helper, host);
+    if (file.credsStore) for (const k of Object.keys(auths)) await credentialHelperErase(file.credsStore, normalizeAuthKey(k));
     if (existsSync(path)) await writeAuthFile(path, { ...file, auths: {} });
     return { removed: true };
   }
+  const helper = helperFor(file, key);
   const match = Object.keys(auths).find((k) => normalizeAuthKey(k) === key);
+  if (helper !== undefined) {
+    const erased = await credentialHelperErase(helper, key);
+    if (match !== undefined) {
+      delete auths[match];
+      await writeAuthFile(path, { ...file, auths });
+    }
+    if (erased || match !== undefined) return { removed: true };
+  }
   if (match === undefined) {
     for (const { path: p, legacy } of authFilePaths(authfile).slice(1)) {
       const f = await readAuthFile(p, legacy).catch(() => ({}) as AuthFile);

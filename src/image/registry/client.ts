@@ -2,9 +2,14 @@
 // manifests, blobs (with redirects), uploads, cross-repository mounts, tags, deletes.
 // Verification of what comes back (digests, sizes) is the copy pipeline's job, except for
 // manifests fetched by digest, which are checked here because nothing else knows the digest.
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
+// Loaded through require: an ESM import of node:http evaluates all its exports, among them the
+// lazy WebSocket/EventSource getters that load undici, which cost 40-60 ms per command here.
+const nodeRequire = createRequire(import.meta.url);
+const { Agent: HttpAgent, request: httpRequest } = nodeRequire('node:http') as typeof import('node:http');
+const { Agent: HttpsAgent, request: httpsRequest } = nodeRequire('node:https') as typeof import('node:https');
+import { PassThrough, Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { algorithmOf, DigestingStream, DigestMismatchError, digestOf, isValidDigest, SizeMismatchError } from '../digest.ts';
 import { detectManifestMediaType, isIndexMediaType, isManifestMediaType, MAX_MANIFEST_SIZE } from '../manifest.ts';
@@ -190,8 +195,8 @@ export class RegistryClient {
   #pinging: Promise<void> | undefined;
   #challenge: Challenge | undefined;
   readonly #tokens = new Map<string, { token: string; expires: number }>();
-  readonly #httpsAgent: HttpsAgent;
-  readonly #httpAgent: HttpAgent;
+  readonly #httpsAgent: InstanceType<typeof HttpsAgent>;
+  readonly #httpAgent: InstanceType<typeof HttpAgent>;
 
   constructor(opts: RegistryClientOptions) {
     this.#opts = opts;
@@ -509,12 +514,88 @@ export class RegistryClient {
     return { digest, mediaType: headerString(res.headers['content-type']) ?? '', size: Number(res.headers['content-length'] ?? -1) };
   }
 
-  /** Streams a blob as stored; follows redirects (to storage backends), a bounded number of times. */
+  async #blobResponse(repo: string, digest: string, offset: number): Promise<IncomingMessage> {
+    const res = await this.#request({
+      method: 'GET',
+      url: `/v2/${repo}/blobs/${digest}`,
+      scopes: [RegistryClient.pullScope(repo)],
+      followRedirects: true,
+      ...(offset > 0 && { headers: { range: `bytes=${offset}-` } }),
+    });
+    const want = offset > 0 ? 206 : 200;
+    if (res.statusCode !== want) {
+      if (offset > 0 && res.statusCode === 200) {
+        drain(res);
+        throw new Error(`the registry does not resume downloads (answered a range request with the whole blob)`);
+      }
+      return this.#fail(res, `fetching blob ${digest} from ${this.registry}/${repo}`);
+    }
+    return res;
+  }
+
+  /**
+   * Streams a blob as stored; follows redirects (to storage backends), a bounded number of times.
+   * A body cut short (reset, truncated) is resumed with a range request from where it broke, up
+   * to the retry limit; then the stream fails with an error naming the blob. Verifying the
+   * content stays with the caller.
+   */
   async getBlob(repo: string, digest: string): Promise<{ stream: Readable; size: number }> {
-    const res = await this.#request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, scopes: [RegistryClient.pullScope(repo)], followRedirects: true });
-    if (res.statusCode !== 200) return this.#fail(res, `fetching blob ${digest} from ${this.registry}/${repo}`);
-    const len = res.headers['content-length'];
-    return { stream: res, size: len === undefined ? -1 : Number(len) };
+    const first = await this.#blobResponse(repo, digest, 0);
+    const len = first.headers['content-length'];
+    const size = len === undefined ? -1 : Number(len);
+    const max = this.#opts.retryTimes ?? 3;
+    const base = this.#opts.retryDelayMs ?? 250;
+    const where = `${this.registry}/${repo}`;
+    const out = new PassThrough({ highWaterMark: 1 << 20 });
+    let current = first;
+    let offset = 0;
+    let attempt = 0;
+    // Piped by hand rather than through an async generator: at a few thousand chunks per layer the
+    // promise per chunk showed up as garbage-collector time on large pulls.
+    const attach = (res: IncomingMessage): void => {
+      current = res;
+      let settled = false;
+      const onDrain = (): void => void res.resume();
+      out.on('drain', onDrain);
+      const settle = (failure: unknown): void => {
+        if (settled) return;
+        settled = true;
+        out.off('drain', onDrain);
+        if (failure === undefined) {
+          out.end();
+          return;
+        }
+        void resume(failure);
+      };
+      res.on('data', (c: Buffer) => {
+        offset += c.length;
+        if (!out.write(c)) res.pause();
+      });
+      res.on('end', () => settle(size < 0 || offset >= size ? undefined : new Error('connection closed early')));
+      res.on('error', (e) => settle(e));
+      res.on('close', () => settle(res.complete ? undefined : new Error('connection closed early')));
+    };
+    const resume = async (failure: unknown): Promise<void> => {
+      if (out.destroyed) return;
+      const got = `after ${offset} of ${size < 0 ? 'an unknown number of' : size} bytes`;
+      const transient = isTransientNetworkError(failure) || (failure as Error).message === 'aborted' || (failure as Error).message === 'connection closed early';
+      if (!transient || attempt >= max) {
+        const why = `${(failure as Error).message} ${got}${transient && max > 0 ? `, ${max} resumptions failed` : ''}`;
+        out.destroy(new Error(`fetching blob ${digest} from ${where}: ${why}`, { cause: failure }));
+        return;
+      }
+      await sleep(base * 2 ** attempt++);
+      if (out.destroyed) return;
+      try {
+        attach(await this.#blobResponse(repo, digest, offset));
+      } catch (e) {
+        out.destroy(new Error(`fetching blob ${digest} from ${where}: resuming ${got}: ${(e as Error).message}`, { cause: e }));
+      }
+    };
+    // The consumer giving up (another layer failed, a digest mismatch) ends the download too.
+    out.on('close', () => current.destroy());
+    attach(first);
+    return { stream: out, size };
   }
 
   /** Size of a blob in the repository, or -1 when absent. */

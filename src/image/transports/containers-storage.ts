@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerRecord, StagedLayer, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
@@ -73,6 +74,11 @@ export class StorageDestination implements ImageDestination {
       ...(info.mediaType && { mediaType: info.mediaType }),
       ...(cb && { onProgress: (b: number) => cb(info.digest, b) }),
     });
+    // The blob is verified now: keep it at once, so a pull killed before commit leaves it for the
+    // next pull, which then skips downloading it (publishLayer finds it already in place).
+    if (staged.blobDigest === staged.rawDigest && !this.store.hasBlob(staged.blobDigest)) {
+      await this.store.adoptBlobFile(join(staged.stage, 'blob'), staged.blobDigest);
+    }
     this.staged.set(staged.rawDigest, staged);
     return { digest: staged.rawDigest, size: staged.blobSize, ...(info.mediaType && { mediaType: info.mediaType }) };
   }
@@ -125,6 +131,7 @@ export class StorageDestination implements ImageDestination {
       names: this.names, ...(config.created && { created: config.created }),
     });
     this.imageId = img.id;
+    await this.store.sweepTmp();
   }
 
   async close(): Promise<void> {

@@ -27,6 +27,10 @@ function blobFile(dir: string, digest: string): string {
   return join(dir, hexOf(digest));
 }
 
+function instanceFile(digest: string): string {
+  return `${hexOf(digest)}.manifest.json`;
+}
+
 export function parseDirSpec(spec: string): ParsedRef {
   if (spec === '') throw new Error('dir: reference needs a directory path');
   return { transport: 'dir', path: spec };
@@ -54,7 +58,7 @@ export class DirSource implements ImageSource {
   }
 
   async getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }> {
-    const name = instance === undefined ? 'manifest.json' : `${hexOf(validateDigest(instance, 'instance digest'))}.manifest.json`;
+    const name = instance === undefined ? 'manifest.json' : instanceFile(validateDigest(instance, 'instance digest'));
     const path = join(this.#dir, name);
     const size = await fileSize(path);
     if (size < 0) throw new NotFoundError(instance ? `${this.reference}: no manifest for instance ${instance}` : `${this.reference}: no manifest.json`);
@@ -77,10 +81,13 @@ export class DirDestination implements ImageDestination {
   readonly reference: string;
   readonly supportedManifestFormats: ManifestFormat[] = ['oci', 'docker'];
   readonly wantsUncompressedLayers = false;
+  readonly supportsMultiImage = true;
   readonly #dir: string;
   readonly #staging: BlobStaging;
   readonly #created: string | undefined;
   #manifest: Buffer | undefined;
+  /** Members of an index, kept as skopeo does: HEX.manifest.json beside manifest.json. */
+  readonly #instances = new Map<string, Buffer>();
   #done = false;
 
   private constructor(reference: string, dir: string, staging: BlobStaging, created: string | undefined) {
@@ -125,9 +132,10 @@ export class DirDestination implements ImageDestination {
     return this.#staging.put(stream, info);
   }
 
-  async putManifest(bytes: Buffer, mediaType: string): Promise<void> {
+  async putManifest(bytes: Buffer, mediaType: string, instance?: string): Promise<void> {
     parseManifest(bytes, mediaType);
-    this.#manifest = bytes;
+    if (instance !== undefined) this.#instances.set(validateDigest(instance, 'instance digest'), bytes);
+    else this.#manifest = bytes;
   }
 
   async commit(): Promise<void> {
@@ -137,7 +145,13 @@ export class DirDestination implements ImageDestination {
     const keep = new Set<string>(['manifest.json', VERSION_FILE, basename(this.#staging.dir)]);
     const referenced = p.kind === 'manifest' ? [p.manifest.config, ...p.manifest.layers] : p.index.manifests;
     for (const d of referenced) keep.add(hexOf(d.digest));
+    for (const [digest, bytes] of this.#instances) {
+      keep.add(instanceFile(digest));
+      const m = parseManifest(bytes);
+      if (m.kind === 'manifest') for (const d of [m.manifest.config, ...m.manifest.layers]) keep.add(hexOf(d.digest));
+    }
     for (const [digest, blob] of this.#staging.blobs) await rename(blob.path, blobFile(this.#dir, digest));
+    for (const [digest, bytes] of this.#instances) await writeFileAtomic(join(this.#dir, instanceFile(digest)), bytes);
     if (p.kind === 'manifest') {
       for (const d of referenced) {
         if ((await fileSize(blobFile(this.#dir, d.digest))) < 0) throw new Error(`${this.reference}: blob ${d.digest} named by the manifest was never written`);

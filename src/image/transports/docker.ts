@@ -1,11 +1,13 @@
 // The docker:// transport: images in registries (OCI distribution spec), as an ImageSource and
 // an ImageDestination for the one copy pipeline. Verification, conversion and progress stay in
 // copy.ts; this module only talks to registries.
+import { createReadStream } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { digestOf, isValidDigest, validateDigest } from '../digest.ts';
 import { MAX_CONFIG_SIZE } from '../manifest.ts';
 import { parseReference as parseDockerName, ReferenceError } from '../reference.ts';
-import type { BlobInfo, ImageDestination, ImageSource } from '../transport.ts';
+import { BlobStaging, type BlobInfo, type ImageDestination, type ImageSource } from '../transport.ts';
 import type { ManifestFormat } from '../types.ts';
 import { lookupCredentials, parseCreds } from '../registry/auth.ts';
 import { RegistryClient, readBody, type Credentials, type ManifestResponse } from '../registry/client.ts';
@@ -72,6 +74,8 @@ export interface DockerOptions {
   certDir?: string;
   /** "USER[:PASSWORD]" */
   creds?: string;
+  /** Access the registry anonymously, ignoring stored credentials (skopeo --no-creds). */
+  noCreds?: boolean;
   /** A bearer token used as is (skopeo --registry-token). */
   registryToken?: string;
   authfile?: string;
@@ -97,6 +101,7 @@ export async function clientFor(endpointName: string, confInsecure: boolean, o: 
   let credentials: Credentials | undefined;
   if (o.creds !== undefined) credentials = parseCreds(o.creds);
   else if (o.registryToken) credentials = { identityToken: o.registryToken };
+  else if (o.noCreds) credentials = undefined;
   else credentials = (await lookupCredentials(host, repo || undefined, o.authfile))?.credentials;
   const client = new RegistryClient({
     registry: host,
@@ -182,10 +187,12 @@ export class DockerDestination implements ImageDestination {
   readonly supportedManifestFormats: ManifestFormat[] = ['oci', 'docker'];
   readonly wantsUncompressedLayers = false;
   readonly compressesLayers = true;
+  readonly supportsMultiImage = true;
   readonly ref: DockerReference;
   readonly client: RegistryClient;
   readonly repo: string;
   #manifest: { bytes: Buffer; mediaType: string } | undefined;
+  #spool: Promise<BlobStaging> | undefined;
   /** Set by commit(): the digest of the manifest written. */
   manifestDigest: string | undefined;
 
@@ -215,14 +222,29 @@ export class DockerDestination implements ImageDestination {
   }
 
   async putBlob(stream: Readable, info: BlobInfo, isConfig: boolean): Promise<BlobInfo> {
+    const mediaType = info.mediaType !== undefined ? { mediaType: info.mediaType } : {};
+    if (!info.digest && !isConfig) {
+      // Re-encoded on the way (--compression-format): its digest is known only at the end, so
+      // spool it while hashing and upload only when the registry does not have it yet.
+      // Layers arrive in parallel: they share one spool directory, created once.
+      this.#spool ??= BlobStaging.create(tmpdir(), '.barge-push-');
+      const spool = await this.#spool;
+      const spooled = await spool.put(stream, info);
+      const file = spool.get(spooled.digest)!.path;
+      if ((await this.client.blobSize(this.repo, spooled.digest, [RegistryClient.pushScope(this.repo)])) === spooled.size) return { ...spooled, ...mediaType };
+      const stored = await this.client.uploadBlob(this.repo, createReadStream(file), spooled);
+      return { ...stored, ...mediaType };
+    }
     const expected = { ...(info.digest && { digest: info.digest }), size: info.size };
     const body = isConfig ? await readBody(stream, MAX_CONFIG_SIZE, 'image config') : stream;
     const stored = await this.client.uploadBlob(this.repo, body, expected);
-    return { ...stored, ...(info.mediaType !== undefined && { mediaType: info.mediaType }) };
+    return { ...stored, ...mediaType };
   }
 
-  async putManifest(bytes: Buffer, mediaType: string): Promise<void> {
-    this.#manifest = { bytes, mediaType };
+  async putManifest(bytes: Buffer, mediaType: string, instance?: string): Promise<void> {
+    // An index's members go up by digest first: the registry refuses an index naming unknown manifests.
+    if (instance !== undefined) await this.client.putManifest(this.repo, validateDigest(instance, 'instance digest'), bytes, mediaType);
+    else this.#manifest = { bytes, mediaType };
   }
 
   async commit(): Promise<void> {
@@ -239,6 +261,7 @@ export class DockerDestination implements ImageDestination {
 
   async close(): Promise<void> {
     this.client.close();
+    await (await this.#spool?.catch(() => undefined))?.remove();
   }
 }
 

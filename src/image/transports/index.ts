@@ -1,8 +1,22 @@
 import type { ImageDestination, ImageSource, ParsedRef, Transport } from '../transport.ts';
 import { dirTransport } from './dir.ts';
-import { dockerArchiveTransport } from './docker-archive.ts';
-import { ociArchiveTransport } from './oci-archive.ts';
-import { ociTransport } from './oci-layout.ts';
+import { parseDockerArchiveSpec } from './docker-archive-ref.ts';
+import { ociTransport, parseLayoutSpec } from './oci-layout.ts';
+
+// The archive transports bring the tar code with them: loaded on first use, so that copies
+// between registries and directories (and every command that only names an archive) start faster.
+const ociArchiveTransport: Transport = {
+  name: 'oci-archive',
+  parse: (spec) => parseLayoutSpec('oci-archive', spec),
+  openSource: async (ref) => (await import('./oci-archive.ts')).ociArchiveTransport.openSource(ref),
+  openDestination: async (ref) => (await import('./oci-archive.ts')).ociArchiveTransport.openDestination(ref),
+};
+const dockerArchiveTransport: Transport = {
+  name: 'docker-archive',
+  parse: parseDockerArchiveSpec,
+  openSource: async (ref) => (await import('./docker-archive.ts')).dockerArchiveTransport.openSource(ref),
+  openDestination: async (ref) => (await import('./docker-archive.ts')).dockerArchiveTransport.openDestination(ref),
+};
 
 /** What a transport implemented elsewhere (containers-storage, docker) registers. `spec` is the text after "name:". */
 export interface TransportFactory {

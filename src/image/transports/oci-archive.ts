@@ -360,6 +360,7 @@ export class OciArchiveDestination implements ImageDestination {
   readonly supportedManifestFormats: ManifestFormat[];
   readonly wantsUncompressedLayers = false;
   readonly compressesLayers = true;
+  readonly supportsMultiImage = true;
   readonly #file: string;
   readonly #tempDir: string;
   readonly #layout: OciLayoutDestination;
@@ -393,8 +394,8 @@ export class OciArchiveDestination implements ImageDestination {
     return this.#layout.putBlob(stream, info);
   }
 
-  putManifest(bytes: Buffer, mediaType: string): Promise<void> {
-    return this.#layout.putManifest(bytes, mediaType);
+  putManifest(bytes: Buffer, mediaType: string, instance?: string): Promise<void> {
+    return this.#layout.putManifest(bytes, mediaType, instance);
   }
 
   async commit(): Promise<void> {

@@ -218,6 +218,7 @@ export class OciLayoutDestination implements ImageDestination {
   readonly supportedManifestFormats: ManifestFormat[] = ['oci'];
   readonly wantsUncompressedLayers = false;
   readonly compressesLayers = true;
+  readonly supportsMultiImage = true;
   readonly #dir: string;
   readonly #ref: string | undefined;
   readonly #staging: BlobStaging;
@@ -267,7 +268,12 @@ export class OciLayoutDestination implements ImageDestination {
     return this.#staging.put(stream, info);
   }
 
-  async putManifest(bytes: Buffer, mediaType: string): Promise<void> {
+  async putManifest(bytes: Buffer, mediaType: string, instance?: string): Promise<void> {
+    // An index's members are plain blobs of the layout; only the index gets an index.json entry.
+    if (instance !== undefined) {
+      await this.#staging.putBuffer(bytes, { digest: validateDigest(instance, 'instance digest') });
+      return;
+    }
     const stored = await this.#staging.putBuffer(bytes);
     const desc: Descriptor = { mediaType, digest: stored.digest, size: stored.size };
     if (this.#ref !== undefined) desc.annotations = { [REF_NAME_ANNOTATION]: this.#ref };
