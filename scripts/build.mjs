@@ -19,6 +19,8 @@ await build({
   outExtension: { '.js': '.mjs' },
   sourcemap: 'linked',
   logLevel: 'warning',
+  // A native addon (conmon's SOCK_SEQPACKET attach socket): loaded from node_modules at run time.
+  external: ['node-unix-socket'],
   // Some dependencies are CommonJS and call require() for node builtins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });

@@ -85,12 +85,16 @@ else
   step "containers.conf: present, left as is"
 fi
 
-# Without udev, /dev/fuse stays 0600: rootless fuse-overlayfs (barge's fallback when the kernel will
-# not mount overlay in a user namespace, and its tests) needs it usable by every user, as udev makes it.
-if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
-  step "devices: /dev/fuse mode 0666 (as udev sets it)"
-  chmod 0666 /dev/fuse
-fi
+# Without udev, /dev/fuse and /dev/net/tun stay 0600. Rootless fuse-overlayfs (barge's fallback when
+# the kernel will not mount overlay in a user namespace, and its tests) and rootless buildah's and
+# podman's networking (slirp4netns, pasta; the rootless bench) need them usable by every user, as
+# udev makes them.
+for dev in /dev/fuse /dev/net/tun; do
+  if [ -c "$dev" ] && [ "$(stat -c %a "$dev")" != 666 ]; then
+    step "devices: $dev mode 0666 (as udev sets it)"
+    chmod 0666 "$dev"
+  fi
+done
 
 # CRIU for checkpoint/restore. Debian 12's criu 3.17 cannot dump on current kernels ("Unexpected
 # rt vDSO area bounds"); trixie's criu 4.1 can, run with trixie's own glibc from a private prefix so

@@ -1,6 +1,6 @@
 // Black-box harness for CLI tests: each Env is a private store that runs the real bin/barge.
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +184,13 @@ export async function readContainerFiles(env: Env, ctr: string, paths: readonly 
       return r.stdout;
     }),
   );
+}
+
+/** Names in a directory of a working container (sorted), through its mount as readContainerFiles reads. */
+export async function containerDirEntries(env: Env, ctr: string, dir: string): Promise<string[]> {
+  if (process.getuid?.() === 0) return (await readdir(join(await env.bargeOk(['mount', ctr]), dir))).sort();
+  const out = await env.bargeOk(['unshare', '--mount', `M=${ctr}`, '--', 'sh', '-c', 'cd "$M/$1" && for f in * .*; do [ -e "$f" ] || [ -L "$f" ] && echo "$f"; done', 'sh', dir]);
+  return out.split('\n').filter((n) => n !== '' && n !== '.' && n !== '..').sort();
 }
 
 /** Unmounts everything at or below dir and deletes it. */

@@ -5,6 +5,7 @@
 //   pull        local registry -> empty store vs podman; registry -> oci: vs skopeo (issue 4)
 //   run         run --rm true, run -d, stop, with runc and crun, vs podman; conmon's RSS (issue 6)
 //   checkpoint  CRIU checkpoint and restore of a running container (runc), vs podman (issue 6)
+//   rootless    scripted and Containerfile builds as an unprivileged user, vs rootless buildah (issue 5)
 // Env: BENCH_SUITES (comma list, default all), BENCH_N (repetitions, default 5), BENCH_WARMUP
 // (untimed warm-up reps per suite, default 1), BENCH_RUNTIME (runc|crun for both tools'
 // `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE (default /var/cache/barge-bench,
@@ -23,6 +24,7 @@ import { primitivesSuite } from './suite-primitives.ts';
 import { pullSuite } from './suite-pull.ts';
 import { runSuite } from './suite-run.ts';
 import { checkpointSuite } from './suite-checkpoint.ts';
+import { rootlessSuite } from './suite-rootless.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SUITES: Record<string, (env: SuiteEnv) => Promise<SuiteResult>> = {
@@ -31,6 +33,7 @@ const SUITES: Record<string, (env: SuiteEnv) => Promise<SuiteResult>> = {
   pull: pullSuite,
   run: runSuite,
   checkpoint: checkpointSuite,
+  rootless: rootlessSuite,
 };
 
 function selectedSuites(): string[] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run bench`: barge against buildah, podman and skopeo on the same fixtures, in one run.
-# Env: BENCH_SUITES (comma list of primitives,build,pull; default all), BENCH_N (repetitions,
+# Env: BENCH_SUITES (comma list of primitives,build,pull,run,checkpoint,rootless; default all), BENCH_N (repetitions,
 # default 5), BENCH_WARMUP (untimed warm-up reps per suite, default 1), BENCH_RUNTIME
 # (runc|crun for both tools' `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE
 # (default /var/cache/barge-bench: the debootstrap base tarball, made on first use, ~30 s).

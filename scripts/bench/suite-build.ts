@@ -9,15 +9,15 @@ import {
   type Cell, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
-const BASE_IMAGE = 'localhost/bench-base';
-const TAG = 'localhost/bench-build';
+export const BASE_IMAGE = 'localhost/bench-base';
+export const TAG = 'localhost/bench-build';
 // The file is kept outside the context, so COPY . copies exactly the generated tree.
-const CONTAINERFILE = `FROM ${BASE_IMAGE}
+export const CONTAINERFILE = `FROM ${BASE_IMAGE}
 COPY . /ctx
 RUN du -s /ctx > /size
 LABEL org.example.bench=build
 `;
-const CACHEABLE_STEPS = 3;
+export const CACHEABLE_STEPS = 3;
 
 /** barge import / buildah from scratch + add + commit: the same one-layer base in both stores. */
 export async function importBase(t: Tool, rootfsTar: string, name: string): Promise<void> {

@@ -10,10 +10,11 @@ import {
   type Cell, type Row, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
-const BASE_IMAGE = 'localhost/busybox';
+export const BUSYBOX_IMAGE = 'localhost/busybox';
+const BASE_IMAGE = BUSYBOX_IMAGE;
 const STEPS = ['from', 'copy 20MB dir', 'run true', 'config --label', 'commit', 'scripted build'] as const;
 type StepName = (typeof STEPS)[number];
-type Record = (s: StepName, ms: number) => void;
+export type Record = (s: StepName, ms: number) => void;
 
 function runArgs(t: Tool, ctr: string, cmd: string[]): string[] {
   return ['run', ...t.runOpts, ctr, '--', ...cmd];
@@ -36,7 +37,7 @@ async function primitives(t: Tool, copyDir: string, rep: number, record: Record)
 }
 
 /** (b) a scripted build as a shell user would write it, timed as a whole. */
-async function scripted(t: Tool, copyDir: string, rep: number, record: Record): Promise<void> {
+export async function scripted(t: Tool, copyDir: string, rep: number, record: Record): Promise<void> {
   let ctr = '';
   const t0 = process.hrtime.bigint();
   try {

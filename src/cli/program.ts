@@ -58,7 +58,15 @@ function action(load: () => Promise<Action>) {
   };
 }
 
-export function buildProgram(): Command {
+/** Stands in for every command but the invoked one: each chained call returns it again. */
+const absent: Command = new Proxy(function absentCommand() {}, { get: () => () => absent }) as unknown as Command;
+
+/**
+ * The command tree. With `only`, the top-level commands of another name are not built (commander
+ * spends a sizeable part of a short command's start-up on the ~500 options of the others); the
+ * caller must fall back to the whole tree when no command answers to `only` (an alias).
+ */
+export function buildProgram(only?: string): Command {
   const program = new Command('barge')
     .description('A daemonless, rootless tool for building, running and moving OCI container images')
     .version(`barge version ${VERSION}`, '-v, --version', 'print the version')
@@ -71,6 +79,10 @@ export function buildProgram(): Command {
     // Global options only before the command, so `run -v` is --volume, not --version.
     .enablePositionalOptions()
     .configureHelp({ sortSubcommands: true });
+  if (only !== undefined) {
+    const real = program.command.bind(program) as (nameAndArgs: string) => Command;
+    program.command = ((nameAndArgs: string) => (nameAndArgs.split(' ')[0] === only ? real(nameAndArgs) : absent)) as typeof program.command;
+  }
 
   const w = (): Promise<typeof import('./commands/working.ts')> => import('./commands/working.ts');
   const im = (): Promise<typeof import('./commands/images.ts')> => import('./commands/images.ts');
@@ -181,7 +193,7 @@ export function buildProgram(): Command {
       .option('--terminal', 'alias for --tty')
       .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)')
       .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)'),
-  ).action(action(async () => (await w()).runCmd));
+  ).action(action(async () => (await ctr()).runCmd));
 
   podmanCreateOptions(
     program
@@ -240,6 +252,15 @@ export function buildProgram(): Command {
         .option('-l, --latest', 'act on the latest container')
         .action(action(async () => (verb === 'pause' ? (await ctr()).pauseCmd : (await ctr()).unpauseCmd)));
     }
+    parent
+      .command('attach')
+      .description('Attach to a running container\'s input and output')
+      .argument('[container]')
+      .option('--no-stdin', 'do not attach stdin')
+      .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true; not with a terminal)')
+      .option('--detach-keys <keys>', 'key sequence that detaches (default "ctrl-p,ctrl-q"; "" disables it)')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await ctr()).attachCmd));
     parent
       .command('port')
       .description('List the port mappings of a container (none yet: barge publishes no ports)')

@@ -4,12 +4,13 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
 import type { RuntimeSpec, SpecProcess } from '../runtime/spec.ts';
 import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
+import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
 import { exec } from '../sys/exec.ts';
@@ -58,8 +59,8 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
   if (o.user !== undefined && !(o.env ?? []).some((e) => e.startsWith('HOME='))) env = mergeEnv(env, [`HOME=${user.home || '/'}`]);
   const cwd = o.workdir ?? spec.process.cwd;
   if (!cwd.startsWith('/')) throw new ContainerError(`working directory "${cwd}" must be an absolute path`);
-  // runc and crun can only give the process a terminal of their own when barge has one.
-  const terminal = !!o.tty && !o.detach && !!process.stdin.isTTY;
+  // A detached process has nobody to read its terminal.
+  const terminal = !!o.tty && !o.detach;
   if (terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   return {
     terminal,
@@ -86,6 +87,15 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
   const proc = await execProcess(store, c, o);
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const dir = await mkdtemp(join(p.run, 'exec-'));
+  // runc and crun give the process a terminal of their own only when barge's stdin is one;
+  // otherwise conmon makes the terminal and barge relays it, as Podman always does.
+  if (proc.terminal && !process.stdin.isTTY) {
+    try {
+      return { code: await execUnderConmon(store, c, proc, dir, !!o.interactive) };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
   try {
     const procFile = join(dir, 'process.json');
     const logFile = join(dir, 'runtime.log');
@@ -128,9 +138,8 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
         resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 125));
       });
     });
-    const errors = runtimeErrors(await readFile(logFile, 'utf8').catch(() => ''));
-    if (code !== 0 && errors.length > 0) {
-      const msg = errors.at(-1)!;
+    const msg = lastRuntimeLogError(logFile);
+    if (code !== 0 && msg !== null) {
       const f = classifyRuntimeError(msg, o.command[0] ?? '');
       process.stderr.write(`Error: ${c.data.config.runtimeName}: ${f.message}\n`);
       return { code: f.code };
@@ -144,18 +153,33 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
   }
 }
 
-function runtimeErrors(log: string): string[] {
-  const out: string[] = [];
-  for (const line of log.split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      const e = JSON.parse(line) as { level?: unknown; msg?: unknown };
-      if (e.level === 'error' && typeof e.msg === 'string') out.push(e.msg);
-    } catch {
-      // not JSON
+async function execUnderConmon(store: Store, c: Container, proc: SpecProcess, dir: string, interactive: boolean): Promise<number> {
+  const { connectAttachSocket, relayAttach } = await import('./attach.ts');
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  const processSpec = join(dir, 'process.json');
+  await writeFile(processSpec, JSON.stringify(proc), { mode: 0o600 });
+  const sessionId = randomBytes(32).toString('hex');
+  try {
+    const started = await execWithConmon(
+      {
+        runtime: { name: c.data.config.runtimeName, path: c.data.config.runtime }, stateRoot: p.stateRoot, containerId: c.record.id,
+        name: c.record.name, sessionId, sessionDir: dir, processSpec, socketDir: p.socketDir,
+        terminal: true, stdin: interactive, arg0: proc.args[0] ?? '',
+      },
+      (sessionDir) => connectAttachSocket(sessionDir),
+    );
+    // No detach keys: an exec session ends with its process.
+    await relayAttach(started.attached, { terminal: true, stdin: interactive, detachKeys: '', ctlPath: join(dir, 'ctl') });
+    return await started.exitCode;
+  } catch (e) {
+    if (e instanceof ContainerStartError) {
+      process.stderr.write(`Error: ${e.message}\n`);
+      return e.exitCode;
     }
+    throw e;
+  } finally {
+    await rm(join(p.socketDir, sessionId), { force: true });
   }
-  return out;
 }
 
 /** Podman's top descriptors (psgo names) mapped to ps(1) format keys, with Podman's headers. */

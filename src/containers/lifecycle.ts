@@ -2,7 +2,7 @@
 // in the foreground), stop, kill, wait, cleanup and remove. No barge process stays behind for a
 // detached container: its state is read back from conmon's exit file and /proc.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +22,7 @@ import {
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
-import { readLog, teeToLog, writeEntries } from './logs.ts';
+import { teeToLog } from './logs.ts';
 
 export { ContainerStartError };
 
@@ -227,22 +227,24 @@ export function pathsOf(store: Store, c: Container): ContainerPaths {
 async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const cfg = c.data.config;
   const p = pathsOf(store, c);
-  const rootfs = await store.mountContainer(c.record);
+  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
+  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '';
+  const files: [string, string][] = [['hosts', hosts], ['hostname', `${cfg.hostname}\n`], ['resolv.conf', resolv]];
+  const writeFiles = async (): Promise<void> => {
+    await mkdir(p.userdata, { recursive: true, mode: 0o700 });
+    await mkdir(p.run, { recursive: true, mode: 0o700 });
+    await Promise.all(files.map(([name, content]) => writeFile(join(p.userdata, name), content)));
+  };
+  // The mount is a child process: write the container's files meanwhile.
+  const [rootfs] = await Promise.all([store.mountContainer(c.record), writeFiles()]);
   const user = await resolveUser(rootfs, cfg.user);
   if (cfg.workingDir !== '/') {
     const host = await resolveInRoot(rootfs, cfg.workingDir);
     await mkdir(host, { recursive: true });
   }
-  await mkdir(p.userdata, { recursive: true, mode: 0o700 });
-  await mkdir(p.run, { recursive: true, mode: 0o700 });
-  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
-  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '';
-  const files: [string, string][] = [['hosts', hosts], ['hostname', `${cfg.hostname}\n`], ['resolv.conf', resolv]];
-  const mounts: MountSpec[] = [];
-  for (const [name, content] of files) {
-    await writeFile(join(p.userdata, name), content);
-    mounts.push({ destination: `/etc/${name}`, type: 'bind', source: join(p.userdata, name), options: ['rbind', 'rprivate'] });
-  }
+  const mounts: MountSpec[] = files.map(([name]) => ({
+    destination: `/etc/${name}`, type: 'bind', source: join(p.userdata, name), options: ['rbind', 'rprivate'],
+  }));
   if (cfg.readOnly && cfg.readOnlyTmpfs) {
     for (const d of ['/run', '/tmp', '/var/tmp']) {
       if (!cfg.mounts.some((m) => m.destination === d)) {
@@ -327,6 +329,8 @@ export interface StartOptions {
   byPolicy?: boolean;
   /** Restore from a checkpoint instead of starting afresh (see containers/checkpoint.ts). */
   restore?: RestoreRequest;
+  /** Runs once conmon has created the container and before it starts (to attach without missing output). */
+  beforeStart?: (c: Container, p: ContainerPaths) => Promise<void>;
 }
 
 /** How checkpoint.ts has a container restored by CRIU under conmon, through the same path as start. */
@@ -382,6 +386,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const conmonStart = started.conmonPid > 0 ? processStart(started.conmonPid) : '0';
     const startedAt = new Date().toISOString();
     try {
+      await o.beforeStart?.(c, p);
       // A restored container is already running.
       if (!o.restore) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
     } catch (e) {
@@ -406,7 +411,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
 export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean } = {}): Promise<number> {
   const first = loadContainer(store, ref);
   const id = first.record.id;
-  if (first.data.config.restart.name !== 'no') return startFollowing(store, id);
+  if (first.data.config.restart.name !== 'no') return startFollowing(store, id, o);
   const prep = await store.withLock(lockName(id), async () => {
     const c = reload(store, first);
     if (isRunning(store, c)) throw new ContainerError(`container ${c.record.name} is already running`);
@@ -446,51 +451,34 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     } catch {
       return; // removed meanwhile (rm -f)
     }
+    if (cfg.autoRemove) {
+      // Straight to removal: recording the exit of a container about to vanish is wasted work.
+      await clearRuntime(store, now);
+      await store.deleteContainer(now.record).catch(() => undefined);
+      return;
+    }
     now.data.state = { ...now.data.state, status: 'exited', monitor: null, pid: 0, exitCode: code, finishedAt: new Date().toISOString(), error };
     saveContainer(store, now);
     await store.unmountContainer(now.record).catch(() => undefined);
   });
-  if (cfg.autoRemove) await removeContainer(store, id, { force: true }).catch(() => undefined);
   return code;
 }
 
 /**
  * The foreground run of a container with a restart policy: the policy must outlive barge, so
- * conmon monitors it as for `run -d`, and barge relays its output from the log until the first
- * run ends. Resolves with that run's exit code, as Podman's does; the policy may restart it.
+ * conmon monitors it as for `run -d`, and barge attaches to it (before it starts, so no output is
+ * missed) until the first run ends. Resolves with that run's exit code, as Podman's does.
  */
-async function startFollowing(store: Store, id: string): Promise<number> {
-  const before = loadContainer(store, id);
-  const log = before.data.config.logDriver === 'k8s-file' ? pathsOf(store, before).logPath : null;
-  // The log may hold earlier runs' output: relay only what this run appends.
-  const from = log ? statSizeOr0(log) : 0;
-  const c = await startDetached(store, id);
-  const runs = c.data.state.restartCount;
-  let code: number | null = null;
-  const firstRunOver = (): boolean => {
-    let now: Container;
-    try {
-      now = reload(store, c);
-    } catch {
-      code ??= -1;
-      return true;
-    }
-    const s = liveState(store, now);
-    if (isActive(s.status) && s.restartCount === runs) return false;
-    code ??= s.exitCode ?? -1;
-    return true;
-  };
-  if (log) await readLog(log, from, (e) => writeEntries(e), () => !firstRunOver());
-  else while (!firstRunOver()) await new Promise((r) => setTimeout(r, 100));
-  return code ?? -1;
-}
-
-function statSizeOr0(f: string): number {
-  try {
-    return statSync(f).size;
-  } catch {
-    return 0;
-  }
+async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean }): Promise<number> {
+  const { connectAttachSocket, followAttached, DEFAULT_DETACH_KEYS } = await import('./attach.ts');
+  let sock: Awaited<ReturnType<typeof connectAttachSocket>> | undefined;
+  const c = await startDetached(store, id, {
+    beforeStart: async (_c, p) => {
+      sock = await connectAttachSocket(p.userdata);
+    },
+  });
+  if (!sock) throw new ContainerError(`container ${c.record.name} is already running`);
+  return followAttached(store, c, sock, { stdin: true, sigProxy: o.sigProxy ?? true, detachKeys: DEFAULT_DETACH_KEYS }, join(pathsOf(store, c).userdata, 'ctl'));
 }
 
 /**
@@ -551,17 +539,39 @@ export async function markStoppedByUser(store: Store, ref: string, stopping = fa
 export async function waitExited(store: Store, ref: string, timeoutMs = Infinity): Promise<ContainerState | null> {
   const deadline = Date.now() + timeoutMs;
   let c = loadContainer(store, ref);
-  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-    const st = liveState(store, c);
-    if (st.status === 'exited' || st.status === 'created') return st;
-    if (Date.now() >= deadline) return null;
-    await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now()))));
+  // conmon's exit file is the first sign of an exit: watching its directory wakes us at once
+  // (the poll stays, for exits no file reports: a foreground barge or a conmon that died).
+  let wake: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  if (c.data.state.monitor === 'conmon') {
     try {
-      c = reload(store, c);
+      watcher = watch(pathsOf(store, c).exitDir, () => wake?.());
+      watcher.on('error', () => undefined);
     } catch {
-      // Removed (an --rm container): it has exited.
-      return { ...c.data.state, status: 'exited' };
+      // No exit dir yet: polling alone.
     }
+  }
+  try {
+    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+      const st = liveState(store, c);
+      if (st.status === 'exited' || st.status === 'created') return st;
+      if (Date.now() >= deadline) return null;
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(delay, Math.max(1, deadline - Date.now())));
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      try {
+        c = reload(store, c);
+      } catch {
+        // Removed (an --rm container): it has exited.
+        return { ...c.data.state, status: 'exited' };
+      }
+    }
+  } finally {
+    watcher?.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats } from 'node:fs';
 import { lstat, readdir, rm, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ImageRecord, LayerRecord, Store } from '../store/store.ts';
@@ -33,8 +33,8 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       const root = await store.mountContainer(b.container);
       // The merged view shows the runtime's mount targets too; they are no more part of the image here.
       layer = await store.putLayer({ stream: diffTar({ dir: root, mode: 'plain', exclude, ...withTimestamp(opts.timestamp) }), parent: null });
-    } else if (store.driver === 'overlay' && opts.rm && exclude.size === 0 && opts.timestamp === undefined) {
-      layer = await adoptUpper(store, b);
+    } else if (store.driver === 'overlay' && opts.rm && opts.timestamp === undefined) {
+      layer = await adoptUpper(store, b, exclude);
     } else if (store.driver === 'overlay') {
       const stream = diffTar({
         dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp),
@@ -105,23 +105,27 @@ function withTimestamp(t: number | undefined): { timestamp?: number } {
  * Commit of a container that is removed afterwards: its upper dir becomes the layer itself instead
  * of being tarred and unpacked again, so only the tar's digest and blob are computed. Before the
  * move the upper dir is made to hold exactly what the tar says: the kernel's overlay bookkeeping
- * (origin, impure …) and other xattrs a tar does not carry are removed, and so are sockets.
+ * (origin, impure …) and other xattrs a tar does not carry are removed, and so are the paths the
+ * tar leaves out (sockets, untouched mount targets), their directories keeping the mtimes the tar
+ * recorded.
  */
-async function adoptUpper(store: Store, b: Builder): Promise<LayerRecord> {
+async function adoptUpper(store: Store, b: Builder, exclude: ReadonlySet<string>): Promise<LayerRecord> {
   // Unmounted first: an upper dir must not change under a mounted overlay.
   await store.unmountContainer(b.container);
   const upper = store.upperDir(b.container);
   const xattrs = await upperXattrs(upper, store.userxattr);
-  const omitted: string[] = [];
-  const tar = { dir: upper, mode: 'overlay', userxattr: store.userxattr, opaqueDirs: xattrs.opaque, onOmitted: (rel: string) => omitted.push(rel) } as const;
+  const dropped = [...exclude];
+  const tar = { dir: upper, mode: 'overlay', userxattr: store.userxattr, exclude, opaqueDirs: xattrs.opaque, onOmitted: (rel: string) => dropped.push(rel) } as const;
   return store.adoptLayerDir(upper, (sink) => writeTar(tar, sink), b.container.topLayer, async () => {
     await removeXattrs(xattrs.others);
-    for (const rel of omitted) {
-      // The directory keeps the mtime the tar recorded for it.
-      const parent = join(upper, dirname(rel));
-      const st = await lstat(parent);
-      await rm(join(upper, rel), { force: true });
-      await utimes(parent, st.atime, st.mtime);
+    const parents = new Map<string, Stats>();
+    for (const rel of dropped) {
+      const parent = dirname(rel);
+      if (!parents.has(parent)) parents.set(parent, await lstat(join(upper, parent)));
+    }
+    for (const rel of dropped) await rm(join(upper, rel), { recursive: true, force: true });
+    for (const [parent, st] of parents) {
+      if (existsSync(join(upper, parent))) await utimes(join(upper, parent), st.atime, st.mtime);
     }
   });
 }

@@ -6,11 +6,11 @@
 // sync pipe (fd 3, named by $_OCI_SYNCPIPE), and keeps watching. When the container exits it
 // writes the exit code to EXIT-DIR/ID and runs the exit command. barge itself never stays running.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { exec } from '../sys/exec.ts';
 import { classifyRuntimeError, type RuntimeInfo, type StartFailure } from './oci-runtime.ts';
 
@@ -122,30 +122,11 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     detached: true,
   });
   child.unref();
-  const sync = child.stdio[3] as Readable;
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const done = (err?: Error): void => {
-      sync.removeAllListeners('data');
-      sync.destroy();
-      if (err) reject(err);
-      else resolve(buf);
-    };
-    child.once('error', (e) => done(e));
-    sync.on('data', (b: Buffer) => {
-      buf += b.toString();
-      if (buf.includes('\n')) done();
-    });
-    sync.once('end', () => done(buf === '' ? new Error('conmon exited without reporting the container (see its log in syslog)') : undefined));
-    sync.once('error', (e) => done(e));
-  });
-  let msg: { data?: number; message?: string };
-  try {
-    msg = JSON.parse(line.split('\n')[0]!) as { data?: number; message?: string };
-  } catch {
-    throw new Error(`conmon: unexpected answer on the sync pipe: ${line.trim()}`);
-  }
-  if (typeof msg.data !== 'number' || msg.data <= 0) {
+  const sync = new ConmonMessages(child.stdio[3] as Readable, child);
+  const msg = await sync.next();
+  sync.close();
+  if (!msg) throw new Error('conmon exited without reporting the container (see its log in syslog)');
+  if (msg.data <= 0) {
     const f = classifyRuntimeError((msg.message ?? 'container create failed').trim(), o.arg0);
     throw new ContainerStartError(`${o.runtime.name}: ${f.message}`, f.code);
   }
@@ -156,6 +137,184 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     // conmon writes it before creating the container; a missing file only loses a detail.
   }
   return { pid: msg.data, conmonPid };
+}
+
+interface ConmonMessage {
+  data: number;
+  message?: string;
+}
+
+/**
+ * conmon's messages on a pipe (the sync pipe, the attach pipe): one JSON object a line, such as
+ * {"data": PID} or {"data": -1, "message": "why"}.
+ */
+class ConmonMessages {
+  private buf = '';
+  private readonly queue: (ConmonMessage | Error | null)[] = [];
+  private waiter: ((m: ConmonMessage | Error | null) => void) | undefined;
+
+  constructor(
+    private readonly stream: Readable,
+    child: ChildProcess,
+  ) {
+    stream.on('data', (b: Buffer) => {
+      this.buf += b.toString();
+      for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
+        const line = this.buf.slice(0, nl).trim();
+        this.buf = this.buf.slice(nl + 1);
+        if (line !== '') this.push(parseMessage(line));
+      }
+    });
+    stream.once('end', () => this.push(null));
+    stream.once('error', (e) => this.push(e));
+    child.once('error', (e) => this.push(e));
+  }
+
+  private push(m: ConmonMessage | Error | null): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w(m);
+    else this.queue.push(m);
+  }
+
+  /** The next message; null once conmon closed the pipe. */
+  async next(): Promise<ConmonMessage | null> {
+    const m = this.queue.length > 0 ? this.queue.shift()! : await new Promise<ConmonMessage | Error | null>((r) => (this.waiter = r));
+    if (m instanceof Error) throw m;
+    return m;
+  }
+
+  close(): void {
+    this.stream.removeAllListeners('data');
+    this.stream.destroy();
+  }
+}
+
+function parseMessage(line: string): ConmonMessage | Error {
+  try {
+    const j = JSON.parse(line) as { data?: unknown; message?: unknown };
+    if (typeof j.data === 'number') return { data: j.data, ...(typeof j.message === 'string' && { message: j.message }) };
+  } catch {
+    // reported below
+  }
+  return new Error(`conmon: unexpected message: ${line}`);
+}
+
+export interface ConmonExecOptions {
+  conmon?: string;
+  runtime: RuntimeInfo;
+  stateRoot: string;
+  containerId: string;
+  name: string;
+  /** A fresh id for the exec session. */
+  sessionId: string;
+  /** Holds the process spec; conmon puts the session's attach socket and FIFOs here. */
+  sessionDir: string;
+  processSpec: string;
+  socketDir: string;
+  terminal: boolean;
+  stdin: boolean;
+  arg0: string;
+}
+
+export interface ConmonExec<T> {
+  pid: number;
+  /** What `attach` returned (it ran before the process started, so no output is missed). */
+  attached: T;
+  /** The process's exit code, once it exits. */
+  exitCode: Promise<number>;
+}
+
+/**
+ * `podman exec` under conmon (which gives the process a terminal whatever barge's stdin is):
+ * conmon sets up the session's attach socket and reports it on the attach pipe, waits on the
+ * start pipe until `attach` has connected, then runs `RUNTIME exec` and reports the pid and
+ * later the exit code on the sync pipe.
+ */
+export async function execWithConmon<T>(o: ConmonExecOptions, attach: (sessionDir: string) => Promise<T>): Promise<ConmonExec<T>> {
+  await mkdir(path.join(o.sessionDir, 'exit'), { recursive: true, mode: 0o700 });
+  const args = [
+    '--api-version', '1',
+    '-c', o.containerId,
+    '-u', o.sessionId,
+    '-r', o.runtime.path,
+    '-b', o.sessionDir,
+    '-p', path.join(o.sessionDir, 'pid'),
+    '-n', o.name,
+    '--exit-dir', path.join(o.sessionDir, 'exit'),
+    '--socket-dir-path', o.socketDir,
+    '-l', 'none:',
+    '--log-level', 'error',
+    '--runtime-arg', '--root', '--runtime-arg', o.stateRoot,
+    '--runtime-arg', '--log-format=json',
+    '--runtime-arg', `--log=${path.join(o.sessionDir, 'oci-log')}`,
+    '--exec', '--exec-attach', '--exec-process-spec', o.processSpec,
+  ];
+  if (o.terminal) args.push('-t');
+  if (o.stdin) args.push('-i');
+  const child = spawn(o.conmon ?? findConmon(), args, {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
+    detached: true,
+  });
+  child.unref();
+  // Node types child.stdio as five entries; the sixth is there as asked.
+  const fds = child.stdio as unknown as (Readable | Writable)[];
+  const sync = new ConmonMessages(fds[3] as Readable, child);
+  const ready = new ConmonMessages(fds[5] as Readable, child);
+  const start = fds[4] as Writable;
+  start.on('error', () => undefined);
+  try {
+    start.write('0');
+    const r = await ready.next();
+    if (!r || r.data < 0) throw new Error(`conmon: setting up the exec session failed${r?.message ? `: ${r.message}` : ''}`);
+    const attached = await attach(o.sessionDir);
+    start.end('0');
+    const m = await sync.next();
+    if (!m || m.data <= 0) {
+      // The runtime's own words are in its log; conmon's message, if any, is a fallback.
+      const why = lastRuntimeLogError(path.join(o.sessionDir, 'oci-log')) ?? logfmtMessage(m?.message ?? '') ?? 'exec failed';
+      const f = classifyRuntimeError(why, o.arg0);
+      throw new ContainerStartError(`${o.runtime.name}: ${f.message}`, f.code);
+    }
+    const exitCode = sync.next().then((x) => x?.data ?? -1).finally(() => sync.close());
+    return { pid: m.data, attached, exitCode };
+  } finally {
+    ready.close();
+  }
+}
+
+/** The last error of a runtime's JSON log (--log-format=json --log=FILE), or null. */
+export function lastRuntimeLogError(file: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+  let last: string | null = null;
+  for (const line of text.split('\n')) {
+    try {
+      const j = JSON.parse(line) as { level?: unknown; msg?: unknown };
+      if (j.level === 'error' && typeof j.msg === 'string') last = j.msg;
+    } catch {
+      // not JSON
+    }
+  }
+  return last;
+}
+
+/** The msg="…" of a logfmt line (what runc prints without --log-format json), or the text itself. */
+function logfmtMessage(text: string): string | null {
+  const t = text.trim();
+  if (t === '') return null;
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(t);
+  if (!m) return t;
+  try {
+    return JSON.parse(`"${m[1]!}"`) as string;
+  } catch {
+    return m[1]!;
+  }
 }
 
 function runtimeBase(_rt: RuntimeInfo, stateRoot: string): string[] {

@@ -1119,10 +1119,10 @@ async function applyInWorker(url: URL, src: Readable, job: UnpackJob): Promise<A
     const [, result] = await Promise.all([feed(), finished]);
     return result;
   } catch (e) {
-    // The worker's own error explains more than the torn-down stream it causes here.
+    // The worker's own error explains more than a torn-down stream. src is left to the caller,
+    // whose teardown must come after this failure, or it would be reported as the cause.
     throw state.error ?? e;
   } finally {
-    src.destroy();
     await worker.terminate();
   }
 }

@@ -485,6 +485,24 @@ function covered(avail: readonly IdMapping[], m: IdMapping): boolean {
 }
 
 /**
+ * The maps cut wherever the ranges of this process's own namespace meet: the kernel wants each line
+ * of a child's map inside one line of its parent's (0 → the user, 1… → the subordinate range).
+ */
+function splitAtExtents(maps: readonly IdMapping[], avail: readonly IdMapping[]): IdMapping[] {
+  const cuts = [...new Set(avail.flatMap((a) => [a.hostID, a.hostID + a.size]))].sort((x, y) => x - y);
+  const out: IdMapping[] = [];
+  for (const m of maps) {
+    let start = m.hostID;
+    const end = m.hostID + m.size;
+    for (const c of [...cuts.filter((c) => c > start && c < end), end]) {
+      out.push({ containerID: m.containerID + (start - m.hostID), hostID: start, size: c - start });
+      start = c;
+    }
+  }
+  return out;
+}
+
+/**
  * barge keeps container files owned as in the image (it does not shift a copy of the layers for each
  * mapping), and its store is private to its own root: a map must give that root some id in the container.
  */
@@ -547,7 +565,7 @@ export function resolveContainerUserns(r: UsernsRequest): ContainerUserns {
       }
     }
     checkRootMapped(uid, gid, 'the uid/gid map');
-    return { uidMappings: uid, gidMappings: gid };
+    return { uidMappings: splitAtExtents(uid, availableIds('uid')), gidMappings: splitAtExtents(gid, availableIds('gid')) };
   }
 
   switch (kind) {

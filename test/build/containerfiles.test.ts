@@ -4,7 +4,7 @@ import { randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runInImage, type Env } from '../helpers.ts';
+import { containerDirEntries, REPO_ROOT, runInImage, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
 import { buildOk, DEFAULT_PATH, imageConfig, imageJSON, importGccBase, noContainers, readFiles, runIn } from './lib.ts';
 
@@ -61,8 +61,7 @@ describe('containerfiles/', () => {
     expect(await imageConfig(env, 'gcc-hello')).toEqual({ Env: [DEFAULT_PATH], Entrypoint: ['/hello'] });
     const ctr = await env.bargeOk(['from', 'gcc-hello']);
     try {
-      const { readdir } = await import('node:fs/promises');
-      expect(await readdir(await env.bargeOk(['mount', ctr]))).toEqual(['hello']);
+      expect(await containerDirEntries(env, ctr, '/')).toEqual(['hello']);
     } finally {
       await env.bargeOk(['rm', ctr]);
     }

@@ -95,6 +95,25 @@ describe('registries.conf', () => {
       'docker.io/library/busybox',
     ]);
   });
+
+  it('alias-only drop-ins are read when aliases are needed, in file order', async () => {
+    const d = await tmp();
+    await mkdir(join(d, 'conf.d'));
+    await writeFile(join(d, 'main.conf'), '[aliases]\n"app" = "one.example/app"\n"keep" = "one.example/keep"\n');
+    await writeFile(join(d, 'conf.d', '20-aliases.conf'), '# short names\n[aliases]\n  "app" = "two.example/app"\n  "x" = "two.example/x"\n');
+    await writeFile(join(d, 'conf.d', '30-more.conf'), '[[registry]]\nlocation = "three.example"\ninsecure = true\n[aliases]\n"x" = "three.example/x"\n');
+    await writeFile(join(d, 'conf.d', '40-broken.conf'), '[aliases]\n"y" = \n');
+    process.env.CONTAINERS_REGISTRIES_CONF = join(d, 'main.conf');
+    process.env.CONTAINERS_REGISTRIES_CONF_DIR = join(d, 'conf.d');
+    const conf = loadRegistriesConf();
+    // Registries come without touching the aliases; the broken alias file only fails when they are read.
+    expect(pushEndpoint(conf, 'three.example/a').insecure).toBe(true);
+    expect(conf.files.map((f) => f.slice(d.length + 1))).toEqual(['main.conf', 'conf.d/20-aliases.conf', 'conf.d/30-more.conf', 'conf.d/40-broken.conf']);
+    expect(() => conf.aliases).toThrow(/40-broken\.conf/);
+    await writeFile(join(d, 'conf.d', '40-broken.conf'), '[aliases]\n"y" = "four.example/y"\n');
+    resetRegistriesConfCache();
+    expect(loadRegistriesConf().aliases).toEqual({ app: 'two.example/app', keep: 'one.example/keep', x: 'three.example/x', y: 'four.example/y' });
+  });
 });
 
 describe('auth.json', () => {

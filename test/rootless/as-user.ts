@@ -1,6 +1,7 @@
 // setupFiles entry of the rootless project: runs in each worker before its test file is loaded and
 // drops the worker from root to the project's unprivileged user for good.
 import { execFileSync } from 'node:child_process';
+import { inject } from 'vitest';
 import { ROOTLESS_USER_ENV, rootlessDirs } from './project.ts';
 
 const name = process.env[ROOTLESS_USER_ENV];
@@ -9,7 +10,7 @@ if (process.getuid?.() === 0) {
   const id = (flag: string): number => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }).trim());
   const uid = id('-u');
   const gid = id('-g');
-  const { home, tmp, run } = rootlessDirs(uid);
+  const { home, tmp, run } = rootlessDirs(inject('bargeRootlessBase'));
   // A login of the user with a session: its own HOME, runtime directory and temporary files (barge
   // without XDG_RUNTIME_DIR is tested in test/rootless).
   for (const k of Object.keys(process.env)) if (k.startsWith('XDG_') || k.startsWith('_BARGE')) delete process.env[k];

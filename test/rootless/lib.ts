@@ -138,3 +138,23 @@ export async function makeRootlessEnv(user: TestUser): Promise<RootlessEnv> {
     }),
   };
 }
+
+/**
+ * A root filesystem tar with no programs of its own: bin, lib, lib64 and sbin point into /usr, which
+ * a container of it gets bind-mounted from the host (read-only). With barge's checkout mounted too,
+ * that is a CI image that carries barge, node and util-linux, in a few kB.
+ */
+export async function hostToolsImageTar(dest: string): Promise<void> {
+  const { makeTar } = await import('../helpers.ts');
+  const { writeFile } = await import('node:fs/promises');
+  const dirs = ['usr', 'etc', 'proc', 'dev', 'sys', 'root', 'run', 'var'];
+  const tar = await makeTar([
+    ...dirs.map((d) => ({ name: `${d}/`, type: 'directory' as const })),
+    { name: 'tmp/', type: 'directory', mode: 0o1777 },
+    { name: 'var/tmp/', type: 'directory', mode: 0o1777 },
+    ...['bin', 'lib', 'lib64', 'sbin'].map((l) => ({ name: l, type: 'symlink' as const, linkname: `usr/${l}` })),
+    { name: 'etc/passwd', data: 'root:x:0:0:root:/root:/bin/sh\n' },
+    { name: 'etc/group', data: 'root:x:0:\n' },
+  ]);
+  await writeFile(dest, tar, { mode: 0o644 });
+}

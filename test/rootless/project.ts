@@ -3,7 +3,7 @@
 // the user); each worker drops to that user before any test file is loaded, so barge, the test's
 // own files and every helper the test starts are that user's, with its own HOME and TMPDIR.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, removeTree } from '../helpers.ts';
 
@@ -13,32 +13,47 @@ export const ROOTLESS_USER = 'bargeci';
 /** Its subordinate ranges; disjoint from those of the users test/rootless makes. */
 export const ROOTLESS_SUBIDS = '400000-465535';
 
-/** Everything the rootless project's tests write lives below this directory (owned by the user). */
-export function rootlessBase(uid: number): string {
-  // Short: podman, which some tests compare against, refuses a runroot path over 50 characters.
-  return `/tmp/bci-${uid}`;
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** This run's directory for the rootless project (see rootlessDirs). */
+    bargeRootlessBase: string;
+  }
 }
 
-/** HOME, TMPDIR and XDG_RUNTIME_DIR of the user for these tests (a CI job with a session). */
-export function rootlessDirs(uid: number): { home: string; tmp: string; run: string } {
-  const base = rootlessBase(uid);
+
+/** HOME, TMPDIR and XDG_RUNTIME_DIR of the user under a run's base (a CI job with a session). */
+export function rootlessDirs(base: string): { home: string; tmp: string; run: string } {
   return { home: join(base, 'h'), tmp: join(base, 't'), run: join(base, 'r') };
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Global setup (as root): the user exists with its ranges, and it gets fresh HOME and TMPDIR
- * directories. The previous run's are removed first (they hold files of the user's subordinate
- * ids, which only root, or barge unshare, can delete).
+ * Global setup (as root): the user exists with its ranges, and this run gets fresh HOME, TMPDIR and
+ * runtime directories of the user's, under a base named after this process (short: podman, which
+ * some tests compare against, refuses a runroot path over 50 characters). Bases of runs that are
+ * gone are removed (they hold files of the user's subordinate ids, which only root can delete);
+ * those of runs still going, e.g. another engineer's, are left alone.
  */
-export async function prepareRootlessUser(): Promise<void> {
+export async function prepareRootlessUser(): Promise<string> {
   const { ensureUser, assertUserCanRunBarge } = await import('./lib.ts');
   const user = ensureUser(ROOTLESS_USER, ROOTLESS_SUBIDS);
   assertUserCanRunBarge(user);
-  const base = rootlessBase(user.uid);
-  if (existsSync(base)) {
-    await removeTree(base);
+  for (const name of readdirSync('/tmp')) {
+    const pid = /^bci-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) continue;
+    if (statSync(join('/tmp', name)).uid === user.uid) await removeTree(join('/tmp', name));
   }
-  const { home, tmp, run } = rootlessDirs(user.uid);
+  const base = `/tmp/bci-${process.pid}`;
+  if (existsSync(base)) await removeTree(base);
+  const { home, tmp, run } = rootlessDirs(base);
   for (const d of [base, home, tmp, run]) {
     mkdirSync(d, { mode: 0o700 });
     execFileSync('chown', [`${user.uid}:${user.gid}`, d]);
@@ -48,4 +63,5 @@ export async function prepareRootlessUser(): Promise<void> {
     env: { ...process.env, DEBOOTSTRAP_INCLUDE: 'gcc,libc6-dev' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  return base;
 }

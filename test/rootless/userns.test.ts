@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commandNeedsUserns, parseIdMap, subordinateRange } from '../../src/sys/userns.ts';
+import { commandNeedsUserns, parseIdMap, parseIdMapSpecs, subordinateRange } from '../../src/sys/userns.ts';
 
 describe('commandNeedsUserns', () => {
   it('is true for commands that touch the store, after any global options', () => {
@@ -41,6 +41,23 @@ describe('id maps and subordinate ranges', () => {
       expect(subordinateRange(join(dir, 'missing'), 'alice')).toBeUndefined();
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('--userns-uid-map / --uidmap values', () => {
+  it('takes CONTAINER:HOST:SIZE triples, comma-separated or repeated', () => {
+    expect(parseIdMapSpecs('uid map', ['0:1000:1,1:100000:65535', '70000:200000:10'])).toEqual([
+      { containerID: 0, hostID: 1000, size: 1 },
+      { containerID: 1, hostID: 100000, size: 65535 },
+      { containerID: 70000, hostID: 200000, size: 10 },
+    ]);
+    expect(parseIdMapSpecs('uid map', [])).toEqual([]);
+  });
+
+  it('refuses malformed triples and empty ranges', () => {
+    for (const bad of ['0:1', '0:1:2:3', 'a:1:2', '0:1:0', '-1:0:5', '0:0:99999999999']) {
+      expect(() => parseIdMapSpecs('uid map', [bad]), bad).toThrow(/invalid uid map .*CONTAINER-ID:HOST-ID:SIZE/);
     }
   });
 });

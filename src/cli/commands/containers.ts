@@ -103,6 +103,16 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   return c;
 }
 
+/**
+ * `barge run`: Buildah's when the operand is a working container, else Podman's. Dispatched here
+ * rather than in working.ts so that a Podman-style run does not load the build primitives.
+ */
+export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const operand = args[0] ? (await openStore(g)).findContainer(args[0]) : undefined;
+  if (operand?.kind === 'builder') return (await import('./working.ts')).runCmd(g, args, o);
+  return runContainerCmd(g, args, o);
+}
+
 /** `barge run IMAGE [CMD…]` — Podman's run (runCmd sends here when the operand is not a working container). */
 export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
@@ -779,4 +789,21 @@ export async function generateSystemdCmd(g: GlobalOptions, args: string[], o: Op
     await writeFile(file, unit.text);
     print(file);
   } else process.stdout.write(unit.text);
+}
+
+// ---------- attach ----------
+
+/** `barge attach [--no-stdin] [--sig-proxy] [--detach-keys] [-l] CONTAINER` */
+export async function attachCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const { attachContainer, DEFAULT_DETACH_KEYS, parseDetachKeys } = await import('../../containers/attach.ts');
+  const { ref } = containerAndRest(store, args, o);
+  const detachKeys = str(o.detachKeys) ?? DEFAULT_DETACH_KEYS;
+  try {
+    parseDetachKeys(detachKeys);
+    return await attachContainer(store, ref, { stdin: o.stdin !== false, sigProxy: boolOpt(o.sigProxy, '--sig-proxy'), detachKeys });
+  } catch (e) {
+    if (e instanceof StoreError && e.code === 'notfound') throw new ExitError(e.message, 125);
+    return rethrow(e);
+  }
 }

@@ -25,7 +25,7 @@ const storage = async (): Promise<typeof import('../../image/transports/containe
   ...(await import('../../image/local-images.ts')),
 });
 
-export interface MoveOptions {
+interface MoveOptions {
   quiet?: boolean;
   format?: 'oci' | 'docker';
   platform?: { os?: string; arch?: string; variant?: string };
@@ -47,7 +47,7 @@ function copyOpts(o: MoveOptions, progress: Progress): CopyOptions {
 }
 
 /** Opens either end of a copy: containers-storage names barge's own store. */
-export async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | 'dst'): Promise<ImageSource | ImageDestination> {
+async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | 'dst'): Promise<ImageSource | ImageDestination> {
   const n = parseImageName(name);
   if (n.transport === 'containers-storage') {
     const { StorageDestination, StorageSource, getImage } = await storage();
@@ -58,7 +58,7 @@ export async function openEnd(store: () => Promise<Store>, name: string, dir: 's
   return dir === 'src' ? openSource(n) : openDestination(n);
 }
 
-export async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
+async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
   const progress = new Progress(!!o.quiet);
   try {
     const res = await copyImage(src, dst, copyOpts(o, progress));
@@ -91,7 +91,7 @@ export async function pullImage(store: Store, src: string, names: string[], o: M
  * The platform to pick from an index: --platform OS/ARCH[/VARIANT], or Podman's --os/--arch/
  * --variant, or Skopeo's --override-os/--override-arch/--override-variant.
  */
-export function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
+function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
   const s = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
   let os = s(o.os) ?? s(o.overrideOs);
   let arch = s(o.arch) ?? s(o.overrideArch);
@@ -107,7 +107,7 @@ export function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
   return { ...(os && { os }), ...(arch && { arch }), ...(variant && { variant }) };
 }
 
-export function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
+function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
   if (f === 'oci') return 'oci';
   if (f === 'v2s2' || f === 'docker') return 'docker';
   if (f === undefined) return undefined;
@@ -115,7 +115,7 @@ export function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
 }
 
 /** --compression-format (Podman/Buildah) or --dest-compress-format (Skopeo). */
-export function compressionFlag(o: Opts): 'gzip' | 'zstd' | undefined {
+function compressionFlag(o: Opts): 'gzip' | 'zstd' | undefined {
   const v = o.compressionFormat ?? o.destCompressFormat;
   if (v === undefined) return o.destCompress ? 'gzip' : undefined;
   if (v === 'gzip' || v === 'zstd') return v;
@@ -123,7 +123,7 @@ export function compressionFlag(o: Opts): 'gzip' | 'zstd' | undefined {
 }
 
 /** Skopeo's --all and --multi-arch=all|system. */
-export function allFlag(o: Opts): boolean {
+function allFlag(o: Opts): boolean {
   const m = o.multiArch;
   if (m !== undefined && m !== 'system' && m !== 'all') throw new Error(`unsupported --multi-arch ${JSON.stringify(String(m))}: use system or all`);
   return !!o.all || m === 'all';

@@ -90,14 +90,37 @@ function parseEntry(t: Record<string, unknown>, file: string): RegistryEntry {
   };
 }
 
-function mergeFile(conf: RegistriesConf, file: string): void {
-  let doc: Record<string, unknown>;
+function parseConfFile(file: string, text: string): Record<string, unknown> {
   try {
-    doc = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    return parseToml(text) as Record<string, unknown>;
   } catch (e) {
     throw new Error(`loading registries configuration "${file}": ${(e as Error).message}`);
   }
+}
+
+function aliasTable(doc: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  const aliases = asTable(doc.aliases);
+  if (aliases) for (const [k, v] of Object.entries(aliases)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
+
+/** True when a file holds nothing but an [aliases] table (as Debian's shortnames.conf does). */
+function onlyAliases(text: string): boolean {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  return lines[0] === '[aliases]' && !lines.slice(1).some((l) => l.startsWith('[')) && !text.includes('"""') && !text.includes("'''");
+}
+
+function mergeFile(conf: RegistriesConf, file: string, aliasSources: (() => Record<string, string>)[]): void {
+  const text = readFileSync(file, 'utf8');
   conf.files.push(file);
+  // Parsing the many short-name aliases costs tens of milliseconds on a cold start, and only
+  // short names need them: such files are parsed when aliases are first asked for.
+  if (onlyAliases(text)) {
+    aliasSources.push(() => aliasTable(parseConfFile(file, text)));
+    return;
+  }
+  const doc = parseConfFile(file, text);
   const usr = strArray(doc['unqualified-search-registries'], `${file}: unqualified-search-registries`);
   if (usr) conf.unqualifiedSearchRegistries = usr;
   const mode = str(doc['short-name-mode']);
@@ -116,8 +139,8 @@ function mergeFile(conf: RegistriesConf, file: string): void {
       conf.registries.push(e);
     }
   }
-  const aliases = asTable(doc.aliases);
-  if (aliases) for (const [k, v] of Object.entries(aliases)) if (typeof v === 'string') conf.aliases[k] = v;
+  const aliases = aliasTable(doc);
+  aliasSources.push(() => aliases);
   // v1 format: [registries.search] registries = [...], [registries.insecure], [registries.block].
   const v1 = asTable(doc.registries);
   if (v1) {
@@ -133,9 +156,21 @@ let cached: RegistriesConf | undefined;
 
 export function loadRegistriesConf(): RegistriesConf {
   if (cached) return cached;
-  const conf: RegistriesConf = { unqualifiedSearchRegistries: [], registries: [], aliases: {}, shortNameMode: 'permissive', files: [] };
+  // Later files override earlier ones, alias by alias.
+  const aliasSources: (() => Record<string, string>)[] = [];
+  let aliases: Record<string, string> | undefined;
+  const conf: RegistriesConf = {
+    unqualifiedSearchRegistries: [],
+    registries: [],
+    get aliases() {
+      aliases ??= Object.assign({}, ...aliasSources.map((f) => f())) as Record<string, string>;
+      return aliases;
+    },
+    shortNameMode: 'permissive',
+    files: [],
+  };
   const { main, dropins } = registriesConfPaths();
-  if (existsSync(main)) mergeFile(conf, main);
+  if (existsSync(main)) mergeFile(conf, main, aliasSources);
   for (const dir of dropins) {
     let names: string[] = [];
     try {
@@ -143,7 +178,7 @@ export function loadRegistriesConf(): RegistriesConf {
     } catch {
       continue;
     }
-    for (const n of names) mergeFile(conf, join(dir, n));
+    for (const n of names) mergeFile(conf, join(dir, n), aliasSources);
   }
   cached = conf;
   return conf;
