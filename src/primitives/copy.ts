@@ -45,7 +45,10 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
     const rootfs = await store.mountContainer(b.container);
     const cfg = b.state.config.image.config ?? {};
     const workdir = cfg.WorkingDir || '/';
-    const destPath = dest === undefined ? workdir + '/' : posix.isAbsolute(dest) ? dest : posix.join(workdir, dest) + (dest.endsWith('/') ? '/' : '');
+    // "." and "x/." name a directory as surely as a trailing slash does; posix.join would drop that.
+    const namesDir = dest === undefined || dest.endsWith('/') || dest === '.' || dest.endsWith('/.');
+    const base = dest === undefined ? workdir : posix.isAbsolute(dest) ? dest : posix.join(workdir, dest);
+    const destPath = namesDir && !base.endsWith('/') ? `${base}/` : base;
     const owner = o.chown ? await resolveOwner(rootfs, o.chown) : { uid: 0, gid: 0 };
     const mode = o.chmod ? parseChmod(o.chmod) : undefined;
 

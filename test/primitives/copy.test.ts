@@ -123,6 +123,16 @@ describe('copy: destination semantics', () => {
     expect(await find(wd, '/work/dir')).toEqual(['/work/dir', '/work/dir/b.txt', '/work/dir/rel.txt', '/work/dir/sub', '/work/dir/sub/c.md']);
     expect(await sh(env, wd, 'cat rel.txt')).toBe('alpha');
   });
+
+  it('"." and "x/." name directories, created when missing, as Buildah does', async () => {
+    const wd = await from(env);
+    await env.bargeOk(['config', '--workingdir', '/app', wd]);
+    await copy(wd, 'a.txt', '.');
+    await copy(wd, 'b.txt', '/abs/.');
+    await copy(wd, 'c.md', './named');
+    expect(await find(wd, '/app')).toEqual(['/app', '/app/a.txt', '/app/named']);
+    expect(await find(wd, '/abs')).toEqual(['/abs', '/abs/b.txt']);
+  });
 });
 
 describe('copy: ownership and modes', () => {
