@@ -10,12 +10,12 @@ const HOST_MOUNTS = 'checks `barge mount` paths from the test process, which can
 const NOT_ROOTLESS: Record<string, string> = {
   'test/primitives/containers.test.ts': HOST_MOUNTS,
   'test/primitives/commit.test.ts': HOST_MOUNTS,
+  'test/primitives/commit-adopt.test.ts': `${HOST_MOUNTS}; and reads the xattrs of store directories owned by subordinate ids`,
   'test/primitives/copy-hostile.test.ts': HOST_MOUNTS,
   'test/primitives/buildah-compare.test.ts': `${HOST_MOUNTS}; and mounts buildah's containers as root`,
   'test/primitives/copy.test.ts': 'creates host files owned by other users (chown), which needs root',
   'test/store/invariants.test.ts': `${HOST_MOUNTS}; and reads store directories owned by subordinate ids`,
   'test/store/corruption.test.ts': 'damages store files owned by subordinate ids, which the user cannot change outside barge\'s namespace',
-  'test/store/crash.test.ts': 'kill -9s the pid it started and watches staging named after it; rootless that pid is the launcher and the work runs in the barge it re-executed in the user namespace',
   'test/build/interop.test.ts': 'builds and runs with rootful buildah and podman for comparison (image content is compared in the root project)',
 };
 

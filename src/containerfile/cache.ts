@@ -2,7 +2,7 @@
 // build-context file hashes (table file_hashes) so an unchanged file is never read twice.
 
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import type { Store } from '../store/store.ts';
 
 export function cacheKey(parts: unknown): string {
@@ -30,8 +30,12 @@ export interface HashStats {
   memo: number;
 }
 
-function fingerprint(st: BigIntStats): string {
-  return `${st.size}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}:${st.dev}:${st.mode}`;
+/**
+ * Plain (not bigint) stats: a context walk makes thousands, and bigint ones cost a dozen BigInts
+ * each. Their millisecond times keep sub-microsecond precision, finer than file timestamps move.
+ */
+function fingerprint(st: Stats): string {
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.dev}:${st.mode}`;
 }
 
 /**
@@ -58,7 +62,7 @@ export class ContentHasher {
   }
 
   /** Content hash of a file, read only when its stat fingerprint changed since it was last hashed. */
-  fileHash(path: string, st: BigIntStats): string {
+  fileHash(path: string, st: Stats): string {
     const fp = fingerprint(st);
     this.loadMemo(path);
     const row = this.memo.get(path);
@@ -83,8 +87,8 @@ export class ContentHasher {
     const h = createHash('sha256');
     const walk = (host: string, rel: string, top: boolean): void => {
       // As COPY does: the top-level source symlink is followed, links below are copied as links.
-      const st = top ? statSync(host, { bigint: true }) : lstatSync(host, { bigint: true });
-      const mode = Number(st.mode & 0o7777n);
+      const st = top ? statSync(host) : lstatSync(host);
+      const mode = st.mode & 0o7777;
       if (st.isDirectory()) {
         h.update(`d ${rel} ${mode}\0`);
         for (const child of readdirSync(host).sort()) {

@@ -79,6 +79,8 @@ export async function connectAttachSocket(bundleDir: string): Promise<Seqpacket>
       try {
         sock.connect(`/proc/self/fd/${dirFd}/attach`, () => {
           sock.off('error', reject);
+          // Keep barge alive while attached, also when nothing else (stdin) would.
+          sock.ref();
           resolve();
         });
       } catch (e) {
@@ -113,7 +115,7 @@ function sendSize(ctlPath: string): void {
  */
 export function relayAttach(
   sock: Seqpacket,
-  o: { terminal: boolean; stdin: boolean; detachKeys: string; ctlPath: string },
+  o: { terminal: boolean; stdin: boolean; detachKeys: string; ctlPath: string; output?: boolean; signal?: AbortSignal },
 ): Promise<'exited' | 'detached'> {
   const { terminal, stdin } = o;
   const matcher = new DetachMatcher(parseDetachKeys(o.detachKeys));
@@ -139,11 +141,13 @@ export function relayAttach(
     };
     const onResize = (): void => sendSize(o.ctlPath);
     sock.on('data', (b: Buffer) => {
-      if (b.length === 0) return;
+      if (b.length === 0 || o.output === false) return;
       const data = b.subarray(1);
       if (b[0] === STDOUT) process.stdout.write(data);
       else if (b[0] === STDERR) process.stderr.write(data);
     });
+    // The caller knows another way that the container has exited (its log and state).
+    o.signal?.addEventListener('abort', () => finish('exited'));
     sock.once('end', () => finish('exited'));
     sock.once('close', () => finish('exited'));
     sock.once('error', () => finish('exited'));

@@ -2,7 +2,8 @@
 // in the foreground), stop, kill, wait, cleanup and remove. No barge process stays behind for a
 // detached container: its state is read back from conmon's exit file and /proc.
 
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +23,7 @@ import {
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
-import { teeToLog } from './logs.ts';
+import { readLog, teeToLog, writeEntries } from './logs.ts';
 
 export { ContainerStartError };
 
@@ -196,17 +197,15 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   if (!config.workingDir.startsWith('/')) throw new ContainerError(`working directory "${config.workingDir}" must be an absolute path`);
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
+  const defaultHostname = !config.hostname;
   for (let attempt = 0; ; attempt++) {
     try {
+      // The id is chosen here so the default hostname (its first 12 digits) is in the first write.
+      const id = randomBytes(32).toString('hex');
+      if (defaultHostname) config.hostname = id.slice(0, 12);
       const record = await store.createContainer({
-        name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
+        id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
       });
-      if (!config.hostname) {
-        config.hostname = record.id.slice(0, 12);
-        const c = { record, data };
-        saveContainer(store, c);
-        return c;
-      }
       return { record, data };
     } catch (e) {
       if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
@@ -466,19 +465,68 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
 
 /**
  * The foreground run of a container with a restart policy: the policy must outlive barge, so
- * conmon monitors it as for `run -d`, and barge attaches to it (before it starts, so no output is
- * missed) until the first run ends. Resolves with that run's exit code, as Podman's does.
+ * conmon monitors it as for `run -d`, and barge relays the first run. Its output comes from the
+ * log (conmon may accept the attach connection only after the container has written): the attach
+ * socket, connected before the start, carries stdin, and the output too when there is no log.
+ * Resolves with the first run's exit code, as Podman's does; the policy may restart it.
  */
 async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean }): Promise<number> {
-  const { connectAttachSocket, followAttached, DEFAULT_DETACH_KEYS } = await import('./attach.ts');
+  const { connectAttachSocket, proxySignals, relayAttach, DEFAULT_DETACH_KEYS } = await import('./attach.ts');
+  const before = loadContainer(store, id);
+  const cfg = before.data.config;
+  const log = cfg.logDriver === 'k8s-file' ? pathsOf(store, before).logPath : null;
+  const from = log ? sizeOr0(log) : 0;
+  if (isRunning(store, before)) throw new ContainerError(`container ${before.record.name} is already running`);
   let sock: Awaited<ReturnType<typeof connectAttachSocket>> | undefined;
   const c = await startDetached(store, id, {
     beforeStart: async (_c, p) => {
-      sock = await connectAttachSocket(p.userdata);
+      if (cfg.interactive || !log) sock = await connectAttachSocket(p.userdata);
     },
   });
-  if (!sock) throw new ContainerError(`container ${c.record.name} is already running`);
-  return followAttached(store, c, sock, { stdin: true, sigProxy: o.sigProxy ?? true, detachKeys: DEFAULT_DETACH_KEYS }, join(pathsOf(store, c).userdata, 'ctl'));
+  const runs = c.data.state.restartCount;
+  let code: number | null = null;
+  const firstRunOver = (): boolean => {
+    let now: Container;
+    try {
+      now = reload(store, c);
+    } catch {
+      code ??= -1;
+      return true;
+    }
+    const s = liveState(store, now);
+    if (isActive(s.status) && s.restartCount === runs) return false;
+    code ??= s.exitCode ?? -1;
+    return true;
+  };
+  const unproxy = (o.sigProxy ?? true) && !cfg.terminal ? proxySignals(store, id) : () => {};
+  const stopRelay = new AbortController();
+  try {
+    const relay = sock
+      ? relayAttach(sock, {
+          terminal: cfg.terminal, stdin: cfg.interactive, detachKeys: DEFAULT_DETACH_KEYS, ctlPath: join(pathsOf(store, c).userdata, 'ctl'),
+          output: !log, signal: stopRelay.signal,
+        })
+      : undefined;
+    let detached = false;
+    void relay?.then((how) => (detached = how === 'detached'));
+    if (log) {
+      await readLog(log, from, (e) => writeEntries(e), () => !detached && !firstRunOver());
+      stopRelay.abort();
+    } else await relay;
+    if (detached) return 0;
+    while (!firstRunOver()) await new Promise((r) => setTimeout(r, 20));
+    return code ?? -1;
+  } finally {
+    unproxy();
+  }
+}
+
+function sizeOr0(f: string): number {
+  try {
+    return statSync(f).size;
+  } catch {
+    return 0;
+  }
 }
 
 /**

@@ -83,10 +83,18 @@ export function rewriteRunArgs(args: readonly string[], valueOptions: ReadonlySe
   return [...out, ...args.slice(i)];
 }
 
-/** The container's command line as given to create or run: global flags, the verb, its arguments. */
-function splitCreateCommand(cmd: readonly string[]): { verbArgs: string[] } {
-  const at = cmd.findIndex((a) => a === 'run' || a === 'create');
-  return { verbArgs: at < 0 ? [] : cmd.slice(at + 1) };
+// barge's global options that take a value: their values are never the verb.
+const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
+
+/** The arguments of the verb in the command line create or run was given (after the global flags and `container`). */
+function verbArgs(cmd: readonly string[]): string[] {
+  for (let i = 0; i < cmd.length; i++) {
+    const a = cmd[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+    else if (a === 'run' || a === 'create') return cmd.slice(i + 1);
+    else if (!a.startsWith('-') && a !== 'container') return [];
+  }
+  return [];
 }
 
 /** Go's time.UnixDate in UTC ("Sun Nov 22 15:32:40 UTC 2026"), as Podman's header has it. */
@@ -124,11 +132,9 @@ export function generateUnit(c: Container, o: UnitOptions): Unit {
   if (o.startTimeout !== undefined) lines.push(`TimeoutStartSec=${o.startTimeout}`);
   lines.push(`TimeoutStopSec=${stopT + 60}`);
   if (o.new) {
-    const createCommand = cfg.createCommand;
-    if (!createCommand || createCommand.length === 0) {
-      throw new Error(`container ${c.record.name} does not have a create command: cannot generate a unit with --new`);
-    }
-    const runArgs = rewriteRunArgs(splitCreateCommand(createCommand).verbArgs, o.valueOptions);
+    const given = verbArgs(cfg.createCommand ?? []);
+    if (given.length === 0) throw new Error(`container ${c.record.name} does not have a create command: cannot generate a unit with --new`);
+    const runArgs = rewriteRunArgs(given, o.valueOptions);
     lines.push(
       execLine('ExecStartPre', [['/bin/rm'], ['-f', '%t/%n.ctr-id']]),
       execLine('ExecStart', [

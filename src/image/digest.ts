@@ -82,13 +82,17 @@ export class VerifyingStream extends Transform {
 
   readonly #onProgress: ((bytes: number) => void) | undefined;
 
+  /** Without hashing, only the size is checked: for a consumer that verifies the digest itself. */
+  readonly #hashing: boolean;
+
   /** `expectedSize` < 0 means unknown. `onProgress` hears the running byte count (one stage less than a separate counter). */
-  constructor(expected: string, expectedSize = -1, onProgress?: (bytes: number) => void) {
+  constructor(expected: string, expectedSize = -1, onProgress?: (bytes: number) => void, hashing = true) {
     super({ highWaterMark: 1 << 20 });
     this.expected = validateDigest(expected);
     this.expectedSize = expectedSize;
     this.#hash = createHash(algorithmOf(expected));
     this.#onProgress = onProgress;
+    this.#hashing = hashing;
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -99,12 +103,12 @@ export class VerifyingStream extends Transform {
       cb(new SizeMismatchError(this.expected, this.expectedSize, this.#size, true));
       return;
     }
-    this.#hash.update(chunk);
+    if (this.#hashing) this.#hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    const actual = `${algorithmOf(this.expected)}:${this.#hash.digest('hex')}`;
+    const actual = this.#hashing ? `${algorithmOf(this.expected)}:${this.#hash.digest('hex')}` : this.expected;
     if (actual !== this.expected) cb(new DigestMismatchError(this.expected, actual));
     else if (this.expectedSize >= 0 && this.#size !== this.expectedSize) cb(new SizeMismatchError(this.expected, this.expectedSize, this.#size));
     else cb();

@@ -43,6 +43,12 @@ export interface ImageDestination {
    * putManifest then accepts `instance`, and the index written last names them.
    */
   readonly supportsMultiImage?: boolean;
+  /**
+   * True when putBlob itself fails on a layer whose bytes do not match info.digest and info.size
+   * (barge's store, which hashes every layer as it unpacks it): the pipeline then still bounds the
+   * size but does not hash the same bytes a second time.
+   */
+  readonly verifiesBlobs?: boolean;
   /** True when the destination already holds this blob, so the transfer can be skipped. */
   hasBlob(info: BlobInfo): Promise<boolean>;
   /**

@@ -1,5 +1,8 @@
 // `--isolation chroot`, as Buildah's: the command runs chrooted into the container's rootfs, in a
-// mount namespace of its own with the host's /dev, /proc and /sys bound in, and no OCI runtime.
+// mount namespace of its own with the host's /proc and /sys bound in, and no OCI runtime. /sys and
+// the parts of /proc that change the whole system are read-only, and /dev is a fresh tmpfs with only
+// the harmless devices of the host's bound in (null, zero, full, random, urandom, tty) and a devpts
+// of its own.
 // It needs no cgroups, no fresh proc mount and no pid namespace, so it works where a runtime
 // cannot: inside an unprivileged container (a CI pod), where barge holds capabilities only in a
 // user namespace it made itself. The isolation is correspondingly weaker: the command sees the
@@ -33,12 +36,30 @@ export interface ChrootRun {
 }
 
 // Positional parameters of the script: $1 rootfs, $2 cwd, $3 uid, $4 gid, $5 capabilities, $6 the
-// command's PATH, $7 number of mount records, then 4 words per mount (kind, source, target,
-// options), then the command. The script itself runs with the host's PATH; the command is looked up
-// with its own, inside the rootfs.
+// command's PATH, $7-$9 where /proc, /sys and /dev are in the rootfs, ${10} number of mount records,
+// then 4 words per mount (kind, source, target, options), then the command. The script itself runs
+// with the host's PATH; the command is looked up with its own, inside the rootfs.
 const SCRIPT = `set -e
-root=$1 wd=$2 uid=$3 gid=$4 caps=$5 cpath=$6 n=$7
-shift 7
+root=$1 wd=$2 uid=$3 gid=$4 caps=$5 cpath=$6 proc=$7 sys=$8 dev=$9 n=\${10}
+shift 10
+mount --rbind /proc "$proc"
+for p in sys sysrq-trigger irq bus; do
+  if [ -e "$proc/$p" ]; then mount --bind "$proc/$p" "$proc/$p"; mount -o remount,bind,ro "$proc/$p"; fi
+done
+mount --rbind /sys "$sys"
+mount -o remount,bind,ro "$sys"
+mount -t tmpfs -o mode=755,nosuid tmpfs "$dev"
+for d in null zero full random urandom tty; do
+  if [ -e "/dev/$d" ]; then : > "$dev/$d"; mount --bind "/dev/$d" "$dev/$d"; fi
+done
+mkdir "$dev/pts" "$dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$dev/pts"
+mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dev/shm"
+ln -s pts/ptmx "$dev/ptmx"
+ln -s /proc/self/fd "$dev/fd"
+ln -s /proc/self/fd/0 "$dev/stdin"
+ln -s /proc/self/fd/1 "$dev/stdout"
+ln -s /proc/self/fd/2 "$dev/stderr"
 while [ "$n" -gt 0 ]; do
   kind=$1 src=$2 dst=$3 opts=$4
   shift 4
@@ -81,9 +102,8 @@ function boundingSet(capAdd: readonly string[], capDrop: readonly string[]): str
 
 /** Runs the command with chroot isolation and resolves to its exit status (stdio inherited). */
 export async function runChroot(r: ChrootRun): Promise<number> {
-  const system: MountSpec[] = ['/dev', '/proc', '/sys'].map((d) => ({ destination: d, type: 'bind', source: d, options: ['rbind'] }));
-  // A user mount on /dev (say) replaces the host's.
-  const mounts = [...system.filter((s) => !r.mounts.some((m) => m.destination === s.destination)), ...r.mounts];
+  const system = await Promise.all(['/proc', '/sys', '/dev'].map((d) => prepareTarget(r.rootfs, { destination: d, type: 'tmpfs', source: 'tmpfs' })));
+  const mounts = r.mounts;
   const words: string[] = [];
   for (const m of mounts) {
     const kind = m.type === 'tmpfs' ? 'tmpfs' : 'bind';
@@ -100,7 +120,7 @@ export async function runChroot(r: ChrootRun): Promise<number> {
   const args = [
     ...ns, '--', 'sh', '-c', SCRIPT, 'barge-chroot',
     r.rootfs, r.cwd, String(r.uid), String(r.gid), boundingSet(r.capAdd ?? [], r.capDrop ?? []), env.PATH ?? HOST_PATH,
-    String(mounts.length), ...words,
+    ...system, String(mounts.length), ...words,
     ...r.args,
   ];
   // The command's environment, except that the tools on the way are found through the host's PATH.

@@ -111,7 +111,9 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     for (const opt of o.restore.runtimeOpts) args.push('--runtime-opt', opt);
   }
   if (o.terminal) args.push('-t');
-  if (o.stdin) args.push('-i');
+  // An attach client that detaches (or reaches the end of its input) must not close the
+  // container's stdin: the next one attaches to the same session.
+  if (o.stdin) args.push('-i', '--leave-stdin-open');
   if (o.exitCommand && o.exitCommand.length > 0) {
     args.push('--exit-command', o.exitCommand[0]!);
     for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);

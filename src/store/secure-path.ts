@@ -1,5 +1,5 @@
 import { lstat, readlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import path from 'node:path';
 
 /** Same bound the kernel uses (MAXSYMLINKS), so loops fail the way a real chroot would. */
@@ -66,11 +66,25 @@ export async function lstatOrNull(p: string): Promise<Stats | null> {
   try {
     return await lstat(p);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // ENOTDIR: a path through a regular file; treat like a missing entry.
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (isMissing(e)) return null;
     throw e;
   }
+}
+
+/** lstatOrNull for callers that do their filesystem work synchronously (layer unpacking). */
+export function lstatOrNullSync(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch (e) {
+    if (isMissing(e)) return null;
+    throw e;
+  }
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  // ENOTDIR: a path through a regular file; treat like a missing entry.
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /**

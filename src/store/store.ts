@@ -945,7 +945,11 @@ export class Store {
     const ctrRows = this.db.all<ContainerRow>('SELECT * FROM containers');
     const ctrIds = new Set(ctrRows.map((c) => c.id));
     for (const c of ctrRows) {
-      const broken = (c.top_layer && !layerIds.has(c.top_layer) && !this.getLayer(c.top_layer)) || !existsSync(this.containerDir(c.id));
+      const broken =
+        (c.top_layer && !layerIds.has(c.top_layer) && !this.getLayer(c.top_layer)) ||
+        !existsSync(this.containerDir(c.id)) ||
+        // A commit that makes the upper dir its layer (commit --rm) and was killed before it removed the container.
+        (this.driver === 'overlay' && !existsSync(this.upperDir(this.containerFromRow(c))) && !this.lockHeld(`container:${c.id}`));
       if (broken && this.db.get('SELECT 1 FROM containers WHERE id = ?', c.id)) {
         issues.push({
           what: `container ${c.name} is missing its layers or directory`,
@@ -1059,7 +1063,9 @@ function fanout(a: PassThrough, b: PassThrough): PassThrough {
 }
 
 /** Layers at least this large are unpacked in a worker thread; below it, starting one costs more than it saves. */
-const WORKER_MIN_BYTES = 4 << 20;
+const WORKER_MIN_BYTES = 1 << 20;
+/** Bytes gathered before they are handed to an unpack worker in one message. */
+const WORKER_BATCH = 1 << 20;
 /** Bytes handed to an unpack worker and not yet taken in, before the download waits. */
 const WORKER_BACKLOG = 8 << 20;
 /** The bundled worker beside this module; none when running from sources (tests import the store directly). */
@@ -1106,13 +1112,29 @@ async function applyInWorker(url: URL, src: Readable, job: UnpackJob): Promise<A
     worker.on('exit', () => settle(null, new Error('the layer unpacker stopped unexpectedly')));
   });
   const over = (): boolean => state.result !== null || state.error !== null;
+  // Chunks are gathered into batches of their own memory and transferred, not cloned: a
+  // structured clone copies a chunk's whole backing buffer (often shared with other chunks) twice.
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const send = (): void => {
+    if (batched === 0) return;
+    const bytes = Buffer.concat(batch, batched);
+    const chunk = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // A concat of this size has a backing buffer of its own (not Buffer's shared pool), so it can move.
+    worker.postMessage({ chunk } satisfies ToWorker, bytes.byteOffset === 0 && bytes.buffer.byteLength === batched ? [bytes.buffer] : []);
+    backlog += batched;
+    batch = [];
+    batched = 0;
+  };
   const feed = async (): Promise<void> => {
     for await (const chunk of src as AsyncIterable<Buffer>) {
       if (over()) return;
-      worker.postMessage({ chunk } satisfies ToWorker);
-      backlog += chunk.length;
+      batch.push(chunk);
+      batched += chunk.length;
+      if (batched >= WORKER_BATCH) send();
       while (backlog >= WORKER_BACKLOG && !over()) await new Promise<void>((r) => (wake = r));
     }
+    send();
     worker.postMessage({ end: true } satisfies ToWorker);
   };
   try {

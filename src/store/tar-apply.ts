@@ -4,10 +4,9 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import tar from 'tar-stream';
-import type { Header } from 'tar-stream';
+import type { Extract, Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
-import { cleanTarPath, resolveInRoot } from './secure-path.ts';
+import { cleanTarPath, lstatOrNullSync, resolveInRoot } from './secure-path.ts';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'none';
 
@@ -77,7 +76,18 @@ const TRUNCATED_MESSAGE = 'unexpected end of layer data (the tar stream is trunc
  * hostile: nothing is ever written outside root, and on error the partially
  * written root must be discarded by the caller.
  */
-export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOptions): Promise<ApplyResult> {
+export async function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOptions): Promise<ApplyResult> {
+  // Loaded here: COPY writes trees through TreeWriter without any tar, and cached builds load this
+  // module. A failure of the input meanwhile must not be an unhandled 'error' event; the stream
+  // keeps it, and reading it below reports it.
+  const ignore = (): void => {};
+  input.on('error', ignore);
+  let tar: typeof import('tar-stream');
+  try {
+    ({ default: tar } = await import('tar-stream'));
+  } finally {
+    input.off('error', ignore);
+  }
   const applier = new TreeWriter(opts);
   const extract = tar.extract();
   return new Promise<ApplyResult>((resolve, reject) => {
@@ -136,7 +146,7 @@ export function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOpt
 }
 
 /** Resolves once a backpressured writable drains, or is gone. */
-function writable(w: tar.Extract): Promise<void> {
+function writable(w: Extract): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
       w.off('drain', done);
@@ -319,7 +329,7 @@ export class TreeWriter {
     for (const component of rel === '' ? [] : rel.split('/')) {
       cur = path.join(cur, component);
       if (checked.has(cur)) continue;
-      const st = lstatOrNull(cur);
+      const st = lstatOrNullSync(cur);
       if (st === null || !st.isDirectory()) return false;
       checked.add(cur);
     }
@@ -353,7 +363,7 @@ export class TreeWriter {
     const parent = await this.checkParent(targetRel, dirRel, false);
     if (parent === null) return;
     const host = path.join(parent, target);
-    const st = lstatOrNull(host);
+    const st = lstatOrNullSync(host);
     if (st === null) return;
     if (st.isDirectory()) {
       rmSync(host, { recursive: true, force: true });
@@ -397,7 +407,7 @@ export class TreeWriter {
   private async checkParent(name: string, dirRel: string, create: boolean): Promise<string | null> {
     if (this.opts.followSymlinks) {
       const host = await resolveInRoot(this.root, dirRel);
-      const st = lstatOrNull(host);
+      const st = lstatOrNullSync(host);
       if (st === null) {
         if (!create) return null;
         // resolveInRoot leaves only non-existent components unresolved, so nothing below can be a symlink.
@@ -414,7 +424,7 @@ export class TreeWriter {
       rel = rel === '' ? component : `${rel}/${component}`;
       if (this.realDirs.has(rel)) continue;
       const host = this.host(rel);
-      const st = lstatOrNull(host);
+      const st = lstatOrNullSync(host);
       if (st === null) {
         if (!create) return null;
         mkdirSync(host, { mode: 0o755 });
@@ -437,7 +447,7 @@ export class TreeWriter {
     const host = path.join(parent!, path.posix.basename(name));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
-    const st = lstatOrNull(host);
+    const st = lstatOrNullSync(host);
     if (st !== null) this.remove(name, host, st);
     return host;
   }
@@ -495,7 +505,7 @@ export class TreeWriter {
     const tDir = tSlash < 0 ? '' : targetRel.slice(0, tSlash);
     const targetParent = await this.checkParent(targetRel, tDir, false).catch(() => null);
     const targetHost = targetParent === null ? null : path.join(targetParent, path.posix.basename(targetRel));
-    const st = targetHost === null ? null : lstatOrNull(targetHost);
+    const st = targetHost === null ? null : lstatOrNullSync(targetHost);
     if (targetHost === null || st === null || st.isDirectory()) {
       throw new Error(`hardlink "${header.name}" -> "${header.linkname ?? ''}" points outside the layer (target missing or a directory)`);
     }
@@ -598,17 +608,6 @@ function copyFrom(src: number, fd: number, size: number): number {
 
 function isHostFile(c: EntryContent): c is HostFile {
   return c !== null && typeof (c as HostFile).fd === 'number';
-}
-
-/** lstat, or null when nothing is there (ENOTDIR: a path through a regular file counts as missing). */
-function lstatOrNull(p: string): Stats | null {
-  try {
-    return lstatSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw e;
-  }
 }
 
 /** Reads an entry body we do not store; tar-stream cannot move on until it is consumed. */

@@ -15,6 +15,12 @@ import { join } from 'node:path';
 export const USERNS_ENV = '_BARGE_USERNS';
 /** The fd on which the re-executed barge reports that it started (so unshare's own failures are told apart). */
 const READY_ENV = '_BARGE_USERNS_READY';
+/**
+ * Left in the runtime directory once a re-executed barge started with the full mapping: from then on
+ * bin/barge enters the namespace itself (`exec unshare …`), which saves this process's start-up and
+ * keeps barge one process. Removing it (or a reboot) brings back the checks made here.
+ */
+const FULL_MAPPING_MARKER = join('barge', 'userns-full');
 
 /**
  * full: the user's subordinate ranges; single: only the user's own id; identity: root without
@@ -313,6 +319,14 @@ export function reexecInUserns(): Promise<never> {
     let mapped = mode !== 'identity';
     child.stdio[3]?.on('data', () => {
       if (mapped) {
+        if (!started && mode === 'full' && env.XDG_RUNTIME_DIR) {
+          try {
+            mkdirSync(join(env.XDG_RUNTIME_DIR, 'barge'), { recursive: true, mode: 0o700 });
+            writeFileSync(join(env.XDG_RUNTIME_DIR, FULL_MAPPING_MARKER), '');
+          } catch {
+            // Only a shortcut for later runs.
+          }
+        }
         started = true;
         return;
       }
@@ -376,8 +390,14 @@ export function mountsEndWithProcess(): boolean {
 
 /** In the re-executed barge: tell the parent we started, and keep the fd from every child process. */
 export function signalStarted(): void {
-  const fd = Number(process.env[READY_ENV]);
+  const ready = process.env[READY_ENV];
   delete process.env[READY_ENV];
+  // bin/barge made the namespace and exec'd this process into it: nobody waits for a report.
+  if (ready === 'exec') {
+    namespaceOwner = true;
+    return;
+  }
+  const fd = Number(ready);
   if (!Number.isInteger(fd) || fd < 3) return;
   namespaceOwner = true;
   try {

@@ -16,7 +16,7 @@ async function state(ref: string): Promise<{ status: string; restarts: number; c
 }
 
 describe.each(['runc', 'crun'])('restart policies with %s', (runtime) => {
-  const barge = (args: string[]) => env.barge(['--runtime', runtime, ...args]);
+  const barge = (args: string[], opts?: { input: string }) => env.barge(['--runtime', runtime, ...args], opts);
   const bargeOk = (args: string[]) => env.bargeOk(['--runtime', runtime, ...args]);
 
   it('on-failure:2 restarts a failing container twice, then leaves it exited with its code', async () => {
@@ -77,6 +77,12 @@ describe.each(['runc', 'crun'])('restart policies with %s', (runtime) => {
       return s.restarts === 1 && s.status === 'exited';
     });
     expect((await state(name)).code).toBe(4);
+  });
+
+  it('a foreground run with -i feeds barge\'s stdin to the container through conmon\'s attach socket', async () => {
+    const r = await barge(['run', '-i', '--name', `in-${runtime}`, '--restart', 'on-failure:1', 'busybox', 'sh', '-c', 'read x; echo "in:$x"; exit 2'], { input: 'data\n' });
+    expectCode(r, 2);
+    expect(r.stdout).toBe('in:data\n');
   });
 });
 

@@ -1,7 +1,10 @@
 // Pure helpers of the container code: k8s-file logs, --since, memory sizes, signals.
 import { describe, expect, it } from 'vitest';
 import { k8sLines, parseK8sLog, parseSince } from '../../src/containers/logs.ts';
-import { parseMemory, signalNumber } from '../../src/containers/lifecycle.ts';
+import { parseMemory, restartDue, signalNumber } from '../../src/containers/lifecycle.ts';
+import { initialState, type ContainerState } from '../../src/containers/record.ts';
+import { parseDetachKeys } from '../../src/containers/attach.ts';
+import { rewriteRunArgs } from '../../src/containers/systemd.ts';
 
 describe('k8s-file logs', () => {
   it('joins partial entries and keeps streams apart', () => {
@@ -46,5 +49,35 @@ describe('option values', () => {
     expect(signalNumber('USR1')).toBe(10);
     expect(signalNumber('2')).toBe(2);
     expect(() => signalNumber('NOPE')).toThrow(/invalid signal/);
+  });
+});
+
+describe('restart policies, detach keys and unit command lines', () => {
+  const exited = (exitCode: number, more: Partial<ContainerState> = {}): ContainerState => ({ ...initialState(), status: 'exited', exitCode, ...more });
+
+  it('restartDue follows Podman: on-failure counts retries, a stop by the user is final', () => {
+    expect(restartDue({ name: 'no', maxRetries: 0 }, exited(1))).toBe(false);
+    expect(restartDue({ name: 'on-failure', maxRetries: 0 }, exited(0))).toBe(false);
+    expect(restartDue({ name: 'on-failure', maxRetries: 0 }, exited(3, { restartCount: 99 }))).toBe(true);
+    expect(restartDue({ name: 'on-failure', maxRetries: 2 }, exited(3, { restartCount: 1 }))).toBe(true);
+    expect(restartDue({ name: 'on-failure', maxRetries: 2 }, exited(3, { restartCount: 2 }))).toBe(false);
+    expect(restartDue({ name: 'always', maxRetries: 0 }, exited(0))).toBe(true);
+    expect(restartDue({ name: 'unless-stopped', maxRetries: 0 }, exited(0, { stoppedByUser: true }))).toBe(false);
+    expect(restartDue({ name: 'always', maxRetries: 0 }, { ...exited(0), status: 'running' })).toBe(false);
+  });
+
+  it('detach keys as Podman spells them', () => {
+    expect(parseDetachKeys('ctrl-p,ctrl-q')).toEqual([0x10, 0x11]);
+    expect(parseDetachKeys('ctrl-[,x')).toEqual([0x1b, 0x78]);
+    expect(parseDetachKeys('')).toEqual([]);
+    expect(() => parseDetachKeys('ctrl-')).toThrow(/invalid detach keys/);
+    expect(() => parseDetachKeys('ab')).toThrow(/invalid detach keys/);
+  });
+
+  it('the --new unit drops the options it sets itself and keeps the rest', () => {
+    const values = new Set(['--name', '-e', '--env', '--restart', '--cidfile', '-v']);
+    expect(rewriteRunArgs(['-d', '--name', 'x', '-e', 'A=1', '--restart=always', '-dit', '-v', '/a:/b', 'img', '-d', 'arg'], values))
+      .toEqual(['-e', 'A=1', '-it', '-v', '/a:/b', 'img', '-d', 'arg']);
+    expect(rewriteRunArgs(['--rm', '--replace', 'img'], values)).toEqual(['img']);
   });
 });

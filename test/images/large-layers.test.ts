@@ -1,4 +1,4 @@
-// Layers of 4 MiB and more are applied in a worker thread (src/store/unpack-worker.ts), beside the
+// Layers of 1 MiB and more are applied in a worker thread (src/store/unpack-worker.ts), beside the
 // main thread's download, hashing and decompression. The guarantees are the same there: the
 // content is exact, hostile entries are refused with a clear error, a wrong digest is named, and
 // nothing is left behind, inside the store or out.

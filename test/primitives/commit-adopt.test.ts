@@ -4,7 +4,7 @@
 // be that tar.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { diffTar } from '../../src/store/tar-diff.ts';
 import { describeFailure, runInImage, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
 import { expectStoreClean } from '../images/lib.ts';
+import { expectCheckFindsAndRepairs } from '../store/store-helpers.ts';
 import { from, mountPath, sh } from './lib.ts';
 
 let env: Env;
@@ -113,6 +114,18 @@ describe('commit --rm adopts the upper directory as the layer', () => {
     expect(list.split('\n')).not.toContain(ctr);
     expect(await runInImage(env, 'adopted2', ['sh', '-c', 'cat /app/x/f; test -e /bin/cat || echo no-cat'])).toBe('same\nno-cat');
     await expectStoreClean(env);
+  });
+
+  it('system check finds a container whose upper dir a killed commit --rm had already taken, and --repair removes it', async () => {
+    const before = new Set(readdirSync(join(env.root, 'containers')));
+    const ctr = await from(env);
+    const id = readdirSync(join(env.root, 'containers')).find((d) => !before.has(d))!;
+    // The state a kill -9 leaves between moving the upper dir into staging and removing the container.
+    renameSync(join(env.root, 'containers', id, 'upper'), join(env.tmp, `taken-${id}`));
+    const out = await expectCheckFindsAndRepairs(env, new RegExp(`container ${ctr} is missing its layers or directory`));
+    expect(out).toContain(ctr);
+    const list = await env.bargeOk(['containers', '--format', '{{.ContainerName}}']);
+    expect(list.split('\n')).not.toContain(ctr);
   });
 
   it('a commit --rm whose image cannot be written leaves no container behind with a missing upper dir', async () => {

@@ -58,6 +58,14 @@ export async function prepareRootlessUser(): Promise<string> {
     mkdirSync(d, { mode: 0o700 });
     execFileSync('chown', [`${user.uid}:${user.gid}`, d]);
   }
+  // A first barge run, as any CI job has made by its second command: barge finds the mapping works
+  // and from then on bin/barge enters the namespace itself, so the pid a test starts is barge's
+  // (test/store/crash.test.ts kills it). The first-run path is tested in test/rootless.
+  execFileSync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', join(REPO_ROOT, 'bin', 'barge'), 'info'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, XDG_RUNTIME_DIR: run, USER: ROOTLESS_USER },
+    stdio: 'ignore',
+  });
+  if (!existsSync(join(run, 'barge', 'userns-full'))) throw new Error(`barge did not enter its user namespace as ${ROOTLESS_USER}`);
   // The Debian base with gcc that build tests import is made by debootstrap, which needs root.
   execFileSync('bash', [join(REPO_ROOT, 'scripts', 'bench', 'debootstrap-base.sh')], {
     env: { ...process.env, DEBOOTSTRAP_INCLUDE: 'gcc,libc6-dev' },

@@ -1,7 +1,7 @@
 // barge as an unprivileged user: it re-executes itself in a user namespace mapped from the user's
 // /etc/subuid and /etc/subgid ranges, keeps its store under $HOME, and files keep their owners.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile, chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +45,21 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     expect(st.mode & 0o777).toBe(0o700);
     // The store belongs to the user, not to root.
     expect(lstatSync(info.store.graphRoot).uid).toBe(env.user.uid);
+  });
+
+  it('the first run re-executes barge in the namespace; later runs enter it from bin/barge, as one process', async () => {
+    const marker = `/tmp/barge-run-${env.user.uid}/barge/userns-full`;
+    rmSync(marker, { force: true });
+    // PPid of the barge that runs the command: the test process only when barge was never re-executed.
+    const parentOfBarge = async (): Promise<number> => {
+      const out = await env.bargeOk(['unshare', 'sh', '-c', 'grep ^PPid: /proc/$PPID/status']);
+      return Number(out.split(/\s+/)[1]);
+    };
+    expect(await parentOfBarge()).not.toBe(process.pid);
+    expect(lstatSync(marker).uid).toBe(env.user.uid);
+    expect(await parentOfBarge()).toBe(process.pid);
+    // Both ways the namespace is the same kind: the user is root, the subordinate range is mapped.
+    expect(await env.bargeOk(['unshare', 'sh', '-c', 'id -u; wc -l < /proc/self/uid_map'])).toBe('0\n2');
   });
 
   it('version and help need no user namespace', async () => {

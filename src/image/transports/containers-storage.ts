@@ -39,6 +39,8 @@ export class StorageDestination implements ImageDestination {
   readonly reference: string;
   readonly supportedManifestFormats: ManifestFormat[] = ['oci', 'docker'];
   readonly wantsUncompressedLayers = false;
+  // stageLayer checks every layer's digest and size as it unpacks it.
+  readonly verifiesBlobs = true;
   private config: Buffer | undefined;
   private manifest: { bytes: Buffer; mediaType: string } | undefined;
   private readonly staged = new Map<string, StagedLayer>();

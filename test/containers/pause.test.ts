@@ -1,0 +1,109 @@
+// pause/unpause (the runtime's freezer), the `port` placeholder, and -l/--latest on the verbs
+// Podman accepts it for.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Env } from '../helpers.ts';
+import { containerSuite, expectCode } from './lib.ts';
+
+const suite = containerSuite();
+let env: Env;
+beforeAll(() => {
+  env = suite();
+});
+
+/** What the runtime itself says about the container. */
+function runtimeStatus(runtime: string, id: string): string {
+  const out = execFileSync(runtime, ['--root', join(env.runroot, `oci-${runtime}`), 'state', id], { encoding: 'utf8' });
+  return (JSON.parse(out) as { status: string }).status;
+}
+
+describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
+  it('freezes the container; ps and inspect say paused; exec is refused; unpause thaws it', async () => {
+    const name = `frozen-${runtime}`;
+    const id = await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', name, 'busybox', 'sleep', '600']);
+    expect(await env.bargeOk(['pause', name])).toBe(name);
+    expect(runtimeStatus(runtime, id)).toBe('paused');
+    expect(await env.bargeOk(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Status}} {{.State}}'])).toBe('Paused paused');
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}} {{.State.Paused}} {{.State.Running}}', name])).toBe('paused true false');
+    // ps without -a lists running containers only, as Podman's.
+    expect(await env.bargeOk(['ps', '--format', '{{.Names}}'])).not.toMatch(new RegExp(`^${name}$`, 'm'));
+    const again = await env.barge(['pause', name]);
+    expectCode(again, 125);
+    expect(again.stderr).toMatch(/is already paused: container state improper/);
+    expectCode(await env.barge(['exec', name, 'true']), 125);
+    expect(await env.bargeOk(['unpause', name])).toBe(name);
+    expect(runtimeStatus(runtime, id)).toBe('running');
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', name])).toBe('running');
+    const un = await env.barge(['unpause', name]);
+    expectCode(un, 125);
+    expect(un.stderr).toMatch(/is not paused, can't unpause: container state improper/);
+  });
+
+  it('a paused container can be stopped, killed and removed', async () => {
+    const a = `stop-paused-${runtime}`;
+    await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', a, 'busybox', 'sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.1; done']);
+    await env.bargeOk(['pause', a]);
+    expect(await env.bargeOk(['stop', a])).toBe(a);
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', a])).toBe('exited 3');
+    const b = `kill-paused-${runtime}`;
+    await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', b, 'busybox', 'sleep', '600']);
+    await env.bargeOk(['pause', b]);
+    await env.bargeOk(['kill', b]);
+    expect(await env.bargeOk(['wait', b])).toBe('137');
+    const c = `rm-paused-${runtime}`;
+    await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', c, 'busybox', 'sleep', '600']);
+    await env.bargeOk(['pause', c]);
+    await env.bargeOk(['rm', '-f', c]);
+    expectCode(await env.barge(['inspect', c]), 125);
+  });
+});
+
+describe('pause errors and --all', () => {
+  it('pause needs a running container; pause -a and unpause -a take every one', async () => {
+    await env.bargeOk(['create', '--name', 'never-started', 'busybox', 'true']);
+    const r = await env.barge(['pause', 'never-started']);
+    expectCode(r, 125);
+    expect(r.stderr).toMatch(/"created" is not running, can't pause: container state improper/);
+    expectCode(await env.barge(['pause']), 125);
+    expectCode(await env.barge(['pause', 'no-such']), 125);
+    const id1 = await env.bargeOk(['run', '-d', 'busybox', 'sleep', '600']);
+    const id2 = await env.bargeOk(['run', '-d', 'busybox', 'sleep', '600']);
+    const paused = (await env.bargeOk(['pause', '-a'])).split('\n');
+    expect(paused).toEqual(expect.arrayContaining([id1, id2]));
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', id1])).toBe('paused');
+    expect((await env.bargeOk(['unpause', '--all'])).split('\n')).toEqual(expect.arrayContaining([id1, id2]));
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', id2])).toBe('running');
+    await env.bargeOk(['rm', '-f', id1, id2]);
+  });
+});
+
+describe('port and --latest', () => {
+  it('port lists nothing for a container without published ports, as Podman', async () => {
+    await env.bargeOk(['run', '-d', '--name', 'noports', 'busybox', 'sleep', '600']);
+    const r = await env.barge(['port', 'noports']);
+    expectCode(r, 0);
+    expect(r.stdout).toBe('');
+    expectCode(await env.barge(['port', 'noports', '80/tcp']), 0);
+    expectCode(await env.barge(['port', '-a']), 0);
+    const none = await env.barge(['port']);
+    expectCode(none, 125);
+    expect(none.stderr).toMatch(/you must supply a running container name or id/);
+    expectCode(await env.barge(['port', 'no-such']), 125);
+    expectCode(await env.barge(['port', 'noports', 'http']), 125);
+  });
+
+  it('-l acts on the latest container for inspect, port, pause, unpause, logs, wait, rm', async () => {
+    const id = await env.bargeOk(['run', '-d', '--name', 'newest', 'busybox', 'sh', '-c', 'echo hi; sleep 600']);
+    expect(await env.bargeOk(['inspect', '-l', '--format', '{{.Name}}'])).toBe('newest');
+    expect(await env.bargeOk(['container', 'inspect', '-l', '--format', '{{.Id}}'])).toBe(id);
+    expectCode(await env.barge(['port', '-l']), 0);
+    expect(await env.bargeOk(['pause', '-l'])).toBe('newest');
+    expect(await env.bargeOk(['unpause', '-l'])).toBe('newest');
+    await env.bargeOk(['kill', '-l']);
+    expect(await env.bargeOk(['wait', '-l'])).toBe('137');
+    expect(await env.bargeOk(['logs', '-l'])).toBe('hi');
+    expect(await env.bargeOk(['rm', '-l'])).toBe(id);
+    expectCode(await env.barge(['inspect', 'newest']), 125);
+  });
+});
