@@ -36,7 +36,7 @@ import { runtimeDelete } from '../runtime/conmon.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
-import { ContainerError, liveState, removeContainer, signalNumber, startDetached } from './lifecycle.ts';
+import { ContainerError, liveState, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import { diffContainer } from './files.ts';
 import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
@@ -132,8 +132,9 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     if (!o.leaveRunning) {
       // CRIU killed the processes; conmon's exit code (137) says nothing about the container.
       c.data.state = { ...c.data.state, status: 'exited', exitCode: 0, finishedAt: now, pid: 0, monitor: null, error: '' };
+      // As Podman: only a container that stopped is "checkpointed"; one left running keeps its earlier state.
+      c.data.checkpoint = { checkpointed: true, checkpointedAt: now, restored: false, restoredAt: null };
     }
-    c.data.checkpoint = { checkpointed: true, checkpointedAt: now, restored: false, restoredAt: null };
     saveContainer(store, c);
     try {
       if (o.export !== undefined || imageName !== undefined) {
@@ -308,12 +309,17 @@ export async function restoreContainer(store: Store, ref: string, o: RestoreOpti
   }
   return store.withLock(lockName(c.record.id), async () => {
     const now = reload(store, c);
-    now.data.checkpoint = { checkpointed: false, checkpointedAt: now.data.checkpoint?.checkpointedAt ?? null, restored: true, restoredAt: new Date().toISOString() };
+    now.data.checkpoint = { checkpointed: false, checkpointedAt: null, restored: true, restoredAt: new Date().toISOString() };
     saveContainer(store, now);
     if (!o.keep) await removeCheckpointFiles(p.userdata);
     return now;
   });
 }
+
+/** Podman's per-container bind-mounted files, by destination, and their names in userdata. */
+const STAND_INS = new Map([
+  ['/etc/hosts', 'hosts'], ['/etc/hostname', 'hostname'], ['/etc/resolv.conf', 'resolv.conf'], ['/run/.containerenv', '.containerenv'],
+]);
 
 /**
  * The spec to restore with: the dumped one (CRIU needs the same namespaces and mounts), with this
@@ -333,9 +339,11 @@ async function adaptSpec(dumped: RuntimeSpec, fresh: RuntimeSpec, userdata: stri
     } else if (m.destination === '/dev/shm') {
       m.source = join(userdata, 'shm');
       await mkdir(m.source, { recursive: true, mode: 0o1777 });
-    } else if (m.destination === '/run/.containerenv') {
-      m.source = join(userdata, '.containerenv');
-      if (!existsSync(m.source)) await writeFile(m.source, 'engine="barge"\n');
+    } else if (STAND_INS.has(m.destination)) {
+      // A per-container file this start does not make (e.g. resolv.conf of a checkpoint taken with
+      // a network): CRIU only needs something to mount there; the process has read it already.
+      m.source = join(userdata, STAND_INS.get(m.destination)!);
+      if (!existsSync(m.source)) await writeFile(m.source, '');
     } else if (!existsSync(m.source)) {
       throw new CheckpointError(`cannot restore: the checkpointed container had ${m.source} mounted at ${m.destination}, which does not exist on this host`);
     }
@@ -487,7 +495,7 @@ async function restoreFromDir(store: Store, dir: string, o: FromDirOptions, what
     if (!o.ignoreRootfs) await applyRootfsDiff(store, c, dir);
     // CRIU checks that the root directory it restores into has the mode it had when dumped.
     // Podman's archives do not record it: containers/storage gives a container's root 0555.
-    await chmod(await store.mountContainer(record), typeof dump.bargeRootfsMode === 'number' ? dump.bargeRootfsMode & 0o7777 : 0o555);
+    await chmod(await store.mountContainer(record), typeof dump.bargeRootfsMode === 'number' ? dump.bargeRootfsMode & 0o7777 : ROOTFS_MODE);
     return await restoreContainer(store, record.id, o);
   } catch (e) {
     await removeContainer(store, record.id, { force: true }).catch(() => undefined);

@@ -145,6 +145,14 @@ export interface Change {
 
 const isWhiteout = (s: Stats): boolean => s.isCharacterDevice() && s.rdev === 0;
 
+/**
+ * Mount points the runtime creates in every container (and their parents), which Podman's diff
+ * leaves out: they are not the container's changes, and an export must not carry them.
+ */
+const INIT_INODES = new Set([
+  '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/proc', '/run', '/run/notify', '/run/.containerenv', '/run/secrets', '/sys', '/etc/mtab',
+]);
+
 /** `podman diff`: A added, C changed, D deleted, relative to the image, sorted by path. */
 export async function diffContainer(store: Store, ref: string): Promise<Change[]> {
   const c = loadContainer(store, ref);
@@ -185,7 +193,7 @@ export async function diffContainer(store: Store, ref: string): Promise<Change[]
     };
     await walk('');
   }
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.filter((ch) => !INIT_INODES.has(ch.path)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 async function compareTrees(cur: string, base: string | null, rel: string, out: Change[]): Promise<void> {

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Store } from '../store/store.ts';
@@ -77,6 +77,9 @@ export interface CreateOptions {
 }
 
 const lockName = (id: string): string => `container:${id}`;
+
+/** The mode of a container's root directory, as containers/storage makes it. */
+export const ROOTFS_MODE = 0o555;
 
 /** "SIGTERM", "TERM", "term", "15" → 15. */
 export function signalNumber(sig: string): number {
@@ -206,6 +209,10 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
       const record = await store.createContainer({
         id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
       });
+      // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
+      // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
+      // checkpoint restores under Podman only if it was taken with the same.
+      await chmod(store.upperDir(record), ROOTFS_MODE);
       return { record, data };
     } catch (e) {
       if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
@@ -222,17 +229,32 @@ export function pathsOf(store: Store, c: Container): ContainerPaths {
   return c.data.config.conmonPidFile ? { ...p, conmonPidFile: c.data.config.conmonPidFile } : p;
 }
 
+/**
+ * The per-container files Podman bind-mounts, with their content. Podman's layout is kept so that
+ * a checkpoint's mount tree is the one Podman rebuilds on restore: no /etc/resolv.conf without a
+ * network, and an (empty, as for unprivileged containers) /run/.containerenv that tells programs
+ * they run in a container.
+ */
+export function containerFiles(cfg: ContainerConfig): { name: string; destination: string; content: string }[] {
+  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
+  const out = [
+    { name: 'hostname', destination: '/etc/hostname', content: `${cfg.hostname}\n` },
+    { name: 'hosts', destination: '/etc/hosts', content: hosts },
+  ];
+  if (cfg.network !== 'none') out.push({ name: 'resolv.conf', destination: '/etc/resolv.conf', content: cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '' });
+  out.push({ name: '.containerenv', destination: '/run/.containerenv', content: '' });
+  return out;
+}
+
 /** Mounts the rootfs and writes the bundle; returns the spec (also written as config.json). */
 async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const cfg = c.data.config;
   const p = pathsOf(store, c);
-  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
-  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '';
-  const files: [string, string][] = [['hosts', hosts], ['hostname', `${cfg.hostname}\n`], ['resolv.conf', resolv]];
+  const files = containerFiles(cfg);
   const writeFiles = async (): Promise<void> => {
     await mkdir(p.userdata, { recursive: true, mode: 0o700 });
     await mkdir(p.run, { recursive: true, mode: 0o700 });
-    await Promise.all(files.map(([name, content]) => writeFile(join(p.userdata, name), content)));
+    await Promise.all(files.map((f) => writeFile(join(p.userdata, f.name), f.content)));
   };
   // The mount is a child process: write the container's files meanwhile.
   const [rootfs] = await Promise.all([store.mountContainer(c.record), writeFiles()]);
@@ -241,9 +263,8 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     const host = await resolveInRoot(rootfs, cfg.workingDir);
     await mkdir(host, { recursive: true });
   }
-  const mounts: MountSpec[] = files.map(([name]) => ({
-    destination: `/etc/${name}`, type: 'bind', source: join(p.userdata, name), options: ['rbind', 'rprivate'],
-  }));
+  const bind = (f: (typeof files)[number]): MountSpec => ({ destination: f.destination, type: 'bind', source: join(p.userdata, f.name), options: ['rbind', 'rprivate'] });
+  const mounts: MountSpec[] = files.filter((f) => f.destination.startsWith('/etc/')).map(bind);
   if (cfg.readOnly && cfg.readOnlyTmpfs) {
     for (const d of ['/run', '/tmp', '/var/tmp']) {
       if (!cfg.mounts.some((m) => m.destination === d)) {
@@ -252,6 +273,8 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     }
   }
   mounts.push(...cfg.mounts);
+  // Last, so that no tmpfs on /run hides it.
+  mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind));
   const env = [...cfg.env];
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${cfg.hostname}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);

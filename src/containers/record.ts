@@ -91,6 +91,11 @@ export interface CheckpointState {
   restoredAt: string | null;
 }
 
+/** A container's checkpoint (CRIU's images) and CRIU's logs, in its userdata as in Podman's bundle. */
+export function checkpointPaths(userdata: string): { images: string; dumpLog: string; restoreLog: string } {
+  return { images: join(userdata, 'checkpoint'), dumpLog: join(userdata, 'dump.log'), restoreLog: join(userdata, 'restore.log') };
+}
+
 export interface Container {
   record: ContainerRecord;
   data: PodContainer;

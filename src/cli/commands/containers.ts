@@ -11,7 +11,7 @@ import {
   cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, markStoppedByUser, pauseContainer, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
-import { containerPaths, loadContainer, type Container } from '../../containers/record.ts';
+import { checkpointPaths, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 
@@ -514,6 +514,21 @@ function psJSON(c: Container, s: ContainerState): Record<string, unknown> {
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** Podman's checkpoint fields of State: the flags only when set, the files only while they exist. */
+function checkpointState(c: Container, userdata: string): Record<string, unknown> {
+  const ck = c.data.checkpoint;
+  const files = checkpointPaths(userdata);
+  return {
+    ...(ck?.checkpointed && { Checkpointed: true }),
+    CheckpointedAt: ck?.checkpointedAt ?? ZERO_TIME,
+    RestoredAt: ck?.restoredAt ?? ZERO_TIME,
+    ...(existsSync(files.dumpLog) && { CheckpointLog: files.dumpLog }),
+    ...(existsSync(files.images) && { CheckpointPath: files.images }),
+    ...(existsSync(files.restoreLog) && { RestoreLog: files.restoreLog }),
+    ...(ck?.restored && { Restored: true }),
+  };
+}
+
 export function inspectJSON(store: Store, c: Container): Record<string, unknown> {
   const s = liveState(store, c);
   const cfg = c.data.config;
@@ -539,6 +554,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
+      ...checkpointState(c, p.userdata),
     },
     Image: cfg.imageId,
     ImageName: c.record.imageName ?? cfg.image,
