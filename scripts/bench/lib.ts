@@ -190,6 +190,14 @@ export function unmountUnder(dir: string): void {
   }
 }
 
+/**
+ * Writes out dirty page-cache data before a timed step (untimed), so no tool pays for the
+ * writeback of what the previous one wrote.
+ */
+export function flushDirty(): void {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
 /** Unmounts anything under dir and deletes it (throwaway stores between repetitions). */
 export function removeTree(dir: string): void {
   unmountUnder(dir);

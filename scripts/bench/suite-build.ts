@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_CONTEXT, makeTree } from './fixtures.ts';
 import {
-  bargeTool, buildahTool, hasCommand, lastLine, measure, newCell, quiet, StepError, tool,
+  bargeTool, buildahTool, flushDirty, hasCommand, lastLine, measure, newCell, quiet, StepError, tool,
   type Cell, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
@@ -73,12 +73,14 @@ export async function buildSuite(env: SuiteEnv): Promise<SuiteResult> {
     // Alternate which tool goes first, so neither always inherits the other's page cache state.
     const order = rep % 2 === 0 ? tools : [...tools].reverse();
     for (const t of order) {
+      flushDirty();
       const coldOk = await measure(cold.get(t.name)!, counting, async () => (await tool(t, ...buildArgs(true))).ms);
       const cachedCell = cached.get(t.name)!;
       if (!coldOk) {
         if (cachedCell.error === null) cachedCell.error = 'not measured: the cold build failed';
         continue;
       }
+      flushDirty();
       await measure(cachedCell, counting, async () => {
         const r = await tool(t, ...buildArgs(false));
         const hits = (r.stdout + r.stderr).split('\n').filter((l) => /Using cache/.test(l)).length;

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { makeTree, PULL_LAYERS } from './fixtures.ts';
 import {
-  bargeTool, buildahTool, hasCommand, lastLine, measure, newCell, podmanTool, quiet, removeTree, skopeoTool, StepError, tool,
+  bargeTool, buildahTool, flushDirty, hasCommand, lastLine, measure, newCell, podmanTool, quiet, removeTree, skopeoTool, StepError, tool,
   type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 import { startRegistry, type Registry } from './registry.ts';
@@ -146,10 +146,14 @@ export async function pullSuite(env: SuiteEnv): Promise<SuiteResult> {
       // Alternate which tool goes first.
       for (const list of [pulls, copies]) {
         for (const [t, cell, args] of rep % 2 === 0 ? list : [...list].reverse()) {
+          flushDirty();
           await measure(cell, counting, async () => (await tool(t, ...args)).ms);
         }
       }
-      removeTree(repDir);
+      // Removed at the end, not now: ext4 skips the inodes of files deleted in the last 30 s or so
+      // when it allocates new ones (recently_deleted), a scan that made every file the next
+      // repetition creates several times slower, whichever tool happened to go first.
+      env.onCleanup(() => removeTree(repDir));
     }
 
     return {

@@ -22,22 +22,18 @@ import type { Transform } from 'node:stream';
 import { createGzip, createZstdCompress } from 'node:zlib';
 import type { ImageRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
-import { applyTar } from '../store/tar-apply.ts';
-import { tarDirectory } from '../store/tar-diff.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { AutoDecompress } from '../image/copy.ts';
+// Tar, layer and image code is imported where exports, imports and checkpoint images need it:
+// a checkpoint or restore in place loads none of it.
 import { findImage, readImageManifest } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
 import type { ImageConfig } from '../image/types.ts';
-import { hostArch } from '../primitives/builder.ts';
-import { writeImage } from '../primitives/commit.ts';
 import { findRuntime, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { runtimeDelete } from '../runtime/conmon.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
 import { ContainerError, liveState, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
-import { diffContainer } from './files.ts';
 import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type PodContainer,
@@ -221,6 +217,7 @@ async function linkTree(src: string, dst: string): Promise<void> {
 
 /** Podman's form of the rootfs changes: the added and changed paths as a tar, deletions listed apart. */
 async function writeRootfsDiff(store: Store, c: Container, stage: string): Promise<void> {
+  const { diffContainer } = await import('./files.ts');
   const changes = await diffContainer(store, c.record.id);
   const deleted = changes.filter((ch) => ch.kind === 'D').map((ch) => ch.path);
   const changed = changes.filter((ch) => ch.kind !== 'D').map((ch) => ch.path.replace(/^\/+/, ''));
@@ -246,6 +243,7 @@ function compressor(kind: Compression): Transform[] {
 async function writeArchive(dir: string, file: string, kind: Compression): Promise<void> {
   const tmp = `${file}.barge-tmp-${process.pid}`;
   try {
+    const { tarDirectory } = await import('../store/tar-diff.ts');
     await pipeline([tarDirectory(dir), ...compressor(kind), createWriteStream(tmp, { mode: 0o600 })]);
     await rename(tmp, file);
   } catch (e) {
@@ -258,6 +256,9 @@ async function writeArchive(dir: string, file: string, kind: Compression): Promi
 /** A checkpoint image as Podman makes them: one layer holding the export's files, described by annotations. */
 async function createCheckpointImage(store: Store, c: Container, stage: string, name: string): Promise<ImageRecord> {
   const cfg = c.data.config;
+  const [{ tarDirectory }, { hostArch }, { writeImage }] = await Promise.all([
+    import('../store/tar-diff.ts'), import('../primitives/builder.ts'), import('../primitives/commit.ts'),
+  ]);
   const layer = await store.putLayer({ stream: tarDirectory(stage), parent: null });
   const created = new Date().toISOString();
   const image: ImageConfig = {
@@ -382,6 +383,7 @@ export async function importCheckpoint(store: Store, file: string, o: RestoreOpt
 
 async function extractArchive(file: string, dir: string): Promise<void> {
   try {
+    const [{ applyTar }, { AutoDecompress }] = await Promise.all([import('../store/tar-apply.ts'), import('../image/copy.ts')]);
     await applyTar(createReadStream(file).pipe(new AutoDecompress()), { root: dir, whiteouts: 'none' });
   } catch (e) {
     throw new ContainerError(`failed to read checkpoint archive ${file}: ${(e as Error).message.replace(/layer data/, 'archive data')}`);
@@ -490,6 +492,7 @@ async function restoreFromDir(store: Store, dir: string, o: FromDirOptions, what
     if (o.previous && existsSync(join(o.previous, CHECKPOINT))) await take(join(o.previous, CHECKPOINT), join(p.userdata, PRE_CHECKPOINT));
     if (existsSync(join(dir, DEVSHM))) {
       await mkdir(join(p.userdata, 'shm'), { recursive: true, mode: 0o1777 });
+      const { applyTar } = await import('../store/tar-apply.ts');
       await applyTar(createReadStream(join(dir, DEVSHM)), { root: join(p.userdata, 'shm'), whiteouts: 'none' });
     }
     if (!o.ignoreRootfs) await applyRootfsDiff(store, c, dir);
@@ -545,6 +548,7 @@ async function applyRootfsDiff(store: Store, c: Container, dir: string): Promise
   }
   if (hasDiff) {
     try {
+      const { applyTar } = await import('../store/tar-apply.ts');
       await applyTar(createReadStream(join(dir, ROOTFS_DIFF)), { root: rootfs, whiteouts: 'none' });
     } catch (e) {
       throw new ContainerError(`cannot apply ${ROOTFS_DIFF} of the checkpoint: ${(e as Error).message}`);

@@ -376,6 +376,7 @@ describe('podman interop', () => {
     expect(targets).toContain('/run/.containerenv');
     expect(targets).toContain('/etc/hostname');
     expect(targets).not.toContain('/etc/resolv.conf');
+    expect(await env.bargeOk(['inspect', '--format', '{{.ResolvConfPath}}', 'bg'])).toBe('');
     expect(await env.bargeOk(['exec', 'bg', 'stat', '-c', '%a', '/'])).toBe('555');
     // Those mount points are not the container's changes.
     expect(await env.bargeOk(['diff', 'bg'])).not.toMatch(/containerenv|^. \/run$/m);

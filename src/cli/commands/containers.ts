@@ -559,7 +559,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     Image: cfg.imageId,
     ImageName: c.record.imageName ?? cfg.image,
     Rootfs: '',
-    ResolvConfPath: `${p.userdata}/resolv.conf`,
+    // Without a network there is no resolv.conf of the container's own (lifecycle.ts containerFiles).
+    ResolvConfPath: cfg.network === 'none' ? '' : `${p.userdata}/resolv.conf`,
     HostnamePath: `${p.userdata}/hostname`,
     HostsPath: `${p.userdata}/hosts`,
     StaticDir: p.userdata,
