@@ -24,9 +24,21 @@ function registryOptions(c: Command): Command {
     .option('--retry-times <n>', 'retries for transient registry failures');
 }
 
-/** What Skopeo's copy and sync add for image copies: lists of images, compression, platform choice. */
+/** What Skopeo's copy and sync take for image copies: each side's registry access, lists of images, compression, platform choice. */
 function imageCopyOptions(c: Command): Command {
   return c
+    .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
+    .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
+    .option('--src-creds <user[:password]>', 'credentials for the source registry')
+    .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
+    .option('--src-registry-token <token>', 'bearer token for the source registry')
+    .option('--dest-registry-token <token>', 'bearer token for the destination registry')
+    .option('--src-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the source registry')
+    .option('--dest-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the destination registry')
+    .option('--authfile <file>', 'auth.json with registry credentials')
+    .option('--src-authfile <file>', 'auth.json for the source registry')
+    .option('--dest-authfile <file>', 'auth.json for the destination registry')
+    .option('--retry-times <n>', 'retries for transient registry failures')
     .addOption(new Option('--multi-arch <mode>', 'for a list of images: copy the system\'s image or all of them').choices(['system', 'all']))
     .option('--dest-compress', 'compress layers that arrive uncompressed')
     .addOption(new Option('--dest-compress-format <format>', 'compression of the layers written').choices(['gzip', 'zstd']))
@@ -124,16 +136,6 @@ export function buildProgram(only?: string): Command {
       .option('-q, --quiet', 'do not print the digest of the copied content')
       .option('--format <format>', 'manifest format for image copies (oci, v2s2)')
       .option('--all', 'copy all images of a list (image copies)')
-      .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry (image copies)')
-      .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry (image copies)')
-      .option('--src-creds <user[:password]>', 'credentials for the source registry (image copies)')
-      .option('--dest-creds <user[:password]>', 'credentials for the destination registry (image copies)')
-      .option('--src-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the source registry (image copies)')
-      .option('--dest-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the destination registry (image copies)')
-      .option('--authfile <file>', 'auth.json with registry credentials (image copies)')
-      .option('--src-authfile <file>', 'auth.json for the source registry (image copies)')
-      .option('--dest-authfile <file>', 'auth.json for the destination registry (image copies)')
-      .option('--retry-times <n>', 'retries for transient registry failures (image copies)')
       .option('--signature-policy <file>', 'policy.json to consult (image copies)')
       .option('--digestfile <file>', 'write the manifest digest to this file (image copies)');
     if (name === 'copy') imageCopyOptions(cmd);
@@ -694,18 +696,6 @@ export function buildProgram(only?: string): Command {
     .argument('<destination>')
     .option('-q, --quiet', 'suppress progress output')
     .option('-f, --format <format>', 'manifest format (oci, v2s2)')
-    .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
-    .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
-    .option('--src-creds <user[:password]>', 'credentials for the source registry')
-    .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
-    .option('--src-registry-token <token>', 'bearer token for the source registry')
-    .option('--dest-registry-token <token>', 'bearer token for the destination registry')
-    .option('--src-cert-dir <dir>', 'certificates for the source registry')
-    .option('--dest-cert-dir <dir>', 'certificates for the destination registry')
-    .option('--authfile <file>', 'auth.json with registry credentials')
-    .option('--src-authfile <file>', 'auth.json for the source registry')
-    .option('--dest-authfile <file>', 'auth.json for the destination registry')
-    .option('--retry-times <n>', 'retries for transient registry failures')
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('-a, --all', 'copy every image of a list, and the list')
     .option('--digestfile <file>', 'write the manifest digest to this file');
@@ -727,24 +717,12 @@ export function buildProgram(only?: string): Command {
         .option('-f, --format <format>', 'manifest format (oci, v2s2)')
         .option('-q, --quiet', 'suppress progress output')
         .option('--remove-signatures', 'do not copy signatures')
-        .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
-        .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
-        .option('--src-creds <user[:password]>', 'credentials for the source registry')
-        .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
         .option('--src-username <user>', 'username for the source registry')
         .option('--src-password <password>', 'password for the source registry')
         .option('--dest-username <user>', 'username for the destination registry')
         .option('--dest-password <password>', 'password for the destination registry')
         .option('--src-no-creds', 'access the source registry anonymously')
-        .option('--dest-no-creds', 'access the destination registry anonymously')
-        .option('--src-registry-token <token>', 'bearer token for the source registry')
-        .option('--dest-registry-token <token>', 'bearer token for the destination registry')
-        .option('--src-cert-dir <dir>', 'certificates for the source registry')
-        .option('--dest-cert-dir <dir>', 'certificates for the destination registry')
-        .option('--authfile <file>', 'auth.json with registry credentials')
-        .option('--src-authfile <file>', 'auth.json for the source registry')
-        .option('--dest-authfile <file>', 'auth.json for the destination registry')
-        .option('--retry-times <n>', 'retries for transient registry failures'),
+        .option('--dest-no-creds', 'access the destination registry anonymously'),
     ).action(action(async () => (await tr()).syncCmd));
   }
   registryOptions(

@@ -1066,8 +1066,11 @@ function fanout(a: PassThrough, b: PassThrough): PassThrough {
 const WORKER_MIN_BYTES = 1 << 20;
 /** Bytes gathered before they are handed to an unpack worker in one message. */
 const WORKER_BATCH = 1 << 20;
-/** Bytes handed to an unpack worker and not yet taken in, before the download waits. */
-const WORKER_BACKLOG = 8 << 20;
+/**
+ * Bytes handed to an unpack worker and not yet taken in, before the download waits: enough to go
+ * on downloading, hashing and decompressing while the worker starts (some 50 ms).
+ */
+const WORKER_BACKLOG = 32 << 20;
 /** The bundled worker beside this module; none when running from sources (tests import the store directly). */
 const WORKER_URL: URL | null = import.meta.url.endsWith('.ts') ? null : new URL('./unpack-worker.mjs', import.meta.url);
 
