@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { BUILD_CONTEXT, makeTree } from './fixtures.ts';
 import {
   bargeTool, buildahTool, flushDirty, hasCommand, lastLine, measure, newCell, quiet, StepError, tool,
-  type Cell, type SuiteEnv, type SuiteResult, type Tool,
+  type Cell, type CmdResult, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
 export const BASE_IMAGE = 'localhost/bench-base';
@@ -32,6 +32,38 @@ export async function importBase(t: Tool, rootfsTar: string, name: string): Prom
   } finally {
     await quiet(t, 'rm', c);
   }
+}
+
+/**
+ * One repetition's cold build, then (if it worked) its fully cached rebuild, for one tool; a
+ * cached build that re-ran a cacheable step is counted in `misses` rather than hidden.
+ */
+export async function coldThenCached(
+  o: { cold: Cell; cached: Cell; counting: boolean; misses: number[]; build: (noCache: boolean) => Promise<CmdResult>; before?: () => void },
+): Promise<void> {
+  o.before?.();
+  const coldOk = await measure(o.cold, o.counting, async () => (await o.build(true)).ms);
+  if (!coldOk) {
+    if (o.cached.error === null) o.cached.error = 'not measured: the cold build failed';
+    return;
+  }
+  o.before?.();
+  await measure(o.cached, o.counting, async () => {
+    const r = await o.build(false);
+    const hits = (r.stdout + r.stderr).split('\n').filter((l) => /Using cache/.test(l)).length;
+    if (o.counting) o.misses.push(CACHEABLE_STEPS - hits);
+    return r.ms;
+  });
+}
+
+/** A note for each tool whose "cached" builds were not all cache hits. */
+export function cacheMissNotes(cacheMisses: Map<string, number[]>): string[] {
+  const notes: string[] = [];
+  for (const [name, misses] of cacheMisses) {
+    const bad = misses.filter((m) => m > 0).length;
+    if (bad > 0) notes.push(`${name}: ${bad} of ${misses.length} "cached" builds did not report "Using cache" for all ${CACHEABLE_STEPS} cacheable steps`);
+  }
+  return notes;
 }
 
 export async function buildSuite(env: SuiteEnv): Promise<SuiteResult> {
@@ -73,26 +105,13 @@ export async function buildSuite(env: SuiteEnv): Promise<SuiteResult> {
     // Alternate which tool goes first, so neither always inherits the other's page cache state.
     const order = rep % 2 === 0 ? tools : [...tools].reverse();
     for (const t of order) {
-      flushDirty();
-      const coldOk = await measure(cold.get(t.name)!, counting, async () => (await tool(t, ...buildArgs(true))).ms);
-      const cachedCell = cached.get(t.name)!;
-      if (!coldOk) {
-        if (cachedCell.error === null) cachedCell.error = 'not measured: the cold build failed';
-        continue;
-      }
-      flushDirty();
-      await measure(cachedCell, counting, async () => {
-        const r = await tool(t, ...buildArgs(false));
-        const hits = (r.stdout + r.stderr).split('\n').filter((l) => /Using cache/.test(l)).length;
-        if (counting) cacheMisses.get(t.name)!.push(CACHEABLE_STEPS - hits);
-        return r.ms;
+      await coldThenCached({
+        cold: cold.get(t.name)!, cached: cached.get(t.name)!, counting, misses: cacheMisses.get(t.name)!,
+        build: (noCache) => tool(t, ...buildArgs(noCache)), before: flushDirty,
       });
     }
   }
-  for (const [name, misses] of cacheMisses) {
-    const bad = misses.filter((m) => m > 0).length;
-    if (bad > 0) notes.push(`${name}: ${bad} of ${misses.length} "cached" builds did not report "Using cache" for all ${CACHEABLE_STEPS} cacheable steps`);
-  }
+  notes.push(...cacheMissNotes(cacheMisses));
 
   return {
     rows: [

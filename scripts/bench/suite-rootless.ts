@@ -11,7 +11,7 @@ import {
   bargeTool, buildahTool, hasCommand, measure, newCell, quiet, StepError, tool,
   type Cell, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
-import { BASE_IMAGE, CACHEABLE_STEPS, CONTAINERFILE, importBase, TAG } from './suite-build.ts';
+import { BASE_IMAGE, cacheMissNotes, coldThenCached, CONTAINERFILE, importBase, TAG } from './suite-build.ts';
 import { BUSYBOX_IMAGE, scripted } from './suite-primitives.ts';
 
 const USER = 'bargebench';
@@ -111,23 +111,13 @@ export async function rootlessSuite(env: SuiteEnv): Promise<SuiteResult> {
         await scripted(t, copyDir, rep, (_step, v) => (ms = v));
         return ms;
       });
-      const coldOk = await measure(cold.get(t.name)!, counting, async () => (await tool(t, ...buildArgs(true))).ms);
-      if (!coldOk) {
-        if (cached.get(t.name)!.error === null) cached.get(t.name)!.error = 'not measured: the cold build failed';
-        continue;
-      }
-      await measure(cached.get(t.name)!, counting, async () => {
-        const r = await tool(t, ...buildArgs(false));
-        const hits = (r.stdout + r.stderr).split('\n').filter((l) => /Using cache/.test(l)).length;
-        if (counting) cacheMisses.get(t.name)!.push(CACHEABLE_STEPS - hits);
-        return r.ms;
+      await coldThenCached({
+        cold: cold.get(t.name)!, cached: cached.get(t.name)!, counting, misses: cacheMisses.get(t.name)!,
+        build: (noCache) => tool(t, ...buildArgs(noCache)),
       });
     }
   }
-  for (const [name, misses] of cacheMisses) {
-    const bad = misses.filter((m) => m > 0).length;
-    if (bad > 0) notes.push(`${name}: ${bad} of ${misses.length} "cached" builds did not report "Using cache" for all ${CACHEABLE_STEPS} cacheable steps`);
-  }
+  notes.push(...cacheMissNotes(cacheMisses));
   const driver = spawnSync(tools[0]!.argv[0]!, [...tools[0]!.argv.slice(1), 'info', '--format', '{{.Store.GraphDriverReason}}'], { encoding: 'utf8' });
   notes.push(`barge as ${USER}: ${driver.stdout.trim() || driver.stderr.trim()}`);
 

@@ -80,6 +80,29 @@ export interface ConmonStarted {
   conmonPid: number;
 }
 
+/** The arguments every conmon session takes; the runtime's own errors go to BUNDLE/oci-log as JSON. */
+function commonArgs(a: {
+  containerId: string; sessionId: string; runtime: string; bundle: string; pidFile: string; name: string;
+  exitDir: string; socketDir: string; log: string; stateRoot: string;
+}): string[] {
+  return [
+    '--api-version', '1',
+    '-c', a.containerId,
+    '-u', a.sessionId,
+    '-r', a.runtime,
+    '-b', a.bundle,
+    '-p', a.pidFile,
+    '-n', a.name,
+    '--exit-dir', a.exitDir,
+    '--socket-dir-path', a.socketDir,
+    '-l', a.log,
+    '--log-level', 'error',
+    '--runtime-arg', '--root', '--runtime-arg', a.stateRoot,
+    '--runtime-arg', '--log-format=json',
+    '--runtime-arg', `--log=${path.join(a.bundle, 'oci-log')}`,
+  ];
+}
+
 /**
  * Runs conmon and waits until the runtime has created the container (not started it: call
  * runtimeStart next). Throws ContainerStartError when the runtime refuses.
@@ -90,20 +113,10 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
   await mkdir(o.stateRoot, { recursive: true, mode: 0o700 });
   await rm(path.join(o.exitDir, o.id), { force: true });
   const args = [
-    '--api-version', '1',
-    '-c', o.id,
-    '-u', o.id,
-    '-r', o.runtime.path,
-    '-b', o.bundleDir,
-    '-p', o.containerPidFile,
-    '-n', o.name,
-    '--exit-dir', o.exitDir,
-    '--socket-dir-path', o.socketDir,
-    '-l', o.logPath ? `k8s-file:${o.logPath}` : 'none:',
-    '--log-level', 'error',
-    '--runtime-arg', '--root', '--runtime-arg', o.stateRoot,
-    '--runtime-arg', '--log-format=json',
-    '--runtime-arg', `--log=${path.join(o.bundleDir, 'oci-log')}`,
+    ...commonArgs({
+      containerId: o.id, sessionId: o.id, runtime: o.runtime.path, bundle: o.bundleDir, pidFile: o.containerPidFile, name: o.name,
+      exitDir: o.exitDir, socketDir: o.socketDir, log: o.logPath ? `k8s-file:${o.logPath}` : 'none:', stateRoot: o.stateRoot,
+    }),
     '--conmon-pidfile', o.conmonPidFile,
   ];
   if (o.restore) {
@@ -236,20 +249,10 @@ export interface ConmonExec<T> {
 export async function execWithConmon<T>(o: ConmonExecOptions, attach: (sessionDir: string) => Promise<T>): Promise<ConmonExec<T>> {
   await mkdir(path.join(o.sessionDir, 'exit'), { recursive: true, mode: 0o700 });
   const args = [
-    '--api-version', '1',
-    '-c', o.containerId,
-    '-u', o.sessionId,
-    '-r', o.runtime.path,
-    '-b', o.sessionDir,
-    '-p', path.join(o.sessionDir, 'pid'),
-    '-n', o.name,
-    '--exit-dir', path.join(o.sessionDir, 'exit'),
-    '--socket-dir-path', o.socketDir,
-    '-l', 'none:',
-    '--log-level', 'error',
-    '--runtime-arg', '--root', '--runtime-arg', o.stateRoot,
-    '--runtime-arg', '--log-format=json',
-    '--runtime-arg', `--log=${path.join(o.sessionDir, 'oci-log')}`,
+    ...commonArgs({
+      containerId: o.containerId, sessionId: o.sessionId, runtime: o.runtime.path, bundle: o.sessionDir, pidFile: path.join(o.sessionDir, 'pid'),
+      name: o.name, exitDir: path.join(o.sessionDir, 'exit'), socketDir: o.socketDir, log: 'none:', stateRoot: o.stateRoot,
+    }),
     '--exec', '--exec-attach', '--exec-process-spec', o.processSpec,
   ];
   if (o.terminal) args.push('-t');
