@@ -246,7 +246,9 @@ export async function unshareCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   for (const spec of list(o.mount)) {
     const [v, ref] = spec.includes('=') ? spec.split('=', 2) : [undefined, spec];
     const c = store.getContainer(ref!);
-    const mp = await store.mountContainer(c);
+    // Each unshare has its own mount namespace, but all mount the same upper and work
+    // directories, and overlay resets the work directory while mounting: one at a time.
+    const mp = await store.withContainerLock(c, () => store.mountContainer(c));
     env[v ?? c.name] = mp;
   }
   const cmd = dropDashes(args);
