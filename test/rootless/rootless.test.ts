@@ -122,6 +122,16 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     expect(maps.length).toBeGreaterThan(1);
   });
 
+  it('many unshare --mount of one container at once all mount it (overlay resets the shared work directory)', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => env.barge(['unshare', '--mount', `M=${ctr}`, 'sh', '-c', 'cat "$M/data.txt"'])),
+    );
+    for (const r of results) {
+      expect(r.code, describeFailure(['unshare', '--mount', `M=${ctr}`], r)).toBe(0);
+      expect(r.stdout.trim()).toBe('hello');
+    }
+  });
+
   it('a mount lives only as long as its namespace: a later barge remounts as needed', async () => {
     // Each top-level barge has its own namespace, so the container is not mounted here any more...
     expect(await env.bargeOk(['mount'])).toBe('');
