@@ -4,6 +4,7 @@
 
 import { appendFileSync, closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { Writable } from 'node:stream';
+import { parseDuration } from '../primitives/config.ts';
 
 export interface LogEntry {
   /** The timestamp as written (RFC 3339 with nanoseconds). */
@@ -112,13 +113,8 @@ export function readFrom(path: string, offset: number): { text: string; size: nu
 /** --since/--until: RFC 3339 time, Unix seconds, or a Go duration before now (10s, 5m, 1h30m). */
 export function parseSince(v: string, now = Date.now()): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const dur = /^((?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+)$/.exec(v);
-  if (dur) {
-    const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-    let ms = 0;
-    for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * unit[m[2]!]!;
-    return now - ms;
-  }
+  // Only unsigned durations: "-5s" is not a time before now.
+  if (/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(v)) return now - parseDuration(v) / 1e6;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`invalid time "${v}": use RFC 3339, Unix seconds or a duration like 10m`);
   return t;
