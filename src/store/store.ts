@@ -966,6 +966,8 @@ export class Store {
     for (const d of await readdir(join(this.root, 'tmp'))) {
       const m = /^(\d+)-(\d+)-/.exec(d);
       if (m && isAlive(Number(m[1]), m[2]!)) continue;
+      // Its owner may have finished, removing it, between the listing and the liveness check.
+      if (!existsSync(join(this.root, 'tmp', d))) continue;
       issues.push({ what: `leftover temporary data tmp/${d} from an interrupted command`, repair: 'delete it', fix: async () => rm(join(this.root, 'tmp', d), { recursive: true, force: true }) });
     }
     return issues;
