@@ -6,6 +6,22 @@ import { build } from 'esbuild';
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
+
+// commander requires node:child_process when it loads, only for executable subcommands, which
+// barge has none of. Loading child_process (with net and dgram) costs every command about 4 ms,
+// and `config` or `images` never start a process: commander gets a stand-in that loads the real
+// module on first use.
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy-builtin' } : undefined);
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, k) => process.getBuiltinModule('node:child_process')[k] });",
+      loader: 'js',
+    }));
+  },
+};
 const tmp = `${root}dist.tmp-${process.pid}`;
 await build({
   // The layer unpacker runs in worker threads, which load it by file name (src/store/store.ts).
@@ -21,6 +37,7 @@ await build({
   logLevel: 'warning',
   // A native addon (conmon's SOCK_SEQPACKET attach socket): loaded from node_modules at run time.
   external: ['node-unix-socket'],
+  plugins: [lazyChildProcessForCommander],
   // Some dependencies are CommonJS and call require() for node builtins.
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });

@@ -1,12 +1,12 @@
 // The layer cache: step keys → image ids (table build_cache), and a stat-fingerprint memo of
 // build-context file hashes (table file_hashes) so an unchanged file is never read twice.
 
-import { createHash } from 'node:crypto';
+import { crypto } from '../sys/lazy-builtins.ts';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync, type Stats } from 'node:fs';
 import type { Store } from '../store/store.ts';
 
 export function cacheKey(parts: unknown): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+  return crypto().createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 /** The image cached for `key`, when it is still in the store (and recorded less than `maxAgeMs` ago). */
@@ -84,7 +84,7 @@ export class ContentHasher {
    */
   treeHash(path: string, skip: (rel: string) => boolean): string {
     this.loadMemo(path);
-    const h = createHash('sha256');
+    const h = crypto().createHash('sha256');
     const walk = (host: string, rel: string, top: boolean): void => {
       // As COPY does: the top-level source symlink is followed, links below are copied as links.
       const st = top ? statSync(host) : lstatSync(host);
@@ -120,7 +120,7 @@ export class ContentHasher {
 
 /** sha256 of a file's content, read through one reused buffer. */
 function hashFile(path: string): string {
-  const h = createHash('sha256');
+  const h = crypto().createHash('sha256');
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafe(1 << 20);

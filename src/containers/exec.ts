@@ -2,7 +2,6 @@
 // `RUNTIME --root STATE exec --process process.json ID`, built from the container's own spec.
 
 import { spawn, type StdioOptions } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,6 +13,7 @@ import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../run
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
 import { exec } from '../sys/exec.ts';
+import { randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { ContainerError, liveState } from './lifecycle.ts';
 
@@ -146,7 +146,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     }
     // Held lines that were not the runtime's after all are the command's own output.
     for (const l of held) process.stderr.write(`${l}\n`);
-    if (o.detach) return code === 0 ? { code: 0, session: randomBytes(32).toString('hex') } : { code: 125 };
+    if (o.detach) return code === 0 ? { code: 0, session: randomHex(32) } : { code: 125 };
     return { code };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -158,7 +158,7 @@ async function execUnderConmon(store: Store, c: Container, proc: SpecProcess, di
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const processSpec = join(dir, 'process.json');
   await writeFile(processSpec, JSON.stringify(proc), { mode: 0o600 });
-  const sessionId = randomBytes(32).toString('hex');
+  const sessionId = randomHex(32);
   try {
     const started = await execWithConmon(
       {

@@ -2,7 +2,6 @@
 // in the foreground), stop, kill, wait, cleanup and remove. No barge process stays behind for a
 // detached container: its state is read back from conmon's exit file and /proc.
 
-import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,6 +15,7 @@ import { findRuntime, runContainer, type RuntimeInfo } from '../runtime/oci-runt
 import { resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
+import { randomHex } from '../sys/lazy-builtins.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
 import {
@@ -204,7 +204,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   for (let attempt = 0; ; attempt++) {
     try {
       // The id is chosen here so the default hostname (its first 12 digits) is in the first write.
-      const id = randomBytes(32).toString('hex');
+      const id = randomHex(32);
       if (defaultHostname) config.hostname = id.slice(0, 12);
       const record = await store.createContainer({
         id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),

@@ -1,6 +1,6 @@
 // A Podman-style container as kept in the store: a row of kind 'container' whose data is this JSON.
 
-import { randomInt } from 'node:crypto';
+import { randomBelow } from '../sys/lazy-builtins.ts';
 import { join } from 'node:path';
 import type { ContainerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
@@ -181,5 +181,5 @@ const NOUNS = [
 
 /** A Podman-style random name ("happy_turing"). */
 export function randomName(): string {
-  return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}`;
+  return `${ADJECTIVES[randomBelow(ADJECTIVES.length)]}_${NOUNS[randomBelow(NOUNS.length)]}`;
 }

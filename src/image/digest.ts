@@ -1,4 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { crypto } from '../sys/lazy-builtins.ts';
 import { Transform, type TransformCallback } from 'node:stream';
 
 import { HashingStream, type DigestAlgorithm } from '../store/hashing.ts';
@@ -34,7 +35,7 @@ export function hexOf(d: string): string {
 
 
 export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  return `${algorithm}:${crypto().createHash(algorithm).update(data).digest('hex')}`;
 }
 
 /** Pass-through stream that hashes and counts what flows through it (the store's implementation). */
@@ -90,7 +91,7 @@ export class VerifyingStream extends Transform {
     super({ highWaterMark: 1 << 20 });
     this.expected = validateDigest(expected);
     this.expectedSize = expectedSize;
-    this.#hash = createHash(algorithmOf(expected));
+    this.#hash = crypto().createHash(algorithmOf(expected));
     this.#onProgress = onProgress;
     this.#hashing = hashing;
   }

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAlive, processStart } from '../sys/proc.ts';
+import { randomHex } from '../sys/lazy-builtins.ts';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -153,7 +153,7 @@ export class BlobStaging {
 
   async put(stream: Readable, info: BlobInfo): Promise<BlobInfo> {
     const algorithm: DigestAlgorithm = info.digest ? algorithmOf(info.digest) : 'sha256';
-    const tmp = join(this.dir, `tmp-${randomUUID()}`);
+    const tmp = join(this.dir, `tmp-${randomHex(16)}`);
     // A stream that verifies this very digest fails before its end on a mismatch, so hashing
     // it a second time here would only cost time (a third of a registry → oci: copy's CPU).
     const verified = stream instanceof VerifyingStream && info.digest !== '' && stream.expected === info.digest ? stream : undefined;
@@ -211,7 +211,7 @@ export class BlobStaging {
 
 /** Writes a small file atomically: readers see the old content or the new one, never a torn write. */
 export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
-  const tmp = `${path}.tmp-${randomUUID()}`;
+  const tmp = `${path}.tmp-${randomHex(16)}`;
   try {
     await writeFile(tmp, data, { mode: 0o644 });
     await rename(tmp, path);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
@@ -8,6 +7,7 @@ import { buildSpec, DEFAULT_PATH, type MountSpec } from '../runtime/spec.ts';
 import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
+import { randomHex } from '../sys/lazy-builtins.ts';
 import { saveBuilder, type Builder } from './builder.ts';
 
 export interface RunOptions {
@@ -45,7 +45,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
     if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
 
-    const runDir = join(store.containerRunDir(b.container.id), randomBytes(6).toString('hex'));
+    const runDir = join(store.containerRunDir(b.container.id), randomHex(6));
     await mkdir(runDir, { recursive: true });
     try {
       const hostname = o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12));
@@ -71,7 +71,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
         ...(ns.path !== undefined && { userNamespacePath: ns.path }),
       });
       return await runContainer({
-        runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id: `barge-${b.container.id.slice(0, 12)}-${randomBytes(4).toString('hex')}`,
+        runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id: `barge-${b.container.id.slice(0, 12)}-${randomHex(4)}`,
         stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit',
       });
     } finally {

@@ -1,11 +1,11 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Transform, type TransformCallback, type Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { crypto, zlib } from '../sys/lazy-builtins.ts';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/;
 
 export function sha256(data: string | Buffer): string {
-  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+  return 'sha256:' + crypto().createHash('sha256').update(data).digest('hex');
 }
 
 export function hexOf(digest: string): string {
@@ -24,7 +24,7 @@ export class HashingStream extends Transform {
 
   constructor(readonly algorithm: DigestAlgorithm = 'sha256') {
     super();
-    this.hash = createHash(algorithm);
+    this.hash = crypto().createHash(algorithm);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -95,7 +95,7 @@ export async function peek(stream: Readable, n = 8): Promise<Buffer> {
 const INFLATE_CHUNK = 256 * 1024;
 
 export function decompressor(c: Compression): Transform | null {
-  if (c === 'gzip') return createGunzip({ chunkSize: INFLATE_CHUNK });
-  if (c === 'zstd') return createZstdDecompress({ chunkSize: INFLATE_CHUNK });
+  if (c === 'gzip') return zlib().createGunzip({ chunkSize: INFLATE_CHUNK });
+  if (c === 'zstd') return zlib().createZstdDecompress({ chunkSize: INFLATE_CHUNK });
   return null;
 }

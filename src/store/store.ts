@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import type { ApplyResult } from './tar-apply.ts';
 import type { FromWorker, ToWorker, UnpackJob } from './unpack-worker.ts';
 import { exec } from '../sys/exec.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
+import { crypto, randomHex } from '../sys/lazy-builtins.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 
 export type Driver = 'overlay' | 'vfs';
@@ -137,7 +137,6 @@ type ContainerRow = {
 const now = (): string => new Date().toISOString();
 /** Media type of layers kept as plain tars (imports, commits). */
 const UNCOMPRESSED_LAYER = 'application/vnd.oci.image.layer.v1.tar';
-const randomHex = (n: number): string => randomBytes(n).toString('hex');
 
 export function chainId(parent: LayerRecord | null, diffId: string): string {
   return parent ? hexOf(sha256(`sha256:${parent.id} ${diffId}`)) : hexOf(diffId);
@@ -486,7 +485,7 @@ export class Store {
     try {
       // Hashed and written synchronously as the tar is made: nothing else runs meanwhile, and a
       // thread-pool write per piece only added waiting.
-      const hash = createHash('sha256');
+      const hash = crypto().createHash('sha256');
       let size = 0;
       const fd = openSync(join(stage, 'blob'), 'wx', 0o600);
       try {

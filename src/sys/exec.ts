@@ -1,4 +1,5 @@
-import { spawn, type StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
+import { childProcess } from './lazy-builtins.ts';
 
 /** A failed external command, carrying what a user needs to see why. */
 export class ExecError extends Error {
@@ -32,7 +33,7 @@ export interface ExecOptions {
 /** Runs a command to completion, capturing its output. */
 export function exec(command: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
+    const child = childProcess().spawn(command, args, {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
@@ -61,7 +62,7 @@ export function execInteractive(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdio?: StdioOptions } = {},
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: opts.stdio ?? 'inherit' });
+    const child = childProcess().spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: opts.stdio ?? 'inherit' });
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (signal) resolve(128 + (signalNumber(signal) ?? 0));

@@ -6,7 +6,7 @@
 //
 // This module is loaded by the entry before anything else, so it stays small: node builtins only.
 
-import { spawn } from 'node:child_process';
+import { childProcess } from './lazy-builtins.ts';
 import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -314,7 +314,7 @@ export function reexecInUserns(): Promise<never> {
   }
 
   return new Promise<never>(() => {
-    const child = spawn(unshare, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
+    const child = childProcess().spawn(unshare, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
     let started = false;
     let mapped = mode !== 'identity';
     child.stdio[3]?.on('data', () => {
