@@ -406,6 +406,7 @@ export async function findCheckpointImage(store: Store, ref: string): Promise<Im
 /** `podman container restore IMAGE` for a checkpoint image: a new container from its layer, restored. */
 export async function restoreFromImage(store: Store, img: ImageRecord, o: RestoreOptions = {}): Promise<Container> {
   if (store.layerChain(img.topLayer).length !== 1) throw new ContainerError(`image ${img.id.slice(0, 12)} is not a checkpoint image: it has more than one layer`);
+  await store.ensureLayerTrees(img.topLayer);
   return restoreFromDir(store, store.layerDir(img.topLayer!), { ...o, move: false }, `checkpoint image ${img.names[0] ?? img.id.slice(0, 12)}`);
 }
 

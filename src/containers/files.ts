@@ -165,6 +165,7 @@ export async function diffContainer(store: Store, ref: string): Promise<Change[]
     await compareTrees(merged, lower, '', out);
   } else {
     const upper = store.upperDir(c.record);
+    await store.ensureLayerTrees(c.record.topLayer);
     const lowers = store.layerChain(c.record.topLayer).reverse().map((l) => store.layerDir(l.id));
     const inLower = async (rel: string): Promise<boolean> => {
       for (const dir of lowers) {

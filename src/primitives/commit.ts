@@ -36,10 +36,8 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
     } else if (store.driver === 'overlay' && opts.rm && opts.timestamp === undefined) {
       layer = await adoptUpper(store, b, exclude);
     } else if (store.driver === 'overlay') {
-      const stream = diffTar({
-        dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp),
-      });
-      layer = await store.putLayer({ stream, parent: b.container.topLayer });
+      const tar = { dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp) } as const;
+      layer = await store.putLayerFromTar((sink) => writeTar(tar, sink), b.container.topLayer);
     } else {
       // vfs keeps a full copy per container: the layer is its difference from the image's tree.
       const root = await store.mountContainer(b.container);
@@ -116,7 +114,7 @@ async function adoptUpper(store: Store, b: Builder, exclude: ReadonlySet<string>
   const xattrs = await upperXattrs(upper, store.userxattr);
   const dropped = [...exclude];
   const tar = { dir: upper, mode: 'overlay', userxattr: store.userxattr, exclude, opaqueDirs: xattrs.opaque, onOmitted: (rel: string) => dropped.push(rel) } as const;
-  return store.adoptLayerDir(upper, (sink) => writeTar(tar, sink), b.container.topLayer, async () => {
+  const prepare = async (): Promise<void> => {
     await removeXattrs(xattrs.others);
     const parents = new Map<string, Stats>();
     for (const rel of dropped) {
@@ -127,7 +125,8 @@ async function adoptUpper(store: Store, b: Builder, exclude: ReadonlySet<string>
     for (const [parent, st] of parents) {
       if (existsSync(join(upper, parent))) await utimes(join(upper, parent), st.atime, st.mtime);
     }
-  });
+  };
+  return store.putLayerFromTar((sink) => writeTar(tar, sink), b.container.topLayer, { dir: upper, prepare });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { closeSync, createWriteStream, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -467,17 +467,18 @@ export class Store {
   }
 
   /**
-   * Makes a directory that already holds a layer's content (the upper dir of a container that
-   * goes away) a layer on `parent` without unpacking anything again: `writeTar` produces the
-   * layer's tar from dir, which is hashed into the diff id and kept as the blob; then `prepare`
-   * makes dir hold exactly what the tar says and dir is moved into the store. When the store
-   * already has the layer, dir is left as it is and the existing layer is returned.
+   * A layer on `parent` from a tar that `writeTar` produces synchronously (a commit), hashed into
+   * the diff id and kept as the blob. With `tree`, a directory that already holds the layer's
+   * content (the upper dir of a container that goes away) becomes the layer's tree: `prepare`
+   * makes it hold exactly what the tar says and it is moved into the store. Without, the tree is
+   * unpacked from the blob when a container first mounts the layer (ensureLayerTrees): a commit
+   * whose image is pushed or saved but never run here writes its content once, not twice. When
+   * the store already has the layer, `tree` is left as it is and the existing layer is returned.
    */
-  async adoptLayerDir(
-    dir: string,
+  async putLayerFromTar(
     writeTar: (sink: (chunk: Buffer) => void) => Promise<void>,
     parent: string | null,
-    prepare: () => Promise<void>,
+    tree?: { dir: string; prepare: () => Promise<void> },
   ): Promise<LayerRecord> {
     const parentRec = parent ? this.getLayer(parent) ?? null : null;
     if (parent && !parentRec) throw new StoreError(`parent layer ${parent} not found`, 'notfound');
@@ -500,8 +501,10 @@ export class Store {
       const diffId = `sha256:${hash.digest('hex')}`;
       const existing = this.pinnedLayer(chainId(parentRec, diffId));
       if (existing) return existing;
-      await prepare();
-      await rename(dir, join(stage, 'diff'));
+      if (tree) {
+        await tree.prepare();
+        await rename(tree.dir, join(stage, 'diff'));
+      }
       return await this.publishLayer(
         { stage, rawDigest: diffId, diffId, diffSize: size, blobDigest: diffId, blobSize: size, mediaType: UNCOMPRESSED_LAYER },
         parent,
@@ -829,6 +832,43 @@ export class Store {
     return join(this.containerDir(c.id), this.driver === 'vfs' ? 'merged' : 'upper');
   }
 
+  /**
+   * Unpacks the trees of the layers under `topLayer` that commits left as blobs only
+   * (putLayerFromTar), so that they can be overlay lower layers or be read as directories.
+   */
+  async ensureLayerTrees(topLayer: string | null): Promise<void> {
+    for (const l of this.layerChain(topLayer)) {
+      if (!existsSync(this.layerDir(l.id))) await this.unpackLayerTree(l);
+    }
+  }
+
+  private async unpackLayerTree(l: LayerRecord): Promise<void> {
+    // The same lock as publishing and removing the layer: one unpacker, and never a half-removed layer.
+    await this.withLock(`layer:${l.id}`, async () => {
+      if (existsSync(this.layerDir(l.id))) return;
+      if (!this.getLayer(l.id)) throw new StoreError(`layer ${l.id.slice(0, 12)} was removed by another process`, 'notfound');
+      if (!l.blobDigest || !this.hasBlob(l.blobDigest)) {
+        throw new StoreError(`layer ${l.id.slice(0, 12)} has neither a content directory nor a blob; run "barge system check --repair"`, 'corrupt');
+      }
+      const stage = await this.staging();
+      try {
+        const diffDir = join(stage, 'diff');
+        await mkdir(diffDir, { mode: 0o755 });
+        const src = createReadStream(this.blobPath(l.blobDigest));
+        const head = await peek(src);
+        const dec = decompressor(detectCompression(head));
+        const tarStream = new PassThrough();
+        const job: UnpackJob = { root: diffDir, whiteouts: 'overlay', userxattr: this.userxattr };
+        const applying = WORKER_URL !== null && (l.blobSize ?? 0) >= WORKER_MIN_BYTES ? applyInWorker(WORKER_URL, tarStream, job) : applyHere(tarStream, job);
+        const chain = dec ? [src, dec, tarStream] : [src, tarStream];
+        await settleAll([pipeline(chain)], chain, [applying]);
+        await rename(diffDir, this.layerDir(l.id));
+      } finally {
+        await rm(stage, { recursive: true, force: true });
+      }
+    });
+  }
+
   /** Mounts the container's root filesystem (idempotent) and returns its path. */
   async mountContainer(c: ContainerRecord): Promise<string> {
     const merged = join(this.containerDir(c.id), 'merged');
@@ -839,6 +879,7 @@ export class Store {
         await writeFile(marker, '');
       }
     } else if (!mountPoints().has(merged)) {
+      await this.ensureLayerTrees(c.topLayer);
       const lowers = this.layerChain(c.topLayer).reverse().map((l) => join('l', l.link));
       await mountOverlay({
         lowers: lowers.length ? lowers : ['empty'],
@@ -880,13 +921,16 @@ export class Store {
     const layerRows = this.db.all<LayerRow>('SELECT * FROM layers');
     const layerIds = new Set(layerRows.map((l) => l.id));
     for (const l of layerRows) {
-      if (!existsSync(this.layerDir(l.id))) {
+      // A committed layer's tree is unpacked from its blob on first use (ensureLayerTrees).
+      const packed = this.driver === 'overlay' && l.blob_digest !== null && this.hasBlob(l.blob_digest);
+      if (!existsSync(join(this.root, 'layers', l.id)) || (!packed && !existsSync(this.layerDir(l.id)))) {
         issues.push({
           what: `layer ${l.id.slice(0, 12)} has no content directory`,
           repair: 'remove the layer and every image and container that uses it',
           fix: async () => this.dropBrokenLayer(l.id),
         });
-      } else if (!existsSync(join(this.root, 'l', l.link))) {
+      } else if (!lstatSync(join(this.root, 'l', l.link), { throwIfNoEntry: false })) {
+        // lstat: a packed layer's link points at the tree it does not have yet.
         issues.push({
           what: `layer ${l.id.slice(0, 12)} is missing its short link`,
           repair: 'recreate the link',
