@@ -33,6 +33,7 @@ import { runtimeDelete } from '../runtime/conmon.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
+import { OWN_NETNS_ANNOTATION, releaseOwnNetns } from './netns.ts';
 import { ContainerError, liveState, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
@@ -118,11 +119,16 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     await removeCheckpointFiles(p.userdata);
     // The dump files describe the container as it is dumped; a restore (here or elsewhere) reads them.
     const spec = JSON.parse(await readFile(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
+    // barge's network namespace is of this host and this run: a restore, here or by podman, gives a fresh one.
+    if (spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true') {
+      for (const ns of spec.linux?.namespaces ?? []) if (ns.type === 'network') delete ns.path;
+    }
     await writeFile(join(p.userdata, SPEC_DUMP), JSON.stringify(spec, null, 2), { mode: 0o600 });
     const rootfsMode = (await stat(spec.root.path)).mode & 0o7777;
     await writeFile(join(p.userdata, CONFIG_DUMP), JSON.stringify(libpodConfig(c, spec, rootfsMode), null, 2), { mode: 0o600 });
     await runtimeCheckpoint(runtimeOf(c), p.stateRoot, c.record.id, {
       imagePath: join(p.userdata, CHECKPOINT), workPath: p.userdata, leaveRunning: !!o.leaveRunning, tcpEstablished: !!o.tcpEstablished,
+      pid: live.pid,
     });
     const now = new Date().toISOString();
     if (!o.leaveRunning) {
@@ -146,6 +152,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     } finally {
       if (!o.leaveRunning) {
         await runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id);
+        await releaseOwnNetns(p.run);
         await store.unmountContainer(c.record).catch(() => undefined);
       }
       if (!o.keep) await Promise.all(['dump.log', 'stats-dump'].map((f) => rm(join(p.userdata, f), { force: true })));
@@ -183,7 +190,9 @@ function libpodConfig(c: Container, spec: RuntimeSpec, rootfsMode: number): Reco
     stopTimeout: cfg.stopTimeout,
     createdTime: c.record.created,
     logDriver: cfg.logDriver,
-    createNetNS: false,
+    // A namespace of barge's (netns.ts) was external to CRIU: podman must make one to restore into.
+    createNetNS: spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true',
+    ...(spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true' && { netmode: 'none' }),
     createWorkingDir: true,
     runtime: cfg.runtimeName,
     umask: '0022',
@@ -350,6 +359,8 @@ async function adaptSpec(dumped: RuntimeSpec, fresh: RuntimeSpec, userdata: stri
     }
   }
   for (const ns of spec.linux?.namespaces ?? []) {
+    // barge's own network namespace of a container without a network: the start gives a fresh one.
+    if (ns.type === 'network' && spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true') continue;
     if (ns.path !== undefined && ns.path !== '') {
       throw new CheckpointError(
         `cannot restore: the checkpointed container joined the ${ns.type} namespace ${ns.path} (e.g. Podman's bridge network), ` +

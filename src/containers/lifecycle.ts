@@ -16,6 +16,7 @@ import { resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
+import { releaseOwnNetns, useOwnNetns } from './netns.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
 import {
@@ -334,6 +335,7 @@ async function clearRuntime(store: Store, c: Container): Promise<void> {
   const p = pathsOf(store, c);
   if (existsSync(join(p.stateRoot, c.record.id))) await runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id);
   await rm(join(p.socketDir, c.record.id), { force: true });
+  await releaseOwnNetns(p.run);
 }
 
 /** Whether the restart policy asks for another run of a container that has exited in state `s`. */
@@ -381,14 +383,16 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const spec = o.restore ? await o.restore.adaptSpec(fresh, c) : fresh;
     const p = pathsOf(store, c);
     const rt = runtimeOf(c);
-    await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
     await clearRuntime(store, c);
+    await useOwnNetns(spec, p.run);
+    await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
     if (c.data.config.logDriver === 'k8s-file' && !existsSync(p.logPath)) await writeFile(p.logPath, '');
     const arg0 = spec.process.args[0] ?? '';
     const fail = async (e: unknown): Promise<never> => {
       c.data.state = { ...c.data.state, status: c.data.state.startedAt ? 'exited' : 'created', monitor: null, pid: 0, error: (e as Error).message };
       saveContainer(store, c);
       await runtimeDelete(rt, p.stateRoot, c.record.id);
+      await releaseOwnNetns(p.run).catch(() => undefined);
       await store.unmountContainer(c.record).catch(() => undefined);
       throw e;
     };

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exec } from '../sys/exec.ts';
+import { freezeCgroupOf } from '../sys/freezer.ts';
 import type { RuntimeInfo } from './oci-runtime.ts';
 
 export class CheckpointError extends Error {
@@ -41,6 +42,8 @@ export interface RuntimeCheckpointOptions {
   workPath: string;
   leaveRunning?: boolean;
   tcpEstablished?: boolean;
+  /** The container's process: its cgroup is frozen before the runtime is called (see sys/freezer.ts). */
+  pid?: number;
 }
 
 /** `RUNTIME checkpoint`: dumps the container's processes into imagePath (and stops them unless leaveRunning). */
@@ -50,7 +53,18 @@ export async function runtimeCheckpoint(rt: RuntimeInfo, stateRoot: string, id: 
   if (o.leaveRunning) args.push('--leave-running');
   if (o.tcpEstablished) args.push('--tcp-established');
   args.push(id);
-  const r = await exec(rt.path, args, { check: false });
+  const thaw = o.pid ? await freezeCgroupOf(o.pid, id) : null;
+  let r;
+  try {
+    r = await exec(rt.path, args, { check: false });
+  } finally {
+    // CRIU leaves a cgroup it found frozen frozen: thaw what still lives (--leave-running, a failure).
+    try {
+      thaw?.();
+    } catch {
+      // The cgroup went with the dumped processes.
+    }
+  }
   if (r.exitCode !== 0) {
     throw new CheckpointError(`${rt.name} checkpoint: ${r.stderr.trim() || `exit status ${r.exitCode}`}${await criuLogHint(path.join(o.workPath, 'dump.log'))}`);
   }

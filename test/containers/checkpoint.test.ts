@@ -2,7 +2,7 @@
 // its count across every move, archives and checkpoint images travel between barge and podman,
 // and bad requests get clear errors.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,6 +175,35 @@ describe('checkpoint and restore in place', () => {
       expect(r.stderr).toMatch(/the OCI runtime crun .* cannot checkpoint or restore containers \(built without CRIU support\)/);
       expect(await psState(env, 'cr')).toBe('running');
     }
+  });
+});
+
+// The cgroup freezer barge uses before a dump (sys/freezer.ts) is thawed again after a
+// --leave-running checkpoint: the test of --leave-running above sees the counter go on.
+describe('network namespace', () => {
+  const nsMount = (id: string): string => join(env.runroot, 'containers', id, 'netns');
+  const mounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
+
+  it('a container without a network runs in a namespace barge keeps (lo up), which checkpoint releases and restore makes anew', async () => {
+    const id = await env.bargeOk(['run', '-d', '--network', 'none', '--name', 'n1', 'busybox', ...counter()]);
+    await waitCount(env, 'n1', 2);
+    expect(mounted(nsMount(id)), 'the namespace is bind-mounted under the run directory').toBe(true);
+    const pid = Number(await env.bargeOk(['inspect', '--format', '{{.State.Pid}}', 'n1']));
+    expect(statSync(`/proc/${pid}/ns/net`).ino, 'the container is in that namespace').toBe(statSync(nsMount(id)).ino);
+    expect(await env.bargeOk(['exec', 'n1', 'cat', '/sys/class/net/lo/operstate'])).toMatch(/^(unknown|up)$/);
+    expect(await env.bargeOk(['exec', 'n1', 'ls', '/sys/class/net'])).toBe('lo');
+
+    await env.bargeOk(['container', 'checkpoint', 'n1']);
+    expect(mounted(nsMount(id)), 'released with the dumped processes').toBe(false);
+    const spec = JSON.parse(readFileSync(join(env.root, 'containers', id, 'userdata', 'spec.dump'), 'utf8')) as { linux: { namespaces: { type: string; path?: string }[] } };
+    expect(spec.linux.namespaces.find((n) => n.type === 'network'), 'no host path in the dump').toEqual({ type: 'network' });
+
+    await env.bargeOk(['container', 'restore', 'n1']);
+    expect(mounted(nsMount(id)), 'a fresh namespace for the restored process').toBe(true);
+    expectUnbroken(await waitCount(env, 'n1', (await counts(env, 'n1')).at(-1)! + 3));
+    await env.bargeOk(['stop', '-t', '0', 'n1']);
+    expect(mounted(nsMount(id)), 'released when the container stops').toBe(false);
+    await env.bargeOk(['rm', 'n1']);
   });
 });
 
