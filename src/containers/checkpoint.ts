@@ -151,9 +151,12 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
       }
     } finally {
       if (!o.leaveRunning) {
-        await runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id);
-        await releaseOwnNetns(p.run);
-        await store.unmountContainer(c.record).catch(() => undefined);
+        // Independent processes (runtime delete, umounts): run side by side.
+        await Promise.all([
+          runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id),
+          releaseOwnNetns(p.run),
+          store.unmountContainer(c.record).catch(() => undefined),
+        ]);
       }
       if (!o.keep) await Promise.all(['dump.log', 'stats-dump'].map((f) => rm(join(p.userdata, f), { force: true })));
     }

@@ -333,9 +333,12 @@ function exitCommand(store: Store, id: string, rm: boolean): string[] {
 /** Runtime state left over from an earlier run (a crash, or a failed start) would make create fail. */
 async function clearRuntime(store: Store, c: Container): Promise<void> {
   const p = pathsOf(store, c);
-  if (existsSync(join(p.stateRoot, c.record.id))) await runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id);
-  await rm(join(p.socketDir, c.record.id), { force: true });
-  await releaseOwnNetns(p.run);
+  // Independent processes (runtime delete, umount): run side by side.
+  await Promise.all([
+    existsSync(join(p.stateRoot, c.record.id)) ? runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id) : undefined,
+    rm(join(p.socketDir, c.record.id), { force: true }),
+    releaseOwnNetns(p.run),
+  ]);
 }
 
 /** Whether the restart policy asks for another run of a container that has exited in state `s`. */
@@ -576,8 +579,7 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
     }
-    await clearRuntime(store, c);
-    await store.unmountContainer(c.record).catch(() => undefined);
+    await Promise.all([clearRuntime(store, c), store.unmountContainer(c.record).catch(() => undefined)]);
     return false;
   });
   if (running) return;

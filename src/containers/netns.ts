@@ -31,7 +31,14 @@ export async function useOwnNetns(spec: RuntimeSpec, runDir: string): Promise<vo
   const file = netnsFile(runDir);
   if (!mountPoints().has(file)) {
     await writeFile(file, '');
-    await exec('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
+    try {
+      await exec('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
+    } catch {
+      // No iproute2 here (or no unshare): the runtime makes the namespace, as without barge's.
+      await releaseOwnNetns(runDir).catch(() => undefined);
+      delete ns.path;
+      return;
+    }
   }
   ns.path = file;
   spec.annotations = { ...spec.annotations, [OWN_NETNS_ANNOTATION]: 'true' };
