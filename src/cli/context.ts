@@ -207,22 +207,31 @@ export function humanSize(bytes: number): string {
   return `${Number(v.toPrecision(3))} ${units[i]}`;
 }
 
-/** Podman's "2 hours ago" style. */
+/**
+ * A duration as Podman and Buildah print it (go-units' HumanDuration): "Less than a second",
+ * "About a minute", "3 hours", "2 weeks", "4 months"…
+ */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+/** "About a minute ago" for a timestamp; "Unknown" without one. */
 export function humanAgo(iso: string | null | undefined): string {
-  if (!iso) return 'Unknown';
-  const secs = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (secs < 1) return 'Less than a second ago';
-  const steps: [number, string][] = [[60, 'second'], [60, 'minute'], [24, 'hour'], [7, 'day'], [4.345, 'week'], [12, 'month'], [Infinity, 'year']];
-  let v = secs;
-  for (const [div, unit] of steps) {
-    if (v < div) {
-      const n = Math.floor(v);
-      if (unit === 'second' && n < 60) return n === 1 ? 'About a second ago' : `${n} seconds ago`;
-      return n === 1 ? `About a${unit === 'hour' ? 'n' : ''} ${unit} ago` : `${n} ${unit}s ago`;
-    }
-    v /= div;
-  }
-  return 'Unknown';
+  const t = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(t) ? 'Unknown' : `${humanDuration(Math.max(0, Date.now() - t))} ago`;
 }
 
 /** --runtime, then $BARGE_RUNTIME, then containers.conf's [engine] runtime; undefined lets barge pick. */

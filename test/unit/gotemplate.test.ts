@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TemplateError, goJSON, parseTemplate, sprintf } from '../../src/cli/gotemplate.ts';
 import { fieldHeader, formatRows, isJSONFormat, normalizeFormat, tabwrite } from '../../src/cli/table.ts';
+import { humanAgo, humanDuration } from '../../src/cli/context.ts';
 
 const run = (src: string, data?: unknown, funcs?: Record<string, (...args: unknown[]) => unknown>): string =>
   parseTemplate(src, funcs).execute(data);
@@ -526,5 +527,27 @@ describe('format helpers', () => {
     expect(fieldHeader('RepoTags')).toBe('REPO TAGS');
     expect(fieldHeader('IDName')).toBe('ID NAME');
     expect(fieldHeader('image_id')).toBe('IMAGE ID');
+  });
+});
+
+describe('humanDuration and humanAgo (go-units HumanDuration, as ps and images print ages)', () => {
+  const sec = 1000;
+  const min = 60 * sec;
+  const hour = 60 * min;
+  const day = 24 * hour;
+  it.each([
+    [500, 'Less than a second'], [1 * sec, '1 second'], [59 * sec, '59 seconds'], [60 * sec, 'About a minute'],
+    [119 * sec, 'About a minute'], [120 * sec, '2 minutes'], [59 * min, '59 minutes'], [60 * min, 'About an hour'],
+    [89 * min, 'About an hour'], [90 * min, '2 hours'], [47 * hour, '47 hours'], [48 * hour, '2 days'],
+    [13 * day, '13 days'], [14 * day, '2 weeks'], [59 * day, '8 weeks'], [60 * day, '2 months'],
+    [729 * day, '24 months'], [730 * day, '2 years'],
+  ])('%d ms is "%s"', (ms, text) => {
+    expect(humanDuration(ms)).toBe(text);
+  });
+
+  it('humanAgo says "ago", and "Unknown" without a valid time', () => {
+    expect(humanAgo(new Date(Date.now() - 3 * hour).toISOString())).toBe('3 hours ago');
+    expect(humanAgo(null)).toBe('Unknown');
+    expect(humanAgo('not a date')).toBe('Unknown');
   });
 });

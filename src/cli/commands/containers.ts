@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, ExitError, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
+import { openStore, print, ExitError, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
@@ -342,24 +342,6 @@ function loadContainerOrNull(store: Store, id: string): Container | null {
 }
 
 // ---------- ps / inspect ----------
-
-/** go-units HumanDuration, as Podman prints ages. */
-export function humanDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s === 1) return '1 second';
-  if (s < 60) return `${s} seconds`;
-  const m = Math.floor(s / 60);
-  if (m === 1) return 'About a minute';
-  if (m < 60) return `${m} minutes`;
-  const h = Math.round(s / 3600);
-  if (h === 1) return 'About an hour';
-  if (h < 48) return `${h} hours`;
-  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
-  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
-  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
-  return `${Math.floor(h / 24 / 365)} years`;
-}
 
 function statusText(s: ContainerState): string {
   switch (s.status) {
