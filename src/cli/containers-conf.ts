@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'smol-toml';
+import { parseConfToml } from '../sys/conf-toml.ts';
 
 /** The containers.conf settings barge honours. */
 export interface ContainersConf {
@@ -31,7 +31,7 @@ export function loadContainersConf(): ContainersConf {
     if (!existsSync(f)) continue;
     let doc: Record<string, unknown>;
     try {
-      doc = parse(readFileSync(f, 'utf8')) as Record<string, unknown>;
+      doc = parseConfToml(readFileSync(f, 'utf8'));
     } catch (e) {
       throw new Error(`${f}: ${(e as Error).message}`);
     }

@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
+import { parseConfToml } from '../../sys/conf-toml.ts';
 import type { TLSFiles } from './client.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
 
@@ -92,7 +92,7 @@ function parseEntry(t: Record<string, unknown>, file: string): RegistryEntry {
 
 function parseConfFile(file: string, text: string): Record<string, unknown> {
   try {
-    return parseToml(text) as Record<string, unknown>;
+    return parseConfToml(text);
   } catch (e) {
     throw new Error(`loading registries configuration "${file}": ${(e as Error).message}`);
   }
