@@ -15,6 +15,7 @@
 
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { isatty } from 'node:tty';
 import { resolveInRoot, lstatOrNull } from '../store/secure-path.ts';
 import { execInteractive } from '../sys/exec.ts';
 import { DEFAULT_CAPABILITIES, DEFAULT_PATH, type MountSpec } from './spec.ts';
@@ -36,12 +37,13 @@ export interface ChrootRun {
 }
 
 // Positional parameters of the script: $1 rootfs, $2 cwd, $3 uid, $4 gid, $5 capabilities, $6 the
-// command's PATH, $7-$9 where /proc, /sys and /dev are in the rootfs, ${10} number of mount records,
-// then 4 words per mount (kind, source, target, options), then the command. The script itself runs
+// command's PATH, $7-$9 where /proc, /sys and /dev are in the rootfs, ${10} "host" to bind the
+// host's /dev/pts (see runChroot), ${11} number of mount records, then 4 words per mount (kind,
+// source, target, options), then the command. The script itself runs
 // with the host's PATH; the command is looked up with its own, inside the rootfs.
 const SCRIPT = `set -e
-root=$1 wd=$2 uid=$3 gid=$4 caps=$5 cpath=$6 proc=$7 sys=$8 dev=$9 n=\${10}
-shift 10
+root=$1 wd=$2 uid=$3 gid=$4 caps=$5 cpath=$6 proc=$7 sys=$8 dev=$9 pts=\${10} n=\${11}
+shift 11
 mount --rbind /proc "$proc"
 for p in sys sysrq-trigger irq bus; do
   if [ -e "$proc/$p" ]; then mount --bind "$proc/$p" "$proc/$p"; mount -o remount,bind,ro "$proc/$p"; fi
@@ -53,9 +55,14 @@ for d in null zero full random urandom tty; do
   if [ -e "/dev/$d" ]; then : > "$dev/$d"; mount --bind "/dev/$d" "$dev/$d"; fi
 done
 mkdir "$dev/pts" "$dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$dev/pts"
+if [ "$pts" = host ]; then
+  mount --rbind /dev/pts "$dev/pts"
+  : > "$dev/ptmx"; mount --bind /dev/ptmx "$dev/ptmx"
+else
+  mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$dev/pts"
+  ln -s pts/ptmx "$dev/ptmx"
+fi
 mount -t tmpfs -o mode=1777,nosuid,nodev shm "$dev/shm"
-ln -s pts/ptmx "$dev/ptmx"
 ln -s /proc/self/fd "$dev/fd"
 ln -s /proc/self/fd/0 "$dev/stdin"
 ln -s /proc/self/fd/1 "$dev/stdout"
@@ -120,7 +127,10 @@ export async function runChroot(r: ChrootRun): Promise<number> {
   const args = [
     ...ns, '--', 'sh', '-c', SCRIPT, 'barge-chroot',
     r.rootfs, r.cwd, String(r.uid), String(r.gid), boundingSet(r.capAdd ?? [], r.capDrop ?? []), env.PATH ?? HOST_PATH,
-    ...system, String(mounts.length), ...words,
+    // A terminal barge was given stays the command's, as with Buildah: its /dev/pts/N must be
+    // there for ttyname() and job control, so the host's ptys are bound in instead of a new
+    // instance (chroot isolation shows the host's devices anyway).
+    ...system, [0, 1, 2].some((fd) => isatty(fd)) ? 'host' : 'new', String(mounts.length), ...words,
     ...r.args,
   ];
   // The command's environment, except that the tools on the way are found through the host's PATH.

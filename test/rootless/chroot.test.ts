@@ -1,9 +1,13 @@
 // --isolation chroot (Buildah's): commands run without an OCI runtime, chrooted into the container,
 // which is what works inside unprivileged CI containers. Run here as root, where the limits matter most.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure, type Env } from '../helpers.ts';
+import { BARGE_BIN, describeFailure, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
 import { isRoot } from './lib.ts';
+
+const execFileP = promisify(execFile);
 
 describe.runIf(isRoot)('chroot isolation', () => {
   let env: Env;
@@ -38,6 +42,17 @@ describe.runIf(isRoot)('chroot isolation', () => {
       const r = await env.barge(['run', ctr, '--', ...cmd]);
       expect(r.code, describeFailure(['run', ctr, ...cmd], r)).toBe(code);
     }
+  });
+
+  it('a terminal barge is given stays the command\'s (its /dev/pts/N is there), as with Buildah', async () => {
+    // script(1) gives barge a pty as stdin, stdout and stderr.
+    const cmd = [BARGE_BIN, '--root', env.root, '--runroot', env.runroot, 'run', '-t', ctr, '--', 'sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo both-tty']
+      .map((w) => `'${w.replace(/'/g, "'\\''")}'`).join(' ');
+    const { stdout } = await execFileP('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8' });
+    expect(stdout).toMatch(/\/dev\/pts\/\d+\r?\nboth-tty/);
+    // Without a terminal: a devpts of its own, and no tty.
+    const r = await env.barge(['run', ctr, '--', 'sh', '-c', 'tty; ls /dev/pts']);
+    expect(r.stdout).toBe('not a tty\nptmx\n');
   });
 
   it('changes land in the container and are committed', async () => {
