@@ -16,7 +16,7 @@ fi
 # What barge itself drives at run time.
 runtime_pkgs=(runc crun conmon uidmap busybox-static attr util-linux iproute2 tar ca-certificates criu)
 # Test fixtures, the local registry, and the peers the benchmarks and interop tests compare against.
-test_pkgs=(docker-registry apache2-utils openssl skopeo buildah podman fuse-overlayfs debootstrap openssh-client)
+test_pkgs=(docker-registry apache2-utils openssl skopeo buildah podman fuse-overlayfs debootstrap openssh-client openssh-server)
 # Native npm modules (node-gyp) fall back to compiling from source here: no prebuilt downloads.
 build_pkgs=(g++ make python3)
 
@@ -38,6 +38,9 @@ export DEBIAN_FRONTEND=noninteractive
 if [ "${#missing[@]}" -gt 0 ]; then
   step "apt: installing ${missing[*]}"
   log=$(mktemp /tmp/barge-setup-apt.XXXXXX)
+  # Packages such as openssh-server would start their service; the tests start private ones.
+  policy=/usr/sbin/policy-rc.d own_policy=
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=1; fi
   # Quiet on success; on failure show everything apt said.
   if ! { apt-get update -qq &&
          apt-get install -y -qq --no-install-recommends \
@@ -45,9 +48,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
            "${missing[@]}"; } >"$log" 2>&1; then
     cat "$log" >&2
     echo "setup.sh: apt-get failed (log: $log)" >&2
+    if [ -n "$own_policy" ]; then rm -f "$policy"; fi
     exit 1
   fi
   rm -f "$log"
+  if [ -n "$own_policy" ]; then rm -f "$policy"; fi
 else
   step "apt: all packages already installed"
 fi

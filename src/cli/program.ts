@@ -407,7 +407,7 @@ export function buildProgram(only?: string): Command {
     .description('Move a running container to another store or host: checkpoint, copy, restore, then remove it here')
     .argument('<container>')
     .argument('<destination>', 'the root directory of another store, or ssh://[USER@]HOST[:PORT][/STORE-ROOT]')
-    .option('--dest-runroot <dir>', 'runroot of a destination store (default: barge\'s default runroot)')
+    .option('--dest-runroot <dir>', 'runroot of the destination store, also on an ssh host (default: barge\'s default runroot there)')
     .option('-k, --keep', 'keep CRIU\'s log and statistics files on the destination')
     .option('--tcp-established', 'migrate established TCP connections')
     .action(action(async () => (await ckpt()).migrateCmd));

@@ -20,8 +20,10 @@ export interface MigrateOptions {
   tcpEstablished?: boolean;
   /** Keep CRIU's files on the destination. */
   keep?: boolean;
-  /** Runroot of a local destination store. */
-  destRunroot: string;
+  /** Runroot of the destination store: a local one's, or passed to barge on the ssh host. */
+  destRunroot?: string;
+  /** A local destination store's runroot when destRunroot is not given. */
+  defaultRunroot: string;
   destDriver?: string;
 }
 
@@ -60,7 +62,7 @@ export async function migrateContainer(store: Store, ref: string, dest: string, 
 
 async function migrateToStore(store: Store, c: Container, root: string, o: MigrateOptions): Promise<string> {
   if (root === path.resolve(store.root)) throw new ContainerError(`${root} is the container's own store`);
-  const runroot = path.resolve(o.destRunroot);
+  const runroot = path.resolve(o.destRunroot ?? o.defaultRunroot);
   const target = await Store.open({ root, runroot, driver: (o.destDriver ?? store.driver) as Driver, ...(store.userxattr && { userxattr: true }) });
   try {
     await ensureImage(store, target, c);
@@ -132,8 +134,8 @@ function sshArgs(d: Extract<Destination, { kind: 'ssh' }>, remote: string[]): st
 }
 
 /** Runs `barge ARGS` on the remote host (stdin from a file, if given). */
-function remoteBarge(d: Extract<Destination, { kind: 'ssh' }>, args: string[], stdinFile?: string): Promise<Run> {
-  const remote = ['barge', ...(d.root !== undefined ? ['--root', d.root] : []), ...args];
+function remoteBarge(d: SshDestination, args: string[], stdinFile?: string): Promise<Run> {
+  const remote = ['barge', ...(d.root !== undefined ? ['--root', d.root] : []), ...(d.runroot !== undefined ? ['--runroot', d.runroot] : []), ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(process.env['BARGE_SSH'] ?? 'ssh', sshArgs(d, remote), { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -155,7 +157,11 @@ function sshFailure(dest: string, what: string, r: Run): ContainerError {
   return new ContainerError(`migrate to ${dest}: ${what} failed (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim() || 'no output'}`);
 }
 
-async function migrateOverSsh(store: Store, c: Container, d: Extract<Destination, { kind: 'ssh' }>, o: MigrateOptions): Promise<string> {
+/** An ssh destination, with the remote runroot --dest-runroot names. */
+type SshDestination = Extract<Destination, { kind: 'ssh' }> & { runroot?: string };
+
+async function migrateOverSsh(store: Store, c: Container, dest0: Extract<Destination, { kind: 'ssh' }>, o: MigrateOptions): Promise<string> {
+  const d: SshDestination = { ...dest0, ...(o.destRunroot !== undefined && { runroot: o.destRunroot }) };
   const dest = `ssh://${d.target}${d.port !== undefined ? `:${d.port}` : ''}`;
   // Before anything is checkpointed: the host must be reachable and run barge.
   const probe = await remoteBarge(d, ['images', '-q', '--no-trunc']);

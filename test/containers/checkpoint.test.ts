@@ -2,13 +2,14 @@
 // its count across every move, archives and checkpoint images travel between barge and podman,
 // and bad requests get clear errors.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEnv, runBarge, type Env } from '../helpers.ts';
 import { busyboxRootfsTar } from '../fixtures.ts';
 import { containerSuite, expectCode, removeAll, until } from './lib.ts';
+import { startSshd } from './sshd.ts';
 
 const execFileP = promisify(execFile);
 
@@ -345,6 +346,25 @@ describe('migrate', () => {
     expectUnbroken(ns);
     await expectCheckClean(env);
     await expectCheckClean(target);
+  });
+
+  it('over ssh (a real sshd on 127.0.0.1): the container counts on in the remote store, and is gone here', async () => {
+    const sshd = await startSshd();
+    try {
+      const id = await env.bargeOk(['run', '-d', '--name', 'far', 'busybox', ...counter()]);
+      await waitCount(env, 'far', 3);
+      const dest = `ssh://root@127.0.0.1:${sshd.port}${target.root}`;
+      const out = await env.bargeOk(['container', 'migrate', '--dest-runroot', target.runroot, 'far', dest], { env: { BARGE_SSH: sshd.client } });
+      expect(out).toBe(id);
+      expectCode(await env.barge(['container', 'inspect', 'far']), 125);
+      expect(await psState(target, 'far')).toBe('running');
+      expectUnbroken(await waitCount(target, 'far', (await counts(target, 'far')).at(-1)! + 3));
+      // Nothing of the transfer is left on the destination.
+      expect(readdirSync('/tmp').filter((f) => f.startsWith(`barge-migrate-${id.slice(0, 12)}`))).toEqual([]);
+      await target.bargeOk(['rm', '-f', 'far']);
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it('refuses bad destinations and unreachable hosts, leaving the container running', async () => {

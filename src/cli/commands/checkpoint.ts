@@ -115,11 +115,12 @@ export async function migrateCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   if (!ref || !dest) throw new ExitError('usage: barge container migrate CONTAINER DEST (DEST: a store root directory or ssh://[USER@]HOST[:PORT])', 125);
   const store = await openStore(g);
   const { migrateContainer } = await import('../../containers/migrate.ts');
-  // The runroot barge would use for that --root, unless told otherwise.
-  const destRunroot = str(o.destRunroot) ?? defaultPaths().runroot;
+  const destRunroot = str(o.destRunroot);
   return forEach([ref], async (r) => {
     const out = await migrateContainer(store, r, dest, {
-      tcpEstablished: !!o.tcpEstablished, keep: !!o.keep, destRunroot,
+      // A local store's runroot is the one barge would use for that --root, unless told otherwise.
+      tcpEstablished: !!o.tcpEstablished, keep: !!o.keep, defaultRunroot: defaultPaths().runroot,
+      ...(destRunroot !== undefined && { destRunroot }),
       ...(g.storageDriver !== undefined && { destDriver: g.storageDriver }),
     });
     return out;
