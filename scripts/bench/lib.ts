@@ -226,6 +226,17 @@ function cachedVersion(argv: string[]): string {
   return versions.get(key)!;
 }
 
+/** Writes the busybox root filesystem tar every suite imports as its small base image. */
+export function makeBusyboxRootfs(env: SuiteEnv, tar: string): void {
+  const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), tar], { stdio: 'inherit' });
+  if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
+}
+
+/** The same tool forced to one OCI runtime (a global flag of barge and podman alike). */
+export function withRuntime(t: Tool, runtime: string): Tool {
+  return { ...t, argv: [...t.argv.filter((_, i, a) => a[i] !== '--runtime' && a[i - 1] !== '--runtime'), '--runtime', runtime] };
+}
+
 /** barge on a store of its own under dir. */
 export function bargeTool(env: SuiteEnv, dir: string): Tool {
   const bin = join(env.repo, 'bin', 'barge');

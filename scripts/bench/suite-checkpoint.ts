@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  bargeTool, hasCommand, lastLine, measure, newCell, podmanTool, quiet, StepError, tool,
+  bargeTool, hasCommand, lastLine, makeBusyboxRootfs, measure, newCell, podmanTool, quiet, StepError, tool, withRuntime,
   type Cell, type Row, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
@@ -20,21 +20,16 @@ type Step = (typeof STEPS)[number];
 const TARGETS: Record<Step, number> = { checkpoint: 0.7, restore: 0.7, 'checkpoint + restore': 0.7 };
 const RUNTIME = 'runc';
 
-function withRuntime(t: Tool): Tool {
-  return { ...t, argv: [...t.argv.filter((_, i, a) => a[i] !== '--runtime' && a[i - 1] !== '--runtime'), '--runtime', RUNTIME] };
-}
-
 export async function checkpointSuite(env: SuiteEnv): Promise<SuiteResult> {
   const dir = join(env.base, 'checkpoint');
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
   const rootfsTar = join(dir, 'busybox.tar');
-  const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), rootfsTar], { stdio: 'inherit' });
-  if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
+  makeBusyboxRootfs(env, rootfsTar);
   if (env.runtime && env.runtime !== RUNTIME) notes.push(`BENCH_RUNTIME=${env.runtime} ignored: checkpoints are measured with ${RUNTIME}`);
 
-  const tools: Tool[] = [withRuntime(bargeTool(env, join(dir, 'barge')))];
-  if (hasCommand('podman')) tools.push(withRuntime(podmanTool(join(dir, 'podman'))));
+  const tools: Tool[] = [withRuntime(bargeTool(env, join(dir, 'barge')), RUNTIME)];
+  if (hasCommand('podman')) tools.push(withRuntime(podmanTool(join(dir, 'podman')), RUNTIME));
   else notes.push('podman not found (apt-get install podman): barge numbers only');
   for (const t of tools) env.onCleanup(() => quiet(t, 'rm', '-af'));
   const failed = new Map<string, string>();

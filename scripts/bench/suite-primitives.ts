@@ -1,12 +1,11 @@
 // Suite "primitives": each Buildah primitive timed alone, then a scripted build, barge vs buildah,
 // on a busybox base image and a 20 MiB copy tree.
 // Runs directly under Node 24 (type stripping): erasable TypeScript only, no imports from src/.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { COPY_TREE, makeTree } from './fixtures.ts';
 import {
-  bargeTool, buildahTool, hasCommand, lastLine, newCell, quiet, StepError, tool,
+  bargeTool, buildahTool, hasCommand, lastLine, makeBusyboxRootfs, newCell, quiet, StepError, tool,
   type Cell, type Row, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
@@ -61,8 +60,7 @@ export async function primitivesSuite(env: SuiteEnv): Promise<SuiteResult> {
   const rootfsTar = join(dir, 'busybox.tar');
   const copyDir = join(dir, 'copy-src');
   mkdirSync(dir, { recursive: true });
-  const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), rootfsTar], { stdio: 'inherit' });
-  if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
+  makeBusyboxRootfs(env, rootfsTar);
   makeTree(copyDir, COPY_TREE);
 
   const tools: Tool[] = [bargeTool(env, join(dir, 'barge'))];

@@ -8,7 +8,7 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_CONTEXT, COPY_TREE, makeTree } from './fixtures.ts';
 import {
-  bargeTool, buildahTool, hasCommand, measure, newCell, quiet, StepError, tool,
+  bargeTool, buildahTool, hasCommand, makeBusyboxRootfs, measure, newCell, quiet, StepError, tool,
   type Cell, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 import { BASE_IMAGE, cacheMissNotes, coldThenCached, CONTAINERFILE, importBase, TAG } from './suite-build.ts';
@@ -66,8 +66,7 @@ export async function rootlessSuite(env: SuiteEnv): Promise<SuiteResult> {
   chownSync(join(conf, 'storage.conf'), u.uid, u.gid);
 
   const busyboxTar = join(dir, 'busybox.tar');
-  const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), busyboxTar], { stdio: 'inherit' });
-  if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
+  makeBusyboxRootfs(env, busyboxTar);
   const rootfsTar = env.debootstrapTar();
   const copyDir = join(dir, 'copy-src');
   makeTree(copyDir, COPY_TREE);

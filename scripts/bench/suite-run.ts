@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  bargeTool, hasCommand, lastLine, measure, newCell, podmanTool, quiet, StepError, tool,
+  bargeTool, hasCommand, lastLine, makeBusyboxRootfs, measure, newCell, podmanTool, quiet, StepError, tool, withRuntime,
   type Cell, type Row, type SuiteEnv, type SuiteResult, type Tool,
 } from './lib.ts';
 
@@ -23,10 +23,6 @@ const SERVICE = ['sh', '-c', 'trap "exit 0" TERM; sleep 600 & wait'];
 const STEPS = ['run --rm --network none true', 'run -d', 'stop', 'run -d + stop'] as const;
 type Step = (typeof STEPS)[number];
 const TARGETS: Partial<Record<Step, number>> = { 'run --rm --network none true': 0.5, 'run -d + stop': 0.5 };
-
-function withRuntime(t: Tool, runtime: string): Tool {
-  return { ...t, argv: [...t.argv.filter((_, i, a) => a[i] !== '--runtime' && a[i - 1] !== '--runtime'), '--runtime', runtime] };
-}
 
 /** VmRSS in KiB of a process, or null. */
 function rssKiB(pid: number): number | null {
@@ -48,8 +44,7 @@ export async function runSuite(env: SuiteEnv): Promise<SuiteResult> {
   mkdirSync(dir, { recursive: true });
   const notes: string[] = [];
   const rootfsTar = join(dir, 'busybox.tar');
-  const s = spawnSync('bash', [join(env.repo, 'scripts', 'make-busybox-rootfs.sh'), rootfsTar], { stdio: 'inherit' });
-  if (s.status !== 0) throw new Error('make-busybox-rootfs.sh failed');
+  makeBusyboxRootfs(env, rootfsTar);
 
   const barge = bargeTool(env, join(dir, 'barge'));
   const tools: Tool[] = [barge];
