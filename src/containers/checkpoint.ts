@@ -29,12 +29,11 @@ import { findImage, readImageManifest } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
 import type { ImageConfig } from '../image/types.ts';
 import { findRuntime, type RuntimeInfo } from '../runtime/oci-runtime.ts';
-import { runtimeDelete } from '../runtime/conmon.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
-import { OWN_NETNS_ANNOTATION, releaseOwnNetns } from './netns.ts';
-import { ContainerError, liveState, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
+import { OWN_NETNS_ANNOTATION } from './netns.ts';
+import { ContainerError, liveState, releaseContainer, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type PodContainer,
@@ -150,14 +149,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
         }
       }
     } finally {
-      if (!o.leaveRunning) {
-        // Independent processes (runtime delete, umounts): run side by side.
-        await Promise.all([
-          runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id),
-          releaseOwnNetns(p.run),
-          store.unmountContainer(c.record).catch(() => undefined),
-        ]);
-      }
+      if (!o.leaveRunning) await releaseContainer(store, c);
       if (!o.keep) await Promise.all(['dump.log', 'stats-dump'].map((f) => rm(join(p.userdata, f), { force: true })));
     }
     return c;

@@ -341,6 +341,14 @@ async function clearRuntime(store: Store, c: Container): Promise<void> {
   ]);
 }
 
+/**
+ * Once the container's processes are gone: its runtime state, attach socket, network namespace
+ * and rootfs mount are released.
+ */
+export async function releaseContainer(store: Store, c: Container): Promise<void> {
+  await Promise.all([clearRuntime(store, c), store.unmountContainer(c.record).catch(() => undefined)]);
+}
+
 /** Whether the restart policy asks for another run of a container that has exited in state `s`. */
 export function restartDue(policy: RestartPolicy, s: ContainerState): boolean {
   if (policy.name === 'no' || s.stoppedByUser || s.status !== 'exited') return false;
@@ -394,9 +402,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const fail = async (e: unknown): Promise<never> => {
       c.data.state = { ...c.data.state, status: c.data.state.startedAt ? 'exited' : 'created', monitor: null, pid: 0, error: (e as Error).message };
       saveContainer(store, c);
-      await runtimeDelete(rt, p.stateRoot, c.record.id);
-      await releaseOwnNetns(p.run).catch(() => undefined);
-      await store.unmountContainer(c.record).catch(() => undefined);
+      // The start's own error is the one to report.
+      await releaseContainer(store, c).catch(() => undefined);
       throw e;
     };
     let started;
@@ -579,7 +586,7 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
     }
-    await Promise.all([clearRuntime(store, c), store.unmountContainer(c.record).catch(() => undefined)]);
+    await releaseContainer(store, c);
     return false;
   });
   if (running) return;
