@@ -434,8 +434,7 @@ export class Store {
       const diff = dec ? new HashingStream() : raw;
       const tarStream = new PassThrough();
       const job: UnpackJob = { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr };
-      const inWorker = WORKER_URL !== null && (input.expectedBlobSize ?? 0) >= WORKER_MIN_BYTES;
-      const applying = inWorker ? applyInWorker(WORKER_URL, tarStream, job) : applyHere(tarStream, job);
+      const applying = applyTarStream(tarStream, job, input.expectedBlobSize ?? 0);
       const unpack = dec ? [toApply, dec, diff, tarStream] : [toApply, tarStream];
       await settleAll(
         [pipeline(input.stream, raw, fan), pipeline(toBlob, file), pipeline(unpack)],
@@ -859,7 +858,7 @@ export class Store {
         const dec = decompressor(detectCompression(head));
         const tarStream = new PassThrough();
         const job: UnpackJob = { root: diffDir, whiteouts: 'overlay', userxattr: this.userxattr };
-        const applying = WORKER_URL !== null && (l.blobSize ?? 0) >= WORKER_MIN_BYTES ? applyInWorker(WORKER_URL, tarStream, job) : applyHere(tarStream, job);
+        const applying = applyTarStream(tarStream, job, l.blobSize ?? 0);
         const chain = dec ? [src, dec, tarStream] : [src, tarStream];
         await settleAll([pipeline(chain)], chain, [applying]);
         await rename(diffDir, this.layerDir(l.id));
@@ -1118,6 +1117,11 @@ const WORKER_BATCH = 1 << 20;
 const WORKER_BACKLOG = 32 << 20;
 /** The bundled worker beside this module; none when running from sources (tests import the store directly). */
 const WORKER_URL: URL | null = import.meta.url.endsWith('.ts') ? null : new URL('./unpack-worker.mjs', import.meta.url);
+
+/** Applies a layer's tar of `size` bytes (0 when unknown): in a worker thread from WORKER_MIN_BYTES up. */
+function applyTarStream(src: Readable, job: UnpackJob, size: number): Promise<ApplyResult> {
+  return WORKER_URL !== null && size >= WORKER_MIN_BYTES ? applyInWorker(WORKER_URL, src, job) : applyHere(src, job);
+}
 
 /** Applies the tar on this thread. */
 async function applyHere(src: Readable, job: UnpackJob): Promise<ApplyResult> {
