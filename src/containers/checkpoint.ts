@@ -32,7 +32,7 @@ import { findRuntime, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
-import { OWN_NETNS_ANNOTATION } from './netns.ts';
+import { hasOwnNetns } from './netns.ts';
 import { ContainerError, liveState, releaseContainer, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
@@ -119,7 +119,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     // The dump files describe the container as it is dumped; a restore (here or elsewhere) reads them.
     const spec = JSON.parse(await readFile(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
     // barge's network namespace is of this host and this run: a restore, here or by podman, gives a fresh one.
-    if (spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true') {
+    if (hasOwnNetns(spec)) {
       for (const ns of spec.linux?.namespaces ?? []) if (ns.type === 'network') delete ns.path;
     }
     await writeFile(join(p.userdata, SPEC_DUMP), JSON.stringify(spec, null, 2), { mode: 0o600 });
@@ -186,8 +186,8 @@ function libpodConfig(c: Container, spec: RuntimeSpec, rootfsMode: number): Reco
     createdTime: c.record.created,
     logDriver: cfg.logDriver,
     // A namespace of barge's (netns.ts) was external to CRIU: podman must make one to restore into.
-    createNetNS: spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true',
-    ...(spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true' && { netmode: 'none' }),
+    createNetNS: hasOwnNetns(spec),
+    ...(hasOwnNetns(spec) && { netmode: 'none' }),
     createWorkingDir: true,
     runtime: cfg.runtimeName,
     umask: '0022',
@@ -355,7 +355,7 @@ async function adaptSpec(dumped: RuntimeSpec, fresh: RuntimeSpec, userdata: stri
   }
   for (const ns of spec.linux?.namespaces ?? []) {
     // barge's own network namespace of a container without a network: the start gives a fresh one.
-    if (ns.type === 'network' && spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true') continue;
+    if (ns.type === 'network' && hasOwnNetns(spec)) continue;
     if (ns.path !== undefined && ns.path !== '') {
       throw new CheckpointError(
         `cannot restore: the checkpointed container joined the ${ns.type} namespace ${ns.path} (e.g. Podman's bridge network), ` +

@@ -16,7 +16,12 @@ import { mountPoints, unmount } from '../sys/mount.ts';
 import { inBargeUserns } from '../sys/userns.ts';
 
 /** Marks a spec whose network namespace barge made: a restore may give it a fresh one. */
-export const OWN_NETNS_ANNOTATION = 'io.barge.netns';
+const OWN_NETNS_ANNOTATION = 'io.barge.netns';
+
+/** Whether the spec's network namespace is one barge made (useOwnNetns). */
+export function hasOwnNetns(spec: RuntimeSpec): boolean {
+  return spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true';
+}
 
 const netnsFile = (runDir: string): string => join(runDir, 'netns');
 
@@ -27,7 +32,7 @@ const netnsFile = (runDir: string): string => join(runDir, 'netns');
 export async function useOwnNetns(spec: RuntimeSpec, runDir: string): Promise<void> {
   if (process.getuid?.() !== 0 || inBargeUserns()) return;
   const ns = spec.linux?.namespaces.find((n) => n.type === 'network');
-  if (!ns || (ns.path && spec.annotations?.[OWN_NETNS_ANNOTATION] !== 'true')) return;
+  if (!ns || (ns.path && !hasOwnNetns(spec))) return;
   const file = netnsFile(runDir);
   if (!mountPoints().has(file)) {
     await writeFile(file, '');
