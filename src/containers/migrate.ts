@@ -135,7 +135,11 @@ function sshArgs(d: Extract<Destination, { kind: 'ssh' }>, remote: string[]): st
 
 /** Runs `barge ARGS` on the remote host (stdin from a file, if given). */
 function remoteBarge(d: SshDestination, args: string[], stdinFile?: string): Promise<Run> {
-  const remote = ['barge', ...(d.root !== undefined ? ['--root', d.root] : []), ...(d.runroot !== undefined ? ['--runroot', d.runroot] : []), ...args];
+  return ssh(d, ['barge', ...(d.root !== undefined ? ['--root', d.root] : []), ...(d.runroot !== undefined ? ['--runroot', d.runroot] : []), ...args], stdinFile);
+}
+
+/** Runs a command on the remote host (stdin from a file, if given). */
+function ssh(d: SshDestination, remote: string[], stdinFile?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.env['BARGE_SSH'] ?? 'ssh', sshArgs(d, remote), { stdio: [stdinFile ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -189,22 +193,11 @@ async function migrateOverSsh(store: Store, c: Container, dest0: Extract<Destina
   }
   return viaArchive(store, c, async (archive) => {
     const remoteFile = `/tmp/barge-migrate-${c.record.id.slice(0, 12)}-${process.pid}.tar.zst`;
-    const put = await new Promise<Run>((resolve, reject) => {
-      const child = spawn(process.env['BARGE_SSH'] ?? 'ssh', sshArgs(d, ['sh', '-c', `cat > ${remoteFile}`]), { stdio: ['pipe', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code: code ?? 255, stdout: '', stderr }));
-      createReadStream(archive).on('error', reject).pipe(child.stdin);
-    });
+    const put = await ssh(d, ['sh', '-c', `cat > ${remoteFile}`], archive);
     if (put.code !== 0) throw sshFailure(dest, 'sending the checkpoint', put);
     const args = ['container', 'restore', '-i', remoteFile, ...(o.tcpEstablished ? ['--tcp-established'] : []), ...(o.keep ? ['--keep'] : [])];
     const r = await remoteBarge(d, args);
-    await new Promise<void>((resolve) => {
-      const child = spawn(process.env['BARGE_SSH'] ?? 'ssh', sshArgs(d, ['rm', '-f', remoteFile]), { stdio: 'ignore' });
-      child.on('error', () => resolve());
-      child.on('close', () => resolve());
-    });
+    await ssh(d, ['rm', '-f', remoteFile]).catch(() => undefined);
     if (r.code !== 0) throw sshFailure(dest, 'restoring', r);
     return r.stdout.trim().split('\n').at(-1) ?? '';
   }, 'zstd');
