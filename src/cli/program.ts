@@ -195,7 +195,7 @@ export function buildProgram(only?: string): Command {
       .option('--terminal', 'alias for --tty')
       .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)')
       .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)'),
-  ).action(action(async () => (await ctr()).runCmd));
+  ).action(action(async () => (await w()).runCmd));
 
   podmanCreateOptions(
     program

@@ -19,7 +19,6 @@ import os from 'node:os';
 import path, { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Transform } from 'node:stream';
-import { createGzip, createZstdCompress } from 'node:zlib';
 import type { ImageRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
@@ -32,6 +31,7 @@ import { findRuntime, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, runtimeCheckpoint } from '../runtime/criu.ts';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
+import { zlib } from '../sys/lazy-builtins.ts';
 import { hasOwnNetns } from './netns.ts';
 import { ContainerError, liveState, releaseContainer, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import {
@@ -238,8 +238,8 @@ async function writeRootfsDiff(store: Store, c: Container, stage: string): Promi
 }
 
 function compressor(kind: Compression): Transform[] {
-  if (kind === 'gzip') return [createGzip()];
-  if (kind === 'zstd') return [createZstdCompress()];
+  if (kind === 'gzip') return [zlib().createGzip()];
+  if (kind === 'zstd') return [zlib().createZstdCompress()];
   return [];
 }
 

@@ -4,7 +4,6 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
 import type { RuntimeSpec, SpecProcess } from '../runtime/spec.ts';
@@ -12,7 +11,7 @@ import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
 import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
-import { exec } from '../sys/exec.ts';
+import { exec, exitStatus } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { ContainerError, liveState } from './lifecycle.ts';
@@ -135,7 +134,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
           if (RUNTIME_LINE.test(partial)) held.push(partial);
           else process.stderr.write(partial);
         }
-        resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 125));
+        resolve(exitStatus(code, signal));
       });
     });
     const msg = lastRuntimeLogError(logFile);

@@ -16,7 +16,7 @@ import { resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
-import { releaseOwnNetns, useOwnNetns } from './netns.ts';
+import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
 import {
@@ -390,12 +390,21 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     if (o.byPolicy && !restartDue(c.data.config.restart, c.data.state)) return c;
     // Podman counts restarts made by the policy; a start by the user begins the count again.
     const restartCount = o.byPolicy ? c.data.state.restartCount + 1 : 0;
-    const fresh = await prepare(store, c);
-    const spec = o.restore ? await o.restore.adaptSpec(fresh, c) : fresh;
     const p = pathsOf(store, c);
     const rt = runtimeOf(c);
     await clearRuntime(store, c);
-    await useOwnNetns(spec, p.run);
+    // Both are child processes (mount, unshare): side by side. Only a host network needs no namespace.
+    const netns = c.data.config.network === 'host' ? Promise.resolve(false) : makeOwnNetns(p.run);
+    const [prepared, madeNetns] = await Promise.allSettled([prepare(store, c), netns]);
+    if (prepared.status === 'rejected') {
+      await releaseOwnNetns(p.run).catch(() => undefined);
+      throw prepared.reason;
+    }
+    const spec = o.restore ? await o.restore.adaptSpec(prepared.value, c).catch(async (e: unknown) => {
+      await releaseOwnNetns(p.run).catch(() => undefined);
+      throw e;
+    }) : prepared.value;
+    if (!useOwnNetns(spec, p.run, madeNetns.status === 'fulfilled' && madeNetns.value)) await releaseOwnNetns(p.run);
     await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
     if (c.data.config.logDriver === 'k8s-file' && !existsSync(p.logPath)) await writeFile(p.logPath, '');
     const arg0 = spec.process.args[0] ?? '';

@@ -8,7 +8,7 @@
 // Only as real root: a rootless barge runs each command in a mount namespace of its own, where
 // the bind mount would not outlive the command (and CRIU needs root anyway).
 import { existsSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
@@ -26,27 +26,41 @@ export function hasOwnNetns(spec: RuntimeSpec): boolean {
 const netnsFile = (runDir: string): string => join(runDir, 'netns');
 
 /**
- * Gives a spec that asks the runtime for a new network namespace (or had one of barge's) a
- * namespace of barge's, with only the loopback interface, up, as a runtime would set it up.
+ * Makes the container's namespace, with only the loopback interface, up, as a runtime would set
+ * it up (or finds the one already there). False where barge cannot make one: the runtime then
+ * makes it. A child process of its own, so callers start it beside the rootfs mount.
  */
-export async function useOwnNetns(spec: RuntimeSpec, runDir: string): Promise<void> {
-  if (process.getuid?.() !== 0 || inBargeUserns()) return;
-  const ns = spec.linux?.namespaces.find((n) => n.type === 'network');
-  if (!ns || (ns.path && !hasOwnNetns(spec))) return;
+export async function makeOwnNetns(runDir: string): Promise<boolean> {
+  if (process.getuid?.() !== 0 || inBargeUserns()) return false;
   const file = netnsFile(runDir);
-  if (!mountPoints().has(file)) {
-    await writeFile(file, '');
-    try {
-      await exec('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
-    } catch {
-      // No iproute2 here (or no unshare): the runtime makes the namespace, as without barge's.
-      await releaseOwnNetns(runDir).catch(() => undefined);
-      delete ns.path;
-      return;
-    }
+  if (mountPoints().has(file)) return true;
+  await mkdir(runDir, { recursive: true, mode: 0o700 });
+  await writeFile(file, '');
+  try {
+    await exec('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
+    return true;
+  } catch {
+    // No iproute2 here (or no unshare).
+    await releaseOwnNetns(runDir).catch(() => undefined);
+    return false;
   }
-  ns.path = file;
+}
+
+/**
+ * Gives a spec that asks the runtime for a new network namespace (or had one of barge's) the
+ * namespace makeOwnNetns made; without one (made false), such a spec asks the runtime for a new
+ * one. Whether the spec took barge's namespace: if not, the caller releases it.
+ */
+export function useOwnNetns(spec: RuntimeSpec, runDir: string, made: boolean): boolean {
+  const ns = spec.linux?.namespaces.find((n) => n.type === 'network');
+  if (!ns || (ns.path && !hasOwnNetns(spec))) return false;
+  if (!made) {
+    delete ns.path;
+    return false;
+  }
+  ns.path = netnsFile(runDir);
   spec.annotations = { ...spec.annotations, [OWN_NETNS_ANNOTATION]: 'true' };
+  return true;
 }
 
 /** Releases the namespace useOwnNetns made, if any (the processes in it are gone). */

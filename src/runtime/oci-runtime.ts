@@ -3,10 +3,9 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { exec } from '../sys/exec.ts';
+import { exec, exitStatus } from '../sys/exec.ts';
 import { serializeSpec, type RuntimeSpec } from './spec.ts';
 
 export type RuntimeName = 'crun' | 'runc';
@@ -240,7 +239,7 @@ function runForeground(
       reject(e.code === 'ENOENT' ? new Error(`OCI runtime ${o.runtime.path} not found`) : e);
     });
     child.on('exit', (code, signal) => {
-      exitCode = signal ? 128 + (os.constants.signals[signal] ?? 0) : (code ?? 125);
+      exitCode = exitStatus(code, signal);
       // A process that escaped the container can keep our pipes open; don't wait on it for long.
       drainTimer = setTimeout(() => {
         child.stdout?.destroy();

@@ -1,4 +1,5 @@
 import type { StdioOptions } from 'node:child_process';
+import { constants } from 'node:os';
 import { childProcess } from './lazy-builtins.ts';
 
 /** A failed external command, carrying what a user needs to see why. */
@@ -64,14 +65,15 @@ export function execInteractive(
   return new Promise((resolve, reject) => {
     const child = childProcess().spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: opts.stdio ?? 'inherit' });
     child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal) resolve(128 + (signalNumber(signal) ?? 0));
-      else resolve(code ?? 125);
-    });
+    child.on('close', (code, signal) => resolve(exitStatus(code, signal)));
   });
 }
 
-function signalNumber(name: string): number | undefined {
-  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGSEGV: 11, SIGABRT: 6, SIGPIPE: 13 };
-  return table[name];
+/**
+ * A finished child's status as a shell reports it: its exit code, or 128 + the number of the
+ * signal that killed it (137 for SIGKILL). 125 when neither is known.
+ */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (signal) return 128 + (constants.signals[signal] ?? 0);
+  return code ?? 125;
 }

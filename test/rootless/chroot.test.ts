@@ -37,8 +37,9 @@ describe.runIf(isRoot)('chroot isolation', () => {
     expect(await env.bargeOk(['run', '--network', 'none', ctr, '--', 'sh', '-c', 'grep -c : /proc/net/dev'])).toBe('1');
   });
 
-  it('exit codes: the command\'s own, 127 when it does not exist, 126 when it cannot be run', async () => {
-    for (const [cmd, code] of [[['sh', '-c', 'exit 9'], 9], [['no-such-command'], 127], [['/etc/passwd'], 126]] as const) {
+  it('exit codes: the command\'s own (128+N when signal N killed it), 127 when it does not exist, 126 when it cannot be run', async () => {
+    const cases = [[['sh', '-c', 'exit 9'], 9], [['sh', '-c', 'kill -USR1 $$'], 138], [['no-such-command'], 127], [['/etc/passwd'], 126]] as const;
+    for (const [cmd, code] of cases) {
       const r = await env.barge(['run', ctr, '--', ...cmd]);
       expect(r.code, describeFailure(['run', ctr, ...cmd], r)).toBe(code);
     }

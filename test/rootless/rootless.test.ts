@@ -60,6 +60,8 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     expect(await parentOfBarge()).toBe(process.pid);
     // Both ways the namespace is the same kind: the user is root, the subordinate range is mapped.
     expect(await env.bargeOk(['unshare', 'sh', '-c', 'id -u; wc -l < /proc/self/uid_map'])).toBe('0\n2');
+    // The command's status comes back as a shell's: 128 + the signal that killed it.
+    expect((await env.barge(['unshare', 'sh', '-c', 'kill -USR2 $$'])).code).toBe(140);
   });
 
   it('version and help need no user namespace', async () => {

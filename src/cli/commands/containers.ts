@@ -107,13 +107,7 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
  * `barge run`: Buildah's when the operand is a working container, else Podman's. Dispatched here
  * rather than in working.ts so that a Podman-style run does not load the build primitives.
  */
-export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
-  const operand = args[0] ? (await openStore(g)).findContainer(args[0]) : undefined;
-  if (operand?.kind === 'builder') return (await import('./working.ts')).runCmd(g, args, o);
-  return runContainerCmd(g, args, o);
-}
-
-/** `barge run IMAGE [CMD…]` — Podman's run (runCmd sends here when the operand is not a working container). */
+/** `barge run IMAGE [CMD…]` — Podman's run (working.ts's runCmd sends here when the operand is not a working container). */
 export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const runtime = await selectedRuntime(g);
