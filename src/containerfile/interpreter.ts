@@ -860,7 +860,7 @@ class Interpreter {
   }
 
   /**
-   * RUN --mount=type=cache|bind|secret|tmpfs|ssh → a runInBuilder --mount spec (null when an
+   * RUN --mount=type=cache|bind|secret|tmpfs|ssh -> a runInBuilder --mount spec (null when an
    * optional agent is absent), the part of the cache key it contributes, and for an ssh mount
    * where the agent's socket appears. `sshIndex` numbers the step's ssh mounts.
    */

@@ -114,7 +114,7 @@ export function readFrom(path: string, offset: number): { text: string; size: nu
 export function parseSince(v: string, now = Date.now()): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
   // Only unsigned durations: "-5s" is not a time before now.
-  if (/^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$/.test(v)) return now - parseDuration(v) / 1e6;
+  if (/^(?:\d+(?:\.\d+)?(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/.test(v)) return now - parseDuration(v) / 1e6;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`invalid time "${v}": use RFC 3339, Unix seconds or a duration like 10m`);
   return t;

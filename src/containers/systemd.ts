@@ -4,6 +4,7 @@
 // one that creates a fresh container each start from the command line it was created with and
 // removes it afterwards.
 
+import { GLOBAL_VALUE_OPTIONS } from '../cli/command-line.ts';
 import type { Container } from './record.ts';
 
 export const UNIT_RESTART_POLICIES = ['no', 'on-success', 'on-failure', 'on-abnormal', 'on-watchdog', 'on-abort', 'always'] as const;
@@ -82,9 +83,6 @@ export function rewriteRunArgs(args: readonly string[], valueOptions: ReadonlySe
   }
   return [...out, ...args.slice(i)];
 }
-
-// barge's global options that take a value: their values are never the verb.
-const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
 
 /** The arguments of the verb in the command line create or run was given (after the global flags and `container`). */
 function verbArgs(cmd: readonly string[]): string[] {

@@ -771,7 +771,7 @@ export class Store {
 
   /**
    * Creates a container with its own upper layer. `nameBase` without `name` picks
-   * nameBase, nameBase-1, nameBase-2 … like Buildah.
+   * nameBase, nameBase-1, nameBase-2 ... like Buildah.
    */
   async createContainer(c: NewContainer): Promise<ContainerRecord> {
     if (c.id !== undefined && (!/^[a-f0-9]{64}$/.test(c.id) || this.db.get('SELECT 1 FROM containers WHERE id = ?', c.id))) {

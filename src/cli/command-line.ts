@@ -1,0 +1,23 @@
+// Where the command is in a command line, before commander has parsed it: main.ts builds only
+// that command's part of the program, the launcher picks that command's code cache, and
+// `generate systemd` finds the verb of the line it writes into a unit.
+
+/** barge's global options that take a value: their values are never the command word. */
+export const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
+
+/** Commands whose first operand is a subcommand. */
+const GROUPS = new Set(['container', 'generate', 'skopeo', 'system']);
+
+/** The command word of a command line (arguments after the executable), and the subcommand's for a group. */
+export function commandWords(args: readonly string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) {
+      words.push(a);
+      if (words.length === 2 || !GROUPS.has(a)) break;
+    }
+  }
+  return words;
+}
