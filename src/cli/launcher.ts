@@ -17,18 +17,16 @@ import { createRequire, enableCompileCache } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
+import { checksum } from './checksum.ts';
 import { commandWords } from './command-line.ts';
 
 const BUNDLE = join(__dirname, 'barge.cjs');
 /** How many runs of a command after a build add to its cache. */
 const LEARNING_RUNS = 3;
 const MAGIC = 0x42524743; // "BRGC"
-// magic, runs, payload length (three u32), the payload's SHA-256: V8 checks a cache's version and
-// length but not its content, and deserialising damaged code can crash the process.
-const HEADER = 12 + 32;
-
-// Native, and with crypto's loading under a millisecond: several times faster than a checksum in JS.
-const digest = (b: Uint8Array): Buffer => process.getBuiltinModule('node:crypto').hash('sha256', b, 'buffer');
+// magic, runs, payload length, payload checksum (four u32): V8 checks a cache's version and length
+// but not its content, and deserialising damaged code can crash the process or change what it does.
+const HEADER = 16;
 
 /** The cache directory if it is this user's own and no one else can write to it. */
 function trustedDir(dir: string, create: boolean): boolean {
@@ -55,7 +53,7 @@ function readCache(file: string): Cached | undefined {
   }
   if (buf.length < HEADER || buf.readUInt32LE(0) !== MAGIC || buf.readUInt32LE(8) !== buf.length - HEADER) return undefined;
   const data = buf.subarray(HEADER);
-  return digest(data).equals(buf.subarray(12, HEADER)) ? { runs: buf.readUInt32LE(4), data } : undefined;
+  return checksum(data) === buf.readUInt32LE(12) ? { runs: buf.readUInt32LE(4), data } : undefined;
 }
 
 /** Written beside and renamed over: concurrent runs of one command never see half a cache. */
@@ -64,7 +62,7 @@ function writeCache(dir: string, file: string, runs: number, data: Buffer, build
   header.writeUInt32LE(MAGIC, 0);
   header.writeUInt32LE(runs, 4);
   header.writeUInt32LE(data.length, 8);
-  digest(data).copy(header, 12);
+  header.writeUInt32LE(checksum(data), 12);
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
