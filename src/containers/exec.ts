@@ -1,7 +1,7 @@
 // `podman exec` and `podman top`: a further process in a running container, through
 // `RUNTIME --root STATE exec --process process.json ID`, built from the container's own spec.
 
-import { spawn, type StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../run
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
 import { exec, exitStatus } from '../sys/exec.ts';
-import { randomHex } from '../sys/lazy-builtins.ts';
+import { childProcess, randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { ContainerError, liveState } from './lifecycle.ts';
 
@@ -104,7 +104,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     const stdio: StdioOptions = o.detach ? ['ignore', 'ignore', 'ignore'] : [o.interactive || proc.terminal ? 'inherit' : 'ignore', 'inherit', 'pipe'];
     const held: string[] = [];
     const code = await new Promise<number>((resolve, reject) => {
-      const child = spawn(c.data.config.runtime, args, { stdio });
+      const child = childProcess().spawn(c.data.config.runtime, args, { stdio });
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
       const forward = (sig: NodeJS.Signals): void => {
         try {

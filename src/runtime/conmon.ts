@@ -6,12 +6,13 @@
 // sync pipe (fd 3, named by $_OCI_SYNCPIPE), and keeps watching. When the container exits it
 // writes the exit code to EXIT-DIR/ID and runs the exit command. barge itself never stays running.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { exec } from '../sys/exec.ts';
+import { childProcess } from '../sys/lazy-builtins.ts';
 import { classifyRuntimeError, type RuntimeInfo, type StartFailure } from './oci-runtime.ts';
 
 const CONMON_DIRS = ['/usr/bin', '/usr/local/bin', '/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/lib/podman', '/usr/sbin'];
@@ -131,7 +132,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     args.push('--exit-command', o.exitCommand[0]!);
     for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);
   }
-  const child = spawn(o.conmon ?? findConmon(), args, {
+  const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3' },
     detached: true,
@@ -257,7 +258,7 @@ export async function execWithConmon<T>(o: ConmonExecOptions, attach: (sessionDi
   ];
   if (o.terminal) args.push('-t');
   if (o.stdin) args.push('-i');
-  const child = spawn(o.conmon ?? findConmon(), args, {
+  const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },
     detached: true,

@@ -1,11 +1,12 @@
 // Drives an OCI runtime (crun or runc) to run one container in the foreground.
 
-import { spawn, type StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { exec, exitStatus } from '../sys/exec.ts';
+import { childProcess } from '../sys/lazy-builtins.ts';
 import { serializeSpec, type RuntimeSpec } from './spec.ts';
 
 export type RuntimeName = 'crun' | 'runc';
@@ -190,7 +191,7 @@ function runForeground(
   const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
 
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(o.runtime.path, args, { stdio });
+    const child = childProcess().spawn(o.runtime.path, args, { stdio });
     const relay = new StderrRelay(errDest, o.spec.process.args[0] ?? '');
     let exitCode: number | undefined;
     let settled = false;
