@@ -32,6 +32,7 @@ import { CheckpointError, criuLogHint, criuVersion, ensureCheckpointSupport, run
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
 import { zlib } from '../sys/lazy-builtins.ts';
+import { removeTree } from '../sys/remove-tree.ts';
 import { hasOwnNetns } from './netns.ts';
 import { ContainerError, liveState, releaseContainer, removeContainer, ROOTFS_MODE, signalNumber, startDetached } from './lifecycle.ts';
 import {
@@ -115,7 +116,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
       throw new ContainerError(`container ${c.record.name} runs in the foreground of another barge process; only detached containers can be checkpointed`);
     }
     const p = pathsOf(store, c);
-    await removeCheckpointFiles(p.userdata);
+    removeCheckpointFiles(p.userdata);
     // The dump files describe the container as it is dumped; a restore (here or elsewhere) reads them.
     const spec = JSON.parse(await readFile(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
     // barge's network namespace is of this host and this run: a restore, here or by podman, gives a fresh one.
@@ -158,10 +159,8 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
   return c;
 }
 
-async function removeCheckpointFiles(userdata: string): Promise<void> {
-  await Promise.all(
-    [CHECKPOINT, PRE_CHECKPOINT, SPEC_DUMP, CONFIG_DUMP, ...CRIU_FILES].map((f) => rm(join(userdata, f), { recursive: true, force: true })),
-  );
+function removeCheckpointFiles(userdata: string): void {
+  for (const f of [CHECKPOINT, PRE_CHECKPOINT, SPEC_DUMP, CONFIG_DUMP, ...CRIU_FILES]) removeTree(join(userdata, f));
 }
 
 /**
@@ -316,7 +315,7 @@ export async function restoreContainer(store: Store, ref: string, o: RestoreOpti
     const now = reload(store, c);
     now.data.checkpoint = { checkpointed: false, checkpointedAt: null, restored: true, restoredAt: new Date().toISOString() };
     saveContainer(store, now);
-    if (!o.keep) await removeCheckpointFiles(p.userdata);
+    if (!o.keep) removeCheckpointFiles(p.userdata);
     return now;
   });
 }

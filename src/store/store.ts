@@ -11,6 +11,7 @@ import { exec } from '../sys/exec.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { crypto, randomHex } from '../sys/lazy-builtins.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
+import { removeTree } from '../sys/remove-tree.ts';
 
 export type Driver = 'overlay' | 'vfs';
 
@@ -262,7 +263,7 @@ export class Store {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw e;
     }
-    await rm(t, { recursive: true, force: true });
+    removeTree(t);
   }
 
   // ---------- locks ----------
@@ -909,7 +910,7 @@ export class Store {
     await this.unmountContainer(c);
     this.db.run('DELETE FROM containers WHERE id = ?', c.id);
     await this.trash(this.containerDir(c.id));
-    await rm(this.containerRunDir(c.id), { recursive: true, force: true });
+    removeTree(this.containerRunDir(c.id));
   }
 
   // ---------- consistency ----------
