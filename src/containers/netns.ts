@@ -7,8 +7,8 @@
 //
 // Only as real root: a rootless barge runs each command in a mount namespace of its own, where
 // the bind mount would not outlive the command (and CRIU needs root anyway).
-import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
@@ -34,8 +34,9 @@ export async function makeOwnNetns(runDir: string): Promise<boolean> {
   if (process.getuid?.() !== 0 || inBargeUserns()) return false;
   const file = netnsFile(runDir);
   if (mountPoints().has(file)) return true;
-  await mkdir(runDir, { recursive: true, mode: 0o700 });
-  await writeFile(file, '');
+  // Synchronous, so that unshare starts before the caller's next child process (the rootfs mount).
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, '');
   try {
     await exec('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
     return true;
