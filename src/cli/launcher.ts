@@ -4,8 +4,8 @@
 // Node's own compile cache is written as soon as a module is compiled, so it holds top-level code
 // only: every function a command calls was parsed and compiled again on every run, which was most
 // of a short command's start-up. A cache V8 makes after the command has run holds those functions
-// too. Measured beside the split ESM build with Node's cache: `ps` 77 → 56 ms, `config` 69 → 56,
-// `run --rm` 152 → 118 (medians of 15, same machine, same minute).
+// too. Measured against the split ESM build with Node's cache (medians of 25 alternating runs):
+// `config` 61 → 50 ms, `inspect` 62 → 47, `ps` 63 → 54, `run --rm` 121 → 98.
 //
 // One cache per command (`run`, `config`, `container checkpoint`, ...): a command's first runs
 // after a build each write one, and as a run's cache keeps what the cache it loaded held, the
