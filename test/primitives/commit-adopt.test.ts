@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffTar } from '../../src/store/tar-diff.ts';
-import { describeFailure, runInImage, type Env } from '../helpers.ts';
+import { describeFailure, readTar, runInImage, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
 import { expectStoreClean } from '../images/lib.ts';
 import { expectCheckFindsAndRepairs } from '../store/store-helpers.ts';
@@ -34,10 +34,22 @@ async function diffIds(image: string): Promise<string[]> {
   return out.OCIv1.rootfs.diff_ids;
 }
 
-async function tarDigest(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const c of diffTar({ dir, mode: 'overlay' })) h.update(c as Buffer);
-  return `sha256:${h.digest('hex')}`;
+async function tarOf(dir: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of diffTar({ dir, mode: 'overlay' })) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** The entries in which two tars differ (name, type, mode, owner, mtime, size, content), for a failure message. */
+async function tarDifferences(a: Buffer, b: Buffer): Promise<string> {
+  const lines = async (t: Buffer): Promise<string[]> =>
+    (await readTar(t)).map(({ header: h, data }) =>
+      `${h.name} ${h.type} ${h.mode?.toString(8)} ${h.uid}:${h.gid} ${h.mtime?.toISOString()} ${h.size} ${h.linkname ?? ''} ${digestOf(data).slice(7, 19)}`);
+  const [la, lb] = await Promise.all([lines(a), lines(b)]);
+  const only = (x: string[], y: string[]): string[] => x.filter((l) => !y.includes(l));
+  return `in the blob only:\n  ${only(la, lb).join('\n  ')}\nin the layer directory only:\n  ${only(lb, la).join('\n  ')}`;
 }
 
 /** Every xattr under dir as "path name=value" lines (getfattr's dump), without the file headers. */
@@ -88,10 +100,11 @@ describe('commit --rm adopts the upper directory as the layer', () => {
     expect(statSync(join(dir, 'bin', 'ls')).isCharacterDevice()).toBe(true);
 
     const ids = await diffIds('adopted');
-    expect(await tarDigest(dir)).toBe(ids.at(-1));
-    // The blob is the tar the diff id names.
+    // The blob is the tar the diff id names, and the layer directory gives that tar again.
     const blob = await readFile(join(env.root, 'blobs', 'sha256', ids.at(-1)!.slice(7)));
-    expect(`sha256:${createHash('sha256').update(blob).digest('hex')}`).toBe(ids.at(-1));
+    expect(digestOf(blob)).toBe(ids.at(-1));
+    const again = await tarOf(dir);
+    expect(digestOf(again), digestOf(again) === ids.at(-1) ? '' : await tarDifferences(blob, again)).toBe(ids.at(-1));
 
     // Mount targets the runtime made for RUN (busybox has no /etc/hosts) are not part of the layer.
     expect(existsSync(join(dir, 'etc', 'hosts'))).toBe(false);
