@@ -352,9 +352,8 @@ async function adaptSpec(dumped: RuntimeSpec, fresh: RuntimeSpec, userdata: stri
       throw new CheckpointError(`cannot restore: the checkpointed container had ${m.source} mounted at ${m.destination}, which does not exist on this host`);
     }
   }
+  // barge's own network namespace has no path in the dump (checkpointContainer): the start gives a fresh one.
   for (const ns of spec.linux?.namespaces ?? []) {
-    // barge's own network namespace of a container without a network: the start gives a fresh one.
-    if (ns.type === 'network' && hasOwnNetns(spec)) continue;
     if (ns.path !== undefined && ns.path !== '') {
       throw new CheckpointError(
         `cannot restore: the checkpointed container joined the ${ns.type} namespace ${ns.path} (e.g. Podman's bridge network), ` +

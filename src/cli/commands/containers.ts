@@ -103,10 +103,6 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   return c;
 }
 
-/**
- * `barge run`: Buildah's when the operand is a working container, else Podman's. Dispatched here
- * rather than in working.ts so that a Podman-style run does not load the build primitives.
- */
 /** `barge run IMAGE [CMD…]` — Podman's run (working.ts's runCmd sends here when the operand is not a working container). */
 export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
