@@ -395,15 +395,16 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     await clearRuntime(store, c);
     // Both are child processes (mount, unshare): side by side. Only a host network needs no namespace.
     const netns = c.data.config.network === 'host' ? Promise.resolve(false) : makeOwnNetns(p.run);
+    // Settled both, so that a failed mount never releases a namespace unshare is still making.
     const [prepared, madeNetns] = await Promise.allSettled([prepare(store, c), netns]);
-    if (prepared.status === 'rejected') {
-      await releaseOwnNetns(p.run).catch(() => undefined);
-      throw prepared.reason;
-    }
-    const spec = o.restore ? await o.restore.adaptSpec(prepared.value, c).catch(async (e: unknown) => {
+    let spec: RuntimeSpec;
+    try {
+      if (prepared.status === 'rejected') throw prepared.reason;
+      spec = o.restore ? await o.restore.adaptSpec(prepared.value, c) : prepared.value;
+    } catch (e) {
       await releaseOwnNetns(p.run).catch(() => undefined);
       throw e;
-    }) : prepared.value;
+    }
     if (!useOwnNetns(spec, p.run, madeNetns.status === 'fulfilled' && madeNetns.value)) await releaseOwnNetns(p.run);
     await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
     if (c.data.config.logDriver === 'k8s-file' && !existsSync(p.logPath)) await writeFile(p.logPath, '');
