@@ -12,7 +12,7 @@
 // last holds what they all used; later runs only read it. The caches live in the user's own cache
 // directory, which must belong to the user and be writable by no one else: V8 runs cached code as
 // it finds it, so a cache another user could write would be code that user runs as this one.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire, enableCompileCache } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -80,11 +80,15 @@ const cacheRoot = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 
 // The layer unpacker's worker threads load an ES module of their own (dist/unpack-worker.mjs).
 enableCompileCache?.(join(cacheRoot, 'node-compile-cache'));
 
-// build.mjs makes it ASCII only.
-const source = readFileSync(BUNDLE, 'latin1');
-const st = statSync(BUNDLE);
-// A rebuilt bundle is a new file (build.mjs renames it into place): its cache starts afresh.
+// A rebuilt bundle is a new file (build.mjs renames it into place): its cache starts afresh. The
+// identity and the source come from one open file, so a build landing in between cannot give
+// this source the next build's cache, or the next build this source's.
+const bundleFd = openSync(BUNDLE, 'r');
+const st = fstatSync(bundleFd);
 const build = `${st.ino}-${st.size}-${Math.trunc(st.mtimeMs)}`;
+// build.mjs makes it ASCII only.
+const source = readFileSync(bundleFd, 'latin1');
+closeSync(bundleFd);
 const key = commandWords(process.argv.slice(2))
   .filter((w) => /^[a-z][a-z-]{0,23}$/.test(w))
   .join('-') || 'none';
