@@ -128,7 +128,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     await writeFile(join(p.userdata, CONFIG_DUMP), JSON.stringify(libpodConfig(c, spec, rootfsMode), null, 2), { mode: 0o600 });
     await runtimeCheckpoint(runtimeOf(c), p.stateRoot, c.record.id, {
       imagePath: join(p.userdata, CHECKPOINT), workPath: p.userdata, leaveRunning: !!o.leaveRunning, tcpEstablished: !!o.tcpEstablished,
-      pid: live.pid,
+      pid: live.pid, ...(c.data.config.network !== 'host' && { privateNetworkConfDir: store.runroot }),
     });
     const now = new Date().toISOString();
     if (!o.leaveRunning) {

@@ -1,9 +1,9 @@
 // The network namespace of a detached container without a network (--network none): made by
 // barge and kept as a bind mount under the container's run directory, rather than made by the
-// runtime. CRIU treats a namespace the runtime joined by path as external, so a checkpoint
-// neither locks the network with iptables nor dumps the namespace (about a fifth of a
-// checkpoint's time), and a restore joins a fresh one. Podman keeps its containers' network
-// namespaces the same way.
+// runtime. CRIU treats a namespace the runtime joined by path as external, so a checkpoint does
+// not dump the namespace, and a restore joins a fresh one. (Nor does it lock the network: see
+// skipNetworkLockEnv in runtime/criu.ts.) Podman keeps its containers' network namespaces the
+// same way.
 //
 // Only as real root: a rootless barge runs each command in a mount namespace of its own, where
 // the bind mount would not outlive the command (and CRIU needs root anyway).

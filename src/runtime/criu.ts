@@ -1,11 +1,12 @@
 // Checkpointing through the OCI runtime (`RUNTIME checkpoint`, which drives CRIU). Restoring goes
 // through conmon (`--restore`), so that a restored container is monitored like a started one.
 
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { exec } from '../sys/exec.ts';
 import { freezeCgroupOf } from '../sys/freezer.ts';
-import type { RuntimeInfo } from './oci-runtime.ts';
+import { lookPath, type RuntimeInfo } from './oci-runtime.ts';
 
 export class CheckpointError extends Error {
   constructor(message: string) {
@@ -44,6 +45,11 @@ export interface RuntimeCheckpointOptions {
   tcpEstablished?: boolean;
   /** The container's process: its cgroup is frozen before the runtime is called (see sys/freezer.ts). */
   pid?: number;
+  /**
+   * Where barge may keep a CRIU configuration file, when the container's network namespace is its
+   * own (only loopback): see skipNetworkLockEnv.
+   */
+  privateNetworkConfDir?: string;
 }
 
 /** `RUNTIME checkpoint`: dumps the container's processes into imagePath (and stops them unless leaveRunning). */
@@ -53,10 +59,13 @@ export async function runtimeCheckpoint(rt: RuntimeInfo, stateRoot: string, id: 
   if (o.leaveRunning) args.push('--leave-running');
   if (o.tcpEstablished) args.push('--tcp-established');
   args.push(id);
-  const thaw = o.pid ? await freezeCgroupOf(o.pid, id) : null;
+  const [thaw, lockEnv] = await Promise.all([
+    o.pid ? freezeCgroupOf(o.pid, id) : null,
+    o.privateNetworkConfDir !== undefined ? skipNetworkLockEnv(o.privateNetworkConfDir) : {},
+  ]);
   let r;
   try {
-    r = await exec(rt.path, args, { check: false });
+    r = await exec(rt.path, args, { check: false, env: { ...process.env, ...lockEnv } });
   } finally {
     // CRIU leaves a cgroup it found frozen frozen: thaw what still lives (--leave-running, a failure).
     try {
@@ -87,4 +96,51 @@ export async function criuVersion(): Promise<string> {
   const m = r ? /Version:\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(r.stdout) : null;
   if (!m) return '';
   return String(Number(m[1]) * 10000 + Number(m[2]) * 100 + Number(m[3] ?? 0));
+}
+
+/** The first CRIU with `--network-lock skip` (3.18). */
+const NETWORK_LOCK_SKIP_SINCE = 31800;
+const SKIP_CONF = 'criu-network-lock.conf';
+
+/**
+ * The environment that has CRIU dump a container without locking its network, for a container
+ * whose network namespace holds only the loopback interface: no packet from outside can reach its
+ * sockets while they are dumped. The lock is iptables rules set and removed around the dump, and
+ * around the restore too, as CRIU records the method in the dump: measured here, 40 ms of a 150 ms
+ * checkpoint and 85 ms of a 210 ms restore (iptables-restore in a fresh namespace), for nothing.
+ *
+ * runc passes CRIU no lock method; a `network-lock` line in runc's configuration file (the
+ * org.criu.config annotation) crashes CRIU 4.1 in its RPC mode; CRIU_CONFIG_FILE, read when CRIU
+ * starts, works. Nothing for a CRIU that predates the option, or when the user set
+ * CRIU_CONFIG_FILE (their file rules).
+ *
+ * The file records which criu binary (path, mtime, size) it was made for, so that the version is
+ * asked once per installed CRIU rather than on every checkpoint.
+ */
+export async function skipNetworkLockEnv(dir: string): Promise<Record<string, string>> {
+  if (process.env['CRIU_CONFIG_FILE']) return {};
+  const criu = lookPath('criu');
+  if (!criu) return {};
+  let key: string;
+  try {
+    const st = statSync(criu);
+    key = `# barge: for ${criu} ${st.mtimeMs} ${st.size}`;
+  } catch {
+    return {};
+  }
+  const file = path.join(dir, SKIP_CONF);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // Not made yet.
+  }
+  if (text?.split('\n')[0] !== key) {
+    const version = Number(await criuVersion()) || 0;
+    text = `${key}\n${version >= NETWORK_LOCK_SKIP_SINCE ? 'network-lock skip\n' : ''}`;
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, file);
+  }
+  return text.includes('\nnetwork-lock skip\n') ? { CRIU_CONFIG_FILE: file } : {};
 }

@@ -29,7 +29,8 @@ function isExecutableFile(p: string): boolean {
   }
 }
 
-function lookPath(name: string): string | undefined {
+/** The executable NAME in PATH (or in the sbin directories a non-login PATH often lacks). */
+export function lookPath(name: string): string | undefined {
   const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), ...EXTRA_DIRS];
   for (const dir of dirs) {
     const p = path.join(dir, name);

@@ -206,6 +206,34 @@ describe('network namespace', () => {
     expect(mounted(nsMount(id)), 'released when the container stops').toBe(false);
     await env.bargeOk(['rm', 'n1']);
   });
+
+  it("CRIU skips its network lock for a container's own namespace, but not on the host's, nor over a CRIU_CONFIG_FILE of the user's", async () => {
+    const conf = join(env.runroot, 'criu-network-lock.conf');
+    const dumpLog = async (name: string, extraEnv?: Record<string, string>): Promise<string> => {
+      await env.bargeOk(['container', 'checkpoint', '--keep', name], extraEnv ? { env: extraEnv } : {});
+      return readFileSync((await state(env, name)).CheckpointLog as string, 'utf8');
+    };
+
+    await env.bargeOk(['run', '-d', '--network', 'none', '--name', 'nl', 'busybox', ...counter()]);
+    await waitCount(env, 'nl', 2);
+    expect(await dumpLog('nl')).toContain(`Parsing config file ${conf}`);
+    expect(readFileSync(conf, 'utf8').split('\n').slice(1)).toEqual(['network-lock skip', '']);
+    // The dump records the method, so the restore skips the lock too: the count goes on.
+    await env.bargeOk(['container', 'restore', 'nl']);
+    expectUnbroken(await waitCount(env, 'nl', (await counts(env, 'nl')).at(-1)! + 2));
+
+    const mine = join(env.tmp, 'my-criu.conf');
+    writeFileSync(mine, '# the user\'s own CRIU settings\n');
+    const withMine = await dumpLog('nl', { CRIU_CONFIG_FILE: mine });
+    expect(withMine).toContain(`Parsing config file ${mine}`);
+    expect(withMine).not.toContain(conf);
+    await env.bargeOk(['rm', 'nl']);
+
+    await env.bargeOk(['run', '-d', '--network', 'host', '--name', 'nh', 'busybox', ...counter()]);
+    await waitCount(env, 'nh', 2);
+    expect(await dumpLog('nh')).not.toContain(conf);
+    await env.bargeOk(['rm', 'nh']);
+  });
 });
 
 describe('export and import', () => {
