@@ -20,20 +20,13 @@ export async function main(): Promise<void> {
     throw e;
   });
   const program = programFor(process.argv.slice(2));
-  program.exitOverride();
-  program.configureOutput({
-    writeErr: (s) => {
-      // Commander's own parse errors become Podman-style "Error: ..." lines.
-      process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s);
-    },
-  });
-  for (const c of program.commands) {
+  // Commander's own parse errors become Podman-style "Error: ..." lines.
+  const writeErr = (s: string): void => {
+    process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s);
+  };
+  for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) {
     c.exitOverride();
-    c.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s) });
-    for (const sub of c.commands) {
-      sub.exitOverride();
-      sub.configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error: ') ? `Error: ${s.slice(7)}` : s) });
-    }
+    c.configureOutput({ writeErr });
   }
   try {
     await program.parseAsync(process.argv);

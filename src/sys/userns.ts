@@ -6,6 +6,7 @@
 //
 // This module is loaded by the entry before anything else, so it stays small: node builtins only.
 
+import { GLOBAL_VALUE_OPTIONS } from '../cli/command-line.ts';
 import { childProcess } from './lazy-builtins.ts';
 import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
@@ -134,8 +135,6 @@ export function subordinateRange(file: string, user: string): { start: number; c
   return undefined;
 }
 
-// Global options that take a value (see main.ts); all must come before the command.
-const VALUED_GLOBALS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
 const NO_STORE_COMMANDS = new Set(['help', 'version', 'completion']);
 
 /** Whether this command line runs a command that touches the store (everything but help/version/completion). */
@@ -143,12 +142,12 @@ export function commandNeedsUserns(args: readonly string[]): boolean {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '-h' || a === '--help' || a === '-v' || a === '--version') return false;
-    if (VALUED_GLOBALS.has(a)) {
+    if (GLOBAL_VALUE_OPTIONS.has(a)) {
       i++;
       continue;
     }
     if (a.startsWith('-')) {
-      if (a.includes('=') && VALUED_GLOBALS.has(a.slice(0, a.indexOf('=')))) continue;
+      if (a.includes('=') && GLOBAL_VALUE_OPTIONS.has(a.slice(0, a.indexOf('=')))) continue;
       // An unknown option: commander reports it, no namespace needed for that.
       return false;
     }
