@@ -258,7 +258,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     await Promise.all(files.map((f) => writeFile(join(p.userdata, f.name), f.content)));
   };
   // The mount is a child process: write the container's files meanwhile.
-  const [rootfs] = await Promise.all([store.mountContainer(c.record), writeFiles()]);
+  const [rootfs] = await Promise.all([store.mountContainer(c.record, { volatile: cfg.autoRemove }), writeFiles()]);
   const user = await resolveUser(rootfs, cfg.user);
   if (cfg.workingDir !== '/') {
     const host = await resolveInRoot(rootfs, cfg.workingDir);

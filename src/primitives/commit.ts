@@ -33,7 +33,8 @@ export async function commitBuilder(store: Store, b: Builder, opts: CommitOption
       const root = await store.mountContainer(b.container);
       // The merged view shows the runtime's mount targets too; they are no more part of the image here.
       layer = await store.putLayer({ stream: diffTar({ dir: root, mode: 'plain', exclude, ...withTimestamp(opts.timestamp) }), parent: null });
-    } else if (store.driver === 'overlay' && opts.rm && opts.timestamp === undefined) {
+    } else if (store.driver === 'overlay' && opts.rm && opts.timestamp === undefined && !existsSync(store.volatileMarker(b.container))) {
+      // Not after a volatile mount (run --rm): it skipped the sync that makes an upper dir safe to keep as a layer.
       layer = await adoptUpper(store, b, exclude);
     } else if (store.driver === 'overlay') {
       const tar = { dir: store.upperDir(b.container), mode: 'overlay', userxattr: store.userxattr, exclude, ...withTimestamp(opts.timestamp) } as const;

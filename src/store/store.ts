@@ -870,7 +870,11 @@ export class Store {
   }
 
   /** Mounts the container's root filesystem (idempotent) and returns its path. */
-  async mountContainer(c: ContainerRecord): Promise<string> {
+  /**
+   * Mounts the container's rootfs (if it is not mounted yet). `volatile` is for a container whose
+   * changes are thrown away (run --rm, as Podman mounts them): see OverlayMount.
+   */
+  async mountContainer(c: ContainerRecord, o: { volatile?: boolean } = {}): Promise<string> {
     const merged = join(this.containerDir(c.id), 'merged');
     if (this.driver === 'vfs') {
       const marker = join(this.containerDir(c.id), 'populated');
@@ -880,6 +884,9 @@ export class Store {
       }
     } else if (!mountPoints().has(merged)) {
       await this.ensureLayerTrees(c.topLayer);
+      // The kernel leaves this behind a volatile mount and refuses the next mount while it is there,
+      // as the upper dir may have lost writes in a crash; a container mounted so is disposable.
+      if (o.volatile) removeTree(this.volatileMarker(c));
       const lowers = this.layerChain(c.topLayer).reverse().map((l) => join('l', l.link));
       await mountOverlay({
         lowers: lowers.length ? lowers : ['empty'],
@@ -889,10 +896,16 @@ export class Store {
         cwd: this.root,
         userxattr: this.userxattr,
         ...(this.overlayMountProgram && { program: this.overlayMountProgram }),
+        ...(o.volatile && { volatile: true }),
       });
     }
     this.db.run('UPDATE containers SET mountpoint = ? WHERE id = ?', merged, c.id);
     return merged;
+  }
+
+  /** Present once the container's rootfs was mounted volatile (and its upper dir maybe not synced). */
+  volatileMarker(c: ContainerRecord): string {
+    return join(this.containerDir(c.id), 'work', 'incompat', 'volatile');
   }
 
   isMounted(c: ContainerRecord): boolean {

@@ -12,6 +12,11 @@ export interface OverlayMount {
   userxattr?: boolean;
   /** A FUSE implementation (fuse-overlayfs) to mount with instead of the kernel's overlay. */
   program?: string;
+  /**
+   * The kernel's `volatile`: no sync of the upper layer, neither the container's fsyncs nor the
+   * whole-filesystem sync an unmount does, for a container whose changes are thrown away.
+   */
+  volatile?: boolean;
 }
 
 /** Mounts an overlay filesystem with the kernel driver, or with m.program. */
@@ -26,7 +31,13 @@ export async function mountOverlay(m: OverlayMount): Promise<void> {
   // With userxattr the kernel refuses to follow redirects (redirect_dir=off still follows them).
   opts.push(m.userxattr ? 'redirect_dir=nofollow' : 'redirect_dir=off', 'metacopy=off', 'index=off');
   if (m.userxattr) opts.push('userxattr');
-  await exec('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), m.target], m.cwd ? { cwd: m.cwd } : {});
+  const mount = (o: string[]): Promise<unknown> => exec('mount', ['-t', 'overlay', 'overlay', '-o', o.join(','), m.target], m.cwd ? { cwd: m.cwd } : {});
+  if (!m.volatile) {
+    await mount(opts);
+    return;
+  }
+  // Kernels before 5.10 do not know the option: such a container is synced like any other.
+  await mount([...opts, 'volatile']).catch(() => mount(opts));
 }
 
 export async function unmount(target: string, lazy = false): Promise<void> {
