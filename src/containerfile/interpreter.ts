@@ -15,7 +15,7 @@ import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primit
 import { copyIntoBuilder } from '../primitives/copy.ts';
 import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
 import { DEFAULT_PATH } from '../runtime/spec.ts';
-import { parseDuration, type BuilderConfig } from '../primitives/config.ts';
+import { exposedPorts, parseDuration, type BuilderConfig } from '../primitives/config.ts';
 import { commitBuilder, writeImage } from '../primitives/commit.ts';
 import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
 import { expandWord, expandWords, ExpandError } from './expand.ts';
@@ -563,15 +563,12 @@ class Interpreter {
         });
       }
       case 'EXPOSE': {
-        const ports: string[] = [];
-        for (const p of this.expandList(ins, ins.args, vars)) {
-          const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(p);
-          if (!m) throw new ContainerfileError(ins.file, ins.line, `EXPOSE: invalid port "${p}"`);
-          const proto = (m[3] ?? 'tcp').toLowerCase();
-          const lo = Number(m[1]);
-          const hi = m[2] ? Number(m[2]) : lo;
-          if (hi < lo || hi > 65535) throw new ContainerfileError(ins.file, ins.line, `EXPOSE: invalid port range "${p}"`);
-          for (let n = lo; n <= hi; n++) ports.push(`${n}/${proto}`);
+        const args = this.expandList(ins, ins.args, vars);
+        let ports: string[];
+        try {
+          ports = args.flatMap(exposedPorts);
+        } catch (e) {
+          throw new ContainerfileError(ins.file, ins.line, `EXPOSE: ${(e as Error).message}`);
         }
         return this.configStep(st, nop(), layers, finalStep, () => {
           c.ExposedPorts ??= {};

@@ -967,3 +967,45 @@ export function dockerView(image: ImageConfig): DockerImageConfig {
 }
 
 export { goJSON } from '../image/gojson.ts';
+
+/**
+ * `--change` of `import` and of Podman's `commit`: the Containerfile instructions Podman accepts
+ * there, each applied as the config option it amounts to.
+ */
+export function applyChanges(image: ImageConfig, changes: readonly string[]): ImageConfig {
+  let cfg: BuilderConfig = { image, annotations: {} };
+  for (const ch of changes) {
+    // Podman takes `CMD /bin/sh` and `CMD=/bin/sh` alike.
+    const m = /^\s*(\w+)(?:\s+|=)([\s\S]*)$/.exec(ch);
+    if (!m) throw new Error(`invalid --change "${ch}"`);
+    const [, instr, rest] = m as unknown as [string, string, string];
+    const opts: ConfigOptions = {};
+    switch (instr.toUpperCase()) {
+      case 'CMD': opts.cmd = rest; break;
+      case 'ENTRYPOINT': opts.entrypoint = rest; break;
+      case 'ENV': opts.env = [rest.includes('=') ? rest : rest.replace(/\s+/, '=')]; break;
+      case 'EXPOSE': opts.port = rest.trim().split(/\s+/).flatMap(exposedPorts); break;
+      case 'LABEL': opts.label = [rest.replace(/"/g, '')]; break;
+      case 'USER': opts.user = rest; break;
+      case 'VOLUME': opts.volume = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : rest.split(/\s+/); break;
+      case 'WORKDIR': opts.workingdir = rest; break;
+      case 'STOPSIGNAL': opts.stopSignal = rest; break;
+      default: throw new Error(`--change: instruction ${instr} is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)`);
+    }
+    cfg = applyConfig(cfg, opts);
+  }
+  return cfg.image;
+}
+
+/** An EXPOSE argument ("80", "8000-8001/udp") as the ports it names ("80/tcp", "8000/udp", "8001/udp"). */
+export function exposedPorts(arg: string): string[] {
+  const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(arg);
+  if (!m) throw new Error(`invalid port "${arg}"`);
+  const proto = (m[3] ?? 'tcp').toLowerCase();
+  const lo = Number(m[1]);
+  const hi = m[2] ? Number(m[2]) : lo;
+  if (hi < lo || hi > 65535) throw new Error(`invalid port range "${arg}"`);
+  const ports: string[] = [];
+  for (let n = lo; n <= hi; n++) ports.push(`${n}/${proto}`);
+  return ports;
+}

@@ -78,6 +78,13 @@ describe('run IMAGE (foreground)', () => {
     await env.bargeOk(['rm', 'kept']);
   });
 
+  it('--rm mounts the rootfs volatile (its changes are thrown away, so nothing syncs them), as Podman does; a kept container not', async () => {
+    const rootOptions = ['sh', '-c', "grep ' / / ' /proc/self/mountinfo"];
+    expect(await env.bargeOk(['run', '--rm', 'busybox', ...rootOptions])).toMatch(/[ ,](fsync=)?volatile(,|$)/);
+    expect(await env.bargeOk(['run', '--name', 'synced', 'busybox', ...rootOptions])).not.toMatch(/volatile/);
+    await env.bargeOk(['rm', 'synced']);
+  });
+
   it('`run` on a working container is still Buildah\'s run', async () => {
     const wc = await env.bargeOk(['from', 'busybox']);
     await env.bargeOk(['run', wc, '--', 'sh', '-c', 'echo persisted > /marker']);

@@ -11,7 +11,6 @@ import { openDestination, openSource, parseImageName } from '../../image/transpo
 import type { ImageDestination, ImageSource } from '../../image/transport.ts';
 import { localImageName } from '../../image/reference.ts';
 import type { ImageConfig } from '../../image/types.ts';
-import type { ConfigOptions } from '../../primitives/config.ts';
 // Registers the docker:// transport.
 import '../../image/transports/docker.ts';
 import { applyRegistryFlags, pullCandidates, withTransport } from './registry.ts';
@@ -355,35 +354,10 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   image.created = created;
   image.rootfs.diff_ids = [layer.diffId];
   image.history = [{ created, created_by: `/bin/sh -c #(nop) ADD file:${layer.diffId.slice(7)} in /`, ...(typeof o.message === 'string' && { comment: o.message }) }];
-  const changed = await applyChanges(image, (o.change as string[] | undefined) ?? []);
+  const { applyChanges } = await import('../../primitives/config.ts');
+  const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
   const { writeImage } = await import('../../primitives/commit.ts');
   const img = await writeImage(store, changed, [layer], { format: 'oci', annotations: {}, names: name ? [localImageName(name)] : [], created });
   if (!o.quiet) process.stderr.write(`Getting image source signatures\nCopying blob ${layer.blobDigest!.slice(7, 19)} done\nWriting manifest to image destination\n`);
   print(`sha256:${img.id}`);
-}
-
-/** `import --change`: the Containerfile instructions Podman accepts there, as config options. */
-async function applyChanges(image: ImageConfig, changes: string[]): Promise<ImageConfig> {
-  const { applyConfig } = await import('../../primitives/config.ts');
-  let cfg = { image, annotations: {} };
-  for (const ch of changes) {
-    const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(ch);
-    if (!m) throw new Error(`invalid --change "${ch}"`);
-    const [, instr, rest] = m as unknown as [string, string, string];
-    const opts: ConfigOptions = {};
-    switch (instr.toUpperCase()) {
-      case 'CMD': opts.cmd = rest; break;
-      case 'ENTRYPOINT': opts.entrypoint = rest; break;
-      case 'ENV': opts.env = [rest.includes('=') ? rest : rest.replace(/\s+/, '=')]; break;
-      case 'EXPOSE': opts.port = rest.split(/\s+/); break;
-      case 'LABEL': opts.label = [rest.replace(/"/g, '')]; break;
-      case 'USER': opts.user = rest; break;
-      case 'VOLUME': opts.volume = rest.startsWith('[') ? (JSON.parse(rest) as string[]) : rest.split(/\s+/); break;
-      case 'WORKDIR': opts.workingdir = rest; break;
-      case 'STOPSIGNAL': opts.stopSignal = rest; break;
-      default: throw new Error(`--change: instruction ${instr} is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)`);
-    }
-    cfg = applyConfig(cfg, opts);
-  }
-  return cfg.image;
 }

@@ -146,25 +146,34 @@ export async function configCmd(g: GlobalOptions, args: string[], o: Opts): Prom
 export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const [ctr, dest] = args;
-  const b = loadBuilder(store, ctr!);
+  const pc = await import('../../containers/commit.ts');
+  // A container of run/create is committed as Podman does; a working container as Buildah does.
+  const pod = store.findContainer(ctr!)?.kind === 'container';
+  const b = pod ? await pc.builderOfContainer(store, ctr!, !!o.includeVolumes) : loadBuilder(store, ctr!);
+  pc.applyCommitOptions(b, { author: str(o.author), message: str(o.message), changes: (o.change as string[] | undefined) ?? [] });
   const transportDest = dest && /^(oci|oci-archive|docker-archive|dir|docker):/.test(dest) ? dest : undefined;
   const names = dest && !transportDest ? [localImageName(dest.replace(/^containers-storage:/, ''))] : [];
   const ts = str(o.timestamp);
   if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
   const { commitBuilder } = await import('../../primitives/commit.ts');
-  const res = await commitBuilder(store, b, {
+  const commit = (): ReturnType<typeof commitBuilder> => commitBuilder(store, b, {
     format: str(o.format) === 'docker' ? 'docker' : 'oci',
     names,
     squash: !!o.squash,
-    rm: !!o.rm && !transportDest,
+    // A Podman-style container is removed as such (below), with its runtime files.
+    rm: !!o.rm && !transportDest && !pod,
     ...(ts !== undefined && { timestamp: Number(ts) }),
     omitHistory: !!o.omitHistory,
   });
+  const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
   if (transportDest) {
     const { pushImage } = await import('./transfer.ts');
     await pushImage(store, res.imageId, transportDest, { quiet: true });
-    if (o.rm) await store.deleteContainer(store.getContainer(b.container.id));
   }
+  if (o.rm && pod) {
+    const { removeContainer } = await import('../../containers/lifecycle.ts');
+    await removeContainer(store, b.container.id, { force: false });
+  } else if (o.rm && transportDest) await store.deleteContainer(store.getContainer(b.container.id));
   if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
   print(res.imageId);
 }
