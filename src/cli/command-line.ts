@@ -6,7 +6,7 @@
 export const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-driver', '--log-level', '--runtime']);
 
 /** Commands whose first operand is a subcommand. */
-const GROUPS = new Set(['container', 'generate', 'skopeo', 'system']);
+const GROUPS = new Set(['container', 'generate', 'image', 'skopeo', 'system']);
 
 /** The command word of a command line (arguments after the executable), and the subcommand's for a group. */
 export function commandWords(args: readonly string[]): string[] {

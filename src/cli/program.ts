@@ -538,53 +538,6 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await w()).unshareCmd));
 
   program
-    .command('images')
-    .description('List images in local storage')
-    .argument('[image]')
-    .option('-a, --all', 'show all images')
-    .option('--digests', 'show digests')
-    .option('-f, --filter <filter>', 'filter: reference=, label=, dangling=, before=, since=, id=', collect)
-    .option('--format <template>', 'Go template or "json"')
-    .option('--json', 'output as JSON')
-    .option('-n, --noheading', 'omit the table header')
-    .option('--no-trunc', 'do not truncate ids')
-    .option('-q, --quiet', 'print only image ids')
-    .action(action(async () => (await im()).imagesCmd));
-
-  program
-    .command('rmi')
-    .description('Remove images')
-    .argument('[images...]')
-    .option('-f, --force', 'also remove containers using the image')
-    .option('-a, --all', 'remove all images')
-    .option('-p, --prune', 'remove dangling images')
-    .action(action(async () => (await im()).rmiCmd));
-
-  program
-    .command('tag')
-    .description('Add names to a local image')
-    .argument('<image>')
-    .argument('<names...>')
-    .action(action(async () => (await im()).tagCmd));
-
-  program
-    .command('untag')
-    .description('Remove names from a local image')
-    .argument('<image>')
-    .argument('[names...]')
-    .action(action(async () => (await im()).untagCmd));
-
-  program
-    .command('history')
-    .description('Show the history of an image')
-    .argument('<image>')
-    .option('--format <template>', 'Go template or "json"')
-    .option('--no-trunc', 'do not truncate output')
-    .option('-H, --human <bool>', 'human readable sizes and dates', 'true')
-    .option('-q, --quiet', 'print only ids')
-    .action(action(async () => (await im()).historyCmd));
-
-  program
     .command('inspect')
     .description('Show the configuration of a working container or image')
     .argument('[name]')
@@ -593,61 +546,133 @@ export function buildProgram(only?: string): Command {
     .option('-l, --latest', 'the latest created container')
     .action(action(async () => (await im()).inspectCmd));
 
-  program
-    .command('import')
-    .description('Create an image from a root filesystem tarball')
-    .argument('<tarball>', 'file, or - for standard input')
-    .argument('[name]')
-    .option('-c, --change <instruction>', 'Containerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR)', collect)
-    .option('-m, --message <message>', 'commit message for the history')
-    .option('-q, --quiet', 'print only the image id')
-    .action(action(async () => (await tr()).importCmd));
+  // Image verbs at the top level (Buildah's and Podman's names) and under `image` (Podman's).
+  const imageVerbs = (parent: Command, group: boolean): void => {
+    parent
+      .command(group ? 'ls' : 'images')
+      .aliases(group ? ['list'] : [])
+      .description('List images in local storage')
+      .argument('[image]')
+      .option('-a, --all', 'show all images')
+      .option('--digests', 'show digests')
+      .option('-f, --filter <filter>', 'filter: reference=, label=, dangling=, before=, since=, id=', collect)
+      .option('--format <template>', 'Go template or "json"')
+      .option('--json', 'output as JSON')
+      .option('-n, --noheading', 'omit the table header')
+      .option('--no-trunc', 'do not truncate ids')
+      .option('-q, --quiet', 'print only image ids')
+      .action(action(async () => (await im()).imagesCmd));
 
-  program
-    .command('load')
-    .description('Load images from a docker-archive or oci-archive tarball')
-    .option('-i, --input <file>', 'read from this file (default: standard input)')
-    .option('-q, --quiet', 'suppress progress output')
-    .action(action(async () => (await tr()).loadCmd));
+    parent
+      .command(group ? 'rm' : 'rmi')
+      .aliases(group ? ['remove'] : [])
+      .description('Remove images')
+      .argument('[images...]')
+      .option('-f, --force', 'also remove containers using the image')
+      .option('-a, --all', 'remove all images')
+      .option('-p, --prune', 'remove dangling images')
+      .action(action(async () => (await im()).rmiCmd));
 
-  program
-    .command('save')
-    .description('Save images to an archive or directory')
-    .argument('<images...>')
-    .option('-o, --output <file>', 'write to this file (default: standard output)')
-    .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive', 'oci-dir', 'docker-dir']).default('docker-archive'))
-    .option('-m, --multi-image-archive', 'store several images in one docker archive')
-    .option('-q, --quiet', 'suppress progress output')
-    .action(action(async () => (await tr()).saveCmd));
-
-  registryAccess(
-    program
-      .command('pull')
-      .description('Pull an image from a transport into local storage')
-      .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
-      .option('-q, --quiet', 'suppress progress output')
-      .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
-      .option('--arch <arch>', 'architecture to choose from a multi-platform image')
-      .option('--os <os>', 'OS to choose from a multi-platform image')
-      .option('--variant <variant>', 'architecture variant to choose from a multi-platform image'),
-  )
-    .option('--signature-policy <file>', 'policy.json to consult')
-    .option('--retry-times <n>', 'retries for transient registry failures')
-    .action(action(async () => (await tr()).pullCmd));
-
-  registryAccess(
-    program
-      .command('push')
-      .description('Push an image from local storage to a transport')
+    parent
+      .command('tag')
+      .description('Add names to a local image')
       .argument('<image>')
-      .argument('[destination]')
-      .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
+      .argument('<names...>')
+      .action(action(async () => (await im()).tagCmd));
+
+    parent
+      .command('untag')
+      .description('Remove names from a local image')
+      .argument('<image>')
+      .argument('[names...]')
+      .action(action(async () => (await im()).untagCmd));
+
+    parent
+      .command('history')
+      .description('Show the history of an image')
+      .argument('<image>')
+      .option('--format <template>', 'Go template or "json"')
+      .option('--no-trunc', 'do not truncate output')
+      .option('-H, --human <bool>', 'human readable sizes and dates', 'true')
+      .option('-q, --quiet', 'print only ids')
+      .action(action(async () => (await im()).historyCmd));
+
+    parent
+      .command('import')
+      .description('Create an image from a root filesystem tarball')
+      .argument('<tarball>', 'file, or - for standard input')
+      .argument('[name]')
+      .option('-c, --change <instruction>', 'Containerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR)', collect)
+      .option('-m, --message <message>', 'commit message for the history')
+      .option('-q, --quiet', 'print only the image id')
+      .action(action(async () => (await tr()).importCmd));
+
+    parent
+      .command('load')
+      .description('Load images from a docker-archive or oci-archive tarball')
+      .option('-i, --input <file>', 'read from this file (default: standard input)')
       .option('-q, --quiet', 'suppress progress output')
-      .option('--digestfile <file>', 'write the manifest digest to this file')
-      .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
-  )
-    .option('--retry-times <n>', 'retries for transient registry failures')
-    .action(action(async () => (await tr()).pushCmd));
+      .action(action(async () => (await tr()).loadCmd));
+
+    parent
+      .command('save')
+      .description('Save images to an archive or directory')
+      .argument('<images...>')
+      .option('-o, --output <file>', 'write to this file (default: standard output)')
+      .addOption(new Option('--format <format>', 'archive format').choices(['docker-archive', 'oci-archive', 'oci-dir', 'docker-dir']).default('docker-archive'))
+      .option('-m, --multi-image-archive', 'store several images in one docker archive')
+      .option('-q, --quiet', 'suppress progress output')
+      .action(action(async () => (await tr()).saveCmd));
+
+    registryAccess(
+      parent
+        .command('pull')
+        .description('Pull an image from a transport into local storage')
+        .argument('<source>', 'NAME[:TAG] from a registry, or docker://…, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, dir:DIR')
+        .option('-q, --quiet', 'suppress progress output')
+        .option('--platform <os/arch>', 'platform to choose from a multi-platform image')
+        .option('--arch <arch>', 'architecture to choose from a multi-platform image')
+        .option('--os <os>', 'OS to choose from a multi-platform image')
+        .option('--variant <variant>', 'architecture variant to choose from a multi-platform image'),
+    )
+      .option('--signature-policy <file>', 'policy.json to consult')
+      .option('--retry-times <n>', 'retries for transient registry failures')
+      .action(action(async () => (await tr()).pullCmd));
+
+    registryAccess(
+      parent
+        .command('push')
+        .description('Push an image from local storage to a transport')
+        .argument('<image>')
+        .argument('[destination]')
+        .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
+        .option('-q, --quiet', 'suppress progress output')
+        .option('--digestfile <file>', 'write the manifest digest to this file')
+        .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
+    )
+      .option('--retry-times <n>', 'retries for transient registry failures')
+      .action(action(async () => (await tr()).pushCmd));
+  };
+  imageVerbs(program, false);
+  const imageGroup = program.command('image').description('Manage images (Podman\'s image commands)');
+  imageVerbs(imageGroup, true);
+  imageGroup
+    .command('inspect')
+    .description('Show the configuration of images (Podman\'s JSON)')
+    .argument('<images...>')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .action(action(async () => (await im()).imageInspectCmd));
+  imageGroup
+    .command('exists')
+    .description('Exit 0 if the image is in local storage, 1 if not')
+    .argument('<image>')
+    .action(action(async () => (await im()).imageExistsCmd));
+  imageGroup
+    .command('prune')
+    .description('Remove images that have no name and no container')
+    .option('-a, --all', 'remove every image no container uses')
+    .option('-f, --force', 'do not ask for confirmation (barge never asks)')
+    .action(action(async () => (await im()).imagePruneCmd));
 
   const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
   const loginOptions = (c: Command): Command =>

@@ -180,3 +180,12 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
   if (lines.length === 0) return '';
   return tabwrite(lines);
 }
+
+/**
+ * Podman's `inspect` output: the objects as a JSON array (indented by five spaces, as Podman
+ * does), or each through `--format`'s template.
+ */
+export function printInspected(objects: unknown[], format: string | undefined): void {
+  if (format !== undefined && format !== 'json') process.stdout.write(formatRows(objects, { format, defaultTable: format }));
+  else process.stdout.write(`${goJSON(objects, 5)}\n`);
+}

@@ -615,11 +615,8 @@ export async function containerInspectCmd(g: GlobalOptions, args: string[], o: O
       failed = 125;
     }
   }
-  const format = str(o.format);
-  if (format !== undefined && format !== 'json') {
-    const { formatRows } = await import('../table.ts');
-    process.stdout.write(formatRows(out, { format, defaultTable: format }));
-  } else print(JSON.stringify(out, null, 4));
+  const { printInspected } = await import('../table.ts');
+  printInspected(out, str(o.format));
   return failed;
 }
 

@@ -3,6 +3,7 @@ import type { ImageRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
 import { localImageName, repoAndTag } from '../../image/reference.ts';
+import { dirname, join } from 'node:path';
 import type { ImageConfig } from '../../image/types.ts';
 import { loadBuilder } from '../../primitives/builder.ts';
 import { dockerView, goJSON, ociView } from '../../primitives/config.ts';
@@ -151,19 +152,7 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     await store.deleteImage(img.id);
     print(img.id);
   };
-  if (o.prune || o.all) {
-    const used = new Set(store.listContainers().map((c) => c.imageId));
-    const targets = store.listImages().filter((img) => (o.all ? true : img.names.length === 0 && !used.has(img.id)));
-    for (const img of targets) {
-      try {
-        await removeOne(img);
-      } catch (e) {
-        process.stderr.write(`Error: ${(e as Error).message}\n`);
-        failed++;
-      }
-    }
-    return failed ? 125 : 0;
-  }
+  if (o.prune || o.all) return removeAll(o.all ? store.listImages() : unusedImages(store, false), removeOne);
   if (!args.length) throw new Error('image name or ID must be specified');
   let notFound = 0;
   for (const ref of args) {
@@ -187,6 +176,98 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   // Podman's convention: 1 only when every failure was an unknown image; anything else
   // (an image in use by a container included) is 125.
   return failed ? (notFound === failed ? 1 : 125) : 0;
+}
+
+/** Images no container uses: those without a name only, unless `named` too. */
+function unusedImages(store: Store, named: boolean): ImageRecord[] {
+  const used = new Set(store.listContainers().map((c) => c.imageId));
+  return store.listImages().filter((img) => !used.has(img.id) && (named || img.names.length === 0));
+}
+
+/** Removes each image, going on past failures: 125 if any failed. */
+async function removeAll(images: ImageRecord[], remove: (img: ImageRecord) => Promise<void>): Promise<number> {
+  let failed = 0;
+  for (const img of images) {
+    try {
+      await remove(img);
+    } catch (e) {
+      process.stderr.write(`Error: ${(e as Error).message}\n`);
+      failed++;
+    }
+  }
+  return failed ? 125 : 0;
+}
+
+/** `podman image prune [-a]`: removes the images without a name (-a: every image) that no container uses. */
+export async function imagePruneCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  return removeAll(unusedImages(store, !!o.all), async (img) => {
+    await store.deleteImage(img.id);
+    print(img.id);
+  });
+}
+
+/** `podman image exists`: 0 when the image is in local storage, 1 when not. */
+export async function imageExistsCmd(g: GlobalOptions, args: string[]): Promise<number> {
+  const store = await openStore(g);
+  return findImage(store, args[0]!) ? 0 : 1;
+}
+
+/** `podman image inspect`: Podman's JSON for each image; `[]` and 125 for names it cannot find. */
+export async function imageInspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const out: Record<string, unknown>[] = [];
+  let failed = 0;
+  for (const ref of args) {
+    const img = findImage(store, ref);
+    if (img) out.push(await podmanImageJSON(store, img));
+    else {
+      process.stderr.write(`Error: inspecting object: ${ref}: image not known\n`);
+      failed = 125;
+    }
+  }
+  const { printInspected } = await import('../table.ts');
+  printInspected(out, str(o.format));
+  return failed;
+}
+
+async function podmanImageJSON(store: Store, img: ImageRecord): Promise<Record<string, unknown>> {
+  const cfg = await readImageConfig(store, img);
+  const manifest = await readImageManifest(store, img);
+  const repos = [...new Set(img.names.map((n) => repoAndTag(n).repository))];
+  const chain = img.topLayer ? store.layerChain(img.topLayer) : [];
+  const top = chain.at(-1);
+  const data: Record<string, string> = {};
+  if (store.driver === 'overlay' && top) {
+    const lowers = chain.slice(0, -1).reverse().map((l) => store.layerDir(l.id));
+    if (lowers.length) data['LowerDir'] = lowers.join(':');
+    data['UpperDir'] = store.layerDir(top.id);
+    data['WorkDir'] = join(dirname(store.layerDir(top.id)), 'work');
+  }
+  return {
+    Id: img.id,
+    Digest: img.manifestDigest,
+    RepoTags: img.names,
+    RepoDigests: repos.map((r) => `${r}@${img.manifestDigest}`),
+    Parent: '',
+    Comment: cfg.comment ?? cfg.history?.at(-1)?.comment ?? '',
+    Created: cfg.created ?? img.created,
+    Config: ociView(cfg).config ?? {},
+    Version: '',
+    Author: cfg.author ?? '',
+    Architecture: cfg.architecture,
+    Os: cfg.os,
+    Size: img.size,
+    VirtualSize: img.size,
+    GraphDriver: { Name: store.driver, Data: data },
+    RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
+    Labels: cfg.config?.Labels ?? null,
+    Annotations: manifest.annotations ?? {},
+    ManifestType: img.manifestMediaType,
+    User: cfg.config?.User ?? '',
+    History: cfg.history ?? [],
+    NamesHistory: img.names,
+  };
 }
 
 function safeLocalName(ref: string): string {

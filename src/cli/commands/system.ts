@@ -126,8 +126,13 @@ export async function completionCmd(_g: GlobalOptions, args: string[]): Promise<
   const shell = args[0];
   // From the real command tree, so completions never drift from the commands barge has.
   const { buildProgram } = await import('../program.ts');
-  const COMMANDS = buildProgram().commands.flatMap((c) => [c.name(), ...c.aliases()]).sort();
+  const program = buildProgram();
+  const COMMANDS = program.commands.flatMap((c) => [c.name(), ...c.aliases()]).sort();
   const words = COMMANDS.join(' ');
+  // Groups (container, image, system, …) complete their subcommands as the second word.
+  const groups = program.commands
+    .filter((c) => c.commands.length > 0)
+    .map((c) => `    ${c.name()}) COMPREPLY=( $(compgen -W "${c.commands.flatMap((s) => [s.name(), ...s.aliases()]).sort().join(' ')}" -- "$cur") ) ;;`);
   if (shell === 'bash') {
     print(`# barge bash completion
 _barge() {
@@ -136,10 +141,15 @@ _barge() {
     COMPREPLY=( $(compgen -W "${words}" -- "$cur") )
     return
   fi
+  if [ "$COMP_CWORD" -eq 2 ]; then
+    case "\${COMP_WORDS[1]}" in
+${groups.join('\n')}
+    esac
+    [ \${#COMPREPLY[@]} -gt 0 ] && return
+  fi
   case "\${COMP_WORDS[1]}" in
     run|mount|umount|rm|config|commit|copy|add) COMPREPLY=( $(compgen -W "$(barge containers -q --notruncate 2>/dev/null; barge containers --format '{{.ContainerName}}' 2>/dev/null)" -- "$cur") ) ;;
     rmi|tag|history|inspect|push|save|from) COMPREPLY=( $(compgen -W "$(barge images --format '{{.Repository}}:{{.Tag}}' 2>/dev/null)" -- "$cur") ) ;;
-    system) COMPREPLY=( $(compgen -W "check df prune reset" -- "$cur") ) ;;
     completion) COMPREPLY=( $(compgen -W "bash zsh fish" -- "$cur") ) ;;
     *) COMPREPLY=( $(compgen -f -- "$cur") ) ;;
   esac
