@@ -1,4 +1,4 @@
-// `podman exec` and `podman top`: a further process in a running container, through
+// `podman exec`: a further process in a running container, through
 // `RUNTIME --root STATE exec --process process.json ID`, built from the container's own spec.
 
 import type { StdioOptions } from 'node:child_process';
@@ -11,7 +11,7 @@ import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
 import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
-import { exec, exitStatus } from '../sys/exec.ts';
+import { exitStatus } from '../sys/exec.ts';
 import { childProcess, randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { ContainerError, liveState } from './lifecycle.ts';
@@ -28,7 +28,7 @@ export interface ExecOptions {
 }
 
 /** The container, which must be running (125 "can only exec into running containers" otherwise). */
-function runningContainer(store: Store, ref: string, verb: string): Container {
+export function runningContainer(store: Store, ref: string, verb: string): Container {
   const c = loadContainer(store, ref);
   const s = liveState(store, c);
   if (s.status !== 'running' && s.status !== 'stopping') {
@@ -179,41 +179,4 @@ async function execUnderConmon(store: Store, c: Container, proc: SpecProcess, di
   } finally {
     await rm(join(p.socketDir, sessionId), { force: true });
   }
-}
-
-/** Podman's top descriptors (psgo names) mapped to ps(1) format keys, with Podman's headers. */
-const DESCRIPTORS: Record<string, [string, string]> = {
-  args: ['args', 'COMMAND'], capeff: ['', ''], comm: ['comm', 'COMMAND'], etime: ['etime', 'ELAPSED'], group: ['group', 'GROUP'],
-  nice: ['nice', 'NI'], pcpu: ['pcpu', '%CPU'], pgid: ['pgid', 'PGID'], pid: ['pid', 'PID'], ppid: ['ppid', 'PPID'],
-  rgroup: ['rgroup', 'RGROUP'], ruser: ['ruser', 'RUSER'], time: ['time', 'TIME'], tty: ['tty', 'TTY'], user: ['user', 'USER'],
-  vsz: ['vsz', 'VSZ'], rss: ['rss', 'RSS'], state: ['stat', 'STATE'], stime: ['lstart', 'STARTED'], uid: ['uid', 'UID'], gid: ['gid', 'GID'],
-};
-const DEFAULT_DESCRIPTORS = ['user', 'pid', 'ppid', 'pcpu', 'etime', 'tty', 'time', 'args'];
-
-/** The host pids of the container's processes, from `RUNTIME ps --format json`. */
-export async function containerPids(store: Store, c: Container): Promise<number[]> {
-  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
-  const r = await exec(c.data.config.runtime, ['--root', p.stateRoot, 'ps', '--format', 'json', c.record.id], { check: false });
-  if (r.exitCode !== 0) throw new ContainerError(`${c.data.config.runtimeName} ps: ${r.stderr.trim()}`);
-  const pids: unknown = JSON.parse(r.stdout.trim() || '[]');
-  if (!Array.isArray(pids)) return [];
-  return pids.filter((x): x is number => typeof x === 'number');
-}
-
-/** `podman top CONTAINER [descriptors…]`: ps(1) output of the container's processes. */
-export async function topContainer(store: Store, ref: string, descriptors: string[]): Promise<string> {
-  const c = runningContainer(store, ref, 'top');
-  // Podman accepts "pid,user" as well as separate words.
-  const wanted = (descriptors.length ? descriptors.flatMap((d) => d.split(',')) : DEFAULT_DESCRIPTORS).filter((d) => d !== '');
-  const cols: string[] = [];
-  for (const d of wanted) {
-    const m = DESCRIPTORS[d];
-    if (!m || m[0] === '') throw new ContainerError(`unknown descriptor: ${d}`);
-    cols.push(`${m[0]}=${m[1]}`);
-  }
-  const pids = await containerPids(store, c);
-  if (pids.length === 0) return '';
-  const r = await exec('ps', ['-ww', ...cols.flatMap((col) => ['-o', col]), '-p', pids.join(',')], { check: false });
-  if (r.exitCode !== 0 && r.stdout.trim() === '') throw new ContainerError(`ps: ${r.stderr.trim()}`);
-  return r.stdout;
 }

@@ -180,6 +180,12 @@ const ALL_CAPABILITIES: readonly string[] = [
   'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ];
 
+/** The capabilities a /proc/PID/status mask (hex) holds, by name, as `top` shows them: no CAP_ prefix, sorted. */
+export function capabilityNames(hexMask: string): string[] {
+  const mask = BigInt(`0x${hexMask || '0'}`);
+  return ALL_CAPABILITIES.filter((_, n) => ((mask >> BigInt(n)) & 1n) === 1n).map((c) => c.slice(4)).sort();
+}
+
 /** Bit number of a capability name, for comparing against /proc/PID/status masks. */
 export function capabilityNumber(name: string): number {
   const n = ALL_CAPABILITIES.indexOf(normalizeCapability(name));

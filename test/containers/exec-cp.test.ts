@@ -53,9 +53,15 @@ describe('exec', () => {
     expect(top.split('\n')[0]).toMatch(/^USER +PID +PPID +%CPU +ELAPSED +TTY +TIME +COMMAND$/);
     expect(top).toMatch(/sleep 600$/m);
     expect(top).toMatch(/sleep 417$/m);
-    const custom = await env.bargeOk(['top', 'ex1', 'pid,args']);
-    expect(custom.split('\n')[0]).toMatch(/^\s*PID COMMAND$/);
-    expect(custom).toMatch(/^\s*\d+ sleep 600$/m);
+    // As psgo prints them: pids as the container sees them, Go durations, three-decimal %CPU.
+    expect(top).toMatch(/^root +1 +0 +\d+\.\d{3} +[\d.]+(ms|s) +\? +0s +sleep 600$/m);
+    expect(top).toMatch(/^root +\d+ +0 +.* sleep 417$/m);
+    const custom = await env.bargeOk(['top', 'ex1', 'pid,args', 'capeff']);
+    expect(custom.split('\n')[0]).toMatch(/^PID +COMMAND +EFFECTIVE CAPS$/);
+    expect(custom).toMatch(/^1 +sleep 600 +CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,NET_BIND_SERVICE,SETFCAP,SETGID,SETPCAP,SETUID,SYS_CHROOT$/m);
+    const bad = await env.barge(['top', 'ex1', 'pid', 'bogus']);
+    expectCode(bad, 125);
+    expect(bad.stderr).toContain('unknown descriptor: bogus');
   });
 
   it('into a stopped container fails with 125', async () => {

@@ -666,7 +666,7 @@ export async function execCmd(g: GlobalOptions, args: string[], o: Opts): Promis
 /** `barge top [-l] CONTAINER [descriptors…]` */
 export async function topCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  const { topContainer } = await import('../../containers/exec.ts');
+  const { topContainer } = await import('../../containers/top.ts');
   try {
     const { ref, rest } = containerAndRest(store, args, o);
     process.stdout.write(await topContainer(store, ref, rest));

@@ -1,0 +1,200 @@
+// `podman top`: the container's processes, read from /proc, in the descriptors and formats of
+// psgo, the library Podman's top uses: pids as the container sees them (its init is 1, with
+// parent 0), users named from the container's /etc/passwd, times as Go durations.
+
+import { readFileSync } from 'node:fs';
+import type { Store } from '../store/store.ts';
+import { capabilityNames } from '../runtime/spec.ts';
+import { exec } from '../sys/exec.ts';
+import { ContainerError } from './lifecycle.ts';
+import { containerPaths, type Container } from './record.ts';
+
+/** The kernel's clock ticks per second for /proc times (USER_HZ, 100 on every Linux port in use). */
+const HZ = 100;
+
+interface Proc {
+  hostPid: number;
+  pid: number;
+  hostPpid: number;
+  pgid: number;
+  comm: string;
+  state: string;
+  ttyNr: number;
+  nice: number;
+  cpuTicks: number;
+  startMs: number;
+  vszKiB: number;
+  rssKiB: number;
+  args: string;
+  /** Real and effective ids, as the container sees them. */
+  ruid: number;
+  euid: number;
+  rgid: number;
+  egid: number;
+  capEff: string;
+}
+
+/** What each table column shows, from the process and the context of all the container's processes. */
+interface Ctx {
+  procs: Map<number, Proc>;
+  users: Map<number, string>;
+  groups: Map<number, string>;
+  nowMs: number;
+}
+
+type Column = [header: string, value: (p: Proc, ctx: Ctx) => string];
+
+const name = (names: Map<number, string>, id: number): string => names.get(id) ?? String(id);
+const elapsedMs = (p: Proc, ctx: Ctx): number => Math.max(0, ctx.nowMs - p.startMs);
+
+const DESCRIPTORS: Record<string, Column> = {
+  args: ['COMMAND', (p) => p.args],
+  capeff: ['EFFECTIVE CAPS', (p) => capabilityNames(p.capEff).join(',')],
+  comm: ['COMMAND', (p) => p.comm],
+  etime: ['ELAPSED', (p, ctx) => goDuration(elapsedMs(p, ctx) * 1e6)],
+  group: ['GROUP', (p, ctx) => name(ctx.groups, p.egid)],
+  hpid: ['HPID', (p) => String(p.hostPid)],
+  nice: ['NI', (p) => String(p.nice)],
+  pcpu: ['%CPU', (p, ctx) => (elapsedMs(p, ctx) > 0 ? ((p.cpuTicks / HZ) * 1e5) / elapsedMs(p, ctx) : 0).toFixed(3)],
+  pgid: ['PGID', (p) => String(p.pgid)],
+  pid: ['PID', (p) => String(p.pid)],
+  ppid: ['PPID', (p, ctx) => String(ctx.procs.get(p.hostPpid)?.pid ?? 0)],
+  rgroup: ['RGROUP', (p, ctx) => name(ctx.groups, p.rgid)],
+  rss: ['RSS', (p) => String(p.rssKiB)],
+  ruser: ['RUSER', (p, ctx) => name(ctx.users, p.ruid)],
+  state: ['STATE', (p) => p.state],
+  stime: ['STIME', (p) => goTime(new Date(p.startMs))],
+  time: ['TIME', (p) => goDuration(Math.floor(p.cpuTicks / HZ) * 1e9)],
+  tty: ['TTY', (p) => ttyName(p.ttyNr)],
+  user: ['USER', (p, ctx) => name(ctx.users, p.euid)],
+  vsz: ['VSZ', (p) => String(p.vszKiB)],
+};
+const DEFAULT_DESCRIPTORS = ['user', 'pid', 'ppid', 'pcpu', 'etime', 'tty', 'time', 'args'];
+
+/** The host pids of the container's processes, from `RUNTIME ps --format json`. */
+export async function containerPids(store: Store, c: Container): Promise<number[]> {
+  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
+  const r = await exec(c.data.config.runtime, ['--root', p.stateRoot, 'ps', '--format', 'json', c.record.id], { check: false });
+  if (r.exitCode !== 0) throw new ContainerError(`${c.data.config.runtimeName} ps: ${r.stderr.trim()}`);
+  const pids: unknown = JSON.parse(r.stdout.trim() || '[]');
+  if (!Array.isArray(pids)) return [];
+  return pids.filter((x): x is number => typeof x === 'number');
+}
+
+/** `podman top CONTAINER [descriptors…]`: the table of a running container's processes. */
+export async function topContainer(store: Store, ref: string, descriptors: string[]): Promise<string> {
+  const { runningContainer } = await import('./exec.ts');
+  const c = runningContainer(store, ref, 'top');
+  // Podman accepts "pid,user" as well as separate words.
+  const wanted = (descriptors.length ? descriptors.flatMap((d) => d.split(',')) : DEFAULT_DESCRIPTORS).filter((d) => d !== '');
+  const cols = wanted.map((d) => {
+    const col = DESCRIPTORS[d];
+    if (!col) throw new ContainerError(`unknown descriptor: ${d}`);
+    return col;
+  });
+  const bootMs = bootTimeMs();
+  const procs = new Map<number, Proc>();
+  for (const pid of await containerPids(store, c)) {
+    const p = readProc(pid, bootMs);
+    if (p) procs.set(pid, p);
+  }
+  const first = [...procs.values()].sort((a, b) => a.pid - b.pid);
+  const root = first[0] ? `/proc/${first[0].hostPid}/root` : undefined;
+  const ctx: Ctx = { procs, users: idNames(root, 'passwd'), groups: idNames(root, 'group'), nowMs: Date.now() };
+  const { tabwrite } = await import('../cli/table.ts');
+  return tabwrite([cols.map(([h]) => h).join('\t'), ...first.map((p) => cols.map(([, v]) => v(p, ctx)).join('\t'))]);
+}
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/** When the system booted, from /proc/stat (whole seconds, as psgo takes it). */
+function bootTimeMs(): number {
+  const m = /^btime (\d+)$/m.exec(readOr('/proc/stat') ?? '');
+  return m ? Number(m[1]) * 1000 : 0;
+}
+
+/** A process as the container sees it, or undefined if it is gone. */
+function readProc(hostPid: number, bootMs: number): Proc | undefined {
+  const dir = `/proc/${hostPid}`;
+  const stat = readOr(`${dir}/stat`);
+  const status = readOr(`${dir}/status`);
+  if (!stat || !status) return undefined;
+  const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  // From field 3 (state) on, as proc(5) numbers them.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const field = (n: number): number => Number(f[n - 3]);
+  const line = (key: string): string[] => (new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/);
+  const lastOf = (key: string, fallback: number): number => Number(line(key).at(-1) || fallback);
+  const uidMap = readOr(`${dir}/uid_map`) ?? '';
+  const gidMap = readOr(`${dir}/gid_map`) ?? '';
+  const [ruid, euid] = line('Uid').map((u) => inside(uidMap, Number(u)));
+  const [rgid, egid] = line('Gid').map((g) => inside(gidMap, Number(g)));
+  const cmdline = readOr(`${dir}/cmdline`) ?? '';
+  return {
+    hostPid, pid: lastOf('NSpid', hostPid), hostPpid: field(4), pgid: lastOf('NSpgid', field(5)), comm, state: f[0] ?? '?',
+    ttyNr: field(7), nice: field(19), cpuTicks: field(14) + field(15), startMs: bootMs + (field(22) / HZ) * 1000,
+    vszKiB: Math.floor(field(23) / 1024), rssKiB: field(24) * 4,
+    args: cmdline ? cmdline.replace(/\0$/, '').split('\0').join(' ') : `[${comm}]`,
+    ruid: ruid ?? 0, euid: euid ?? 0, rgid: rgid ?? 0, egid: egid ?? 0, capEff: line('CapEff')[0] ?? '',
+  };
+}
+
+/** A host id as the process's user namespace numbers it (its map's lines are "inside outside count"). */
+function inside(map: string, host: number): number {
+  for (const l of map.split('\n')) {
+    const [i, o, n] = l.trim().split(/\s+/).map(Number);
+    if (i !== undefined && o !== undefined && n !== undefined && host >= o && host < o + n) return i + (host - o);
+  }
+  return host;
+}
+
+/** Names by id from the container's /etc/passwd or /etc/group (empty when unreadable). */
+function idNames(root: string | undefined, file: 'passwd' | 'group'): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const l of (root ? readOr(`${root}/etc/${file}`) : undefined)?.split('\n') ?? []) {
+    const [n, , id] = l.split(':');
+    if (n && id !== undefined && !names.has(Number(id))) names.set(Number(id), n);
+  }
+  return names;
+}
+
+function ttyName(nr: number): string {
+  if (nr === 0) return '?';
+  const major = (nr >> 8) & 0xfff;
+  const minor = (nr & 0xff) | ((nr >> 12) & 0xfff00);
+  return major === 136 ? `pts/${minor}` : '?';
+}
+
+/** Go's time.Duration String(): "0s", "417ms", "1.5s", "1h2m3.04s". */
+export function goDuration(ns: number): string {
+  let u = Math.round(Math.abs(ns));
+  const sign = ns < 0 ? '-' : '';
+  if (u === 0) return '0s';
+  const frac = (n: number, unit: number): string => {
+    const whole = Math.floor(n / unit);
+    const rest = String(n % unit).padStart(String(unit).length - 1, '0').replace(/0+$/, '');
+    return rest ? `${whole}.${rest}` : String(whole);
+  };
+  if (u < 1e3) return `${sign}${u}ns`;
+  if (u < 1e6) return `${sign}${frac(u, 1e3)}\u00b5s`;
+  if (u < 1e9) return `${sign}${frac(u, 1e6)}ms`;
+  const h = Math.floor(u / 3.6e12);
+  u -= h * 3.6e12;
+  const m = Math.floor(u / 6e10);
+  u -= m * 6e10;
+  return `${sign}${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${frac(u, 1e9)}s`;
+}
+
+/** Go's time.Time String() to the second: "2026-11-22 23:15:26 +0000 UTC". */
+function goTime(d: Date): string {
+  const off = -d.getTimezoneOffset();
+  const p2 = (n: number): string => String(n).padStart(2, '0');
+  const zone = `${off < 0 ? '-' : '+'}${p2(Math.floor(Math.abs(off) / 60))}${p2(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${zone} ${off === 0 ? 'UTC' : zone}`;
+}
