@@ -110,7 +110,7 @@ export function buildProgram(only?: string): Command {
         .option('--name <name>', 'name for the working container')
         .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
         .option('-q, --quiet', 'do not print progress')
-        .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot'])),
+        .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot', 'rootless']).env('BUILDAH_ISOLATION')),
     ),
   ).action(action(async () => (await w()).fromCmd));
 
@@ -191,7 +191,7 @@ export function buildProgram(only?: string): Command {
       // Buildah and Podman both stop parsing their own options at the command: `run C sh -c '…'` needs no `--`.
       .passThroughOptions()
       .option('--workingdir <dir>', 'working directory for the command')
-      .addOption(new Option('--isolation <type>', 'process isolation').choices(['oci', 'chroot', 'rootless']))
+      .addOption(new Option('--isolation <type>', 'process isolation (of a working container\'s run)').choices(['oci', 'chroot', 'rootless']).env('BUILDAH_ISOLATION'))
       .option('--terminal', 'alias for --tty')
       .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)')
       .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)'),
@@ -793,7 +793,7 @@ export function buildProgram(only?: string): Command {
     .option('--timestamp <seconds>', 'set created time and file times to this Unix time')
     .option('--network <mode>', 'network for RUN: host, none, private')
     .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS] into RUN steps', collect)
-    .option('--isolation <type>', 'process isolation for RUN: oci, chroot, rootless')
+    .addOption(new Option('--isolation <type>', 'process isolation for RUN: oci, chroot, rootless').env('BUILDAH_ISOLATION'))
     .option('--userns <how>', 'user namespace for RUN: host, container (a new one), keep-id, nomap, or a namespace path')
     .option('--userns-uid-map <mapping>', 'CONTAINER:HOST:SIZE uid map for RUN (HOST ids are barge\'s own when rootless)', collect)
     .option('--userns-gid-map <mapping>', 'CONTAINER:HOST:SIZE gid map for RUN (default: the uid map)', collect)

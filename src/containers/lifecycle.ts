@@ -194,6 +194,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     resources, ulimits: (o.ulimits ?? []).map(parseUlimit), terminal: !!o.terminal, interactive: !!o.interactive,
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: false,
     noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
+    ...(security.includes('seccomp=unconfined') && { seccompUnconfined: true }),
     ...(o.createCommand && { createCommand: o.createCommand }),
     ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),
     ...(o.userns && { userns: o.userns }),
@@ -283,7 +284,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     rootfs, readonlyRootfs: cfg.readOnly, args: [...cfg.entrypoint, ...cfg.cmd], env, cwd: cfg.workingDir,
     uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
-    noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources,
+    noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined,
     ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),
     ...(cfg.userns?.path !== undefined && { userNamespacePath: cfg.userns.path }),
   });

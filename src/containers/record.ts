@@ -42,6 +42,8 @@ export interface ContainerConfig {
   runtimeName: string;
   init: boolean;
   noNewPrivileges: boolean;
+  /** --security-opt seccomp=unconfined: no seccomp filter. */
+  seccompUnconfined?: boolean;
   /** barge's arguments when it created the container (for `generate systemd --new`). */
   createCommand?: string[];
   /** --conmon-pidfile: where conmon writes its pid instead of the runroot. */

@@ -56,9 +56,11 @@ export interface SpecOptions {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   /**
-   * Default false. Podman ships a large allow-list profile; until barge carries an equivalent, `true`
-   * installs a deny-list of syscalls that containers have no business making (kernel modules, kexec,
-   * keyrings, clock setting, ...). Capabilities and namespaces remain the primary isolation either way.
+   * Default true: a seccomp filter refuses (EPERM) the syscalls that Podman's default profile keeps
+   * from every container whatever its capabilities (kernel modules, kexec, keyrings, clock setting,
+   * swap, accounting, ...). Podman writes its profile as an allow-list; this deny-list of the same
+   * syscalls has the same effect on them, and capabilities and namespaces guard the rest as they do
+   * under Podman. `false` is `--security-opt seccomp=unconfined`.
    */
   seccomp?: boolean;
 }
@@ -553,7 +555,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     linux.uidMappings = uidMaps.map((m) => ({ ...m }));
     linux.gidMappings = gidMaps.map((m) => ({ ...m }));
   }
-  if (o.seccomp) linux.seccomp = seccompProfile();
+  if (o.seccomp !== false) linux.seccomp = seccompProfile();
 
   const spec: RuntimeSpec = {
     ociVersion: '1.0.2',

@@ -64,6 +64,17 @@ describe('run IMAGE (foreground)', () => {
     expect(caps.split('\n').slice(1)).toEqual(['lo']);
   });
 
+  it('filters syscalls with seccomp as Podman does (swapoff is refused even with CAP_SYS_ADMIN), unless seccomp=unconfined', async () => {
+    // swapoff of a file that is no swap: EINVAL when the kernel is asked, EPERM when seccomp refuses.
+    const script = ['sh', '-c', 'grep Seccomp: /proc/self/status; swapoff /etc/passwd 2>&1; true'];
+    const filtered = await env.bargeOk(['run', '--rm', '--cap-add', 'SYS_ADMIN', 'busybox', ...script]);
+    expect(filtered).toMatch(/^Seccomp:\s+2$/m);
+    expect(filtered).toMatch(/Operation not permitted/);
+    const unconfined = await env.bargeOk(['run', '--rm', '--cap-add', 'SYS_ADMIN', '--security-opt', 'seccomp=unconfined', 'busybox', ...script]);
+    expect(unconfined).toMatch(/^Seccomp:\s+0$/m);
+    expect(unconfined).toMatch(/Invalid argument/);
+  });
+
   it('--rm removes the container; without it ps -a shows it Exited with its code', async () => {
     await env.bargeOk(['run', '--rm', '--name', 'gone', 'busybox', 'true']);
     expect((await env.barge(['container', 'inspect', 'gone'])).code).toBe(125);

@@ -237,3 +237,25 @@ describe('terminal', () => {
     expect(r.stdout).toBe('not a tty\n');
   });
 });
+
+describe('BUILDAH_ISOLATION', () => {
+  it('is the default --isolation of from, run and build, as in Buildah; an invalid value is refused', async () => {
+    const chroot = { env: { BUILDAH_ISOLATION: 'chroot' } };
+    const c = await env.bargeOk(['from', '-q', 'busybox'], chroot);
+    expect(await env.bargeOk(['inspect', '--format', '{{.Isolation}}', c])).toBe('chroot');
+    // A chroot run shares barge's pid namespace; an OCI run's shell is pid 1 of its own.
+    expect(Number(await sh(env, c, 'echo $$'))).toBeGreaterThan(1);
+    expect(await env.bargeOk(['run', c, 'sh', '-c', 'echo $$'], { env: { BUILDAH_ISOLATION: 'oci' } })).toBe('1');
+    await env.bargeOk(['rm', c]);
+
+    const dir = join(env.tmp, 'iso-build');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'Containerfile'), 'FROM busybox\nRUN echo $$ > /pid\n');
+    await env.bargeOk(['build', '-q', '-t', 'iso', dir], chroot);
+    expect(Number(await env.bargeOk(['run', '--rm', 'iso', 'cat', '/pid']))).toBeGreaterThan(1);
+
+    const bad = await env.barge(['from', 'busybox'], { env: { BUILDAH_ISOLATION: 'vm' } });
+    expectCode(bad, 125);
+    expect(bad.stderr).toContain("from env 'BUILDAH_ISOLATION' is invalid");
+  });
+});

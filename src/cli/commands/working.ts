@@ -24,7 +24,7 @@ export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     },
     ...(str(o.name) && { name: str(o.name)! }),
     ...(pull && { pull }),
-    ...(str(o.isolation) && { isolation: str(o.isolation) as 'oci' | 'chroot' }),
+    ...(str(o.isolation) && { isolation: str(o.isolation) === 'chroot' ? 'chroot' : 'oci' }),
     ...(userns && { userns }),
   });
   print(b.container.name);
