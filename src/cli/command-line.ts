@@ -10,14 +10,19 @@ const GROUPS = new Set(['container', 'generate', 'image', 'skopeo', 'system']);
 
 /** The command word of a command line (arguments after the executable), and the subcommand's for a group. */
 export function commandWords(args: readonly string[]): string[] {
+  return commandLine(args).words;
+}
+
+/** commandWords, and the index in `args` just after the last of them (where the command's own arguments begin). */
+export function commandLine(args: readonly string[]): { words: string[]; end: number } {
   const words: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
     else if (!a.startsWith('-')) {
       words.push(a);
-      if (words.length === 2 || !GROUPS.has(a)) break;
+      if (words.length === 2 || !GROUPS.has(a)) return { words, end: i + 1 };
     }
   }
-  return words;
+  return { words, end: args.length };
 }

@@ -1,6 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { closeStore, ExitError } from './context.ts';
-import { commandWords } from './command-line.ts';
+import { commandLine, commandWords } from './command-line.ts';
 import { buildProgram } from './program.ts';
 
 /** Only the invoked command's subtree when the command word is plain; the whole tree for help, aliases and the like. */
@@ -11,6 +11,35 @@ function programFor(argv: string[]): Command {
     if (program.commands.some((c) => c.name() === word)) return program;
   }
   return buildProgram();
+}
+
+/**
+ * Podman's and Buildah's boolean flags also take a value (`--rm=true`, `--layers=false`), as Go's
+ * pflag allows; commander's take none. Such a flag of the invoked command becomes the plain flag
+ * (true), its `--no-` form when there is one (false), or nothing (false, the default). Only up to
+ * the command's first operand: what follows an image or a container may be the container's own
+ * command line.
+ */
+export function plainBooleanFlags(program: Command, args: readonly string[]): string[] {
+  const { words, end } = commandLine(args);
+  let cmd: Command | undefined = program;
+  for (const w of words) cmd = cmd?.commands.find((c) => c.name() === w || c.aliases().includes(w));
+  if (!cmd || cmd === program) return [...args];
+  const booleans = new Set(cmd.options.filter((o) => !o.required && !o.optional && o.long).map((o) => o.long!));
+  const out = args.slice(0, end);
+  let operands = false;
+  for (const a of args.slice(end)) {
+    const m = operands ? null : /^(--[\w-]+)=(true|false)$/i.exec(a);
+    if (a === '--' || (!a.startsWith('-') && !operands)) operands = true;
+    if (!m || !booleans.has(m[1]!)) {
+      out.push(a);
+      continue;
+    }
+    const flag = m[1]!;
+    if (m[2]!.toLowerCase() === 'true') out.push(flag);
+    else if (booleans.has(`--no-${flag.slice(2)}`)) out.push(`--no-${flag.slice(2)}`);
+  }
+  return out;
 }
 
 export async function main(): Promise<void> {
@@ -29,7 +58,7 @@ export async function main(): Promise<void> {
     c.configureOutput({ writeErr });
   }
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync([...process.argv.slice(0, 2), ...plainBooleanFlags(program, process.argv.slice(2))]);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exitCode = 0;

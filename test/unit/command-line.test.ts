@@ -17,3 +17,20 @@ describe('commandWords (the command a launcher caches code for and main.ts build
     expect(commandWords(args)).toEqual(words);
   });
 });
+
+describe('plainBooleanFlags (pflag\'s --flag=true|false on commander)', () => {
+  it.each([
+    [['run', '--rm=true', 'busybox', 'true'], ['run', '--rm', 'busybox', 'true']],
+    [['run', '--rm=False', '-d=true', 'busybox'], ['run', '-d=true', 'busybox']],
+    // After the image, arguments are the container's command line.
+    [['run', '--rm', 'busybox', 'prog', '--rm=true'], ['run', '--rm', 'busybox', 'prog', '--rm=true']],
+    [['--root', 'images', 'images', '--no-trunc=true', '--noheading=false'], ['--root', 'images', 'images', '--no-trunc']],
+    [['image', 'prune', '--all=true'], ['image', 'prune', '--all']],
+    // Flags that take a value, and unknown ones, are left to commander.
+    [['build', '--no-cache=true', '--layers=true', '--pull=false', '--nope=true', '.'], ['build', '--no-cache', '--layers=true', '--pull=false', '--nope=true', '.']],
+  ])('%j → %j', async (args, out) => {
+    const { plainBooleanFlags } = await import('../../src/cli/main.ts');
+    const { buildProgram } = await import('../../src/cli/program.ts');
+    expect(plainBooleanFlags(buildProgram(), args)).toEqual(out);
+  });
+});
