@@ -173,6 +173,8 @@ describe('images', () => {
     const out = await env.bargeOk(['images', '--noheading']);
     expect(out).not.toMatch(/REPOSITORY/);
     expect(out.split('\n').some((l) => l.startsWith('localhost/busybox'))).toBe(true);
+    // A --format without "table" has no header, so nothing is dropped.
+    expect(await env.bargeOk(['images', '--noheading', '--format', '{{.Repository}}', 'busybox'])).toBe('localhost/busybox');
   });
 
   it('IMAGE argument restricts the listing', async () => {

@@ -102,13 +102,18 @@ describe('containers', () => {
     expect(out.split('\n').find((l) => l.endsWith(' listed'))).toMatch(new RegExp(`^${id}\\s+\\*\\s+${imageId}\\s`));
   });
 
-  it('-q prints only 12-character ids, --notruncate full ones', async () => {
-    const short = (await env.bargeOk(['containers', '-q'])).split('\n');
-    expect(short).toContain(id.slice(0, 12));
-    expect(short.every((l) => /^[0-9a-f]{12}$/.test(l))).toBe(true);
-    const full = (await env.bargeOk(['containers', '-q', '--notruncate'])).split('\n');
-    expect(full).toContain(id);
-    expect(full.length).toBe(short.length);
+  it('-q prints whole ids, as Buildah 1.28 does, --notruncate or not', async () => {
+    const ids = (await env.bargeOk(['containers', '-q'])).split('\n');
+    expect(ids).toContain(id);
+    expect(ids.every((l) => /^[0-9a-f]{64}$/.test(l))).toBe(true);
+    expect((await env.bargeOk(['containers', '-q', '--notruncate'])).split('\n')).toEqual(ids);
+  });
+
+  it('names the image of a scratch container "scratch", and --format sees Builder as the table does', async () => {
+    const s = await env.bargeOk(['from', '--name', 'fromscratch', 'scratch']);
+    const out = (await env.bargeOk(['containers', '--format', '{{.ContainerName}} {{.ImageName}} [{{.Builder}}]'])).split('\n');
+    expect(out).toContain('fromscratch scratch [    *]');
+    await env.bargeOk(['rm', s]);
   });
 
   it('--json has Buildah\'s keys', async () => {

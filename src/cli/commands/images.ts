@@ -138,7 +138,9 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
     defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
     headers: { ID: 'IMAGE ID', Created: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST' },
   });
-  if (o.heading === false || o.noheading) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  // Only a table has a header to leave out.
+  const table = format === undefined || format.trim() === '' || /^\s*table(\s|$)/.test(format);
+  if ((o.heading === false || o.noheading) && table) process.stdout.write(out.split('\n').slice(1).join('\n'));
   else process.stdout.write(out);
 }
 

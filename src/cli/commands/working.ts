@@ -184,11 +184,13 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
     ContainerID: c.id,
     Builder: c.kind === 'builder',
     ImageID: c.imageId ?? '',
-    ImageName: c.imageName ?? '',
+    // Buildah names the image of `from scratch` so.
+    ImageName: c.imageName ?? (c.imageId ? '' : 'scratch'),
     ContainerName: c.name,
   }));
   if (o.quiet) {
-    for (const r of rows) print(o.notruncate ? r.ContainerID : r.ContainerID.slice(0, 12));
+    // Buildah prints whole ids here, --notruncate or not.
+    for (const r of rows) print(r.ContainerID);
     return;
   }
   if (o.json) {
@@ -205,7 +207,7 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
   }));
   const format = str(o.format);
   const { formatRows } = await import('../table.ts');
-  const out = formatRows(format ? rows : display, {
+  const out = formatRows(display, {
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.ContainerID}}\t{{.Builder}}\t{{.ImageID}}\t{{.ImageName}}\t{{.ContainerName}}',
     headers: { ContainerID: 'CONTAINER ID', Builder: 'BUILDER', ImageID: 'IMAGE ID', ImageName: 'IMAGE NAME', ContainerName: 'CONTAINER NAME' },
