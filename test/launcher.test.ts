@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure, makeEnv, type Env } from './helpers.ts';
+import { importBusybox } from './fixtures.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -79,5 +80,17 @@ describe('the launcher\'s code cache', () => {
     await c.run(['ps']);
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(files(c.dir)).toHaveLength(1);
+  });
+});
+
+describe('node\'s own options', () => {
+  it('are not taken from barge\'s arguments: an --env-file there is barge\'s (node would read it and exit 9)', async () => {
+    const r = await env.barge(['images', '--env-file', join(env.tmp, 'no-such-file')]);
+    expect(r.code, describeFailure(['images', '--env-file'], r)).toBe(125);
+    expect(r.stderr).toBe("Error: unknown option '--env-file'\n");
+    await importBusybox(env);
+    const run = await env.barge(['run', '--rm', '--env-file', join(env.tmp, 'no-such-file'), 'busybox', 'true']);
+    expect(run.code).toBe(125);
+    expect(run.stderr).toContain(`Error: parsing env file "${join(env.tmp, 'no-such-file')}": open ${join(env.tmp, 'no-such-file')}: no such file or directory`);
   });
 });

@@ -325,7 +325,7 @@ export function isRunning(store: Store, c: Container): boolean {
 function exitCommand(store: Store, id: string, rm: boolean): string[] {
   const script = process.argv[1] ?? '';
   return [
-    process.execPath, ...process.execArgv, script,
+    process.execPath, ...process.execArgv, '--', script,
     '--root', store.root, '--runroot', store.runroot, '--storage-driver', store.driver,
     'container', 'cleanup', ...(rm ? ['--rm'] : []), id,
   ];

@@ -97,7 +97,14 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
 export async function readEnvFiles(files: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const file of files) {
-    for (const raw of (await readFile(file, 'utf8')).split('\n')) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new Error(`parsing env file "${file}": open ${file}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
+    }
+    for (const raw of text.split('\n')) {
       const line = raw.replace(/\r$/, '').trimStart();
       if (line.trim() === '' || line.startsWith('#')) continue;
       out.push(line);

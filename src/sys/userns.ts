@@ -290,7 +290,8 @@ export function reexecInUserns(): Promise<never> {
     process.exit(125);
   }
   const script = process.argv[1]!;
-  const self = [process.execPath, ...process.execArgv, script, ...process.argv.slice(2)];
+  // "--": see bin/barge (node would read an --env-file among barge's arguments).
+  const self = [process.execPath, ...process.execArgv, '--', script, ...process.argv.slice(2)];
   // In identity mode barge writes the maps itself. unshare then runs a shell that reports the new
   // namespace and waits for the maps before starting barge: a program started before its uid is
   // mapped would lose its capabilities at exec.
