@@ -15,6 +15,17 @@ export function binarySize(n: number): string {
   return i === 0 ? `${v}${units[0]}` : `${v.toFixed(1)}${units[i]}`;
 }
 
+/**
+ * What Buildah and Podman print on stderr when they write an image into local storage (commit,
+ * import), as their copy reports it without a terminal.
+ */
+export function storedImageReport(blobDigests: readonly string[], configDigest: string): string {
+  return [
+    'Getting image source signatures', ...blobDigests.map((d) => `Copying blob ${d}`), `Copying config ${configDigest}`,
+    'Writing manifest to image destination', 'Storing signatures', '',
+  ].join('\n');
+}
+
 interface Line {
   label: string;
   total: number;

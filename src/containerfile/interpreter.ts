@@ -59,6 +59,8 @@ export interface BuildOptions {
   userns?: ContainerUserns;
   runtime?: string;
   quiet: boolean;
+  /** --iidfile: the final image's id goes there, not into a `--> ID` line (as Buildah). */
+  iidfile?: boolean;
   /** Progress lines (STEP, COMMIT, -->): stdout, as Buildah writes them. */
   out: (line: string) => void;
   warn: (line: string) => void;
@@ -492,7 +494,7 @@ class Interpreter {
 
   private announce(imageId: string, names: string[]): BuildResult {
     if (!this.o.quiet) {
-      this.o.out(`--> ${imageId.slice(0, 11)}`);
+      if (!this.o.iidfile) this.o.out(`--> ${imageId.slice(0, 11)}`);
       for (const n of names) this.o.out(`Successfully tagged ${n}`);
     }
     return { imageId, names };

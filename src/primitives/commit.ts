@@ -22,6 +22,8 @@ export interface CommitOptions {
 export interface CommitResult {
   imageId: string;
   manifestDigest: string;
+  /** The digest of the layer the commit made (an existing layer's when the changes were already stored). */
+  layerDigest: string;
 }
 
 /** `buildah commit`: the container's changes become one new layer on its image's layers. */
@@ -75,7 +77,7 @@ async function registerCommit(store: Store, b: Builder, opts: CommitOptions, lay
   image.history = history;
   const img = await writeImage(store, image, chain, { format: opts.format, annotations: b.state.config.annotations, names: opts.names, created });
   if (opts.rm) await store.deleteContainer(b.container);
-  return { imageId: img.id, manifestDigest: img.manifestDigest };
+  return { imageId: img.id, manifestDigest: img.manifestDigest, layerDigest: layer.blobDigest ?? layer.diffId };
 }
 
 /**

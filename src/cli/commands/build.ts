@@ -310,11 +310,13 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         ...(userns && { userns }),
         ...(runtime && { runtime }),
         quiet,
+        iidfile: typeof o.iidfile === 'string',
         out: (l) => process.stdout.write(`${l}\n`),
         warn: (l) => process.stderr.write(`${l}\n`),
       });
+      // As Buildah: the id goes to the --iidfile, or else to stdout.
       if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
-      print(res.imageId);
+      else print(res.imageId);
       return 0;
     } catch (e) {
       if (e instanceof BuildError) throw new ExitError(e.message, e.exitCode);

@@ -358,6 +358,9 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
   const { writeImage } = await import('../../primitives/commit.ts');
   const img = await writeImage(store, changed, [layer], { format: 'oci', annotations: {}, names: name ? [localImageName(name)] : [], created });
-  if (!o.quiet) process.stderr.write(`Getting image source signatures\nCopying blob ${layer.blobDigest!.slice(7, 19)} done\nWriting manifest to image destination\n`);
+  if (!o.quiet) {
+    const { storedImageReport } = await import('../progress.ts');
+    process.stderr.write(storedImageReport([layer.blobDigest ?? layer.diffId], `sha256:${img.id}`));
+  }
   print(`sha256:${img.id}`);
 }

@@ -165,17 +165,24 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
     ...(ts !== undefined && { timestamp: Number(ts) }),
     omitHistory: !!o.omitHistory,
   });
+  const before = new Set(store.listImages().map((i) => i.id));
   const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
   if (transportDest) {
     const { pushImage } = await import('./transfer.ts');
-    await pushImage(store, res.imageId, transportDest, { quiet: true });
+    await pushImage(store, res.imageId, transportDest, { quiet: !!o.quiet });
+    // The image went to the destination, not into local storage (where it was only staged).
+    if (!before.has(res.imageId)) await store.deleteImage(res.imageId);
+  } else if (!o.quiet) {
+    const { storedImageReport } = await import('../progress.ts');
+    process.stderr.write(storedImageReport([res.layerDigest], `sha256:${res.imageId}`));
   }
   if (o.rm && pod) {
     const { removeContainer } = await import('../../containers/lifecycle.ts');
     await removeContainer(store, b.container.id, { force: false });
   } else if (o.rm && transportDest) await store.deleteContainer(store.getContainer(b.container.id));
   if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
-  print(res.imageId);
+  // As Buildah: the id on stdout only for a commit into local storage without --iidfile.
+  else if (!transportDest) print(res.imageId);
 }
 
 export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
