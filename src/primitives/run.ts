@@ -1,5 +1,4 @@
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { hostname as hostHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
@@ -66,7 +65,8 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
       }
       const spec = buildSpec({
         rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids,
-        terminal: o.terminal ?? false, hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
+        // Without a terminal to take over, -t means none, as in Buildah (CI jobs pass -t out of habit).
+        terminal: !!o.terminal && (await import('node:tty')).isatty(0), hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
         ...(ns.uidMappings && { uidMappings: ns.uidMappings, gidMappings: ns.gidMappings ?? ns.uidMappings }),
         ...(ns.path !== undefined && { userNamespacePath: ns.path }),
       });
@@ -117,7 +117,8 @@ export async function readEnvFiles(files: readonly string[]): Promise<string[]> 
 async function etcFiles(runDir: string, hostname: string, network: string): Promise<MountSpec[]> {
   const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
   const resolv = network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '';
-  const files: [string, string][] = [['hosts', hosts], ['resolv.conf', resolv], ['hostname', `${network === 'host' ? hostHostname() : hostname}\n`]];
+  // The name the run's own UTS namespace has, whatever its network (as Buildah's /etc/hostname).
+  const files: [string, string][] = [['hosts', hosts], ['resolv.conf', resolv], ['hostname', `${hostname}\n`]];
   const out: MountSpec[] = [];
   for (const [name, content] of files) {
     await writeFile(join(runDir, name), content);
@@ -126,7 +127,26 @@ async function etcFiles(runDir: string, hostname: string, network: string): Prom
   return out;
 }
 
-/** -v HOST:CTR[:OPTS] */
+/** Mount propagation modes and the bind options passed to the runtime as given. */
+const BIND_FLAGS = ['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable', 'nosuid', 'nodev', 'noexec', 'suid', 'dev', 'exec'];
+
+/**
+ * Options Podman has and barge does not implement. They change where writes land or who owns the
+ * files, so ignoring one would silently do something else than asked (:O's writes would reach the
+ * host directory): refused by name instead.
+ */
+const UNIMPLEMENTED: Record<string, string> = {
+  O: 'an overlay mount of the source',
+  U: 'chowning the source to the container user',
+  idmap: 'an idmapped mount',
+  chown: 'chowning the source to the container user',
+};
+
+function unimplemented(option: string, spec: string): Error {
+  return new Error(`the mount option "${option}" (${UNIMPLEMENTED[option]}) in "${spec}" is not supported by barge: invalid mount option`);
+}
+
+/** -v HOST-DIR:CONTAINER-DIR[:OPTIONS]; an option barge does not know or implement is an error. */
 export function parseVolumes(specs: string[]): MountSpec[] {
   return specs.map((s) => {
     const [src, dst, opts] = s.split(':');
@@ -134,10 +154,13 @@ export function parseVolumes(specs: string[]): MountSpec[] {
     if (!dst.startsWith('/')) throw new Error(`invalid volume "${s}": container path must be absolute`);
     const options = ['rbind'];
     for (const o of (opts ?? '').split(',').filter(Boolean)) {
-      if (['ro', 'rw', 'z', 'Z', 'U', 'O'].includes(o)) {
-        if (o === 'ro') options.push('ro');
-      } else if (['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nosuid', 'nodev', 'noexec', 'suid', 'dev', 'exec'].includes(o)) options.push(o);
-      else throw new Error(`invalid volume option "${o}" in "${s}"`);
+      if (o in UNIMPLEMENTED) throw unimplemented(o, s);
+      // SELinux relabelling: nothing to do on a host without SELinux, as with Podman there.
+      if (o === 'z' || o === 'Z' || o === 'rw' || o === 'rbind') continue;
+      if (o === 'ro') options.push('ro');
+      else if (o === 'bind') options[0] = 'bind';
+      else if (BIND_FLAGS.includes(o)) options.push(o);
+      else throw new Error(`invalid option type "${o}" in volume "${s}"`);
     }
     return { destination: dst, type: 'bind', source: resolvePath(src), options };
   });
@@ -155,25 +178,71 @@ export function parseMountOptions(spec: string): { kv: Map<string, string>; flag
   return { kv, flags };
 }
 
-/** --mount type=bind,src=…,dst=…[,ro] and type=tmpfs,dst=… */
+/** The --mount keys and flags barge understands, by mount type (others are refused, as by Podman). */
+const MOUNT_KEYS: Record<'bind' | 'tmpfs', { kv: string[]; flags: string[] }> = {
+  bind: { kv: ['type', 'source', 'src', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw', 'bind-propagation', 'relabel', 'consistency'], flags: ['ro', 'readonly', 'rw', 'bind-nonrecursive', 'z', 'Z'] },
+  tmpfs: { kv: ['type', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw', 'tmpfs-size', 'tmpfs-mode'], flags: ['ro', 'readonly', 'rw', 'noexec', 'exec', 'nosuid', 'suid', 'nodev', 'dev', 'tmpcopyup', 'notmpcopyup'] },
+};
+
+/** --mount type=bind,src=…,dst=…[,ro][,bind-propagation=P][,bind-nonrecursive] and type=tmpfs,dst=…[,tmpfs-size=S][,tmpfs-mode=M] */
 export function parseMounts(specs: string[]): MountSpec[] {
   return specs.map((s) => {
     const { kv, flags } = parseMountOptions(s);
     const type = kv.get('type') ?? 'bind';
+    if (type !== 'bind' && type !== 'tmpfs') throw new Error(`invalid mount "${s}": type "${type}" is not supported (bind, tmpfs)`);
+    for (const k of [...kv.keys(), ...flags]) {
+      if (k in UNIMPLEMENTED) throw unimplemented(k, s);
+    }
+    const known = MOUNT_KEYS[type];
+    for (const k of kv.keys()) if (!known.kv.includes(k)) throw new Error(`${k}: invalid mount option`);
+    for (const f of flags) if (!known.flags.includes(f)) throw new Error(`${f}: invalid mount option`);
     const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
     if (!dst) throw new Error(`invalid mount "${s}": destination is required`);
     const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
     if (type === 'tmpfs') {
-      const options = ['nosuid', 'nodev'];
-      const size = kv.get('tmpfs-size');
-      if (size) options.push(`size=${size}`);
+      const options = tmpfsOptions([
+        ...(ro ? ['ro'] : []), ...[...flags].filter((f) => !['ro', 'readonly', 'rw'].includes(f)),
+        ...(kv.has('tmpfs-size') ? [`size=${kv.get('tmpfs-size')}`] : []), ...(kv.has('tmpfs-mode') ? [`mode=${kv.get('tmpfs-mode')}`] : []),
+      ], s);
       return { destination: dst, type: 'tmpfs', source: 'tmpfs', options };
     }
-    if (type !== 'bind') throw new Error(`invalid mount "${s}": type "${type}" is not supported (bind, tmpfs)`);
     const src = kv.get('source') ?? kv.get('src');
     if (!src) throw new Error(`invalid mount "${s}": source is required for bind mounts`);
-    return { destination: dst, type: 'bind', source: resolvePath(src), options: ['rbind', ...(ro ? ['ro'] : [])] };
+    const propagation = kv.get('bind-propagation');
+    if (propagation !== undefined && !BIND_FLAGS.slice(0, 8).includes(propagation)) throw new Error(`invalid bind-propagation "${propagation}" in "${s}"`);
+    return {
+      destination: dst, type: 'bind', source: resolvePath(src),
+      options: [flags.has('bind-nonrecursive') ? 'bind' : 'rbind', ...(ro ? ['ro'] : []), ...(propagation ? [propagation] : [])],
+    };
   });
+}
+
+/** Options a tmpfs mount takes: each one replaces the default or earlier value it contradicts. */
+const TMPFS_OPPOSITES: Record<string, string> = { ro: 'rw', rw: 'ro', noexec: 'exec', exec: 'noexec', nosuid: 'suid', suid: 'nosuid', nodev: 'dev', dev: 'nodev', tmpcopyup: 'notmpcopyup', notmpcopyup: 'tmpcopyup' };
+const TMPFS_KEYS = ['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks'];
+const TMPFS_OTHERS = ['atime', 'noatime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'diratime', 'nodiratime', 'sync', 'async', 'dirsync', ...BIND_FLAGS.slice(0, 8)];
+
+/**
+ * Podman's tmpfs options: rw,nosuid,nodev (exec allowed) with the user's options merged on top, so
+ * `--tmpfs /x:size=1m` keeps the defaults. An unknown option is an error, not passed to the kernel.
+ */
+export function tmpfsOptions(user: readonly string[], spec: string): string[] {
+  const out = ['rw', 'nosuid', 'nodev'];
+  for (const o of user) {
+    if (o === '') continue;
+    if (o in UNIMPLEMENTED) throw unimplemented(o, spec);
+    const eq = o.indexOf('=');
+    const key = eq < 0 ? o : o.slice(0, eq);
+    let at: number;
+    if (o in TMPFS_OPPOSITES) at = out.findIndex((x) => x === o || x === TMPFS_OPPOSITES[o]);
+    else if (eq > 0 && TMPFS_KEYS.includes(key)) at = out.findIndex((x) => x.startsWith(`${key}=`));
+    else if (eq < 0 && TMPFS_OTHERS.includes(o)) at = out.indexOf(o);
+    else throw new Error(`unknown mount option "${o}": invalid mount option`);
+    if (at < 0) out.push(o);
+    else out[at] = o;
+  }
+  // Not copying up is the runtimes' default; they know only the positive spelling.
+  return out.filter((x) => x !== 'notmpcopyup');
 }
 
 /**

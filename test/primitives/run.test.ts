@@ -259,3 +259,13 @@ describe('BUILDAH_ISOLATION', () => {
     expect(bad.stderr).toContain("from env 'BUILDAH_ISOLATION' is invalid");
   });
 });
+
+describe('the run\'s host name and terminal, as Buildah\'s', () => {
+  it('/etc/hostname holds the name the run\'s own hostname has, on the host network too; -t without a terminal runs without one', async () => {
+    const [file, uts] = (await sh(env, ctr, 'cat /etc/hostname; hostname', ['--network', 'host'])).split('\n');
+    expect(file).toBe(uts);
+    expect(uts).toBe((await env.bargeOk(['inspect', '--format', '{{.ContainerID}}', ctr])).slice(0, 12));
+    // barge's stdin here is no terminal: -t is dropped rather than failing on /dev/tty.
+    expect(await env.bargeOk(['run', '-t', ctr, '--', 'sh', '-c', 'test -t 0 || echo no-tty'])).toBe('no-tty');
+  });
+});
