@@ -116,3 +116,17 @@ describe('--layers cache', () => {
     expect(r.stdout).not.toMatch(/STEP 2\/6: ARG V=1\n-->/);
   });
 });
+
+describe('images after a --layers build', () => {
+  it('leaves out the step images (no name, another image on their layers) unless -a, as Buildah and Podman', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nRUN echo 1 > /one\nRUN echo 2 > /two\nLABEL step=last\n' });
+    const { id } = await buildOk(env, ctx, ['--layers', '-q', '-t', 'stepped']);
+    const shown = (await env.bargeOk(['images', '-q', '--no-trunc'])).split('\n');
+    const all = (await env.bargeOk(['images', '-a', '-q', '--no-trunc'])).split('\n');
+    expect(shown).toContain(`sha256:${id}`);
+    expect(all.length).toBeGreaterThanOrEqual(shown.length + 2);
+    for (const hidden of all.filter((i) => !shown.includes(i))) {
+      expect(await env.bargeOk(['images', '-a', '--no-trunc', '--format', '{{.Repository}}', hidden.replace(/^sha256:/, '')])).toBe('<none>');
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { openStore, print, humanAgo, humanSize, type GlobalOptions } from '../context.ts';
+import { openStore, print, humanAgo, humanSize, ExitError, type GlobalOptions } from '../context.ts';
 import type { ImageRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
@@ -108,9 +108,28 @@ async function applyFilters(store: Store, images: ImageRecord[], filters: string
   return out;
 }
 
+/**
+ * Images a build left as steps of later ones (--layers): no name, and another image stands on their
+ * layers. `images` leaves them out unless -a, as Buildah and Podman do; dangling images stay.
+ */
+function intermediateImages(store: Store, images: ImageRecord[]): Set<string> {
+  const out = new Set<string>();
+  const chains = new Map(images.map((i) => [i.id, new Set(store.layerChain(i.topLayer).map((l) => l.id))]));
+  for (const img of images) {
+    if (img.names.length > 0 || !img.topLayer) continue;
+    const child = images.some((o) => o.id !== img.id && chains.get(o.id)!.has(img.topLayer!) && (o.topLayer !== img.topLayer || o.added > img.added));
+    if (child) out.add(img.id);
+  }
+  return out;
+}
+
 export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   let images = store.listImages();
+  if (!o.all && !args[0]) {
+    const hidden = intermediateImages(store, images);
+    images = images.filter((i) => !hidden.has(i.id));
+  }
   if (args[0]) {
     const img = findImage(store, args[0]);
     images = img ? [img] : [];
@@ -396,17 +415,43 @@ export async function inspectData(store: Store, name: string, type?: string): Pr
   };
 }
 
+/**
+ * The top-level `inspect NAME…`: Podman's JSON for containers of run/create, Buildah's for working
+ * containers and images. One name of Buildah's kind prints Buildah's single object; otherwise the
+ * objects are an array as Podman prints. Unknown names fail with 125 after the others are shown.
+ */
 export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
   const store = await openStore(g);
   if (!args[0] && !o.latest) throw new Error('no names or ids specified');
-  // Podman-style containers have Podman's inspect JSON (-l: the latest of them).
-  if (o.latest || (str(o.type) !== 'image' && str(o.type) !== 'manifest' && store.findContainer(args[0]!)?.kind === 'container')) {
-    const { containerInspectCmd } = await import('./containers.ts');
-    return containerInspectCmd(g, args, o);
-  }
-  const data = await inspectData(store, args[0]!, str(o.type));
+  // -l is the latest Podman-style container.
+  if (o.latest) return (await import('./containers.ts')).containerInspectCmd(g, args, o);
+  const type = str(o.type);
   const format = str(o.format);
-  const { parseTemplate } = await import('../gotemplate.ts');
-  if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(data));
-  else print(goJSON(data, '    '));
+  const found: { data: Record<string, unknown>; buildah: boolean }[] = [];
+  const missing: string[] = [];
+  for (const name of args) {
+    try {
+      if (type !== 'image' && type !== 'manifest' && store.findContainer(name)?.kind === 'container') {
+        // Loaded only for such a container: it brings the container lifecycle code along.
+        const [{ inspectJSON }, { loadContainer }] = await Promise.all([import('./containers.ts'), import('../../containers/record.ts')]);
+        found.push({ data: inspectJSON(store, loadContainer(store, name)), buildah: false });
+      } else found.push({ data: await inspectData(store, name, type), buildah: true });
+    } catch (e) {
+      if (!(e instanceof StoreError && e.code === 'notfound')) throw e;
+      missing.push(name);
+    }
+  }
+  const single = args.length === 1 ? found[0] : undefined;
+  if (single?.buildah) {
+    const { parseTemplate } = await import('../gotemplate.ts');
+    if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(single.data));
+    else print(goJSON(single.data, '    '));
+  } else {
+    const { printInspected } = await import('../table.ts');
+    printInspected(found.map((f) => f.data), format);
+  }
+  if (!missing.length) return;
+  // Podman returns the first failure and reports the others on the way.
+  for (const name of missing.slice(1)) process.stderr.write(`error inspecting object: no such object: "${name}"\n`);
+  throw new ExitError(`inspecting object: no such object: "${missing[0]}"`, 125);
 }
