@@ -315,13 +315,24 @@ class Interpreter {
     return out;
   }
 
-  private step(prefix: string, n: number, total: number, ins: Instruction): void {
-    if (!this.o.quiet) this.o.out(`${prefix}STEP ${n}/${total}: ${ins.original}`);
+  private step(prefix: string, n: number, total: number, ins: Instruction | string): void {
+    if (!this.o.quiet) this.o.out(`${prefix}STEP ${n}/${total}: ${typeof ins === 'string' ? ins : ins.original}`);
+  }
+
+  /** A stage's FROM as Buildah shows it: with the ARGs it names substituted. */
+  private fromLine(from: Instruction): string {
+    const flags = from.flags.map((f) => `--${f.name}=${f.value} `).join('');
+    try {
+      return `${from.original.trimStart().split(/\s/)[0]} ${flags}${this.expand(from, from.args, this.globalVars())}`;
+    } catch {
+      // A bad substitution fails the stage's start, with its own message.
+      return from.original;
+    }
   }
 
   private async runStage(def: StageDef, isFinal: boolean, prefix: string): Promise<BuildResult | null> {
     const total = def.body.length + 1;
-    this.step(prefix, 1, total, def.from);
+    this.step(prefix, 1, total, this.fromLine(def.from));
     const layers = this.o.layers && !(isFinal && this.o.squash);
     const st = await this.startStage(def, layers);
     const onbuild = st.config.image.config?.OnBuild ?? [];

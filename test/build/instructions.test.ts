@@ -142,7 +142,9 @@ describe('ARG and ENV scoping', () => {
         'RUN echo "arch:[$TARGETARCH] plat:[$TARGETPLATFORM]" >> /out',
       ].join('\n'),
     });
-    const { stderr } = await buildOk(env, ctx, ['--build-arg', 'GLOBAL=cli', '--build-arg', 'FROMENV', '--build-arg', 'NOBODY=x', '-t', 'args'], { FROMENV: 'host-env' });
+    const { stderr, stdout } = await buildOk(env, ctx, ['--build-arg', 'GLOBAL=cli', '--build-arg', 'FROMENV', '--build-arg', 'NOBODY=x', '-t', 'args'], { FROMENV: 'host-env' });
+    // As Buildah shows it: the base after substitution.
+    expect(stdout).toContain('STEP 1/10: FROM busybox\n');
     const [out] = await readFiles(env, 'args', ['out']);
     const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as 'x64' | 'arm64'] ?? process.arch;
     expect(out).toBe(`before:[]\nafter:[cli] local:[env-wins] fromenv:[host-env]\narch:[${arch}] plat:[]\n`);
