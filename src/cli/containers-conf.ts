@@ -8,6 +8,8 @@ export interface ContainersConf {
   runtime?: string;
   defaultUlimits?: string[];
   defaultCapabilities?: string[];
+  /** [containers] init_path: the init that --init runs. */
+  initPath?: string;
 }
 
 /**
@@ -40,6 +42,7 @@ export function loadContainersConf(): ContainersConf {
     if (typeof engine.runtime === 'string' && engine.runtime) out.runtime = engine.runtime;
     if (Array.isArray(containers.default_ulimits)) out.defaultUlimits = containers.default_ulimits.map(String);
     if (Array.isArray(containers.default_capabilities)) out.defaultCapabilities = containers.default_capabilities.map(String);
+    if (typeof containers.init_path === 'string' && containers.init_path) out.initPath = containers.init_path;
   }
   return out;
 }

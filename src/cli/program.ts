@@ -180,7 +180,9 @@ export function buildProgram(only?: string): Command {
       .option('--conmon-pidfile <file>', 'where conmon writes its pid (for systemd units)')
       .option('--userns <mode>', 'user namespace: host, private, auto, keep-id[:uid=U,gid=G], nomap, ns:PATH')
       .option('--uidmap <mapping>', 'CONTAINER:HOST:SIZE uid map for a new user namespace', collect)
-      .option('--gidmap <mapping>', 'CONTAINER:HOST:SIZE gid map (default: the uid map)', collect);
+      .option('--gidmap <mapping>', 'CONTAINER:HOST:SIZE gid map (default: the uid map)', collect)
+      .option('--init', 'run an init (catatonit) as pid 1 that forwards signals and reaps zombies')
+      .option('--init-path <path>', 'the init binary for --init (default: containers.conf init_path, else catatonit)');
 
   podmanCreateOptions(
     program
@@ -329,6 +331,12 @@ export function buildProgram(only?: string): Command {
       .argument('<container>')
       .option('-o, --output <file>', 'write to this file instead of stdout')
       .action(action(async () => (await ctr()).exportCmd));
+    parent
+      .command('rename')
+      .description('Give a container a new name')
+      .argument('<container>')
+      .argument('<name>', 'the new name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)')
+      .action(action(async () => (await ctr()).renameCmd));
     const ps = parent
       .command(group ? 'ls' : 'ps')
       .description('List containers')
@@ -366,6 +374,17 @@ export function buildProgram(only?: string): Command {
     .option('-f, --format <template>', 'Go template or "json"')
     .option('-l, --latest', 'act on the latest container')
     .action(action(async () => (await ctr()).containerInspectCmd));
+  containerGroup
+    .command('exists')
+    .description('Exit 0 if the container exists, 1 if not')
+    .argument('<container>')
+    .option('--external', 'also count working containers (Buildah\'s)')
+    .action(action(async () => (await ctr()).containerExistsCmd));
+  containerGroup
+    .command('prune')
+    .description('Remove all containers that are not running')
+    .option('-f, --force', 'do not ask for confirmation (barge never asks)')
+    .action(action(async () => (await ctr()).containerPruneCmd));
   containerGroup
     .command('cleanup')
     .description('Record the exit of containers and release their resources (run by conmon)')
@@ -539,8 +558,8 @@ export function buildProgram(only?: string): Command {
 
   program
     .command('inspect')
-    .description('Show the configuration of a working container or image')
-    .argument('[name]')
+    .description('Show the configuration of containers, working containers and images')
+    .argument('[names...]')
     .addOption(new Option('-t, --type <type>', 'what to inspect').choices(['container', 'image', 'manifest']))
     .option('-f, --format <template>', 'Go template')
     .option('-l, --latest', 'the latest created container')

@@ -157,8 +157,8 @@ function rowLines(s: string): string[] {
  *  - "json" / "{{json .}}": the rows as a JSON array indented by 4 spaces;
  *  - "table <tmpl>": a header line derived from the fields in the template, then
  *    one line per row, aligned as Podman's tabwriter would;
- *  - any other template: one line per row, also through the tabwriter (Podman
- *    writes every report through it), with no header.
+ *  - any other template: one line per row, with no header and as written: a `\t` stays
+ *    a TAB (Podman's report formatter only aligns tables and its own templates).
  * Throws TemplateError for a bad template.
  */
 export function formatRows(rows: unknown[], opts: FormatOptions): string {
@@ -178,7 +178,7 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
   if (table) lines.push(...rowLines(tmpl.header((path) => headerLabel(path, opts.headers))));
   for (const row of rows) lines.push(...rowLines(tmpl.execute(row)));
   if (lines.length === 0) return '';
-  return tabwrite(lines);
+  return table ? tabwrite(lines) : lines.map((l) => l + '\n').join('');
 }
 
 /**

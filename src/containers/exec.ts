@@ -27,13 +27,11 @@ export interface ExecOptions {
   detach?: boolean;
 }
 
-/** The container, which must be running (125 "can only exec into running containers" otherwise). */
-export function runningContainer(store: Store, ref: string, verb: string): Container {
+/** The container, which must be running; otherwise `refusal`, whose text and exit status Podman words per verb. */
+export function runningContainer(store: Store, ref: string, refusal: string, exitCode = 125): Container {
   const c = loadContainer(store, ref);
   const s = liveState(store, c);
-  if (s.status !== 'running' && s.status !== 'stopping') {
-    throw new ContainerError(`can only ${verb} running containers. ${c.record.id} is in state ${s.status}: container state improper`);
-  }
+  if (s.status !== 'running' && s.status !== 'stopping') throw new ContainerError(refusal, exitCode);
   return c;
 }
 
@@ -82,7 +80,7 @@ const RUNTIME_LINE = /^(exec failed: |executable file `|open executable: |exec c
  */
 export async function execInContainer(store: Store, ref: string, o: ExecOptions): Promise<{ code: number; session?: string }> {
   if (o.command.length === 0) throw new ContainerError('must provide a non-empty command to start an exec session');
-  const c = runningContainer(store, ref, 'exec into');
+  const c = runningContainer(store, ref, 'can only create exec sessions on running containers: container state improper', 255);
   const proc = await execProcess(store, c, o);
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const dir = await mkdtemp(join(p.run, 'exec-'));

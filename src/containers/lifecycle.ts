@@ -10,17 +10,17 @@ import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, readImageConfig } from '../image/local-images.ts';
-import { buildSpec, DEFAULT_PATH, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
-import { findRuntime, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
+import { buildSpec, DEFAULT_PATH, normalizeCapability, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
+import { findRuntime, isExecutableFile, lookPath, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
 import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
-import { mergeEnv, parseMounts, parseVolumes, readEnvFiles } from '../primitives/run.ts';
+import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
 import {
-  containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
+  CONTAINER_NAME, containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
@@ -75,12 +75,38 @@ export interface CreateOptions {
   createCommand?: string[];
   conmonPidFile?: string;
   userns?: ContainerUserns;
+  /** --init: catatonit as the container's pid 1, forwarding signals and reaping zombies. */
+  init?: boolean;
+  /** --init-path, else containers.conf's init_path; the default locations when neither. */
+  initPath?: string;
 }
 
 const lockName = (id: string): string => `container:${id}`;
 
 /** The mode of a container's root directory, as containers/storage makes it. */
 export const ROOTFS_MODE = 0o555;
+
+/** Where Podman bind-mounts the init of --init, and so where its command lines show it. */
+export const INIT_DESTINATION = '/run/podman-init';
+
+const DEFAULT_INIT_PATH = '/usr/libexec/podman/catatonit';
+
+/** The configured init, else Podman's default init_path, else catatonit anywhere in PATH. */
+function findInit(configured: string | undefined): string {
+  if (configured !== undefined) {
+    if (!isExecutableFile(configured)) throw new ContainerError(`container-init binary not found on the host: stat ${configured}: no such executable file`);
+    return resolve(configured);
+  }
+  const found = isExecutableFile(DEFAULT_INIT_PATH) ? DEFAULT_INIT_PATH : lookPath('catatonit');
+  if (!found) throw new ContainerError(`container-init binary not found on the host: --init needs catatonit (install the "catatonit" package, or set init_path in containers.conf)`);
+  return found;
+}
+
+/** The process the runtime starts: the command, behind the init when there is one. */
+export function processArgs(cfg: ContainerConfig): string[] {
+  const command = [...cfg.entrypoint, ...cfg.cmd];
+  return cfg.init ? [INIT_DESTINATION, '--', ...command] : command;
+}
 
 /** "SIGTERM", "TERM", "term", "15" → 15. */
 export function signalNumber(sig: string): number {
@@ -146,6 +172,19 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   // A new entrypoint drops the image's Cmd, as with Podman.
   const cmd = o.command.length > 0 ? o.command : o.entrypoint !== undefined ? [] : (imgCfg.Cmd ?? []);
   if (entrypoint.length === 0 && cmd.length === 0) throw new ContainerError('no command or entrypoint provided, and no CMD or ENTRYPOINT from image');
+  if (o.name !== undefined && !CONTAINER_NAME.test(o.name)) {
+    throw new ContainerError('running container create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument');
+  }
+  // Checked here, as by Podman, so that no container is made that could never start.
+  for (const cap of [...(o.capAdd ?? []), ...(o.capDrop ?? [])]) {
+    try {
+      normalizeCapability(cap);
+    } catch {
+      const up = cap.toUpperCase();
+      throw new ContainerError(`"${up.startsWith('CAP_') ? up : `CAP_${up}`}": unknown capability`);
+    }
+  }
+  const initPath = o.init ? findInit(o.initPath) : undefined;
 
   const network = o.network ?? 'private';
   if (!['host', 'none', 'private'].includes(network)) {
@@ -166,7 +205,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   for (const t of o.tmpfs ?? []) {
     const [dst, opts] = t.split(':');
     if (!dst || !dst.startsWith('/')) throw new ContainerError(`invalid tmpfs "${t}": expected CONTAINER-DIR[:OPTIONS]`);
-    mounts.push({ destination: dst, type: 'tmpfs', source: 'tmpfs', options: opts ? opts.split(',') : ['rw', 'noexec', 'nosuid', 'nodev'] });
+    mounts.push({ destination: dst, type: 'tmpfs', source: 'tmpfs', options: tmpfsOptions(opts ? opts.split(',') : [], t) });
   }
   for (const m of mounts) {
     if (m.type === 'bind' && !existsSync(m.source)) throw new ContainerError(`statfs ${m.source}: no such file or directory`);
@@ -192,14 +231,14 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     readOnly: !!o.readOnly, readOnlyTmpfs: o.readOnlyTmpfs ?? true, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
     network: network as ContainerConfig['network'], stopSignal, stopTimeout: o.stopTimeout ?? 10, logDriver,
     resources, ulimits: (o.ulimits ?? []).map(parseUlimit), terminal: !!o.terminal, interactive: !!o.interactive,
-    autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: false,
+    autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: !!o.init,
+    ...(initPath !== undefined && { initPath }),
     noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
     ...(security.includes('seccomp=unconfined') && { seccompUnconfined: true }),
     ...(o.createCommand && { createCommand: o.createCommand }),
     ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),
     ...(o.userns && { userns: o.userns }),
   };
-  if (!config.workingDir.startsWith('/')) throw new ContainerError(`working directory "${config.workingDir}" must be an absolute path`);
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
   const defaultHostname = !config.hostname;
@@ -260,7 +299,11 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   };
   // The mount is a child process: write the container's files meanwhile.
   const [rootfs] = await Promise.all([store.mountContainer(c.record, { volatile: cfg.autoRemove }), writeFiles()]);
-  const user = await resolveUser(rootfs, cfg.user);
+  // Podman's exit status for a container that cannot run its command as asked: 126.
+  const user = await resolveUser(rootfs, cfg.user).catch((e: unknown) => {
+    throw new ContainerError((e as Error).message, 126);
+  });
+  if (!cfg.workingDir.startsWith('/')) throw new ContainerError(`workdir "${cfg.workingDir}" does not exist on container ${c.record.id}`, 126);
   if (cfg.workingDir !== '/') {
     const host = await resolveInRoot(rootfs, cfg.workingDir);
     await mkdir(host, { recursive: true });
@@ -275,13 +318,14 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     }
   }
   mounts.push(...cfg.mounts);
+  if (cfg.initPath !== undefined) mounts.push({ destination: INIT_DESTINATION, type: 'bind', source: cfg.initPath, options: ['bind', 'ro', 'rprivate'] });
   // Last, so that no tmpfs on /run hides it.
   mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind));
   const env = [...cfg.env];
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${cfg.hostname}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
   const spec = buildSpec({
-    rootfs, readonlyRootfs: cfg.readOnly, args: [...cfg.entrypoint, ...cfg.cmd], env, cwd: cfg.workingDir,
+    rootfs, readonlyRootfs: cfg.readOnly, args: processArgs(cfg), env, cwd: cfg.workingDir,
     uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
     noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined,
@@ -483,7 +527,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     code = await runContainer({
       runtime: runtimeOf(c), bundleDir: p.userdata, spec, id, stateRoot: p.stateRoot, sigProxy: o.sigProxy ?? true,
       ...(attachedIn
-        ? { stdio: 'inherit' as const }
+        ? { stdio: 'inherit' as const, stdin: cfg.interactive }
         : { stdio: 'pipe' as const, stdout: teeToLog(process.stdout, 'stdout', log), stderr: teeToLog(process.stderr, 'stderr', log) }),
     });
   } catch (e) {

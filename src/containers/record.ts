@@ -40,7 +40,10 @@ export interface ContainerConfig {
   /** Runtime path chosen at create time, so every later verb talks to the same runtime. */
   runtime: string;
   runtimeName: string;
+  /** --init: the command runs under an init process (lifecycle.ts processArgs). */
   init: boolean;
+  /** The host's init binary, bind-mounted read-only for --init; fixed at create so restarts use the same. */
+  initPath?: string;
   noNewPrivileges: boolean;
   /** --security-opt seccomp=unconfined: no seccomp filter. */
   seccompUnconfined?: boolean;
@@ -180,6 +183,9 @@ const NOUNS = [
   'stonebraker', 'swanson', 'tesla', 'thompson', 'torvalds', 'turing', 'volhard', 'wescoff', 'wilbur', 'wiles',
   'wing', 'wozniak', 'wright', 'yalow', 'yonath',
 ];
+
+/** The names Podman accepts for a container. */
+export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** A Podman-style random name ("happy_turing"). */
 export function randomName(): string {

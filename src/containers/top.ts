@@ -84,7 +84,7 @@ export async function containerPids(store: Store, c: Container): Promise<number[
 /** `podman top CONTAINER [descriptors…]`: the table of a running container's processes. */
 export async function topContainer(store: Store, ref: string, descriptors: string[]): Promise<string> {
   const { runningContainer } = await import('./exec.ts');
-  const c = runningContainer(store, ref, 'top');
+  const c = runningContainer(store, ref, 'top can only be used on running containers');
   // Podman accepts "pid,user" as well as separate words.
   const wanted = (descriptors.length ? descriptors.flatMap((d) => d.split(',')) : DEFAULT_DESCRIPTORS).filter((d) => d !== '');
   const cols = wanted.map((d) => {

@@ -19,7 +19,7 @@ export interface RuntimeInfo {
 // runc lives in /usr/sbin on Debian, which is often missing from a non-login PATH.
 const EXTRA_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
-function isExecutableFile(p: string): boolean {
+export function isExecutableFile(p: string): boolean {
   try {
     if (!statSync(p).isFile()) return false;
     accessSync(p, constants.X_OK);
@@ -106,6 +106,12 @@ export interface RunOptions {
    * goes to `stdout`/`stderr` (discarded when not given).
    */
   stdio?: 'inherit' | 'pipe';
+  /**
+   * With 'inherit': false gives the runtime /dev/null as stdin (Podman's -t without -i). A runtime
+   * with a terminal copies its stdin into the container's pty, so a terminal inherited there feeds
+   * whatever the user (or a terminal emulator) types into the container, echoed back as output.
+   */
+  stdin?: boolean;
   stdout?: Writable;
   stderr?: Writable;
   input?: string | Buffer;
@@ -179,6 +185,15 @@ function inTerminalForeground(): boolean {
   }
 }
 
+/**
+ * Whether the runtime gets /dev/null as stdin (see RunOptions.stdin). runc finds the terminal to
+ * put in raw mode on stdout too; crun insists on a terminal on fd 0 when the container has one
+ * (and fails on one it cannot read), so crun keeps ours, and with it the copying of its input.
+ */
+function closedInput(o: RunOptions): boolean {
+  return o.stdin === false && !(o.spec.process.terminal && o.runtime.name === 'crun');
+}
+
 function runForeground(
   o: RunOptions,
   base: string[],
@@ -188,7 +203,7 @@ function runForeground(
   // --log-format json without --log: each runtime reports its own failures as one JSON line on
   // stderr, which is what lets the relay tell them apart from the container's output.
   const args = [...base, '--log-format', 'json', 'run', '--bundle', o.bundleDir, o.id];
-  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'pipe'];
+  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] : [closedInput(o) ? 'ignore' : 'inherit', 'inherit', 'pipe'];
   const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
 
   return new Promise<number>((resolve, reject) => {

@@ -828,6 +828,17 @@ export class Store {
     }
   }
 
+  /** Gives a container a new name; 'conflict' when another container (of either kind) has it. */
+  renameContainer(id: string, name: string): void {
+    this.db.tx(() => {
+      const holder = this.db.get<{ id: string }>('SELECT id FROM containers WHERE name = ?', name);
+      if (holder && holder.id !== id) throw new StoreError(`name ${name} is in use by container ${holder.id}`, 'conflict');
+      if (this.db.run('UPDATE containers SET name = ? WHERE id = ?', name, id) === 0) {
+        throw new StoreError(`container ${id} was removed`, 'notfound');
+      }
+    });
+  }
+
   upperDir(c: ContainerRecord): string {
     return join(this.containerDir(c.id), this.driver === 'vfs' ? 'merged' : 'upper');
   }

@@ -64,13 +64,15 @@ describe('exec', () => {
     expect(bad.stderr).toContain('unknown descriptor: bogus');
   });
 
-  it('into a stopped container fails with 125', async () => {
+  it('into a stopped container fails with Podman\'s 255', async () => {
     await sleeper('ex2');
     await env.bargeOk(['stop', '-t', '0', 'ex2']);
     const r = await env.barge(['exec', 'ex2', 'true']);
-    expectCode(r, 125);
-    expect(r.stderr).toMatch(/can only exec into running containers/);
-    expectCode(await env.barge(['top', 'ex2']), 125);
+    expectCode(r, 255);
+    expect(r.stderr).toBe('Error: can only create exec sessions on running containers: container state improper\n');
+    const top = await env.barge(['top', 'ex2']);
+    expectCode(top, 125);
+    expect(top.stderr).toBe('Error: top can only be used on running containers\n');
     expectCode(await env.barge(['exec', 'no-such-container', 'true']), 125);
   });
 });

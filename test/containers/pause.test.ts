@@ -31,7 +31,7 @@ describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
     const again = await env.barge(['pause', name]);
     expectCode(again, 125);
     expect(again.stderr).toMatch(/is already paused: container state improper/);
-    expectCode(await env.barge(['exec', name, 'true']), 125);
+    expectCode(await env.barge(['exec', name, 'true']), 255);
     expect(await env.bargeOk(['unpause', name])).toBe(name);
     expect(runtimeStatus(runtime, id)).toBe('running');
     expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', name])).toBe('running');

@@ -493,8 +493,11 @@ describe('formatRows', () => {
     expect(formatRows([], { format: '{{.ID}}', defaultTable })).toBe('');
   });
 
-  it('aligns tabbed plain templates like Podman', () => {
-    expect(formatRows(rows, { format: '{{.ID}}\\t{{.Size}}', defaultTable })).toBe('abc123            10\ndef4567890123456  2000\n');
+  it('keeps the TABs of plain templates and aligns only tables, as Podman', () => {
+    expect(formatRows(rows, { format: '{{.ID}}\\t{{.Size}}', defaultTable })).toBe('abc123\t10\ndef4567890123456\t2000\n');
+    expect(formatRows(rows, { format: 'table {{.ID}}\\t{{.Size}}', defaultTable })).toBe(
+      'ID                SIZE\nabc123            10\ndef4567890123456  2000\n',
+    );
   });
 
   it('prints only the header for an empty table', () => {

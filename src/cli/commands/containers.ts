@@ -8,10 +8,10 @@ import { openStore, print, ExitError, humanDuration, selectedRuntime, usernsFrom
 import type { Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
-  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, markStoppedByUser, pauseContainer, removeContainer, signalContainer, signalNumber,
+  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, markStoppedByUser, pauseContainer, processArgs, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
-import { checkpointPaths, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
+import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 
@@ -52,7 +52,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
     image, command,
     env: list(o.env), envFiles: list(o.envFile), volumes: list(o.volume), mounts: list(o.mount), tmpfs: list(o.tmpfs),
     capAdd: list(o.capAdd), capDrop: list(o.capDrop), labels: list(o.label), ulimits: list(o.ulimit), securityOpt: list(o.securityOpt),
-    readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm,
+    readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm, init: !!o.init,
   };
   const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined): void => {
     if (v !== undefined) opts[k] = v;
@@ -73,6 +73,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('restart', str(o.restart));
   set('runtime', runtime);
   set('conmonPidFile', str(o.conmonPidfile));
+  set('initPath', str(o.initPath));
   if (o.readOnlyTmpfs !== undefined) opts.readOnlyTmpfs = str(o.readOnlyTmpfs) !== 'false';
   opts.createCommand = process.argv.slice(2);
   return opts;
@@ -84,6 +85,11 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
  */
 async function createFor(store: Store, args: string[], o: Opts, runtime: string | undefined): Promise<Container> {
   const opts = createOptions(args, o, runtime);
+  if (opts.init && opts.initPath === undefined) {
+    const { loadContainersConf } = await import('../containers-conf.ts');
+    const configured = loadContainersConf().initPath;
+    if (configured !== undefined) opts.initPath = configured;
+  }
   const cidfile = str(o.cidfile);
   if (cidfile !== undefined && existsSync(cidfile)) {
     throw new ExitError(`container id file exists. Ensure another container is not using it or delete ${cidfile}`, 125);
@@ -109,17 +115,17 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
   const runtime = await selectedRuntime(g);
   try {
     const c = await createFor(store, args, o, runtime);
-    if (o.detach) {
-      try {
-        await startDetached(store, c.record.id);
-      } catch (e) {
-        if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true }).catch(() => undefined);
-        throw e;
-      }
-      print(c.record.id);
-      return 0;
+    let code: number;
+    try {
+      if (o.detach) await startDetached(store, c.record.id);
+      code = o.detach ? 0 : await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
+    } catch (e) {
+      // It never ran (no such user, bad working directory, …): --rm leaves nothing behind, as Podman's.
+      if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true }).catch(() => undefined);
+      throw e;
     }
-    return await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
+    if (o.detach) print(c.record.id);
+    return code;
   } catch (e) {
     return rethrow(e);
   }
@@ -217,8 +223,9 @@ export async function restartCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const t = num(o.time, '--time');
   return forEach(targets(store, args, o, !!o.running), async (ref) => {
     await stopContainer(store, ref, t);
-    const c = await startDetached(store, ref);
-    return c.record.id;
+    await startDetached(store, ref);
+    // Podman prints the container as it was named.
+    return ref;
   });
 }
 
@@ -277,6 +284,45 @@ export async function cleanupCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const store = await openStore(g);
   // As Podman's cleanup (conmon's exit command), this is where the restart policy is applied.
   for (const ref of o.latest ? targets(store, args, o) : args) await cleanupContainer(store, ref, { rm: !!o.rm, restart: true });
+}
+
+/** `container exists [--external] NAME`: 0 for a container of run/create (--external: also a working container), else 1. */
+export async function containerExistsCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  const store = await openStore(g);
+  const r = store.findContainer(args[0]!);
+  return r && (r.kind === 'container' || o.external) ? 0 : 1;
+}
+
+/**
+ * `container prune [-f]`: removes every container of run/create that is not running (created or
+ * exited; paused ones stay, as with Podman) and prints their ids. barge never asks, so -f only
+ * exists for Podman's command lines.
+ */
+export async function containerPruneCmd(g: GlobalOptions): Promise<number> {
+  const store = await openStore(g);
+  const stopped = store.listContainers('container').filter((r) => {
+    const st = liveState(store, loadContainer(store, r.id)).status;
+    return st === 'created' || st === 'exited';
+  });
+  const code = await forEach(stopped.map((r) => r.id), (id) => removeContainer(store, id, { force: false }));
+  if (stopped.length) await store.collectGarbage();
+  return code;
+}
+
+/** `rename CONTAINER NAME` (also `container rename`): a container of run/create gets a new name, running or not. */
+export async function renameCmd(g: GlobalOptions, args: string[]): Promise<void> {
+  const store = await openStore(g);
+  const [ref, name] = args as [string, string];
+  if (!CONTAINER_NAME.test(name)) throw new ExitError(`names must match ${CONTAINER_NAME.source.slice(1, -1)}: invalid argument`, 125);
+  const c = loadContainer(store, ref);
+  if (c.record.name === name) return;
+  try {
+    store.renameContainer(c.record.id, name);
+  } catch (e) {
+    if (!(e instanceof StoreError && e.code === 'conflict')) throw e;
+    const id = c.record.id;
+    throw new ExitError(`renaming container ${id}: name ${name} already in use, cannot rename container ${id}: container already exists`, 125);
+  }
 }
 
 /** For `rm`: removes a Podman-style container (force kills a running one). Prints nothing. */
@@ -380,7 +426,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
   return {
     ID: noTrunc ? c.record.id : c.record.id.slice(0, 12),
     Image: c.record.imageName ?? c.data.config.image,
-    ImageID: c.data.config.imageId,
+    ImageID: noTrunc ? c.data.config.imageId : c.data.config.imageId.slice(0, 12),
     Command: !noTrunc && cmd.length > 17 ? `${cmd.slice(0, 17)}...` : cmd,
     CreatedHuman: `${humanDuration(Date.now() - Date.parse(c.record.created))} ago`,
     CreatedAt: c.record.created,
@@ -397,34 +443,59 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
   };
 }
 
-function matchesFilter(c: Container, s: ContainerState, f: string): boolean {
-  const i = f.indexOf('=');
-  if (i < 0) throw new ExitError(`invalid filter "${f}": expected KEY=VALUE`, 125);
-  const key = f.slice(0, i);
-  const v = f.slice(i + 1);
+/** The states `--filter status=` accepts, as Podman 4.3's StringToContainerStatus. */
+const FILTER_STATES = new Set(['created', 'running', 'stopped', 'paused', 'exited', 'unknown', 'removing']);
+
+type PsPredicate = (c: Container, s: ContainerState) => boolean;
+
+/** One --filter key's test for one value; values of the same key are ORed by psFilter. */
+function filterValue(key: string, v: string): PsPredicate {
   switch (key) {
     case 'id':
-      return c.record.id.startsWith(v);
-    case 'name':
-      return new RegExp(v).test(c.record.name);
+      return (c) => c.record.id.startsWith(v);
+    case 'name': {
+      const re = new RegExp(v);
+      return (c) => re.test(c.record.name);
+    }
     case 'status':
-      return podmanState(s) === v || (v === 'stopped' && s.status === 'exited');
+      if (!FILTER_STATES.has(v)) throw new ExitError(`unknown container state: ${v}: invalid argument`, 125);
+      return (_c, s) => podmanState(s) === (v === 'stopped' ? 'exited' : v);
     case 'exited':
-      return s.status === 'exited' && String(s.exitCode) === v;
+      return (_c, s) => s.status === 'exited' && String(s.exitCode) === v;
     case 'label': {
       const j = v.indexOf('=');
       const k = j < 0 ? v : v.slice(0, j);
-      const labels = c.data.config.labels;
-      return k in labels && (j < 0 || labels[k] === v.slice(j + 1));
+      return (c) => {
+        const labels = c.data.config.labels;
+        return k in labels && (j < 0 || labels[k] === v.slice(j + 1));
+      };
     }
     case 'restart-policy':
-      return c.data.config.restart.name === (v === '' ? 'no' : v);
+      return (c) => c.data.config.restart.name === (v === '' ? 'no' : v);
     case 'ancestor':
-      return c.data.config.image === v || c.record.imageName === v || c.data.config.imageId.startsWith(v.replace(/^sha256:/, '')) ||
+      return (c) => c.data.config.image === v || c.record.imageName === v || c.data.config.imageId.startsWith(v.replace(/^sha256:/, '')) ||
         (c.record.imageName ?? '').replace(/^localhost\//, '').replace(/:latest$/, '') === v.replace(/:latest$/, '');
     default:
-      throw new ExitError(`invalid filter "${key}"`, 125);
+      throw new ExitError(`${key} is an invalid filter`, 125);
   }
+}
+
+/**
+ * ps's --filter list as one test, as Podman combines them: values of one key are alternatives
+ * (status=exited or status=created), different keys must all hold; labels must all be present.
+ * Every filter is checked here, so a bad one fails even when no container is listed.
+ */
+function psFilter(filters: string[]): PsPredicate {
+  const byKey = new Map<string, PsPredicate[]>();
+  for (const f of filters) {
+    const i = f.indexOf('=');
+    if (i < 0) throw new ExitError(`invalid filter "${f}"`, 125);
+    const key = f.slice(0, i);
+    byKey.set(key, [...(byKey.get(key) ?? []), filterValue(key, f.slice(i + 1))]);
+  }
+  const groups = [...byKey].map(([key, tests]): PsPredicate =>
+    key === 'label' ? (c, s) => tests.every((t) => t(c, s)) : (c, s) => tests.some((t) => t(c, s)));
+  return (c, s) => groups.every((g) => g(c, s));
 }
 
 export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
@@ -436,11 +507,12 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   });
   const last = num(o.last, '--last');
   const all = !!o.all || last !== undefined || !!o.latest || list(o.filter).length > 0;
+  const matches = psFilter(list(o.filter));
   if (!all) cs = cs.filter((x) => isUp(x.s));
-  for (const f of list(o.filter)) cs = cs.filter((x) => matchesFilter(x.c, x.s, f));
-  cs.reverse(); // newest first, as Podman lists
-  if (o.latest) cs = cs.slice(0, 1);
-  if (last !== undefined && last >= 0) cs = cs.slice(0, last);
+  cs = cs.filter((x) => matches(x.c, x.s));
+  // Oldest first, as Podman lists; -l and -n take the newest ones of that list (-n 0: all).
+  if (o.latest) cs = cs.slice(-1);
+  if (last !== undefined && last > 0) cs = cs.slice(-last);
   if (o.quiet) {
     for (const x of cs) print(noTrunc ? x.c.record.id : x.c.record.id.slice(0, 12));
     return;
@@ -451,7 +523,7 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     print(JSON.stringify(cs.map((x) => psJSON(x.c, x.s)), null, 4));
     return;
   }
-  const rows = cs.map((x) => psRow(x.c, x.s, noTrunc || format !== undefined));
+  const rows = cs.map((x) => psRow(x.c, x.s, noTrunc));
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
@@ -505,7 +577,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   const s = liveState(store, c);
   const cfg = c.data.config;
   const p = containerPaths(store, c.record.id, cfg.runtimeName);
-  const args = [...cfg.entrypoint, ...cfg.cmd];
+  // As Podman: the process, so with --init the init and its `--`.
+  const args = processArgs(cfg);
   const up = isUp(s);
   return {
     Id: c.record.id,
@@ -577,6 +650,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       PortBindings: {},
       RestartPolicy: { Name: cfg.restart.name === 'no' ? '' : cfg.restart.name, MaximumRetryCount: cfg.restart.maxRetries },
       AutoRemove: cfg.autoRemove,
+      Init: cfg.init,
       CapAdd: cfg.capAdd,
       CapDrop: cfg.capDrop,
       ReadonlyRootfs: cfg.readOnly,

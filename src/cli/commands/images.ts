@@ -417,8 +417,9 @@ export async function inspectData(store: Store, name: string, type?: string): Pr
 
 /**
  * The top-level `inspect NAME…`: Podman's JSON for containers of run/create, Buildah's for working
- * containers and images. One name of Buildah's kind prints Buildah's single object; otherwise the
- * objects are an array as Podman prints. Unknown names fail with 125 after the others are shown.
+ * containers. One name of Buildah's kind (or one image) prints Buildah's single object, as
+ * `buildah inspect`; otherwise the objects are an array as Podman prints, with Podman's JSON for
+ * images. Unknown names fail with 125 after the others are shown.
  */
 export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number | void> {
   const store = await openStore(g);
@@ -431,11 +432,18 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const missing: string[] = [];
   for (const name of args) {
     try {
-      if (type !== 'image' && type !== 'manifest' && store.findContainer(name)?.kind === 'container') {
+      const ctr = type !== 'image' && type !== 'manifest' ? store.findContainer(name) : undefined;
+      if (ctr?.kind === 'container') {
         // Loaded only for such a container: it brings the container lifecycle code along.
         const [{ inspectJSON }, { loadContainer }] = await Promise.all([import('./containers.ts'), import('../../containers/record.ts')]);
         found.push({ data: inspectJSON(store, loadContainer(store, name)), buildah: false });
-      } else found.push({ data: await inspectData(store, name, type), buildah: true });
+      } else if (ctr || args.length === 1 || type === 'container' || type === 'manifest') {
+        found.push({ data: await inspectData(store, name, type), buildah: true });
+      } else {
+        // Among several names (Podman's form) an image is shown as Podman shows it, so that one
+        // template ({{.Id}}) serves containers and images alike.
+        found.push({ data: await podmanImageJSON(store, getImage(store, name)), buildah: false });
+      }
     } catch (e) {
       if (!(e instanceof StoreError && e.code === 'notfound')) throw e;
       missing.push(name);
@@ -451,7 +459,9 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     printInspected(found.map((f) => f.data), format);
   }
   if (!missing.length) return;
-  // Podman returns the first failure and reports the others on the way.
+  // With --type image, Buildah's words; else Podman's, which returns the first failure and
+  // reports the others on the way.
+  if (type === 'image') throw new ExitError(`${missing.join(', ')}: image not known`, 125);
   for (const name of missing.slice(1)) process.stderr.write(`error inspecting object: no such object: "${name}"\n`);
   throw new ExitError(`inspecting object: no such object: "${missing[0]}"`, 125);
 }

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { openStore, print, warn, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
+import type { ContainerRecord } from '../../store/store.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
@@ -236,17 +237,33 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
     if (o.ignore && o.cidfile !== undefined) return 0;
     throw new Error('at least one container name or id must be specified');
   }
-  const targets = o.all ? store.listContainers().map((c) => c.name) : [...args, ...fromFiles];
-  let failed = 0;
-  let code = 125;
+  const targets = o.all ? store.listContainers().map((c) => c.id) : [...args, ...fromFiles];
+  // As Podman: every name is looked up before anything is removed, and an unknown one (not
+  // skipped by -f or -i) removes nothing. Buildah (only working containers named) removes the
+  // others and fails with 125 at the end.
+  const found: { ref: string; c: ContainerRecord }[] = [];
+  const unknown: string[] = [];
   for (const ref of targets) {
+    const c = store.findContainer(ref);
+    if (c) found.push({ ref, c });
+    else if (!o.force && !o.ignore) unknown.push(ref);
+  }
+  const buildah = found.length > 0 && found.every((f) => f.c.kind === 'builder');
+  if (unknown.length && !buildah) throw new ExitError(`no container with name or ID "${unknown[0]}" found: no such container`, 1);
+  let failed = unknown.length;
+  for (const ref of unknown) process.stderr.write(`Error: removing container "${ref}": container not known\n`);
+  let code = 125;
+  for (const { ref, c } of found) {
     try {
-      if (o.ignore && !store.findContainer(ref)) continue;
-      const c = store.getContainer(ref);
-      // Podman-style containers may be running: stop (with -f) and clean up first.
-      if (c.kind === 'container') await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
-      else await store.withContainerLock(c, () => store.deleteContainer(c));
-      print(c.id);
+      // Podman-style containers may be running: stop (with -f) and clean up first. Podman prints
+      // the name as given, Buildah the id of a working container.
+      if (c.kind === 'container') {
+        await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
+        print(ref);
+      } else {
+        await store.withContainerLock(c, () => store.deleteContainer(c));
+        print(c.id);
+      }
     } catch (e) {
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       failed++;
