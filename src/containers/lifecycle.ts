@@ -326,7 +326,9 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
   const spec = buildSpec({
     rootfs, readonlyRootfs: cfg.readOnly, args: processArgs(cfg), env, cwd: cfg.workingDir,
-    uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, terminal: cfg.terminal, hostname: cfg.hostname,
+    // As Podman: a named user (--user, or the image's USER) keeps its primary group among its groups.
+    uid: user.uid, gid: user.gid, additionalGids: cfg.user !== '' ? [user.gid, ...user.additionalGids] : user.additionalGids,
+    terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
     noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined,
     ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),

@@ -64,7 +64,8 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
         });
       }
       const spec = buildSpec({
-        rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: user.additionalGids,
+        // Buildah lists the primary group among the groups, root's too.
+        rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: [user.gid, ...user.additionalGids],
         // Without a terminal to take over, -t means none, as in Buildah (CI jobs pass -t out of habit).
         terminal: !!o.terminal && (await import('node:tty')).isatty(0), hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
         ...(ns.uidMappings && { uidMappings: ns.uidMappings, gidMappings: ns.gidMappings ?? ns.uidMappings }),

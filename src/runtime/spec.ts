@@ -504,7 +504,8 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   };
 
   const user: SpecUser = { uid: o.uid, gid: o.gid, umask: 0o022 };
-  const extraGids = [...new Set(o.additionalGids ?? [])].filter((g) => g !== o.gid);
+  // The primary gid may be listed too: Podman and Buildah list it for a --user they are given.
+  const extraGids = [...new Set(o.additionalGids ?? [])];
   if (extraGids.length > 0) user.additionalGids = extraGids;
 
   const namespaces: SpecLinux['namespaces'] = [{ type: 'mount' }];

@@ -158,3 +158,11 @@ describe('-t', () => {
     expect(JSON.stringify(r.stdout)).toMatch(/^"hi\\r\\n\/dev\/pts\/\d+\\r\\n"$/);
   });
 });
+
+describe('groups', () => {
+  it("a named user keeps its primary group among its groups, as Podman's; the image's default root does not", async () => {
+    expect(await env.bargeOk(['run', '--rm', 'busybox', 'id'])).toBe('uid=0(root) gid=0(root)');
+    expect(await env.bargeOk(['run', '--rm', '-u', 'nobody', 'busybox', 'id'])).toBe('uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)');
+    expect(await env.bargeOk(['run', '--rm', '-u', '1000:1000', 'busybox', 'sh', '-c', 'id -G'])).toBe('1000');
+  });
+});

@@ -269,3 +269,10 @@ describe('the run\'s host name and terminal, as Buildah\'s', () => {
     expect(await env.bargeOk(['run', '-t', ctr, '--', 'sh', '-c', 'test -t 0 || echo no-tty'])).toBe('no-tty');
   });
 });
+
+describe('groups, as Buildah\'s run', () => {
+  it('lists the primary group among the groups, root\'s too', async () => {
+    expect(await sh(env, ctr, 'id')).toBe('uid=0(root) gid=0(root) groups=0(root)');
+    expect(await env.bargeOk(['run', '--user', 'nobody', ctr, '--', 'id'])).toBe('uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)');
+  });
+});
