@@ -4,6 +4,7 @@ import type { LayerRecord } from '../store/store.ts';
 import { sha256 } from '../store/hashing.ts';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
 import { localCandidates, parseReference, ReferenceError } from './reference.ts';
+import { descriptorFor } from './manifest.ts';
 
 /**
  * Finds a local image the way Podman does: full id, unique id prefix, exact name, the name
@@ -81,7 +82,7 @@ export async function readImageManifest(store: Store, img: ImageRecord): Promise
 }
 
 function configDescriptor(format: ManifestFormat, bytes: Buffer, digest: string): Descriptor {
-  return { mediaType: format === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig, digest, size: bytes.length };
+  return descriptorFor(format, { mediaType: format === 'docker' ? MediaType.dockerConfig : MediaType.ociConfig, digest, size: bytes.length });
 }
 
 /** A manifest for layers as kept in the store (their compressed blobs). */
@@ -94,7 +95,7 @@ export function buildManifest(
   const digest = sha256(configBytes);
   const layers = chain.map((l): Descriptor => {
     if (!l.blobDigest || l.blobSize === null) throw new StoreError(`layer ${l.id.slice(0, 12)} has no stored blob; run "barge system check --repair"`, 'corrupt');
-    return { mediaType: layerMediaType(format, l.blobMediaType ?? MediaType.ociLayerGzip), digest: l.blobDigest, size: l.blobSize };
+    return descriptorFor(format, { mediaType: layerMediaType(format, l.blobMediaType ?? MediaType.ociLayerGzip), digest: l.blobDigest, size: l.blobSize });
   });
   const m: Manifest = {
     schemaVersion: 2,

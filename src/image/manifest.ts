@@ -220,8 +220,13 @@ export function convertLayerMediaType(mediaType: string, to: ManifestFormat): st
   return layerMediaTypeFor(to, t.compression, mediaType);
 }
 
-function descriptorFor(format: ManifestFormat, d: Descriptor): Descriptor {
-  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+/**
+ * A descriptor as `format` writes it. The key order is part of the manifest's digest: Docker's
+ * schema2 structs put size before digest, OCI's digest before size, so tools that convert (skopeo,
+ * buildah) write these orders, and a conversion gives the same digest with any of them.
+ */
+export function descriptorFor(format: ManifestFormat, d: Descriptor): Descriptor {
+  const out: Descriptor = format === 'docker' ? { mediaType: d.mediaType, size: d.size, digest: d.digest } : { mediaType: d.mediaType, digest: d.digest, size: d.size };
   if (d.urls && d.urls.length > 0) out.urls = d.urls;
   // Docker schema2 descriptors have no annotations; dropping them is what a conversion has to do.
   if (format === 'oci' && d.annotations && Object.keys(d.annotations).length > 0) out.annotations = d.annotations;

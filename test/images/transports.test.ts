@@ -1,5 +1,5 @@
 // push/pull/copy between local transports and the store, skopeo in both directions, progress output.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,16 @@ describe('skopeo interop', () => {
     expect(cfg.code, describeTool('skopeo', ['inspect', '--config'], cfg)).toBe(0);
     // --config prints the config re-encoded, so compare what matters rather than bytes.
     expect((JSON.parse(cfg.stdout) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids).toHaveLength(2);
+  });
+
+  it('a conversion to Docker schema2 writes the very manifest skopeo writes (same digest)', async () => {
+    const layout = join(env.tmp, 'for-skopeo');
+    const [mine, theirs] = [join(env.tmp, 'v2s2-barge'), join(env.tmp, 'v2s2-skopeo')];
+    await env.bargeOk(['copy', '-q', '--format', 'v2s2', `oci:${layout}:sk`, `dir:${mine}`]);
+    const args = ['copy', '-q', '-f', 'v2s2', `oci:${layout}:sk`, `dir:${theirs}`];
+    const r = await runTool('skopeo', args);
+    expect(r.code, describeTool('skopeo', args, r)).toBe(0);
+    expect(readFileSync(join(mine, 'manifest.json'), 'utf8')).toBe(readFileSync(join(theirs, 'manifest.json'), 'utf8'));
   });
 
   it('skopeo copies barge layouts to every transport and barge pulls each back', async () => {
