@@ -413,6 +413,8 @@ export interface StartOptions {
   restore?: RestoreRequest;
   /** Runs once conmon has created the container and before it starts (to attach without missing output). */
   beforeStart?: (c: Container, p: ContainerPaths) => Promise<void>;
+  /** A foreground barge removes the --rm container itself, once it has its exit code (conmon's exit command does not). */
+  removedByCaller?: boolean;
 }
 
 /** How checkpoint.ts has a container restored by CRIU under conmon, through the same path as start. */
@@ -469,7 +471,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
         logPath: c.data.config.logDriver === 'k8s-file' ? p.logPath : null, terminal: c.data.config.terminal,
-        stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove), arg0,
+        stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove && !o.removedByCaller), arg0,
         ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
       });
     } catch (e) {
@@ -504,7 +506,11 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
 export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean } = {}): Promise<number> {
   const first = loadContainer(store, ref);
   const id = first.record.id;
-  if (first.data.config.restart.name !== 'no') return startFollowing(store, id, o);
+  // Under conmon also when a terminal is asked for and barge has none to give: conmon makes the
+  // pty, as Podman's run -t does in a CI job.
+  if (first.data.config.restart.name !== 'no' || (first.data.config.terminal && !(await import('node:tty')).isatty(0))) {
+    return startFollowing(store, id, o);
+  }
   const prep = await store.withLock(lockName(id), async () => {
     const c = reload(store, first);
     if (isRunning(store, c)) throw new ContainerError(`container ${c.record.name} is already running`);
@@ -558,8 +564,9 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
 }
 
 /**
- * The foreground run of a container with a restart policy: the policy must outlive barge, so
- * conmon monitors it as for `run -d`, and barge relays the first run. Its output comes from the
+ * The foreground run of a container with a restart policy (the policy must outlive barge), or with
+ * a terminal barge cannot give: conmon monitors it as for `run -d`, and barge relays the first
+ * run, and removes an --rm container once it has its exit code. Its output comes from the
  * log (conmon may accept the attach connection only after the container has written): the attach
  * socket, connected before the start, carries stdin, and the output too when there is no log.
  * Resolves with the first run's exit code, as Podman's does; the policy may restart it.
@@ -576,6 +583,7 @@ async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean 
     beforeStart: async (_c, p) => {
       if (cfg.interactive || !log) sock = await connectAttachSocket(p.userdata);
     },
+    removedByCaller: cfg.autoRemove,
   });
   const runs = c.data.state.restartCount;
   let code: number | null = null;
@@ -607,8 +615,11 @@ async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean 
       await readLog(log, from, (e) => writeEntries(e), () => !detached && !firstRunOver());
       stopRelay.abort();
     } else await relay;
+    // Detached (the detach keys on stdin), an --rm container stays until `rm`: conmon was told
+    // to leave the removal to this process.
     if (detached) return 0;
     while (!firstRunOver()) await new Promise((r) => setTimeout(r, 20));
+    if (cfg.autoRemove) await removeContainer(store, id, { force: true }).catch(() => undefined);
     return code ?? -1;
   } finally {
     unproxy();

@@ -15,7 +15,8 @@ export interface LogEntry {
   text: string;
 }
 
-const LINE = /^(\S+) (stdout|stderr) ([PF]) ?(.*)$/;
+// The text may hold a carriage return (a terminal's output ends its lines with \r\n): dotAll.
+const LINE = /^(\S+) (stdout|stderr) ([PF]) ?(.*)$/s;
 
 /** Parses whole log lines, joining partial (P) entries with what follows on the same stream. */
 export function parseK8sLog(text: string): LogEntry[] {

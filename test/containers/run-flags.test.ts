@@ -166,3 +166,19 @@ describe('groups', () => {
     expect(await env.bargeOk(['run', '--rm', '-u', '1000:1000', 'busybox', 'sh', '-c', 'id -G'])).toBe('1000');
   });
 });
+
+describe('terminals without one to take over', () => {
+  it('run -t with stdin no terminal gets a pty from conmon, as Podman\'s in a CI job: output, exit code, --rm', async () => {
+    const r = await env.barge(['run', '--rm', '-t', '--name', 'ttyless', 'busybox', 'sh', '-c', 'tty; echo ok; exit 3']);
+    expectCode(r, 3);
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r\nok\r\n$/);
+    expectCode(await env.barge(['container', 'inspect', 'ttyless']), 125);
+  });
+
+  it("a terminal container's log keeps its lines (they end in \\r\\n)", async () => {
+    const id = await env.bargeOk(['run', '-d', '-t', 'busybox', 'sh', '-c', 'echo from-the-pty']);
+    await env.bargeOk(['wait', id]);
+    expect((await env.barge(['logs', id])).stdout).toBe('from-the-pty\r\n');
+    await env.bargeOk(['rm', id]);
+  });
+});
