@@ -10,6 +10,8 @@ export interface ContainersConf {
   defaultCapabilities?: string[];
   /** [containers] init_path: the init that --init runs. */
   initPath?: string;
+  /** [containers] pids_limit (0: none). */
+  pidsLimit?: number;
 }
 
 /**
@@ -43,6 +45,7 @@ export function loadContainersConf(): ContainersConf {
     if (Array.isArray(containers.default_ulimits)) out.defaultUlimits = containers.default_ulimits.map(String);
     if (Array.isArray(containers.default_capabilities)) out.defaultCapabilities = containers.default_capabilities.map(String);
     if (typeof containers.init_path === 'string' && containers.init_path) out.initPath = containers.init_path;
+    if (typeof containers.pids_limit === 'number') out.pidsLimit = containers.pids_limit;
   }
   return out;
 }

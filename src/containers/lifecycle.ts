@@ -164,6 +164,13 @@ function parseUlimit(v: string): { type: string; soft: number; hard: number } {
   return { type: m[1]!, soft: soft < 0 ? Infinity : soft, hard: hard < 0 ? Infinity : hard };
 }
 
+/** One limit per type, the last one given (containers.conf's defaults come before --ulimit). */
+function lastOfEachType<T extends { type: string }>(limits: T[]): T[] {
+  const byType = new Map<string, T>();
+  for (const l of limits) byType.set(l.type.toLowerCase().replace(/^rlimit_/, ''), l);
+  return [...byType.values()];
+}
+
 /** `podman create`: the container row, its config, and nothing running yet. */
 export async function createContainer(store: Store, o: CreateOptions): Promise<Container> {
   const img = getImage(store, o.image);
@@ -230,7 +237,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     user: o.user ?? (o.userns?.user ? `${o.userns.user.uid}:${o.userns.user.gid}` : (imgCfg.User ?? '')), hostname: o.hostname ?? '', labels, annotations: {}, mounts,
     readOnly: !!o.readOnly, readOnlyTmpfs: o.readOnlyTmpfs ?? true, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
     network: network as ContainerConfig['network'], stopSignal, stopTimeout: o.stopTimeout ?? 10, logDriver,
-    resources, ulimits: (o.ulimits ?? []).map(parseUlimit), terminal: !!o.terminal, interactive: !!o.interactive,
+    resources, ulimits: lastOfEachType((o.ulimits ?? []).map(parseUlimit)), terminal: !!o.terminal, interactive: !!o.interactive,
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: !!o.init,
     ...(initPath !== undefined && { initPath }),
     noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),

@@ -1,7 +1,7 @@
 // `run`/`create` flags checked against Podman 4.3: --init, mount options barge must not drop,
 // --tmpfs defaults, --user/--workdir/--name errors, --rm after a failed start, and -t output.
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BARGE_BIN, type Env } from '../helpers.ts';
@@ -180,5 +180,21 @@ describe('terminals without one to take over', () => {
     await env.bargeOk(['wait', id]);
     expect((await env.barge(['logs', id])).stdout).toBe('from-the-pty\r\n');
     await env.bargeOk(['rm', id]);
+  });
+});
+
+describe("containers.conf's defaults", () => {
+  it('default_ulimits and pids_limit apply under --ulimit and --pids-limit, and inspect shows them as Podman does', async () => {
+    const conf = join(env.tmp, 'limits.conf');
+    await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=512:512", "nproc=700:700"]\npids_limit = 300\n');
+    const withConf = { env: { CONTAINERS_CONF: conf } };
+    const script = ['sh', '-c', 'ulimit -n; ulimit -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'];
+    expect((await env.bargeOk(['run', '--rm', 'busybox', ...script], withConf)).split('\n')).toEqual(['512', '700', '300']);
+    expect((await env.bargeOk(['run', '--rm', '--ulimit', 'nofile=256:256', '--pids-limit', '50', 'busybox', ...script], withConf)).split('\n')).toEqual(['256', '700', '50']);
+    await env.bargeOk(['create', '--name', 'limited', 'busybox', 'true'], withConf);
+    const host = JSON.parse(await env.bargeOk(['inspect', '--format', '{{json .HostConfig}}', 'limited'])) as { PidsLimit: number; Ulimits: unknown[] };
+    expect(host.PidsLimit).toBe(300);
+    expect(host.Ulimits).toEqual([{ Name: 'RLIMIT_NOFILE', Soft: 512, Hard: 512 }, { Name: 'RLIMIT_NPROC', Soft: 700, Hard: 700 }]);
+    await env.bargeOk(['rm', 'limited']);
   });
 });

@@ -40,6 +40,9 @@ function rethrow(e: unknown): never {
   throw e;
 }
 
+/** Podman's pids limit when containers.conf sets none. */
+const DEFAULT_PIDS_LIMIT = 2048;
+
 function createOptions(args: string[], o: Opts, runtime: string | undefined): CreateOptions {
   const [image, ...rest] = args;
   if (!image) throw new ExitError('an image name is required', 125);
@@ -85,11 +88,13 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
  */
 async function createFor(store: Store, args: string[], o: Opts, runtime: string | undefined): Promise<Container> {
   const opts = createOptions(args, o, runtime);
-  if (opts.init && opts.initPath === undefined) {
-    const { loadContainersConf } = await import('../containers-conf.ts');
-    const configured = loadContainersConf().initPath;
-    if (configured !== undefined) opts.initPath = configured;
-  }
+  const { loadContainersConf } = await import('../containers-conf.ts');
+  const conf = loadContainersConf();
+  if (opts.init && opts.initPath === undefined && conf.initPath !== undefined) opts.initPath = conf.initPath;
+  // containers.conf's defaults, under the container's own --ulimit (later ones win) and --pids-limit.
+  opts.ulimits = [...(conf.defaultUlimits ?? []), ...(opts.ulimits ?? [])];
+  // Only root has a pids cgroup to limit (a rootless barge on cgroup v1 has none delegated).
+  if (opts.pidsLimit === undefined && process.getuid?.() === 0 && !process.env['_BARGE_USERNS']) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
   const cidfile = str(o.cidfile);
   if (cidfile !== undefined && existsSync(cidfile)) {
     throw new ExitError(`container id file exists. Ensure another container is not using it or delete ${cidfile}`, 125);
@@ -658,7 +663,10 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Memory: cfg.resources.memory ?? 0,
       NanoCpus: Math.round((cfg.resources.cpus ?? 0) * 1e9),
       PidsLimit: cfg.resources.pidsLimit ?? 0,
-      Ulimits: cfg.ulimits.map((u) => ({ Name: u.type, Soft: u.soft, Hard: u.hard })),
+      // Podman names them RLIMIT_NOFILE etc., and -1 is unlimited.
+      Ulimits: cfg.ulimits.map((u) => ({
+        Name: `RLIMIT_${u.type.toUpperCase().replace(/^RLIMIT_/, '')}`, Soft: Number.isFinite(u.soft) ? u.soft : -1, Hard: Number.isFinite(u.hard) ? u.hard : -1,
+      })),
       Runtime: 'oci',
       PidMode: 'private',
       UTSMode: 'private',
