@@ -2,7 +2,7 @@
 // container inspect/cleanup, and the removal of such containers for `rm`.
 
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { openStore, print, ExitError, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
@@ -14,6 +14,8 @@ import {
 import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
+import { findImage } from '../../image/local-images.ts';
+import { mergeCapabilities, normalizeCapability } from '../../runtime/spec.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -585,6 +587,10 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   // As Podman: the process, so with --init the init and its `--`.
   const args = processArgs(cfg);
   const up = isUp(s);
+  const caps = mergeCapabilities(cfg.capAdd, cfg.capDrop).sort();
+  const binds = cfg.mounts.filter((m) => m.type === 'bind');
+  const image = findImage(store, cfg.imageId);
+  // Podman's keys in Podman's order, with its values for what barge does not have (pods, networks, devices).
   return {
     Id: c.record.id,
     Created: c.record.created,
@@ -604,11 +610,14 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
+      Health: { Status: '', FailingStreak: 0, Log: null },
       ...checkpointState(c, p.userdata),
     },
     Image: cfg.imageId,
+    ImageDigest: image?.manifestDigest ?? '',
     ImageName: c.record.imageName ?? cfg.image,
     Rootfs: '',
+    Pod: '',
     // Without a network there is no resolv.conf of the container's own (lifecycle.ts containerFiles).
     ResolvConfPath: cfg.network === 'none' ? '' : `${p.userdata}/resolv.conf`,
     HostnamePath: `${p.userdata}/hostname`,
@@ -621,10 +630,25 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     Name: c.record.name,
     RestartCount: s.restartCount,
     Driver: store.driver,
-    Mounts: cfg.mounts.filter((m) => m.type === 'bind').map((m) => ({
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    EffectiveCaps: caps,
+    BoundingCaps: caps,
+    ExecIDs: [],
+    GraphDriver: { Name: store.driver, Data: store.driver === 'overlay' ? { UpperDir: store.upperDir(c.record), WorkDir: join(store.containerDir(c.record.id), 'work'), MergedDir: join(store.containerDir(c.record.id), 'merged') } : {} },
+    Mounts: binds.map((m) => ({
       Type: 'bind', Source: m.source, Destination: m.destination, Driver: '', Mode: '',
       Options: (m.options ?? []).filter((x) => x !== 'ro'), RW: !(m.options ?? []).includes('ro'), Propagation: 'rprivate',
     })),
+    Dependencies: [],
+    NetworkSettings: {
+      EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+      MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: {}, SandboxKey: '',
+    },
+    Namespace: '',
+    IsInfra: false,
+    IsService: false,
     Config: {
       Hostname: cfg.hostname,
       Domainname: '',
@@ -645,32 +669,85 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Labels: Object.keys(cfg.labels).length ? cfg.labels : null,
       Annotations: cfg.annotations,
       StopSignal: signalNum(cfg.stopSignal),
-      StopTimeout: cfg.stopTimeout,
+      HealthcheckOnFailureAction: 'none',
+      ...(cfg.createCommand && { CreateCommand: ['barge', ...cfg.createCommand] }),
       Umask: '0022',
+      Timeout: 0,
+      StopTimeout: cfg.stopTimeout,
+      Passwd: true,
+      sdNotifyMode: 'container',
     },
     HostConfig: {
-      Binds: cfg.mounts.filter((m) => m.type === 'bind').map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`),
+      Binds: binds.map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`),
+      CgroupManager: 'cgroupfs',
+      CgroupMode: 'host',
+      ContainerIDFile: '',
       LogConfig: { Type: cfg.logDriver, Config: null, Path: cfg.logDriver === 'none' ? '' : p.logPath, Tag: '', Size: '0B' },
       NetworkMode: cfg.network === 'private' ? 'none' : cfg.network,
       PortBindings: {},
       RestartPolicy: { Name: cfg.restart.name === 'no' ? '' : cfg.restart.name, MaximumRetryCount: cfg.restart.maxRetries },
       AutoRemove: cfg.autoRemove,
-      Init: cfg.init,
-      CapAdd: cfg.capAdd,
-      CapDrop: cfg.capDrop,
+      VolumeDriver: '',
+      VolumesFrom: null,
+      CapAdd: cfg.capAdd.map(normalizeCapability),
+      CapDrop: cfg.capDrop.map(normalizeCapability),
+      Dns: [],
+      DnsOptions: [],
+      DnsSearch: [],
+      ExtraHosts: [],
+      GroupAdd: [],
+      IpcMode: 'shareable',
+      Cgroup: '',
+      Cgroups: 'default',
+      Links: null,
+      OomScoreAdj: 0,
+      PidMode: 'private',
+      Privileged: false,
+      PublishAllPorts: false,
       ReadonlyRootfs: cfg.readOnly,
+      SecurityOpt: [...(cfg.noNewPrivileges ? ['no-new-privileges'] : []), ...(cfg.seccompUnconfined ? ['seccomp=unconfined'] : [])],
       Tmpfs: Object.fromEntries(cfg.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, (m.options ?? []).join(',')])),
+      UTSMode: 'private',
+      UsernsMode: '',
+      ShmSize: 65536000,
+      Runtime: 'oci',
+      ConsoleSize: [0, 0],
+      Isolation: '',
+      CpuShares: 0,
       Memory: cfg.resources.memory ?? 0,
       NanoCpus: Math.round((cfg.resources.cpus ?? 0) * 1e9),
+      CgroupParent: '',
+      BlkioWeight: 0,
+      BlkioWeightDevice: null,
+      BlkioDeviceReadBps: null,
+      BlkioDeviceWriteBps: null,
+      BlkioDeviceReadIOps: null,
+      BlkioDeviceWriteIOps: null,
+      CpuPeriod: 0,
+      CpuQuota: 0,
+      CpuRealtimePeriod: 0,
+      CpuRealtimeRuntime: 0,
+      CpusetCpus: '',
+      CpusetMems: '',
+      Devices: [],
+      DiskQuota: 0,
+      KernelMemory: 0,
+      MemoryReservation: 0,
+      MemorySwap: 0,
+      MemorySwappiness: 0,
+      OomKillDisable: false,
       PidsLimit: cfg.resources.pidsLimit ?? 0,
       // Podman names them RLIMIT_NOFILE etc., and -1 is unlimited.
       Ulimits: cfg.ulimits.map((u) => ({
         Name: `RLIMIT_${u.type.toUpperCase().replace(/^RLIMIT_/, '')}`, Soft: Number.isFinite(u.soft) ? u.soft : -1, Hard: Number.isFinite(u.hard) ? u.hard : -1,
       })),
-      Runtime: 'oci',
-      PidMode: 'private',
-      UTSMode: 'private',
-      IpcMode: 'private',
+      CpuCount: 0,
+      CpuPercent: 0,
+      IOMaximumIOps: 0,
+      IOMaximumBandwidth: 0,
+      CgroupConf: null,
+      // Podman has the key only for --init.
+      ...(cfg.init && { Init: true }),
     },
   };
 }
