@@ -8,6 +8,11 @@ export const GLOBAL_VALUE_OPTIONS = new Set(['--root', '--runroot', '--storage-d
 /** Commands whose first operand is a subcommand. */
 const GROUPS = new Set(['container', 'generate', 'image', 'skopeo', 'system']);
 
+/** A group's own options that take a value (Skopeo's global flags), given before its subcommand. */
+const GROUP_VALUE_OPTIONS: Record<string, ReadonlySet<string>> = {
+  skopeo: new Set(['--policy', '--override-arch', '--override-os', '--override-variant', '--tmpdir', '--command-timeout', '--registries.d']),
+};
+
 /** The command word of a command line (arguments after the executable), and the subcommand's for a group. */
 export function commandWords(args: readonly string[]): string[] {
   return commandLine(args).words;
@@ -18,7 +23,7 @@ export function commandLine(args: readonly string[]): { words: string[]; end: nu
   const words: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (GLOBAL_VALUE_OPTIONS.has(a)) i++;
+    if (GLOBAL_VALUE_OPTIONS.has(a) || (words.length === 1 && GROUP_VALUE_OPTIONS[words[0]!]?.has(a))) i++;
     else if (!a.startsWith('-')) {
       words.push(a);
       if (words.length === 2 || !GROUPS.has(a)) return { words, end: i + 1 };

@@ -828,6 +828,20 @@ function stringerOf(v: object): string | null {
   return null;
 }
 
+/** Objects marked by goStruct, with the Go type name they stand for. */
+const STRUCTS = new WeakMap<object, string>();
+
+/**
+ * Marks `fields` as a Go struct of type `typeName` for templates: a field it lacks is an error
+ * ("can't evaluate field …") instead of a map's "<no value>", names match exactly, and `{{.}}`
+ * prints `{v1 v2 …}` in field order. For data whose Go counterpart is a fixed struct, where a
+ * misspelt field must fail (skopeo inspect's output). Nested plain objects stay maps.
+ */
+export function goStruct<T extends object>(fields: T, typeName: string): T {
+  STRUCTS.set(fields, typeName);
+  return fields;
+}
+
 function isMapLike(v: unknown): v is Record<string, unknown> | Map<unknown, unknown> {
   if (v instanceof Map) return true;
   if (typeof v !== 'object' || v === null) return false;
@@ -894,6 +908,8 @@ function goTypeName(v: unknown): string {
   }
   if (listOf(v)) return '[]interface {}';
   if (v instanceof Date) return 'time.Time';
+  const struct = STRUCTS.get(v);
+  if (struct !== undefined) return struct;
   return 'map[string]interface {}';
 }
 
@@ -1275,6 +1291,7 @@ function fmtArg(v: unknown, verb: string, f: FmtSpec, top: boolean): string {
         if (s !== null) return fmtString(s, verb, f) ?? badVerb(verb, v);
       }
       if (v instanceof Set) return '[' + [...v].map((e) => fmtArg(e, verb, f, false)).join(' ') + ']';
+      if (STRUCTS.has(v)) return '{' + Object.values(v).map((e) => fmtArg(e, verb, f, false)).join(' ') + '}';
       if (isMapLike(v)) {
         // The image spec's sets (ExposedPorts, Volumes) are Go maps of empty structs, printed `{}`.
         const parts = sortedEntries(v).map(([k, val]) => `${fmtArg(k, verb, f, false)}:${isEmptyPlainObject(val) ? '{}' : fmtArg(val, verb, f, false)}`);
@@ -2083,6 +2100,9 @@ class Executor {
     // A nil receiver behaves like a nil Go map: every key is missing.
     if (receiver === undefined || receiver === null) return undefined;
     const hasArgs = args.length > 1 || final !== MISSING;
+    if (STRUCTS.has(receiver as object) && !Object.hasOwn(receiver as object, name)) {
+      return this.fail(node, `can't evaluate field ${name} in type ${goTypeName(receiver)}`);
+    }
     if (isMapLike(receiver)) {
       const found = lookupField(receiver, name);
       if (found && typeof found.value === 'function') {

@@ -16,9 +16,11 @@ function programFor(argv: string[]): Command {
 /**
  * Podman's and Buildah's boolean flags also take a value (`--rm=true`, `--layers=false`), as Go's
  * pflag allows; commander's take none. Such a flag of the invoked command becomes the plain flag
- * (true), its `--no-` form when there is one (false), or nothing (false, the default). Only up to
- * the command's first operand: what follows an image or a container may be the container's own
- * command line.
+ * (true), its `--no-` form when there is one (false), or nothing (false, the default). Flags
+ * declared `[bool]` keep a value given with `=`, and given bare become `--flag=true`: pflag never
+ * takes a boolean's value from the next argument, commander would (`copy --dest-tls-verify SRC
+ * DEST` lost SRC). Only up to the command's first operand: what follows an image or a container
+ * may be the container's own command line.
  */
 export function plainBooleanFlags(program: Command, args: readonly string[]): string[] {
   const { words, end } = commandLine(args);
@@ -26,11 +28,25 @@ export function plainBooleanFlags(program: Command, args: readonly string[]): st
   for (const w of words) cmd = cmd?.commands.find((c) => c.name() === w || c.aliases().includes(w));
   if (!cmd || cmd === program) return [...args];
   const booleans = new Set(cmd.options.filter((o) => !o.required && !o.optional && o.long).map((o) => o.long!));
+  const goBooleans = new Set(cmd.options.filter((o) => o.optional && o.long && o.flags.endsWith('[bool]')).map((o) => o.long!));
+  // The value of `--authfile FILE` is not the first operand.
+  const valued = new Set(cmd.options.filter((o) => o.required).flatMap((o) => [o.long, o.short]).filter((f) => f !== undefined));
   const out = args.slice(0, end);
   let operands = false;
+  let value = false;
   for (const a of args.slice(end)) {
+    if (value) {
+      value = false;
+      out.push(a);
+      continue;
+    }
     const m = operands ? null : /^(--[\w-]+)=(true|false)$/i.exec(a);
     if (a === '--' || (!a.startsWith('-') && !operands)) operands = true;
+    if (!operands && goBooleans.has(a)) {
+      out.push(`${a}=true`);
+      continue;
+    }
+    if (!operands && valued.has(a)) value = true;
     if (!m || !booleans.has(m[1]!)) {
       out.push(a);
       continue;
@@ -57,17 +73,19 @@ export async function main(): Promise<void> {
     c.exitOverride();
     c.configureOutput({ writeErr });
   }
+  // Skopeo's commands fail with 1, Podman's and Buildah's with 125.
+  const failure = commandWords(process.argv.slice(2))[0] === 'skopeo' ? 1 : 125;
   try {
     await program.parseAsync([...process.argv.slice(0, 2), ...plainBooleanFlags(program, process.argv.slice(2))]);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exitCode = 0;
-      else process.exitCode = 125;
+      else process.exitCode = failure;
     } else {
       const err = e as Error;
       if (process.env.BARGE_DEBUG) process.stderr.write(`${err.stack}\n`);
       process.stderr.write(`Error: ${err.message}\n`);
-      process.exitCode = e instanceof ExitError ? e.exitCode : 125;
+      process.exitCode = e instanceof ExitError ? e.exitCode : failure;
     }
   } finally {
     closeStore();

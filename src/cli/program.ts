@@ -11,26 +11,55 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 /** How a command reaches a registry: the options Podman's pulling and pushing commands share. */
 function registryAccess(c: Command): Command {
   return c
-    .option('--tls-verify <bool>', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates (default: as registries.conf says)')
     .option('--creds <user[:password]>', 'registry credentials')
     .option('--authfile <file>', 'auth.json with registry credentials')
     .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
 }
 
-/** Skopeo's registry commands add a bearer token and retries. */
+/** Skopeo's registry commands add credentials spelt apart, anonymous access, a bearer token and retries. */
 function registryOptions(c: Command): Command {
   return registryAccess(c)
+    .option('--username <user>', 'username for the registry')
+    .option('--password <password>', 'password for the registry')
+    .option('--no-creds', 'access the registry anonymously')
     .option('--registry-token <token>', 'bearer token for the registry')
     .option('--retry-times <n>', 'retries for transient registry failures');
+}
+
+/**
+ * Skopeo's global flags. Cobra lets them come before the subcommand or after it, so `skopeo` and
+ * each of its subcommands take them; a preAction hook of `skopeo` hands the group's values down.
+ * Subcommands that choose among platforms anyway already have the --override-* flags.
+ */
+function skopeoGlobalOptions(c: Command, platform: boolean): Command {
+  c.option('--insecure-policy', 'run without any policy check (as skopeo: policy.json is not read)')
+    .option('--policy <file>', 'trust policy file (policy.json) to consult')
+    .option('--debug', 'enable debug output (stack traces of failures)')
+    .option('--tmpdir <dir>', 'directory for temporary files')
+    .option('--command-timeout <duration>', 'give up after this long (a Go duration: 30s, 5m)')
+    .option('--registries.d <dir>', 'registry configuration for signature storage (accepted; barge copies no signatures)');
+  if (platform) {
+    c.option('--override-os <os>', 'OS to choose from a multi-platform image')
+      .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
+      .option('--override-variant <variant>', 'variant to choose from a multi-platform image');
+  }
+  return c;
 }
 
 /** What Skopeo's copy and sync take for image copies: each side's registry access, lists of images, compression, platform choice. */
 function imageCopyOptions(c: Command): Command {
   return c
-    .option('--src-tls-verify <bool>', 'require HTTPS and verify certificates of the source registry')
-    .option('--dest-tls-verify <bool>', 'require HTTPS and verify certificates of the destination registry')
+    .option('--src-tls-verify [bool]', 'require HTTPS and verify certificates of the source registry')
+    .option('--dest-tls-verify [bool]', 'require HTTPS and verify certificates of the destination registry')
     .option('--src-creds <user[:password]>', 'credentials for the source registry')
     .option('--dest-creds <user[:password]>', 'credentials for the destination registry')
+    .option('--src-username <user>', 'username for the source registry')
+    .option('--src-password <password>', 'password for the source registry')
+    .option('--dest-username <user>', 'username for the destination registry')
+    .option('--dest-password <password>', 'password for the destination registry')
+    .option('--src-no-creds', 'access the source registry anonymously')
+    .option('--dest-no-creds', 'access the destination registry anonymously')
     .option('--src-registry-token <token>', 'bearer token for the source registry')
     .option('--dest-registry-token <token>', 'bearer token for the destination registry')
     .option('--src-cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the source registry')
@@ -45,7 +74,8 @@ function imageCopyOptions(c: Command): Command {
     .option('--override-os <os>', 'OS to choose from a multi-platform image')
     .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
     .option('--override-variant <variant>', 'variant to choose from a multi-platform image')
-    .option('--preserve-digests', 'fail rather than change a manifest (and so its digest)');
+    .option('--preserve-digests', 'fail rather than change a manifest (and so its digest)')
+    .option('--remove-signatures', 'do not copy signatures (accepted: barge never copies signatures)');
 }
 
 /** Buildah's user namespace options of from and build (Podman's run spells the maps --uidmap/--gidmap). */
@@ -134,8 +164,9 @@ export function buildProgram(only?: string): Command {
       .option('--from <image|container>', 'copy from this image or container instead of the host')
       .option('--contextdir <dir>', 'confine sources to this directory')
       .option('-q, --quiet', 'do not print the digest of the copied content')
-      .option('--format <format>', 'manifest format for image copies (oci, v2s2)')
-      .option('--all', 'copy all images of a list (image copies)')
+      // The short forms are skopeo copy's, for `copy TRANSPORT:SRC TRANSPORT:DEST`; Buildah's copy has none.
+      .option(`${name === 'copy' ? '-f, ' : ''}--format <format>`, 'manifest format for image copies (oci, v2s2)')
+      .option(`${name === 'copy' ? '-a, ' : ''}--all`, 'copy all images of a list (image copies)')
       .option('--signature-policy <file>', 'policy.json to consult (image copies)')
       .option('--digestfile <file>', 'write the manifest digest to this file (image copies)');
     if (name === 'copy') imageCopyOptions(cmd);
@@ -697,7 +728,7 @@ export function buildProgram(only?: string): Command {
   const loginOptions = (c: Command): Command =>
     c
       .option('--authfile <file>', 'auth.json to use')
-      .option('--tls-verify <bool>', 'require HTTPS and verify certificates')
+      .option('--tls-verify [bool]', 'require HTTPS and verify certificates')
       .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
   // Podman's login/logout, also under `barge skopeo`.
   const loginCommands = (parent: Command): void => {
@@ -725,18 +756,29 @@ export function buildProgram(only?: string): Command {
   ).action(action(async () => (await reg()).listTagsCmd));
 
   // Skopeo's spellings: `barge skopeo inspect docker://…` and friends.
-  const skopeo = program.command('skopeo').description('Skopeo-compatible commands: inspect, copy, sync, list-tags, delete, login, logout, manifest-digest');
-  registryOptions(
-    skopeo
-      .command('inspect')
-      .description('Inspect an image in a registry or another transport without pulling it')
-      .argument('<image>', 'TRANSPORT:NAME, e.g. docker://HOST/REPO:TAG')
-      .option('--raw', 'print the raw manifest (or config with --config)')
-      .option('--config', 'print the image config')
-      .option('-n, --no-tags', 'do not list the repository tags')
-      .option('--override-os <os>', 'OS to choose from a multi-platform image')
-      .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
-      .option('--override-variant <variant>', 'variant to choose from a multi-platform image'),
+  const skopeo = skopeoGlobalOptions(
+    program
+      .command('skopeo')
+      .description('Skopeo-compatible commands: inspect, copy, sync, list-tags, delete, login, logout, manifest-digest')
+      .version(`barge skopeo version ${VERSION}`, '-v, --version', 'print the version'),
+    true,
+  ).hook('preAction', async (group, sub) => {
+    if (sub === group) return;
+    for (const [k, v] of Object.entries(group.opts())) if (sub.getOptionValue(k) === undefined) sub.setOptionValue(k, v);
+    await (await reg()).applySkopeoGlobals(sub.opts());
+  });
+  skopeoGlobalOptions(
+    registryOptions(
+      skopeo
+        .command('inspect')
+        .description('Inspect an image in a registry or another transport without pulling it')
+        .argument('<image>', 'TRANSPORT:NAME, e.g. docker://HOST/REPO:TAG')
+        .option('--raw', 'print the raw manifest (or config with --config)')
+        .option('--config', 'print the image config')
+        .option('-f, --format <template>', 'Go template over the output, e.g. \'{{.Digest}}\'')
+        .option('-n, --no-tags', 'do not list the repository tags'),
+    ),
+    true,
   ).action(action(async () => (await reg()).inspectCmd));
   const skopeoCopy = skopeo
     .command('copy')
@@ -748,10 +790,10 @@ export function buildProgram(only?: string): Command {
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('-a, --all', 'copy every image of a list, and the list')
     .option('--digestfile <file>', 'write the manifest digest to this file');
-  imageCopyOptions(skopeoCopy).action(action(async () => (await tr()).skopeoCopyCmd));
+  skopeoGlobalOptions(imageCopyOptions(skopeoCopy), false).action(action(async () => (await tr()).skopeoCopyCmd));
   // Skopeo's sync, also as `barge sync`.
   for (const parent of [program, skopeo]) {
-    imageCopyOptions(
+    const sync = imageCopyOptions(
       parent
         .command('sync')
         .description('Synchronize images between registry repositories and local directories')
@@ -764,27 +806,29 @@ export function buildProgram(only?: string): Command {
         .option('--dry-run', 'show what would be copied without copying')
         .option('--keep-going', 'go on after an image fails, and fail at the end')
         .option('-f, --format <format>', 'manifest format (oci, v2s2)')
-        .option('-q, --quiet', 'suppress progress output')
-        .option('--remove-signatures', 'do not copy signatures')
-        .option('--src-username <user>', 'username for the source registry')
-        .option('--src-password <password>', 'password for the source registry')
-        .option('--dest-username <user>', 'username for the destination registry')
-        .option('--dest-password <password>', 'password for the destination registry')
-        .option('--src-no-creds', 'access the source registry anonymously')
-        .option('--dest-no-creds', 'access the destination registry anonymously'),
-    ).action(action(async () => (await tr()).syncCmd));
+        .option('-q, --quiet', 'suppress progress output'),
+    );
+    (parent === skopeo ? skopeoGlobalOptions(sync, false) : sync).action(action(async () => (await tr()).syncCmd));
   }
-  registryOptions(
-    skopeo.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+  skopeoGlobalOptions(
+    registryOptions(
+      skopeo.command('list-tags').description('List the tags of a repository in a registry').argument('<repository>', 'docker://HOST/REPO'),
+    ),
+    true,
   ).action(action(async () => (await reg()).listTagsCmd));
-  registryOptions(
-    skopeo.command('delete').description('Delete an image from a registry').argument('<image>', 'docker://HOST/REPO:TAG or @DIGEST'),
+  skopeoGlobalOptions(
+    registryOptions(
+      skopeo.command('delete').description('Delete an image from a registry').argument('<image>', 'docker://HOST/REPO:TAG or @DIGEST'),
+    ),
+    true,
   ).action(action(async () => (await reg()).deleteCmd));
-  skopeo
-    .command('manifest-digest')
-    .description('Compute the digest of a manifest file')
-    .argument('<file>')
-    .action(action(async () => (await reg()).manifestDigestCmd));
+  skopeoGlobalOptions(
+    skopeo
+      .command('manifest-digest')
+      .description('Compute the digest of a manifest file')
+      .argument('<file>'),
+    true,
+  ).action(action(async () => (await reg()).manifestDigestCmd));
   loginCommands(skopeo);
 
   // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.

@@ -10,6 +10,8 @@ describe('commandWords (the command a launcher caches code for and main.ts build
     [['container', 'checkpoint', '--keep', 'ctr'], ['container', 'checkpoint']],
     [['--root', 'container', 'generate', 'systemd', 'x'], ['generate', 'systemd']],
     [['skopeo', '--debug', 'copy', 'a', 'b'], ['skopeo', 'copy']],
+    // Skopeo's global flags with a value, before the subcommand.
+    [['skopeo', '--tmpdir', '/t', '--override-arch', 'arm64', 'inspect', 'oci:x'], ['skopeo', 'inspect']],
     [['from', 'container'], ['from']],
     [['--version'], []],
     [[], []],
@@ -28,6 +30,11 @@ describe('plainBooleanFlags (pflag\'s --flag=true|false on commander)', () => {
     [['image', 'prune', '--all=true'], ['image', 'prune', '--all']],
     // Flags that take a value, and unknown ones, are left to commander.
     [['build', '--no-cache=true', '--layers=true', '--pull=false', '--nope=true', '.'], ['build', '--no-cache', '--layers=true', '--pull=false', '--nope=true', '.']],
+    // A bare Go boolean that also takes a value means true and leaves the next argument alone.
+    [['skopeo', 'copy', '-q', '--dest-tls-verify', 'oci:a', 'dir:b'], ['skopeo', 'copy', '-q', '--dest-tls-verify=true', 'oci:a', 'dir:b']],
+    [['skopeo', 'copy', '--authfile', 'a.json', '--src-tls-verify', 'oci:a', 'dir:b'], ['skopeo', 'copy', '--authfile', 'a.json', '--src-tls-verify=true', 'oci:a', 'dir:b']],
+    [['pull', '--tls-verify=false', 'x'], ['pull', '--tls-verify=false', 'x']],
+    [['build', '--layers', '.'], ['build', '--layers=true', '.']],
   ])('%j → %j', async (args, out) => {
     const { plainBooleanFlags } = await import('../../src/cli/main.ts');
     const { buildProgram } = await import('../../src/cli/program.ts');

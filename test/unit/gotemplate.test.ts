@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TemplateError, goJSON, parseTemplate, sprintf } from '../../src/cli/gotemplate.ts';
+import { TemplateError, goJSON, goStruct, parseTemplate, sprintf } from '../../src/cli/gotemplate.ts';
 import { fieldHeader, formatRows, isJSONFormat, normalizeFormat, tabwrite } from '../../src/cli/table.ts';
 import { humanAgo, humanDuration } from '../../src/cli/context.ts';
 
@@ -552,5 +552,25 @@ describe('humanDuration and humanAgo (go-units HumanDuration, as ps and images p
     expect(humanAgo(new Date(Date.now() - 3 * hour).toISOString())).toBe('3 hours ago');
     expect(humanAgo(null)).toBe('Unknown');
     expect(humanAgo('not a date')).toBe('Unknown');
+  });
+});
+
+describe('goStruct (data whose Go counterpart is a struct)', () => {
+  const data = (): object => goStruct({ Name: 'bb', Tags: ['a', 'b'], Labels: { k: 'v' } }, 'inspect.Output');
+
+  it('reads its fields by their exact names; nested objects stay maps', () => {
+    expect(run('{{.Name}} {{index .Tags 1}} {{.Labels.k}} {{.Labels.missing}}', data())).toBe('bb b v <no value>');
+  });
+
+  it('fails on a field it lacks, or a field spelt in another case, as Go does', () => {
+    expect(execError('{{.Nope}}', data()).message).toContain("can't evaluate field Nope in type inspect.Output");
+    expect(execError('{{.name}}', data()).message).toContain("can't evaluate field name in type inspect.Output");
+    // A plain object is a map: the same lookups give "<no value>" and a case-insensitive match.
+    expect(run('{{.Nope}} {{.name}}', { Name: 'bb' })).toBe('<no value> bb');
+  });
+
+  it('prints as {v1 v2 …} in field order, and %T names its type', () => {
+    expect(run('{{.}}', data())).toBe('{bb [a b] map[k:v]}');
+    expect(run('{{printf "%T" .}}', data())).toBe('inspect.Output');
   });
 });

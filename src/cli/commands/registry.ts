@@ -50,7 +50,8 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
   if (creds !== undefined && (username !== undefined || password !== undefined)) throw new Error(`--${flag('creds')} cannot be combined with --${flag('username')} or --${flag('password')}`);
   if (creds !== undefined) out.creds = creds;
   else if (username !== undefined) out.creds = `${username}:${password ?? ''}`;
-  if (o[key('noCreds')]) {
+  // Commander gives a --no-creds defined beside --creds to the same key, as false.
+  if (o[key('noCreds')] === true || o[key('creds')] === false) {
     if (out.creds !== undefined) throw new Error(`--${flag('noCreds')} cannot be combined with credentials`);
     out.noCreds = true;
   }
@@ -63,9 +64,41 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
     if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --retry-times ${JSON.stringify(o.retryTimes)}`);
     out.retryTimes = n;
   }
-  const policy = str(o.signaturePolicy);
+  const policy = str(o.signaturePolicy) ?? str(o.policy);
   if (policy) out.signaturePolicy = policy;
+  if (o.insecurePolicy === true) out.insecurePolicy = true;
   return out;
+}
+
+/**
+ * Skopeo's global flags that act on the whole process (the others, --policy, --insecure-policy
+ * and --override-*, are read with each command's own options).
+ */
+export async function applySkopeoGlobals(o: Opts): Promise<void> {
+  // Every temporary file barge makes goes through os.tmpdir(), which reads TMPDIR on each call.
+  const tmp = str(o.tmpdir);
+  if (tmp) process.env.TMPDIR = tmp;
+  // barge has no debug log yet; what it has is the stack trace of a failure.
+  if (o.debug === true) process.env.BARGE_DEBUG = '1';
+  const timeout = str(o.commandTimeout);
+  if (timeout !== undefined) {
+    const { parseDuration } = await import('../../primitives/config.ts');
+    let ns: number;
+    try {
+      ns = parseDuration(timeout);
+    } catch (e) {
+      throw new Error(`invalid argument ${JSON.stringify(timeout)} for "--command-timeout" flag: ${(e as Error).message}`, { cause: e });
+    }
+    // As Skopeo: zero or less is no timeout. A timer cannot wait longer than 2^31-1 ms (24.8
+    // days); no command runs that long, so such a limit is as good as none.
+    const ms = Math.max(1, Math.round(ns / 1e6));
+    if (ns > 0 && ms <= 0x7fffffff) {
+      setTimeout(() => {
+        process.stderr.write(`Error: command timed out after ${timeout}: context deadline exceeded\n`);
+        process.exit(1);
+      }, ms).unref();
+    }
+  }
 }
 
 /** pull/push: one set of flags for both ends. copy: --src-* and --dest-* (plus the shared ones). */
@@ -263,8 +296,45 @@ function ociConfigView(c: ImageConfig): Record<string, unknown> {
   };
 }
 
+/**
+ * Go's nil map and nil slice for templates: fmt prints them `map[]` and `[]`, len is 0, json
+ * writes null. Empty stand-ins give the first two; the json function knows them by identity.
+ */
+const NIL_MAP: Readonly<Record<string, string>> = Object.freeze({});
+const NIL_SLICE: readonly string[] = Object.freeze([]);
+
+/**
+ * skopeo inspect --format: the Go template over the struct of Go type `typeName` Skopeo fills
+ * (`fields`), or the plain JSON for `json`/`{{json .}}`, as Skopeo's report package does. A
+ * newline ends the output unless the template wrote one.
+ */
+async function printInspectTemplate(format: string, fields: object, typeName: string, json: string): Promise<void> {
+  const { isJSONFormat, normalizeFormat } = await import('../table.ts');
+  if (isJSONFormat(format)) return print(json);
+  const { goJSON, goStruct, parseTemplate } = await import('../gotemplate.ts');
+  const funcs = { json: (v: unknown): string => goJSON(v === NIL_MAP || v === NIL_SLICE ? null : v) };
+  const out = parseTemplate(normalizeFormat(format), funcs).execute(goStruct(fields, typeName));
+  process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
+}
+
+/** The fields of the Go struct (image-spec's v1.Image) Skopeo runs a --config --format template over. */
+function ociConfigFields(view: Record<string, unknown>): object {
+  return {
+    Created: typeof view.created === 'string' ? new Date(view.created) : null,
+    Author: view.author ?? '',
+    Architecture: view.architecture ?? '',
+    Variant: view.variant ?? '',
+    OS: view.os ?? '',
+    Config: view.config ?? {},
+    RootFS: view.rootfs ?? {},
+    History: view.history ?? [],
+  };
+}
+
 export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   applyRegistryFlags(o, 'pull');
+  const format = str(o.format) || undefined;
+  if (format !== undefined && o.raw) throw new Error('raw output does not support format option');
   const name = args[0]!;
   const n = parseImageName(name);
   if (n.transport === 'containers-storage') throw new Error('inspecting containers-storage: images: use "barge inspect --type image" instead');
@@ -289,7 +359,11 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
     const configBytes = await readConfig(src, m);
     if (o.config) {
       if (o.raw) process.stdout.write(configBytes);
-      else print(goJson(ociConfigView(JSON.parse(configBytes.toString('utf8')) as ImageConfig)));
+      else {
+        const view = ociConfigView(JSON.parse(configBytes.toString('utf8')) as ImageConfig);
+        if (format === undefined) print(goJson(view));
+        else await printInspectTemplate(format, ociConfigFields(view), 'v1.Image', goJson(view));
+      }
       return;
     }
     if (!isImageConfigMediaType(m.config.mediaType)) throw new Error(`${src.reference}: config media type ${m.config.mediaType} is not an image config`);
@@ -300,7 +374,7 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       repo = repoName(src.ref);
       if (!o.noTags && o.tags !== false) tags = await src.listTags();
     }
-    const out: Record<string, unknown> = {
+    const out = {
       Name: repo,
       Digest: digestOf(top.bytes),
       RepoTags: tags,
@@ -308,13 +382,19 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       DockerVersion: c.docker_version ?? '',
       Labels: c.config?.Labels ?? null,
       Architecture: c.architecture,
-      ...(c.variant && { Variant: c.variant }),
+      // omitempty in Skopeo's JSON; undefined keeps the key's place for the template's struct.
+      Variant: c.variant || undefined,
       Os: c.os,
       Layers: m.layers.map((l) => l.digest),
       LayersData: m.layers.map((l) => ({ MIMEType: l.mediaType, Digest: l.digest, Size: l.size, Annotations: l.annotations ?? null })),
       Env: c.config?.Env ?? null,
     };
-    print(goJson(out));
+    if (format === undefined) print(goJson(out));
+    else {
+      // The template sees Go's values: a time.Time, a string Variant, nil slices and maps (they print [] and map[]).
+      const data = { ...out, Created: c.created === undefined ? null : new Date(c.created), Variant: out.Variant ?? '', Labels: out.Labels ?? NIL_MAP, Env: out.Env ?? NIL_SLICE };
+      await printInspectTemplate(format, data, 'inspect.Output', goJson(out));
+    }
   } finally {
     await src.close();
   }

@@ -81,6 +81,8 @@ export interface DockerOptions {
   authfile?: string;
   retryTimes?: number;
   signaturePolicy?: string;
+  /** Skip the policy.json check (skopeo --insecure-policy). */
+  insecurePolicy?: boolean;
 }
 
 let sourceOptions: DockerOptions = {};
@@ -134,7 +136,7 @@ export class DockerSource implements ImageSource {
 
   static async open(ref: DockerReference, o: DockerOptions = sourceOptions): Promise<DockerSource> {
     const display = `docker://${formatDockerReference(ref)}`;
-    checkPolicy('docker', dockerScopes(repoName(ref), ref.digest ?? ref.tag ?? 'latest'), display, o.signaturePolicy);
+    if (!o.insecurePolicy) checkPolicy('docker', dockerScopes(repoName(ref), ref.digest ?? ref.tag ?? 'latest'), display, o.signaturePolicy);
     const conf = loadRegistriesConf();
     const { endpoints } = pullEndpoints(conf, repoName(ref), ref.digest !== undefined);
     const failures: string[] = [];
