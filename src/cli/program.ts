@@ -179,8 +179,8 @@ export function buildProgram(only?: string): Command {
     c
       .option('-u, --user <user[:group]>', 'user to run as')
       .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
-      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS]', collect)
-      .option('--mount <mount>', 'mount type=bind|tmpfs,...', collect)
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS], or a volume NAME:CONTAINER[:OPTIONS] or CONTAINER (anonymous)', collect)
+      .option('--mount <mount>', 'mount type=bind|tmpfs|volume,...', collect)
       .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
       .option('--net <mode>', 'alias for --network')
       .option('--cap-add <cap>', 'add a capability', collect)
@@ -393,7 +393,7 @@ export function buildProgram(only?: string): Command {
     .argument('[containers...]')
     .option('-f, --force', 'stop running containers first')
     .option('-a, --all', 'remove all containers')
-    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .option('-v, --volumes', 'also remove the anonymous volumes of the containers')
     .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
     .option('-i, --ignore', 'ignore containers that do not exist')
     .option('-l, --latest', 'remove the latest created container')
@@ -573,7 +573,7 @@ export function buildProgram(only?: string): Command {
     .argument('[containers...]')
     .option('-a, --all', 'remove all working containers and containers')
     .option('-f, --force', 'stop running containers first')
-    .option('-v, --volumes', 'remove anonymous volumes (none are created yet)')
+    .option('-v, --volumes', 'also remove the anonymous volumes of the containers')
     .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
     .option('-i, --ignore', 'ignore containers that do not exist')
     .option('-l, --latest', 'remove the latest created container')
@@ -723,6 +723,51 @@ export function buildProgram(only?: string): Command {
     .option('-a, --all', 'remove every image no container uses')
     .option('-f, --force', 'do not ask for confirmation (barge never asks)')
     .action(action(async () => (await im()).imagePruneCmd));
+
+  const vol = (): Promise<typeof import('./commands/volumes.ts')> => import('./commands/volumes.ts');
+  const volumeGroup = program.command('volume').description('Manage volumes (Podman\'s volume commands)');
+  volumeGroup
+    .command('create')
+    .description('Create a volume')
+    .argument('[name]', 'volume name (default: a random 64-hex one)')
+    .option('-l, --label <label>', 'volume label KEY=VALUE', collect)
+    .option('--ignore', 'do nothing (and print the name) if the volume exists')
+    .action(action(async () => (await vol()).volumeCreateCmd));
+  volumeGroup
+    .command('ls')
+    .alias('list')
+    .description('List volumes')
+    .option('-q, --quiet', 'print only volume names')
+    .option('--format <template>', 'Go template or "json"')
+    .option('-f, --filter <filter>', 'name=REGEX, label=KEY[=VALUE], dangling=true|false, driver=, scope=', collect)
+    .option('-n, --noheading', 'omit the table header')
+    .action(action(async () => (await vol()).volumeLsCmd));
+  volumeGroup
+    .command('inspect')
+    .description('Show volumes as JSON (Podman\'s)')
+    .argument('[volumes...]')
+    .option('-a, --all', 'inspect every volume')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .action(action(async () => (await vol()).volumeInspectCmd));
+  volumeGroup
+    .command('rm')
+    .alias('remove')
+    .description('Remove volumes (in use: only with -f, which removes their containers first)')
+    .argument('[volumes...]')
+    .option('-a, --all', 'remove every volume')
+    .option('-f, --force', 'remove the containers that use the volumes first')
+    .action(action(async () => (await vol()).volumeRmCmd));
+  volumeGroup
+    .command('prune')
+    .description('Remove every volume no container uses')
+    .option('-f, --force', 'do not ask for confirmation (barge never asks)')
+    .option('--filter <filter>', 'prune only the volumes that match (as ls --filter)', collect)
+    .action(action(async () => (await vol()).volumePruneCmd));
+  volumeGroup
+    .command('exists')
+    .description('Exit 0 if the volume exists, 1 if not')
+    .argument('<volume>')
+    .action(action(async () => (await vol()).volumeExistsCmd));
 
   const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
   const loginOptions = (c: Command): Command =>

@@ -39,6 +39,7 @@ import {
   containerPaths, initialState, loadContainer, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type PodContainer,
 } from './record.ts';
+import { volumesOf, withVolumes } from './volumes.ts';
 
 export { CheckpointError };
 
@@ -480,7 +481,10 @@ async function restoreFromDir(store: Store, dir: string, o: FromDirOptions, what
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
   let record;
   try {
-    record = await store.createContainer({ ...(id && { id }), name, kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data) });
+    // The volumes it mounts must exist (barge does not carry their content in the archive): made empty when missing.
+    record = await withVolumes(store, volumesOf(config), () =>
+      store.createContainer({ ...(id && { id }), name, kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data) }),
+    );
   } catch (e) {
     if (e instanceof StoreError && e.code === 'conflict') throw new ContainerError(`${e.message}: restore it with --name to give it another`);
     throw e;

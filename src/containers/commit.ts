@@ -19,7 +19,7 @@ export interface CommitConfigOptions {
 
 /**
  * The working-container view of a Podman-style container, with the image config its commit gets.
- * With `includeVolumes` the destinations of its --volume and --mount binds become image volumes.
+ * With `includeVolumes` the destinations of its --volume and --mount binds and volumes become image volumes.
  */
 export async function builderOfContainer(store: Store, ref: string, includeVolumes = false): Promise<Builder> {
   const c = loadContainer(store, ref);
@@ -39,7 +39,7 @@ export async function builderOfContainer(store: Store, ref: string, includeVolum
   };
   if (image.config.Entrypoint?.length === 0) delete image.config.Entrypoint;
   if (includeVolumes) {
-    const binds = cfg.mounts.filter((m) => m.type !== 'tmpfs').map((m) => m.destination);
+    const binds = [...cfg.mounts.filter((m) => m.type !== 'tmpfs'), ...(cfg.volumes ?? [])].map((m) => m.destination);
     image.config.Volumes = { ...image.config.Volumes, ...Object.fromEntries(binds.map((d) => [d, {}])) };
   }
   return {
@@ -67,7 +67,7 @@ export function applyCommitOptions(b: Builder, o: CommitConfigOptions): void {
 function mountTargets(c: Container): string[] {
   const cfg = c.data.config;
   return [
-    ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination),
+    ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination), ...(cfg.volumes ?? []).map((m) => m.destination),
     '/proc', '/dev', '/sys', '/dev/shm', '/run', '/tmp', cfg.workingDir || '/',
   ];
 }

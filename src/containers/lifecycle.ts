@@ -25,6 +25,7 @@ import {
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import { readLog, teeToLog, writeEntries } from './logs.ts';
+import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
 
 export { ContainerStartError };
 
@@ -208,7 +209,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     const i = l.indexOf('=');
     labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
   }
-  const mounts: MountSpec[] = [...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
+  const split = splitVolumeArgs(o.volumes ?? [], o.mounts ?? []);
+  const mounts: MountSpec[] = [...parseVolumes(split.binds), ...parseMounts(split.mounts)];
   for (const t of o.tmpfs ?? []) {
     const [dst, opts] = t.split(':');
     if (!dst || !dst.startsWith('/')) throw new ContainerError(`invalid tmpfs "${t}": expected CONTAINER-DIR[:OPTIONS]`);
@@ -249,23 +251,26 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
   const defaultHostname = !config.hostname;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      // The id is chosen here so the default hostname (its first 12 digits) is in the first write.
-      const id = randomHex(32);
-      if (defaultHostname) config.hostname = id.slice(0, 12);
-      const record = await store.createContainer({
-        id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
-      });
-      // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
-      // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
-      // checkpoint restores under Podman only if it was taken with the same.
-      await chmod(store.upperDir(record), ROOTFS_MODE);
-      return { record, data };
-    } catch (e) {
-      if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
+  return withVolumes(store, split.requests, async (volumes) => {
+    if (volumes.length) config.volumes = volumes;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // The id is chosen here so the default hostname (its first 12 digits) is in the first write.
+        const id = randomHex(32);
+        if (defaultHostname) config.hostname = id.slice(0, 12);
+        const record = await store.createContainer({
+          id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
+        });
+        // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
+        // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
+        // checkpoint restores under Podman only if it was taken with the same.
+        await chmod(store.upperDir(record), ROOTFS_MODE);
+        return { record, data };
+      } catch (e) {
+        if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
+      }
     }
-  }
+  });
 }
 
 function runtimeOf(c: Container): RuntimeInfo {
@@ -319,12 +324,12 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const mounts: MountSpec[] = files.filter((f) => f.destination.startsWith('/etc/')).map(bind);
   if (cfg.readOnly && cfg.readOnlyTmpfs) {
     for (const d of ['/run', '/tmp', '/var/tmp']) {
-      if (!cfg.mounts.some((m) => m.destination === d)) {
+      if (![...cfg.mounts, ...volumesOf(cfg)].some((m) => m.destination === d)) {
         mounts.push({ destination: d, type: 'tmpfs', source: 'tmpfs', options: ['rw', 'rprivate', 'nosuid', 'nodev', 'tmpcopyup'] });
       }
     }
   }
-  mounts.push(...cfg.mounts);
+  mounts.push(...cfg.mounts, ...(await volumeMountSpecs(store, cfg, rootfs, user)));
   if (cfg.initPath !== undefined) mounts.push({ destination: INIT_DESTINATION, type: 'bind', source: cfg.initPath, options: ['bind', 'ro', 'rprivate'] });
   // Last, so that no tmpfs on /run hides it.
   mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind));
@@ -567,6 +572,8 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     saveContainer(store, now);
     await store.unmountContainer(now.record).catch(() => undefined);
   });
+  // Once the row is gone, so that the volumes no longer count it as a user.
+  if (cfg.autoRemove) await removeAnonymousVolumes(store, c.data.config).catch(() => undefined);
   return code;
 }
 
@@ -626,7 +633,7 @@ async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean 
     // to leave the removal to this process.
     if (detached) return 0;
     while (!firstRunOver()) await new Promise((r) => setTimeout(r, 20));
-    if (cfg.autoRemove) await removeContainer(store, id, { force: true }).catch(() => undefined);
+    if (cfg.autoRemove) await removeContainer(store, id, { force: true, volumes: true }).catch(() => undefined);
     return code ?? -1;
   } finally {
     unproxy();
@@ -674,7 +681,7 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
     }
     return;
   }
-  if ((o.rm ?? false) && c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: false }).catch(() => undefined);
+  if ((o.rm ?? false) && c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: false, volumes: true }).catch(() => undefined);
 }
 
 /**
@@ -801,8 +808,8 @@ export async function stopContainer(store: Store, ref: string, timeoutSec?: numb
   return c;
 }
 
-/** `podman rm`: a running container needs force (then it is killed first). */
-export async function removeContainer(store: Store, ref: string, o: { force: boolean }): Promise<string> {
+/** `podman rm`: a running container needs force (then it is killed first); `volumes` (rm -v, --rm) removes its anonymous volumes too. */
+export async function removeContainer(store: Store, ref: string, o: { force: boolean; volumes?: boolean }): Promise<string> {
   let c = loadContainer(store, ref);
   if (isRunning(store, c)) {
     if (!o.force) {
@@ -815,14 +822,17 @@ export async function removeContainer(store: Store, ref: string, o: { force: boo
     await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
     if (!(await waitExited(store, c.record.id, 30_000))) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
   }
-  await store.withLock(lockName(c.record.id), async () => {
+  const removed = await store.withLock(lockName(c.record.id), async () => {
     try {
       c = reload(store, c);
     } catch {
-      return;
+      return false;
     }
     await clearRuntime(store, c);
     await store.deleteContainer(c.record);
+    return true;
   });
+  // Once the row is gone, so that the volumes no longer count it as a user.
+  if (removed && o.volumes) await removeAnonymousVolumes(store, c.data.config);
   return c.record.id;
 }

@@ -6,6 +6,7 @@ import type { ContainerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import type { MountSpec } from '../runtime/spec.ts';
+import type { VolumeMount } from './volumes.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
 
@@ -23,6 +24,8 @@ export interface ContainerConfig {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   mounts: MountSpec[];
+  /** Named and anonymous volumes (containers/volumes.ts), mounted at start; absent in older records. */
+  volumes?: VolumeMount[];
   readOnly: boolean;
   readOnlyTmpfs: boolean;
   capAdd: string[];

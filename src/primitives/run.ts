@@ -153,18 +153,23 @@ export function parseVolumes(specs: string[]): MountSpec[] {
     const [src, dst, opts] = s.split(':');
     if (!src || !dst) throw new Error(`invalid volume "${s}": expected HOST-DIR:CONTAINER-DIR[:OPTIONS]`);
     if (!dst.startsWith('/')) throw new Error(`invalid volume "${s}": container path must be absolute`);
-    const options = ['rbind'];
-    for (const o of (opts ?? '').split(',').filter(Boolean)) {
-      if (o in UNIMPLEMENTED) throw unimplemented(o, s);
-      // SELinux relabelling: nothing to do on a host without SELinux, as with Podman there.
-      if (o === 'z' || o === 'Z' || o === 'rw' || o === 'rbind') continue;
-      if (o === 'ro') options.push('ro');
-      else if (o === 'bind') options[0] = 'bind';
-      else if (BIND_FLAGS.includes(o)) options.push(o);
-      else throw new Error(`invalid option type "${o}" in volume "${s}"`);
-    }
-    return { destination: dst, type: 'bind', source: resolvePath(src), options };
+    return { destination: dst, type: 'bind', source: resolvePath(src), options: volumeOptions(opts ?? '', s) };
   });
+}
+
+/** The bind options of -v's OPTIONS field ("ro,rslave"): rbind or bind first, then the rest. */
+export function volumeOptions(opts: string, spec: string): string[] {
+  const options = ['rbind'];
+  for (const o of opts.split(',').filter(Boolean)) {
+    if (o in UNIMPLEMENTED) throw unimplemented(o, spec);
+    // SELinux relabelling: nothing to do on a host without SELinux, as with Podman there.
+    if (o === 'z' || o === 'Z' || o === 'rw' || o === 'rbind') continue;
+    if (o === 'ro') options.push('ro');
+    else if (o === 'bind') options[0] = 'bind';
+    else if (BIND_FLAGS.includes(o)) options.push(o);
+    else throw new Error(`invalid option type "${o}" in volume "${spec}"`);
+  }
+  return options;
 }
 
 /** Splits a --mount value ("type=bind,src=x,ro") into its KEY=VALUE pairs and bare flags. */

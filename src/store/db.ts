@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS containers (
   mountpoint TEXT,
   data TEXT NOT NULL              -- JSON owned by the layer above the store
 );
+CREATE TABLE IF NOT EXISTS volumes (
+  name TEXT PRIMARY KEY,          -- Podman's volume name; its content is volumes/<name>/_data
+  created TEXT NOT NULL,
+  data TEXT NOT NULL              -- JSON owned by src/containers/volumes.ts (labels, anonymous, copy-up state)
+);
 CREATE TABLE IF NOT EXISTS locks (
   name TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,

@@ -1,5 +1,5 @@
 import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
+import { chmod, link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -105,6 +105,13 @@ export interface NewContainer {
   data: string;
 }
 
+/** A Podman-style volume: its content is volumeDir(name)/_data; `data` is owned by containers/volumes.ts. */
+export interface VolumeRecord {
+  name: string;
+  created: string;
+  data: string;
+}
+
 /** A problem found by check(); `repair` says what --repair would do. */
 export interface CheckIssue {
   what: string;
@@ -172,7 +179,7 @@ export class Store {
     // The driver file is written last when a store is made: with it there, the layout exists.
     const made = existsSync(driverFile);
     if (!made) {
-      for (const d of ['blobs/sha256', 'layers', 'l', 'containers', 'tmp', 'empty']) {
+      for (const d of ['blobs/sha256', 'layers', 'l', 'containers', 'volumes', 'tmp', 'empty']) {
         await mkdir(join(opts.root, d), { recursive: true, mode: 0o700 });
       }
     }
@@ -229,6 +236,11 @@ export class Store {
 
   containerRunDir(id: string): string {
     return join(this.runroot, 'containers', id);
+  }
+
+  /** Podman's layout: the volume's content is in its _data subdirectory. */
+  volumeDir(name: string): string {
+    return join(this.root, 'volumes', name);
   }
 
   /** A path under tmp/ named so that check() knows whether its writer is still alive. */
@@ -937,6 +949,55 @@ export class Store {
     removeTree(this.containerRunDir(c.id));
   }
 
+  // ---------- volumes ----------
+
+  listVolumes(): VolumeRecord[] {
+    return this.db.all<VolumeRecord>('SELECT name, created, data FROM volumes ORDER BY name');
+  }
+
+  getVolume(name: string): VolumeRecord | undefined {
+    return this.db.get<VolumeRecord>('SELECT name, created, data FROM volumes WHERE name = ?', name);
+  }
+
+  /**
+   * Makes volumes/NAME/_data and then its row, under the volume's lock (held from the rename until
+   * the row exists, so check() can tell this directory from a crash's); 'conflict' when it exists.
+   */
+  async createVolume(name: string, data: string): Promise<VolumeRecord> {
+    return this.withLock(`volume:${name}`, async () => {
+      if (this.getVolume(name)) throw new StoreError(`volume with name ${name} already exists: volume already exists`, 'conflict');
+      const dir = this.volumeDir(name);
+      // Stores made before volumes existed have no volumes/ yet.
+      await mkdir(join(this.root, 'volumes'), { recursive: true, mode: 0o700 });
+      // Under the lock and without a row, a directory of this name is what a crash left.
+      if (existsSync(dir)) await this.trash(dir);
+      const stage = await this.staging();
+      await chmod(stage, 0o700);
+      await mkdir(join(stage, '_data'), { mode: 0o755 });
+      await rename(stage, dir);
+      try {
+        const rec: VolumeRecord = { name, created: now(), data };
+        this.db.run('INSERT INTO volumes (name, created, data) VALUES (?,?,?)', rec.name, rec.created, rec.data);
+        return rec;
+      } catch (e) {
+        await this.trash(dir);
+        throw e;
+      }
+    });
+  }
+
+  updateVolumeData(name: string, data: string): void {
+    if (this.db.run('UPDATE volumes SET data = ? WHERE name = ?', data, name) === 0) throw new StoreError(`no volume with name "${name}" found: no such volume`, 'notfound');
+  }
+
+  /** Removes the row, then the directory (a directory without a row is what check() reports). */
+  async deleteVolume(name: string): Promise<void> {
+    await this.withLock(`volume:${name}`, async () => {
+      this.db.run('DELETE FROM volumes WHERE name = ?', name);
+      await this.trash(this.volumeDir(name));
+    });
+  }
+
   // ---------- consistency ----------
 
   /** Finds everything a crash or a bug could have left inconsistent. */
@@ -1030,12 +1091,40 @@ export class Store {
         issues.push({ what: `container directory ${d.slice(0, 12)} is not registered (interrupted create)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'containers', d)) });
       }
     }
+    issues.push(...(await this.checkVolumes()));
     for (const d of await readdir(join(this.root, 'tmp'))) {
       const m = /^(\d+)-(\d+)-/.exec(d);
       if (m && isAlive(Number(m[1]), m[2]!)) continue;
       // Its owner may have finished, removing it, between the listing and the liveness check.
       if (!existsSync(join(this.root, 'tmp', d))) continue;
       issues.push({ what: `leftover temporary data tmp/${d} from an interrupted command`, repair: 'delete it', fix: async () => rm(join(this.root, 'tmp', d), { recursive: true, force: true }) });
+    }
+    return issues;
+  }
+
+  /** Volume rows without their directory, and volume directories without a row (a create that died). */
+  private async checkVolumes(): Promise<CheckIssue[]> {
+    const issues: CheckIssue[] = [];
+    for (const v of this.listVolumes()) {
+      const data = join(this.volumeDir(v.name), '_data');
+      if (!existsSync(data) && !this.lockHeld(`volume:${v.name}`) && this.getVolume(v.name)) {
+        issues.push({
+          what: `volume ${v.name} is missing its directory`,
+          repair: 'recreate it empty',
+          fix: async () => {
+            await mkdir(data, { recursive: true, mode: 0o755 });
+          },
+        });
+      }
+    }
+    const dirs = await readdir(join(this.root, 'volumes')).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    for (const d of dirs) {
+      if (!this.lockHeld(`volume:${d}`) && !this.getVolume(d)) {
+        issues.push({ what: `volume directory ${d} is not registered (interrupted create or removal)`, repair: 'delete it', fix: async () => this.trash(this.volumeDir(d)) });
+      }
     }
     return issues;
   }
@@ -1226,7 +1315,7 @@ async function applyInWorker(url: URL, src: Readable, job: UnpackJob): Promise<A
   }
 }
 
-/** Full copy preserving everything (vfs driver); cp keeps xattrs, devices and hardlinks. */
-async function copyTree(from: string, to: string): Promise<void> {
+/** Full copy preserving everything (vfs driver, volume copy-up); cp keeps xattrs, devices and hardlinks. */
+export async function copyTree(from: string, to: string): Promise<void> {
   await exec('cp', ['-a', '--reflink=auto', from + '/.', to]);
 }

@@ -16,6 +16,7 @@ import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage } from '../../image/local-images.ts';
 import { mergeCapabilities, normalizeCapability } from '../../runtime/spec.ts';
+import { VolumeError, volumeInspectMounts } from '../../containers/volumes.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -38,7 +39,7 @@ function boolOpt(v: unknown, what: string): boolean {
 
 /** Maps lifecycle errors to Podman's exit statuses. */
 function rethrow(e: unknown): never {
-  if (e instanceof ContainerStartError || e instanceof ContainerError) throw new ExitError(e.message, e.exitCode);
+  if (e instanceof ContainerStartError || e instanceof ContainerError || e instanceof VolumeError) throw new ExitError(e.message, e.exitCode);
   throw e;
 }
 
@@ -128,7 +129,7 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
       code = o.detach ? 0 : await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
     } catch (e) {
       // It never ran (no such user, bad working directory, …): --rm leaves nothing behind, as Podman's.
-      if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true }).catch(() => undefined);
+      if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true, volumes: true }).catch(() => undefined);
       throw e;
     }
     if (o.detach) print(c.record.id);
@@ -332,10 +333,10 @@ export async function renameCmd(g: GlobalOptions, args: string[]): Promise<void>
   }
 }
 
-/** For `rm`: removes a Podman-style container (force kills a running one). Prints nothing. */
-export async function removePodContainer(store: Store, ref: string, force: boolean): Promise<string> {
+/** For `rm`: removes a Podman-style container (force kills a running one; volumes: its anonymous volumes too). Prints nothing. */
+export async function removePodContainer(store: Store, ref: string, force: boolean, volumes = false): Promise<string> {
   try {
-    return await removeContainer(store, ref, { force });
+    return await removeContainer(store, ref, { force, volumes });
   } catch (e) {
     return rethrow(e);
   }
@@ -589,6 +590,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   const up = isUp(s);
   const caps = mergeCapabilities(cfg.capAdd, cfg.capDrop).sort();
   const binds = cfg.mounts.filter((m) => m.type === 'bind');
+  const volumes = volumeInspectMounts(store, cfg);
   const image = findImage(store, cfg.imageId);
   // Podman's keys in Podman's order, with its values for what barge does not have (pods, networks, devices).
   return {
@@ -637,10 +639,13 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     BoundingCaps: caps,
     ExecIDs: [],
     GraphDriver: { Name: store.driver, Data: store.driver === 'overlay' ? { UpperDir: store.upperDir(c.record), WorkDir: join(store.containerDir(c.record.id), 'work'), MergedDir: join(store.containerDir(c.record.id), 'merged') } : {} },
-    Mounts: binds.map((m) => ({
-      Type: 'bind', Source: m.source, Destination: m.destination, Driver: '', Mode: '',
-      Options: (m.options ?? []).filter((x) => x !== 'ro'), RW: !(m.options ?? []).includes('ro'), Propagation: 'rprivate',
-    })),
+    Mounts: [
+      ...binds.map((m) => ({
+        Type: 'bind', Source: m.source, Destination: m.destination, Driver: '', Mode: '',
+        Options: (m.options ?? []).filter((x) => x !== 'ro'), RW: !(m.options ?? []).includes('ro'), Propagation: 'rprivate',
+      })),
+      ...volumes.mounts,
+    ],
     Dependencies: [],
     NetworkSettings: {
       EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
@@ -678,7 +683,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       sdNotifyMode: 'container',
     },
     HostConfig: {
-      Binds: binds.map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`),
+      Binds: [...binds.map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`), ...volumes.binds],
       CgroupManager: 'cgroupfs',
       CgroupMode: 'host',
       ContainerIDFile: '',

@@ -258,7 +258,7 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
       // Podman-style containers may be running: stop (with -f) and clean up first. Podman prints
       // the name as given, Buildah the id of a working container.
       if (c.kind === 'container') {
-        await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force);
+        await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force, !!o.volumes);
         print(ref);
       } else {
         await store.withContainerLock(c, () => store.deleteContainer(c));
