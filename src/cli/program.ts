@@ -205,6 +205,7 @@ export function buildProgram(only?: string): Command {
       .option('--cpus <n>', 'number of CPUs')
       .option('--ulimit <type=soft[:hard]>', 'resource limit (never above barge\'s own hard limit)', collect)
       .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined, label=disable', collect)
+      .option('--privileged', 'every capability, no seccomp filter, /proc and /sys unmasked, the host\'s devices')
       .option('--restart <policy>', 'no, on-failure[:N], always, unless-stopped')
       .option('--cidfile <file>', 'write the container id to this file (which must not exist)')
       .option('--replace', 'remove an existing container of the same --name first')

@@ -73,6 +73,7 @@ export interface CreateOptions {
   restart?: string;
   runtime?: string;
   securityOpt?: string[];
+  privileged?: boolean;
   createCommand?: string[];
   conmonPidFile?: string;
   userns?: ContainerUserns;
@@ -244,6 +245,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     ...(initPath !== undefined && { initPath }),
     noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
     ...(security.includes('seccomp=unconfined') && { seccompUnconfined: true }),
+    ...(o.privileged && { privileged: true }),
     ...(o.createCommand && { createCommand: o.createCommand }),
     ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),
     ...(o.userns && { userns: o.userns }),
@@ -342,7 +344,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     uid: user.uid, gid: user.gid, additionalGids: cfg.user !== '' ? [user.gid, ...user.additionalGids] : user.additionalGids,
     terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
-    noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined,
+    noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined, privileged: !!cfg.privileged,
     ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),
     ...(cfg.userns?.path !== undefined && { userNamespacePath: cfg.userns.path }),
   });

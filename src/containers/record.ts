@@ -50,6 +50,8 @@ export interface ContainerConfig {
   noNewPrivileges: boolean;
   /** --security-opt seccomp=unconfined: no seccomp filter. */
   seccompUnconfined?: boolean;
+  /** --privileged (see SpecOptions.privileged). */
+  privileged?: boolean;
   /** barge's arguments when it created the container (for `generate systemd --new`). */
   createCommand?: string[];
   /** --conmon-pidfile: where conmon writes its pid instead of the runroot. */

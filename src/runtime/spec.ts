@@ -1,7 +1,7 @@
 // Generates OCI runtime-spec (config.json) documents for running one process in a prepared rootfs.
 // The defaults follow what Podman/Buildah hand to their runtimes, so images behave the same way here.
 
-import { readFileSync, statfsSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { inUserNamespace, readIdMap } from '../sys/userns.ts';
 
@@ -63,6 +63,11 @@ export interface SpecOptions {
    * under Podman. `false` is `--security-opt seccomp=unconfined`.
    */
   seccomp?: boolean;
+  /**
+   * Podman's --privileged: every capability, no seccomp filter, nothing masked or read-only in
+   * /proc and /sys, and the host's devices in /dev with access to every device.
+   */
+  privileged?: boolean;
 }
 
 export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
@@ -143,6 +148,18 @@ export interface SpecLinux {
   maskedPaths: string[];
   readonlyPaths: string[];
   seccomp?: SpecSeccomp;
+  devices?: SpecDevice[];
+}
+
+/** A device node the runtime makes in the container (mknod, or a bind mount in a user namespace). */
+export interface SpecDevice {
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
 }
 
 /** The subset of the OCI runtime-spec that barge emits. */
@@ -412,6 +429,40 @@ function userMount(m: MountSpec): SpecMount {
 }
 
 /** Cgroup device rules: deny everything except the devices the runtime creates by default. */
+/** This process's capability bounding set, by name (undefined when /proc cannot tell). */
+function boundingSet(): Set<string> | undefined {
+  const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
+  return m ? new Set(capabilityNames(m[1]!).map((c) => `CAP_${c}`)) : undefined;
+}
+
+/** Made by the runtime in every container's /dev anyway. */
+const RUNTIME_DEVICES = new Set(['null', 'zero', 'full', 'random', 'urandom', 'tty', 'console', 'ptmx']);
+
+/** The host's device nodes at the top of /dev, as --privileged gives them to the container. */
+function hostDevices(): SpecDevice[] {
+  const out: SpecDevice[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/dev');
+  } catch {
+    return out;
+  }
+  for (const name of names.filter((n) => !RUNTIME_DEVICES.has(n)).sort()) {
+    let st;
+    try {
+      st = lstatSync(`/dev/${name}`);
+    } catch {
+      continue;
+    }
+    if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
+    // glibc's major()/minor() split of dev_t.
+    const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn) | Number((BigInt(st.rdev) >> 32n) & ~0xfffn);
+    const minor = Number(BigInt(st.rdev) & 0xffn) | Number((BigInt(st.rdev) >> 12n) & ~0xffn);
+    out.push({ path: `/dev/${name}`, type: st.isBlockDevice() ? 'b' : 'c', major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
+  }
+  return out;
+}
+
 function deviceRules(): SpecDeviceRule[] {
   const allow = (type: 'c', major: number, minor: number | undefined): SpecDeviceRule =>
     minor === undefined ? { allow: true, type, major, access: 'rwm' } : { allow: true, type, major, minor, access: 'rwm' };
@@ -489,7 +540,10 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   if (!env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH);
   if (o.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
 
-  const caps = mergeCapabilities(o.capAdd, o.capDrop);
+  // Never more than barge holds itself (its bounding set): the runtime could not grant the rest,
+  // and --privileged or --cap-add ALL would fail where, as here, the host withholds some.
+  const held = boundingSet();
+  const caps = mergeCapabilities(o.privileged ? ['ALL', ...(o.capAdd ?? [])] : o.capAdd, o.capDrop).filter((c) => !held || held.has(c));
   // A non-root process only keeps what was explicitly granted, as with Podman: the default set is
   // for root's convenience, not something every image user should silently hold.
   const granted =
@@ -527,8 +581,11 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   const inNs = !userns && inUserNamespace();
   const defaults = defaultMounts(o, userns || inNs, inNs ? readIdMap('gid') : gidMaps);
   const mounts = [...defaults.filter((m) => !replaced.has(m.destination)), ...extra];
+  if (o.privileged) {
+    for (const m of mounts) if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup') m.options = (m.options ?? []).filter((x) => x !== 'ro');
+  }
 
-  const resources: SpecResources = { devices: deviceRules() };
+  const resources: SpecResources = { devices: o.privileged ? [{ allow: true, access: 'rwm' }] : deviceRules() };
   const r = o.resources ?? {};
   if (r.memory !== undefined) {
     if (!Number.isInteger(r.memory) || r.memory <= 0) throw new Error(`invalid memory limit ${r.memory}`);
@@ -547,16 +604,17 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   const linux: SpecLinux = {
     namespaces,
     resources,
-    maskedPaths: [...(o.maskedPaths ?? DEFAULT_MASKED_PATHS)],
-    readonlyPaths: [...(o.readonlyPaths ?? DEFAULT_READONLY_PATHS)],
+    maskedPaths: o.privileged ? [] : [...(o.maskedPaths ?? DEFAULT_MASKED_PATHS)],
+    readonlyPaths: o.privileged ? [] : [...(o.readonlyPaths ?? DEFAULT_READONLY_PATHS)],
   };
+  if (o.privileged) linux.devices = hostDevices();
   // cgroupsPath is deliberately left unset: runc and crun then both use "/<container id>" under each
   // hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
   if (userns) {
     linux.uidMappings = uidMaps.map((m) => ({ ...m }));
     linux.gidMappings = gidMaps.map((m) => ({ ...m }));
   }
-  if (o.seccomp !== false) linux.seccomp = seccompProfile();
+  if (o.seccomp !== false && !o.privileged) linux.seccomp = seccompProfile();
 
   const spec: RuntimeSpec = {
     ociVersion: '1.0.2',

@@ -1,6 +1,7 @@
 // `run`/`create` flags checked against Podman 4.3: --init, mount options barge must not drop,
 // --tmpfs defaults, --user/--workdir/--name errors, --rm after a failed start, and -t output.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -196,5 +197,19 @@ describe("containers.conf's defaults", () => {
     expect(host.PidsLimit).toBe(300);
     expect(host.Ulimits).toEqual([{ Name: 'RLIMIT_NOFILE', Soft: 512, Hard: 512 }, { Name: 'RLIMIT_NPROC', Soft: 700, Hard: 700 }]);
     await env.bargeOk(['rm', 'limited']);
+  });
+});
+
+describe('--privileged', () => {
+  it("gives every capability barge holds, no seccomp filter, unmasked /proc and /sys, and the host's devices; without it none of these", async () => {
+    const held = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    const script = ['sh', '-c', 'grep -E "^(CapEff|Seccomp):" /proc/self/status; test -c /dev/kmsg && echo host-kmsg; mount -t tmpfs none /tmp 2>/dev/null && echo mounted; echo 1 > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null && echo proc-sys-rw; true'];
+    const priv = (await env.bargeOk(['run', '--rm', '--privileged', 'busybox', ...script])).split('\n');
+    expect(priv).toEqual([`CapEff:\t${held}`, 'Seccomp:\t0', 'host-kmsg', 'mounted', 'proc-sys-rw']);
+    const plain = (await env.bargeOk(['run', '--rm', 'busybox', ...script])).split('\n');
+    expect(plain).toEqual(['CapEff:\t00000000800405fb', 'Seccomp:\t2']);
+    await env.bargeOk(['create', '--privileged', '--name', 'priv', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{.HostConfig.Privileged}}', 'priv'])).toBe('true');
+    await env.bargeOk(['rm', 'priv']);
   });
 });

@@ -58,7 +58,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
     image, command,
     env: list(o.env), envFiles: list(o.envFile), volumes: list(o.volume), mounts: list(o.mount), tmpfs: list(o.tmpfs),
     capAdd: list(o.capAdd), capDrop: list(o.capDrop), labels: list(o.label), ulimits: list(o.ulimit), securityOpt: list(o.securityOpt),
-    readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm, init: !!o.init,
+    readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm, init: !!o.init, privileged: !!o.privileged,
   };
   const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined): void => {
     if (v !== undefined) opts[k] = v;
@@ -707,7 +707,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Links: null,
       OomScoreAdj: 0,
       PidMode: 'private',
-      Privileged: false,
+      Privileged: !!cfg.privileged,
       PublishAllPorts: false,
       ReadonlyRootfs: cfg.readOnly,
       SecurityOpt: [...(cfg.noNewPrivileges ? ['no-new-privileges'] : []), ...(cfg.seccompUnconfined ? ['seccomp=unconfined'] : [])],
