@@ -39,17 +39,20 @@ function skopeoGlobalOptions(c: Command, platform: boolean): Command {
     .option('--tmpdir <dir>', 'directory for temporary files')
     .option('--command-timeout <duration>', 'give up after this long (a Go duration: 30s, 5m)')
     .option('--registries.d <dir>', 'registry configuration for signature storage (accepted; barge copies no signatures)');
-  if (platform) {
-    c.option('--override-os <os>', 'OS to choose from a multi-platform image')
-      .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
-      .option('--override-variant <variant>', 'variant to choose from a multi-platform image');
-  }
-  return c;
+  return platform ? platformOverrides(c) : c;
+}
+
+/** Skopeo's choice of one image from a multi-platform one. */
+function platformOverrides(c: Command): Command {
+  return c
+    .option('--override-os <os>', 'OS to choose from a multi-platform image')
+    .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
+    .option('--override-variant <variant>', 'variant to choose from a multi-platform image');
 }
 
 /** What Skopeo's copy and sync take for image copies: each side's registry access, lists of images, compression, platform choice. */
 function imageCopyOptions(c: Command): Command {
-  return c
+  return platformOverrides(c)
     .option('--src-tls-verify [bool]', 'require HTTPS and verify certificates of the source registry')
     .option('--dest-tls-verify [bool]', 'require HTTPS and verify certificates of the destination registry')
     .option('--src-creds <user[:password]>', 'credentials for the source registry')
@@ -71,9 +74,6 @@ function imageCopyOptions(c: Command): Command {
     .addOption(new Option('--multi-arch <mode>', 'for a list of images: copy the system\'s image or all of them').choices(['system', 'all']))
     .option('--dest-compress', 'compress layers that arrive uncompressed')
     .addOption(new Option('--dest-compress-format <format>', 'compression of the layers written').choices(['gzip', 'zstd']))
-    .option('--override-os <os>', 'OS to choose from a multi-platform image')
-    .option('--override-arch <arch>', 'architecture to choose from a multi-platform image')
-    .option('--override-variant <variant>', 'variant to choose from a multi-platform image')
     .option('--preserve-digests', 'fail rather than change a manifest (and so its digest)')
     .option('--remove-signatures', 'do not copy signatures (accepted: barge never copies signatures)');
 }

@@ -150,6 +150,13 @@ function rowLines(s: string): string[] {
   return (s.endsWith('\n') ? s.slice(0, -1) : s).split('\n');
 }
 
+const TABLE_PREFIX = /^\s*table(\s|$)/;
+
+/** Whether a --format prints a table, with its header: none given, or one starting with "table". */
+export function isTableFormat(format: string | undefined): boolean {
+  return format === undefined || format.trim() === '' || TABLE_PREFIX.test(format);
+}
+
 /**
  * Renders rows for a list command's --format, returning text ready to write (each
  * line newline-terminated):
@@ -166,10 +173,10 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
   if (format === undefined || format.trim() === '' || format.trim() === 'table') format = opts.defaultTable;
   if (isJSONFormat(format)) return goJSON(rows, 4) + '\n';
 
-  const table = /^\s*table(\s|$)/.exec(format);
+  const table = TABLE_PREFIX.exec(format);
   let src = normalizeFormat(table ? format.slice(table[0].length) : format);
   if (table && src.trim() === '') {
-    const def = /^\s*table(\s|$)/.exec(opts.defaultTable);
+    const def = TABLE_PREFIX.exec(opts.defaultTable);
     src = normalizeFormat(def ? opts.defaultTable.slice(def[0].length) : opts.defaultTable);
   }
   const tmpl = parseTemplate(src, opts.funcs);

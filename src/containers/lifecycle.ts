@@ -20,7 +20,7 @@ import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
 import {
-  CONTAINER_NAME, containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
+  CONTAINER_NAME, ContainerError, containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
@@ -28,17 +28,8 @@ import { readLog, teeToLog, writeEntries } from './logs.ts';
 import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
 
 export { ContainerStartError };
-
-/** An error with Podman's exit status for it. */
-export class ContainerError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 125,
-  ) {
-    super(message);
-    this.name = 'ContainerError';
-  }
-}
+// Defined beside the container records, so that volumes.ts can extend it without importing this module.
+export { ContainerError } from './record.ts';
 
 export interface CreateOptions {
   image: string;

@@ -189,6 +189,17 @@ const NOUNS = [
   'wing', 'wozniak', 'wright', 'yalow', 'yonath',
 ];
 
+/** An error with Podman's exit status for it. */
+export class ContainerError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 125,
+  ) {
+    super(message);
+    this.name = 'ContainerError';
+  }
+}
+
 /** The names Podman accepts for a container. */
 export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 

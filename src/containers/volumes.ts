@@ -7,10 +7,10 @@ import { chmod, lchown, lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { copyTree, type ContainerRecord, type Store, type VolumeRecord } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { parseMountOptions, volumeOptions } from '../primitives/run.ts';
+import { checkedMount, parseMountOptions, volumeOptions } from '../primitives/run.ts';
 import type { IdMapping, MountSpec } from '../runtime/spec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
-import { CONTAINER_NAME, type ContainerConfig, type PodContainer } from './record.ts';
+import { CONTAINER_NAME, ContainerError, type ContainerConfig, type PodContainer } from './record.ts';
 
 export interface VolumeData {
   labels: Record<string, string>;
@@ -44,15 +44,9 @@ export interface VolumeRequest extends Omit<VolumeMount, 'name'> {
   name: string | undefined;
 }
 
-export class VolumeError extends Error {
-  constructor(
-    message: string,
-    /** Podman's exit status: 1 no such volume, 2 in use, 125 others. */
-    readonly exitCode = 125,
-  ) {
-    super(message);
-    this.name = 'VolumeError';
-  }
+/** A ContainerError of a volume; Podman's exit status: 1 no such volume, 2 in use, 125 others. */
+export class VolumeError extends ContainerError {
+  override name = 'VolumeError';
 }
 
 const lockName = (name: string): string => `volume:${name}`;
@@ -135,19 +129,14 @@ export function splitVolumeArgs(volumes: readonly string[], mounts: readonly str
     requests.push({ name: src, destination: dst, options: volumeOptions(rest, s), noCopy });
   }
   for (const s of mounts) {
-    const { kv, flags } = parseMountOptions(s);
-    if (kv.get('type') !== 'volume') {
+    if (parseMountOptions(s).kv.get('type') !== 'volume') {
       others.push(s);
       continue;
     }
-    for (const k of kv.keys()) if (!['type', 'source', 'src', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw'].includes(k)) throw new VolumeError(`${k}: invalid mount option`);
-    for (const f of flags) if (!['ro', 'readonly', 'rw'].includes(f)) throw new VolumeError(`${f}: invalid mount option`);
-    const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
-    if (!dst) throw new VolumeError(`invalid mount "${s}": destination is required`);
+    const { kv, dst, ro } = checkedMount(s, ['volume']);
     if (!dst.startsWith('/')) throw new VolumeError(`invalid mount "${s}": container path must be absolute`);
     const src = kv.get('source') ?? kv.get('src');
     if (src !== undefined) validVolumeName(src);
-    const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
     requests.push({ name: src, destination: dst, options: ['rbind', ...(ro ? ['ro'] : [])], noCopy: false });
   }
   return { binds, mounts: others, requests };

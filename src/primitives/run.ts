@@ -185,26 +185,38 @@ export function parseMountOptions(spec: string): { kv: Map<string, string>; flag
 }
 
 /** The --mount keys and flags barge understands, by mount type (others are refused, as by Podman). */
-const MOUNT_KEYS: Record<'bind' | 'tmpfs', { kv: string[]; flags: string[] }> = {
+const MOUNT_KEYS = {
   bind: { kv: ['type', 'source', 'src', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw', 'bind-propagation', 'relabel', 'consistency'], flags: ['ro', 'readonly', 'rw', 'bind-nonrecursive', 'z', 'Z'] },
   tmpfs: { kv: ['type', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw', 'tmpfs-size', 'tmpfs-mode'], flags: ['ro', 'readonly', 'rw', 'noexec', 'exec', 'nosuid', 'suid', 'nodev', 'dev', 'tmpcopyup', 'notmpcopyup'] },
-};
+  volume: { kv: ['type', 'source', 'src', 'destination', 'dst', 'target', 'ro', 'readonly', 'rw'], flags: ['ro', 'readonly', 'rw'] },
+} satisfies Record<string, { kv: string[]; flags: string[] }>;
+
+export type MountType = keyof typeof MOUNT_KEYS;
+
+/**
+ * One --mount value (the `type` one of `types`), its keys and flags checked against that type's:
+ * anything else is an error, an option barge does not implement named as such.
+ */
+export function checkedMount(s: string, types: readonly MountType[]): { type: MountType; kv: Map<string, string>; flags: Set<string>; dst: string; ro: boolean } {
+  const { kv, flags } = parseMountOptions(s);
+  const type = (kv.get('type') ?? 'bind') as MountType;
+  if (!types.includes(type)) throw new Error(`invalid mount "${s}": type "${type}" is not supported (${types.join(', ')})`);
+  for (const k of [...kv.keys(), ...flags]) {
+    if (k in UNIMPLEMENTED) throw unimplemented(k, s);
+  }
+  const known = MOUNT_KEYS[type];
+  for (const k of kv.keys()) if (!known.kv.includes(k)) throw new Error(`${k}: invalid mount option`);
+  for (const f of flags) if (!known.flags.includes(f)) throw new Error(`${f}: invalid mount option`);
+  const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
+  if (!dst) throw new Error(`invalid mount "${s}": destination is required`);
+  const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
+  return { type, kv, flags, dst, ro };
+}
 
 /** --mount type=bind,src=…,dst=…[,ro][,bind-propagation=P][,bind-nonrecursive] and type=tmpfs,dst=…[,tmpfs-size=S][,tmpfs-mode=M] */
 export function parseMounts(specs: string[]): MountSpec[] {
   return specs.map((s) => {
-    const { kv, flags } = parseMountOptions(s);
-    const type = kv.get('type') ?? 'bind';
-    if (type !== 'bind' && type !== 'tmpfs') throw new Error(`invalid mount "${s}": type "${type}" is not supported (bind, tmpfs)`);
-    for (const k of [...kv.keys(), ...flags]) {
-      if (k in UNIMPLEMENTED) throw unimplemented(k, s);
-    }
-    const known = MOUNT_KEYS[type];
-    for (const k of kv.keys()) if (!known.kv.includes(k)) throw new Error(`${k}: invalid mount option`);
-    for (const f of flags) if (!known.flags.includes(f)) throw new Error(`${f}: invalid mount option`);
-    const dst = kv.get('destination') ?? kv.get('dst') ?? kv.get('target');
-    if (!dst) throw new Error(`invalid mount "${s}": destination is required`);
-    const ro = flags.has('ro') || flags.has('readonly') || kv.get('ro') === 'true' || kv.get('readonly') === 'true';
+    const { type, kv, flags, dst, ro } = checkedMount(s, ['bind', 'tmpfs']);
     if (type === 'tmpfs') {
       const options = tmpfsOptions([
         ...(ro ? ['ro'] : []), ...[...flags].filter((f) => !['ro', 'readonly', 'rw'].includes(f)),

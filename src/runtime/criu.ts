@@ -106,8 +106,8 @@ const SKIP_CONF = 'criu-network-lock.conf';
  * The environment that has CRIU dump a container without locking its network, for a container
  * whose network namespace holds only the loopback interface: no packet from outside can reach its
  * sockets while they are dumped. The lock is iptables rules set and removed around the dump, and
- * around the restore too, as CRIU records the method in the dump: measured here, 40 ms of a 150 ms
- * checkpoint and 85 ms of a 210 ms restore (iptables-restore in a fresh namespace), for nothing.
+ * around the restore too, as CRIU records the method in the dump: measured here, 85 ms of a 250 ms
+ * restore (iptables-restore in a fresh namespace), for nothing; the dump's share was within noise.
  *
  * runc passes CRIU no lock method; a `network-lock` line in runc's configuration file (the
  * org.criu.config annotation) crashes CRIU 4.1 in its RPC mode; CRIU_CONFIG_FILE, read when CRIU

@@ -428,7 +428,16 @@ function userMount(m: MountSpec): SpecMount {
   return out;
 }
 
-/** Cgroup device rules: deny everything except the devices the runtime creates by default. */
+/**
+ * A container's capability set: the default one with --cap-add and --cap-drop, or everything
+ * with --privileged; never more than barge holds itself (its bounding set), as the runtime could
+ * not grant the rest, and --privileged or --cap-add ALL would fail where the host withholds some.
+ */
+export function containerCapabilities(o: { capAdd?: readonly string[]; capDrop?: readonly string[]; privileged?: boolean }): string[] {
+  const held = boundingSet();
+  return mergeCapabilities(o.privileged ? ['ALL', ...(o.capAdd ?? [])] : o.capAdd, o.capDrop).filter((c) => !held || held.has(c));
+}
+
 /** This process's capability bounding set, by name (undefined when /proc cannot tell). */
 function boundingSet(): Set<string> | undefined {
   const m = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
@@ -463,6 +472,7 @@ function hostDevices(): SpecDevice[] {
   return out;
 }
 
+/** Cgroup device rules: deny everything except the devices the runtime creates by default. */
 function deviceRules(): SpecDeviceRule[] {
   const allow = (type: 'c', major: number, minor: number | undefined): SpecDeviceRule =>
     minor === undefined ? { allow: true, type, major, access: 'rwm' } : { allow: true, type, major, minor, access: 'rwm' };
@@ -540,10 +550,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   if (!env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH);
   if (o.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
 
-  // Never more than barge holds itself (its bounding set): the runtime could not grant the rest,
-  // and --privileged or --cap-add ALL would fail where, as here, the host withholds some.
-  const held = boundingSet();
-  const caps = mergeCapabilities(o.privileged ? ['ALL', ...(o.capAdd ?? [])] : o.capAdd, o.capDrop).filter((c) => !held || held.has(c));
+  const caps = containerCapabilities(o);
   // A non-root process only keeps what was explicitly granted, as with Podman: the default set is
   // for root's convenience, not something every image user should silently hold.
   const granted =

@@ -15,8 +15,9 @@ import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Co
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage } from '../../image/local-images.ts';
-import { mergeCapabilities, normalizeCapability } from '../../runtime/spec.ts';
-import { VolumeError, volumeInspectMounts } from '../../containers/volumes.ts';
+import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
+import { volumeInspectMounts } from '../../containers/volumes.ts';
+import { inBargeUserns } from '../../sys/userns.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -39,7 +40,7 @@ function boolOpt(v: unknown, what: string): boolean {
 
 /** Maps lifecycle errors to Podman's exit statuses. */
 function rethrow(e: unknown): never {
-  if (e instanceof ContainerStartError || e instanceof ContainerError || e instanceof VolumeError) throw new ExitError(e.message, e.exitCode);
+  if (e instanceof ContainerStartError || e instanceof ContainerError) throw new ExitError(e.message, e.exitCode);
   throw e;
 }
 
@@ -97,7 +98,7 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   // containers.conf's defaults, under the container's own --ulimit (later ones win) and --pids-limit.
   opts.ulimits = [...(conf.defaultUlimits ?? []), ...(opts.ulimits ?? [])];
   // Only root has a pids cgroup to limit (a rootless barge on cgroup v1 has none delegated).
-  if (opts.pidsLimit === undefined && process.getuid?.() === 0 && !process.env['_BARGE_USERNS']) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  if (opts.pidsLimit === undefined && process.getuid?.() === 0 && !inBargeUserns()) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
   const cidfile = str(o.cidfile);
   if (cidfile !== undefined && existsSync(cidfile)) {
     throw new ExitError(`container id file exists. Ensure another container is not using it or delete ${cidfile}`, 125);
@@ -588,7 +589,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   // As Podman: the process, so with --init the init and its `--`.
   const args = processArgs(cfg);
   const up = isUp(s);
-  const caps = mergeCapabilities(cfg.capAdd, cfg.capDrop).sort();
+  // What the spec gives the process (--privileged included), sorted as Podman lists them.
+  const caps = containerCapabilities(cfg).sort();
   const binds = cfg.mounts.filter((m) => m.type === 'bind');
   const volumes = volumeInspectMounts(store, cfg);
   const image = findImage(store, cfg.imageId);

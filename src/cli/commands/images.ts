@@ -151,15 +151,14 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   }
   const format = str(o.format);
   const digestCol = o.digests ? '\t{{.Digest}}' : '';
-  const { formatRows } = await import('../table.ts');
+  const { formatRows, isTableFormat } = await import('../table.ts');
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
     headers: { ID: 'IMAGE ID', Created: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST' },
   });
   // Only a table has a header to leave out.
-  const table = format === undefined || format.trim() === '' || /^\s*table(\s|$)/.test(format);
-  if ((o.heading === false || o.noheading) && table) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  if ((o.heading === false || o.noheading) && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
   else process.stdout.write(out);
 }
 
