@@ -15,7 +15,7 @@ import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primit
 import { copyIntoBuilder } from '../primitives/copy.ts';
 import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
 import { DEFAULT_PATH } from '../runtime/spec.ts';
-import { exposedPorts, parseDuration, type BuilderConfig } from '../primitives/config.ts';
+import { exposedPorts, parseDuration, setKeyValues, type BuilderConfig } from '../primitives/config.ts';
 import { commitBuilder, writeImage } from '../primitives/commit.ts';
 import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError, type Containerfile, type Instruction } from './parser.ts';
 import { expandWord, expandWords, ExpandError } from './expand.ts';
@@ -457,14 +457,8 @@ class Interpreter {
 
   private applyCliMeta(st: Stage): void {
     const c = st.config.image.config!;
-    for (const l of this.o.labels) {
-      const i = l.indexOf('=');
-      (c.Labels ??= {})[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-    }
-    for (const a of this.o.annotations) {
-      const i = a.indexOf('=');
-      st.config.annotations[i < 0 ? a : a.slice(0, i)] = i < 0 ? '' : a.slice(i + 1);
-    }
+    if (this.o.labels.length) c.Labels = setKeyValues(c.Labels ?? {}, this.o.labels);
+    setKeyValues(st.config.annotations, this.o.annotations);
   }
 
   private async finishStage(st: Stage, isFinal: boolean, layers: boolean, prefix: string): Promise<BuildResult | null> {

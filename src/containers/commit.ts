@@ -9,6 +9,7 @@ import { emptyImageConfig, type Builder } from '../primitives/builder.ts';
 import { applyChanges } from '../primitives/config.ts';
 import { containerFiles, liveState, pauseContainer } from './lifecycle.ts';
 import { loadContainer, type Container } from './record.ts';
+import { volumesOf } from './volumes.ts';
 
 /** Podman's commit options that shape the image config (working containers take them too). */
 export interface CommitConfigOptions {
@@ -39,7 +40,7 @@ export async function builderOfContainer(store: Store, ref: string, includeVolum
   };
   if (image.config.Entrypoint?.length === 0) delete image.config.Entrypoint;
   if (includeVolumes) {
-    const binds = [...cfg.mounts.filter((m) => m.type !== 'tmpfs'), ...(cfg.volumes ?? [])].map((m) => m.destination);
+    const binds = [...cfg.mounts.filter((m) => m.type !== 'tmpfs'), ...volumesOf(cfg)].map((m) => m.destination);
     image.config.Volumes = { ...image.config.Volumes, ...Object.fromEntries(binds.map((d) => [d, {}])) };
   }
   return {
@@ -67,7 +68,7 @@ export function applyCommitOptions(b: Builder, o: CommitConfigOptions): void {
 function mountTargets(c: Container): string[] {
   const cfg = c.data.config;
   return [
-    ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination), ...(cfg.volumes ?? []).map((m) => m.destination),
+    ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination), ...volumesOf(cfg).map((m) => m.destination),
     '/proc', '/dev', '/sys', '/dev/shm', '/run', '/tmp', cfg.workingDir || '/',
   ];
 }

@@ -19,6 +19,7 @@ import { randomHex } from '../sys/lazy-builtins.ts';
 import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
+import { setKeyValues } from '../primitives/config.ts';
 import {
   CONTAINER_NAME, ContainerError, containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
@@ -196,11 +197,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const fromFiles = await readEnvFiles(o.envFiles ?? []);
   const env = mergeEnv([DEFAULT_PATH, 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], [...fromFiles, ...(o.env ?? [])]);
 
-  const labels: Record<string, string> = { ...(imgCfg.Labels ?? {}) };
-  for (const l of o.labels ?? []) {
-    const i = l.indexOf('=');
-    labels[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
+  const labels = setKeyValues({ ...(imgCfg.Labels ?? {}) }, o.labels ?? []);
   const split = splitVolumeArgs(o.volumes ?? [], o.mounts ?? []);
   const mounts: MountSpec[] = [...parseVolumes(split.binds), ...parseMounts(split.mounts)];
   for (const t of o.tmpfs ?? []) {

@@ -199,6 +199,15 @@ function editPathSet(set: PathSet | undefined, spec: string): PathSet | undefine
   return next;
 }
 
+/** The KEY=VALUE words of --label and --annotation set on `into`, a bare KEY as an empty value. */
+export function setKeyValues(into: Record<string, string>, pairs: readonly string[]): Record<string, string> {
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    defineKey(into, eq < 0 ? p : p.slice(0, eq), eq < 0 ? '' : p.slice(eq + 1));
+  }
+  return into;
+}
+
 /** "K=V" sets, "K-" removes, a bare "K" sets an empty value. */
 function editKeyValue(map: Record<string, string> | undefined, spec: string): Record<string, string> | undefined {
   const eq = spec.indexOf('=');

@@ -892,10 +892,9 @@ export class Store {
     });
   }
 
-  /** Mounts the container's root filesystem (idempotent) and returns its path. */
   /**
-   * Mounts the container's rootfs (if it is not mounted yet). `volatile` is for a container whose
-   * changes are thrown away (run --rm, as Podman mounts them): see OverlayMount.
+   * Mounts the container's root filesystem (idempotent) and returns its path. `volatile` is for a
+   * container whose changes are thrown away (run --rm, as Podman mounts them): see OverlayMount.
    */
   async mountContainer(c: ContainerRecord, o: { volatile?: boolean } = {}): Promise<string> {
     const merged = join(this.containerDir(c.id), 'merged');

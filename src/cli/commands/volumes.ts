@@ -6,20 +6,11 @@ import {
   createVolume, findVolume, listVolumes, pruneVolumes, removeVolume, volumeJSON, volumeUsers, VolumeError, type Volume,
 } from '../../containers/volumes.ts';
 import { removeContainer } from '../../containers/lifecycle.ts';
+import { setKeyValues } from '../../primitives/config.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
-
-/** KEY=VALUE (or KEY alone, an empty value) pairs of --label. */
-function parseLabels(labels: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of labels) {
-    const i = l.indexOf('=');
-    out[i < 0 ? l : l.slice(0, i)] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return out;
-}
 
 /** Podman's errors carry their exit status; the others are 125. */
 function exitError(e: unknown): ExitError {
@@ -31,7 +22,7 @@ export async function volumeCreateCmd(g: GlobalOptions, args: string[], o: Opts)
   const store = await openStore(g);
   const name = args[0];
   try {
-    print((await createVolume(store, name, parseLabels(list(o.label)))).name);
+    print((await createVolume(store, name, setKeyValues({}, list(o.label)))).name);
   } catch (e) {
     if (e instanceof StoreError && e.code === 'conflict' && o.ignore && name !== undefined) return print(name);
     throw exitError(e);
@@ -91,7 +82,7 @@ export async function volumeLsCmd(g: GlobalOptions, _args: string[], o: Opts): P
     return;
   }
   const format = str(o.format);
-  const { formatRows, isJSONFormat } = await import('../table.ts');
+  const { formatRows, isJSONFormat, isTableFormat } = await import('../table.ts');
   const json = format !== undefined && isJSONFormat(format);
   const rows = vs.map((v) => volumeJSON(store, v, !json));
   if (json) return print(JSON.stringify(rows, null, 2));
@@ -100,7 +91,7 @@ export async function volumeLsCmd(g: GlobalOptions, _args: string[], o: Opts): P
     defaultTable: 'table {{.Driver}}\t{{.Name}}',
     headers: { Name: 'VOLUME NAME' },
   });
-  process.stdout.write(o.noheading && (format === undefined || /^\s*table/.test(format)) ? out.split('\n').slice(1).join('\n') : out);
+  process.stdout.write(o.noheading && isTableFormat(format) ? out.split('\n').slice(1).join('\n') : out);
 }
 
 /** `volume inspect NAME… | --all [--format]`: the found ones are printed, a missing one makes it fail with 125. */
