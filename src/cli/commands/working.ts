@@ -166,13 +166,14 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
     ...(ts !== undefined && { timestamp: Number(ts) }),
     omitHistory: !!o.omitHistory,
   });
-  const before = new Set(store.listImages().map((i) => i.id));
+  // What local storage held before, so that an image staged only for the push is not left there.
+  const before = transportDest ? new Set(store.listImages().map((i) => i.id)) : undefined;
   const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
   if (transportDest) {
     const { pushImage } = await import('./transfer.ts');
     await pushImage(store, res.imageId, transportDest, { quiet: !!o.quiet });
     // The image went to the destination, not into local storage (where it was only staged).
-    if (!before.has(res.imageId)) await store.deleteImage(res.imageId);
+    if (!before?.has(res.imageId)) await store.deleteImage(res.imageId);
   } else if (!o.quiet) {
     const { storedImageReport } = await import('../progress.ts');
     process.stderr.write(storedImageReport([res.layerDigest], `sha256:${res.imageId}`));
