@@ -46,6 +46,10 @@ describe('run -d', () => {
     expect(readFileSync(`/proc/${conmon}/comm`, 'utf8').trim()).toBe('conmon');
     expect(readFileSync(`/proc/${ins.State.Pid}/cmdline`, 'utf8').split('\0')[0]).toBe('sleep');
     expect(await env.bargeOk(['ps', '-q', '--filter', 'label=app=demo'])).toBe(id.slice(0, 12));
+    // --noheading drops a table's header, and nothing from a template without one.
+    expect(await env.bargeOk(['ps', '--noheading'])).toMatch(new RegExp(`^${id.slice(0, 12)} +localhost/busybox:latest .* web$`));
+    expect(await env.bargeOk(['ps', '--noheading', '--format', 'table {{.Names}}'])).toBe('web');
+    expect(await env.bargeOk(['ps', '--noheading', '--format', '{{.Names}}'])).toBe('web');
   });
 
   it('stop ends it within -t (SIGKILL after the stop signal is ignored) and ps -a shows Exited (137)', async () => {

@@ -527,7 +527,7 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     return;
   }
   const format = str(o.format);
-  const { formatRows, isJSONFormat } = await import('../table.ts');
+  const { formatRows, isJSONFormat, isTableFormat } = await import('../table.ts');
   if (format !== undefined && isJSONFormat(format)) {
     print(JSON.stringify(cs.map((x) => psJSON(x.c, x.s)), null, 4));
     return;
@@ -538,7 +538,7 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     defaultTable: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
     headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED' },
   });
-  if (o.noheading && (format === undefined || /^\s*table/.test(format))) process.stdout.write(out.split('\n').slice(1).join('\n'));
+  if (o.noheading && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
   else if (out === '' && format === undefined) print('CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES');
   else process.stdout.write(out);
 }
