@@ -9,7 +9,8 @@
 // Env: BENCH_SUITES (comma list, default all), BENCH_N (repetitions, default 5), BENCH_WARMUP
 // (untimed warm-up reps per suite, default 1), BENCH_RUNTIME (runc|crun for both tools'
 // `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE (default /var/cache/barge-bench,
-// where the debootstrap base tarball is kept), BENCH_STEP_TIMEOUT (seconds per command, 600).
+// where the debootstrap base tarball is kept), BENCH_STEP_TIMEOUT (seconds per command, 600),
+// BENCH_STEPS=1 (print each command of the scripted builds with its time, on stderr).
 // Exit status: 0 when every suite ran (a tool failing a step is a result, shown in the table),
 // 1 on harness errors (fixtures, registry, bad settings).
 // Runs directly under Node 24 (type stripping): erasable TypeScript only, no imports from src/.

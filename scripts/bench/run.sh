@@ -3,7 +3,8 @@
 # Env: BENCH_SUITES (comma list of primitives,build,pull,run,checkpoint,rootless; default all), BENCH_N (repetitions,
 # default 5), BENCH_WARMUP (untimed warm-up reps per suite, default 1), BENCH_RUNTIME
 # (runc|crun for both tools' `run`), BENCH_OUT (default .bench/results.json), BENCH_CACHE
-# (default /var/cache/barge-bench: the debootstrap base tarball, made on first use, ~30 s).
+# (default /var/cache/barge-bench: the debootstrap base tarball, made on first use, ~30 s),
+# BENCH_STEPS=1 (each command of the scripted builds with its time).
 # Exit status 0 when every suite ran, even if a tool failed a step (that is a result); 1 on
 # harness errors. See scripts/bench/bench.ts.
 set -euo pipefail

@@ -40,13 +40,21 @@ export async function scripted(t: Tool, copyDir: string, rep: number, record: Re
   let ctr = '';
   const t0 = process.hrtime.bigint();
   try {
-    ctr = lastLine((await tool(t, 'from', BASE_IMAGE)).stdout);
-    await tool(t, 'copy', ctr, copyDir, '/data');
-    await tool(t, ...runArgs(t, ctr, ['true']));
-    await tool(t, ...runArgs(t, ctr, ['sh', '-c', 'echo a > /a']));
-    await tool(t, ...runArgs(t, ctr, ['sh', '-c', 'rm -f /a']));
-    await tool(t, 'config', '--label', 'x=y', '--cmd', '["cat","/data/d0/s0/f0.bin"]', ctr);
-    await tool(t, 'commit', ctr, `bench-script-${rep}`);
+    // BENCH_STEPS=1 prints each command's time: the total alone hides which step moved.
+    const steps: number[] = [];
+    const step = async (...args: string[]): Promise<{ stdout: string; ms: number }> => {
+      const r = await tool(t, ...args);
+      steps.push(Math.round(r.ms));
+      return r;
+    };
+    ctr = lastLine((await step('from', BASE_IMAGE)).stdout);
+    await step('copy', ctr, copyDir, '/data');
+    await step(...runArgs(t, ctr, ['true']));
+    await step(...runArgs(t, ctr, ['sh', '-c', 'echo a > /a']));
+    await step(...runArgs(t, ctr, ['sh', '-c', 'rm -f /a']));
+    await step('config', '--label', 'x=y', '--cmd', '["cat","/data/d0/s0/f0.bin"]', ctr);
+    await step('commit', ctr, `bench-script-${rep}`);
+    if (process.env.BENCH_STEPS) console.error(`${t.name} scripted build steps (from copy run run run config commit), ms: ${steps.join(' ')}`);
     record('scripted build', Number(process.hrtime.bigint() - t0) / 1e6);
   } finally {
     if (ctr) await quiet(t, 'rm', ctr);
