@@ -140,7 +140,11 @@ export function buildProgram(only?: string): Command {
         .option('--name <name>', 'name for the working container')
         .addOption(new Option('--pull <policy>', 'pull policy').choices(['always', 'missing', 'never', 'newer', 'true', 'false']).default('missing'))
         .option('-q, --quiet', 'do not print progress')
-        .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot', 'rootless']).env('BUILDAH_ISOLATION')),
+        .addOption(new Option('--isolation <type>', 'process isolation for run').choices(['oci', 'chroot', 'rootless']).env('BUILDAH_ISOLATION'))
+        .option('--platform <os/arch[/variant]>', 'use the image for this platform (pulled if the local one is of another)')
+        .option('--arch <arch>', 'architecture of the image to use (default: the host\'s)')
+        .option('--os <os>', 'OS of the image to use (default: linux)')
+        .option('--variant <variant>', 'architecture variant of the image to use'),
     ),
   ).action(action(async () => (await w()).fromCmd));
 
@@ -909,7 +913,10 @@ export function buildProgram(only?: string): Command {
     .option('--userns-uid-map-user <user>', 'take the uid map from this user\'s /etc/subuid ranges')
     .option('--userns-gid-map-group <group>', 'take the gid map from this group\'s /etc/subgid ranges')
     .option('--secret <spec>', 'secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR', collect)
-    .option('--platform <os/arch>', 'target platform (only the host platform)')
+    .option('--platform <os/arch[/variant]>', 'build for this platform: bases are pulled for it and TARGETPLATFORM names it (RUN needs an emulator for a foreign architecture)')
+    .option('--arch <arch>', 'build for this architecture (default: the host\'s)')
+    .option('--os <os>', 'build for this OS (default: linux)')
+    .option('--variant <variant>', 'build for this architecture variant')
     .option('--ssh <default|id[=socket]>', 'ssh-agent socket for RUN --mount=type=ssh (default: $SSH_AUTH_SOCK)', collect)
     .option('--cache-ttl <duration>', 'only use cached steps newer than this (e.g. 1h; 0 is --no-cache)')
     .option('--cache-from <repo>', 'registry repository to look up cached steps in (with --layers)', collect)

@@ -10,7 +10,8 @@ import { resolveInRoot } from '../store/secure-path.ts';
 import type { ImageConfig, ManifestFormat } from '../image/types.ts';
 import { readImageConfig, readImageManifest, resolveImage, type Puller } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
-import { fromImage, type PullPolicy } from '../primitives/from.ts';
+import { fromImage, platformMismatch, type PullPolicy } from '../primitives/from.ts';
+import { describePlatform, parsePlatform, platformMatches, type PlatformSpec } from '../image/manifest.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
 import { copyIntoBuilder } from '../primitives/copy.ts';
 import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
@@ -54,6 +55,8 @@ export interface BuildOptions {
   cacheTtlMs?: number;
   /** `--cache-from` / `--cache-to`: registry repositories holding step images tagged by cache key. */
   remoteCache?: RemoteCache;
+  /** --platform/--arch/--os/--variant: what the stages are built for (FROM --platform= overrides it). */
+  platform?: PlatformSpec;
   isolation?: 'oci' | 'chroot';
   /** The user namespace of every stage's RUN steps (--userns and the id maps). */
   userns?: ContainerUserns;
@@ -96,24 +99,23 @@ export class BuildError extends Error {
 
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
-export function platformArgs(): Map<string, string> {
-  const arch = hostArch();
-  const variant = arch === 'arm64' ? 'v8' : arch === 'arm' ? 'v7' : '';
-  const platform = `linux/${arch}${variant && arch !== 'arm64' ? `/${variant}` : ''}`;
-  return new Map([
-    ['BUILDPLATFORM', platform], ['BUILDOS', 'linux'], ['BUILDARCH', arch], ['BUILDVARIANT', variant],
-    ['TARGETPLATFORM', platform], ['TARGETOS', 'linux'], ['TARGETARCH', arch], ['TARGETVARIANT', variant],
-  ]);
-}
-
 /**
- * Whether `--platform` / `FROM --platform=` names the host's platform, the only one barge builds
- * for (it runs RUN steps natively, without emulation).
+ * The predefined platform ARGs: BUILD* of the host, TARGET* of --platform (the host's without it).
+ * An arm64 platform without a variant is v8 and an arm one v7, as Buildah fills them in.
  */
-export function isHostPlatform(p: string): boolean {
-  const a = platformArgs();
-  const arch = a.get('TARGETARCH')!;
-  return p === a.get('TARGETPLATFORM') || p === `linux/${arch}` || (a.get('TARGETVARIANT') !== '' && p === `linux/${arch}/${a.get('TARGETVARIANT')}`);
+export function platformArgs(target?: PlatformSpec): Map<string, string> {
+  const spell = (p: PlatformSpec): { os: string; arch: string; variant: string; platform: string } => {
+    const os = p.os ?? 'linux';
+    const arch = p.architecture ?? hostArch();
+    const variant = p.variant ?? (arch === 'arm64' ? 'v8' : arch === 'arm' ? 'v7' : '');
+    return { os, arch, variant, platform: `${os}/${arch}${variant && !(arch === 'arm64' && variant === 'v8') ? `/${variant}` : ''}` };
+  };
+  const b = spell({});
+  const t = spell(target ?? {});
+  return new Map([
+    ['BUILDPLATFORM', b.platform], ['BUILDOS', b.os], ['BUILDARCH', b.arch], ['BUILDVARIANT', b.variant],
+    ['TARGETPLATFORM', t.platform], ['TARGETOS', t.os], ['TARGETARCH', t.arch], ['TARGETVARIANT', t.variant],
+  ]);
 }
 
 interface StageDef {
@@ -143,6 +145,8 @@ interface Stage {
   baseHistory: number;
   /** The stage gave itself the default PATH: even a FROM-only stage then has a config of its own. */
   pathAdded: boolean;
+  /** FROM --platform, else --platform, else the host's ({}): what its base is pulled for. */
+  platform: PlatformSpec;
 }
 
 export function splitStages(cf: Containerfile): { globals: Instruction[]; stages: StageDef[] } {
@@ -205,7 +209,7 @@ class Interpreter {
   private readonly stageNames = new Map<string, number>();
   private readonly consumed = new Set<string>();
   private readonly hasher: ContentHasher;
-  private readonly predefined = platformArgs();
+  private readonly predefined: Map<string, string>;
   private globalArgs = new Map<string, string | undefined>();
   private finalIndex = 0;
 
@@ -214,6 +218,7 @@ class Interpreter {
     private readonly o: BuildOptions,
   ) {
     this.hasher = new ContentHasher(store);
+    this.predefined = platformArgs(o.platform);
   }
 
   private fail(ins: Instruction, msg: string, code = 125): never {
@@ -366,10 +371,14 @@ class Interpreter {
     const w = def.from.args.split(/\s+/);
     const ref = this.expand(def.from, w[0]!, vars);
     if (ref === '') this.fail(def.from, 'base name should not be blank');
-    const platform = def.from.flags.filter((f) => f.name === 'platform').at(-1);
-    if (platform) {
-      const p = this.expand(def.from, platform.value, vars);
-      if (!isHostPlatform(p)) this.fail(def.from, `--platform=${p}: only the host platform (${this.predefined.get('TARGETPLATFORM')}) can be built`);
+    const platformFlag = def.from.flags.filter((f) => f.name === 'platform').at(-1);
+    let platform: PlatformSpec = this.o.platform ?? {};
+    if (platformFlag) {
+      try {
+        platform = parsePlatform(this.expand(def.from, platformFlag.value, vars));
+      } catch (e) {
+        this.fail(def.from, (e as Error).message);
+      }
     }
     let imageId: string | null = null;
     let config: BuilderConfig;
@@ -378,16 +387,18 @@ class Interpreter {
       imageId = await this.stageImage(stageIdx);
       config = await this.imageState(imageId);
     } else if (ref.toLowerCase() === 'scratch') {
-      config = { image: emptyImageConfig(), annotations: {} };
+      config = { image: emptyImageConfig(platform), annotations: {} };
     } else {
       let img;
       try {
-        img = await resolveImage(this.store, ref, this.o.pull, this.o.puller);
+        img = await resolveImage(this.store, ref, this.o.pull, this.o.puller, platformFlag || this.o.platform ? platform : undefined);
       } catch (e) {
         this.fail(def.from, (e as Error).message);
       }
       imageId = img.id;
       config = await this.imageState(img.id);
+      const mismatch = platformMismatch(config.image, platformFlag || this.o.platform ? platform : undefined);
+      if (mismatch) this.o.warn(`WARN[0000] ${mismatch}`);
     }
     config.image.config ??= {};
     config.image.history ??= [];
@@ -400,11 +411,19 @@ class Interpreter {
     delete config.historyComment;
     const st: Stage = {
       def, config, imageId, builder: null, args: new Map(), cmdSet: false,
-      shell: ['/bin/sh', '-c'], last: false, baseHistory: config.image.history.length, pathAdded,
+      shell: ['/bin/sh', '-c'], last: false, baseHistory: config.image.history.length, pathAdded, platform,
     };
     if (config.image.config.Shell?.length) st.shell = [...config.image.config.Shell];
     if (!layers) await this.ensureBuilder(st);
     return st;
+  }
+
+  /**
+   * The parent in a step's cache key: the image the step builds on, or for a stage on scratch the
+   * platform its config names (a COPY onto scratch for arm64 is not the one for amd64).
+   */
+  private parentKey(st: Stage): string {
+    return st.imageId ?? `scratch ${describePlatform(st.config.image)}`;
   }
 
   /** For working containers of images resolveImage already found (or pulled): never pull again. */
@@ -710,7 +729,7 @@ class Interpreter {
       return;
     }
     const key = cacheKey({
-      v: 1, kind: 'config', parent: st.imageId, createdBy, config: st.config.image.config, author: st.config.image.author ?? null,
+      v: 1, kind: 'config', parent: this.parentKey(st), createdBy, config: st.config.image.config, author: st.config.image.author ?? null,
       annotations: st.config.annotations, format: this.o.format, ts: this.o.timestamp ?? null, extraKey,
     });
     const hit = await this.cached(key);
@@ -843,7 +862,7 @@ class Interpreter {
         if (f.value !== 'sandbox') this.fail(ins, `RUN --security=${f.value} is not supported`);
       }
     }
-    const key = cacheKey({ v: 1, kind: 'run', parent: st.imageId, argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+    const key = cacheKey({ v: 1, kind: 'run', parent: this.parentKey(st), argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       const ro: RunOptions = {
         // ENV wins over an ARG of the same name.
@@ -859,7 +878,12 @@ class Interpreter {
       } catch (e) {
         this.fail(ins, `while running runtime: ${(e as Error).message}`);
       }
-      if (code !== 0) this.fail(ins, `while running runtime: exit status ${code}`, code);
+      if (code !== 0) {
+        // A foreign architecture's binaries fail to execute ("exec format error") without an emulator.
+        const cfg = b.state.config.image;
+        const foreign = platformMatches(cfg, { architecture: hostArch() }) ? '' : `; the stage is ${describePlatform(cfg)} and this host runs ${hostArch()} programs only, unless an emulator for ${cfg.architecture} is registered with binfmt_misc (qemu-user-static)`;
+        this.fail(ins, `while running runtime: exit status ${code}${foreign}`, code);
+      }
     });
   }
 
@@ -960,7 +984,7 @@ class Interpreter {
     }
     let img;
     try {
-      img = await resolveImage(this.store, from, this.o.pull, this.o.puller);
+      img = await resolveImage(this.store, from, this.o.pull, this.o.puller, this.o.platform);
     } catch {
       this.fail(ins, `COPY --from=${from}: no stage or image with that name`);
     }
@@ -1072,7 +1096,7 @@ class Interpreter {
       contentHash = cacheKey(parts);
       key = urls.length
         ? null
-        : cacheKey({ v: 1, kind: ins.keyword, parent: st.imageId, parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+        : cacheKey({ v: 1, kind: ins.keyword, parent: this.parentKey(st), parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
     }
     const kind = multi ? 'multi' : (await lstat(sources[0] ? join(sources[0].root, sources[0].rel) : '/nonexistent').catch(() => null))?.isDirectory() ? 'dir' : 'file';
     // Buildah names the destination as written, before expansion.

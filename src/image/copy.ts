@@ -20,6 +20,7 @@ import {
   parseManifest,
   type Compression,
   type ParsedManifest,
+  type PlatformSpec,
 } from './manifest.ts';
 import type { BlobInfo, ImageDestination, ImageSource } from './transport.ts';
 import type { Descriptor, ImageConfig, ManifestFormat } from './types.ts';
@@ -38,7 +39,7 @@ export interface CopyOptions {
   /** Local transports carry no signatures, so this only matters to transports that do. */
   removeSignatures?: boolean;
   destCompression?: 'gzip' | 'zstd' | 'none';
-  platform?: { os?: string; arch?: string; variant?: string };
+  platform?: PlatformSpec;
   /** Copy every image of an index and the index itself (skopeo copy --all), not one platform's. */
   all?: boolean;
   /** Fail rather than write a manifest that differs from the source's (skopeo --preserve-digests). */
@@ -65,12 +66,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   }
   let one: { bytes: Buffer; parsed: ParsedManifest & { kind: 'manifest' } };
   if (parsed.kind === 'index') {
-    const want = opts.platform ?? {};
-    const desc = choosePlatform(parsed.index, {
-      ...(want.os !== undefined ? { os: want.os } : {}),
-      ...(want.arch !== undefined ? { architecture: want.arch } : {}),
-      ...(want.variant !== undefined ? { variant: want.variant } : {}),
-    });
+    const desc = choosePlatform(parsed.index, opts.platform);
     one = await readInstance(src, desc);
   } else {
     one = { bytes: top.bytes, parsed };

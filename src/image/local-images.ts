@@ -4,7 +4,7 @@ import type { LayerRecord } from '../store/store.ts';
 import { sha256 } from '../store/hashing.ts';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
 import { localCandidates, parseReference, ReferenceError } from './reference.ts';
-import { descriptorFor } from './manifest.ts';
+import { describePlatform, descriptorFor, platformMatches, type PlatformSpec } from './manifest.ts';
 
 /**
  * Finds a local image the way Podman does: full id, unique id prefix, exact name, the name
@@ -43,27 +43,36 @@ export function findImage(store: Store, ref: string): ImageRecord | undefined {
 
 export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
 
-/** Fetches an image into the store (from a registry) and returns its id. */
-export type Puller = (ref: string) => Promise<string>;
+/** Fetches an image into the store (from a registry), for a platform when one is given, and returns its id. */
+export type Puller = (ref: string, platform?: PlatformSpec) => Promise<string>;
 
 /**
  * The image a FROM or `from` names, honouring the pull policy as Buildah does: `missing` pulls
  * only what is not local, `always` pulls first, `newer` tries to pull and falls back to the
- * local copy, `never` uses only local images.
+ * local copy, `never` uses only local images. With a platform, a local image of another platform
+ * counts as missing (as with Podman's --arch), and is never the fallback.
  */
-export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller): Promise<ImageRecord> {
-  const local = policy === 'always' ? undefined : findImage(store, ref);
+export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller, platform?: PlatformSpec): Promise<ImageRecord> {
+  let local = policy === 'always' ? undefined : findImage(store, ref);
+  let otherPlatform = '';
+  if (local && platform) {
+    const cfg = await readImageConfig(store, local);
+    if (!platformMatches(cfg, platform)) {
+      otherPlatform = ` (the local image is ${describePlatform(cfg)}, not ${describePlatform(platform)})`;
+      local = undefined;
+    }
+  }
   if (local && policy !== 'newer') return local;
   if (policy === 'never' || !pull) {
-    throw new StoreError(`${ref}: image not known${policy === 'never' ? ' and the pull policy is "never"' : ''}`, 'notfound');
+    throw new StoreError(`${ref}: image not known${otherPlatform}${policy === 'never' ? ' and the pull policy is "never"' : ''}`, 'notfound');
   }
   try {
-    const id = await pull(ref);
+    const id = await pull(ref, platform);
     return store.getImage(id) ?? getImage(store, ref);
   } catch (e) {
     if (local) return local;
     if (policy === 'always') throw e;
-    throw new StoreError(`${ref}: image not known locally, and pulling it failed: ${(e as Error).message}`, 'notfound');
+    throw new StoreError(`${ref}: image not known locally${otherPlatform}, and pulling it failed: ${(e as Error).message}`, 'notfound');
   }
 }
 

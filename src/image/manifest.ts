@@ -1,5 +1,5 @@
 import { isValidDigest } from './digest.ts';
-import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type Manifest, type ManifestFormat, type Platform } from './types.ts';
+import { MediaType, type Descriptor, type ImageConfig, type ImageIndex, type Manifest, type ManifestFormat } from './types.ts';
 
 /** Registries cap manifests at 4 MiB; anything larger is hostile or broken. */
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
@@ -300,16 +300,38 @@ function normVariant(arch: string, variant: string | undefined): string {
   return '';
 }
 
-function describePlatform(p: Platform | undefined): string {
+/** `OS/ARCH[/VARIANT]` (--platform, FROM --platform=). */
+export function parsePlatform(p: string): PlatformSpec {
+  const parts = p.split('/');
+  if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new Error(`invalid platform ${JSON.stringify(p)}: expected OS/ARCH[/VARIANT]`);
+  const [os, architecture, variant] = parts as [string, string, string | undefined];
+  return { os, architecture, ...(variant !== undefined && { variant }) };
+}
+
+/** OS/ARCH[/VARIANT], as Podman and Buildah spell a platform. */
+export function describePlatform(p: PlatformSpec | undefined): string {
   if (!p) return '(no platform)';
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+  return `${p.os ?? 'linux'}/${p.architecture ?? '?'}${p.variant ? `/${p.variant}` : ''}`;
+}
+
+/**
+ * Whether a platform (an index entry's, an image config's) is the one wanted: what `want` leaves
+ * out does not count, and architecture spellings (x86_64, aarch64) and implied variants (arm64 is
+ * v8) compare equal.
+ */
+export function platformMatches(have: PlatformSpec, want: PlatformSpec): boolean {
+  if (want.os !== undefined && want.os !== (have.os || 'linux')) return false;
+  if (want.architecture === undefined) return want.variant === undefined;
+  const arch = normArch(want.architecture);
+  if (normArch(have.architecture ?? '') !== arch) return false;
+  return want.variant === undefined || normVariant(arch, have.variant) === normVariant(arch, want.variant);
 }
 
 /** Picks the index entry for a platform (default linux/amd64). Throws listing what is available. */
 export function choosePlatform(index: ImageIndex, want: PlatformSpec = {}): Descriptor {
   const os = want.os ?? 'linux';
   const arch = normArch(want.architecture ?? 'amd64');
-  const candidates = index.manifests.filter((d) => d.platform && d.platform.os === os && normArch(d.platform.architecture) === arch);
+  const candidates = index.manifests.filter((d) => d.platform && platformMatches(d.platform, { os, architecture: arch }));
   const wantVariant = normVariant(arch, want.variant);
   const exact = candidates.find((d) => normVariant(arch, d.platform!.variant) === wantVariant);
   if (exact) return exact;

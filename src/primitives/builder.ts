@@ -1,5 +1,6 @@
 import type { ContainerRecord, Store } from '../store/store.ts';
 import type { ImageConfig } from '../image/types.ts';
+import type { PlatformSpec } from '../image/manifest.ts';
 import type { BuilderConfig } from './config.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 
@@ -31,10 +32,12 @@ export function saveBuilder(store: Store, b: Builder): void {
   store.updateContainerData(b.container.id, b.container.data);
 }
 
-export function emptyImageConfig(): ImageConfig {
+/** The config of an image built on nothing (scratch), for the host's platform unless told another. */
+export function emptyImageConfig(platform: PlatformSpec = {}): ImageConfig {
   return {
-    architecture: hostArch(),
-    os: 'linux',
+    architecture: platform.architecture ?? hostArch(),
+    os: platform.os ?? 'linux',
+    ...(platform.variant && { variant: platform.variant }),
     config: {},
     rootfs: { type: 'layers', diff_ids: [] },
     history: [],

@@ -1,6 +1,7 @@
 import type { Store } from '../store/store.ts';
 import { readImageConfig, readImageManifest, resolveImage, type Puller, type PullPolicy } from '../image/local-images.ts';
 import { baseName } from '../image/reference.ts';
+import { describePlatform, platformMatches, type PlatformSpec } from '../image/manifest.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import { emptyImageConfig, type Builder, type BuilderState } from './builder.ts';
 
@@ -13,6 +14,16 @@ export interface FromOptions {
   puller?: Puller;
   isolation?: 'oci' | 'chroot';
   userns?: ContainerUserns;
+  /** --platform/--arch/--os/--variant: the image for that platform (scratch: a config saying it). */
+  platform?: PlatformSpec;
+  /** Where a warning goes (an image that is not of the platform asked for). */
+  warn?: (line: string) => void;
+}
+
+/** Podman's and Buildah's warning for a single-platform image of another platform than the one asked for. */
+export function platformMismatch(cfg: PlatformSpec, want: PlatformSpec | undefined): string | null {
+  if (!want || platformMatches(cfg, want)) return null;
+  return `image platform (${describePlatform(cfg)}) does not match the expected platform (${describePlatform({ ...cfg, ...want })})`;
 }
 
 /** `buildah from`: a working container on top of an image (or of nothing, for scratch). */
@@ -25,12 +36,14 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
     nameBase = 'working-container';
     state = {
       fromImage: '', fromImageId: '', fromImageDigest: '',
-      config: { image: emptyImageConfig(), annotations: {} },
+      config: { image: emptyImageConfig(opts.platform), annotations: {} },
       runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }),
     };
   } else {
-    const img = await resolveImage(store, ref, opts.pull, opts.puller);
+    const img = await resolveImage(store, ref, opts.pull, opts.puller, opts.platform);
     const cfg = await readImageConfig(store, img);
+    const mismatch = platformMismatch(cfg, opts.platform);
+    if (mismatch) opts.warn?.(mismatch);
     const manifest = await readImageManifest(store, img);
     imageId = img.id;
     imageName = img.names[0] ?? null;

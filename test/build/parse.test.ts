@@ -7,7 +7,8 @@ import { parseContainerfile, ContainerfileError } from '../../src/containerfile/
 import { expandWord, expandWords } from '../../src/containerfile/expand.ts';
 import { makeMatcher, parseIgnore } from '../../src/containerfile/ignore.ts';
 import { glob } from '../../src/containerfile/glob.ts';
-import { isHostPlatform, parentsPath } from '../../src/containerfile/interpreter.ts';
+import { parentsPath, platformArgs } from '../../src/containerfile/interpreter.ts';
+import { parsePlatform, platformMatches } from '../../src/image/manifest.ts';
 
 const parse = (t: string) => parseContainerfile(t, 'Containerfile');
 const err = (t: string): string => {
@@ -132,11 +133,25 @@ describe('COPY --parents and --platform helpers', () => {
     expect(parentsPath('././x/y', 'x/y')).toBe('x/y');
   });
 
-  it('isHostPlatform accepts the host\'s os/arch only', () => {
+  it('platformArgs: BUILD* of the host, TARGET* of --platform, with Buildah\'s implied arm variants', () => {
     const arch = { x64: 'amd64', arm64: 'arm64' }[process.arch as 'x64' | 'arm64'] ?? process.arch;
-    expect(isHostPlatform(`linux/${arch}`)).toBe(true);
-    expect(isHostPlatform('linux/s390x')).toBe(arch === 's390x');
-    expect(isHostPlatform(`windows/${arch}`)).toBe(false);
+    const host = platformArgs();
+    expect(host.get('TARGETARCH')).toBe(arch);
+    expect(host.get('TARGETPLATFORM')).toBe(host.get('BUILDPLATFORM'));
+    const arm = platformArgs(parsePlatform('linux/arm/v6'));
+    expect([arm.get('TARGETPLATFORM'), arm.get('TARGETARCH'), arm.get('TARGETVARIANT'), arm.get('BUILDARCH')]).toEqual(['linux/arm/v6', 'arm', 'v6', arch]);
+    const arm64 = platformArgs({ architecture: 'arm64' });
+    expect([arm64.get('TARGETPLATFORM'), arm64.get('TARGETVARIANT'), arm64.get('TARGETOS')]).toEqual(['linux/arm64', 'v8', 'linux']);
+  });
+
+  it('parsePlatform and platformMatches: what is not asked for does not count; spellings and implied variants compare equal', () => {
+    expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
+    for (const bad of ['linux', 'linux/', 'a/b/c/d', '/amd64']) expect(() => parsePlatform(bad)).toThrow(/expected OS\/ARCH\[\/VARIANT\]/);
+    expect(platformMatches({ os: 'linux', architecture: 'aarch64' }, { architecture: 'arm64', variant: 'v8' })).toBe(true);
+    expect(platformMatches({ os: 'linux', architecture: 'amd64' }, { architecture: 'arm64' })).toBe(false);
+    expect(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { architecture: 'arm' })).toBe(true);
+    expect(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { architecture: 'arm', variant: 'v7' })).toBe(false);
+    expect(platformMatches({ os: 'linux', architecture: 'amd64' }, { os: 'windows' })).toBe(false);
   });
 
   it('boolean flags take no value, true or false; anything else is a FILE:LINE error', () => {

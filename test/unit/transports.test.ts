@@ -496,11 +496,11 @@ describe('local transports', () => {
     );
     const def = await copy(`oci:${multi}:multi`, `oci:${join(tmp, 'multi-out')}:amd`);
     expect(def.manifestDigest).toBe(amd.manifestDigest);
-    const a = await copy(`oci:${multi}:multi`, `oci:${join(tmp, 'multi-out')}:arm`, { platform: { arch: 'arm64' } });
+    const a = await copy(`oci:${multi}:multi`, `oci:${join(tmp, 'multi-out')}:arm`, { platform: { architecture: 'arm64' } });
     expect(a.manifestDigest).toBe(arm.manifestDigest);
     expect((await readImage(`oci:${join(tmp, 'multi-out')}:arm`)).config.architecture).toBe('arm64');
     expect((await readImage(`oci:${join(tmp, 'multi-out')}:amd`)).config.architecture).toBe('amd64');
-    await expect(copy(`oci:${multi}:multi`, `dir:${join(tmp, 'multi-s390x')}`, { platform: { arch: 's390x' } })).rejects.toThrow(
+    await expect(copy(`oci:${multi}:multi`, `dir:${join(tmp, 'multi-s390x')}`, { platform: { architecture: 's390x' } })).rejects.toThrow(
       /no image for platform linux\/s390x.*linux\/arm64\/v8, linux\/amd64/,
     );
   });

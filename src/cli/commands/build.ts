@@ -7,6 +7,7 @@ import { openStore, print, selectedRuntime, usernsFromOptions, ExitError, type G
 import type { PullPolicy } from '../../primitives/from.ts';
 import type { Store } from '../../store/store.ts';
 import type { RemoteCache } from '../../containerfile/interpreter.ts';
+import { platformFlags } from '../platform.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -269,13 +270,10 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     if (isolation && isolation !== 'oci' && isolation !== 'chroot' && isolation !== 'rootless') throw new Error(`unrecognized isolation type "${isolation}"`);
     const layersOpt = o.layers;
     const layers = layersOpt === undefined ? process.env.BUILDAH_LAYERS === 'true' : layersOpt === true || layersOpt === 'true';
-    const platform = str(o.platform);
-    if (platform) {
-      const { platformArgs, isHostPlatform } = await import('../../containerfile/interpreter.ts');
-      if (!platform.split(',').every((p) => isHostPlatform(p.trim()))) {
-        throw new Error(`--platform ${platform}: only the host platform (${platformArgs().get('TARGETPLATFORM')}) can be built`);
-      }
+    if (str(o.platform)?.includes(',')) {
+      throw new Error(`--platform ${str(o.platform)}: one platform per build (build once for each, and put the images in a list with manifest create and manifest add)`);
     }
+    const platform = platformFlags(o);
 
     const shownFile = file === '-' ? '-' : file!;
     const parsed = (() => {
@@ -294,9 +292,9 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         contextDir, containerfilePath: shownFile, parsed,
         ignore: loadIgnore(contextDir, file === '-' ? null : file!),
         tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
-        puller: async (ref: string) => {
+        puller: async (ref, want) => {
           (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
-          return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet });
+          return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
         },
         labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
         ...(ts !== undefined && { timestamp: Number(ts) }),
@@ -306,6 +304,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         ...(cacheTtlMs !== undefined && { cacheTtlMs }),
         // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
         ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),
+        ...(platform && { platform }),
         ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
         ...(userns && { userns }),
         ...(runtime && { runtime }),

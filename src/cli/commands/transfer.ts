@@ -11,6 +11,8 @@ import { openDestination, openSource, parseImageName } from '../../image/transpo
 import type { ImageDestination, ImageSource } from '../../image/transport.ts';
 import { localImageName } from '../../image/reference.ts';
 import type { ImageConfig } from '../../image/types.ts';
+import type { PlatformSpec } from '../../image/manifest.ts';
+import { platformFlags } from '../platform.ts';
 // Registers the docker:// transport.
 import '../../image/transports/docker.ts';
 import { applyRegistryFlags, pullCandidates, withTransport } from './registry.ts';
@@ -27,7 +29,7 @@ const storage = async (): Promise<typeof import('../../image/transports/containe
 interface MoveOptions {
   quiet?: boolean;
   format?: 'oci' | 'docker';
-  platform?: { os?: string; arch?: string; variant?: string };
+  platform?: PlatformSpec;
   /** Every image of an index and the index itself. */
   all?: boolean;
   compression?: 'gzip' | 'zstd';
@@ -84,26 +86,6 @@ export async function pullImage(store: Store, src: string, names: string[], o: M
   const dst = new StorageDestination(store, names);
   await runCopy(source, dst, o);
   return dst.imageId!;
-}
-
-/**
- * The platform to pick from an index: --platform OS/ARCH[/VARIANT], or Podman's --os/--arch/
- * --variant, or Skopeo's --override-os/--override-arch/--override-variant.
- */
-function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
-  const s = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-  let os = s(o.os) ?? s(o.overrideOs);
-  let arch = s(o.arch) ?? s(o.overrideArch);
-  let variant = s(o.variant) ?? s(o.overrideVariant);
-  const p = s(o.platform);
-  if (p !== undefined) {
-    if (os || arch || variant) throw new Error('--platform cannot be combined with --os, --arch or --variant');
-    const parts = p.split('/');
-    if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new Error(`invalid platform ${JSON.stringify(p)}: expected OS/ARCH[/VARIANT]`);
-    [os, arch, variant] = parts;
-  }
-  if (!os && !arch && !variant) return undefined;
-  return { ...(os && { os }), ...(arch && { arch }), ...(variant && { variant }) };
 }
 
 function formatFlag(f: unknown): 'oci' | 'docker' | undefined {

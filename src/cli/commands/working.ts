@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { openStore, print, warn, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
 import type { ContainerRecord } from '../../store/store.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
+import { platformFlags } from '../platform.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
 import { localImageName } from '../../image/reference.ts';
@@ -17,12 +18,15 @@ export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const store = await openStore(g);
   const userns = usernsFromOptions(o);
   const pull = str(o.pull) === 'false' ? 'never' : str(o.pull) === 'true' ? 'always' : (str(o.pull) as PullPolicy | undefined);
+  const platform = platformFlags(o);
   const b = await fromImage(store, args[0]!, {
     // Loaded only when an image must be pulled: the registry code is most of barge.
-    puller: async (ref) => {
+    puller: async (ref, want) => {
       (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
-      return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet });
+      return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
     },
+    ...(platform && { platform }),
+    warn,
     ...(str(o.name) && { name: str(o.name)! }),
     ...(pull && { pull }),
     ...(str(o.isolation) && { isolation: str(o.isolation) === 'chroot' ? 'chroot' : 'oci' }),
