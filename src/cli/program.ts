@@ -218,8 +218,8 @@ export function buildProgram(only?: string): Command {
       .option('--add-host <host:ip>', 'add a custom host-to-IP mapping (host:ip) to /etc/hosts', collect)
       .option('--no-hosts', 'do not create /etc/hosts within the container, instead use the version from the image')
       .option('--group-add <group>', "add additional groups to the primary container process (names from the image's /etc/group, or numbers); 'keep-groups' (crun only) keeps barge's own supplementary groups", collect)
-      .option('--shm-size <number[unit]>', 'size of /dev/shm (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes)) (default "65536k")')
-      .option('--device <host-device[:container-device][:permissions]>', 'add a host device to the container; permissions combine r (read), w (write) and m (mknod)', collect);
+      .option('--shm-size <size>', 'size of /dev/shm (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes)) (default "65536k")')
+      .option('--device <device>', 'add a host device to the container: HOST-DEVICE[:CONTAINER-DEVICE][:PERMISSIONS], permissions combining r (read), w (write) and m (mknod)', collect);
 
   podmanCreateOptions(
     program

@@ -250,6 +250,16 @@ describe('--add-host and --no-hosts', () => {
     expect(await env.bargeOk(['inspect', '--format', '[{{.HostsPath}}]', 'no-hosts'])).toBe('[]');
     await env.bargeOk(['rm', 'no-hosts']);
   });
+
+  it("Buildah's run of a working container takes --no-hosts too", async () => {
+    const ctr = await env.bargeOk(['from', 'busybox']);
+    const file = join(env.tmp, 'image-hosts');
+    await writeFile(file, '10.9.8.7\tfrom-image\n');
+    await env.bargeOk(['copy', ctr, file, '/etc/hosts']);
+    expect(await env.bargeOk(['run', '--no-hosts', ctr, '--', 'cat', '/etc/hosts'])).toBe('10.9.8.7\tfrom-image');
+    expect(await env.bargeOk(['run', ctr, '--', 'cat', '/etc/hosts'])).toMatch(/^127\.0\.0\.1\tlocalhost\n/);
+    await env.bargeOk(['rm', ctr]);
+  });
 });
 
 describe('--group-add', () => {
