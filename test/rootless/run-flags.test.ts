@@ -2,16 +2,13 @@
 // are bind-mounted from the host as Podman does rootless (no node can be made in a user namespace),
 // read-only unless write access is asked for; --shm-size, --group-add and --add-host work as for root.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertUserCanRunBarge, ensureUser, isRoot, makeRootlessEnv, type RootlessEnv } from './lib.ts';
+import { isRoot, rootlessBusyboxEnv, type RootlessEnv } from './lib.ts';
 
 describe.runIf(isRoot)('run flags, rootless', () => {
   let env: RootlessEnv;
 
   beforeAll(async () => {
-    const user = ensureUser('bargetest', '200000-265535');
-    assertUserCanRunBarge(user);
-    env = await makeRootlessEnv(user);
-    await env.bargeOk(['import', env.busyboxTar, 'busybox']);
+    env = await rootlessBusyboxEnv();
   });
   afterAll(async () => {
     await env?.cleanup();
