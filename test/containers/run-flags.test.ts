@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BARGE_BIN, type Env } from '../helpers.ts';
+import { BARGE_BIN, runCaptured, type BargeResult, type Env } from '../helpers.ts';
 import { containerSuite, expectCode } from './lib.ts';
 
 const suite = containerSuite();
@@ -291,6 +291,19 @@ describe('--group-add', () => {
     const runc = await env.barge(['--runtime', 'runc', 'run', '--rm', '--group-add', 'keep-groups', 'busybox', 'true']);
     expectCode(runc, 125);
     expect(runc.stderr).toMatch(/^Error: the '--group-add keep-groups' option needs the crun runtime/);
+  });
+
+  it.runIf(existsSync('/usr/bin/crun'))("keep-groups with crun: the container keeps barge's own supplementary groups, as the annotation Podman sets tells crun", async () => {
+    // barge started with groups 5 and 100, as a user in those groups would be.
+    const asGrouped = (flags: string[]): Promise<BargeResult> =>
+      runCaptured('setpriv', ['--groups', '5,100', '--', BARGE_BIN, '--root', env.root, '--runroot', env.runroot, '--runtime', 'crun', 'run', '--rm', ...flags, 'busybox', 'id'], { env: process.env, label: 'setpriv barge run' });
+    const kept = await asGrouped(['--group-add', 'keep-groups']);
+    expectCode(kept, 0);
+    expect(kept.stdout).toBe('uid=0(root) gid=0(root) groups=5(tty),100(users)\n');
+    expect((await asGrouped([])).stdout).toBe('uid=0(root) gid=0(root)\n');
+    await env.bargeOk(['--runtime', 'crun', 'create', '--name', 'keeps-groups', '--group-add', 'keep-groups', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{json .Config.Annotations}} {{json .HostConfig.GroupAdd}}', 'keeps-groups'])).toBe('{"run.oci.keep_original_groups":"1"} []');
+    await env.bargeOk(['rm', 'keeps-groups']);
   });
 });
 
