@@ -218,7 +218,12 @@ export function buildProgram(only?: string): Command {
       .option('--uidmap <mapping>', 'CONTAINER:HOST:SIZE uid map for a new user namespace', collect)
       .option('--gidmap <mapping>', 'CONTAINER:HOST:SIZE gid map (default: the uid map)', collect)
       .option('--init', 'run an init (catatonit) as pid 1 that forwards signals and reaps zombies')
-      .option('--init-path <path>', 'the init binary for --init (default: containers.conf init_path, else catatonit)');
+      .option('--init-path <path>', 'the init binary for --init (default: containers.conf init_path, else catatonit)')
+      .option('--add-host <host:ip>', 'add a custom host-to-IP mapping (host:ip) to /etc/hosts', collect)
+      .option('--no-hosts', 'do not create /etc/hosts within the container, instead use the version from the image')
+      .option('--group-add <group>', "add additional groups to the primary container process (names from the image's /etc/group, or numbers); 'keep-groups' (crun only) keeps barge's own supplementary groups", collect)
+      .option('--shm-size <size>', 'size of /dev/shm (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes)) (default "65536k")')
+      .option('--device <device>', 'add a host device to the container: HOST-DEVICE[:CONTAINER-DEVICE][:PERMISSIONS], permissions combining r (read), w (write) and m (mknod)', collect);
 
   podmanCreateOptions(
     program

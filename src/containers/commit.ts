@@ -69,6 +69,7 @@ function mountTargets(c: Container): string[] {
   const cfg = c.data.config;
   return [
     ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination), ...volumesOf(cfg).map((m) => m.destination),
+    ...(cfg.devices ?? []).map((d) => d.pathInContainer),
     '/proc', '/dev', '/sys', '/dev/shm', '/run', '/tmp', cfg.workingDir || '/',
   ];
 }

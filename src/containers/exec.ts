@@ -14,7 +14,7 @@ import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
 import { exitStatus } from '../sys/exec.ts';
 import { childProcess, randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
-import { ContainerError, liveState } from './lifecycle.ts';
+import { addedGroups, ContainerError, liveState } from './lifecycle.ts';
 
 export interface ExecOptions {
   command: string[];
@@ -51,6 +51,9 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
   } catch (e) {
     throw new ContainerError(`unable to resolve user ${userSpec}: ${(e as Error).message}`);
   }
+  // As Podman's exec: the --group-add groups go with the container's user, not with another asked for.
+  const groups = o.user === undefined ? await addedGroups(c, spec.root.path) : [];
+  const additionalGids = [...new Set([...user.additionalGids, ...groups])];
   let env = mergeEnv(spec.process.env, [...fromFiles, ...(o.env ?? [])]);
   // Another user than the container's gets its own HOME unless one was asked for.
   if (o.user !== undefined && !(o.env ?? []).some((e) => e.startsWith('HOME='))) env = mergeEnv(env, [`HOME=${user.home || '/'}`]);
@@ -61,7 +64,7 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
   if (terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
   return {
     terminal,
-    user: { uid: user.uid, gid: user.gid, ...(spec.process.user.umask !== undefined && { umask: spec.process.user.umask }), ...(user.additionalGids.length > 0 && { additionalGids: user.additionalGids }) },
+    user: { uid: user.uid, gid: user.gid, ...(spec.process.user.umask !== undefined && { umask: spec.process.user.umask }), ...(additionalGids.length > 0 && { additionalGids }) },
     args: o.command,
     env,
     cwd,

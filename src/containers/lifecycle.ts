@@ -12,7 +12,7 @@ import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, readImageConfig } from '../image/local-images.ts';
 import { buildSpec, DEFAULT_PATH, normalizeCapability, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, isExecutableFile, lookPath, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
-import { resolveUser } from '../runtime/user.ts';
+import { resolveGroups, resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
@@ -26,6 +26,7 @@ import {
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import { readLog, teeToLog, writeEntries } from './logs.ts';
+import { addedDevices, checkExtraHost, extraHostLines, parseDevice } from './host-access.ts';
 import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
 
 export { ContainerStartError };
@@ -73,6 +74,15 @@ export interface CreateOptions {
   init?: boolean;
   /** --init-path, else containers.conf's init_path; the default locations when neither. */
   initPath?: string;
+  /** --add-host HOST:IP values. */
+  addHost?: string[];
+  noHosts?: boolean;
+  /** --group-add names or numbers, or keep-groups alone. */
+  groupAdd?: string[];
+  /** --shm-size as given (64m, 1g, bytes). */
+  shmSize?: string;
+  /** --device HOST[:CONTAINER][:PERMISSIONS] values. */
+  devices?: string[];
 }
 
 const lockName = (id: string): string => `container:${id}`;
@@ -117,12 +127,30 @@ export function signalNumber(sig: string): number {
   return n;
 }
 
-/** Podman's memory sizes: 512m, 1g, 100k, 1024 (bytes), 1.5g. */
+/** Podman's memory sizes (go-units' RAMInBytes): 512m, 1g, 100k, 1024 (bytes), 1.5g, 64MiB, 64mb. */
 export function parseMemory(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(v.trim());
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
   if (!m) throw new ContainerError(`invalid memory size "${v}"`);
-  const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
   return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
+}
+
+/** Podman's /dev/shm size when --shm-size is not given (what its inspect shows, and mounts: 64000k). */
+export const DEFAULT_SHM_SIZE = 65_536_000;
+
+/** The annotation that has crun leave the groups barge runs with to the container (--group-add keep-groups). */
+const KEEP_GROUPS_ANNOTATION = 'run.oci.keep_original_groups';
+
+/**
+ * --group-add values: empty ones dropped, as Podman's; keep-groups, which only crun implements,
+ * alone, and recorded as the annotation crun reads.
+ */
+function groupAddOf(values: readonly string[], runtimeName: string): { groupAdd: string[]; annotations: Record<string, string> } {
+  const groupAdd = values.filter((g) => g !== '');
+  if (!groupAdd.includes('keep-groups')) return { groupAdd, annotations: {} };
+  if (groupAdd.length > 1) throw new ContainerError("the '--group-add keep-groups' option is not allowed with any other --group-add options");
+  if (runtimeName !== 'crun') throw new ContainerError(`the '--group-add keep-groups' option needs the crun runtime: ${runtimeName} cannot keep barge's supplementary groups`);
+  return { groupAdd: [], annotations: { [KEEP_GROUPS_ANNOTATION]: '1' } };
 }
 
 function parseRestart(v: string | undefined): RestartPolicy {
@@ -215,6 +243,18 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     }
   }
   const rt = findRuntime(o.runtime);
+  if (o.noHosts && (o.addHost ?? []).length > 0) throw new ContainerError('--no-hosts and --add-host cannot be set together');
+  const extraHosts = (o.addHost ?? []).map(checkExtraHost);
+  const { groupAdd, annotations } = groupAddOf(o.groupAdd ?? [], rt.name);
+  const devices = (o.devices ?? []).map(parseDevice);
+  let shmSize: number | undefined;
+  if (o.shmSize !== undefined) {
+    try {
+      shmSize = parseMemory(o.shmSize);
+    } catch {
+      throw new ContainerError(`unable to translate --shm-size: invalid size: '${o.shmSize}'`);
+    }
+  }
   const resources: ContainerConfig['resources'] = {};
   if (o.memory !== undefined) resources.memory = parseMemory(o.memory);
   if (o.cpus !== undefined) resources.cpus = o.cpus;
@@ -225,7 +265,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const config: ContainerConfig = {
     image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
     // keep-id runs the command as the user's own ids unless --user says otherwise (as Podman).
-    user: o.user ?? (o.userns?.user ? `${o.userns.user.uid}:${o.userns.user.gid}` : (imgCfg.User ?? '')), hostname: o.hostname ?? '', labels, annotations: {}, mounts,
+    user: o.user ?? (o.userns?.user ? `${o.userns.user.uid}:${o.userns.user.gid}` : (imgCfg.User ?? '')), hostname: o.hostname ?? '', labels, annotations, mounts,
     readOnly: !!o.readOnly, readOnlyTmpfs: o.readOnlyTmpfs ?? true, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
     network: network as ContainerConfig['network'], stopSignal, stopTimeout: o.stopTimeout ?? 10, logDriver,
     resources, ulimits: lastOfEachType((o.ulimits ?? []).map(parseUlimit)), terminal: !!o.terminal, interactive: !!o.interactive,
@@ -237,6 +277,11 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     ...(o.createCommand && { createCommand: o.createCommand }),
     ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),
     ...(o.userns && { userns: o.userns }),
+    ...(extraHosts.length > 0 && { extraHosts }),
+    ...(o.noHosts && { noHosts: true }),
+    ...(groupAdd.length > 0 && { groupAdd }),
+    ...(shmSize !== undefined && { shmSize }),
+    ...(devices.length > 0 && { devices }),
   };
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
@@ -279,14 +324,19 @@ export function pathsOf(store: Store, c: Container): ContainerPaths {
  * they run in a container.
  */
 export function containerFiles(cfg: ContainerConfig): { name: string; destination: string; content: string }[] {
-  const hosts = `127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
-  const out = [
-    { name: 'hostname', destination: '/etc/hostname', content: `${cfg.hostname}\n` },
-    { name: 'hosts', destination: '/etc/hosts', content: hosts },
-  ];
+  const hosts = `${extraHostLines(cfg.extraHosts ?? [])}127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
+  const out = [{ name: 'hostname', destination: '/etc/hostname', content: `${cfg.hostname}\n` }];
+  if (!cfg.noHosts) out.push({ name: 'hosts', destination: '/etc/hosts', content: hosts });
   if (cfg.network !== 'none') out.push({ name: 'resolv.conf', destination: '/etc/resolv.conf', content: cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '' });
   out.push({ name: '.containerenv', destination: '/run/.containerenv', content: '' });
   return out;
+}
+
+/** The gids of the container's --group-add, in its mounted rootfs; Podman's error (126) for one it lacks. */
+export function addedGroups(c: Container, rootfs: string): Promise<number[]> {
+  return resolveGroups(rootfs, c.data.config.groupAdd ?? []).catch((e: unknown) => {
+    throw new ContainerError(`looking up supplemental groups for container ${c.record.id}: ${(e as Error).message}`, 126);
+  });
 }
 
 /** Mounts the rootfs and writes the bundle; returns the spec (also written as config.json). */
@@ -305,6 +355,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const user = await resolveUser(rootfs, cfg.user).catch((e: unknown) => {
     throw new ContainerError((e as Error).message, 126);
   });
+  const groups = await addedGroups(c, rootfs);
   if (!cfg.workingDir.startsWith('/')) throw new ContainerError(`workdir "${cfg.workingDir}" does not exist on container ${c.record.id}`, 126);
   if (cfg.workingDir !== '/') {
     const host = await resolveInRoot(rootfs, cfg.workingDir);
@@ -329,10 +380,11 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const spec = buildSpec({
     rootfs, readonlyRootfs: cfg.readOnly, args: processArgs(cfg), env, cwd: cfg.workingDir,
     // As Podman: a named user (--user, or the image's USER) keeps its primary group among its groups.
-    uid: user.uid, gid: user.gid, additionalGids: cfg.user !== '' ? [user.gid, ...user.additionalGids] : user.additionalGids,
+    uid: user.uid, gid: user.gid, additionalGids: [...(cfg.user !== '' ? [user.gid] : []), ...user.additionalGids, ...groups],
     terminal: cfg.terminal, hostname: cfg.hostname,
     network: cfg.network, capAdd: cfg.capAdd, capDrop: cfg.capDrop, mounts, rlimits: cfg.ulimits,
     noNewPrivileges: cfg.noNewPrivileges, resources: cfg.resources, seccomp: !cfg.seccompUnconfined, privileged: !!cfg.privileged,
+    shmSize: cfg.shmSize ?? DEFAULT_SHM_SIZE, devices: addedDevices(cfg.devices ?? []), annotations: cfg.annotations,
     ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),
     ...(cfg.userns?.path !== undefined && { userNamespacePath: cfg.userns.path }),
   });

@@ -58,6 +58,23 @@ export interface ContainerConfig {
   conmonPidFile?: string;
   /** --userns, --uidmap, --gidmap: a user namespace of the container's own. */
   userns?: ContainerUserns;
+  /** --add-host HOST:IP entries, first in the container's /etc/hosts. */
+  extraHosts?: string[];
+  /** --no-hosts: no /etc/hosts of barge's; the image's is left as it is. */
+  noHosts?: boolean;
+  /** --group-add names and numbers, looked up in the container's /etc/group at each start. */
+  groupAdd?: string[];
+  /** --shm-size in bytes; Podman's 65536000 when absent. */
+  shmSize?: number;
+  /** --device mappings, the host's nodes looked up at each start. */
+  devices?: DeviceMapping[];
+}
+
+/** One --device: the host's path (symbolic links resolved), the container's, and the cgroup access (r, w, m). */
+export interface DeviceMapping {
+  pathOnHost: string;
+  pathInContainer: string;
+  permissions: string;
 }
 
 export type Status = 'created' | 'running' | 'stopping' | 'paused' | 'exited';

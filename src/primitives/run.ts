@@ -25,6 +25,8 @@ export interface RunOptions {
   isolation?: 'oci' | 'chroot';
   /** Overrides the working container's own user namespace setting for this run. */
   userns?: ContainerUserns;
+  /** --no-hosts: the image's /etc/hosts, not one of barge's. */
+  noHosts?: boolean;
 }
 
 /** `buildah run`: a command in the working container; its changes stay in the container. */
@@ -48,7 +50,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
     await mkdir(runDir, { recursive: true });
     try {
       const hostname = o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12));
-      const mounts: MountSpec[] = [...(await etcFiles(runDir, hostname, o.network ?? 'host')), ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
+      const mounts: MountSpec[] = [...(await etcFiles(runDir, hostname, o.network ?? 'host', !!o.noHosts)), ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
       const targets = [...mounts.map((m) => m.destination), '/proc', '/dev', '/sys', cwd];
       const created = await missingPaths(rootfs, targets);
       if (created.length) {
@@ -115,11 +117,11 @@ export async function readEnvFiles(files: readonly string[]): Promise<string[]> 
 }
 
 /** Per-run /etc/hosts, /etc/resolv.conf and /etc/hostname: mounted, never committed. */
-async function etcFiles(runDir: string, hostname: string, network: string): Promise<MountSpec[]> {
+async function etcFiles(runDir: string, hostname: string, network: string, noHosts: boolean): Promise<MountSpec[]> {
   const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
   const resolv = network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '';
   // The name the run's own UTS namespace has, whatever its network (as Buildah's /etc/hostname).
-  const files: [string, string][] = [['hosts', hosts], ['resolv.conf', resolv], ['hostname', `${hostname}\n`]];
+  const files: [string, string][] = [...(noHosts ? [] : [['hosts', hosts] as [string, string]]), ['resolv.conf', resolv], ['hostname', `${hostname}\n`]];
   const out: MountSpec[] = [];
   for (const [name, content] of files) {
     await writeFile(join(runDir, name), content);

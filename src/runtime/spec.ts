@@ -1,7 +1,7 @@
 // Generates OCI runtime-spec (config.json) documents for running one process in a prepared rootfs.
 // The defaults follow what Podman/Buildah hand to their runtimes, so images behave the same way here.
 
-import { lstatSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, statfsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { inUserNamespace, readIdMap } from '../sys/userns.ts';
 
@@ -68,6 +68,17 @@ export interface SpecOptions {
    * /proc and /sys, and the host's devices in /dev with access to every device.
    */
   privileged?: boolean;
+  /** Bytes of the /dev/shm tmpfs (0: no limit); 65536k when absent. Not for a shared IPC namespace. */
+  shmSize?: number;
+  /** --device: host device nodes for the container, each with the access its cgroup rule allows. */
+  devices?: AddedDevice[];
+}
+
+/** A host device given to the container: the node the runtime makes, the host's path, the access (r, w, m). */
+export interface AddedDevice {
+  node: SpecDevice;
+  hostPath: string;
+  access: string;
 }
 
 export type NamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
@@ -384,7 +395,7 @@ function defaultMounts(o: SpecOptions, userns: boolean, gidMaps: readonly IdMapp
     );
   } else {
     mounts.push(
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${o.shmSize ?? '65536k'}`] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     );
   }
@@ -457,19 +468,45 @@ function hostDevices(): SpecDevice[] {
     return out;
   }
   for (const name of names.filter((n) => !RUNTIME_DEVICES.has(n)).sort()) {
-    let st;
     try {
-      st = lstatSync(`/dev/${name}`);
+      const dev = deviceNode(`/dev/${name}`, lstatSync);
+      if (dev) out.push(dev);
     } catch {
-      continue;
+      // gone meanwhile
     }
-    if (!st.isCharacterDevice() && !st.isBlockDevice()) continue;
-    // glibc's major()/minor() split of dev_t.
-    const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn) | Number((BigInt(st.rdev) >> 32n) & ~0xfffn);
-    const minor = Number(BigInt(st.rdev) & 0xffn) | Number((BigInt(st.rdev) >> 12n) & ~0xffn);
-    out.push({ path: `/dev/${name}`, type: st.isBlockDevice() ? 'b' : 'c', major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
   }
   return out;
+}
+
+/**
+ * The device node at `hostPath` as the runtime is to make it (at the same path), or undefined for
+ * anything else; `stat` decides whether a symbolic link is followed. Throws what stat throws.
+ */
+export function deviceNode(hostPath: string, stat: typeof statSync = statSync): SpecDevice | undefined {
+  const st = stat(hostPath);
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) return undefined;
+  // glibc's major()/minor() split of dev_t.
+  const major = Number((BigInt(st.rdev) >> 8n) & 0xfffn) | Number((BigInt(st.rdev) >> 32n) & ~0xfffn);
+  const minor = Number(BigInt(st.rdev) & 0xffn) | Number((BigInt(st.rdev) >> 12n) & ~0xffn);
+  return { path: hostPath, type: st.isBlockDevice() ? 'b' : 'c', major, minor, fileMode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+}
+
+/**
+ * --device: the runtime makes each node (runtimes bind-mount it in a user namespace of the
+ * container's own), and a cgroup rule allows the access asked for. Rootless, barge's runtime can
+ * rely on no cgroup rule: the host's node is bind-mounted, read-only unless write access was asked
+ * for, as Podman does rootless.
+ */
+function addDevices(devices: readonly AddedDevice[], linux: SpecLinux, mounts: SpecMount[], rootless: boolean): void {
+  for (const d of devices) {
+    if (rootless) {
+      mounts.push({ destination: d.node.path, type: 'bind', source: d.hostPath, options: ['slave', 'nosuid', 'noexec', d.access.includes('w') ? 'rw' : 'ro', 'rbind'] });
+      continue;
+    }
+    // A --privileged container has the host's nodes already; the one asked for takes its path.
+    linux.devices = [...(linux.devices ?? []).filter((n) => n.path !== d.node.path), d.node];
+    linux.resources.devices.push({ allow: true, type: d.node.type, major: d.node.major, minor: d.node.minor, access: d.access });
+  }
 }
 
 /** Cgroup device rules: deny everything except the devices the runtime creates by default. */
@@ -615,6 +652,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     readonlyPaths: o.privileged ? [] : [...(o.readonlyPaths ?? DEFAULT_READONLY_PATHS)],
   };
   if (o.privileged) linux.devices = hostDevices();
+  addDevices(o.devices ?? [], linux, mounts, inNs);
   // cgroupsPath is deliberately left unset: runc and crun then both use "/<container id>" under each
   // hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
   if (userns) {

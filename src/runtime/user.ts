@@ -120,3 +120,28 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
   }
   return { uid, gid, additionalGids, home };
 }
+
+/** Podman's bounds for a --group-add number (those of runc's libcontainer/user). */
+const MAX_GROUP_ADD_ID = 2 ** 31 - 1;
+
+/**
+ * The gids of --group-add values: a name in the rootfs's group file, else a number; as Podman
+ * (and runc's user package), a name is looked up first, and numbers outside 0..2^31-1 are refused.
+ * Duplicates are dropped (runc's lookup fails on a name given twice, a quirk not kept here).
+ */
+export async function resolveGroups(rootfs: string, groups: readonly string[]): Promise<number[]> {
+  if (groups.length === 0) return [];
+  const entries = parseGroup((await readRootFile(rootfs, '/etc/group')) ?? '');
+  const out: number[] = [];
+  for (const g of groups) {
+    const named = entries.find((e) => e.name === g);
+    let gid = named?.gid;
+    if (gid === undefined) {
+      if (!/^[+-]?\d+$/.test(g)) throw new Error(`Unable to find group ${g}: no matching entries in group file`);
+      gid = Number(g);
+      if (gid < 0 || gid > MAX_GROUP_ADD_ID) throw new Error(`uids and gids must be in range 0-${MAX_GROUP_ADD_ID}`);
+    }
+    if (!out.includes(gid)) out.push(gid);
+  }
+  return out;
+}

@@ -1,11 +1,12 @@
 // `run`/`create` flags checked against Podman 4.3: --init, mount options barge must not drop,
-// --tmpfs defaults, --user/--workdir/--name errors, --rm after a failed start, and -t output.
+// --tmpfs defaults, --user/--workdir/--name errors, --rm after a failed start, -t output, and
+// --add-host, --no-hosts, --group-add, --shm-size and --device.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BARGE_BIN, type Env } from '../helpers.ts';
+import { BARGE_BIN, runCaptured, type BargeResult, type Env } from '../helpers.ts';
 import { containerSuite, expectCode } from './lib.ts';
 
 const suite = containerSuite();
@@ -211,5 +212,179 @@ describe('--privileged', () => {
     await env.bargeOk(['create', '--privileged', '--name', 'priv', 'busybox', 'true']);
     expect(await env.bargeOk(['inspect', '--format', '{{.HostConfig.Privileged}}', 'priv'])).toBe('true');
     await env.bargeOk(['rm', 'priv']);
+  });
+});
+
+describe('--add-host and --no-hosts', () => {
+  it("puts the entries first in /etc/hosts (IPv6 too), and inspect's ExtraHosts lists them", async () => {
+    const hosts = await env.bargeOk(['run', '--rm', '--add-host', 'db:10.1.2.3', '--add-host', 'v6:::1', '--hostname', 'h', 'busybox', 'cat', '/etc/hosts']);
+    expect(hosts.split('\n')).toEqual(['10.1.2.3\tdb', '::1\tv6', '127.0.0.1\tlocalhost localhost.localdomain', '::1\tlocalhost ip6-localhost ip6-loopback', '127.0.1.1\th']);
+    await env.bargeOk(['create', '--name', 'hosts-added', '--add-host', 'db:10.1.2.3', '--add-host', 'v6:::1', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{json .HostConfig.ExtraHosts}}', 'hosts-added'])).toBe('["db:10.1.2.3","v6:::1"]');
+    await env.bargeOk(['rm', 'hosts-added']);
+  });
+
+  it("refuses a malformed value with Podman's message (125), and creates no container", async () => {
+    const before = await containerCount();
+    const cases: [string[], string][] = [
+      [['--add-host', 'db'], 'Error: bad format for add-host: "db"\n'],
+      [['--add-host', ':10.1.2.3'], 'Error: bad format for add-host: ":10.1.2.3"\n'],
+      [['--add-host', 'db:bad'], 'Error: invalid IP address in add-host: "bad"\n'],
+      [['--add-host', 'db:10.1.2.3:5'], 'Error: invalid IP address in add-host: "10.1.2.3:5"\n'],
+      [['--add-host', 'db:[::1]'], 'Error: invalid IP address in add-host: "[::1]"\n'],
+      [['--no-hosts', '--add-host', 'db:10.1.2.3'], 'Error: --no-hosts and --add-host cannot be set together\n'],
+    ];
+    for (const [flags, stderr] of cases) {
+      const r = await env.barge(['run', '--rm', ...flags, 'busybox', 'true']);
+      expectCode(r, 125, flags);
+      expect(r.stderr).toBe(stderr);
+    }
+    expect(await containerCount()).toBe(before);
+  });
+
+  it("--no-hosts leaves the image's /etc/hosts alone (busybox has none), and inspect has no HostsPath", async () => {
+    const r = await env.barge(['run', '--rm', '--no-hosts', 'busybox', 'cat', '/etc/hosts']);
+    expectCode(r, 1);
+    expect(r.stderr).toMatch(/can't open '\/etc\/hosts': No such file or directory/);
+    await env.bargeOk(['create', '--name', 'no-hosts', '--no-hosts', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '[{{.HostsPath}}]', 'no-hosts'])).toBe('[]');
+    await env.bargeOk(['rm', 'no-hosts']);
+  });
+
+  it("Buildah's run of a working container takes --no-hosts too", async () => {
+    const ctr = await env.bargeOk(['from', 'busybox']);
+    const file = join(env.tmp, 'image-hosts');
+    await writeFile(file, '10.9.8.7\tfrom-image\n');
+    await env.bargeOk(['copy', ctr, file, '/etc/hosts']);
+    expect(await env.bargeOk(['run', '--no-hosts', ctr, '--', 'cat', '/etc/hosts'])).toBe('10.9.8.7\tfrom-image');
+    expect(await env.bargeOk(['run', ctr, '--', 'cat', '/etc/hosts'])).toMatch(/^127\.0\.0\.1\tlocalhost\n/);
+    await env.bargeOk(['rm', ctr]);
+  });
+});
+
+describe('--group-add', () => {
+  it("adds groups by name (the image's /etc/group) or number, to root, to a named user and to exec's processes, as Podman", async () => {
+    expect(await env.bargeOk(['run', '--rm', '--group-add', 'tty', '--group-add', '1234', '--group-add', 'users', 'busybox', 'id'])).toBe('uid=0(root) gid=0(root) groups=5(tty),100(users),1234');
+    expect(await env.bargeOk(['run', '--rm', '-u', 'nobody', '--group-add', 'tty', 'busybox', 'id'])).toBe('uid=65534(nobody) gid=65534(nogroup) groups=5(tty),65534(nogroup)');
+    // Empty values are dropped, as by Podman.
+    expect(await env.bargeOk(['run', '--rm', '--group-add', '', 'busybox', 'id'])).toBe('uid=0(root) gid=0(root)');
+    await env.bargeOk(['run', '-d', '--name', 'grouped', '--group-add', 'tty', 'busybox', 'sleep', '1000']);
+    expect(await env.bargeOk(['exec', 'grouped', 'id'])).toBe('uid=0(root) gid=0(root) groups=5(tty)');
+    // Another user asked of exec does not get them.
+    expect(await env.bargeOk(['exec', '-u', 'nobody', 'grouped', 'id'])).toBe('uid=65534(nobody) gid=65534(nogroup)');
+    expect(await env.bargeOk(['inspect', '--format', '{{json .HostConfig.GroupAdd}}', 'grouped'])).toBe('["tty"]');
+    await env.bargeOk(['rm', '-f', 'grouped']);
+  });
+
+  it("a group the image lacks, or a number out of range, fails the start with Podman's message (126)", async () => {
+    for (const [group, why] of [['nosuch', 'Unable to find group nosuch: no matching entries in group file'], ['5x', 'Unable to find group 5x: no matching entries in group file'], ['-1', 'uids and gids must be in range 0-2147483647'], ['4294967295', 'uids and gids must be in range 0-2147483647']]) {
+      const r = await env.barge(['run', '--rm', '--group-add', group!, 'busybox', 'true']);
+      expectCode(r, 126, [group!]);
+      expect(r.stderr).toMatch(new RegExp(`^Error: looking up supplemental groups for container [0-9a-f]{64}: ${why}$`, 'm'));
+    }
+  });
+
+  it('keep-groups must be alone, and needs crun', async () => {
+    const mixed = await env.barge(['run', '--rm', '--group-add', 'keep-groups', '--group-add', '5', 'busybox', 'true']);
+    expectCode(mixed, 125);
+    expect(mixed.stderr).toBe("Error: the '--group-add keep-groups' option is not allowed with any other --group-add options\n");
+    const runc = await env.barge(['--runtime', 'runc', 'run', '--rm', '--group-add', 'keep-groups', 'busybox', 'true']);
+    expectCode(runc, 125);
+    expect(runc.stderr).toMatch(/^Error: the '--group-add keep-groups' option needs the crun runtime/);
+  });
+
+  it.runIf(existsSync('/usr/bin/crun'))("keep-groups with crun: the container keeps barge's own supplementary groups, as the annotation Podman sets tells crun", async () => {
+    // barge started with groups 5 and 100, as a user in those groups would be.
+    const asGrouped = (flags: string[]): Promise<BargeResult> =>
+      runCaptured('setpriv', ['--groups', '5,100', '--', BARGE_BIN, '--root', env.root, '--runroot', env.runroot, '--runtime', 'crun', 'run', '--rm', ...flags, 'busybox', 'id'], { env: process.env, label: 'setpriv barge run' });
+    const kept = await asGrouped(['--group-add', 'keep-groups']);
+    expectCode(kept, 0);
+    expect(kept.stdout).toBe('uid=0(root) gid=0(root) groups=5(tty),100(users)\n');
+    expect((await asGrouped([])).stdout).toBe('uid=0(root) gid=0(root)\n');
+    await env.bargeOk(['--runtime', 'crun', 'create', '--name', 'keeps-groups', '--group-add', 'keep-groups', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{json .Config.Annotations}} {{json .HostConfig.GroupAdd}}', 'keeps-groups'])).toBe('{"run.oci.keep_original_groups":"1"} []');
+    await env.bargeOk(['rm', 'keeps-groups']);
+  });
+});
+
+describe('--shm-size', () => {
+  const shm = ['busybox', 'grep', ' /dev/shm ', '/proc/mounts'];
+  it("sizes /dev/shm as Podman does (its default 65536000 bytes), and inspect's ShmSize says so", async () => {
+    expect(await env.bargeOk(['run', '--rm', ...shm])).toMatch(/ rw,nosuid,nodev,noexec,relatime,size=64000k /);
+    for (const [size, kib] of [['64m', 65536], ['1g', 1048576], ['1.5g', 1572864], ['64MiB', 65536], ['100000', 100]] as const) {
+      expect(await env.bargeOk(['run', '--rm', '--shm-size', size, ...shm])).toMatch(new RegExp(`,size=${kib}k `));
+    }
+    expect(await env.bargeOk(['run', '--rm', '--shm-size', '1m', 'busybox', 'sh', '-c', 'df -k /dev/shm | tail -1'])).toMatch(/^shm\s+1024\s/);
+    await env.bargeOk(['create', '--name', 'shm-default', 'busybox', 'true']);
+    await env.bargeOk(['create', '--name', 'shm-1g', '--shm-size', '1g', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{.HostConfig.ShmSize}}', 'shm-default', 'shm-1g'])).toBe('65536000\n1073741824');
+    await env.bargeOk(['rm', 'shm-default', 'shm-1g']);
+  });
+
+  it("refuses a size it cannot read with Podman's message (125)", async () => {
+    for (const size of ['bad', '-1']) {
+      const r = await env.barge(['run', '--rm', '--shm-size', size, 'busybox', 'true']);
+      expectCode(r, 125, [size]);
+      expect(r.stderr).toBe(`Error: unable to translate --shm-size: invalid size: '${size}'\n`);
+    }
+  });
+});
+
+describe('--device', () => {
+  it('makes the host device at the path asked for, where the container can use it; inspect lists it', async () => {
+    const script = 'ls -l /dev/myzero; head -c 4 /dev/myzero | od -An -c; test -e /dev/fuse && echo has-fuse; true';
+    const out = await env.bargeOk(['run', '--rm', '--device', '/dev/zero:/dev/myzero', 'busybox', 'sh', '-c', script]);
+    expect(out).toMatch(/^crw-rw-rw- +1 root +root +1, +5 .* \/dev\/myzero\n +\\0 +\\0 +\\0 +\\0$/);
+    // Without --device there is no such node.
+    const none = await env.barge(['run', '--rm', 'busybox', 'sh', '-c', script]);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toMatch(/\/dev\/myzero: No such file or directory/);
+    // A symbolic link is resolved first, and its target is the default container path (as Podman's).
+    const link = join(env.tmp, 'zero-link');
+    await symlink('/dev/zero', link);
+    await env.bargeOk(['create', '--name', 'with-devices', '--device', '/dev/zero:/dev/myzero:r', '--device', link, 'busybox', 'true']);
+    expect(JSON.parse(await env.bargeOk(['inspect', '--format', '{{json .HostConfig.Devices}}', 'with-devices']))).toEqual([
+      { PathOnHost: '/dev/zero', PathInContainer: '/dev/myzero', CgroupPermissions: '' },
+      { PathOnHost: '/dev/zero', PathInContainer: '/dev/zero', CgroupPermissions: '' },
+    ]);
+    await env.bargeOk(['rm', 'with-devices']);
+  });
+
+  it('gives every device node of a directory, under the container path', async () => {
+    const dir = join(env.tmp, 'devdir');
+    await mkdir(join(dir, 'sub'), { recursive: true });
+    spawnSync('cp', ['-a', '/dev/null', join(dir, 'sub', 'n')]);
+    await writeFile(join(dir, 'not-a-device'), '');
+    expect(await env.bargeOk(['run', '--rm', '--device', `${dir}:/dev/dd`, 'busybox', 'sh', '-c', 'find /dev/dd | sort; test -c /dev/dd/sub/n && echo char'])).toBe('/dev/dd\n/dev/dd/sub\n/dev/dd/sub/n\nchar');
+  });
+
+  it.runIf(existsSync('/dev/fuse'))("allows only the access asked for (the device cgroup's rule)", async () => {
+    const script = 'exec 3</dev/f && echo read-ok; exec 4>/dev/f && echo write-ok; true';
+    const ro = await env.barge(['run', '--rm', '--device', '/dev/fuse:/dev/f:r', 'busybox', 'sh', '-c', script]);
+    expect(ro.stdout).toBe('read-ok\n');
+    expect(ro.stderr).toMatch(/can't create \/dev\/f: Operation not permitted/);
+    expect(await env.bargeOk(['run', '--rm', '--device', '/dev/fuse:/dev/f', 'busybox', 'sh', '-c', script])).toBe('read-ok\nwrite-ok');
+  });
+
+  it("refuses a missing device, a file that is none, and malformed values with Podman's messages (125), creating no container", async () => {
+    const before = await containerCount();
+    const empty = join(env.tmp, 'no-devices');
+    await mkdir(empty, { recursive: true });
+    const cases: [string, string][] = [
+      ['/dev/no-such-device', 'Error: stat /dev/no-such-device: no such file or directory\n'],
+      [':/dev/z', 'Error: stat : no such file or directory\n'],
+      ['/etc/passwd', 'Error: /etc/passwd is not a valid device: not a device node\n'],
+      [empty, `Error: no devices found in ${empty}: invalid argument\n`],
+      ['/dev/zero:rel', 'Error: invalid device mode: rel\n'],
+      ['/dev/zero:/dev/z:bogus', 'Error: invalid device mode: bogus\n'],
+      ['/dev/zero:/dev/z:rr', 'Error: invalid device mode: rr\n'],
+      ['/dev/zero:/dev/z:rw:x', 'Error: invalid device specification: /dev/zero:/dev/z:rw:x\n'],
+    ];
+    for (const [device, stderr] of cases) {
+      const r = await env.barge(['run', '--rm', '--device', device, 'busybox', 'true']);
+      expectCode(r, 125, [device]);
+      expect(r.stderr).toBe(stderr);
+    }
+    expect(await containerCount()).toBe(before);
   });
 });

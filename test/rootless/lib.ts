@@ -158,3 +158,12 @@ export async function hostToolsImageTar(dest: string): Promise<void> {
   ]);
   await writeFile(dest, tar, { mode: 0o644 });
 }
+
+/** makeRootlessEnv for the suites' usual user (bargetest), with busybox imported. */
+export async function rootlessBusyboxEnv(): Promise<RootlessEnv> {
+  const user = ensureUser('bargetest', '200000-265535');
+  assertUserCanRunBarge(user);
+  const env = await makeRootlessEnv(user);
+  await env.bargeOk(['import', env.busyboxTar, 'busybox']);
+  return env;
+}

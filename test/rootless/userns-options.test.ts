@@ -6,20 +6,17 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure, makeEnv, type Env } from '../helpers.ts';
 import { importBusybox } from '../fixtures.ts';
-import { assertUserCanRunBarge, ensureUser, isRoot, makeRootlessEnv, type RootlessEnv } from './lib.ts';
+import { ensureUser, isRoot, rootlessBusyboxEnv, type RootlessEnv } from './lib.ts';
 
 describe.runIf(isRoot)('user namespace options, rootless', () => {
   let env: RootlessEnv;
   let work: string;
 
   beforeAll(async () => {
-    const user = ensureUser('bargetest', '200000-265535');
-    assertUserCanRunBarge(user);
-    env = await makeRootlessEnv(user);
-    await env.bargeOk(['import', env.busyboxTar, 'busybox']);
+    env = await rootlessBusyboxEnv();
     work = join(env.files, 'work');
     await mkdir(work);
-    await chown(work, user.uid, user.gid);
+    await chown(work, env.user.uid, env.user.gid);
   });
   afterAll(async () => {
     await env?.cleanup();

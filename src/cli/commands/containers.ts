@@ -8,7 +8,7 @@ import { openStore, print, ExitError, humanDuration, selectedRuntime, usernsFrom
 import type { Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
-  cleanupContainer, ContainerError, ContainerStartError, createContainer, liveState, markStoppedByUser, pauseContainer, processArgs, removeContainer, signalContainer, signalNumber,
+  cleanupContainer, ContainerError, ContainerStartError, createContainer, DEFAULT_SHM_SIZE, liveState, markStoppedByUser, pauseContainer, processArgs, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
 import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
@@ -60,6 +60,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
     env: list(o.env), envFiles: list(o.envFile), volumes: list(o.volume), mounts: list(o.mount), tmpfs: list(o.tmpfs),
     capAdd: list(o.capAdd), capDrop: list(o.capDrop), labels: list(o.label), ulimits: list(o.ulimit), securityOpt: list(o.securityOpt),
     readOnly: !!o.readOnly, terminal: !!(o.tty || o.terminal), interactive: !!o.interactive, rm: !!o.rm, init: !!o.init, privileged: !!o.privileged,
+    addHost: list(o.addHost), noHosts: o.hosts === false, groupAdd: list(o.groupAdd), devices: list(o.device),
   };
   const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined): void => {
     if (v !== undefined) opts[k] = v;
@@ -81,6 +82,7 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('runtime', runtime);
   set('conmonPidFile', str(o.conmonPidfile));
   set('initPath', str(o.initPath));
+  set('shmSize', str(o.shmSize));
   if (o.readOnlyTmpfs !== undefined) opts.readOnlyTmpfs = str(o.readOnlyTmpfs) !== 'false';
   opts.createCommand = process.argv.slice(2);
   return opts;
@@ -625,7 +627,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     // Without a network there is no resolv.conf of the container's own (lifecycle.ts containerFiles).
     ResolvConfPath: cfg.network === 'none' ? '' : `${p.userdata}/resolv.conf`,
     HostnamePath: `${p.userdata}/hostname`,
-    HostsPath: `${p.userdata}/hosts`,
+    HostsPath: cfg.noHosts ? '' : `${p.userdata}/hosts`,
     StaticDir: p.userdata,
     OCIConfigPath: `${p.userdata}/config.json`,
     OCIRuntime: cfg.runtimeName,
@@ -701,8 +703,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Dns: [],
       DnsOptions: [],
       DnsSearch: [],
-      ExtraHosts: [],
-      GroupAdd: [],
+      ExtraHosts: cfg.extraHosts ?? [],
+      GroupAdd: cfg.groupAdd ?? [],
       IpcMode: 'shareable',
       Cgroup: '',
       Cgroups: 'default',
@@ -716,7 +718,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Tmpfs: Object.fromEntries(cfg.mounts.filter((m) => m.type === 'tmpfs').map((m) => [m.destination, (m.options ?? []).join(',')])),
       UTSMode: 'private',
       UsernsMode: '',
-      ShmSize: 65536000,
+      ShmSize: cfg.shmSize ?? DEFAULT_SHM_SIZE,
       Runtime: 'oci',
       ConsoleSize: [0, 0],
       Isolation: '',
@@ -736,7 +738,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       CpuRealtimeRuntime: 0,
       CpusetCpus: '',
       CpusetMems: '',
-      Devices: [],
+      // Podman 4.3 leaves CgroupPermissions empty, whatever was asked.
+      Devices: (cfg.devices ?? []).map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: '' })),
       DiskQuota: 0,
       KernelMemory: 0,
       MemoryReservation: 0,

@@ -88,6 +88,7 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     capAdd: list(o.capAdd),
     capDrop: list(o.capDrop),
     terminal: !!(o.tty || o.terminal),
+    noHosts: o.hosts === false,
     ...(str(o.hostname) && { hostname: str(o.hostname)! }),
     ...(runtime && { runtime }),
   });
