@@ -10,6 +10,7 @@ import type { ImageConfig, Manifest } from '../../image/types.ts';
 import { lookupCredentials, normalizeAuthKey, removeCredentials, storeCredentials, storedUsername } from '../../image/registry/auth.ts';
 import { RegistryClient, readBody, type Credentials } from '../../image/registry/client.ts';
 import { isInsecureRegistry, loadRegistriesConf, loadTLSFiles, pushEndpoint, resolveShortName } from '../../image/registry/registries-conf.ts';
+import { parseDuration } from '../../primitives/config.ts';
 import { parseReference } from '../../image/reference.ts';
 import {
   clientFor,
@@ -59,10 +60,22 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
   if (token) out.registryToken = token;
   const authfile = str(o[key('authfile')]) ?? str(o.authfile);
   if (authfile) out.authfile = authfile;
-  if (o.retryTimes !== undefined) {
-    const n = Number(o.retryTimes);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --retry-times ${JSON.stringify(o.retryTimes)}`);
+  // Skopeo's --retry-times, Podman's and Buildah's --retry and --retry-delay.
+  const retries = o.retryTimes ?? o.retry;
+  if (retries !== undefined) {
+    const n = Number(retries);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --${o.retryTimes !== undefined ? 'retry-times' : 'retry'} ${JSON.stringify(retries)}: expected a number of retries`);
     out.retryTimes = n;
+  }
+  const delay = str(o.retryDelay);
+  if (delay !== undefined) {
+    let ns: number;
+    try {
+      ns = parseDuration(delay);
+    } catch (e) {
+      throw new Error(`invalid --retry-delay ${JSON.stringify(delay)}: ${(e as Error).message}`, { cause: e });
+    }
+    out.retryDelayMs = Math.max(0, Math.round(ns / 1e6));
   }
   const policy = str(o.signaturePolicy) ?? str(o.policy);
   if (policy) out.signaturePolicy = policy;
@@ -82,7 +95,6 @@ export async function applySkopeoGlobals(o: Opts): Promise<void> {
   if (o.debug === true) process.env.BARGE_DEBUG = '1';
   const timeout = str(o.commandTimeout);
   if (timeout !== undefined) {
-    const { parseDuration } = await import('../../primitives/config.ts');
     let ns: number;
     try {
       ns = parseDuration(timeout);
