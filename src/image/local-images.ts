@@ -1,5 +1,5 @@
 import type { ImageRecord, Store } from '../store/store.ts';
-import { StoreError } from '../store/store.ts';
+import { isListRecord, StoreError } from '../store/store.ts';
 import type { LayerRecord } from '../store/store.ts';
 import { sha256 } from '../store/hashing.ts';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
@@ -73,11 +73,18 @@ export function getImage(store: Store, ref: string): ImageRecord {
   return img;
 }
 
+/** A list has no config of its own: commands that need one name the list's problem, not a missing blob. */
+export function requireSingleImage(img: ImageRecord): void {
+  if (isListRecord(img)) throw new StoreError(`${img.names[0] ?? img.id}: image is a manifest list, not an image: use "manifest inspect" or pick an instance`, 'invalid');
+}
+
 export async function readImageConfig(store: Store, img: ImageRecord): Promise<ImageConfig> {
+  requireSingleImage(img);
   return JSON.parse((await store.imageConfig(img.id)).toString()) as ImageConfig;
 }
 
 export async function readImageManifest(store: Store, img: ImageRecord): Promise<Manifest> {
+  requireSingleImage(img);
   return JSON.parse((await store.imageManifest(img)).toString()) as Manifest;
 }
 
