@@ -24,7 +24,7 @@ const storage = async (): Promise<typeof import('../../image/transports/containe
   ...(await import('../../image/local-images.ts')),
 });
 
-interface MoveOptions {
+export interface MoveOptions {
   quiet?: boolean;
   format?: 'oci' | 'docker';
   platform?: { os?: string; arch?: string; variant?: string };
@@ -57,7 +57,7 @@ async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | '
   return dir === 'src' ? openSource(n) : openDestination(n);
 }
 
-async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
+export async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
   const progress = new Progress(!!o.quiet);
   try {
     const res = await copyImage(src, dst, copyOpts(o, progress));
@@ -106,7 +106,7 @@ function platformFlags(o: Opts): MoveOptions['platform'] | undefined {
   return { ...(os && { os }), ...(arch && { arch }), ...(variant && { variant }) };
 }
 
-function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
+export function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
   if (f === 'oci') return 'oci';
   if (f === 'v2s2' || f === 'docker') return 'docker';
   if (f === undefined) return undefined;
