@@ -4,7 +4,8 @@ import type { LayerRecord } from '../store/store.ts';
 import { sha256 } from '../store/hashing.ts';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
 import { localCandidates, parseReference, ReferenceError } from './reference.ts';
-import { descriptorFor } from './manifest.ts';
+import { choosePlatform, descriptorFor, parseManifest, type ParsedManifest } from './manifest.ts';
+import { hostArch } from '../primitives/builder.ts';
 
 /**
  * Finds a local image the way Podman does: full id, unique id prefix, exact name, the name
@@ -49,9 +50,35 @@ export type Puller = (ref: string) => Promise<string>;
 /**
  * The image a FROM or `from` names, honouring the pull policy as Buildah does: `missing` pulls
  * only what is not local, `always` pulls first, `newer` tries to pull and falls back to the
- * local copy, `never` uses only local images.
+ * local copy, `never` uses only local images. A local manifest list stands for its image for
+ * this machine's platform, which must be local too.
  */
 export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller): Promise<ImageRecord> {
+  const img = await resolveStored(store, ref, policy, pull);
+  return isListRecord(img) ? await listInstance(store, img, ref) : img;
+}
+
+/** The index in a stored list's manifest blob `bytes`. */
+export function parseListIndex(bytes: Buffer, list: ImageRecord): ParsedManifest & { kind: 'index' } {
+  const parsed = parseManifest(bytes, list.manifestMediaType);
+  if (parsed.kind !== 'index') throw new StoreError(`${list.names[0] ?? list.id}: manifest list holds no index`, 'corrupt');
+  return parsed;
+}
+
+/** A local image (not a list) whose manifest has this digest. */
+export function imageByManifestDigest(store: Store, digest: string): ImageRecord | undefined {
+  return store.listImages().find((i) => i.manifestDigest === digest && !isListRecord(i));
+}
+
+async function listInstance(store: Store, list: ImageRecord, ref: string): Promise<ImageRecord> {
+  const parsed = parseListIndex(await store.imageManifest(list), list);
+  const want = choosePlatform(parsed.index, { os: 'linux', architecture: hostArch() });
+  const img = imageByManifestDigest(store, want.digest);
+  if (!img) throw new StoreError(`${ref}: the image ${want.digest} that manifest list names for this platform is not in local storage`, 'notfound');
+  return img;
+}
+
+async function resolveStored(store: Store, ref: string, policy: PullPolicy, pull?: Puller): Promise<ImageRecord> {
   const local = policy === 'always' ? undefined : findImage(store, ref);
   if (local && policy !== 'newer') return local;
   if (policy === 'never' || !pull) {

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { ImageRecord, Store } from '../store/store.ts';
 import { isListRecord, StoreError } from '../store/store.ts';
 import { algorithmOf, digestOf, DigestMismatchError } from './digest.ts';
-import { findImage, readImageConfig } from './local-images.ts';
+import { findImage, imageByManifestDigest, parseListIndex, readImageConfig } from './local-images.ts';
 import {
   buildIndex,
   choosePlatform,
@@ -13,7 +13,6 @@ import {
   MAX_CONFIG_SIZE,
   parseImageConfig,
   parseManifest,
-  type ParsedManifest,
   type PlatformSpec,
 } from './manifest.ts';
 import type { BlobInfo, ImageSource } from './transport.ts';
@@ -40,14 +39,8 @@ export function getList(store: Store, name: string): ImageRecord {
   return img;
 }
 
-function parseList(bytes: Buffer, record: ImageRecord): ParsedManifest & { kind: 'index' } {
-  const parsed = parseManifest(bytes, record.manifestMediaType);
-  if (parsed.kind !== 'index') throw new StoreError(`${record.id}: manifest list holds no index`, 'corrupt');
-  return parsed;
-}
-
 export async function readList(store: Store, record: ImageRecord): Promise<StoredList> {
-  const parsed = parseList(await store.imageManifest(record), record);
+  const parsed = parseListIndex(await store.imageManifest(record), record);
   return { record, index: parsed.index, raw: parsed.raw, mediaType: parsed.mediaType, sources: store.listSources(record.id) };
 }
 
@@ -57,7 +50,7 @@ export async function readList(store: Store, record: ImageRecord): Promise<Store
  */
 export function editList(store: Store, record: ImageRecord, change: (index: ImageIndex, sources: Map<string, string>) => Descriptor[]): Promise<ImageRecord> {
   return store.updateList(record.id, (bytes, sources) => {
-    const parsed = parseList(bytes, record);
+    const parsed = parseListIndex(bytes, record);
     return { ...serializeList(parsed, change(parsed.index, sources)), sources };
   });
 }
@@ -213,7 +206,7 @@ export class ListSource implements ImageSource {
       const img = this.store.getImage(source);
       if (img?.manifestDigest === digest) return img;
     }
-    return this.store.listImages().find((i) => i.manifestDigest === digest && !isListRecord(i));
+    return imageByManifestDigest(this.store, digest);
   }
 
   private remote(reference: string): Promise<ImageSource> {

@@ -244,6 +244,29 @@ describe('lists in the store', () => {
     expect(names).not.toContain('gone');
   });
 
+  it('from LIST starts from the list\'s image for this machine, which must be local', async () => {
+    const host = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    await ok(env, ['manifest', 'create', 'base', 'img-amd64', 'img-arm64']);
+    const ctr = await ok(env, ['from', '-q', 'base']);
+    expect(await ok(env, ['inspect', '--format', '{{.FromImageID}}', ctr])).toBe(images[host]!.id);
+    await ok(env, ['rm', ctr]);
+    await ok(env, ['manifest', 'create', 'foreign', 'img-arm']);
+    await expectFail(env, ['from', 'foreign'], `no image for platform linux/${host} in the index; available: linux/arm`);
+    // The registry's copies were compressed on the way: the list names images not kept here.
+    await ok(env, ['manifest', 'create', '--all', '--tls-verify=false', 'elsewhere', `docker://${reg.host}/lists/multi:v1`]);
+    await expectFail(env, ['from', 'elsewhere'], 'that manifest list names for this platform is not in local storage');
+  });
+
+  it('push --all names an image removed since it was added', async () => {
+    const e = await freshEnv();
+    await setup(e.tmp);
+    await commitArch(e, 's390x');
+    await ok(e, ['manifest', 'create', 'orphaned', 'img-s390x']);
+    await ok(e, ['rmi', 'img-s390x']);
+    await expectFail(e, ['manifest', 'push', '--all', 'orphaned', `oci:${join(e.tmp, 'out')}:x`], /image sha256:[a-f0-9]{64} of manifest list localhost\/orphaned:latest is no longer in local storage/);
+    await expectStoreClean(e);
+  });
+
   it('lists of the same content share an index blob: removing one leaves the other whole', async () => {
     await ok(env, ['manifest', 'create', 'twin1']);
     await ok(env, ['manifest', 'create', 'twin2']);
