@@ -1,7 +1,7 @@
 // Buildah's manifest-list commands: a list made here from two one-platform images (amd64 and
 // arm64, committed from scratch), edited, pushed with its images to a real registry and to an OCI
 // layout, and picked from by architecture by skopeo and by barge's own pull.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure, freshEnvs, makeEnv, type Env } from '../helpers.ts';
@@ -264,6 +264,28 @@ describe('lists in the store', () => {
     await ok(e, ['manifest', 'create', 'orphaned', 'img-s390x']);
     await ok(e, ['rmi', 'img-s390x']);
     await expectFail(e, ['manifest', 'push', '--all', 'orphaned', `oci:${join(e.tmp, 'out')}:x`], /image sha256:[a-f0-9]{64} of manifest list localhost\/orphaned:latest is no longer in local storage/);
+    await expectStoreClean(e);
+  });
+
+  it('concurrent adds to one list both land (each rewrites the list under its lock)', async () => {
+    await ok(env, ['manifest', 'create', 'raced']);
+    await Promise.all(['img-amd64', 'img-arm64'].map((img) => ok(env, ['manifest', 'add', 'raced', img])));
+    expect((await inspectList(env, 'raced')).manifests.map((m) => m.digest).sort()).toEqual([images.amd64!.digest, images.arm64!.digest].sort());
+  });
+
+  it('system check reports a list whose index blob is not an index, and --repair removes the list only', async () => {
+    const e = await freshEnv();
+    await setup(e.tmp);
+    await commitArch(e, 'amd64');
+    await ok(e, ['manifest', 'create', 'damaged', 'img-amd64']);
+    const digest = await ok(e, ['images', '--filter', 'reference=damaged', '--format', '{{.Digest}}']);
+    await writeFile(join(e.root, 'blobs', 'sha256', digest.slice('sha256:'.length)), '{"not":"an index"}');
+    const r = await run(e, ['system', 'check']);
+    expect(r.code, describeFailure(['system', 'check'], r)).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/manifest list [a-f0-9]{12} is missing its index or it is not one/);
+    await ok(e, ['system', 'check', '--repair']);
+    expect((await run(e, ['manifest', 'exists', 'damaged'])).code).toBe(1);
+    expect(await ok(e, ['images', '--format', '{{.Repository}}'])).toBe('localhost/img-amd64');
     await expectStoreClean(e);
   });
 
