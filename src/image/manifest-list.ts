@@ -184,10 +184,9 @@ export class ListSource implements ImageSource {
   }
 
   async getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }> {
-    if (instance === undefined) return { bytes: await this.store.imageManifest(this.list.record), mediaType: this.list.record.manifestMediaType };
+    // Any local image of the digest will do: the digest is of the manifest, which is all that is read.
+    if (instance === undefined || imageByManifestDigest(this.store, instance)) return this.#local.getManifest(instance);
     const source = this.list.sources.get(instance);
-    const local = this.localImage(instance, source);
-    if (local) return { bytes: await this.store.imageManifest(local), mediaType: local.manifestMediaType };
     if (source === undefined || !source.includes(':')) {
       throw new StoreError(`image ${instance} of manifest list ${this.list.record.names[0] ?? this.list.record.id} is no longer in local storage`, 'notfound');
     }
@@ -198,15 +197,6 @@ export class ListSource implements ImageSource {
     const parsed = parseManifest(m.bytes, m.mediaType);
     if (parsed.kind === 'manifest') for (const d of [parsed.manifest.config, ...parsed.manifest.layers]) this.#blobOwners.set(d.digest, src);
     return m;
-  }
-
-  /** The local image an instance is: the one it was added from, or any with that manifest digest. */
-  private localImage(digest: string, source: string | undefined): ImageRecord | undefined {
-    if (source !== undefined && /^[a-f0-9]{64}$/.test(source)) {
-      const img = this.store.getImage(source);
-      if (img?.manifestDigest === digest) return img;
-    }
-    return imageByManifestDigest(this.store, digest);
   }
 
   private remote(reference: string): Promise<ImageSource> {

@@ -215,6 +215,13 @@ describe('manifest push', () => {
     for (const arch of ['amd64', 'arm64']) expect(await skopeoArch(`oci:${layout}:multi`, arch)).toBe(arch);
   });
 
+  it('plain push of a list pushes the image for the default platform (linux/amd64), as a copy without --all', async () => {
+    await ok(env, ['manifest', 'create', 'plain', 'img-arm64', 'img-amd64']);
+    const layout = join(env.tmp, 'plain-layout');
+    await ok(env, ['push', '-q', 'plain', `oci:${layout}:x`]);
+    expect(await skopeoArch(`oci:${layout}:x`, 'arm64')).toBe('amd64');
+  });
+
   it('a list of images added from a registry and a layout is pushed from where they were added', async () => {
     const layout = join(env.tmp, 'single-layout');
     images.arm = await commitArch(env, 'arm');
