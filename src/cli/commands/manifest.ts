@@ -22,6 +22,7 @@ import {
   type Instance,
 } from '../../image/manifest-list.ts';
 import { indexMediaTypeFor } from '../../image/manifest.ts';
+import type { Descriptor } from '../../image/types.ts';
 import { localImageName, parseReference, ReferenceError } from '../../image/reference.ts';
 import { formatRef } from '../../image/transport.ts';
 import { getTransport, openDestination, openSource, parseImageName } from '../../image/transports/index.ts';
@@ -148,32 +149,38 @@ function instanceDigest(store: Store, arg: string): string {
   return img.manifestDigest;
 }
 
-/** manifest annotate LIST DIGEST|IMAGE */
-export async function annotateCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
-  const store = await openStore(g);
-  const [listName, target] = args as [string, string];
-  const list = getList(store, listName);
-  const digest = instanceDigest(store, target);
-  const edits = entryEdits(o);
-  await editList(store, list, (index) => {
-    requireInstance(index, digest, listName);
-    return index.manifests.map((d) => (d.digest === digest ? editEntry(d, edits) : d));
-  });
-  print(`${list.id}: ${digest}`);
-}
-
-/** manifest remove LIST DIGEST */
-export async function removeCmd(g: GlobalOptions, args: string[]): Promise<void> {
+/**
+ * annotate and remove: finds the entry that the second argument names (a digest or a local image)
+ * in the list, rewrites the entries with `change`, and prints what Buildah prints.
+ */
+async function changeEntry(
+  g: GlobalOptions,
+  args: string[],
+  change: (entries: Descriptor[], digest: string, sources: Map<string, string>) => Descriptor[],
+): Promise<void> {
   const store = await openStore(g);
   const [listName, target] = args as [string, string];
   const list = getList(store, listName);
   const digest = instanceDigest(store, target);
   await editList(store, list, (index, sources) => {
     requireInstance(index, digest, listName);
-    sources.delete(digest);
-    return index.manifests.filter((d) => d.digest !== digest);
+    return change(index.manifests, digest, sources);
   });
   print(`${list.id}: ${digest}`);
+}
+
+/** manifest annotate LIST DIGEST|IMAGE */
+export async function annotateCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const edits = entryEdits(o);
+  await changeEntry(g, args, (entries, digest) => entries.map((d) => (d.digest === digest ? editEntry(d, edits) : d)));
+}
+
+/** manifest remove LIST DIGEST */
+export async function removeCmd(g: GlobalOptions, args: string[]): Promise<void> {
+  await changeEntry(g, args, (entries, digest, sources) => {
+    sources.delete(digest);
+    return entries.filter((d) => d.digest !== digest);
+  });
 }
 
 /**
