@@ -54,8 +54,7 @@ export type Puller = (ref: string) => Promise<string>;
  * this machine's platform, which must be local too.
  */
 export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller): Promise<ImageRecord> {
-  const img = await resolveStored(store, ref, policy, pull);
-  return isListRecord(img) ? await listInstance(store, img, ref) : img;
+  return platformImage(store, await resolveStored(store, ref, policy, pull), ref);
 }
 
 /** The index in a stored list's manifest blob `bytes`. */
@@ -70,7 +69,9 @@ export function imageByManifestDigest(store: Store, digest: string): ImageRecord
   return store.listImages().find((i) => i.manifestDigest === digest && !isListRecord(i));
 }
 
-async function listInstance(store: Store, list: ImageRecord, ref: string): Promise<ImageRecord> {
+/** The image itself, or for a manifest list the local image it names for this machine's platform. */
+export async function platformImage(store: Store, list: ImageRecord, ref: string): Promise<ImageRecord> {
+  if (!isListRecord(list)) return list;
   const parsed = parseListIndex(await store.imageManifest(list), list);
   const want = choosePlatform(parsed.index, { os: 'linux', architecture: hostArch() });
   const img = imageByManifestDigest(store, want.digest);

@@ -123,14 +123,19 @@ export interface EntryEdits {
 }
 
 export function editEntry(d: Descriptor, e: EntryEdits): Descriptor {
-  const platform: Platform = { ...(d.platform ?? { architecture: '', os: '' }) };
-  if (e.arch !== undefined) platform.architecture = e.arch;
-  if (e.os !== undefined) platform.os = e.os;
-  if (e.variant !== undefined) platform.variant = e.variant;
-  if (e.osVersion !== undefined) platform['os.version'] = e.osVersion;
-  if (e.features?.length) platform.features = e.features;
-  if (e.osFeatures?.length) platform['os.features'] = e.osFeatures;
-  const out: Descriptor = { ...d, platform };
+  const out: Descriptor = { ...d };
+  const platformEdited = [e.arch, e.os, e.variant, e.osVersion, e.features, e.osFeatures].some((v) => v !== undefined);
+  // An entry without a platform (an artifact) gets one only when asked to.
+  if (d.platform || platformEdited) {
+    const platform: Platform = { ...(d.platform ?? { architecture: '', os: '' }) };
+    if (e.arch !== undefined) platform.architecture = e.arch;
+    if (e.os !== undefined) platform.os = e.os;
+    if (e.variant !== undefined) platform.variant = e.variant;
+    if (e.osVersion !== undefined) platform['os.version'] = e.osVersion;
+    if (e.features !== undefined) platform.features = e.features;
+    if (e.osFeatures !== undefined) platform['os.features'] = e.osFeatures;
+    out.platform = platform;
+  }
   if (e.annotations && Object.keys(e.annotations).length) out.annotations = { ...d.annotations, ...e.annotations };
   return out;
 }

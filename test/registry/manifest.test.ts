@@ -251,12 +251,16 @@ describe('lists in the store', () => {
     expect(names).not.toContain('gone');
   });
 
-  it('from LIST starts from the list\'s image for this machine, which must be local', async () => {
+  it('from LIST and create LIST start from the list\'s image for this machine, which must be local', async () => {
     const host = process.arch === 'arm64' ? 'arm64' : 'amd64';
     await ok(env, ['manifest', 'create', 'base', 'img-amd64', 'img-arm64']);
     const ctr = await ok(env, ['from', '-q', 'base']);
     expect(await ok(env, ['inspect', '--format', '{{.FromImageID}}', ctr])).toBe(images[host]!.id);
     await ok(env, ['rm', ctr]);
+    // Podman's create (and so run) too.
+    await ok(env, ['create', '--name', 'from-list', 'base', 'true']);
+    expect(await ok(env, ['container', 'inspect', '--format', '{{.Image}}', 'from-list'])).toBe(images[host]!.id);
+    await ok(env, ['rm', 'from-list']);
     await ok(env, ['manifest', 'create', 'foreign', 'img-arm']);
     await expectFail(env, ['from', 'foreign'], `no image for platform linux/${host} in the index; available: linux/arm`);
     // The registry's copies were compressed on the way: the list names images not kept here.
