@@ -215,6 +215,22 @@ describe('manifest push', () => {
     for (const arch of ['amd64', 'arm64']) expect(await skopeoArch(`oci:${layout}:multi`, arch)).toBe(arch);
   });
 
+  it('--creds and --authfile reach a registry that requires a login', async () => {
+    const secured = await startRegistry({ htpasswd: { user: 'lister', password: 'pw' } });
+    try {
+      await ok(env, ['manifest', 'create', 'secured', 'img-amd64', 'img-arm64']);
+      const dest = `docker://${secured.host}/lists/secured:v1`;
+      await expectFail(env, ['manifest', 'push', '--all', '--tls-verify=false', 'secured', dest], /unauthorized|authentication required/i);
+      await ok(env, ['manifest', 'push', '-q', '--all', '--tls-verify=false', '--creds', 'lister:pw', 'secured', dest]);
+      const authfile = join(env.tmp, 'secured-auth.json');
+      await writeFile(authfile, JSON.stringify({ auths: { [secured.host]: { auth: Buffer.from('lister:pw').toString('base64') } } }));
+      await ok(env, ['manifest', 'push', '-q', '--all', '--tls-verify=false', '--authfile', authfile, 'secured', `docker://${secured.host}/lists/secured:v2`]);
+      await ok(env, ['manifest', 'inspect', '--tls-verify=false', '--authfile', authfile, `docker://${secured.host}/lists/secured:v2`]);
+    } finally {
+      await secured.stop();
+    }
+  });
+
   it('plain push of a list pushes the image for the default platform (linux/amd64), as a copy without --all', async () => {
     await ok(env, ['manifest', 'create', 'plain', 'img-arm64', 'img-amd64']);
     const layout = join(env.tmp, 'plain-layout');
