@@ -791,7 +791,7 @@ export function buildProgram(only?: string): Command {
       .command('push')
       .description('Push a manifest list, with --all also the images it names')
       .argument('<list>')
-      .argument('[destination]', 'TRANSPORT:REFERENCE, or a registry name')
+      .argument('<destination>', 'TRANSPORT:REFERENCE, or a registry name')
       .option('--all', 'push the images of the list too (Buildah 1.28\'s default: only the list)')
       .addOption(new Option('-f, --format <format>', 'manifest type to push (default: the list\'s own)').choices(['oci', 'v2s2']))
       .option('--digestfile <file>', 'write the digest of the pushed list to this file')

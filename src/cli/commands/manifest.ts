@@ -237,13 +237,12 @@ export async function rmCmd(g: GlobalOptions, args: string[]): Promise<void> {
  */
 export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  const [listName, destArg] = args as [string, string | undefined];
+  const [listName, destination] = args as [string, string];
   const format = formatFlag(o.format);
   if (o.signBy !== undefined) throw new Error('--sign-by: barge cannot sign images');
   applyRegistryFlags(o, 'push');
   const list = await readList(store, getList(store, listName));
-  const dest = withTransport(destArg ?? listName);
-  const dst = await openDestination(dest);
+  const dst = await openDestination(withTransport(destination));
   let digest: string;
   if (o.all) {
     const src = new ListSource(store, list, (ref) => openSource(ref));
