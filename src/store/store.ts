@@ -159,6 +159,7 @@ const LIST_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.ociIndex, Media
 export function isListRecord(img: Pick<ImageRecord, 'manifestMediaType'>): boolean {
   return LIST_MEDIA_TYPES.has(img.manifestMediaType);
 }
+
 /** Media type of layers kept as plain tars (imports, commits). */
 const UNCOMPRESSED_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 
@@ -714,7 +715,10 @@ export class Store {
       const next = edit(await this.readBlob(img.manifestDigest), this.listSources(id));
       const digest = await this.putBlobBytes(next.manifest, true);
       this.db.tx(() => {
-        this.db.run('UPDATE images SET manifest_digest = ?, manifest_media_type = ?, size = ? WHERE id = ?', digest, next.mediaType, next.manifest.length, id);
+        // deleteImage() takes no lock before it drops the row: a list removed meanwhile stays removed.
+        if (this.db.run('UPDATE images SET manifest_digest = ?, manifest_media_type = ?, size = ? WHERE id = ?', digest, next.mediaType, next.manifest.length, id) === 0) {
+          throw new StoreError(`${id}: manifest list was removed`, 'notfound');
+        }
         this.db.run('DELETE FROM list_instances WHERE list_id = ?', id);
         this.writeListSources(id, next.sources);
       });
