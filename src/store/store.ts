@@ -1160,6 +1160,15 @@ export class Store {
         });
       }
     }
+    for (const { list_id: list } of this.db.all<{ list_id: string }>('SELECT DISTINCT list_id FROM list_instances WHERE list_id NOT IN (SELECT id FROM images)')) {
+      issues.push({
+        what: `instance records of a removed manifest list ${list.slice(0, 12)}`,
+        repair: 'delete them',
+        fix: async () => {
+          this.db.run('DELETE FROM list_instances WHERE list_id = ? AND list_id NOT IN (SELECT id FROM images)', list);
+        },
+      });
+    }
     const ctrRows = this.db.all<ContainerRow>('SELECT * FROM containers');
     const ctrIds = new Set(ctrRows.map((c) => c.id));
     for (const c of ctrRows) {
