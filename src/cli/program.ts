@@ -734,6 +734,82 @@ export function buildProgram(only?: string): Command {
     .option('-f, --force', 'do not ask for confirmation (barge never asks)')
     .action(action(async () => (await im()).imagePruneCmd));
 
+  // Buildah's manifest-list commands.
+  const mf = (): Promise<typeof import('./commands/manifest.ts')> => import('./commands/manifest.ts');
+  const manifestGroup = program.command('manifest').description('Create, edit and push manifest lists (image indexes)');
+  /** The per-entry settings of add and annotate. */
+  const entryOptions = (c: Command): Command =>
+    c
+      .option('--arch <architecture>', 'architecture of the entry (default: from the image\'s config)')
+      .option('--os <os>', 'operating system of the entry')
+      .option('--variant <variant>', 'architecture variant of the entry')
+      .option('--os-version <version>', 'operating system version of the entry')
+      .option('--features <features>', 'features of the entry (comma-separated, repeatable)', collect)
+      .option('--os-features <features>', 'OS features of the entry (comma-separated, repeatable)', collect)
+      .option('--annotation <key=value>', 'annotation of the entry (repeatable)', collect);
+  registryAccess(
+    manifestGroup
+      .command('create')
+      .description('Create a manifest list in local storage and print its id')
+      .argument('<list>', 'name of the new list')
+      .argument('[images...]', 'images to add: local ones, or TRANSPORT:REFERENCE')
+      .option('--all', 'add every image of an image that is itself a list')
+      .option('--amend', 'add to the list of that name if there is one'),
+  ).action(action(async () => (await mf()).createCmd));
+  registryAccess(
+    entryOptions(
+      manifestGroup
+        .command('add')
+        .description('Add an image to a manifest list')
+        .argument('<list>')
+        .argument('<image>', 'a local image, or TRANSPORT:REFERENCE (docker://, oci:, dir:)')
+        .option('--all', 'add every image of an image that is itself a list'),
+    ),
+  ).action(action(async () => (await mf()).addCmd));
+  entryOptions(
+    manifestGroup
+      .command('annotate')
+      .description('Change the platform or annotations of an entry of a manifest list')
+      .argument('<list>')
+      .argument('<image>', 'the entry\'s manifest digest, or a local image'),
+  ).action(action(async () => (await mf()).annotateCmd));
+  manifestGroup
+    .command('remove')
+    .description('Remove an entry from a manifest list')
+    .argument('<list>')
+    .argument('<digest>', 'the entry\'s manifest digest')
+    .action(action(async () => (await mf()).removeCmd));
+  registryAccess(
+    manifestGroup
+      .command('inspect')
+      .description('Print a manifest list (a local one, or one read from a registry)')
+      .argument('<list>'),
+  ).action(action(async () => (await mf()).inspectCmd));
+  manifestGroup
+    .command('exists')
+    .description('Exit 0 if the manifest list is in local storage, 1 if not')
+    .argument('<list>')
+    .action(action(async () => (await mf()).existsCmd));
+  manifestGroup
+    .command('rm')
+    .description('Remove manifest lists from local storage (not the images they name)')
+    .argument('<lists...>')
+    .action(action(async () => (await mf()).rmCmd));
+  registryAccess(
+    manifestGroup
+      .command('push')
+      .description('Push a manifest list, with --all also the images it names')
+      .argument('<list>')
+      .argument('<destination>', 'TRANSPORT:REFERENCE, or a registry name')
+      .option('--all', 'push the images of the list too (Buildah 1.28\'s default: only the list)')
+      .addOption(new Option('-f, --format <format>', 'manifest type to push (default: the list\'s own)').choices(['oci', 'v2s2']))
+      .option('--digestfile <file>', 'write the digest of the pushed list to this file')
+      .option('--rm', 'remove the list from local storage once it is pushed')
+      .option('-q, --quiet', 'suppress progress output')
+      .option('--remove-signatures', 'do not copy signatures (accepted: barge never copies signatures)')
+      .option('--sign-by <fingerprint>', 'sign the pushed images (not supported)'),
+  ).action(action(async () => (await mf()).pushCmd));
+
   const vol = (): Promise<typeof import('./commands/volumes.ts')> => import('./commands/volumes.ts');
   const volumeGroup = program.command('volume').description('Manage volumes (Podman\'s volume commands)');
   volumeGroup

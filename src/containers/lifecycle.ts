@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { getImage, readImageConfig } from '../image/local-images.ts';
+import { getImage, platformImage, readImageConfig } from '../image/local-images.ts';
 import { buildSpec, DEFAULT_PATH, normalizeCapability, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, isExecutableFile, lookPath, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveGroups, resolveUser } from '../runtime/user.ts';
@@ -195,7 +195,7 @@ function lastOfEachType<T extends { type: string }>(limits: T[]): T[] {
 
 /** `podman create`: the container row, its config, and nothing running yet. */
 export async function createContainer(store: Store, o: CreateOptions): Promise<Container> {
-  const img = getImage(store, o.image);
+  const img = await platformImage(store, getImage(store, o.image), o.image);
   const imgCfg = (await readImageConfig(store, img)).config ?? {};
   const entrypoint = o.entrypoint === undefined ? (imgCfg.Entrypoint ?? []) : o.entrypoint === '' ? [] : parseCommandString(o.entrypoint);
   // A new entrypoint drops the image's Cmd, as with Podman.

@@ -1,10 +1,11 @@
 import type { ImageRecord, Store } from '../store/store.ts';
-import { StoreError } from '../store/store.ts';
+import { isListRecord, StoreError } from '../store/store.ts';
 import type { LayerRecord } from '../store/store.ts';
 import { sha256 } from '../store/hashing.ts';
 import { MediaType, type Descriptor, type ImageConfig, type Manifest, type ManifestFormat } from './types.ts';
 import { localCandidates, parseReference, ReferenceError } from './reference.ts';
-import { describePlatform, descriptorFor, platformMatches, type PlatformSpec } from './manifest.ts';
+import { choosePlatform, describePlatform, descriptorFor, parseManifest, platformMatches, type ParsedManifest, type PlatformSpec } from './manifest.ts';
+import { hostArch } from '../primitives/builder.ts';
 
 /**
  * Finds a local image the way Podman does: full id, unique id prefix, exact name, the name
@@ -49,13 +50,42 @@ export type Puller = (ref: string, platform?: PlatformSpec) => Promise<string>;
 /**
  * The image a FROM or `from` names, honouring the pull policy as Buildah does: `missing` pulls
  * only what is not local, `always` pulls first, `newer` tries to pull and falls back to the
- * local copy, `never` uses only local images. With a platform, a local image of another platform
- * counts as missing (as with Podman's --arch), and is never the fallback.
+ * local copy, `never` uses only local images. A local manifest list stands for its image for the
+ * platform (this machine's unless one is given), which must be local too. With a platform, a
+ * local image of another platform counts as missing (as with Podman's --arch), and is never the
+ * fallback.
  */
 export async function resolveImage(store: Store, ref: string, policy: PullPolicy = 'missing', pull?: Puller, platform?: PlatformSpec): Promise<ImageRecord> {
+  return platformImage(store, await resolveStored(store, ref, policy, pull, platform), ref, platform);
+}
+
+/** The index in a stored list's manifest blob `bytes`. */
+export function parseListIndex(bytes: Buffer, list: ImageRecord): ParsedManifest & { kind: 'index' } {
+  const parsed = parseManifest(bytes, list.manifestMediaType);
+  if (parsed.kind !== 'index') throw new StoreError(`${list.names[0] ?? list.id}: manifest list holds no index`, 'corrupt');
+  return parsed;
+}
+
+/** A local image (not a list) whose manifest has this digest. */
+export function imageByManifestDigest(store: Store, digest: string): ImageRecord | undefined {
+  return store.listImages().find((i) => i.manifestDigest === digest && !isListRecord(i));
+}
+
+/** The image itself, or for a manifest list the local image it names for the platform (default: this machine's). */
+export async function platformImage(store: Store, list: ImageRecord, ref: string, platform?: PlatformSpec): Promise<ImageRecord> {
+  if (!isListRecord(list)) return list;
+  const parsed = parseListIndex(await store.imageManifest(list), list);
+  const want = choosePlatform(parsed.index, { os: 'linux', architecture: hostArch(), ...platform });
+  const img = imageByManifestDigest(store, want.digest);
+  if (!img) throw new StoreError(`${ref}: the image ${want.digest} that manifest list names for ${platform ? describePlatform({ os: 'linux', ...platform }) : 'this platform'} is not in local storage`, 'notfound');
+  return img;
+}
+
+async function resolveStored(store: Store, ref: string, policy: PullPolicy, pull?: Puller, platform?: PlatformSpec): Promise<ImageRecord> {
   let local = policy === 'always' ? undefined : findImage(store, ref);
   let otherPlatform = '';
-  if (local && platform) {
+  // A list is checked for the platform when its member is picked (platformImage).
+  if (local && platform && !isListRecord(local)) {
     const cfg = await readImageConfig(store, local);
     if (!platformMatches(cfg, platform)) {
       otherPlatform = ` (the local image is ${describePlatform(cfg)}, not ${describePlatform(platform)})`;
@@ -82,11 +112,18 @@ export function getImage(store: Store, ref: string): ImageRecord {
   return img;
 }
 
+/** A list has no config of its own: commands that need one name the list's problem, not a missing blob. */
+export function requireSingleImage(img: ImageRecord): void {
+  if (isListRecord(img)) throw new StoreError(`${img.names[0] ?? img.id}: image is a manifest list, not an image: use "manifest inspect" or pick an instance`, 'invalid');
+}
+
 export async function readImageConfig(store: Store, img: ImageRecord): Promise<ImageConfig> {
+  requireSingleImage(img);
   return JSON.parse((await store.imageConfig(img.id)).toString()) as ImageConfig;
 }
 
 export async function readImageManifest(store: Store, img: ImageRecord): Promise<Manifest> {
+  requireSingleImage(img);
   return JSON.parse((await store.imageManifest(img)).toString()) as Manifest;
 }
 

@@ -30,6 +30,9 @@ export interface Platform {
   os: string;
   variant?: string;
   'os.version'?: string;
+  'os.features'?: string[];
+  /** Docker manifest lists only. */
+  features?: string[];
 }
 
 export interface Manifest {

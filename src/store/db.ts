@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS volumes (
   created TEXT NOT NULL,
   data TEXT NOT NULL              -- JSON owned by src/containers/volumes.ts (labels, anonymous, copy-up state)
 );
+CREATE TABLE IF NOT EXISTS list_instances (
+  list_id TEXT NOT NULL,          -- images.id of a manifest list (a row whose manifest is an index)
+  digest TEXT NOT NULL,           -- manifest digest of one image the list names
+  source TEXT NOT NULL,           -- where push reads it: a local image id, or TRANSPORT:REFERENCE
+  PRIMARY KEY (list_id, digest)
+);
 CREATE TABLE IF NOT EXISTS locks (
   name TEXT PRIMARY KEY,
   pid INTEGER NOT NULL,

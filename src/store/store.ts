@@ -12,6 +12,7 @@ import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { crypto, randomHex } from '../sys/lazy-builtins.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { removeTree } from '../sys/remove-tree.ts';
+import { MediaType } from '../image/types.ts';
 
 export type Driver = 'overlay' | 'vfs';
 
@@ -94,6 +95,15 @@ export interface NewImage {
   created?: string;
 }
 
+/** A manifest list: kept as an image row with no layers and no config, whose manifest is the index. */
+export interface NewList {
+  manifest: Buffer;
+  mediaType: string;
+  names: string[];
+  /** For each instance manifest digest, where push reads that image (see list_instances in db.ts). */
+  sources: ReadonlyMap<string, string>;
+}
+
 export interface NewContainer {
   name?: string;
   nameBase?: string;
@@ -143,6 +153,13 @@ type ContainerRow = {
 };
 
 const now = (): string => new Date().toISOString();
+const LIST_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.ociIndex, MediaType.dockerManifestList]);
+
+/** Whether the image row is a manifest list (its manifest an index, with no config or layers). */
+export function isListRecord(img: Pick<ImageRecord, 'manifestMediaType'>): boolean {
+  return LIST_MEDIA_TYPES.has(img.manifestMediaType);
+}
+
 /** Media type of layers kept as plain tars (imports, commits). */
 const UNCOMPRESSED_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 
@@ -356,11 +373,15 @@ export class Store {
     }
   }
 
-  /** Stores small content (configs, manifests) by digest; returns the digest. */
-  async putBlobBytes(data: Buffer): Promise<string> {
+  /**
+   * Stores small content (configs, manifests) by digest; returns the digest. With `fresh`, a blob
+   * already there is written again, so its mtime tells collectGarbage() that a writer has just
+   * claimed it (lists share index blobs, and their blobs are left to that collection).
+   */
+  async putBlobBytes(data: Buffer, fresh = false): Promise<string> {
     const digest = sha256(data);
     const dest = this.blobPath(digest);
-    if (existsSync(dest)) return digest;
+    if (!fresh && existsSync(dest)) return digest;
     // Under tmp/, not beside dest: a kill here leaves something check() finds and removes.
     const tmp = this.tmpPath();
     await writeFile(tmp, data);
@@ -649,6 +670,66 @@ export class Store {
     return this.getImage(id)!;
   }
 
+  /**
+   * Registers a manifest list under a new random id, as Buildah does: the id stays while the list
+   * is edited. A name that another image has is a conflict, not moved to the list.
+   */
+  async createList(n: NewList): Promise<ImageRecord> {
+    const id = randomHex(32);
+    return this.withLock(`image:${id}`, async () => {
+      const digest = await this.putBlobBytes(n.manifest, true);
+      this.db.tx(() => {
+        for (const name of n.names) {
+          const holder = this.db.get<{ image_id: string }>('SELECT image_id FROM names WHERE name = ?', name);
+          if (holder) throw new StoreError(`image name "${name}" is already associated with image "${holder.image_id}": that name is already in use`, 'conflict');
+        }
+        const t = now();
+        this.db.run(
+          'INSERT INTO images (id, top_layer, manifest_digest, manifest_media_type, created, added, size) VALUES (?,?,?,?,?,?,?)',
+          id, null, digest, n.mediaType, t, t, n.manifest.length,
+        );
+        for (const name of n.names) this.db.run('INSERT INTO names (name, image_id) VALUES (?, ?)', name, id);
+        this.writeListSources(id, n.sources);
+      });
+      return this.getImage(id)!;
+    });
+  }
+
+  /** For each instance manifest digest of a list, where push reads that image. */
+  listSources(id: string): Map<string, string> {
+    const rows = this.db.all<{ digest: string; source: string }>('SELECT digest, source FROM list_instances WHERE list_id = ?', id);
+    return new Map(rows.map((r) => [r.digest, r.source]));
+  }
+
+  /**
+   * Rewrites a list under its lock: `edit` gets the current index and sources and returns the new
+   * ones (or throws, leaving the list as it was). The old index blob is left to collectGarbage().
+   */
+  async updateList(
+    id: string,
+    edit: (manifest: Buffer, sources: Map<string, string>) => { manifest: Buffer; mediaType: string; sources: ReadonlyMap<string, string> },
+  ): Promise<ImageRecord> {
+    return this.withLock(`image:${id}`, async () => {
+      const img = this.getImage(id);
+      if (!img || !isListRecord(img)) throw new StoreError(`${id}: manifest list was removed`, 'notfound');
+      const next = edit(await this.readBlob(img.manifestDigest), this.listSources(id));
+      const digest = await this.putBlobBytes(next.manifest, true);
+      this.db.tx(() => {
+        // deleteImage() takes no lock before it drops the row: a list removed meanwhile stays removed.
+        if (this.db.run('UPDATE images SET manifest_digest = ?, manifest_media_type = ?, size = ? WHERE id = ?', digest, next.mediaType, next.manifest.length, id) === 0) {
+          throw new StoreError(`${id}: manifest list was removed`, 'notfound');
+        }
+        this.db.run('DELETE FROM list_instances WHERE list_id = ?', id);
+        this.writeListSources(id, next.sources);
+      });
+      return this.getImage(id)!;
+    });
+  }
+
+  private writeListSources(id: string, sources: ReadonlyMap<string, string>): void {
+    for (const [digest, source] of sources) this.db.run('INSERT INTO list_instances (list_id, digest, source) VALUES (?,?,?)', id, digest, source);
+  }
+
   addName(imageId: string, name: string): void {
     this.db.tx(() => {
       if (!this.getImage(imageId)) throw new StoreError(`image ${imageId} not found`, 'notfound');
@@ -667,18 +748,23 @@ export class Store {
       if (users.length) {
         throw new StoreError(`image ${id.slice(0, 12)} is in use by container(s): ${users.map((u) => u.name).join(', ')}`, 'inuse');
       }
-      const row = this.db.get<{ manifest_digest: string }>('SELECT manifest_digest FROM images WHERE id = ?', id);
+      const row = this.db.get<{ manifest_digest: string; manifest_media_type: string }>('SELECT manifest_digest, manifest_media_type FROM images WHERE id = ?', id);
       if (!row) throw new StoreError(`image ${id} not found`, 'notfound');
       this.db.run('DELETE FROM names WHERE image_id = ?', id);
+      this.db.run('DELETE FROM list_instances WHERE list_id = ?', id);
       this.db.run('DELETE FROM images WHERE id = ?', id);
-      return row.manifest_digest;
+      // Two lists of the same content share their index blob, and no lock covers both: a list's
+      // blob is left to collectGarbage(), which spares what a writer has just (re)written.
+      return LIST_MEDIA_TYPES.has(row.manifest_media_type) ? null : row.manifest_digest;
     });
     // Under the image's lock, so a writer registering the same image again keeps its blobs.
-    await this.withLock(`image:${id}`, async () => {
-      if (this.getImage(id)) return;
-      await rm(this.blobPath(`sha256:${id}`), { force: true });
-      await rm(this.blobPath(manifestDigest), { force: true });
-    });
+    if (manifestDigest !== null) {
+      await this.withLock(`image:${id}`, async () => {
+        if (this.getImage(id)) return;
+        await rm(this.blobPath(`sha256:${id}`), { force: true });
+        await rm(this.blobPath(manifestDigest), { force: true });
+      });
+    }
     await this.collectGarbage();
   }
 
@@ -1051,23 +1137,37 @@ export class Store {
       issues.push({ what: `stale layer link l/${d}`, repair: 'delete it', fix: async () => rm(join(this.root, 'l', d), { force: true }) });
     }
     for (const img of this.db.all<ImageRow>('SELECT * FROM images')) {
+      const list = LIST_MEDIA_TYPES.has(img.manifest_media_type);
       const broken =
         (img.top_layer && !layerIds.has(img.top_layer) && !this.getLayer(img.top_layer)) ||
-        !this.hasBlob('sha256:' + img.id) ||
-        !this.hasBlob(img.manifest_digest);
-      // An image removed while this check ran is gone, not broken.
-      if (broken && this.getImage(img.id)) {
+        // A list has no config: its id is random, not a digest.
+        (!list && !this.hasBlob('sha256:' + img.id)) ||
+        !this.hasBlob(img.manifest_digest) ||
+        (list && !(await this.isIndexBlob(img.manifest_digest)));
+      // An image removed while this check ran is gone, not broken (a list edited meanwhile names another blob).
+      const current = this.getImage(img.id);
+      if (broken && current && current.manifestDigest === img.manifest_digest) {
         issues.push({
-          what: `image ${img.id.slice(0, 12)} is missing its layers, config or manifest`,
+          what: list ? `manifest list ${img.id.slice(0, 12)} is missing its index or it is not one` : `image ${img.id.slice(0, 12)} is missing its layers, config or manifest`,
           repair: 'remove the image',
           fix: async () => {
             this.db.tx(() => {
               this.db.run('DELETE FROM names WHERE image_id = ?', img.id);
+              this.db.run('DELETE FROM list_instances WHERE list_id = ?', img.id);
               this.db.run('DELETE FROM images WHERE id = ?', img.id);
             });
           },
         });
       }
+    }
+    for (const { list_id: list } of this.db.all<{ list_id: string }>('SELECT DISTINCT list_id FROM list_instances WHERE list_id NOT IN (SELECT id FROM images)')) {
+      issues.push({
+        what: `instance records of a removed manifest list ${list.slice(0, 12)}`,
+        repair: 'delete them',
+        fix: async () => {
+          this.db.run('DELETE FROM list_instances WHERE list_id = ? AND list_id NOT IN (SELECT id FROM images)', list);
+        },
+      });
     }
     const ctrRows = this.db.all<ContainerRow>('SELECT * FROM containers');
     const ctrIds = new Set(ctrRows.map((c) => c.id));
@@ -1099,6 +1199,16 @@ export class Store {
       issues.push({ what: `leftover temporary data tmp/${d} from an interrupted command`, repair: 'delete it', fix: async () => rm(join(this.root, 'tmp', d), { recursive: true, force: true }) });
     }
     return issues;
+  }
+
+  /** Whether a list's blob holds an image index (parses, and names its manifests); false for a missing blob. */
+  private async isIndexBlob(digest: string): Promise<boolean> {
+    try {
+      const v = JSON.parse((await this.readBlob(digest)).toString()) as { schemaVersion?: unknown; manifests?: unknown };
+      return v.schemaVersion === 2 && Array.isArray(v.manifests);
+    } catch {
+      return false;
+    }
   }
 
   /** Volume rows without their directory, and volume directories without a row (a create that died). */

@@ -1,6 +1,6 @@
 import { openStore, print, humanAgo, humanSize, ExitError, type GlobalOptions } from '../context.ts';
 import type { ImageRecord, Store } from '../../store/store.ts';
-import { StoreError } from '../../store/store.ts';
+import { isListRecord, StoreError } from '../../store/store.ts';
 import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
 import { localImageName, repoAndTag } from '../../image/reference.ts';
 import { dirname, join } from 'node:path';
@@ -33,8 +33,9 @@ interface ImageRow {
 async function imageRows(store: Store, images: ImageRecord[], truncate: boolean): Promise<ImageRow[]> {
   const rows: ImageRow[] = [];
   for (const img of images) {
-    const cfg = await readImageConfig(store, img);
-    const created = cfg.created ?? img.created ?? img.added;
+    // A manifest list has no config: its row shows when it was made, as Buildah's does.
+    const cfg = isListRecord(img) ? undefined : await readImageConfig(store, img);
+    const created = cfg?.created ?? img.created ?? img.added;
     const names = img.names.length ? img.names : [''];
     for (const name of names) {
       const { repository, tag } = name ? repoAndTag(name) : { repository: '<none>', tag: '<none>' };
@@ -42,7 +43,7 @@ async function imageRows(store: Store, images: ImageRecord[], truncate: boolean)
         ID: truncate ? img.id.slice(0, 12) : `sha256:${img.id}`, Id: img.id, Repository: repository, Tag: tag, Name: repository,
         Names: img.names, Digest: img.manifestDigest, Created: humanAgo(created), CreatedSince: humanAgo(created),
         CreatedAt: formatDate(created), CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
-        Labels: cfg.config?.Labels ?? {}, Dangling: img.names.length === 0,
+        Labels: cfg?.config?.Labels ?? {}, Dangling: img.names.length === 0,
       });
     }
   }
@@ -85,7 +86,7 @@ async function applyFilters(store: Store, images: ImageRecord[], filters: string
         const [k, v] = val.split('=', 2) as [string, string | undefined];
         const keep: ImageRecord[] = [];
         for (const img of out) {
-          const labels = (await readImageConfig(store, img)).config?.Labels ?? {};
+          const labels = isListRecord(img) ? {} : (await readImageConfig(store, img)).config?.Labels ?? {};
           if (k in labels && (v === undefined || labels[k] === v)) keep.push(img);
         }
         out = keep;
@@ -386,7 +387,8 @@ export async function inspectData(store: Store, name: string, type?: string): Pr
   }
   const img = getImage(store, name);
   const manifestBytes = await store.imageManifest(img);
-  if (type === 'manifest') return JSON.parse(manifestBytes.toString()) as Record<string, unknown>;
+  // A list is nothing but its index: Buildah shows that with --type manifest, barge for any type.
+  if (type === 'manifest' || isListRecord(img)) return JSON.parse(manifestBytes.toString()) as Record<string, unknown>;
   const cfg: ImageConfig = await readImageConfig(store, img);
   const manifest = await readImageManifest(store, img);
   return {

@@ -26,7 +26,7 @@ const storage = async (): Promise<typeof import('../../image/transports/containe
   ...(await import('../../image/local-images.ts')),
 });
 
-interface MoveOptions {
+export interface MoveOptions {
   quiet?: boolean;
   format?: 'oci' | 'docker';
   platform?: PlatformSpec;
@@ -59,7 +59,7 @@ async function openEnd(store: () => Promise<Store>, name: string, dir: 'src' | '
   return dir === 'src' ? openSource(n) : openDestination(n);
 }
 
-async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
+export async function runCopy(src: ImageSource, dst: ImageDestination, o: MoveOptions): Promise<string> {
   const progress = new Progress(!!o.quiet);
   try {
     const res = await copyImage(src, dst, copyOpts(o, progress));
@@ -88,7 +88,7 @@ export async function pullImage(store: Store, src: string, names: string[], o: M
   return dst.imageId!;
 }
 
-function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
+export function formatFlag(f: unknown): 'oci' | 'docker' | undefined {
   if (f === 'oci') return 'oci';
   if (f === 'v2s2' || f === 'docker') return 'docker';
   if (f === undefined) return undefined;

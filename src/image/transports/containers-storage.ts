@@ -7,7 +7,7 @@ import { sha256 } from '../../store/hashing.ts';
 import type { BlobInfo, ImageDestination, ImageSource } from '../transport.ts';
 import type { ImageConfig, Manifest, ManifestFormat } from '../types.ts';
 import { MediaType } from '../types.ts';
-import { buildManifest, getImage } from '../local-images.ts';
+import { buildManifest, getImage, imageByManifestDigest } from '../local-images.ts';
 
 const MAX_CONFIG = 8 << 20;
 
@@ -18,8 +18,10 @@ export class StorageSource implements ImageSource {
     this.reference = `containers-storage:${ref}`;
   }
 
-  async getManifest(): Promise<{ bytes: Buffer; mediaType: string }> {
-    const img = getImage(this.store, this.ref);
+  /** With `instance`, a local image of that manifest digest: what an index kept here (a manifest list) names. */
+  async getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const img = instance === undefined ? getImage(this.store, this.ref) : imageByManifestDigest(this.store, instance);
+    if (!img) throw new StoreError(`image ${instance} of ${this.reference} is not in local storage`, 'notfound');
     return { bytes: await this.store.imageManifest(img), mediaType: img.manifestMediaType };
   }
 

@@ -1,0 +1,1 @@
+export const import_meta_url = require('node:url').pathToFileURL(__filename).href;
