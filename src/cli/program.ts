@@ -17,6 +17,26 @@ function registryAccess(c: Command): Command {
     .option('--cert-dir <dir>', 'certificates (*.crt, *.cert, *.key) for the registry');
 }
 
+/** Podman's and Buildah's retries of registry requests (Skopeo's are --retry-times). */
+function retryOptions(c: Command): Command {
+  return c
+    .option('--retry <n>', 'times to retry a failed registry request (default 3)')
+    .option('--retry-delay <duration>', 'wait before the first retry, doubled for each next one (e.g. 2s)');
+}
+
+/**
+ * Options of Buildah or Podman that barge does not implement: the parser knows them, so a script
+ * using one gets the reason and exit 125 rather than "unknown option".
+ */
+function refusedOptions(c: Command, reason: string, ...flags: string[]): Command {
+  const options = flags.map((f) => new Option(f, `not supported: ${reason}`).hideHelp());
+  for (const opt of options) c.addOption(opt);
+  return c.hook('preAction', (cmd) => {
+    const given = options.find((opt) => cmd.getOptionValue(opt.attributeName()) !== undefined);
+    if (given) throw new Error(`${given.long}: ${reason}`);
+  });
+}
+
 /** Skopeo's registry commands add credentials spelt apart, anonymous access, a bearer token and retries. */
 function registryOptions(c: Command): Command {
   return registryAccess(c)
@@ -547,7 +567,7 @@ export function buildProgram(only?: string): Command {
   }
   config.action(action(async () => (await w()).configCmd));
 
-  program
+  const commitCmd = program
     .command('commit')
     .description('Create an image from a working container, or from a container of run/create')
     .argument('<container>')
@@ -564,7 +584,14 @@ export function buildProgram(only?: string): Command {
     .option('-q, --quiet', 'print only the image id')
     .option('--iidfile <file>', 'write the image id to this file')
     .option('--omit-history', 'do not add a history entry')
+    .option('--unsetenv <name>', 'remove this variable from the image\'s environment', collect)
+    .option('--manifest <list>', 'add the image to this manifest list (made if missing)')
+    .option('-D, --disable-compression [bool]', 'no effect: barge stores layers as it does by default')
+    .option('--identity-label [bool]', 'accepted: barge adds no identity label to the images it commits')
     .action(action(async () => (await w()).commitCmd));
+  retryOptions(registryAccess(commitCmd));
+  refusedOptions(commitCmd, 'barge does not sign images', '--sign-by <fingerprint>');
+  refusedOptions(commitCmd, 'barge does not encrypt layers', '--encrypt-layer <layer>', '--encryption-key <key>');
 
   program
     .command('containers')
@@ -684,7 +711,7 @@ export function buildProgram(only?: string): Command {
       .option('-q, --quiet', 'suppress progress output')
       .action(action(async () => (await tr()).saveCmd));
 
-    registryAccess(
+    const pullCmd = registryAccess(
       parent
         .command('pull')
         .description('Pull an image from a transport into local storage')
@@ -696,10 +723,15 @@ export function buildProgram(only?: string): Command {
         .option('--variant <variant>', 'architecture variant to choose from a multi-platform image'),
     )
       .option('--signature-policy <file>', 'policy.json to consult')
+      .option('--policy <policy>', 'always, missing, never or newer: whether to pull an image that is local (default always, as Podman)')
+      .option('-a, --all-tags', 'pull every tag of the repository')
+      .option('--remove-signatures', 'accepted: barge copies no signatures')
       .option('--retry-times <n>', 'retries for transient registry failures')
       .action(action(async () => (await tr()).pullCmd));
+    retryOptions(pullCmd);
+    refusedOptions(pullCmd, 'barge does not decrypt encrypted images', '--decryption-key <key>');
 
-    registryAccess(
+    const pushCmd = registryAccess(
       parent
         .command('push')
         .description('Push an image from local storage to a transport')
@@ -711,7 +743,13 @@ export function buildProgram(only?: string): Command {
         .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
     )
       .option('--retry-times <n>', 'retries for transient registry failures')
+      .option('--all', 'of a manifest list, push the images it names too (as manifest push --all)')
+      .option('--rm', 'of a manifest list, remove it from local storage once pushed')
+      .option('--remove-signatures', 'accepted: barge copies no signatures')
       .action(action(async () => (await tr()).pushCmd));
+    retryOptions(pushCmd);
+    refusedOptions(pushCmd, 'barge does not sign images', '--sign-by <fingerprint>');
+    refusedOptions(pushCmd, 'barge does not encrypt layers', '--encrypt-layer <layer>', '--encryption-key <key>');
   };
   imageVerbs(program, false);
   const imageGroup = program.command('image').description('Manage images (Podman\'s image commands)');
@@ -963,7 +1001,7 @@ export function buildProgram(only?: string): Command {
   loginCommands(skopeo);
 
   // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
-  registryAccess(
+  const buildCmd = registryAccess(
     program
       .command('build')
       .aliases(['bud', 'build-using-dockerfile'])
@@ -1002,7 +1040,31 @@ export function buildProgram(only?: string): Command {
     .option('--cache-ttl <duration>', 'only use cached steps newer than this (e.g. 1h; 0 is --no-cache)')
     .option('--cache-from <repo>', 'registry repository to look up cached steps in (with --layers)', collect)
     .option('--cache-to <repo>', 'registry repository to push each built step to (with --layers)', collect)
+    .option('--manifest <list>', 'add the built image to this manifest list (made if missing); with several --platform values, each platform\'s image')
+    .option('--from <image>', 'use this image instead of the one the first FROM names')
+    .option('--env <env>', 'set KEY=VALUE (or KEY, from barge\'s environment) in the built image', collect)
+    .option('--unsetenv <name>', 'remove this variable from the built image\'s environment', collect)
+    .option('--ignorefile <file>', 'ignore file to use instead of the context\'s .containerignore or .dockerignore')
+    .option('--skip-unused-stages [bool]', 'build only the stages the target needs (default true)')
+    .option('--os-version <version>', 'the OS version the built image requires')
+    .option('--os-feature <feature>', 'an OS feature the built image requires, besides its base\'s', collect)
+    .option('--runtime <path>', 'OCI runtime for RUN steps (default: the global --runtime)')
+    .option('-o, --output <dest>', 'also write the built image\'s files: DIR, type=local,dest=DIR, type=tar,dest=FILE (- for standard output)')
+    .option('--rm [bool]', 'remove intermediate containers after a successful build (default true: barge always does)')
+    .option('--force-rm [bool]', 'remove intermediate containers also after a failed build (barge always does)')
+    .option('--jobs <n>', 'stages to build in parallel (accepted: barge builds them one at a time, as Buildah\'s default)')
+    .option('--compress', 'no effect, as in Buildah (a legacy option)')
+    .option('-D, --disable-compression [bool]', 'no effect: barge stores layers as it does by default')
+    .option('--disable-content-trust', 'no effect, as in Buildah (a Docker option)')
+    .option('--identity-label [bool]', 'accepted: barge adds no identity label to the images it builds')
     .action(action(async () => (await import('./commands/build.ts')).buildCmd));
+  retryOptions(buildCmd);
+  refusedOptions(buildCmd, 'barge does not sign images', '--sign-by <fingerprint>');
+  refusedOptions(buildCmd, 'barge does not decrypt encrypted images', '--decryption-key <key>');
+  refusedOptions(buildCmd, 'barge reads Containerfile.in without running the C preprocessor', '--cpp-flag <flag>');
+  refusedOptions(buildCmd, 'barge builds one --platform at a time (give each in --platform, with --manifest)', '--all-platforms');
+  refusedOptions(buildCmd, 'not implemented yet: use COPY --from=IMAGE, or a stage', '--build-context <name=value>');
+  refusedOptions(buildCmd, 'barge writes its build output to stdout and stderr (redirect them)', '--logfile <file>', '--logsplit');
 
   program
     .command('info')

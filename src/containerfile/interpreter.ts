@@ -43,6 +43,16 @@ export interface BuildOptions {
   puller?: Puller;
   labels: string[];
   annotations: string[];
+  /** --env KEY=VALUE and --unsetenv KEY: the final image's environment, after the Containerfile's. */
+  env?: string[];
+  unsetEnv?: string[];
+  /** --os-version and --os-feature: the final image's config. */
+  osVersion?: string;
+  osFeatures?: string[];
+  /** --from: the image of the first FROM instead of the one it names. */
+  fromOverride?: string;
+  /** Buildah's --skip-unused-stages (default true): stages the target does not need are not built. */
+  skipUnusedStages?: boolean;
   format: ManifestFormat;
   squash: boolean;
   timestamp?: number;
@@ -149,6 +159,40 @@ interface Stage {
   platform: PlatformSpec;
 }
 
+/**
+ * The stages the target needs: itself and those it builds on (FROM), copies from (COPY/ADD
+ * --from) or mounts (RUN --mount=from=), transitively. A reference made of a stage's own ARGs can
+ * only be known while building: it keeps every earlier stage.
+ */
+export function neededStages(stages: StageDef[], target: number, baseOf: (def: StageDef) => string): Set<number> {
+  const byName = new Map(stages.flatMap((s) => (s.name ? [[s.name, s.index] as const] : [])));
+  const refsOf = (def: StageDef): string[] => [
+    baseOf(def),
+    ...def.body.flatMap((ins) =>
+      ins.flags.flatMap((f) => {
+        if (f.name === 'from') return [f.value];
+        if (f.name !== 'mount') return [];
+        return f.value.split(',').flatMap((kv) => (kv.startsWith('from=') ? [kv.slice(5)] : []));
+      }),
+    ),
+  ];
+  const needed = new Set<number>();
+  const visit = (i: number): void => {
+    if (needed.has(i)) return;
+    needed.add(i);
+    for (const ref of refsOf(stages[i]!)) {
+      if (ref.includes('$')) {
+        for (let j = 0; j < i; j++) visit(j);
+        continue;
+      }
+      const j = byName.get(ref.toLowerCase()) ?? (/^\d+$/.test(ref) ? Number(ref) : undefined);
+      if (j !== undefined && j < i) visit(j);
+    }
+  };
+  visit(target);
+  return needed;
+}
+
 export function splitStages(cf: Containerfile): { globals: Instruction[]; stages: StageDef[] } {
   const globals: Instruction[] = [];
   const stages: StageDef[] = [];
@@ -245,7 +289,9 @@ class Interpreter {
     let ok = false;
     try {
       let final: BuildResult | null = null;
+      const needed = this.o.skipUnusedStages === false ? null : neededStages(stages, this.finalIndex, (def) => this.fromRef(def));
       for (let i = 0; i <= this.finalIndex; i++) {
+        if (needed && !needed.has(i)) continue;
         const r = await this.runStage(stages[i]!, i === this.finalIndex, stages.length > 1 ? `[${i + 1}/${this.finalIndex + 1}] ` : '');
         if (r) final = r;
       }
@@ -368,9 +414,7 @@ class Interpreter {
 
   private async startStage(def: StageDef, layers: boolean): Promise<Stage> {
     const vars = this.globalVars();
-    const w = def.from.args.split(/\s+/);
-    const ref = this.expand(def.from, w[0]!, vars);
-    if (ref === '') this.fail(def.from, 'base name should not be blank');
+    const ref = this.fromRef(def, vars);
     const platformFlag = def.from.flags.filter((f) => f.name === 'platform').at(-1);
     let platform: PlatformSpec = this.o.platform ?? {};
     if (platformFlag) {
@@ -416,6 +460,14 @@ class Interpreter {
     if (config.image.config.Shell?.length) st.shell = [...config.image.config.Shell];
     if (!layers) await this.ensureBuilder(st);
     return st;
+  }
+
+  /** The base a stage's FROM names, with the global ARGs expanded; --from replaces the first stage's. */
+  private fromRef(def: StageDef, vars = this.globalVars()): string {
+    if (def.index === 0 && this.o.fromOverride !== undefined) return this.o.fromOverride;
+    const ref = this.expand(def.from, def.from.args.split(/\s+/)[0]!, vars);
+    if (ref === '') this.fail(def.from, 'base name should not be blank');
+    return ref;
   }
 
   /**
@@ -475,9 +527,21 @@ class Interpreter {
   }
 
   private applyCliMeta(st: Stage): void {
-    const c = st.config.image.config!;
+    const img = st.config.image;
+    const c = img.config!;
     if (this.o.labels.length) c.Labels = setKeyValues(c.Labels ?? {}, this.o.labels);
     setKeyValues(st.config.annotations, this.o.annotations);
+    for (const e of this.o.env ?? []) {
+      const name = e.split('=', 1)[0]!;
+      // --env NAME alone takes the value from barge's own environment, as Buildah does.
+      const value = e.includes('=') ? e.slice(name.length + 1) : process.env[name];
+      if (value === undefined) continue;
+      c.Env = [...(c.Env ?? []).filter((x) => x.split('=', 1)[0] !== name), `${name}=${value}`];
+    }
+    const unset = new Set(this.o.unsetEnv ?? []);
+    if (unset.size && c.Env) c.Env = c.Env.filter((x) => !unset.has(x.split('=', 1)[0]!));
+    if (this.o.osVersion !== undefined) img['os.version'] = this.o.osVersion;
+    if (this.o.osFeatures?.length) img['os.features'] = [...new Set([...(img['os.features'] ?? []), ...this.o.osFeatures])];
   }
 
   private async finishStage(st: Stage, isFinal: boolean, layers: boolean, prefix: string): Promise<BuildResult | null> {

@@ -16,6 +16,8 @@ export interface CommitConfigOptions {
   author?: string;
   message?: string;
   changes?: readonly string[];
+  /** --unsetenv: variables removed from the image's environment. */
+  unsetEnv?: readonly string[];
 }
 
 /**
@@ -59,6 +61,9 @@ export function applyCommitOptions(b: Builder, o: CommitConfigOptions): void {
   if (o.author !== undefined) cfg.image.author = o.author;
   if (o.message !== undefined) cfg.historyComment = o.message;
   cfg.image = applyChanges(cfg.image, o.changes ?? []);
+  const unset = new Set(o.unsetEnv ?? []);
+  const env = cfg.image.config?.Env;
+  if (unset.size && env) cfg.image.config!.Env = env.filter((e) => !unset.has(e.split('=', 1)[0]!));
 }
 
 /**

@@ -94,6 +94,7 @@ export interface ImageConfig {
   os: string;
   variant?: string;
   'os.version'?: string;
+  'os.features'?: string[];
   config?: ContainerConfig;
   rootfs: { type: 'layers'; diff_ids: string[] };
   history?: HistoryEntry[];

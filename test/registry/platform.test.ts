@@ -132,11 +132,4 @@ describe('build for a platform', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(new RegExp(`the stage is linux/arm64 and this host runs ${arch} programs only, unless an emulator for arm64 is registered with binfmt_misc`));
   });
-
-  it('several platforms at once are refused with what to do instead', async () => {
-    const ctx = await context('several', 'FROM scratch\n');
-    const r = await run(['build', '--platform', 'linux/amd64,linux/arm64', ctx]);
-    expect(r.code).toBe(125);
-    expect(r.stderr).toContain('one platform per build');
-  });
 });

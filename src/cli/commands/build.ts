@@ -8,6 +8,7 @@ import type { PullPolicy } from '../../primitives/from.ts';
 import type { Store } from '../../store/store.ts';
 import type { RemoteCache } from '../../containerfile/interpreter.ts';
 import { platformFlags } from '../platform.ts';
+import { parsePlatform } from '../../image/manifest.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -135,6 +136,42 @@ async function keyAgent(keys: string[], temps: string[], stop: (() => void)[]): 
   return sock;
 }
 
+type Output = { type: 'local'; dest: string } | { type: 'tar'; dest: string };
+
+/** `-o DIR`, `-o type=local,dest=DIR`, `-o type=tar,dest=FILE` (`-` is standard output), as Buildah. */
+function parseOutput(spec: string): Output {
+  if (!spec.includes('=')) return spec === '-' ? { type: 'tar', dest: '-' } : { type: 'local', dest: spec };
+  const kv = new Map(spec.split(',').map((p) => [p.slice(0, p.indexOf('=') < 0 ? p.length : p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as [string, string]));
+  const type = kv.get('type');
+  const dest = kv.get('dest');
+  if (type !== 'local' && type !== 'tar') throw new Error(`invalid --output "${spec}": type must be local or tar`);
+  if (!dest) throw new Error(`invalid --output "${spec}": dest= is required`);
+  for (const k of kv.keys()) if (k !== 'type' && k !== 'dest') throw new Error(`invalid --output "${spec}": unknown key "${k}"`);
+  return { type, dest };
+}
+
+/** Writes the files of an image to a directory or a tar archive, through a working container that is removed after. */
+async function writeOutput(store: Store, imageId: string, out: Output): Promise<void> {
+  const { fromImage } = await import('../../primitives/from.ts');
+  const { tarDirectory } = await import('../../store/tar-diff.ts');
+  const b = await fromImage(store, imageId, { pull: 'never' });
+  try {
+    const tar = tarDirectory(await store.mountContainer(b.container));
+    if (out.type === 'tar') {
+      const { pipeline } = await import('node:stream/promises');
+      const { createWriteStream } = await import('node:fs');
+      await pipeline(tar, out.dest === '-' ? process.stdout : createWriteStream(out.dest));
+    } else {
+      const { mkdir } = await import('node:fs/promises');
+      const { applyTar } = await import('../../store/tar-apply.ts');
+      await mkdir(out.dest, { recursive: true });
+      await applyTar(tar, { root: out.dest, whiteouts: 'none', chown: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 } });
+    }
+  } finally {
+    await store.withContainerLock(b.container, () => store.deleteContainer(b.container));
+  }
+}
+
 export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   if (args.length > 1) throw new Error('accepts at most one argument: the build context');
   // `--layers` and `--pull` take optional values (`--layers=false`, `--pull=never`). Commander
@@ -195,7 +232,9 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     }
 
     const { parseContainerfile, ContainerfileError } = await import('../../containerfile/parser.ts');
-    const { loadIgnore } = await import('../../containerfile/ignore.ts');
+    const { loadIgnore, makeMatcher, parseIgnore } = await import('../../containerfile/ignore.ts');
+    const ignoreFile = str(o.ignorefile);
+    if (ignoreFile !== undefined && !existsSync(ignoreFile)) throw new Error(`--ignorefile ${ignoreFile}: no such file`);
     const { build, BuildError } = await import('../../containerfile/interpreter.ts');
 
     const buildArgs = new Map<string, string>();
@@ -270,10 +309,13 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     if (isolation && isolation !== 'oci' && isolation !== 'chroot' && isolation !== 'rootless') throw new Error(`unrecognized isolation type "${isolation}"`);
     const layersOpt = o.layers;
     const layers = layersOpt === undefined ? process.env.BUILDAH_LAYERS === 'true' : layersOpt === true || layersOpt === 'true';
-    if (str(o.platform)?.includes(',')) {
-      throw new Error(`--platform ${str(o.platform)}: one platform per build (build once for each, and put the images in a list with manifest create and manifest add)`);
-    }
-    const platform = platformFlags(o);
+    // Several platforms are built one after another, each image joining the --manifest list.
+    const platforms = str(o.platform)?.includes(',') ? str(o.platform)!.split(',').map((p) => parsePlatform(p.trim())) : [platformFlags(o)];
+    const manifest = str(o.manifest);
+    if (platforms.length > 1 && manifest === undefined) throw new Error(`--platform ${str(o.platform)}: building for several platforms needs --manifest LIST to hold the images`);
+    if (platforms.length > 1 && list(o.tag).length) throw new Error('--tag cannot name the image of each of several platforms: name the list with --manifest');
+    const output = str(o.output) !== undefined ? parseOutput(str(o.output)!) : undefined;
+    const toStdout = output?.type === 'tar' && output.dest === '-';
 
     const shownFile = file === '-' ? '-' : file!;
     const parsed = (() => {
@@ -285,37 +327,46 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
       }
     })();
     const store = await openStore(g);
-    const runtime = await selectedRuntime(g);
+    const runtime = str(o.runtime) ?? (await selectedRuntime(g));
     const quiet = !!o.quiet;
     try {
-      const res = await build(store, {
-        contextDir, containerfilePath: shownFile, parsed,
-        ignore: loadIgnore(contextDir, file === '-' ? null : file!),
-        tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
-        puller: async (ref, want) => {
-          (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
-          return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
-        },
-        labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
-        ...(ts !== undefined && { timestamp: Number(ts) }),
-        ...(str(o.target) !== undefined && { target: str(o.target)! }),
-        ...(net && { network: net }),
-        volumes: list(o.volume), secrets, ssh,
-        ...(cacheTtlMs !== undefined && { cacheTtlMs }),
-        // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
-        ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),
-        ...(platform && { platform }),
-        ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
-        ...(userns && { userns }),
-        ...(runtime && { runtime }),
-        quiet,
-        iidfile: typeof o.iidfile === 'string',
-        out: (l) => process.stdout.write(`${l}\n`),
-        warn: (l) => process.stderr.write(`${l}\n`),
-      });
-      // As Buildah: the id goes to the --iidfile, or else to stdout.
-      if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
-      else print(res.imageId);
+      for (const platform of platforms) {
+        const res = await build(store, {
+          contextDir, containerfilePath: shownFile, parsed,
+          ignore: ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : loadIgnore(contextDir, file === '-' ? null : file!),
+          tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
+          puller: async (ref, want) => {
+            (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
+            return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
+          },
+          labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
+          env: list(o.env), unsetEnv: list(o.unsetenv), osFeatures: list(o.osFeature),
+          ...(str(o.osVersion) !== undefined && { osVersion: str(o.osVersion)! }),
+          ...(str(o.from) !== undefined && { fromOverride: str(o.from)! }),
+          skipUnusedStages: o.skipUnusedStages !== false && o.skipUnusedStages !== 'false',
+          ...(ts !== undefined && { timestamp: Number(ts) }),
+          ...(str(o.target) !== undefined && { target: str(o.target)! }),
+          ...(net && { network: net }),
+          volumes: list(o.volume), secrets, ssh,
+          ...(cacheTtlMs !== undefined && { cacheTtlMs }),
+          // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
+          ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),
+          ...(platform && { platform }),
+          ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
+          ...(userns && { userns }),
+          ...(runtime && { runtime }),
+          quiet,
+          iidfile: typeof o.iidfile === 'string',
+          // With the archive on stdout (-o -), the progress lines go to stderr.
+          out: (l) => (toStdout ? process.stderr : process.stdout).write(`${l}\n`),
+          warn: (l) => process.stderr.write(`${l}\n`),
+        });
+        if (manifest !== undefined) await (await import('./manifest.ts')).addImageToList(store, manifest, res.imageId);
+        if (output) await writeOutput(store, res.imageId, output);
+        // As Buildah: the id goes to the --iidfile, or else to stdout.
+        if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
+        else if (!toStdout) print(res.imageId);
+      }
       return 0;
     } catch (e) {
       if (e instanceof BuildError) throw new ExitError(e.message, e.exitCode);

@@ -116,6 +116,18 @@ function addInstances(store: Store, list: ImageRecord, added: Instance[], edits:
   return editList(store, list, (index, sources) => withInstances(index.manifests, sources, added, edits));
 }
 
+/** build --manifest, commit --manifest: the image joins LIST, which is made when there is none. */
+export async function addImageToList(store: Store, listName: string, imageId: string): Promise<void> {
+  const img = store.getImage(imageId);
+  if (!img) throw new StoreError(`${imageId}: image not known`, 'notfound');
+  const added = await localInstances(store, img, false, HOST_PLATFORM);
+  const fullName = localImageName(listName);
+  const existing = findImage(store, fullName);
+  if (existing && !isListRecord(existing)) throw new StoreError(`${fullName}: image is not a manifest list`, 'invalid');
+  if (existing) await addInstances(store, existing, added, {});
+  else await createList(store, fullName, added);
+}
+
 /** manifest create LIST [IMAGE...] */
 export async function createCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);

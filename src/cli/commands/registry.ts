@@ -270,20 +270,24 @@ function goJson(v: unknown): string {
   return JSON.stringify(v, null, 4);
 }
 
-export async function listTagsCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
-  const name = args[0]!;
+/** The tags of a registry repository, named without a tag or digest (list-tags, pull --all-tags). */
+export async function repositoryTags(name: string, o: Opts): Promise<{ repository: string; tags: string[] }> {
   const n = parseImageName(withTransport(name));
   if (n.transport !== 'docker') throw new Error(`unsupported transport "${n.transport}" for listing tags; only docker:// is supported`);
   const r = parseDockerSpec(n.spec);
-  if (r.tag || r.digest) throw new Error(`tag or digest are not supported in the reference ${JSON.stringify(name)}: list-tags takes a repository`);
+  if (r.tag || r.digest) throw new Error(`tag or digest are not supported in the reference ${JSON.stringify(name)}: a repository is needed to list its tags`);
   const ep = pushEndpoint(loadRegistriesConf(), repoName(r));
   const { client, repo } = await clientFor(ep.name, ep.insecure, dockerOptions(o, ''));
   try {
-    const tags = await client.listTags(repo);
-    print(goJson({ Repository: repoName(r), Tags: tags }));
+    return { repository: repoName(r), tags: await client.listTags(repo) };
   } finally {
     client.close();
   }
+}
+
+export async function listTagsCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const { repository, tags } = await repositoryTags(args[0]!, o);
+  print(goJson({ Repository: repository, Tags: tags }));
 }
 
 async function readConfig(src: ImageSource, m: Manifest): Promise<Buffer> {

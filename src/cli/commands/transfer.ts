@@ -15,7 +15,7 @@ import type { PlatformSpec } from '../../image/manifest.ts';
 import { platformFlags } from '../platform.ts';
 // Registers the docker:// transport.
 import '../../image/transports/docker.ts';
-import { applyRegistryFlags, pullCandidates, withTransport } from './registry.ts';
+import { applyRegistryFlags, pullCandidates, repositoryTags, withTransport } from './registry.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -125,7 +125,22 @@ export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const store = await openStore(g);
   const platform = platformFlags(o);
   applyRegistryFlags(o, 'pull');
-  print(await pullByName(store, args[0]!, { quiet: !!o.quiet, ...(platform && { platform }) }));
+  const moveOpts = { quiet: !!o.quiet, ...(platform && { platform }) };
+  if (o.allTags) {
+    const { repository, tags } = await repositoryTags(args[0]!, o);
+    for (const tag of tags) print(await pullByName(store, `docker://${repository}:${tag}`, moveOpts));
+    return;
+  }
+  const policy = typeof o.policy === 'string' ? o.policy : 'always';
+  if (!['always', 'missing', 'never', 'newer'].includes(policy)) throw new Error(`invalid --policy "${policy}": always, missing, never or newer`);
+  if (policy !== 'always' && policy !== 'newer') {
+    // Buildah's pull policies: a local image (of the platform asked for) is the answer.
+    const { resolveImage } = await storage();
+    const img = await resolveImage(store, args[0]!, policy as 'missing' | 'never', (ref, want) => pullByName(store, ref, { ...moveOpts, ...(want && { platform: want }) }), platform);
+    print(img.id);
+    return;
+  }
+  print(await pullByName(store, args[0]!, moveOpts));
 }
 
 /**
@@ -174,6 +189,13 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const store = await openStore(g);
   const [ref, destArg] = args;
   const dest = withTransport(destArg ?? ref!);
+  const { findImage } = await storage();
+  const { isListRecord } = await import('../../store/store.ts');
+  const local = findImage(store, ref!);
+  if (local && isListRecord(local) && (o.all || o.rm)) {
+    // A manifest list with --all or --rm is pushed as `manifest push` pushes it.
+    return (await import('./manifest.ts')).pushCmd(g, [ref!, dest], o);
+  }
   applyRegistryFlags(o, 'push');
   const format = formatFlag(o.format);
   const compression = compressionFlag(o);

@@ -156,9 +156,10 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   // A container of run/create is committed as Podman does; a working container as Buildah does.
   const pod = store.findContainer(ctr!)?.kind === 'container';
   const b = pod ? await pc.builderOfContainer(store, ctr!, !!o.includeVolumes) : loadBuilder(store, ctr!);
-  pc.applyCommitOptions(b, { author: str(o.author), message: str(o.message), changes: (o.change as string[] | undefined) ?? [] });
+  pc.applyCommitOptions(b, { author: str(o.author), message: str(o.message), changes: (o.change as string[] | undefined) ?? [], unsetEnv: (o.unsetenv as string[] | undefined) ?? [] });
   const transportDest = dest && /^(oci|oci-archive|docker-archive|dir|docker):/.test(dest) ? dest : undefined;
   const names = dest && !transportDest ? [localImageName(dest.replace(/^containers-storage:/, ''))] : [];
+  if (str(o.manifest) !== undefined && transportDest) throw new Error('--manifest: the image must be committed into local storage to join a list (commit without a transport, then manifest push)');
   const ts = str(o.timestamp);
   if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
   const { commitBuilder } = await import('../../primitives/commit.ts');
@@ -174,7 +175,11 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   // What local storage held before, so that an image staged only for the push is not left there.
   const before = transportDest ? new Set(store.listImages().map((i) => i.id)) : undefined;
   const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
+  if (str(o.manifest) !== undefined) {
+    await (await import('./manifest.ts')).addImageToList(store, str(o.manifest)!, res.imageId);
+  }
   if (transportDest) {
+    (await import('./registry.ts')).applyRegistryFlags(o, 'push');
     const { pushImage } = await import('./transfer.ts');
     await pushImage(store, res.imageId, transportDest, { quiet: !!o.quiet });
     // The image went to the destination, not into local storage (where it was only staged).

@@ -1,0 +1,146 @@
+// Buildah's `build` flags that scripts pass and that barge once refused as unknown: stages the
+// target does not need are skipped (--skip-unused-stages), --from, --env/--unsetenv, --os-version
+// and --os-feature, --ignorefile, -o/--output, --manifest with several platforms, the options
+// that are accepted without effect, and the ones refused with a reason.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Env } from '../helpers.ts';
+import { busyboxEnv } from '../fixtures.ts';
+import { buildOk, context, imageJSON, noContainers, readFiles } from './lib.ts';
+
+let env: Env;
+beforeAll(async () => {
+  ({ env } = await busyboxEnv());
+});
+afterAll(async () => {
+  await env?.cleanup();
+});
+
+const steps = (out: string): string[] => out.split('\n').filter((l) => /STEP \d+\/\d+: /.test(l));
+const THREE_STAGES = 'FROM busybox AS a\nRUN echo a > /a\nFROM busybox AS b\nRUN echo b > /b\nFROM busybox\nCOPY --from=b /b /b\n';
+
+describe('--skip-unused-stages', () => {
+  it('by default builds only the stages the target needs, numbered as Buildah numbers them', async () => {
+    const ctx = await context(env, { Containerfile: THREE_STAGES });
+    const r = await buildOk(env, ctx);
+    expect(steps(r.stdout)).toEqual([
+      '[2/3] STEP 1/2: FROM busybox AS b', '[2/3] STEP 2/2: RUN echo b > /b', '[3/3] STEP 1/2: FROM busybox', '[3/3] STEP 2/2: COPY --from=b /b /b',
+    ]);
+    const all = await buildOk(env, ctx, ['--skip-unused-stages=false']);
+    expect(steps(all.stdout)).toHaveLength(6);
+  });
+
+  it('follows FROM <stage>, COPY --from=<index> and RUN --mount=from=, and keeps every earlier stage for a --from made of an ARG', async () => {
+    const ctx = await context(env, {
+      Containerfile: [
+        'FROM busybox AS unused', 'RUN true',
+        'FROM busybox AS mounted', 'RUN echo m > /m',
+        'FROM busybox AS copied', 'RUN echo c > /c',
+        'FROM copied AS base', 'RUN --mount=type=bind,from=mounted,target=/mnt cp /mnt/m /m',
+        'FROM busybox', 'COPY --from=3 /m /c /',
+        '',
+      ].join('\n'),
+    });
+    const r = await buildOk(env, ctx, ['-t', 'followed']);
+    expect(steps(r.stdout).some((l) => l.includes('AS unused'))).toBe(false);
+    expect(await readFiles(env, 'followed', ['m', 'c'])).toEqual(['m\n', 'c\n']);
+
+    const byArg = await context(env, { Containerfile: 'FROM busybox AS one\nRUN echo 1 > /n\nFROM busybox AS two\nRUN echo 2 > /n\nFROM busybox\nARG SRC=one\nCOPY --from=$SRC /n /n\n' });
+    const both = await buildOk(env, byArg, ['--build-arg', 'SRC=two', '-t', 'byarg']);
+    expect(steps(both.stdout).filter((l) => l.includes('STEP 1/2: FROM'))).toHaveLength(2);
+    expect(await readFiles(env, 'byarg', ['n'])).toEqual(['2\n']);
+  });
+});
+
+describe('what the built image gets', () => {
+  it('--from replaces the first FROM; --env, --unsetenv, --os-version and --os-feature set the final config', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM nosuch.example/never:pulled\nENV KEEP=1 DROP=2\nRUN test -f /bin/busybox\n' });
+    await buildOk(env, ctx, ['--from', 'busybox', '--pull=never', '--env', 'ADDED=yes', '--env', 'KEEP=changed', '--unsetenv', 'DROP', '--os-version', '10.0.1', '--os-feature', 'win32k', '-t', 'meta']);
+    const cfg = (await imageJSON(env, 'meta')).OCIv1 as unknown as { config: { Env: string[] }; 'os.version': string; 'os.features': string[] };
+    expect(cfg.config.Env).toContain('ADDED=yes');
+    expect(cfg.config.Env).toContain('KEEP=changed');
+    expect(cfg.config.Env.some((e) => e.startsWith('DROP='))).toBe(false);
+    expect(cfg['os.version']).toBe('10.0.1');
+    expect(cfg['os.features']).toEqual(['win32k']);
+  });
+
+  it('--ignorefile replaces the context\'s .containerignore', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nCOPY . /ctx/\n', '.containerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' });
+    const other = join(env.tmp, 'other.ignore');
+    await writeFile(other, 'b.txt\n');
+    await buildOk(env, ctx, ['--ignorefile', other, '-t', 'ignored']);
+    expect(await readFiles(env, 'ignored', ['ctx/a.txt', 'ctx/b.txt'])).toEqual(['a', null]);
+    const missing = await env.barge(['build', '--ignorefile', join(env.tmp, 'none'), ctx]);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr).toContain('no such file');
+  });
+});
+
+describe('-o/--output', () => {
+  const files = { Containerfile: 'FROM busybox AS build\nRUN echo artifact > /out.txt\nFROM scratch\nCOPY --from=build /out.txt /dist/out.txt\n' };
+
+  it('type=local writes the image\'s files to a directory, and a bare DIR is the same', async () => {
+    const ctx = await context(env, files);
+    const dest = join(env.tmp, 'out-local');
+    await buildOk(env, ctx, ['-o', `type=local,dest=${dest}`]);
+    expect(await readFile(join(dest, 'dist', 'out.txt'), 'utf8')).toBe('artifact\n');
+    const bare = join(env.tmp, 'out-bare');
+    await buildOk(env, ctx, ['--output', bare]);
+    expect(await readdir(join(bare, 'dist'))).toEqual(['out.txt']);
+    await noContainers(env);
+  });
+
+  it('type=tar writes an archive, and - writes it to stdout with the progress on stderr', async () => {
+    const ctx = await context(env, files);
+    const file = join(env.tmp, 'out.tar');
+    await buildOk(env, ctx, ['-o', `type=tar,dest=${file}`]);
+    expect(execFileSync('tar', ['-tf', file], { encoding: 'utf8' })).toContain('dist/out.txt');
+    const piped = join(env.tmp, 'piped.tar');
+    const fd = openSync(piped, 'w');
+    const r = await env.barge(['build', '-o', '-', ctx], { stdoutFd: fd }).finally(() => closeSync(fd));
+    expect(r.code, r.stderr).toBe(0);
+    // Only the archive is on stdout: tar reads it to the end.
+    expect(execFileSync('tar', ['-tf', piped], { encoding: 'utf8' })).toContain('dist/out.txt');
+    expect(r.stderr).toContain('STEP 1/2: FROM busybox AS build');
+    const bad = await env.barge(['build', '-o', 'type=registry,dest=x', ctx]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain('type must be local or tar');
+  });
+});
+
+describe('--manifest', () => {
+  it('with several --platform values builds each and puts every image in the list', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM scratch\nARG TARGETARCH\nCOPY f /f\n', f: 'x' });
+    const r = await buildOk(env, ctx, ['--platform', 'linux/amd64,linux/arm64', '--manifest', 'localhost/multi:v1']);
+    expect(r.stdout.trim().split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l))).toHaveLength(2);
+    const index = JSON.parse((await env.barge(['manifest', 'inspect', 'localhost/multi:v1'])).stdout) as { manifests: { platform: { architecture: string } }[] };
+    expect(index.manifests.map((m) => m.platform.architecture).sort()).toEqual(['amd64', 'arm64']);
+
+    const noList = await env.barge(['build', '--platform', 'linux/amd64,linux/arm64', ctx]);
+    expect(noList.code).toBe(125);
+    expect(noList.stderr).toContain('building for several platforms needs --manifest LIST');
+  });
+});
+
+describe('accepted and refused options', () => {
+  it('Buildah\'s options without effect here are accepted', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nRUN true\n' });
+    await buildOk(env, ctx, ['--rm', '--force-rm=false', '--jobs', '2', '-D', '--compress', '--disable-content-trust', '--identity-label=false', '--retry', '1', '--retry-delay', '1s', '--runtime', 'runc']);
+  });
+
+  it('options barge does not implement fail with the reason, not "unknown option"', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\n' });
+    for (const [args, reason] of [
+      [['--sign-by', 'ABCD'], '--sign-by: barge does not sign images'],
+      [['--all-platforms'], '--all-platforms: barge builds one --platform at a time'],
+      [['--build-context', 'x=/tmp'], '--build-context: not implemented yet'],
+    ] as const) {
+      const r = await env.barge(['build', ...args, ctx]);
+      expect(r.code, r.stderr).toBe(125);
+      expect(r.stderr).toContain(reason);
+    }
+  });
+});
