@@ -27,6 +27,8 @@ export interface BargeOptions {
   stdinFd?: number;
   /** An open file descriptor to use as stdout (for binary output); the result's stdout is then empty. */
   stdoutFd?: number;
+  /** Open file descriptors the child gets as its descriptors 3, 4, … */
+  extraFds?: number[];
 }
 
 export interface Env {
@@ -74,7 +76,7 @@ export function runCaptured(cmd: string, args: readonly string[], opts: Captured
     const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: opts.env,
-      stdio: [opts.stdinFd ?? (opts.input === undefined ? 'ignore' : 'pipe'), opts.stdoutFd ?? 'pipe', 'pipe'],
+      stdio: [opts.stdinFd ?? (opts.input === undefined ? 'ignore' : 'pipe'), opts.stdoutFd ?? 'pipe', 'pipe', ...(opts.extraFds ?? [])],
       detached: true,
     });
     const out: Buffer[] = [];

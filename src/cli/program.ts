@@ -280,6 +280,8 @@ export function buildProgram(only?: string): Command {
       .option('--sig-proxy [bool]', 'with --attach, forward the signals barge receives to the container (default true)')
       .option('--all', 'start all containers')
       .option('-l, --latest', 'act on the latest container')
+      .option('--detach-keys <keys>', 'with --attach, the key sequence that detaches (default "ctrl-p,ctrl-q")')
+      .option('--filter <filter>', 'act on the containers ps --filter would list', collect)
       .action(action(async () => (await ctr()).startCmd));
     parent
       .command('stop')
@@ -290,6 +292,7 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'act on the latest container')
       .option('--cidfile <file>', 'stop the container whose id this file holds', collect)
       .option('-i, --ignore', 'ignore containers that do not exist')
+      .option('--filter <filter>', 'act on the containers ps --filter would list', collect)
       .action(action(async () => (await ctr()).stopCmd));
     parent
       .command('restart')
@@ -299,6 +302,8 @@ export function buildProgram(only?: string): Command {
       .option('-a, --all', 'restart all containers')
       .option('--running', 'with --all, only running containers')
       .option('-l, --latest', 'act on the latest container')
+      .option('--cidfile <file>', 'restart the container whose id this file holds', collect)
+      .option('--filter <filter>', 'act on the containers ps --filter would list', collect)
       .action(action(async () => (await ctr()).restartCmd));
     parent
       .command('kill')
@@ -307,6 +312,8 @@ export function buildProgram(only?: string): Command {
       .option('-s, --signal <signal>', 'signal to send (default SIGKILL)')
       .option('-a, --all', 'signal all running containers')
       .option('-l, --latest', 'act on the latest container')
+      .option('--cidfile <file>', 'signal the container whose id this file holds', collect)
+      .option('--filter <filter>', 'act on the containers ps --filter would list', collect)
       .action(action(async () => (await ctr()).killCmd));
     for (const verb of ['pause', 'unpause'] as const) {
       parent
@@ -315,6 +322,8 @@ export function buildProgram(only?: string): Command {
         .argument('[containers...]')
         .option('-a, --all', verb === 'pause' ? 'pause all running containers' : 'unpause all paused containers')
         .option('-l, --latest', 'act on the latest container')
+        .option('--cidfile <file>', `${verb} the container whose id this file holds`, collect)
+        .option('--filter <filter>', 'act on the containers ps --filter would list', collect)
         .action(action(async () => (verb === 'pause' ? (await ctr()).pauseCmd : (await ctr()).unpauseCmd)));
     }
     parent
@@ -339,6 +348,9 @@ export function buildProgram(only?: string): Command {
       .description('Wait for containers to exit and print their exit codes')
       .argument('[containers...]')
       .option('-l, --latest', 'act on the latest container')
+      .option('--condition <state>', 'wait for this state instead: running, paused, created, stopped or exited (default stopped)', collect)
+      .option('-i, --interval <duration>', 'how often to look at a container\'s state (default 250ms)')
+      .option('--ignore', 'ignore containers that do not exist')
       .action(action(async () => (await ctr()).waitCmd));
     parent
       .command('logs')
@@ -350,6 +362,8 @@ export function buildProgram(only?: string): Command {
       .option('--since <time>', 'only entries since this time (RFC 3339, Unix seconds or a duration)')
       .option('--until <time>', 'only entries until this time')
       .option('-l, --latest', 'act on the latest container')
+      .option('-n, --names', 'prefix each line with the container\'s name')
+      .option('--color', 'accepted: barge writes no colours')
       .action(action(async () => (await ctr()).logsCmd));
     parent
       .command('exec')
@@ -365,6 +379,9 @@ export function buildProgram(only?: string): Command {
       .option('-u, --user <user>', 'user[:group] to run as')
       .option('-w, --workdir <dir>', 'working directory of the process')
       .option('-l, --latest', 'act on the latest container')
+      .option('--privileged', 'give the process every capability barge holds')
+      .option('--detach-keys <keys>', 'accepted: the key sequence that detaches (barge detaches only with -d)')
+      .option('--preserve-fds <n>', 'pass down this many file descriptors beyond stdio (3 and up)')
       .action(action(async () => (await ctr()).execCmd));
     parent
       .command('top')
@@ -409,6 +426,8 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'the latest created container')
       .option('--no-trunc', 'do not truncate output')
       .option('--noheading', 'omit the table header')
+      .option('--sort <key>', 'sort by command, created, id, image, names, runningfor or status (default created)')
+      .option('--sync', 'accepted: barge reads each container\'s state from its runtime anyway')
       .action(action(async () => (await ctr()).psCmd));
     if (group) ps.alias('ps').alias('list');
   };
@@ -427,6 +446,9 @@ export function buildProgram(only?: string): Command {
     .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
     .option('-i, --ignore', 'ignore containers that do not exist')
     .option('-l, --latest', 'remove the latest created container')
+    .option('-t, --time <seconds>', 'with --force, stop a running container as stop -t does instead of killing it')
+    .option('--filter <filter>', 'remove the containers ps --filter would list', collect)
+    .option('--depend', 'accepted: barge containers have no dependents (no pods)')
     .action(action(async () => (await w()).rmCmd));
   containerGroup
     .command('inspect')
@@ -552,6 +574,7 @@ export function buildProgram(only?: string): Command {
     ['--onbuild <instruction>', 'ONBUILD trigger (docker format)', true],
     ['--os <os>', 'operating system of the image'],
     ['--os-version <version>', 'operating system version'],
+    ['--os-feature <feature>', 'required operating system feature (FEATURE- removes it, - removes all)', true],
     ['-p, --port <port>', 'exposed port PORT[/PROTO] (PORT- removes)', true],
     ['--shell <shell>', 'default shell (docker format)'],
     ['--stop-signal <signal>', 'signal that stops the container'],
@@ -601,6 +624,7 @@ export function buildProgram(only?: string): Command {
     .option('--json', 'output as JSON')
     .option('-q, --quiet', 'print only container ids')
     .option('--noheading, -n', 'omit the table header')
+    .option('-f, --filter <filter>', 'only the containers that match: id=PREFIX, name=REGEX, ancestor=IMAGE')
     .option('--notruncate', 'do not truncate ids and names')
     .action(action(async () => (await w()).containersCmd));
 
@@ -614,6 +638,9 @@ export function buildProgram(only?: string): Command {
     .option('--cidfile <file>', 'remove the container whose id this file holds', collect)
     .option('-i, --ignore', 'ignore containers that do not exist')
     .option('-l, --latest', 'remove the latest created container')
+    .option('-t, --time <seconds>', 'with --force, stop a running container as stop -t does instead of killing it')
+    .option('--filter <filter>', 'remove the containers ps --filter would list', collect)
+    .option('--depend', 'accepted: barge containers have no dependents (no pods)')
     .action(action(async () => (await w()).rmCmd));
 
   program
@@ -648,6 +675,8 @@ export function buildProgram(only?: string): Command {
       .option('-n, --noheading', 'omit the table header')
       .option('--no-trunc', 'do not truncate ids')
       .option('-q, --quiet', 'print only image ids')
+      .option('--sort <key>', 'sort by created, id, repository, size or tag (default created)')
+      .option('--history', 'accepted: barge keeps no history of names')
       .action(action(async () => (await im()).imagesCmd));
 
     parent
@@ -658,6 +687,8 @@ export function buildProgram(only?: string): Command {
       .option('-f, --force', 'also remove containers using the image')
       .option('-a, --all', 'remove all images')
       .option('-p, --prune', 'remove dangling images')
+      .option('-i, --ignore', 'ignore images that do not exist')
+      .option('--no-prune', 'accepted: barge removes no parent images')
       .action(action(async () => (await im()).rmiCmd));
 
     parent

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
-import type { RuntimeSpec, SpecProcess } from '../runtime/spec.ts';
+import { containerCapabilities, type RuntimeSpec, type SpecProcess } from '../runtime/spec.ts';
 import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
 import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
@@ -25,6 +25,10 @@ export interface ExecOptions {
   interactive?: boolean;
   tty?: boolean;
   detach?: boolean;
+  /** --privileged: every capability barge holds, whatever the container was given. */
+  privileged?: boolean;
+  /** --preserve-fds N: barge's descriptors 3 to 3+N-1 are passed down as they are. */
+  preserveFds?: number;
 }
 
 /** The container, which must be running; otherwise `refusal`, whose text and exit status Podman words per verb. */
@@ -68,10 +72,16 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
     args: o.command,
     env,
     cwd,
-    capabilities: spec.process.capabilities,
+    capabilities: o.privileged ? privilegedCapabilities(user.uid) : spec.process.capabilities,
     rlimits: spec.process.rlimits,
     noNewPrivileges: spec.process.noNewPrivileges,
   };
+}
+
+/** exec --privileged, as Podman: all of barge's capabilities; a non-root user keeps them as ambient ones. */
+function privilegedCapabilities(uid: number): SpecProcess['capabilities'] {
+  const all = containerCapabilities({ privileged: true });
+  return { bounding: all, effective: all, permitted: all, inheritable: uid === 0 ? [] : all, ambient: uid === 0 ? [] : all };
 }
 
 /** Runtime error lines as they reach stderr (runc and crun print them there besides --log). */
@@ -100,9 +110,13 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     const procFile = join(dir, 'process.json');
     const logFile = join(dir, 'runtime.log');
     await writeFile(procFile, JSON.stringify(proc), { mode: 0o600 });
-    const args = ['--root', p.stateRoot, '--log', logFile, '--log-format', 'json', 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), c.record.id];
+    const fds = o.preserveFds ?? 0;
+    const args = ['--root', p.stateRoot, '--log', logFile, '--log-format', 'json', 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), ...(fds ? ['--preserve-fds', String(fds)] : []), c.record.id];
     // A detached process must not hold a pipe of ours open (runtime errors still reach the --log file).
-    const stdio: StdioOptions = o.detach ? ['ignore', 'ignore', 'ignore'] : [o.interactive || proc.terminal ? 'inherit' : 'ignore', 'inherit', 'pipe'];
+    const stdio: StdioOptions = [
+      ...(o.detach ? ['ignore', 'ignore', 'ignore'] as const : [o.interactive || proc.terminal ? 'inherit' : 'ignore', 'inherit', 'pipe'] as const),
+      ...Array.from({ length: fds }, (_, i) => i + 3),
+    ];
     const held: string[] = [];
     const code = await new Promise<number>((resolve, reject) => {
       const child = childProcess().spawn(c.data.config.runtime, args, { stdio });

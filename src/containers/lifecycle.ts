@@ -851,7 +851,8 @@ export async function stopContainer(store: Store, ref: string, timeoutSec?: numb
 }
 
 /** `podman rm`: a running container needs force (then it is killed first); `volumes` (rm -v, --rm) removes its anonymous volumes too. */
-export async function removeContainer(store: Store, ref: string, o: { force: boolean; volumes?: boolean }): Promise<string> {
+/** `rm`: with `force` a running container is killed first, or with `stopTimeout` (rm -t) stopped as `stop -t` does. */
+export async function removeContainer(store: Store, ref: string, o: { force: boolean; volumes?: boolean; stopTimeout?: number }): Promise<string> {
   let c = loadContainer(store, ref);
   if (isRunning(store, c)) {
     if (!o.force) {
@@ -860,6 +861,7 @@ export async function removeContainer(store: Store, ref: string, o: { force: boo
         2,
       );
     }
+    if (o.stopTimeout !== undefined) await stopContainer(store, c.record.id, o.stopTimeout);
     await markStoppedByUser(store, c.record.id);
     await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
     if (!(await waitExited(store, c.record.id, 30_000))) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);

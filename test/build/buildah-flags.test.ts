@@ -144,3 +144,27 @@ describe('accepted and refused options', () => {
     }
   });
 });
+
+describe('working-container commands', () => {
+  it('config --os-feature adds and removes required OS features', async () => {
+    const c = await env.bargeOk(['from', 'scratch']);
+    await env.bargeOk(['config', '--os-feature', 'a', '--os-feature', 'b', c]);
+    await env.bargeOk(['config', '--os-feature', 'a-', c]);
+    await env.bargeOk(['commit', '-q', c, 'with-features']);
+    expect((await imageJSON(env, 'with-features')).OCIv1).toMatchObject({ 'os.features': ['b'] });
+  });
+
+  it('containers --filter selects by name, id and ancestor; a bad key says which exist', async () => {
+    const a = await env.bargeOk(['from', '--name', 'filt-a', 'busybox']);
+    await env.bargeOk(['from', '--name', 'filt-b', 'scratch']);
+    const list = async (f: string): Promise<string> => env.bargeOk(['containers', '--filter', f, '--format', '{{.ContainerName}}']);
+    expect(await list('name=^filt-a$')).toBe('filt-a');
+    expect(await list('ancestor=busybox')).toContain('filt-a');
+    expect(await list('ancestor=busybox')).not.toContain('filt-b');
+    const id = await env.bargeOk(['containers', '--filter', 'name=^filt-a$', '-q']);
+    expect(await list(`id=${id.slice(0, 10)}`)).toBe(a);
+    const bad = await env.barge(['containers', '--filter', 'colour=red']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain('the keys are id, name and ancestor');
+  });
+});

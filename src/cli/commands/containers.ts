@@ -182,8 +182,24 @@ export function cidfileRefs(o: Opts): string[] {
   return refs;
 }
 
+/** The names of the containers of run/create that ps --filter would list (running ones only, if asked). */
+export function containersMatching(store: Store, filters: string[], running = false): string[] {
+  const match = psFilter(filters);
+  return store.listContainers('container').flatMap((r) => {
+    const c = loadContainerOrNull(store, r.id);
+    if (!c) return [];
+    const s = liveState(store, c);
+    return match(c, s) && (!running || isUp(s)) ? [r.name] : [];
+  });
+}
+
+/** The containers a verb acts on: named, from --cidfile files, --all, --latest, or --filter (as ps --filter). */
 function targets(store: Store, args: string[], o: Opts, running = false): string[] {
   if (o.cidfile !== undefined) return [...args, ...cidfileRefs(o)];
+  if (list(o.filter).length) {
+    if (args.length) throw new ExitError('--filter takes no container names', 125);
+    return containersMatching(store, list(o.filter), running);
+  }
   if (o.all) {
     return store.listContainers('container').filter((r) => !running || isUp(liveState(store, loadContainer(store, r.id)))).map((r) => r.name);
   }
@@ -282,12 +298,34 @@ export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   });
 }
 
+/** wait --condition: the states Podman waits for, as barge's states (stopped is Podman's name for exited). */
+const WAIT_CONDITIONS: Record<string, ContainerState['status'][]> = {
+  stopped: ['exited'], exited: ['exited'], running: ['running'], paused: ['paused'], created: ['created'],
+};
+
 export async function waitCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
+  const conditions = list(o.condition).length ? list(o.condition) : ['stopped'];
+  for (const c of conditions) if (!(c in WAIT_CONDITIONS)) throw new ExitError(`invalid condition "${c}": running, paused, created, stopped or exited`, 125);
+  const wanted = new Set(conditions.flatMap((c) => WAIT_CONDITIONS[c]!));
+  let intervalMs = 250;
+  if (str(o.interval) !== undefined) {
+    const { parseDuration } = await import('../../primitives/config.ts');
+    // A bare number is milliseconds, as Podman reads it.
+    intervalMs = /^\d+$/.test(str(o.interval)!) ? Number(str(o.interval)) : parseDuration(str(o.interval)!) / 1e6;
+  }
   return forEach(targets(store, args, o), async (ref) => {
+    if (o.ignore && !store.findContainer(ref)) return;
     loadContainer(store, ref);
-    const st = await waitExited(store, ref);
-    return String(st?.exitCode ?? -1);
+    if (wanted.size === 1 && wanted.has('exited')) {
+      const st = await waitExited(store, ref);
+      return String(st?.exitCode ?? -1);
+    }
+    for (;;) {
+      const st = liveState(store, loadContainer(store, ref));
+      if (wanted.has(st.status)) return String(st.status === 'exited' ? st.exitCode ?? -1 : -1);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
   });
 }
 
@@ -337,9 +375,9 @@ export async function renameCmd(g: GlobalOptions, args: string[]): Promise<void>
 }
 
 /** For `rm`: removes a Podman-style container (force kills a running one; volumes: its anonymous volumes too). Prints nothing. */
-export async function removePodContainer(store: Store, ref: string, force: boolean, volumes = false): Promise<string> {
+export async function removePodContainer(store: Store, ref: string, force: boolean, volumes = false, stopTimeout?: number): Promise<string> {
   try {
-    return await removeContainer(store, ref, { force, volumes });
+    return await removeContainer(store, ref, { force, volumes, ...(stopTimeout !== undefined && { stopTimeout }) });
   } catch (e) {
     return rethrow(e);
   }
@@ -367,7 +405,8 @@ export async function logsCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     const emit = (es: LogEntry[]): void =>
       writeEntries(
         es.filter((e) => (since === undefined || e.ms >= since) && (until === undefined || e.ms <= until)),
-        (e) => `${multi ? `${c.record.id.slice(0, 12)} ` : ''}${o.timestamps ? `${e.time} ` : ''}${e.text}`,
+        // Podman prefixes the lines of several containers with their ids, or with --names their names.
+        (e) => `${o.names ? `${c.record.name} ` : multi ? `${c.record.id.slice(0, 12)} ` : ''}${o.timestamps ? `${e.time} ` : ''}${e.text}`,
       );
     emit(entries);
     if (o.follow) {
@@ -535,6 +574,14 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     return;
   }
   const rows = cs.map((x) => psRow(x.c, x.s, noTrunc));
+  const sort = str(o.sort);
+  if (sort !== undefined) {
+    // Podman's keys; created and runningfor keep the list's own order, oldest first.
+    const keys: Record<string, keyof PsRow | null> = { command: 'Command', created: null, id: 'ID', image: 'Image', names: 'Names', runningfor: null, status: 'Status' };
+    if (!(sort in keys)) throw new ExitError(`invalid option for --sort, options are: ${Object.keys(keys).join(', ')}`, 125);
+    const key = keys[sort];
+    if (key) rows.sort((a, b) => String(a[key]).localeCompare(String(b[key])));
+  }
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
@@ -821,7 +868,8 @@ export async function execCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     const { ref, rest } = containerAndRest(store, args, o);
     const command = rest[0] === '--' ? rest.slice(1) : rest;
     const r = await execInContainer(store, ref, {
-      command, env: list(o.env), envFiles: list(o.envFile), interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach,
+      command, env: list(o.env), envFiles: list(o.envFile), interactive: !!o.interactive, tty: !!o.tty, detach: !!o.detach, privileged: !!o.privileged,
+      ...(num(o.preserveFds, '--preserve-fds') !== undefined && { preserveFds: num(o.preserveFds, '--preserve-fds')! }),
       ...(str(o.user) !== undefined && { user: str(o.user) }), ...(str(o.workdir) !== undefined && { workdir: str(o.workdir) }),
     });
     if (r.session) print(r.session);

@@ -142,6 +142,20 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
     return;
   }
   const rows = await imageRows(store, images, truncate);
+  const sort = str(o.sort);
+  if (sort !== undefined) {
+    // Podman's orders: newest first by creation, otherwise ascending.
+    const by: Record<string, (a: ImageRow, b: ImageRow) => number> = {
+      created: (a, b) => b.CreatedAtRaw.localeCompare(a.CreatedAtRaw),
+      id: (a, b) => a.Id.localeCompare(b.Id),
+      repository: (a, b) => a.Repository.localeCompare(b.Repository) || a.Tag.localeCompare(b.Tag),
+      tag: (a, b) => a.Tag.localeCompare(b.Tag),
+      size: (a, b) => a.VirtualSize - b.VirtualSize,
+    };
+    const cmp = by[sort];
+    if (!cmp) throw new Error(`invalid option for --sort, options are: ${Object.keys(by).join(', ')}`);
+    rows.sort(cmp);
+  }
   if (o.json) {
     const json = images.map((img) => {
       const r = rows.find((x) => x.Id === img.id)!;
@@ -189,9 +203,11 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
       }
       await removeOne(img);
     } catch (e) {
+      const missing = e instanceof StoreError && e.code === 'notfound';
+      if (missing && o.ignore) continue;
       process.stderr.write(`Error: ${(e as Error).message}\n`);
       failed++;
-      if (e instanceof StoreError && e.code === 'notfound') notFound++;
+      if (missing) notFound++;
     }
   }
   // Podman's convention: 1 only when every failure was an unknown image; anything else

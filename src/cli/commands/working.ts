@@ -140,7 +140,7 @@ export async function configCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   ] as const;
   const target = opts as Record<string, unknown>;
   for (const k of single) if (typeof o[k] === 'string') target[k] = o[k];
-  for (const k of ['annotation', 'env', 'label', 'onbuild', 'port', 'volume'] as const) if (o[k]) target[k] = list(o[k]);
+  for (const k of ['annotation', 'env', 'label', 'onbuild', 'port', 'volume', 'osFeature'] as const) if (o[k]) target[k] = list(o[k]);
   if (o.unsetlabel) opts.unsetLabel = list(o.unsetlabel);
   await store.withContainerLock(b.container, async () => {
     const { applyConfig } = await import('../../primitives/config.ts');
@@ -197,9 +197,29 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   else if (!transportDest) print(res.imageId);
 }
 
+/** Buildah's `containers --filter KEY=VALUE`: id (a prefix), name (a regular expression) or ancestor (an image name or id). */
+function containerFilter(spec: string | undefined): (c: ContainerRecord) => boolean {
+  if (spec === undefined) return () => true;
+  const i = spec.indexOf('=');
+  const [key, value] = i < 0 ? [spec, ''] : [spec.slice(0, i), spec.slice(i + 1)];
+  switch (key) {
+    case 'id':
+      return (c) => c.id.startsWith(value);
+    case 'name': {
+      const re = new RegExp(value);
+      return (c) => re.test(c.name);
+    }
+    case 'ancestor':
+      return (c) => (c.imageId ?? '').startsWith(value.replace(/^sha256:/, '')) || c.imageName === value || c.imageName === localImageName(value);
+    default:
+      throw new Error(`invalid filter "${spec}": the keys are id, name and ancestor`);
+  }
+}
+
 export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  const rows = store.listContainers(o.all ? undefined : 'builder').map((c) => ({
+  const keep = containerFilter(str(o.filter));
+  const rows = store.listContainers(o.all ? undefined : 'builder').filter(keep).map((c) => ({
     ContainerID: c.id,
     Builder: c.kind === 'builder',
     ImageID: c.imageId ?? '',
@@ -239,6 +259,15 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
   const store = await openStore(g);
   // Podman's --cidfile names containers by id files; --ignore skips those already gone.
   const fromFiles = o.cidfile !== undefined ? (await import('./containers.ts')).cidfileRefs(o) : [];
+  const filters = Array.isArray(o.filter) ? (o.filter as string[]) : [];
+  const time = o.time === undefined ? undefined : Number(o.time);
+  if (time !== undefined && (!Number.isInteger(time) || time < 0)) throw new Error(`invalid --time "${String(o.time)}": expected seconds`);
+  if (filters.length) {
+    if (args.length) throw new Error('--filter takes no container names');
+    const matching = (await import('./containers.ts')).containersMatching(store, filters);
+    if (!matching.length) return 0;
+    fromFiles.push(...matching);
+  }
   if (o.latest) {
     const last = store.listContainers('container').at(-1);
     if (!last) throw new Error('no containers to act on');
@@ -269,7 +298,7 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
       // Podman-style containers may be running: stop (with -f) and clean up first. Podman prints
       // the name as given, Buildah the id of a working container.
       if (c.kind === 'container') {
-        await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force, !!o.volumes);
+        await (await import('./containers.ts')).removePodContainer(store, c.id, !!o.force, !!o.volumes, time);
         print(ref);
       } else {
         await store.withContainerLock(c, () => store.deleteContainer(c));
