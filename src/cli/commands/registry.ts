@@ -64,6 +64,7 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
     if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --retry-times ${JSON.stringify(o.retryTimes)}`);
     out.retryTimes = n;
   }
+  if (typeof o.retryDelayMs === 'number') out.retryDelayMs = o.retryDelayMs;
   const policy = str(o.signaturePolicy) ?? str(o.policy);
   if (policy) out.signaturePolicy = policy;
   if (o.insecurePolicy === true) out.insecurePolicy = true;

@@ -80,6 +80,8 @@ export interface DockerOptions {
   registryToken?: string;
   authfile?: string;
   retryTimes?: number;
+  /** The first wait before a retry (later ones double it). */
+  retryDelayMs?: number;
   signaturePolicy?: string;
   /** Skip the policy.json check (skopeo --insecure-policy). */
   insecurePolicy?: boolean;
@@ -112,6 +114,7 @@ export async function clientFor(endpointName: string, confInsecure: boolean, o: 
     tls: loadTLSFiles(host, o.certDir),
     ...(credentials && { credentials }),
     ...(o.retryTimes !== undefined && { retryTimes: o.retryTimes }),
+    ...(o.retryDelayMs !== undefined && { retryDelayMs: o.retryDelayMs }),
   });
   return { client, repo };
 }
