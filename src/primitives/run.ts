@@ -127,8 +127,10 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
     await mkdir(runDir, { recursive: true });
     try {
       const uts = nsMode(o.uts);
-      // The host's UTS namespace keeps the host's name (Buildah sets none then).
-      const hostname = uts.mode === 'host' && !uts.path ? undefined : (o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12)));
+      if (o.hostname !== undefined && (uts.mode === 'host' || uts.path !== undefined)) throw new Error('--hostname needs the run\'s own UTS namespace: it cannot be set with --uts host or ns:PATH');
+      // A UTS namespace not of the run's own (the host's, or one joined) keeps its name: setting
+      // one there would rename the host or another container.
+      const hostname = uts.mode === 'host' || uts.path !== undefined ? undefined : (o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12)));
       const network = o.networkPath !== undefined ? 'private' : (o.network ?? 'host');
       const etc = await etcFiles(runDir, { hostname: hostname ?? osHostname(), network, noHosts: !!o.noHosts, addHost: o.addHost ?? [], dns: o.dns ?? [], dnsOptions: o.dnsOptions ?? [], dnsSearch: o.dnsSearch ?? [] });
       const mounts: MountSpec[] = [...etc, ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [], o.contextDir)];
