@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { expectCode, expectError, from, sh } from './lib.ts';
+import { capEff, expectCode, expectError, from, sh } from './lib.ts';
 
 let env: Env;
 beforeAll(async () => {
@@ -21,11 +21,6 @@ const CAP_SYS_ADMIN = 21n;
 const CAP_NET_ADMIN = 12n;
 const CAP_CHOWN = 0n;
 
-function capEff(status: string): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  if (!m) throw new Error(`no CapEff in:\n${status}`);
-  return BigInt(`0x${m[1]}`);
-}
 const has = (mask: bigint, cap: bigint): boolean => ((mask >> cap) & 1n) === 1n;
 
 /** A cgroup file of the run's own cgroup, on a cgroup v2 host or in a v1 controller's hierarchy. */
