@@ -75,6 +75,11 @@ describe('from keeps run options for the container\'s runs', () => {
     expect((await sh(env, c, 'df -k /dev/shm | tail -1')).split(/\s+/)[1]).toBe('1024');
   });
 
+  it('--device gives every run the host\'s device node', async () => {
+    const c = await from(env, 'busybox', ['--device', '/dev/zero:/dev/myzero:rw']);
+    expect(await sh(env, c, 'test -c /dev/myzero && head -c 3 /dev/myzero | od -An -tx1')).toBe('00 00 00');
+  });
+
   it('-v binds into every run; run -v adds another', async () => {
     const a = join(env.tmp, 'vol-a');
     const b = join(env.tmp, 'vol-b');
