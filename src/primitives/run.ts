@@ -142,6 +142,8 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
       }
       if ((o.isolation ?? b.state.isolation) === 'chroot') {
         if (ns.uidMappings || ns.path !== undefined) throw new Error('--userns options need --isolation oci: chroot isolation runs in barge\'s own user namespace');
+        const unhonoured = chrootUnhonoured(o);
+        if (unhonoured) throw new Error(`${unhonoured} is not applied by barge's chroot isolation: use --isolation oci`);
         const { runChroot } = await import('../runtime/chroot.ts');
         return await runChroot({
           rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network,
@@ -183,6 +185,17 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
       await rm(runDir, { recursive: true, force: true });
     }
   });
+}
+
+/** The first run setting that chroot isolation cannot apply, by its flag; undefined when none. */
+function chrootUnhonoured(o: RunOptions): string | undefined {
+  const flags: [unknown, string][] = [
+    [o.ulimits?.length, '--ulimit'], [o.resources, '--memory/--cpu-* limits'], [o.devices?.length, '--device'], [o.shmSize, '--shm-size'],
+    [o.noNewPrivileges, '--security-opt no-new-privileges'], [o.seccompUnconfined, '--security-opt seccomp=unconfined'],
+    [o.pid, '--pid'], [o.ipc, '--ipc'], [o.uts, '--uts'], [o.cgroupns, '--cgroupns'], [o.cgroupParent, '--cgroup-parent'],
+    [o.networkPath, '--network ns:PATH'], [o.runtimeFlags?.length, '--runtime-flag'], [o.noPivot, '--no-pivot'],
+  ];
+  return flags.find(([v]) => v !== undefined && v !== 0 && v !== false)?.[1];
 }
 
 /** Image env first, then the caller's: later KEY= entries replace earlier ones. */

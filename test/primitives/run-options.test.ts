@@ -120,6 +120,13 @@ describe('from keeps run options for the container\'s runs', () => {
     expect((await env.bargeOk(['containers', '-q'])).split('\n')).toContain(id);
   });
 
+  it('chroot isolation refuses what it cannot apply, and writes hosts and resolv.conf as oci does', async () => {
+    const limited = await from(env, 'busybox', ['--isolation', 'chroot', '--ulimit', 'nofile=10']);
+    expect(await expectError(env, ['run', limited, '--', 'true'])).toMatch(/--ulimit is not applied by barge's chroot isolation: use --isolation oci/);
+    const c = await from(env, 'busybox', ['--isolation', 'chroot', '--add-host', 'a.example:10.0.0.9', '--dns', '8.8.4.4']);
+    expect(await sh(env, c, 'head -1 /etc/hosts; cat /etc/resolv.conf')).toBe('10.0.0.9\ta.example\nnameserver 8.8.4.4');
+  });
+
   it('a container made without run options runs as before', async () => {
     const c = await from(env);
     expect(await sh(env, c, 'ulimit -n; cat /etc/hostname')).toMatch(/^\d+\n[0-9a-f]{12}$/);
