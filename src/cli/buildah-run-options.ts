@@ -101,6 +101,17 @@ function boolValue(flag: string, v: unknown): boolean | undefined {
   throw new ContainerError(`invalid argument "${s}" for "${flag}" flag: strconv.ParseBool: parsing "${s}": invalid syntax`);
 }
 
+/** --pid, --ipc, --uts and --cgroupns, which from, build and run all take. */
+export function namespaceSettings(o: Opts): Pick<RunSettings, 'pid' | 'ipc' | 'uts' | 'cgroupns'> {
+  const out: Pick<RunSettings, 'pid' | 'ipc' | 'uts' | 'cgroupns'> = {};
+  for (const key of ['pid', 'ipc', 'uts'] as const) {
+    const v = str(o[key]);
+    if (v !== undefined) out[key] = parseNamespace(`--${key}`, v);
+  }
+  if (str(o.cgroupns) !== undefined) out.cgroupns = parseCgroupns(str(o.cgroupns)!);
+  return out;
+}
+
 /**
  * The run settings of from's or build's options. from also takes --network and -v here (build
  * has its own handling of those for RUN --network and its cache key).
@@ -118,7 +129,6 @@ export function buildahRunSettings(o: Opts, kind: 'from' | 'build'): RunSettings
   const addHost = slice(o.addHost).map(checkExtraHost);
   const noHosts = kind === 'build' && o.hosts === false;
   if (noHosts && addHost.length) throw new ContainerError('--no-hosts and --add-host cannot be set together');
-  const ns = (flag: string, key: 'pid' | 'ipc' | 'uts'): Partial<RunSettings> => (str(o[key]) === undefined ? {} : { [key]: parseNamespace(flag, str(o[key])!) });
   const network = kind === 'from' && str(o.network) !== undefined ? parseNetwork(str(o.network)!) : {};
   const httpProxy = boolValue('--http-proxy', o.httpProxy);
   const runtimeFlags = list(o.runtimeFlag);
@@ -137,10 +147,7 @@ export function buildahRunSettings(o: Opts, kind: 'from' | 'build'): RunSettings
     ...dnsOf(o),
     ...(kind === 'from' && list(o.volume).length && { volumes: list(o.volume) }),
     ...network,
-    ...ns('--pid', 'pid'),
-    ...ns('--ipc', 'ipc'),
-    ...ns('--uts', 'uts'),
-    ...(str(o.cgroupns) !== undefined && { cgroupns: parseCgroupns(str(o.cgroupns)!) }),
+    ...namespaceSettings(o),
     ...(cgroupParent !== undefined && { cgroupParent }),
     ...(httpProxy === false && { httpProxy }),
     ...(runtimeFlags.length && { runtimeFlags }),

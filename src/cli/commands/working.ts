@@ -7,7 +7,6 @@ import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { platformFlags } from '../platform.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
-import type { RunOptions } from '../../primitives/run.ts';
 import { localImageName } from '../../image/reference.ts';
 import { execInteractive } from '../../sys/exec.ts';
 import { ContainerError } from '../../containers/record.ts';
@@ -126,16 +125,12 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   const b = loadBuilder(store, ctr!);
   const network = str(o.network) ?? str(o.net);
   const { runInBuilder } = await import('../../primitives/run.ts');
-  const { parseCgroupns, parseNamespace, parseNetwork } = await import('../buildah-run-options.ts');
+  const { namespaceSettings, parseNetwork } = await import('../buildah-run-options.ts');
   const userns = usernsFromOptions(o);
   const isolation = str(o.isolation);
-  const ns = (key: 'pid' | 'ipc' | 'uts'): RunOptions => (str(o[key]) === undefined ? {} : { [key]: parseNamespace(flagName(key), str(o[key])!) });
   return runInBuilder(store, b, argv, {
     ...(network && parseNetwork(network)),
-    ...ns('pid'),
-    ...ns('ipc'),
-    ...ns('uts'),
-    ...(str(o.cgroupns) && { cgroupns: parseCgroupns(str(o.cgroupns)!) }),
+    ...namespaceSettings(o),
     ...(o.pivot === false && { noPivot: true }),
     ...(list(o.runtimeFlag).length && { runtimeFlags: list(o.runtimeFlag) }),
     ...(str(o.contextdir) && { contextDir: str(o.contextdir)! }),
