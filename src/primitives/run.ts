@@ -1,9 +1,9 @@
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { buildSpec, DEFAULT_PATH, type MountSpec, type SpecResourceLimits } from '../runtime/spec.ts';
-import { hostname as osHostname } from 'node:os';
 import type { DeviceMapping } from '../containers/record.ts';
 import { addedDevices, extraHostLines } from '../containers/host-access.ts';
 import { lastOfEachType, type Ulimit } from '../containers/run-flags.ts';
@@ -86,6 +86,8 @@ export function mergeRunSettings(kept: RunSettings, run: RunOptions): RunOptions
     if (both.length) (out as Record<string, unknown>)[k] = both;
   }
   if (kept.resources || run.resources) out.resources = { ...kept.resources, ...run.resources };
+  // A network named for this run replaces a kept namespace path too.
+  if (run.network !== undefined && run.networkPath === undefined) delete out.networkPath;
   return out;
 }
 

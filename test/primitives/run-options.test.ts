@@ -101,6 +101,14 @@ describe('from keeps run options for the container\'s runs', () => {
     expect(await sh(env, c, 'echo $$', ['--pid', 'private'])).toBe('1');
   });
 
+  it('--network ns:PATH joins that namespace; run --network replaces it for the run', async () => {
+    const c = await from(env, 'busybox', ['--network', 'ns:/proc/self/ns/net']);
+    const hostIfaces = await sh(env, c, 'ls /sys/class/net');
+    expect(hostIfaces.split('\n')).toContain('lo');
+    expect(hostIfaces).not.toBe('lo');
+    expect(await sh(env, c, 'ls /sys/class/net', ['--network', 'none'])).toBe('lo');
+  });
+
   it('--http-proxy (default true) passes barge\'s proxy variables; --http-proxy=false does not', async () => {
     const proxyEnv = { env: { http_proxy: 'http://proxy.invalid:3128', NO_PROXY: 'localhost' } };
     const c = await from(env);
