@@ -151,7 +151,7 @@ export function buildProgram(only?: string): Command {
   const tr = (): Promise<typeof import('./commands/transfer.ts')> => import('./commands/transfer.ts');
   const sys = (): Promise<typeof import('./commands/system.ts')> => import('./commands/system.ts');
 
-  buildahUsernsOptions(
+  const fromCmd = buildahRunOptions(buildahUsernsOptions(
     registryAccess(
       program
         .command('from')
@@ -166,7 +166,8 @@ export function buildProgram(only?: string): Command {
         .option('--os <os>', 'OS of the image to use (default: linux)')
         .option('--variant <variant>', 'architecture variant of the image to use'),
     ),
-  ).action(action(async () => (await w()).fromCmd));
+  ), 'from').action(action(async () => (await w()).fromCmd));
+  retryOptions(fromCmd);
 
   // "copy SRC DST" with transport names is Skopeo's copy, not Buildah's: it goes straight to the
   // transfer code, without loading the working-container code and the store it needs.
@@ -198,6 +199,44 @@ export function buildProgram(only?: string): Command {
   }
 
   const ctr = (): Promise<typeof import('./commands/containers.ts')> => import('./commands/containers.ts');
+  /**
+   * The run options of Buildah's from (kept with the working container for its runs) and build
+   * (for every RUN); build has its own --network, -v and --format already.
+   */
+  function buildahRunOptions(c: Command, kind: 'from' | 'build'): Command {
+    c.option('--add-host <host:ip>', 'add a custom host-to-IP mapping (host:ip) to /etc/hosts', collect)
+      .option('--cap-add <cap>', 'add the specified capability when running', collect)
+      .option('--cap-drop <cap>', 'drop the specified capability when running', collect)
+      .option('--cgroup-parent <path>', 'optional parent cgroup for the container')
+      .option('--cgroupns <how>', "'private', or 'host'")
+      .option('--cpu-period <us>', 'limit the CPU CFS (Completely Fair Scheduler) period')
+      .option('--cpu-quota <us>', 'limit the CPU CFS (Completely Fair Scheduler) quota')
+      .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+      .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+      .option('--cpuset-mems <mems>', 'memory nodes (MEMs) in which to allow execution (0-3, 0,1)')
+      .option('--decryption-key <key>', 'key needed to decrypt the image (refused: barge cannot decrypt images)', collect)
+      .option('--device <device>', 'additional devices to be used within containers: HOST[:CONTAINER][:PERMISSIONS]', collect)
+      .option('--dns <ip>', "set custom DNS servers, or 'none' to keep the image's /etc/resolv.conf", collect)
+      .option('--dns-option <option>', 'set custom DNS options', collect)
+      .option('--dns-search <domain>', 'set custom DNS search domains', collect)
+      .option('--http-proxy [bool]', 'pass through HTTP Proxy environment variables (default true)')
+      .option('--ipc <how>', "'private', ns:PATH of an IPC namespace to join, or 'host'")
+      .option('-m, --memory <size>', 'memory limit (format: <number>[<unit>], where unit = b, k, m or g)')
+      .option('--memory-swap <size>', "swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+      .option('--pid <how>', "'private', ns:PATH of a PID namespace to join, or 'host'")
+      .option('--security-opt <opt>', 'no-new-privileges, seccomp=unconfined, label=disable, apparmor=unconfined', collect)
+      .option('--shm-size <size>', "size of '/dev/shm' (<number><unit>, default 65536k)")
+      .option('--ulimit <type=soft[:hard]>', 'ulimit options (never above barge\'s own hard limit)', collect)
+      .option('--uts <how>', "'private', ns:PATH of a UTS namespace to join, or 'host'");
+    if (kind === 'build') {
+      return c.option('--no-hosts', 'do not create new /etc/hosts files for RUN instructions, use the one from the base image')
+        .option('--runtime-flag <flag>', 'add global flags for the container runtime', collect);
+    }
+    return c.option('--network <mode>', "'private', 'none', 'ns:PATH' of a network namespace to join, or 'host'")
+      .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS] into every run', collect)
+      .addOption(new Option('-f, --format <format>', 'format of the image manifest and metadata').choices(['oci', 'docker']))
+      .option('--cidfile <file>', 'write the container ID to the file');
+  }
   // The options of Podman's create and run; Buildah's run takes the first ten of them too.
   const podmanCreateOptions = (c: Command): Command =>
     c
@@ -257,7 +296,14 @@ export function buildProgram(only?: string): Command {
       .addOption(new Option('--isolation <type>', 'process isolation (of a working container\'s run)').choices(['oci', 'chroot', 'rootless']).env('BUILDAH_ISOLATION'))
       .option('--terminal', 'alias for --tty')
       .option('-d, --detach', 'run the container in the background and print its id (Podman-style run)')
-      .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)'),
+      .option('--sig-proxy [bool]', 'forward the signals barge receives to the container (default true)')
+      .option('--pid <how>', "PID namespace of a working container's run: 'private', ns:PATH, or 'host'")
+      .option('--ipc <how>', "IPC namespace of a working container's run: 'private', ns:PATH, or 'host'")
+      .option('--uts <how>', "UTS namespace of a working container's run: 'private', ns:PATH, or 'host'")
+      .option('--cgroupns <how>', "cgroup namespace of a working container's run: 'private' or 'host'")
+      .option('--no-pivot', 'do not use pivot root to jail the process inside the rootfs (a working container\'s run)')
+      .option('--runtime-flag <flag>', 'add global flags for the container runtime (a working container\'s run)', collect)
+      .option('--contextdir <dir>', 'context directory: relative --mount sources are found there (a working container\'s run)'),
   ).action(action(async () => (await w()).runCmd));
 
   podmanCreateOptions(
@@ -1032,13 +1078,13 @@ export function buildProgram(only?: string): Command {
   loginCommands(skopeo);
 
   // Containerfile builds (src/containerfile/); the handler is in commands/build.ts.
-  const buildCmd = registryAccess(
+  const buildCmd = buildahRunOptions(registryAccess(
     program
       .command('build')
       .aliases(['bud', 'build-using-dockerfile'])
       .description('Build an image using instructions from Containerfiles')
       .argument('[context]', 'build context: a directory, a tarball, or - for standard input'),
-  )
+  ), 'build')
     .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
     .option('-t, --tag <name>', 'name for the built image', collect)
     .option('--build-arg <arg=value>', 'value for an ARG', collect)
@@ -1091,7 +1137,6 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await import('./commands/build.ts')).buildCmd));
   retryOptions(buildCmd);
   refusedOptions(buildCmd, 'barge does not sign images', '--sign-by <fingerprint>');
-  refusedOptions(buildCmd, 'barge does not decrypt encrypted images', '--decryption-key <key>');
   refusedOptions(buildCmd, 'barge reads Containerfile.in without running the C preprocessor', '--cpp-flag <flag>');
   refusedOptions(buildCmd, 'barge builds one --platform at a time (give each in --platform, with --manifest)', '--all-platforms');
   refusedOptions(buildCmd, 'not implemented yet: use COPY --from=IMAGE, or a stage', '--build-context <name=value>');

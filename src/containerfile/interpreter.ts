@@ -14,7 +14,7 @@ import { fromImage, platformMismatch, type PullPolicy } from '../primitives/from
 import { describePlatform, parsePlatform, platformMatches, type PlatformSpec } from '../image/manifest.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
 import { copyIntoBuilder } from '../primitives/copy.ts';
-import { parseMountOptions, runInBuilder, type RunOptions } from '../primitives/run.ts';
+import { parseMountOptions, runInBuilder, type RunOptions, type RunSettings } from '../primitives/run.ts';
 import { DEFAULT_PATH } from '../runtime/spec.ts';
 import { exposedPorts, parseDuration, setKeyValues, type BuilderConfig } from '../primitives/config.ts';
 import { commitBuilder, writeImage } from '../primitives/commit.ts';
@@ -58,6 +58,8 @@ export interface BuildOptions {
   timestamp?: number;
   network?: Network;
   volumes: string[];
+  /** The run options of build (--cap-add, --ulimit, --add-host, --dns, …) for every RUN; not in the cache key, as with Buildah. */
+  run?: RunSettings;
   secrets: Map<string, string>;
   /** `--ssh`: agent socket paths by id, for RUN --mount=type=ssh. */
   ssh: Map<string, string>;
@@ -929,6 +931,7 @@ class Interpreter {
     const key = cacheKey({ v: 1, kind: 'run', parent: this.parentKey(st), argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       const ro: RunOptions = {
+        ...this.o.run,
         // ENV wins over an ARG of the same name.
         env: [...args.filter(([k]) => !(b.state.config.image.config?.Env ?? []).some((x) => x.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`), ...mountEnv],
         volumes: this.o.volumes,

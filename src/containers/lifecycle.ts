@@ -10,7 +10,7 @@ import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, platformImage, readImageConfig } from '../image/local-images.ts';
-import { buildSpec, DEFAULT_PATH, normalizeCapability, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
+import { buildSpec, DEFAULT_PATH, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, isExecutableFile, lookPath, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveGroups, resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
@@ -27,6 +27,7 @@ import {
 import type { ContainerUserns } from '../sys/userns.ts';
 import { readLog, teeToLog, writeEntries } from './logs.ts';
 import { addedDevices, checkExtraHost, extraHostLines, parseDevice } from './host-access.ts';
+import { checkCapabilities, lastOfEachType, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from './run-flags.ts';
 import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
 
 export { ContainerStartError };
@@ -127,14 +128,6 @@ export function signalNumber(sig: string): number {
   return n;
 }
 
-/** Podman's memory sizes (go-units' RAMInBytes): 512m, 1g, 100k, 1024 (bytes), 1.5g, 64MiB, 64mb. */
-export function parseMemory(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$/i.exec(v.trim());
-  if (!m) throw new ContainerError(`invalid memory size "${v}"`);
-  const mult: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-  return Math.round(Number(m[1]) * mult[m[2]!.toLowerCase()]!);
-}
-
 /** Podman's /dev/shm size when --shm-size is not given (what its inspect shows, and mounts: 64000k). */
 export const DEFAULT_SHM_SIZE = 65_536_000;
 
@@ -178,21 +171,6 @@ function parseCommandString(v: string): string[] {
   return [v];
 }
 
-function parseUlimit(v: string): { type: string; soft: number; hard: number } {
-  const m = /^([a-z_]+)=(-?\d+)(?::(-?\d+))?$/i.exec(v);
-  if (!m) throw new ContainerError(`invalid ulimit "${v}": expected TYPE=SOFT[:HARD]`);
-  const soft = Number(m[2]);
-  const hard = m[3] === undefined ? soft : Number(m[3]);
-  return { type: m[1]!, soft: soft < 0 ? Infinity : soft, hard: hard < 0 ? Infinity : hard };
-}
-
-/** One limit per type, the last one given (containers.conf's defaults come before --ulimit). */
-function lastOfEachType<T extends { type: string }>(limits: T[]): T[] {
-  const byType = new Map<string, T>();
-  for (const l of limits) byType.set(l.type.toLowerCase().replace(/^rlimit_/, ''), l);
-  return [...byType.values()];
-}
-
 /** `podman create`: the container row, its config, and nothing running yet. */
 export async function createContainer(store: Store, o: CreateOptions): Promise<Container> {
   const img = await platformImage(store, getImage(store, o.image), o.image);
@@ -205,14 +183,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     throw new ContainerError('running container create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument');
   }
   // Checked here, as by Podman, so that no container is made that could never start.
-  for (const cap of [...(o.capAdd ?? []), ...(o.capDrop ?? [])]) {
-    try {
-      normalizeCapability(cap);
-    } catch {
-      const up = cap.toUpperCase();
-      throw new ContainerError(`"${up.startsWith('CAP_') ? up : `CAP_${up}`}": unknown capability`);
-    }
-  }
+  checkCapabilities([...(o.capAdd ?? []), ...(o.capDrop ?? [])]);
   const initPath = o.init ? findInit(o.initPath) : undefined;
 
   const network = o.network ?? 'private';
@@ -236,25 +207,13 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   for (const m of mounts) {
     if (m.type === 'bind' && !existsSync(m.source)) throw new ContainerError(`statfs ${m.source}: no such file or directory`);
   }
-  const security = o.securityOpt ?? [];
-  for (const s of security) {
-    if (!/^(no-new-privileges(=true|=false)?|seccomp=unconfined|label=disable|apparmor=unconfined)$/.test(s)) {
-      throw new ContainerError(`unsupported --security-opt "${s}"`);
-    }
-  }
+  const security = parseSecurityOpts(o.securityOpt ?? []);
   const rt = findRuntime(o.runtime);
   if (o.noHosts && (o.addHost ?? []).length > 0) throw new ContainerError('--no-hosts and --add-host cannot be set together');
   const extraHosts = (o.addHost ?? []).map(checkExtraHost);
   const { groupAdd, annotations } = groupAddOf(o.groupAdd ?? [], rt.name);
   const devices = (o.devices ?? []).map(parseDevice);
-  let shmSize: number | undefined;
-  if (o.shmSize !== undefined) {
-    try {
-      shmSize = parseMemory(o.shmSize);
-    } catch {
-      throw new ContainerError(`unable to translate --shm-size: invalid size: '${o.shmSize}'`);
-    }
-  }
+  const shmSize = o.shmSize === undefined ? undefined : parseShmSize(o.shmSize);
   const resources: ContainerConfig['resources'] = {};
   if (o.memory !== undefined) resources.memory = parseMemory(o.memory);
   if (o.cpus !== undefined) resources.cpus = o.cpus;
@@ -271,8 +230,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     resources, ulimits: lastOfEachType((o.ulimits ?? []).map(parseUlimit)), terminal: !!o.terminal, interactive: !!o.interactive,
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: !!o.init,
     ...(initPath !== undefined && { initPath }),
-    noNewPrivileges: security.some((s) => s === 'no-new-privileges' || s === 'no-new-privileges=true'),
-    ...(security.includes('seccomp=unconfined') && { seccompUnconfined: true }),
+    noNewPrivileges: security.noNewPrivileges,
+    ...(security.seccompUnconfined && { seccompUnconfined: true }),
     ...(o.privileged && { privileged: true }),
     ...(o.createCommand && { createCommand: o.createCommand }),
     ...(o.conmonPidFile !== undefined && { conmonPidFile: resolve(o.conmonPidFile) }),

@@ -3,6 +3,7 @@ import type { ImageConfig } from '../image/types.ts';
 import type { PlatformSpec } from '../image/manifest.ts';
 import type { BuilderConfig } from './config.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
+import type { RunSettings } from './run.ts';
 
 /** What a Buildah working container carries between commands (kept as the container's JSON data). */
 export interface BuilderState {
@@ -15,6 +16,10 @@ export interface BuilderState {
   isolation: 'oci' | 'chroot';
   /** The user namespace every run gets (from --userns and the id maps of from/build); absent: barge's own. */
   userns?: ContainerUserns;
+  /** Defaults for every run, from the run options of `from` (states of older barges have none). */
+  run?: RunSettings;
+  /** from's --format, kept as Buildah keeps it (its commit does not default to it). */
+  format?: 'oci' | 'docker';
 }
 
 export interface Builder {

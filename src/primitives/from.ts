@@ -3,6 +3,7 @@ import { readImageConfig, readImageManifest, resolveImage, type Puller, type Pul
 import { baseName } from '../image/reference.ts';
 import { describePlatform, platformMatches, type PlatformSpec } from '../image/manifest.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
+import type { RunSettings } from './run.ts';
 import { emptyImageConfig, type Builder, type BuilderState } from './builder.ts';
 
 export type { PullPolicy };
@@ -16,6 +17,9 @@ export interface FromOptions {
   userns?: ContainerUserns;
   /** --platform/--arch/--os/--variant: the image for that platform (scratch: a config saying it). */
   platform?: PlatformSpec;
+  /** Run settings kept for the container's runs (from's run options). */
+  run?: RunSettings;
+  format?: 'oci' | 'docker';
   /** Where a warning goes (an image that is not of the platform asked for). */
   warn?: (line: string) => void;
 }
@@ -24,6 +28,10 @@ export interface FromOptions {
 export function platformMismatch(cfg: PlatformSpec, want: PlatformSpec | undefined): string | null {
   if (!want || platformMatches(cfg, want)) return null;
   return `image platform (${describePlatform(cfg)}) does not match the expected platform (${describePlatform({ ...cfg, ...want })})`;
+}
+
+function kept(opts: FromOptions): Partial<BuilderState> {
+  return { ...(opts.run && Object.keys(opts.run).length > 0 && { run: opts.run }), ...(opts.format && { format: opts.format }) };
 }
 
 /** `buildah from`: a working container on top of an image (or of nothing, for scratch). */
@@ -37,7 +45,7 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
     state = {
       fromImage: '', fromImageId: '', fromImageDigest: '',
       config: { image: emptyImageConfig(opts.platform), annotations: {} },
-      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }),
+      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }), ...kept(opts),
     };
   } else {
     const img = await resolveImage(store, ref, opts.pull, opts.puller, opts.platform);
@@ -53,7 +61,7 @@ export async function fromImage(store: Store, ref: string, opts: FromOptions = {
     state = {
       fromImage: imageName ?? img.id, fromImageId: img.id, fromImageDigest: img.manifestDigest,
       config: { image: cfg, annotations: { ...(manifest.annotations ?? {}) } },
-      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }),
+      runMountTargets: [], isolation: opts.isolation ?? 'oci', ...(opts.userns && { userns: opts.userns }), ...kept(opts),
     };
   }
   const container = await store.createContainer({

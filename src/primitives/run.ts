@@ -1,23 +1,63 @@
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { join, posix, resolve as resolvePath } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
-import { buildSpec, DEFAULT_PATH, type MountSpec } from '../runtime/spec.ts';
+import { buildSpec, DEFAULT_PATH, type MountSpec, type SpecResourceLimits } from '../runtime/spec.ts';
+import type { DeviceMapping } from '../containers/record.ts';
+import { addedDevices, extraHostLines } from '../containers/host-access.ts';
+import { lastOfEachType, type Ulimit } from '../containers/run-flags.ts';
 import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
 import { saveBuilder, type Builder } from './builder.ts';
 
-export interface RunOptions {
+/** A namespace of a run: a new one, the host's, or the one at a path (ns:PATH). */
+export type NamespaceMode = 'private' | 'host' | { path: string };
+
+/**
+ * Run settings that Buildah keeps with a working container (`from`) and applies to each of its
+ * runs, or applies to every RUN of a build. Parsed and checked before they are kept.
+ */
+export interface RunSettings {
+  capAdd?: string[];
+  capDrop?: string[];
+  noNewPrivileges?: boolean;
+  seccompUnconfined?: boolean;
+  ulimits?: Ulimit[];
+  resources?: SpecResourceLimits;
+  /** Bytes of /dev/shm. */
+  shmSize?: number;
+  devices?: DeviceMapping[];
+  /** --add-host HOST:IP values. */
+  addHost?: string[];
+  /** --no-hosts: the image's /etc/hosts, not one of barge's. */
+  noHosts?: boolean;
+  /** --dns servers; ['none'] leaves the image's /etc/resolv.conf alone. */
+  dns?: string[];
+  dnsOptions?: string[];
+  dnsSearch?: string[];
+  volumes?: string[];
+  network?: 'host' | 'none' | 'private';
+  /** --network ns:PATH: the network namespace joined. */
+  networkPath?: string;
+  pid?: NamespaceMode;
+  ipc?: NamespaceMode;
+  uts?: NamespaceMode;
+  cgroupns?: 'private' | 'host';
+  cgroupParent?: string;
+  /** --http-proxy (default true): the host's *_proxy variables reach the command. */
+  httpProxy?: boolean;
+  /** Global options for the runtime (--runtime-flag, "--" added as Buildah does). */
+  runtimeFlags?: string[];
+}
+
+export interface RunOptions extends RunSettings {
   user?: string;
   workingDir?: string;
   env?: string[];
-  volumes?: string[];
   mounts?: string[];
-  network?: 'host' | 'none' | 'private';
-  capAdd?: string[];
-  capDrop?: string[];
   terminal?: boolean;
   hostname?: string;
   runtime?: string;
@@ -25,13 +65,46 @@ export interface RunOptions {
   isolation?: 'oci' | 'chroot';
   /** Overrides the working container's own user namespace setting for this run. */
   userns?: ContainerUserns;
-  /** --no-hosts: the image's /etc/hosts, not one of barge's. */
-  noHosts?: boolean;
+  /** --contextdir: where relative --mount sources are. */
+  contextDir?: string;
+  /** --no-pivot: the runtime enters the rootfs without pivot_root. */
+  noPivot?: boolean;
+}
+
+/** The variables that --http-proxy passes from barge's environment, as Buildah's list. */
+const PROXY_VARS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY'];
+
+/**
+ * A run's settings: the working container's, with the run's own over them as `buildah run` does:
+ * lists (capabilities, volumes, hosts, devices, limits) add to the kept ones, single values replace them.
+ */
+export function mergeRunSettings(kept: RunSettings, run: RunOptions): RunOptions {
+  const out: RunOptions = { ...kept, ...stripUndefined(run) };
+  const lists = ['capAdd', 'capDrop', 'ulimits', 'devices', 'addHost', 'volumes', 'dns', 'dnsOptions', 'dnsSearch', 'runtimeFlags'] as const;
+  for (const k of lists) {
+    const both = [...(kept[k] ?? []), ...(run[k] ?? [])];
+    if (both.length) (out as Record<string, unknown>)[k] = both;
+  }
+  if (kept.resources || run.resources) out.resources = { ...kept.resources, ...run.resources };
+  // A network named for this run replaces a kept namespace path too.
+  if (run.network !== undefined && run.networkPath === undefined) delete out.networkPath;
+  return out;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The spec's view of a namespace mode: its private/host choice, and the path joined if any. */
+function nsMode(m: NamespaceMode | undefined): { mode?: 'private' | 'host'; path?: string } {
+  if (m === undefined) return {};
+  return typeof m === 'string' ? { mode: m } : { mode: 'private', path: m.path };
 }
 
 /** `buildah run`: a command in the working container; its changes stay in the container. */
-export async function runInBuilder(store: Store, b: Builder, argv: string[], o: RunOptions = {}): Promise<number> {
+export async function runInBuilder(store: Store, b: Builder, argv: string[], given: RunOptions = {}): Promise<number> {
   if (!argv.length) throw new Error('command must be specified');
+  const o = mergeRunSettings(b.state.run ?? {}, given);
   return store.withContainerLock(b.container, async () => {
     const rootfs = await store.mountContainer(b.container);
     const cfg = b.state.config.image.config ?? {};
@@ -45,12 +118,24 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
     const env = mergeEnv(cfg.Env ?? [], o.env ?? []);
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
     if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
+    if (o.httpProxy !== false) {
+      for (const k of PROXY_VARS) {
+        const v = process.env[k];
+        if (v !== undefined && !env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
+      }
+    }
 
     const runDir = join(store.containerRunDir(b.container.id), randomHex(6));
     await mkdir(runDir, { recursive: true });
     try {
-      const hostname = o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12));
-      const mounts: MountSpec[] = [...(await etcFiles(runDir, hostname, o.network ?? 'host', !!o.noHosts)), ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [])];
+      const uts = nsMode(o.uts);
+      if (o.hostname !== undefined && (uts.mode === 'host' || uts.path !== undefined)) throw new Error('--hostname needs the run\'s own UTS namespace: it cannot be set with --uts host or ns:PATH');
+      // A UTS namespace not of the run's own (the host's, or one joined) keeps its name: setting
+      // one there would rename the host or another container.
+      const hostname = uts.mode === 'host' || uts.path !== undefined ? undefined : (o.hostname ?? (cfg.Hostname || b.container.id.slice(0, 12)));
+      const network = o.networkPath !== undefined ? 'private' : (o.network ?? 'host');
+      const etc = await etcFiles(runDir, { hostname: hostname ?? osHostname(), network, noHosts: !!o.noHosts, addHost: o.addHost ?? [], dns: o.dns ?? [], dnsOptions: o.dnsOptions ?? [], dnsSearch: o.dnsSearch ?? [] });
+      const mounts: MountSpec[] = [...etc, ...parseVolumes(o.volumes ?? []), ...parseMounts(o.mounts ?? [], o.contextDir)];
       const targets = [...mounts.map((m) => m.destination), '/proc', '/dev', '/sys', cwd];
       const created = await missingPaths(rootfs, targets);
       if (created.length) {
@@ -59,28 +144,60 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], o: 
       }
       if ((o.isolation ?? b.state.isolation) === 'chroot') {
         if (ns.uidMappings || ns.path !== undefined) throw new Error('--userns options need --isolation oci: chroot isolation runs in barge\'s own user namespace');
+        const unhonoured = chrootUnhonoured(o);
+        if (unhonoured) throw new Error(`${unhonoured} is not applied by barge's chroot isolation: use --isolation oci`);
         const { runChroot } = await import('../runtime/chroot.ts');
         return await runChroot({
-          rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network: o.network ?? 'host',
+          rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network,
           capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
         });
       }
+      const id = `barge-${b.container.id.slice(0, 12)}-${randomHex(4)}`;
+      const pid = nsMode(o.pid);
+      const ipc = nsMode(o.ipc);
+      const namespacePaths = stripUndefined({ pid: pid.path, ipc: ipc.path, uts: uts.path, network: o.networkPath });
       const spec = buildSpec({
         // Buildah lists the primary group among the groups, root's too.
         rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, additionalGids: [user.gid, ...user.additionalGids],
         // Without a terminal to take over, -t means none, as in Buildah (CI jobs pass -t out of habit).
-        terminal: !!o.terminal && (await import('node:tty')).isatty(0), hostname, network: o.network ?? 'host', capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
+        terminal: !!o.terminal && (await import('node:tty')).isatty(0), network, capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], mounts,
+        ...(hostname !== undefined && { hostname }),
+        ...(pid.mode && { pidNamespace: pid.mode }),
+        ...(ipc.mode && { ipcNamespace: ipc.mode }),
+        ...(uts.mode && { utsNamespace: uts.mode }),
+        ...(o.cgroupns && { cgroupNamespace: o.cgroupns }),
+        ...(Object.keys(namespacePaths).length > 0 && { namespacePaths }),
+        ...(o.cgroupParent !== undefined && { cgroupsPath: posix.join(o.cgroupParent, id) }),
+        ...(o.ulimits && { rlimits: lastOfEachType(o.ulimits) }),
+        ...(o.resources && { resources: o.resources }),
+        ...(o.noNewPrivileges && { noNewPrivileges: true }),
+        ...(o.seccompUnconfined && { seccomp: false }),
+        ...(o.shmSize !== undefined && { shmSize: o.shmSize }),
+        ...(o.devices?.length && { devices: addedDevices(o.devices) }),
         ...(ns.uidMappings && { uidMappings: ns.uidMappings, gidMappings: ns.gidMappings ?? ns.uidMappings }),
         ...(ns.path !== undefined && { userNamespacePath: ns.path }),
       });
       return await runContainer({
-        runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id: `barge-${b.container.id.slice(0, 12)}-${randomHex(4)}`,
+        runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id,
         stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit',
+        ...(o.runtimeFlags?.length && { globalFlags: o.runtimeFlags.map((f) => `--${f.replace(/^-+/, '')}`) }),
+        ...(o.noPivot && { runFlags: ['--no-pivot'] }),
       });
     } finally {
       await rm(runDir, { recursive: true, force: true });
     }
   });
+}
+
+/** The first run setting that chroot isolation cannot apply, by its flag; undefined when none. */
+function chrootUnhonoured(o: RunOptions): string | undefined {
+  const flags: [unknown, string][] = [
+    [o.ulimits?.length, '--ulimit'], [o.resources, '--memory/--cpu-* limits'], [o.devices?.length, '--device'], [o.shmSize, '--shm-size'],
+    [o.noNewPrivileges, '--security-opt no-new-privileges'], [o.seccompUnconfined, '--security-opt seccomp=unconfined'],
+    [o.pid, '--pid'], [o.ipc, '--ipc'], [o.uts, '--uts'], [o.cgroupns, '--cgroupns'], [o.cgroupParent, '--cgroup-parent'],
+    [o.networkPath, '--network ns:PATH'], [o.runtimeFlags?.length, '--runtime-flag'], [o.noPivot, '--no-pivot'],
+  ];
+  return flags.find(([v]) => v !== undefined && v !== 0 && v !== false)?.[1];
 }
 
 /** Image env first, then the caller's: later KEY= entries replace earlier ones. */
@@ -116,18 +233,49 @@ export async function readEnvFiles(files: readonly string[]): Promise<string[]> 
   return out;
 }
 
+interface EtcSettings {
+  hostname: string;
+  network: string;
+  noHosts: boolean;
+  addHost: readonly string[];
+  dns: readonly string[];
+  dnsOptions: readonly string[];
+  dnsSearch: readonly string[];
+}
+
 /** Per-run /etc/hosts, /etc/resolv.conf and /etc/hostname: mounted, never committed. */
-async function etcFiles(runDir: string, hostname: string, network: string, noHosts: boolean): Promise<MountSpec[]> {
-  const hosts = `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
-  const resolv = network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '';
+async function etcFiles(runDir: string, s: EtcSettings): Promise<MountSpec[]> {
+  const hosts = `${extraHostLines(s.addHost)}127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${s.hostname}\n`;
+  const files: [string, string][] = [];
+  if (!s.noHosts) files.push(['hosts', hosts]);
+  // --dns none: no resolv.conf of barge's, the image's stays (as Buildah).
+  if (!s.dns.includes('none')) files.push(['resolv.conf', resolvConf(s.network === 'host' ? await readFile('/etc/resolv.conf', 'utf8').catch(() => '') : '', s)]);
   // The name the run's own UTS namespace has, whatever its network (as Buildah's /etc/hostname).
-  const files: [string, string][] = [...(noHosts ? [] : [['hosts', hosts] as [string, string]]), ['resolv.conf', resolv], ['hostname', `${hostname}\n`]];
+  files.push(['hostname', `${s.hostname}\n`]);
   const out: MountSpec[] = [];
   for (const [name, content] of files) {
     await writeFile(join(runDir, name), content);
     out.push({ destination: `/etc/${name}`, type: 'bind', source: join(runDir, name), options: ['rbind', 'rprivate'] });
   }
   return out;
+}
+
+/**
+ * The run's resolv.conf: the host's (for the host's network), with its search domains, name servers
+ * and options each replaced by --dns-search, --dns and --dns-option where given, in Buildah's order.
+ */
+export function resolvConf(base: string, s: Pick<EtcSettings, 'dns' | 'dnsOptions' | 'dnsSearch'>): string {
+  if (!s.dns.length && !s.dnsOptions.length && !s.dnsSearch.length) return base;
+  const lines = base.split('\n').map((l) => l.trim());
+  const field = (key: string): string[] => lines.filter((l) => new RegExp(`^${key}\\s`).test(l)).flatMap((l) => l.split(/\s+/).slice(1));
+  const search = s.dnsSearch.length ? s.dnsSearch.filter((d) => d !== '.') : field('search');
+  const servers = s.dns.length ? s.dns : field('nameserver');
+  const options = s.dnsOptions.length ? s.dnsOptions : field('options');
+  return [
+    ...(search.length ? [`search ${search.join(' ')}`] : []),
+    ...servers.map((n) => `nameserver ${n}`),
+    ...(options.length ? [`options ${options.join(' ')}`] : []),
+  ].map((l) => `${l}\n`).join('');
 }
 
 /** Mount propagation modes and the bind options passed to the runtime as given. */
@@ -216,7 +364,7 @@ export function checkedMount(s: string, types: readonly MountType[]): { type: Mo
 }
 
 /** --mount type=bind,src=…,dst=…[,ro][,bind-propagation=P][,bind-nonrecursive] and type=tmpfs,dst=…[,tmpfs-size=S][,tmpfs-mode=M] */
-export function parseMounts(specs: string[]): MountSpec[] {
+export function parseMounts(specs: string[], baseDir = '.'): MountSpec[] {
   return specs.map((s) => {
     const { type, kv, flags, dst, ro } = checkedMount(s, ['bind', 'tmpfs']);
     if (type === 'tmpfs') {
@@ -231,7 +379,7 @@ export function parseMounts(specs: string[]): MountSpec[] {
     const propagation = kv.get('bind-propagation');
     if (propagation !== undefined && !BIND_FLAGS.slice(0, 8).includes(propagation)) throw new Error(`invalid bind-propagation "${propagation}" in "${s}"`);
     return {
-      destination: dst, type: 'bind', source: resolvePath(src),
+      destination: dst, type: 'bind', source: resolvePath(baseDir, src),
       options: [flags.has('bind-nonrecursive') ? 'bind' : 'rbind', ...(ro ? ['ro'] : []), ...(propagation ? [propagation] : [])],
     };
   });

@@ -122,6 +122,10 @@ export interface RunOptions {
    * false they are neither forwarded nor end barge, which waits for the container as before.
    */
   sigProxy?: boolean;
+  /** Options for the runtime before its command (Buildah's --runtime-flag), e.g. --debug. */
+  globalFlags?: string[];
+  /** Options of the runtime's `run` command, e.g. --no-pivot. */
+  runFlags?: string[];
 }
 
 /** What Podman's signal proxy forwards: every catchable signal a user sends, not job control or SIGCHLD/SIGPIPE/SIGWINCH. */
@@ -202,7 +206,7 @@ function runForeground(
   const pipe = o.stdio === 'pipe';
   // --log-format json without --log: each runtime reports its own failures as one JSON line on
   // stderr, which is what lets the relay tell them apart from the container's output.
-  const args = [...base, '--log-format', 'json', 'run', '--bundle', o.bundleDir, o.id];
+  const args = [...base, ...(o.globalFlags ?? []), '--log-format', 'json', 'run', ...(o.runFlags ?? []), '--bundle', o.bundleDir, o.id];
   const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] : [closedInput(o) ? 'ignore' : 'inherit', 'inherit', 'pipe'];
   const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
 

@@ -46,7 +46,11 @@ export interface SpecOptions {
   rlimits?: { type: string; soft: number; hard: number }[];
   noNewPrivileges?: boolean;
   annotations?: Record<string, string>;
-  resources?: { memory?: number; cpus?: number; pidsLimit?: number };
+  resources?: SpecResourceLimits;
+  /** Namespaces to join rather than make (ns:PATH); a type named here is joined whatever its mode above. */
+  namespacePaths?: Partial<Record<NamespaceType, string>>;
+  /** The container's cgroup (Buildah's --cgroup-parent joined with the container's id); the runtime's default when absent. */
+  cgroupsPath?: string;
   /** For rootless work: uid/gid mappings; when given the container gets a user namespace. */
   uidMappings?: IdMapping[];
   gidMappings?: IdMapping[];
@@ -72,6 +76,19 @@ export interface SpecOptions {
   shmSize?: number;
   /** --device: host device nodes for the container, each with the access its cgroup rule allows. */
   devices?: AddedDevice[];
+}
+
+/** Cgroup limits: memory and swap in bytes (swap: memory plus swap, -1 unlimited), CFS period and quota in µs, CPU shares, cpusets. */
+export interface SpecResourceLimits {
+  memory?: number;
+  memorySwap?: number;
+  cpus?: number;
+  cpuShares?: number;
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  pidsLimit?: number;
 }
 
 /** A host device given to the container: the node the runtime makes, the host's path, the access (r, w, m). */
@@ -133,8 +150,8 @@ export interface SpecDeviceRule {
 
 export interface SpecResources {
   devices: SpecDeviceRule[];
-  memory?: { limit: number };
-  cpu?: { quota: number; period: number };
+  memory?: { limit?: number; swap?: number };
+  cpu?: { quota?: number; period?: number; shares?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
 }
 
@@ -335,7 +352,7 @@ export function hardLimits(limitsFile = '/proc/self/limits'): Map<string, number
   return out;
 }
 
-function normalizeRlimitType(type: string): string {
+export function normalizeRlimitType(type: string): string {
   const up = type.trim().toUpperCase();
   const full = up.startsWith('RLIMIT_') ? up : `RLIMIT_${up}`;
   if (!Object.values(RLIMIT_NAMES).includes(full)) throw new Error(`unknown rlimit "${type}"`);
@@ -616,6 +633,11 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   }
   if (userns) namespaces.push({ type: 'user' });
   else if (o.userNamespacePath !== undefined) namespaces.push({ type: 'user', path: o.userNamespacePath });
+  for (const [type, nsPath] of Object.entries(o.namespacePaths ?? {}) as [NamespaceType, string][]) {
+    const i = namespaces.findIndex((n) => n.type === type);
+    if (i < 0) namespaces.push({ type, path: nsPath });
+    else namespaces[i] = { type, path: nsPath };
+  }
 
   // User mounts on a default destination replace the default (e.g. a bigger /dev/shm).
   const extra = (o.mounts ?? []).map(userMount);
@@ -640,6 +662,17 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     const period = 100_000;
     resources.cpu = { quota: Math.round(r.cpus * period), period };
   }
+  if (r.memorySwap !== undefined) {
+    if (!Number.isInteger(r.memorySwap) || (r.memorySwap <= 0 && r.memorySwap !== -1)) throw new Error(`invalid memory swap limit ${r.memorySwap}`);
+    resources.memory = { ...resources.memory, swap: r.memorySwap };
+  }
+  const cpu: NonNullable<SpecResources['cpu']> = { ...resources.cpu };
+  if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
+  if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
+  if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
+  if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
   if (r.pidsLimit !== undefined) {
     if (!Number.isInteger(r.pidsLimit)) throw new Error(`invalid pids limit ${r.pidsLimit}`);
     resources.pids = { limit: r.pidsLimit };
@@ -653,8 +686,9 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   };
   if (o.privileged) linux.devices = hostDevices();
   addDevices(o.devices ?? [], linux, mounts, inNs);
-  // cgroupsPath is deliberately left unset: runc and crun then both use "/<container id>" under each
-  // hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
+  // cgroupsPath is left unset unless asked for: runc and crun then both use "/<container id>" under
+  // each hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
+  if (o.cgroupsPath !== undefined) linux.cgroupsPath = o.cgroupsPath;
   if (userns) {
     linux.uidMappings = uidMaps.map((m) => ({ ...m }));
     linux.gidMappings = gidMaps.map((m) => ({ ...m }));

@@ -25,6 +25,13 @@ export function sh(env: Env, ctr: string, script: string, runFlags: string[] = [
   return env.bargeOk(['run', ...runFlags, ctr, '--', 'sh', '-c', script]);
 }
 
+/** The effective capability mask in a /proc/PID/status text. */
+export function capEff(status: string): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  if (!m) throw new Error(`no CapEff in:\n${status}`);
+  return BigInt(`0x${m[1]}`);
+}
+
 /** A new working container from `image`; returns its name. */
 export function from(env: Env, image = 'busybox', extra: string[] = []): Promise<string> {
   return env.bargeOk(['from', ...extra, image]);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BARGE_BIN, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { expectCode, expectError, from, sh } from './lib.ts';
+import { capEff, expectCode, expectError, from, sh } from './lib.ts';
 
 let env: Env;
 let ctr: string;
@@ -23,11 +23,6 @@ const CAP_SYS_ADMIN = 21n;
 const CAP_CHOWN = 0n;
 const CAP_NET_RAW = 13n;
 
-function capEff(status: string): bigint {
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  if (!m) throw new Error(`no CapEff in:\n${status}`);
-  return BigInt(`0x${m[1]}`);
-}
 
 describe('exit codes', () => {
   it('is the command\'s own exit code', async () => {

@@ -295,13 +295,10 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         : pullOpt === 'ifnewer' ? 'newer' : (pullOpt as PullPolicy);
     const ts = str(o.timestamp);
     if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
-    const network = str(o.network);
-    let net: 'host' | 'none' | 'private' | undefined;
-    if (network !== undefined) {
-      if (network === 'host' || network === 'none' || network === 'private') net = network;
-      else if (network === 'default' || network === 'bridge' || network === 'slirp4netns' || network === 'pasta') net = 'private';
-      else throw new Error(`unsupported --network "${network}" (host, none, private)`);
-    }
+    const { buildahRunSettings, parseNetwork } = await import('../buildah-run-options.ts');
+    const network = str(o.network) === undefined ? {} : parseNetwork(str(o.network)!);
+    const net = network.network;
+    const run = { ...buildahRunSettings(o, 'build'), ...(network.networkPath !== undefined && { networkPath: network.networkPath }) };
     const format = (str(o.format) ?? process.env.BUILDAH_FORMAT ?? 'oci').toLowerCase();
     if (format !== 'oci' && format !== 'docker') throw new Error(`unrecognized image type "${format}"`);
     const isolation = str(o.isolation);
@@ -347,7 +344,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
           ...(ts !== undefined && { timestamp: Number(ts) }),
           ...(str(o.target) !== undefined && { target: str(o.target)! }),
           ...(net && { network: net }),
-          volumes: list(o.volume), secrets, ssh,
+          volumes: list(o.volume), secrets, ssh, run,
           ...(cacheTtlMs !== undefined && { cacheTtlMs }),
           // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
           ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),

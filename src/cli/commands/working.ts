@@ -9,12 +9,16 @@ import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
 import { localImageName } from '../../image/reference.ts';
 import { execInteractive } from '../../sys/exec.ts';
+import { ContainerError } from '../../containers/record.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
 export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const { buildahRunSettings } = await import('../buildah-run-options.ts');
+  const run = buildahRunSettings(o, 'from');
+  if (run.volumes) (await import('../../primitives/run.ts')).parseVolumes(run.volumes);
   const store = await openStore(g);
   const userns = usernsFromOptions(o);
   const pull = str(o.pull) === 'false' ? 'never' : str(o.pull) === 'true' ? 'always' : (str(o.pull) as PullPolicy | undefined);
@@ -31,7 +35,10 @@ export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     ...(pull && { pull }),
     ...(str(o.isolation) && { isolation: str(o.isolation) === 'chroot' ? 'chroot' : 'oci' }),
     ...(userns && { userns }),
+    run,
+    ...(str(o.format) && { format: str(o.format) as 'oci' | 'docker' }),
   });
+  if (str(o.cidfile) !== undefined) await writeFile(str(o.cidfile)!, b.container.id);
   print(b.container.name);
 }
 
@@ -61,21 +68,49 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
   });
 }
 
+/**
+ * The options of barge's run that are Podman's alone: Buildah's run does not have them, so a
+ * working container's run refuses them rather than run without what was asked for.
+ */
+const PODMAN_RUN_ONLY = [
+  'name', 'interactive', 'rm', 'envFile', 'workdir', 'entrypoint', 'tmpfs', 'readOnly', 'readOnlyTmpfs', 'label', 'stopSignal',
+  'stopTimeout', 'logDriver', 'pidsLimit', 'memory', 'cpus', 'ulimit', 'securityOpt', 'privileged', 'restart', 'cidfile', 'replace',
+  'conmonPidfile', 'init', 'initPath', 'addHost', 'groupAdd', 'shmSize', 'device', 'detach', 'sigProxy',
+] as const;
+
+/** The options of barge's run that are Buildah's alone (for a working container's run). */
+const BUILDAH_RUN_ONLY = ['pid', 'ipc', 'uts', 'cgroupns', 'runtimeFlag', 'contextdir'] as const;
+
+const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
 export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   // Buildah's `run CONTAINER CMD` when the operand is a working container, else Podman's `run IMAGE [CMD]`.
   const operand = args[0] ? (await openStore(g)).findContainer(args[0]) : undefined;
-  if (!operand || operand.kind !== 'builder') return (await import('./containers.ts')).runContainerCmd(g, args, o);
+  if (!operand || operand.kind !== 'builder') {
+    const buildahOnly = [...BUILDAH_RUN_ONLY.filter((k) => o[k] !== undefined).map(flagName), ...(o.pivot === false ? ['--no-pivot'] : [])];
+    if (buildahOnly.length) throw new ContainerError(`${buildahOnly[0]} is an option of buildah run (of a working container), not of podman run: "${args[0] ?? ''}" is not a working container`);
+    return (await import('./containers.ts')).runContainerCmd(g, args, o);
+  }
+  const podmanOnly = PODMAN_RUN_ONLY.filter((k) => o[k] !== undefined);
+  if (podmanOnly.length) {
+    throw new ContainerError(`${flagName(podmanOnly[0]!)} is not an option of buildah run: "${operand.name}" is a working container (podman run takes it, for an image)`);
+  }
   const runtime = await selectedRuntime(g);
   const [ctr, ...rest] = args;
   const argv = dropDashes(rest);
   const store = await openStore(g);
   const b = loadBuilder(store, ctr!);
   const network = str(o.network) ?? str(o.net);
-  if (network && !['host', 'none', 'private'].includes(network)) throw new Error(`unsupported network mode "${network}" (host, none, private)`);
   const { runInBuilder } = await import('../../primitives/run.ts');
+  const { namespaceSettings, parseNetwork } = await import('../buildah-run-options.ts');
   const userns = usernsFromOptions(o);
   const isolation = str(o.isolation);
   return runInBuilder(store, b, argv, {
+    ...(network && parseNetwork(network)),
+    ...namespaceSettings(o),
+    ...(o.pivot === false && { noPivot: true }),
+    ...(list(o.runtimeFlag).length && { runtimeFlags: list(o.runtimeFlag) }),
+    ...(str(o.contextdir) && { contextDir: str(o.contextdir)! }),
     ...(userns && { userns }),
     // "rootless" is Buildah's name for the OCI runtime run rootless, which is what barge does anyway.
     ...(isolation && { isolation: isolation === 'chroot' ? 'chroot' : 'oci' }),
@@ -84,7 +119,6 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     env: list(o.env),
     volumes: list(o.volume),
     mounts: list(o.mount),
-    ...(network && { network: network as 'host' | 'none' | 'private' }),
     capAdd: list(o.capAdd),
     capDrop: list(o.capDrop),
     terminal: !!(o.tty || o.terminal),
