@@ -8,6 +8,7 @@ import type { PullPolicy } from '../../primitives/from.ts';
 import type { Store } from '../../store/store.ts';
 import type { RemoteCache } from '../../containerfile/interpreter.ts';
 import { platformFlags } from '../platform.ts';
+import { retryFlags } from '../retry-flags.ts';
 import { parsePlatform } from '../../image/manifest.ts';
 
 type Opts = Record<string, unknown>;
@@ -187,6 +188,8 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     args.push(o.pull);
     o.pull = 'true';
   }
+  // A bad --retry or --retry-delay fails before anything is built, not at the first pull.
+  retryFlags(o);
   const temps: string[] = [];
   const stop: (() => void)[] = [];
   try {

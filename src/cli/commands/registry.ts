@@ -11,6 +11,7 @@ import { lookupCredentials, normalizeAuthKey, removeCredentials, storeCredential
 import { RegistryClient, readBody, type Credentials } from '../../image/registry/client.ts';
 import { isInsecureRegistry, loadRegistriesConf, loadTLSFiles, pushEndpoint, resolveShortName } from '../../image/registry/registries-conf.ts';
 import { parseDuration } from '../../primitives/config.ts';
+import { retryFlags } from '../retry-flags.ts';
 import { parseReference } from '../../image/reference.ts';
 import {
   clientFor,
@@ -60,23 +61,7 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
   if (token) out.registryToken = token;
   const authfile = str(o[key('authfile')]) ?? str(o.authfile);
   if (authfile) out.authfile = authfile;
-  // Skopeo's --retry-times, Podman's and Buildah's --retry and --retry-delay.
-  const retries = o.retryTimes ?? o.retry;
-  if (retries !== undefined) {
-    const n = Number(retries);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`invalid --${o.retryTimes !== undefined ? 'retry-times' : 'retry'} ${JSON.stringify(retries)}: expected a number of retries`);
-    out.retryTimes = n;
-  }
-  const delay = str(o.retryDelay);
-  if (delay !== undefined) {
-    let ns: number;
-    try {
-      ns = parseDuration(delay);
-    } catch (e) {
-      throw new Error(`invalid --retry-delay ${JSON.stringify(delay)}: ${(e as Error).message}`, { cause: e });
-    }
-    out.retryDelayMs = Math.max(0, Math.round(ns / 1e6));
-  }
+  Object.assign(out, retryFlags(o));
   const policy = str(o.signaturePolicy) ?? str(o.policy);
   if (policy) out.signaturePolicy = policy;
   if (o.insecurePolicy === true) out.insecurePolicy = true;

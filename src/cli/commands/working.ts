@@ -5,6 +5,7 @@ import { openStore, print, warn, selectedRuntime, usernsFromOptions, ExitError, 
 import type { ContainerRecord } from '../../store/store.ts';
 import { fromImage, type PullPolicy } from '../../primitives/from.ts';
 import { platformFlags } from '../platform.ts';
+import { retryFlags } from '../retry-flags.ts';
 import { loadBuilder, saveBuilder } from '../../primitives/builder.ts';
 import type { ConfigOptions } from '../../primitives/config.ts';
 import { localImageName } from '../../image/reference.ts';
@@ -18,6 +19,8 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : [])
 export async function fromCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const { buildahRunSettings } = await import('../buildah-run-options.ts');
   const run = buildahRunSettings(o, 'from');
+  // A bad --retry or --retry-delay fails before a container is made, not at the first pull.
+  retryFlags(o);
   if (run.volumes) (await import('../../primitives/run.ts')).parseVolumes(run.volumes);
   const store = await openStore(g);
   const userns = usernsFromOptions(o);
