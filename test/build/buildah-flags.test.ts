@@ -7,7 +7,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
+import { BARGE_BIN, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
 import { buildOk, context, imageJSON, noContainers, readFiles } from './lib.ts';
 
@@ -105,6 +105,9 @@ describe('-o/--output', () => {
     // Only the archive is on stdout: tar reads it to the end.
     expect(execFileSync('tar', ['-tf', piped], { encoding: 'utf8' })).toContain('dist/out.txt');
     expect(r.stderr).toContain('STEP 1/2: FROM busybox AS build');
+    // A reader that stops early ends the copy, and the container it was read through is removed.
+    execFileSync('sh', ['-c', `"${BARGE_BIN}" --root "${env.root}" --runroot "${env.runroot}" build -q -o - "${ctx}" | head -c 512 > /dev/null`]);
+    await noContainers(env);
     const bad = await env.barge(['build', '-o', 'type=registry,dest=x', ctx]);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toContain('type must be local or tar');

@@ -161,7 +161,13 @@ async function writeOutput(store: Store, imageId: string, out: Output): Promise<
     if (out.type === 'tar') {
       const { pipeline } = await import('node:stream/promises');
       const { createWriteStream } = await import('node:fs');
-      await pipeline(tar, out.dest === '-' ? process.stdout : createWriteStream(out.dest));
+      // Standard output through a stream of its own: a reader that stops early (`| head`) must end
+      // this pipeline, not barge (the EPIPE handler of process.stdout exits at once), so that the
+      // container below is still removed.
+      const sink = out.dest === '-' ? createWriteStream('', { fd: 1, autoClose: false }) : createWriteStream(out.dest);
+      await pipeline(tar, sink).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') throw e;
+      });
     } else {
       const { mkdir } = await import('node:fs/promises');
       const { applyTar } = await import('../../store/tar-apply.ts');
