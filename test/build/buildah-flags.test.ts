@@ -157,6 +157,18 @@ describe('working-container commands', () => {
     expect((await imageJSON(env, 'with-features')).OCIv1).toMatchObject({ 'os.features': ['b'] });
   });
 
+  it('rename gives a working container a new name, with Buildah\'s messages for the same name and a taken one', async () => {
+    const c = await env.bargeOk(['from', '--name', 'ren-old', 'busybox']);
+    await env.bargeOk(['from', '--name', 'ren-taken', 'busybox']);
+    await env.bargeOk(['rename', c, 'ren-new']);
+    expect(await env.bargeOk(['containers', '--filter', 'name=^ren-', '--format', '{{.ContainerName}}'])).toBe('ren-new\nren-taken');
+    const same = await env.barge(['rename', 'ren-new', 'ren-new']);
+    expect([same.code, same.stderr.trim()]).toEqual([125, 'Error: renaming a container with the same name as its current name']);
+    const taken = await env.barge(['rename', 'ren-new', 'ren-taken']);
+    expect(taken.code).toBe(125);
+    expect(taken.stderr).toContain('The container name "ren-taken" is already in use by container');
+  });
+
   it('containers --filter selects by name, id and ancestor; a bad key says which exist', async () => {
     const a = await env.bargeOk(['from', '--name', 'filt-a', 'busybox']);
     await env.bargeOk(['from', '--name', 'filt-b', 'scratch']);

@@ -363,6 +363,15 @@ export async function renameCmd(g: GlobalOptions, args: string[]): Promise<void>
   const store = await openStore(g);
   const [ref, name] = args as [string, string];
   if (!CONTAINER_NAME.test(name)) throw new ExitError(`names must match ${CONTAINER_NAME.source.slice(1, -1)}: invalid argument`, 125);
+  const wc = store.findContainer(ref);
+  if (wc?.kind === 'builder') {
+    // Buildah's rename, with its messages.
+    if (wc.name === name) throw new ExitError('renaming a container with the same name as its current name', 125);
+    const holder = store.findContainer(name);
+    if (holder && holder.name === name) throw new ExitError(`The container name "${name}" is already in use by container "${holder.id}"`, 125);
+    store.renameContainer(wc.id, name);
+    return;
+  }
   const c = loadContainer(store, ref);
   if (c.record.name === name) return;
   try {
