@@ -2,6 +2,7 @@
 // commit straight to a registry with --tls-verify, commit --unsetenv and --manifest, pull
 // --all-tags and --policy, push --all of a manifest list, --retry/--retry-delay, and the options
 // refused with a reason.
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEnv, type BargeResult, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
@@ -82,6 +83,34 @@ describe('pull', () => {
     const bad = await run(['pull', '--policy', 'sometimes', 'busybox']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toContain('invalid --policy "sometimes"');
+  });
+});
+
+describe('retries', () => {
+  it('--retry retries a refused connection until the registry is up; without it the pull fails at once', async () => {
+    await ok(['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/late/bb:v1`]);
+    // A port nothing listens on yet, then a forwarder to the registry on it.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const late = `127.0.0.1:${port}/late/bb:v1`;
+    const refused = await h.run(other, ['pull', '-q', '--tls-verify=false', late]);
+    expect(refused.code).toBe(125);
+    expect(refused.stderr).toMatch(/connection refused|ECONNREFUSED/);
+
+    const [regHost, regPort] = reg.host.split(':') as [string, string];
+    const pulling = h.run(other, ['pull', '-q', '--tls-verify=false', '--retry', '5', '--retry-delay', '200ms', late]);
+    await new Promise((r) => setTimeout(r, 500));
+    const forwarder: Server = createServer((c) => c.pipe(connect(Number(regPort), regHost)).pipe(c)).listen(port, '127.0.0.1');
+    try {
+      const r = await pulling;
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      forwarder.close();
+    }
   });
 });
 

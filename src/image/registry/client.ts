@@ -393,7 +393,10 @@ export class RegistryClient {
       try {
         res = await attempt();
       } catch (e) {
-        if (i < max && isTransientNetworkError(e)) {
+        // A refused connection is retried only when retries were asked for (--retry, --retry-times):
+        // by default a registry that is not there fails at once, as it does with Podman.
+        const refused = (e as NodeJS.ErrnoException | null)?.code === 'ECONNREFUSED' && this.#opts.retryTimes !== undefined;
+        if (i < max && (isTransientNetworkError(e) || refused)) {
           await sleep(base * 2 ** i);
           continue;
         }
