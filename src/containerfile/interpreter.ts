@@ -51,6 +51,8 @@ export interface BuildOptions {
   osFeatures?: string[];
   /** --from: the image of the first FROM instead of the one it names. */
   fromOverride?: string;
+  /** --omit-history: the final image has no history. */
+  omitHistory?: boolean;
   /** Buildah's --skip-unused-stages (default true): stages the target does not need are not built. */
   skipUnusedStages?: boolean;
   format: ManifestFormat;
@@ -409,7 +411,7 @@ class Interpreter {
       // FROM alone with a config change (default PATH, --label, --annotation): the base image's
       // layers under a new config.
       this.applyCliMeta(st);
-      st.imageId = await this.commitConfigOnly(st, '', []);
+      st.imageId = await this.commitConfigOnly(st, '', [], true);
     }
     return this.finishStage(st, isFinal, layers, prefix);
   }
@@ -462,6 +464,13 @@ class Interpreter {
     if (config.image.config.Shell?.length) st.shell = [...config.image.config.Shell];
     if (!layers) await this.ensureBuilder(st);
     return st;
+  }
+
+  /** What the command line gives the final image (--label, --env, --omit-history, ...): part of the final step's cache key. */
+  private finalMeta(finalStep: boolean): unknown {
+    if (!finalStep) return null;
+    const o = this.o;
+    return [o.labels, o.annotations, o.env ?? [], o.unsetEnv ?? [], o.osVersion ?? null, o.osFeatures ?? [], !!o.omitHistory];
   }
 
   /** The base a stage's FROM names, with the global ARGs expanded; --from replaces the first stage's. */
@@ -552,7 +561,7 @@ class Interpreter {
       // Every step was committed as it ran; the last one is the stage's image.
       if (st.imageId === null) {
         // FROM scratch with nothing else: an empty image.
-        st.imageId = await this.commitConfigOnly(st, '', []);
+        st.imageId = await this.commitConfigOnly(st, '', [], isFinal);
       }
       this.results.set(st.def.index, { imageId: st.imageId, builder: null });
       if (!isFinal) return null;
@@ -575,7 +584,7 @@ class Interpreter {
     const lastEntry = hist.length > st.baseHistory ? hist.pop() : undefined;
     b.state.config.createdBy = lastEntry?.created_by ?? `/bin/sh -c #(nop) ${st.def.from.original}`;
     const res = await commitBuilder(this.store, b, {
-      format: this.o.format, names, squash: this.o.squash, rm: true, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
+      format: this.o.format, names, squash: this.o.squash, rm: true, omitHistory: !!this.o.omitHistory, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
     });
     await this.dropBuilder(st);
     this.results.set(st.def.index, { imageId: res.imageId, builder: null });
@@ -796,14 +805,14 @@ class Interpreter {
     }
     const key = cacheKey({
       v: 1, kind: 'config', parent: this.parentKey(st), createdBy, config: st.config.image.config, author: st.config.image.author ?? null,
-      annotations: st.config.annotations, format: this.o.format, ts: this.o.timestamp ?? null, extraKey,
+      annotations: st.config.annotations, format: this.o.format, ts: this.o.timestamp ?? null, extraKey, final: this.finalMeta(finalStep),
     });
     const hit = await this.cached(key);
     if (hit) {
       await this.useCached(st, hit);
       return;
     }
-    st.imageId = await this.commitConfigOnly(st, createdBy, []);
+    st.imageId = await this.commitConfigOnly(st, createdBy, [], finalStep);
     // Reloaded, so the next step sees the config exactly as a later cache hit would.
     st.config = await this.imageState(st.imageId);
     await this.record(key, st.imageId);
@@ -839,15 +848,16 @@ class Interpreter {
   }
 
   /** An image with the parent's layers and the working config plus one empty_layer history entry. */
-  private async commitConfigOnly(st: Stage, createdBy: string, names: string[]): Promise<string> {
+  private async commitConfigOnly(st: Stage, createdBy: string, names: string[], final = false): Promise<string> {
     const parent = st.imageId ? this.store.getImage(st.imageId) : undefined;
     const chain = parent ? this.store.layerChain(parent.topLayer) : [];
     const image = structuredClone(st.config.image);
     const created = this.now();
     image.created = created;
     image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
-    image.history = [...(image.history ?? [])];
-    if (createdBy) image.history.push({ created, created_by: createdBy, empty_layer: true });
+    const omit = final && !!this.o.omitHistory;
+    image.history = omit ? [] : [...(image.history ?? [])];
+    if (createdBy && !omit) image.history.push({ created, created_by: createdBy, empty_layer: true });
     st.config.image.history = structuredClone(image.history);
     const img = await writeImage(this.store, image, chain, { format: this.o.format, annotations: st.config.annotations, names, created });
     return img.id;
@@ -872,7 +882,9 @@ class Interpreter {
     b.state.config = structuredClone(st.config);
     b.state.config.createdBy = createdBy;
     // rm: the step's container is not used again, so the commit may take its upper dir as the layer.
-    const res = await commitBuilder(this.store, b, { format: this.o.format, names: [], rm: true, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }) });
+    const res = await commitBuilder(this.store, b, {
+      format: this.o.format, names: [], rm: true, omitHistory: finalStep && !!this.o.omitHistory, ...(this.o.timestamp !== undefined && { timestamp: this.o.timestamp }),
+    });
     await this.dropBuilder(st);
     st.imageId = res.imageId;
     st.config = await this.imageState(res.imageId);
@@ -928,7 +940,7 @@ class Interpreter {
         if (f.value !== 'sandbox') this.fail(ins, `RUN --security=${f.value} is not supported`);
       }
     }
-    const key = cacheKey({ v: 1, kind: 'run', parent: this.parentKey(st), argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+    const key = cacheKey({ v: 1, kind: 'run', parent: this.parentKey(st), argv, args, mounts: mountKey, network: network ?? null, config: st.config.image.config, format: this.o.format, ts: this.o.timestamp ?? null, final: this.finalMeta(finalStep) });
     await this.changeStep(st, createdBy, layers, finalStep, key, async (b) => {
       const ro: RunOptions = {
         ...this.o.run,
@@ -1163,7 +1175,7 @@ class Interpreter {
       contentHash = cacheKey(parts);
       key = urls.length
         ? null
-        : cacheKey({ v: 1, kind: ins.keyword, parent: this.parentKey(st), parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: finalStep ? this.o.labels.concat(this.o.annotations) : null });
+        : cacheKey({ v: 1, kind: ins.keyword, parent: this.parentKey(st), parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: this.finalMeta(finalStep) });
     }
     const kind = multi ? 'multi' : (await lstat(sources[0] ? join(sources[0].root, sources[0].rel) : '/nonexistent').catch(() => null))?.isDirectory() ? 'dir' : 'file';
     // Buildah names the destination as written, before expansion.

@@ -15,7 +15,7 @@ export interface CommitOptions {
   /** Seconds since the epoch: clamps file times and the created dates, for reproducible images. */
   timestamp?: number;
   rm?: boolean;
-  /** Leave the history entry out (Buildah's --omit-history). */
+  /** No history at all in the image (Buildah's --omit-history). */
   omitHistory?: boolean;
 }
 
@@ -65,7 +65,8 @@ async function registerCommit(store: Store, b: Builder, opts: CommitOptions, lay
   const image = structuredClone(b.state.config.image);
   image.created = created;
   image.rootfs = { type: 'layers', diff_ids: chain.map((l) => l.diffId) };
-  const history = opts.squash ? [] : [...(image.history ?? [])];
+  // Buildah's --omit-history leaves the image without any history, its base's included.
+  const history = opts.squash || opts.omitHistory ? [] : [...(image.history ?? [])];
   if (!opts.omitHistory) {
     history.push({
       created,

@@ -67,6 +67,29 @@ describe('what the built image gets', () => {
     expect(cfg['os.features']).toEqual(['win32k']);
   });
 
+  it('--omit-history leaves the image without history, with and without --layers; commit --omit-history too', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nRUN echo x > /x\nENV A=1\n' });
+    for (const layers of ['--layers=false', '--layers=true']) {
+      await buildOk(env, ctx, [layers, '--omit-history', '-t', 'nohist']);
+      expect((await imageJSON(env, 'nohist')).OCIv1.history ?? [], layers).toEqual([]);
+      await buildOk(env, ctx, [layers, '-t', 'hist']);
+      expect((await imageJSON(env, 'hist')).OCIv1.history.length, layers).toBeGreaterThan(1);
+    }
+    const c = await env.bargeOk(['from', 'busybox']);
+    await env.bargeOk(['commit', '-q', '--rm', '--omit-history', c, 'committed-nohist']);
+    expect((await imageJSON(env, 'committed-nohist')).OCIv1.history ?? []).toEqual([]);
+  });
+
+  it('with --layers, a cached final step is not reused for other --env, --unsetenv or --os-version values', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nRUN echo x > /x\n' });
+    await buildOk(env, ctx, ['--layers', '--env', 'V=1', '-t', 'env1']);
+    await buildOk(env, ctx, ['--layers', '--env', 'V=2', '--os-version', '2', '-t', 'env2']);
+    const envOf = async (img: string): Promise<string[]> => ((await imageJSON(env, img)).OCIv1 as unknown as { config: { Env: string[] } }).config.Env;
+    expect(await envOf('env1')).toContain('V=1');
+    expect(await envOf('env2')).toContain('V=2');
+    expect((await imageJSON(env, 'env2')).OCIv1).toMatchObject({ 'os.version': '2' });
+  });
+
   it('--ignorefile replaces the context\'s .containerignore', async () => {
     const ctx = await context(env, { Containerfile: 'FROM busybox\nCOPY . /ctx/\n', '.containerignore': 'a.txt\n', 'a.txt': 'a', 'b.txt': 'b' });
     const other = join(env.tmp, 'other.ignore');
