@@ -176,15 +176,13 @@ export function parseOomScoreAdj(v: string | undefined): number | undefined {
   return n;
 }
 
-/** --preserve-fds: every descriptor from 3 on that is to be passed must be open in barge. */
+/**
+ * --preserve-fds: every descriptor from 3 on that is to be passed must have been given to barge.
+ * Node's own descriptors fill the free numbers, so the launcher (bin/barge) counts the ones given.
+ */
 export function checkPreservedFds(n: number): void {
-  for (let fd = 3; fd < 3 + n; fd++) {
-    try {
-      readFileSync(`/proc/self/fdinfo/${fd}`);
-    } catch {
-      throw new ContainerError(`file descriptor ${fd} is not available - the preserve-fds option requires that file descriptors must be passed`);
-    }
-  }
+  const given = Number(process.env._BARGE_INHERITED_FDS ?? 0);
+  if (n > given) throw new ContainerError(`file descriptor ${3 + given} is not available - the preserve-fds option requires that file descriptors must be passed`);
 }
 
 /**

@@ -130,7 +130,8 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
   }
   if (o.terminal) args.push('-t');
   const preserved = o.preserveFds ?? 0;
-  if (preserved > 0) args.push('--preserve-fds', String(preserved));
+  // conmon has no option of its own for them: the runtime's create takes them from conmon.
+  if (preserved > 0) args.push('--runtime-opt', '--preserve-fds', '--runtime-opt', String(preserved));
   if (o.timeout) args.push('--timeout', String(o.timeout));
   // An attach client that detaches (or reaches the end of its input) must not close the
   // container's stdin: the next one attaches to the same session.

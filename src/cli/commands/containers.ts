@@ -14,9 +14,9 @@ import {
 import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
-import { findImage, resolveImage } from '../../image/local-images.ts';
+import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
 import { platformFlags } from '../platform.ts';
-import { parsePullPolicy } from '../../containers/run-options.ts';
+import { checkPreservedFds, parsePullPolicy } from '../../containers/run-options.ts';
 import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
@@ -171,14 +171,16 @@ function attachStreams(o: Opts): string[] {
   return streams;
 }
 
-/** --rmi: the image goes once its container is gone, unless another container uses it (which is no failure of the run). */
-async function removeImageAfterRun(store: Store, imageId: string): Promise<void> {
+/**
+ * --rmi: once its container is gone, the image as run names it goes (only that name, if it has
+ * others), unless another container uses it, which is no failure of the run.
+ */
+async function removeImageAfterRun(store: Store, ref: string): Promise<void> {
   try {
-    const users = store.listContainers().filter((r) => r.imageId === imageId);
-    if (users.length) throw new Error(`image used by ${users[0]!.id}: image is in use by a container`);
-    await store.deleteImage(imageId);
+    const { untagRef } = await import('./images.ts');
+    if (untagRef(store, ref) === undefined) await store.deleteImage(getImage(store, ref).id);
   } catch (e) {
-    process.stderr.write(`Error: removing image ${imageId}: ${(e as Error).message}\n`);
+    process.stderr.write(`Error: ${(e as Error).message}\n`);
   }
 }
 
@@ -188,6 +190,9 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
   const runtime = await selectedRuntime(g);
   try {
     const attach = attachStreams(o);
+    const preserveFds = num(o.preserveFds, '--preserve-fds');
+    // Before the container is made, as Podman checks.
+    if (preserveFds) checkPreservedFds(preserveFds);
     const c = await createFor(store, args, o, runtime);
     let code: number;
     try {
@@ -199,7 +204,7 @@ export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts)
       throw e;
     }
     if (o.detach) print(c.record.id);
-    else if (o.rmi) await removeImageAfterRun(store, c.data.config.imageId);
+    else if (o.rmi) await removeImageAfterRun(store, c.data.config.image);
     return code;
   } catch (e) {
     return rethrow(e);
