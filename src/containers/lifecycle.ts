@@ -38,7 +38,10 @@ export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
 export { ContainerError } from './record.ts';
 
-export interface CreateOptions {
+/** The options kept in the container's config as given. */
+type PlainOptions = 'timezone' | 'passwd' | 'passwdEntry' | 'hostUsers' | 'personality' | 'pidFile' | 'preserveFds' | 'timeout' | 'detachKeys' | 'sdNotify';
+
+export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOptions>> {
   image: string;
   command: string[];
   name?: string;
@@ -97,19 +100,9 @@ export interface CreateOptions {
   labelFiles?: string[];
   annotations?: string[];
   expose?: string[];
-  timezone?: string;
   umask?: string;
-  passwd?: boolean;
-  passwdEntry?: string;
-  hostUsers?: string[];
   sysctls?: string[];
   oomScoreAdj?: string;
-  personality?: string;
-  pidFile?: string;
-  preserveFds?: number;
-  timeout?: number;
-  detachKeys?: string;
-  sdNotify?: string;
   systemd?: string;
   seccompPolicy?: string;
 }
