@@ -37,6 +37,22 @@ function refusedOptions(c: Command, reason: string, ...flags: string[]): Command
   });
 }
 
+/** What run and create cannot do: named, so that a script gets the reason and 125. */
+function podmanCreateRefusals(c: Command): Command {
+  const network = 'barge has no networking beyond --network none, host and private';
+  refusedOptions(c, `${network}, so no ports to publish`, '-p, --publish <port>', '-P, --publish-all');
+  refusedOptions(c, `${network}, so no addresses to choose`, '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
+  refusedOptions(c, 'barge has no pods', '--pod <pod>', '--pod-id-file <file>');
+  refusedOptions(
+    c, 'barge runs no healthchecks', '--health-cmd <command>', '--health-interval <interval>', '--health-retries <n>',
+    '--health-start-period <period>', '--health-timeout <timeout>', '--health-on-failure <action>',
+  );
+  refusedOptions(c, 'barge has no secrets store', '--secret <secret>');
+  refusedOptions(c, 'barge starts no other containers first', '--requires <containers>');
+  refusedOptions(c, 'barge runs containers from images only', '--rootfs');
+  return refusedOptions(c, 'barge does not chroot processes inside the container', '--chrootdirs <dir>');
+}
+
 /** Skopeo's registry commands add credentials spelt apart, anonymous access, a bearer token and retries. */
 function registryOptions(c: Command): Command {
   return registryAccess(c)
@@ -282,9 +298,45 @@ export function buildProgram(only?: string): Command {
       .option('--no-hosts', 'do not create /etc/hosts within the container, instead use the version from the image')
       .option('--group-add <group>', "add additional groups to the primary container process (names from the image's /etc/group, or numbers); 'keep-groups' (crun only) keeps barge's own supplementary groups", collect)
       .option('--shm-size <size>', 'size of /dev/shm (format: <number>[<unit>], where unit = b (bytes), k (kibibytes), m (mebibytes), or g (gibibytes)) (default "65536k")')
-      .option('--device <device>', 'add a host device to the container: HOST-DEVICE[:CONTAINER-DEVICE][:PERMISSIONS], permissions combining r (read), w (write) and m (mknod)', collect);
+      .option('--device <device>', 'add a host device to the container: HOST-DEVICE[:CONTAINER-DEVICE][:PERMISSIONS], permissions combining r (read), w (write) and m (mknod)', collect)
+      .option('--pull <policy>', 'pull the image: always, missing, never or newer (default missing)')
+      .option('--platform <os/arch>', 'platform of the image to pull (conflicts with --arch and --os)')
+      .option('--arch <arch>', 'architecture of the image to pull')
+      .option('--os <os>', 'OS of the image to pull')
+      .option('--variant <variant>', 'architecture variant of the image to pull')
+      .option('--tls-verify [bool]', 'require HTTPS and verify certificates when pulling the image')
+      .option('--authfile <file>', 'auth.json with registry credentials for the pull')
+      .option('-q, --quiet', 'no progress output when pulling the image')
+      .option('--disable-content-trust', 'accepted (Docker\'s; a no-op in Podman too)')
+      .option('--image-volume <mode>', 'what the image\'s VOLUMEs become: bind (anonymous volumes), tmpfs or ignore (default bind)')
+      .option('--unsetenv <name>', 'unset a default environment variable (the image\'s, PATH, TERM, container)', collect)
+      .option('--unsetenv-all', 'unset all default environment variables')
+      .option('--env-host', 'pass all of barge\'s environment variables into the container')
+      .option('--env-merge <env>', 'rewrite a default variable, e.g. PATH=${PATH}:/opt/bin', collect)
+      .option('--http-proxy [bool]', 'pass the host\'s proxy variables (http_proxy, no_proxy, ...) in (default true)')
+      .option('--label-file <file>', 'read KEY=VALUE labels from a file', collect)
+      .option('--annotation <key=value>', 'add an annotation to the container\'s OCI spec', collect)
+      .option('--expose <port>', 'record a port or range (PORT[-PORT][/PROTO]) as exposed', collect)
+      .option('--tz <timezone>', 'the container\'s /etc/localtime: an IANA zone (Asia/Tokyo) or local')
+      .option('--umask <umask>', 'umask of the container\'s process (default 0022)')
+      .option('--passwd [bool]', 'add an /etc/passwd entry for a user the image lacks (default true)')
+      .option('--passwd-entry <entry>', 'the /etc/passwd line to add ($USERNAME, $UID, $GID, $NAME, $HOME expanded)')
+      .option('--hostuser <user>', 'copy the host\'s /etc/passwd entry of this user into the container\'s', collect)
+      .option('--sysctl <key=value>', 'namespaced kernel parameter (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)', collect)
+      .option('--oom-score-adj <n>', 'the container process\'s oom_score_adj (-1000 to 1000)')
+      .option('--personality <domain>', 'execution domain: LINUX or LINUX32')
+      .option('--pidfile <file>', 'write the container process\'s pid to this file')
+      .option('--preserve-fds <n>', 'pass file descriptors 3 to 3+N-1 into the container')
+      .option('--rmi', 'remove the image after the container exits (implies --rm), unless another container uses it')
+      .option('--timeout <seconds>', 'kill the container after this many seconds (0: no limit)')
+      .option('-a, --attach <stream>', 'attach to stdin, stdout or stderr (default: stdout and stderr)', collect)
+      .option('--detach-keys <keys>', 'key sequence that detaches (default "ctrl-p,ctrl-q"; "" disables it)')
+      .option('--sdnotify <mode>', 'conmon or ignore (barge does not pass the notify socket into the container)')
+      .option('--systemd <mode>', 'false, or true (systemd mode only for an init command, which barge refuses)')
+      .option('--seccomp-policy <policy>', 'default (barge reads no seccomp profile from images)')
+      .option('--no-healthcheck', 'accepted: barge runs no healthchecks');
 
-  podmanCreateOptions(
+  podmanCreateRefusals(podmanCreateOptions(
     program
       .command('run')
       .description('Run a command in a new container from an image (Podman), or inside a working container (Buildah)')
@@ -304,16 +356,16 @@ export function buildProgram(only?: string): Command {
       .option('--no-pivot', 'do not use pivot root to jail the process inside the rootfs (a working container\'s run)')
       .option('--runtime-flag <flag>', 'add global flags for the container runtime (a working container\'s run)', collect)
       .option('--contextdir <dir>', 'context directory: relative --mount sources are found there (a working container\'s run)'),
-  ).action(action(async () => (await w()).runCmd));
+  )).action(action(async () => (await w()).runCmd));
 
-  podmanCreateOptions(
+  podmanCreateRefusals(podmanCreateOptions(
     program
       .command('create')
       .description('Create a container from an image without starting it')
       .argument('<image>')
       .argument('[command...]')
       .passThroughOptions(),
-  ).action(action(async () => (await ctr()).createCmd));
+  )).action(action(async () => (await ctr()).createCmd));
 
   // Podman's container verbs, at top level and in the `container` group.
   const containerVerbs = (parent: Command, group: boolean): void => {

@@ -3,8 +3,9 @@
 // detached container: its state is read back from conmon's exit file and /proc.
 
 import { existsSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join, resolve } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
@@ -29,12 +30,19 @@ import { readLog, teeToLog, writeEntries } from './logs.ts';
 import { addedDevices, checkExtraHost, extraHostLines, parseDevice } from './host-access.ts';
 import { checkCapabilities, lastOfEachType, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from './run-flags.ts';
 import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
+import {
+  addPasswdEntries, checkPersonality, checkPreservedFds, checkSdNotify, checkSeccompPolicy, checkSystemd, defaultEnv, imageVolumes, parseExpose, parseOomScoreAdj,
+  parseSysctls, parseUmask, timezoneFile, type EnvOptions,
+} from './run-options.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
 export { ContainerError } from './record.ts';
 
-export interface CreateOptions {
+/** The options kept in the container's config as given. */
+type PlainOptions = 'timezone' | 'passwd' | 'passwdEntry' | 'hostUsers' | 'personality' | 'pidFile' | 'preserveFds' | 'timeout' | 'detachKeys' | 'sdNotify';
+
+export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOptions>> {
   image: string;
   command: string[];
   name?: string;
@@ -84,6 +92,20 @@ export interface CreateOptions {
   shmSize?: string;
   /** --device HOST[:CONTAINER][:PERMISSIONS] values. */
   devices?: string[];
+  /** The image `image` names, already resolved (pulled) for the platform asked for. */
+  imageId?: string;
+  /** --image-volume: bind (default), tmpfs or ignore. */
+  imageVolume?: string;
+  /** --unsetenv, --unsetenv-all, --env-merge, --env-host, --http-proxy. */
+  envOptions?: EnvOptions;
+  labelFiles?: string[];
+  annotations?: string[];
+  expose?: string[];
+  umask?: string;
+  sysctls?: string[];
+  oomScoreAdj?: string;
+  systemd?: string;
+  seccompPolicy?: string;
 }
 
 const lockName = (id: string): string => `container:${id}`;
@@ -173,12 +195,18 @@ function parseCommandString(v: string): string[] {
 
 /** `podman create`: the container row, its config, and nothing running yet. */
 export async function createContainer(store: Store, o: CreateOptions): Promise<Container> {
-  const img = await platformImage(store, getImage(store, o.image), o.image);
+  const img = await platformImage(store, getImage(store, o.imageId ?? o.image), o.image);
   const imgCfg = (await readImageConfig(store, img)).config ?? {};
   const entrypoint = o.entrypoint === undefined ? (imgCfg.Entrypoint ?? []) : o.entrypoint === '' ? [] : parseCommandString(o.entrypoint);
   // A new entrypoint drops the image's Cmd, as with Podman.
   const cmd = o.command.length > 0 ? o.command : o.entrypoint !== undefined ? [] : (imgCfg.Cmd ?? []);
   if (entrypoint.length === 0 && cmd.length === 0) throw new ContainerError('no command or entrypoint provided, and no CMD or ENTRYPOINT from image');
+  checkSystemd(o.systemd, [...entrypoint, ...cmd]);
+  checkSdNotify(o.sdNotify);
+  checkSeccompPolicy(o.seccompPolicy);
+  checkPersonality(o.personality);
+  const oomScoreAdj = parseOomScoreAdj(o.oomScoreAdj);
+  if (o.detachKeys !== undefined) (await import('./attach.ts')).parseDetachKeys(o.detachKeys);
   if (o.name !== undefined && !CONTAINER_NAME.test(o.name)) {
     throw new ContainerError('running container create option: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]*: invalid argument');
   }
@@ -194,9 +222,10 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   if (logDriver !== 'k8s-file' && logDriver !== 'none') throw new ContainerError(`unsupported log driver "${o.logDriver}" (k8s-file, json-file, none)`);
 
   const fromFiles = await readEnvFiles(o.envFiles ?? []);
-  const env = mergeEnv([DEFAULT_PATH, 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], [...fromFiles, ...(o.env ?? [])]);
+  const envOptions = o.envOptions ?? {};
+  const env = mergeEnv(defaultEnv([DEFAULT_PATH, 'TERM=xterm', 'container=podman', ...(imgCfg.Env ?? [])], envOptions), [...fromFiles, ...(o.env ?? [])]);
 
-  const labels = setKeyValues({ ...(imgCfg.Labels ?? {}) }, o.labels ?? []);
+  const labels = setKeyValues({ ...(imgCfg.Labels ?? {}) }, [...(await readEnvFiles(o.labelFiles ?? [], 'label')), ...(o.labels ?? [])]);
   const split = splitVolumeArgs(o.volumes ?? [], o.mounts ?? []);
   const mounts: MountSpec[] = [...parseVolumes(split.binds), ...parseMounts(split.mounts)];
   for (const t of o.tmpfs ?? []) {
@@ -207,11 +236,17 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   for (const m of mounts) {
     if (m.type === 'bind' && !existsSync(m.source)) throw new ContainerError(`statfs ${m.source}: no such file or directory`);
   }
+  imageVolumes(o.imageVolume, Object.keys(imgCfg.Volumes ?? {}), mounts, split.requests);
   const security = parseSecurityOpts(o.securityOpt ?? []);
   const rt = findRuntime(o.runtime);
   if (o.noHosts && (o.addHost ?? []).length > 0) throw new ContainerError('--no-hosts and --add-host cannot be set together');
   const extraHosts = (o.addHost ?? []).map(checkExtraHost);
-  const { groupAdd, annotations } = groupAddOf(o.groupAdd ?? [], rt.name);
+  const { groupAdd, annotations: groupAnnotations } = groupAddOf(o.groupAdd ?? [], rt.name);
+  const annotations = setKeyValues(groupAnnotations, o.annotations ?? []);
+  const sysctl = parseSysctls(o.sysctls ?? [], network);
+  // The image's EXPOSE too, as Podman lists them.
+  const expose = parseExpose([...Object.keys(imgCfg.ExposedPorts ?? {}), ...(o.expose ?? [])]);
+  if (o.timezone !== undefined) timezoneFile(o.timezone);
   const devices = (o.devices ?? []).map(parseDevice);
   const shmSize = o.shmSize === undefined ? undefined : parseShmSize(o.shmSize);
   const resources: ContainerConfig['resources'] = {};
@@ -241,6 +276,21 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     ...(groupAdd.length > 0 && { groupAdd }),
     ...(shmSize !== undefined && { shmSize }),
     ...(devices.length > 0 && { devices }),
+    ...((envOptions.unsetEnvAll || (envOptions.unsetEnv ?? []).length > 0) && { envComplete: true }),
+    ...(expose.length > 0 && { expose }),
+    ...(o.timezone !== undefined && { timezone: o.timezone }),
+    ...(o.umask !== undefined && { umask: parseUmask(o.umask) }),
+    ...(o.passwd === false && { passwd: false }),
+    ...(o.passwdEntry !== undefined && { passwdEntry: o.passwdEntry }),
+    ...((o.hostUsers ?? []).length > 0 && { hostUsers: o.hostUsers }),
+    ...(Object.keys(sysctl).length > 0 && { sysctl }),
+    ...(oomScoreAdj !== undefined && { oomScoreAdj }),
+    ...(o.personality !== undefined && { personality: o.personality }),
+    ...(o.pidFile !== undefined && { pidFile: resolve(o.pidFile) }),
+    ...(o.preserveFds && { preserveFds: o.preserveFds }),
+    ...(o.timeout && { timeout: o.timeout }),
+    ...(o.detachKeys !== undefined && { detachKeys: o.detachKeys }),
+    ...(o.sdNotify !== undefined && { sdNotify: o.sdNotify }),
   };
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
@@ -272,8 +322,9 @@ function runtimeOf(c: Container): RuntimeInfo {
 }
 
 export function pathsOf(store: Store, c: Container): ContainerPaths {
-  const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
-  return c.data.config.conmonPidFile ? { ...p, conmonPidFile: c.data.config.conmonPidFile } : p;
+  const cfg = c.data.config;
+  const p = containerPaths(store, c.record.id, cfg.runtimeName);
+  return { ...p, ...(cfg.conmonPidFile && { conmonPidFile: cfg.conmonPidFile }), ...(cfg.pidFile && { pidFile: cfg.pidFile }) };
 }
 
 /**
@@ -314,6 +365,8 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const user = await resolveUser(rootfs, cfg.user).catch((e: unknown) => {
     throw new ContainerError((e as Error).message, 126);
   });
+  const addedHome = await addPasswdEntries(rootfs, cfg, user, c.record.id);
+  if (addedHome !== undefined) user.home = addedHome;
   const groups = await addedGroups(c, rootfs);
   if (!cfg.workingDir.startsWith('/')) throw new ContainerError(`workdir "${cfg.workingDir}" does not exist on container ${c.record.id}`, 126);
   if (cfg.workingDir !== '/') {
@@ -330,6 +383,11 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     }
   }
   mounts.push(...cfg.mounts, ...(await volumeMountSpecs(store, cfg, rootfs, user)));
+  if (cfg.timezone !== undefined) {
+    // A copy, as Podman's: the zone the container saw at its start, whatever the host's changes.
+    await copyFile(timezoneFile(cfg.timezone), join(p.userdata, 'localtime'));
+    mounts.push({ destination: '/etc/localtime', type: 'bind', source: join(p.userdata, 'localtime'), options: ['rbind', 'rprivate'] });
+  }
   if (cfg.initPath !== undefined) mounts.push({ destination: INIT_DESTINATION, type: 'bind', source: cfg.initPath, options: ['bind', 'ro', 'rprivate'] });
   // Last, so that no tmpfs on /run hides it.
   mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind));
@@ -346,6 +404,11 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     shmSize: cfg.shmSize ?? DEFAULT_SHM_SIZE, devices: addedDevices(cfg.devices ?? []), annotations: cfg.annotations,
     ...(cfg.userns?.uidMappings && { uidMappings: cfg.userns.uidMappings, gidMappings: cfg.userns.gidMappings ?? cfg.userns.uidMappings }),
     ...(cfg.userns?.path !== undefined && { userNamespacePath: cfg.userns.path }),
+    ...(cfg.umask !== undefined && { umask: parseInt(cfg.umask, 8) }),
+    ...(cfg.sysctl && { sysctl: cfg.sysctl }),
+    ...(cfg.oomScoreAdj !== undefined && { oomScoreAdj: cfg.oomScoreAdj }),
+    ...(cfg.personality !== undefined && { personality: cfg.personality }),
+    ...(cfg.envComplete && { envComplete: true }),
   });
   return spec;
 }
@@ -478,14 +541,19 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       await releaseContainer(store, c).catch(() => undefined);
       throw e;
     };
+    // A restart by the policy happens in conmon's exit command, which has no descriptors to pass.
+    const preserveFds = o.byPolicy ? 0 : (c.data.config.preserveFds ?? 0);
     let started;
     try {
+      if (preserveFds) checkPreservedFds(preserveFds);
       started = await createWithConmon({
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
         logPath: c.data.config.logDriver === 'k8s-file' ? p.logPath : null, terminal: c.data.config.terminal,
         stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove && !o.removedByCaller), arg0,
         ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
+        ...(preserveFds && { preserveFds }),
+        ...(c.data.config.timeout && { timeout: c.data.config.timeout }),
       });
     } catch (e) {
       return fail(e);
@@ -516,7 +584,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
  * stdio. Output is also appended to the container's log unless stdin or a terminal is attached.
  * Resolves with the container's exit code (125/126/127 for failures to start it).
  */
-export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean } = {}): Promise<number> {
+export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean; attach?: readonly string[] } = {}): Promise<number> {
   const first = loadContainer(store, ref);
   const id = first.record.id;
   // Under conmon also when a terminal is asked for and barge has none to give: conmon makes the
@@ -542,19 +610,35 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
   const cfg = c.data.config;
   const attachedIn = cfg.interactive || cfg.terminal;
   const log = cfg.logDriver === 'k8s-file' ? p.logPath : null;
+  // -a: a stream not attached still goes to the log.
+  const shown = (stream: 'stdout' | 'stderr'): NodeJS.WritableStream => (!o.attach?.length || o.attach.includes(stream) ? process[stream] : new PassThrough().resume());
   let code: number;
   let error = '';
+  let timedOut = false;
+  const timer = cfg.timeout
+    ? setTimeout(() => {
+        timedOut = true;
+        void signalContainer(store, id, 'SIGKILL').catch(() => undefined);
+      }, cfg.timeout * 1000)
+    : undefined;
   try {
+    if (cfg.preserveFds) checkPreservedFds(cfg.preserveFds);
     code = await runContainer({
       runtime: runtimeOf(c), bundleDir: p.userdata, spec, id, stateRoot: p.stateRoot, sigProxy: o.sigProxy ?? true,
+      ...(cfg.pidFile !== undefined && { pidFile: cfg.pidFile }),
+      ...(cfg.preserveFds && { preserveFds: cfg.preserveFds }),
       ...(attachedIn
         ? { stdio: 'inherit' as const, stdin: cfg.interactive }
-        : { stdio: 'pipe' as const, stdout: teeToLog(process.stdout, 'stdout', log), stderr: teeToLog(process.stderr, 'stderr', log) }),
+        : { stdio: 'pipe' as const, stdout: teeToLog(shown('stdout'), 'stdout', log), stderr: teeToLog(shown('stderr'), 'stderr', log) }),
     });
+    // As conmon's --timeout: the container killed for it exits with -1.
+    if (timedOut) code = -1;
   } catch (e) {
     code = 125;
     error = (e as Error).message;
     process.stderr.write(`Error: ${error}\n`);
+  } finally {
+    clearTimeout(timer);
   }
   await store.withLock(lockName(id), async () => {
     let now: Container;
@@ -575,7 +659,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
   });
   // Once the row is gone, so that the volumes no longer count it as a user.
   if (cfg.autoRemove) await removeAnonymousVolumes(store, c.data.config).catch(() => undefined);
-  return code;
+  return code & 0xff;
 }
 
 /**
@@ -620,7 +704,7 @@ async function startFollowing(store: Store, id: string, o: { sigProxy?: boolean 
   try {
     const relay = sock
       ? relayAttach(sock, {
-          terminal: cfg.terminal, stdin: cfg.interactive, detachKeys: DEFAULT_DETACH_KEYS, ctlPath: join(pathsOf(store, c).userdata, 'ctl'),
+          terminal: cfg.terminal, stdin: cfg.interactive, detachKeys: cfg.detachKeys ?? DEFAULT_DETACH_KEYS, ctlPath: join(pathsOf(store, c).userdata, 'ctl'),
           output: !log, signal: stopRelay.signal,
         })
       : undefined;

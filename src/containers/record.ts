@@ -68,6 +68,34 @@ export interface ContainerConfig {
   shmSize?: number;
   /** --device mappings, the host's nodes looked up at each start. */
   devices?: DeviceMapping[];
+  /** --unsetenv/--unsetenv-all: env is complete, nothing (PATH, TERM) is added at start. */
+  envComplete?: boolean;
+  /** --expose: "PORT/PROTO" keys. */
+  expose?: string[];
+  /** --tz: an IANA zone or "local", bound over /etc/localtime at each start. */
+  timezone?: string;
+  /** --umask as four octal digits. */
+  umask?: string;
+  /** --passwd=false: no entries added to the container's /etc/passwd and /etc/group. */
+  passwd?: boolean;
+  /** --passwd-entry template. */
+  passwdEntry?: string;
+  /** --hostuser names, copied from the host's /etc/passwd when the image lacks them. */
+  hostUsers?: string[];
+  sysctl?: Record<string, string>;
+  oomScoreAdj?: number;
+  /** --personality execution domain (LINUX, LINUX32). */
+  personality?: string;
+  /** --pidfile: where the runtime writes the container's pid instead of the runroot. */
+  pidFile?: string;
+  /** --preserve-fds: descriptors 3… of the starting barge passed into the container. */
+  preserveFds?: number;
+  /** --timeout seconds after which the container is killed. */
+  timeout?: number;
+  /** --detach-keys of a foreground run under conmon. */
+  detachKeys?: string;
+  /** --sdnotify (conmon or ignore; Podman's default "container" when absent). */
+  sdNotify?: string;
 }
 
 /** One --device: the host's path (symbolic links resolved), the container's, and the cgroup access (r, w, m). */

@@ -213,8 +213,8 @@ export function mergeEnv(base: string[], extra: string[]): string[] {
   return [...m.values()];
 }
 
-/** KEY=VALUE lines of --env-file files, in order; blank lines and # comments skipped. */
-export async function readEnvFiles(files: readonly string[]): Promise<string[]> {
+/** KEY=VALUE lines of --env-file (or --label-file) files, in order; blank lines and # comments skipped. */
+export async function readEnvFiles(files: readonly string[], kind = 'env'): Promise<string[]> {
   const out: string[] = [];
   for (const file of files) {
     let text: string;
@@ -222,7 +222,7 @@ export async function readEnvFiles(files: readonly string[]): Promise<string[]> 
       text = await readFile(file, 'utf8');
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new Error(`parsing env file "${file}": open ${file}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
+      throw new Error(`parsing ${kind} file "${file}": open ${file}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
     }
     for (const raw of text.split('\n')) {
       const line = raw.replace(/\r$/, '').trimStart();

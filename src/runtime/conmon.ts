@@ -73,6 +73,10 @@ export interface ConmonOptions {
    * `RUNTIME restore --detach`, and the container is already running when this resolves.
    */
   restore?: { imagePath: string; runtimeOpts: string[] };
+  /** Descriptors 3 to 3+N-1 of this process passed on into the container (--preserve-fds). */
+  preserveFds?: number;
+  /** Seconds after which conmon kills the container (--timeout); its exit code is then -1. */
+  timeout?: number;
 }
 
 export interface ConmonStarted {
@@ -125,6 +129,10 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     for (const opt of o.restore.runtimeOpts) args.push('--runtime-opt', opt);
   }
   if (o.terminal) args.push('-t');
+  const preserved = o.preserveFds ?? 0;
+  // conmon has no option of its own for them: the runtime's create takes them from conmon.
+  if (preserved > 0) args.push('--runtime-opt', '--preserve-fds', '--runtime-opt', String(preserved));
+  if (o.timeout) args.push('--timeout', String(o.timeout));
   // An attach client that detaches (or reaches the end of its input) must not close the
   // container's stdin: the next one attaches to the same session.
   if (o.stdin) args.push('-i', '--leave-stdin-open');
@@ -132,13 +140,15 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
     args.push('--exit-command', o.exitCommand[0]!);
     for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);
   }
+  // Preserved descriptors keep their numbers; the sync pipe comes after them.
+  const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
   const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    stdio: ['ignore', 'ignore', 'ignore', ...kept, 'pipe'],
+    env: { ...process.env, _OCI_SYNCPIPE: String(3 + preserved) },
     detached: true,
   });
   child.unref();
-  const sync = new ConmonMessages(child.stdio[3] as Readable, child);
+  const sync = new ConmonMessages(child.stdio[3 + preserved] as Readable, child);
   const msg = await sync.next();
   sync.close();
   if (!msg) throw new Error('conmon exited without reporting the container (see its log in syslog)');

@@ -126,6 +126,10 @@ export interface RunOptions {
   globalFlags?: string[];
   /** Options of the runtime's `run` command, e.g. --no-pivot. */
   runFlags?: string[];
+  /** Where the runtime writes the container's pid (--pidfile). */
+  pidFile?: string;
+  /** Descriptors 3 to 3+N-1 of this process passed on into the container (--preserve-fds). */
+  preserveFds?: number;
 }
 
 /** What Podman's signal proxy forwards: every catchable signal a user sends, not job control or SIGCHLD/SIGPIPE/SIGWINCH. */
@@ -206,8 +210,13 @@ function runForeground(
   const pipe = o.stdio === 'pipe';
   // --log-format json without --log: each runtime reports its own failures as one JSON line on
   // stderr, which is what lets the relay tell them apart from the container's output.
-  const args = [...base, ...(o.globalFlags ?? []), '--log-format', 'json', 'run', ...(o.runFlags ?? []), '--bundle', o.bundleDir, o.id];
-  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] : [closedInput(o) ? 'ignore' : 'inherit', 'inherit', 'pipe'];
+  const preserved = o.preserveFds ?? 0;
+  const args = [
+    ...base, ...(o.globalFlags ?? []), '--log-format', 'json', 'run', ...(o.runFlags ?? []), '--bundle', o.bundleDir,
+    ...(o.pidFile !== undefined ? ['--pid-file', o.pidFile] : []), ...(preserved > 0 ? ['--preserve-fds', String(preserved)] : []), o.id,
+  ];
+  const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
+  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...kept] : [closedInput(o) ? 'ignore' : 'inherit', 'inherit', 'pipe', ...kept];
   const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
 
   return new Promise<number>((resolve, reject) => {

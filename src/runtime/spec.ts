@@ -76,6 +76,15 @@ export interface SpecOptions {
   shmSize?: number;
   /** --device: host device nodes for the container, each with the access its cgroup rule allows. */
   devices?: AddedDevice[];
+  /** The process's umask; 0022 when absent. */
+  umask?: number;
+  /** Namespaced kernel parameters (linux.sysctl). */
+  sysctl?: Record<string, string>;
+  oomScoreAdj?: number;
+  /** Execution domain (LINUX, LINUX32). */
+  personality?: string;
+  /** env is complete: no PATH (or TERM with a terminal) is added when missing (--unsetenv). */
+  envComplete?: boolean;
 }
 
 /** Cgroup limits: memory and swap in bytes (swap: memory plus swap, -1 unlimited), CFS period and quota in µs, CPU shares, cpusets. */
@@ -131,6 +140,7 @@ export interface SpecProcess {
   capabilities: SpecCapabilities;
   rlimits: SpecRlimit[];
   noNewPrivileges: boolean;
+  oomScoreAdj?: number;
 }
 
 export interface SpecMount {
@@ -177,6 +187,8 @@ export interface SpecLinux {
   readonlyPaths: string[];
   seccomp?: SpecSeccomp;
   devices?: SpecDevice[];
+  sysctl?: Record<string, string>;
+  personality?: { domain: string };
 }
 
 /** A device node the runtime makes in the container (mknod, or a bind mount in a user namespace). */
@@ -601,8 +613,8 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   }
 
   const env = [...o.env];
-  if (!env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH);
-  if (o.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+  if (!o.envComplete && !env.some((e) => e.startsWith('PATH='))) env.push(DEFAULT_PATH);
+  if (!o.envComplete && o.terminal && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
 
   const caps = containerCapabilities(o);
   // A non-root process only keeps what was explicitly granted, as with Podman: the default set is
@@ -618,7 +630,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     ambient: o.uid === 0 ? [] : granted,
   };
 
-  const user: SpecUser = { uid: o.uid, gid: o.gid, umask: 0o022 };
+  const user: SpecUser = { uid: o.uid, gid: o.gid, umask: o.umask ?? 0o022 };
   // The primary gid may be listed too: Podman and Buildah list it for a --user they are given.
   const extraGids = [...new Set(o.additionalGids ?? [])];
   if (extraGids.length > 0) user.additionalGids = extraGids;
@@ -713,6 +725,9 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   };
   if (o.hostname !== undefined) spec.hostname = o.hostname;
   if (o.annotations && Object.keys(o.annotations).length > 0) spec.annotations = { ...o.annotations };
+  if (o.sysctl && Object.keys(o.sysctl).length > 0) linux.sysctl = { ...o.sysctl };
+  if (o.personality !== undefined) linux.personality = { domain: o.personality };
+  if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;
   return spec;
 }
 

@@ -40,7 +40,7 @@ function parseId(s: string): number | null {
   return n < 0xffffffff ? n : null;
 }
 
-function parsePasswd(text: string): PasswdEntry[] {
+export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '' || line.startsWith('#')) continue;
@@ -54,7 +54,7 @@ function parsePasswd(text: string): PasswdEntry[] {
   return out;
 }
 
-function parseGroup(text: string): GroupEntry[] {
+export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '' || line.startsWith('#')) continue;

@@ -23,3 +23,14 @@ describe('the command tree', () => {
     }
   });
 });
+
+describe('run of a working container', () => {
+  it('every option of run is sorted into Podman\'s alone, Buildah\'s alone, or both (so none is silently ignored)', async () => {
+    const { BUILDAH_RUN_ONLY, PODMAN_RUN_ONLY, RUN_SHARED } = await import('../../src/cli/commands/working.ts');
+    const known = new Set<string>([...BUILDAH_RUN_ONLY, ...PODMAN_RUN_ONLY, ...RUN_SHARED, 'healthcheck']);
+    const run = buildProgram('run').commands.find((c) => c.name() === 'run')!;
+    // Options refused for every run (no networking, no pods, ...) need no sorting.
+    const unsorted = run.options.filter((o) => !o.description.startsWith('not supported:') && !known.has(o.attributeName())).map((o) => o.long);
+    expect(unsorted).toEqual([]);
+  });
+});

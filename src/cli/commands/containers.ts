@@ -14,7 +14,9 @@ import {
 import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
-import { findImage } from '../../image/local-images.ts';
+import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
+import { platformFlags } from '../platform.ts';
+import { checkPreservedFds, parsePullPolicy } from '../../containers/run-options.ts';
 import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
@@ -84,6 +86,31 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('initPath', str(o.initPath));
   set('shmSize', str(o.shmSize));
   if (o.readOnlyTmpfs !== undefined) opts.readOnlyTmpfs = str(o.readOnlyTmpfs) !== 'false';
+  // --rmi implies --rm, as Podman's.
+  if (o.rmi) opts.rm = true;
+  opts.envOptions = {
+    unsetEnv: list(o.unsetenv), unsetEnvAll: !!o.unsetenvAll, envMerge: list(o.envMerge), envHost: !!o.envHost,
+    httpProxy: boolOpt(o.httpProxy, '--http-proxy'),
+  };
+  opts.labelFiles = list(o.labelFile);
+  opts.annotations = list(o.annotation);
+  opts.expose = list(o.expose);
+  opts.hostUsers = list(o.hostuser);
+  opts.sysctls = list(o.sysctl);
+  if (!boolOpt(o.passwd, '--passwd')) opts.passwd = false;
+  set('imageVolume', str(o.imageVolume));
+  set('timezone', str(o.tz));
+  set('umask', str(o.umask));
+  set('passwdEntry', str(o.passwdEntry));
+  set('oomScoreAdj', str(o.oomScoreAdj));
+  set('personality', str(o.personality));
+  set('pidFile', str(o.pidfile));
+  set('preserveFds', num(o.preserveFds, '--preserve-fds'));
+  set('timeout', num(o.timeout, '--timeout'));
+  set('detachKeys', str(o.detachKeys));
+  set('sdNotify', str(o.sdnotify));
+  set('systemd', str(o.systemd));
+  set('seccompPolicy', str(o.seccompPolicy));
   opts.createCommand = process.argv.slice(2);
   return opts;
 }
@@ -108,6 +135,7 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   if (o.replace && opts.name !== undefined && store.findContainer(opts.name)?.kind === 'container') {
     await removeContainer(store, opts.name, { force: true });
   }
+  opts.imageId = await imageFor(store, opts.image, o);
   const c = await createContainer(store, opts);
   if (cidfile !== undefined) {
     try {
@@ -120,22 +148,63 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   return c;
 }
 
+/**
+ * The image run and create use: local, or pulled as --pull says (default: only when missing), for
+ * the platform --platform/--arch/--os/--variant name, with --tls-verify and --authfile.
+ */
+async function imageFor(store: Store, ref: string, o: Opts): Promise<string> {
+  const policy = parsePullPolicy(str(o.pull));
+  const platform = platformFlags(o);
+  const img = await resolveImage(store, ref, policy, async (name, want) => {
+    // Loaded only when an image must be pulled: the registry code is most of barge.
+    (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
+    return (await import('./transfer.ts')).pullByName(store, name, { quiet: !!o.quiet, ...(want && { platform: want }) });
+  }, platform);
+  return img.id;
+}
+
+/** --attach/-a: which of the container's streams a foreground run shows. */
+function attachStreams(o: Opts): string[] {
+  const streams = list(o.attach).map((a) => a.toLowerCase());
+  const bad = streams.find((a) => !['stdin', 'stdout', 'stderr'].includes(a));
+  if (bad !== undefined) throw new ExitError(`invalid stream "${bad}" for --attach - must be one of stdin, stdout, or stderr: invalid argument`, 125);
+  return streams;
+}
+
+/**
+ * --rmi: once its container is gone, the image as run names it goes (only that name, if it has
+ * others), unless another container uses it, which is no failure of the run.
+ */
+async function removeImageAfterRun(store: Store, ref: string): Promise<void> {
+  try {
+    const { untagRef } = await import('./images.ts');
+    if (untagRef(store, ref) === undefined) await store.deleteImage(getImage(store, ref).id);
+  } catch (e) {
+    process.stderr.write(`Error: ${(e as Error).message}\n`);
+  }
+}
+
 /** `barge run IMAGE [CMD…]` — Podman's run (working.ts's runCmd sends here when the operand is not a working container). */
 export async function runContainerCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const runtime = await selectedRuntime(g);
   try {
+    const attach = attachStreams(o);
+    const preserveFds = num(o.preserveFds, '--preserve-fds');
+    // Before the container is made, as Podman checks.
+    if (preserveFds) checkPreservedFds(preserveFds);
     const c = await createFor(store, args, o, runtime);
     let code: number;
     try {
       if (o.detach) await startDetached(store, c.record.id);
-      code = o.detach ? 0 : await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy') });
+      code = o.detach ? 0 : await startAttached(store, c.record.id, { sigProxy: boolOpt(o.sigProxy, '--sig-proxy'), attach });
     } catch (e) {
       // It never ran (no such user, bad working directory, …): --rm leaves nothing behind, as Podman's.
       if (c.data.config.autoRemove) await removeContainer(store, c.record.id, { force: true, volumes: true }).catch(() => undefined);
       throw e;
     }
     if (o.detach) print(c.record.id);
+    else if (o.rmi) await removeImageAfterRun(store, c.data.config.image);
     return code;
   } catch (e) {
     return rethrow(e);
@@ -688,7 +757,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     OCIConfigPath: `${p.userdata}/config.json`,
     OCIRuntime: cfg.runtimeName,
     ConmonPidFile: p.conmonPidFile,
-    PidFile: p.pidFile,
+    PidFile: cfg.pidFile ?? p.pidFile,
     Name: c.record.name,
     RestartCount: s.restartCount,
     Driver: store.driver,
@@ -736,11 +805,13 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       StopSignal: signalNum(cfg.stopSignal),
       HealthcheckOnFailureAction: 'none',
       ...(cfg.createCommand && { CreateCommand: ['barge', ...cfg.createCommand] }),
-      Umask: '0022',
-      Timeout: 0,
+      ...(cfg.timezone !== undefined && { Timezone: cfg.timezone }),
+      Umask: cfg.umask ?? '0022',
+      Timeout: cfg.timeout ?? 0,
       StopTimeout: cfg.stopTimeout,
-      Passwd: true,
-      sdNotifyMode: 'container',
+      Passwd: cfg.passwd ?? true,
+      ...(cfg.passwdEntry !== undefined && { PasswdEntry: cfg.passwdEntry }),
+      sdNotifyMode: cfg.sdNotify ?? 'container',
     },
     HostConfig: {
       Binds: [...binds.map((m) => `${m.source}:${m.destination}${(m.options ?? []).includes('ro') ? ':ro' : ''}`), ...volumes.binds],
@@ -749,7 +820,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       ContainerIDFile: '',
       LogConfig: { Type: cfg.logDriver, Config: null, Path: cfg.logDriver === 'none' ? '' : p.logPath, Tag: '', Size: '0B' },
       NetworkMode: cfg.network === 'private' ? 'none' : cfg.network,
-      PortBindings: {},
+      // Exposed ports are listed unbound, as Podman's.
+      PortBindings: Object.fromEntries((cfg.expose ?? []).map((p) => [p, null])),
       RestartPolicy: { Name: cfg.restart.name === 'no' ? '' : cfg.restart.name, MaximumRetryCount: cfg.restart.maxRetries },
       AutoRemove: cfg.autoRemove,
       VolumeDriver: '',
@@ -765,7 +837,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Cgroup: '',
       Cgroups: 'default',
       Links: null,
-      OomScoreAdj: 0,
+      OomScoreAdj: cfg.oomScoreAdj ?? 0,
       PidMode: 'private',
       Privileged: !!cfg.privileged,
       PublishAllPorts: false,

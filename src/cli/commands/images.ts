@@ -192,16 +192,9 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   let notFound = 0;
   for (const ref of args) {
     try {
-      const img = getImage(store, ref);
-      const byName = img.names.find((n) => n === ref || n === safeLocalName(ref));
-      const named = byName ?? img.names.find((n) => ref !== img.id && !img.id.startsWith(ref) && n.endsWith(ref.includes(':') ? `/${ref}` : `/${ref}:latest`));
-      // Removing one of several names only untags, as Podman and Buildah do.
-      if (named && img.names.length > 1) {
-        store.removeName(img.id, named);
-        print(`untagged: ${named}`);
-        continue;
-      }
-      await removeOne(img);
+      const untagged = untagRef(store, ref);
+      if (untagged !== undefined) print(`untagged: ${untagged}`);
+      else await removeOne(getImage(store, ref));
     } catch (e) {
       const missing = e instanceof StoreError && e.code === 'notfound';
       if (missing && o.ignore) continue;
@@ -213,6 +206,19 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   // Podman's convention: 1 only when every failure was an unknown image; anything else
   // (an image in use by a container included) is 125.
   return failed ? (notFound === failed ? 1 : 125) : 0;
+}
+
+/**
+ * Removing one of several names of an image only untags it, as Podman and Buildah do: the name
+ * `ref` took away, or undefined when the image itself is to go.
+ */
+export function untagRef(store: Store, ref: string): string | undefined {
+  const img = getImage(store, ref);
+  const byName = img.names.find((n) => n === ref || n === safeLocalName(ref));
+  const named = byName ?? img.names.find((n) => ref !== img.id && !img.id.startsWith(ref) && n.endsWith(ref.includes(':') ? `/${ref}` : `/${ref}:latest`));
+  if (!named || img.names.length <= 1) return undefined;
+  store.removeName(img.id, named);
+  return named;
 }
 
 /** Images no container uses: those without a name only, unless `named` too. */

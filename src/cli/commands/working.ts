@@ -75,14 +75,24 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
  * The options of barge's run that are Podman's alone: Buildah's run does not have them, so a
  * working container's run refuses them rather than run without what was asked for.
  */
-const PODMAN_RUN_ONLY = [
+export const PODMAN_RUN_ONLY = [
   'name', 'interactive', 'rm', 'envFile', 'workdir', 'entrypoint', 'tmpfs', 'readOnly', 'readOnlyTmpfs', 'label', 'stopSignal',
   'stopTimeout', 'logDriver', 'pidsLimit', 'memory', 'cpus', 'ulimit', 'securityOpt', 'privileged', 'restart', 'cidfile', 'replace',
-  'conmonPidfile', 'init', 'initPath', 'addHost', 'groupAdd', 'shmSize', 'device', 'detach', 'sigProxy',
+  'conmonPidfile', 'init', 'initPath', 'addHost', 'groupAdd', 'shmSize', 'device', 'detach', 'sigProxy', 'uidmap', 'gidmap',
+  'pull', 'platform', 'arch', 'os', 'variant', 'tlsVerify', 'authfile', 'quiet', 'disableContentTrust', 'imageVolume', 'unsetenv',
+  'unsetenvAll', 'envHost', 'envMerge', 'httpProxy', 'labelFile', 'annotation', 'expose', 'tz', 'umask', 'passwd', 'passwdEntry',
+  'hostuser', 'sysctl', 'oomScoreAdj', 'personality', 'pidfile', 'preserveFds', 'rmi', 'timeout', 'attach', 'detachKeys', 'sdnotify',
+  'systemd', 'seccompPolicy',
 ] as const;
 
 /** The options of barge's run that are Buildah's alone (for a working container's run). */
-const BUILDAH_RUN_ONLY = ['pid', 'ipc', 'uts', 'cgroupns', 'runtimeFlag', 'contextdir'] as const;
+export const BUILDAH_RUN_ONLY = ['pid', 'ipc', 'uts', 'cgroupns', 'runtimeFlag', 'contextdir'] as const;
+
+/**
+ * The options a working container's run takes too (`--no-pivot` and `--no-hosts` are pivot and hosts;
+ * --userns is barge's own addition there).
+ */
+export const RUN_SHARED = ['user', 'env', 'volume', 'mount', 'network', 'net', 'capAdd', 'capDrop', 'tty', 'hostname', 'workingdir', 'isolation', 'terminal', 'hosts', 'pivot', 'userns'] as const;
 
 const flagName = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
@@ -94,9 +104,9 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     if (buildahOnly.length) throw new ContainerError(`${buildahOnly[0]} is an option of buildah run (of a working container), not of podman run: "${args[0] ?? ''}" is not a working container`);
     return (await import('./containers.ts')).runContainerCmd(g, args, o);
   }
-  const podmanOnly = PODMAN_RUN_ONLY.filter((k) => o[k] !== undefined);
+  const podmanOnly = [...PODMAN_RUN_ONLY.filter((k) => o[k] !== undefined).map(flagName), ...(o.healthcheck === false ? ['--no-healthcheck'] : [])];
   if (podmanOnly.length) {
-    throw new ContainerError(`${flagName(podmanOnly[0]!)} is not an option of buildah run: "${operand.name}" is a working container (podman run takes it, for an image)`);
+    throw new ContainerError(`${podmanOnly[0]!} is not an option of buildah run: "${operand.name}" is a working container (podman run takes it, for an image)`);
   }
   const runtime = await selectedRuntime(g);
   const [ctr, ...rest] = args;
