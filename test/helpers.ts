@@ -8,6 +8,8 @@ import { extract, pack, type Header } from 'tar-stream';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const BARGE_BIN = join(REPO_ROOT, 'bin', 'barge');
+/** Whether this worker runs the rootless project (test/rootless/project.ts sets the user's name). */
+export const ROOTLESS = process.env.BARGE_TEST_USER !== undefined;
 
 export interface BargeResult {
   code: number;

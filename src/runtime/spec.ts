@@ -399,6 +399,23 @@ function coversId(maps: readonly IdMapping[], id: number): boolean {
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
 
+let warnedNoLimits = false;
+
+/**
+ * Rootless on a cgroup v1 host, the runtime cannot make the cgroups that limits (memory, CPU,
+ * pids, a --cgroup-parent) need, and fails the container: Podman ignores the limits there with
+ * this warning, and so does barge.
+ */
+function cgroupLimitsAllowed(o: SpecOptions): boolean {
+  if (!inUserNamespace() || hostIsCgroup2()) return true;
+  const r = o.resources ?? {};
+  if (!warnedNoLimits && (Object.values(r).some((v) => v !== undefined) || o.cgroupsPath !== undefined)) {
+    warnedNoLimits = true;
+    process.stderr.write('WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems\n');
+  }
+  return false;
+}
+
 function hostIsCgroup2(): boolean {
   try {
     return statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
@@ -412,7 +429,11 @@ function defaultMounts(o: SpecOptions, userns: boolean, gidMaps: readonly IdMapp
   // devpts refuses a gid= that is not mapped into the user namespace.
   if (!userns || coversId(gidMaps, 5)) ptsOpts.push('gid=5');
   const mounts: SpecMount[] = [
-    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    // proc may only be mounted by the owner of the PID namespace: in a user namespace that shares
+    // the host's, bind the host's /proc instead (as Podman does rootless with --pid host).
+    userns && o.pidNamespace === 'host'
+      ? { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind', 'nosuid', 'noexec', 'nodev'] }
+      : { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ptsOpts },
   ];
@@ -664,7 +685,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   }
 
   const resources: SpecResources = { devices: o.privileged ? [{ allow: true, access: 'rwm' }] : deviceRules() };
-  const r = o.resources ?? {};
+  const r = cgroupLimitsAllowed(o) ? (o.resources ?? {}) : {};
   if (r.memory !== undefined) {
     if (!Number.isInteger(r.memory) || r.memory <= 0) throw new Error(`invalid memory limit ${r.memory}`);
     resources.memory = { limit: r.memory };
@@ -700,7 +721,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   addDevices(o.devices ?? [], linux, mounts, inNs);
   // cgroupsPath is left unset unless asked for: runc and crun then both use "/<container id>" under
   // each hierarchy, which works on v1, hybrid and v2 hosts alike and leaves no parent directories behind.
-  if (o.cgroupsPath !== undefined) linux.cgroupsPath = o.cgroupsPath;
+  if (o.cgroupsPath !== undefined && cgroupLimitsAllowed(o)) linux.cgroupsPath = o.cgroupsPath;
   if (userns) {
     linux.uidMappings = uidMaps.map((m) => ({ ...m }));
     linux.gidMappings = gidMaps.map((m) => ({ ...m }));
