@@ -1171,6 +1171,7 @@ export function buildProgram(only?: string): Command {
     .option('--cache-to <repo>', 'registry repository to push each built step to (with --layers)', collect)
     .option('--manifest <list>', 'add the built image to this manifest list (made if missing); with several --platform values, each platform\'s image')
     .option('--omit-history', 'leave the built image without history (the base image\'s too)')
+    .option('--stdin', 'let RUN steps read barge\'s standard input (without it they read nothing, as Buildah)')
     .option('--from <image>', 'use this image instead of the one the first FROM names')
     .option('--env <env>', 'set KEY=VALUE (or KEY, from barge\'s environment) in the built image', collect)
     .option('--unsetenv <name>', 'remove this variable from the built image\'s environment', collect)

@@ -51,6 +51,8 @@ export interface BuildOptions {
   osFeatures?: string[];
   /** --from: the image of the first FROM instead of the one it names. */
   fromOverride?: string;
+  /** --stdin: RUN steps read barge's stdin (without it, /dev/null, as Buildah). */
+  stdin?: boolean;
   /** --omit-history: the final image has no history. */
   omitHistory?: boolean;
   /** Buildah's --skip-unused-stages (default true): stages the target does not need are not built. */
@@ -948,6 +950,7 @@ class Interpreter {
         env: [...args.filter(([k]) => !(b.state.config.image.config?.Env ?? []).some((x) => x.startsWith(`${k}=`))).map(([k, v]) => `${k}=${v}`), ...mountEnv],
         volumes: this.o.volumes,
         mounts,
+        stdin: !!this.o.stdin,
         ...(network && { network }),
         ...(this.o.runtime && { runtime: this.o.runtime }),
       };

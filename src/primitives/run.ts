@@ -69,6 +69,8 @@ export interface RunOptions extends RunSettings {
   contextDir?: string;
   /** --no-pivot: the runtime enters the rootfs without pivot_root. */
   noPivot?: boolean;
+  /** false: the command reads /dev/null, not barge's stdin (a build's RUN without --stdin). */
+  stdin?: boolean;
 }
 
 /** The variables that --http-proxy passes from barge's environment, as Buildah's list. */
@@ -149,7 +151,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
         const { runChroot } = await import('../runtime/chroot.ts');
         return await runChroot({
           rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network,
-          capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [],
+          capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], ...(o.stdin === false && { stdin: false }),
         });
       }
       const id = `barge-${b.container.id.slice(0, 12)}-${randomHex(4)}`;
@@ -179,7 +181,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
       });
       return await runContainer({
         runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id,
-        stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit',
+        stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit', ...(o.stdin === false && { stdin: false }),
         ...(o.runtimeFlags?.length && { globalFlags: o.runtimeFlags.map((f) => `--${f.replace(/^-+/, '')}`) }),
         ...(o.noPivot && { runFlags: ['--no-pivot'] }),
       });

@@ -34,6 +34,8 @@ export interface ChrootRun {
   network: 'host' | 'none' | 'private';
   capAdd?: string[];
   capDrop?: string[];
+  /** false: the command's stdin is /dev/null rather than barge's. */
+  stdin?: boolean;
 }
 
 // Positional parameters of the script: $1 rootfs, $2 cwd, $3 uid, $4 gid, $5 capabilities, $6 the
@@ -134,5 +136,5 @@ export async function runChroot(r: ChrootRun): Promise<number> {
     ...r.args,
   ];
   // The command's environment, except that the tools on the way are found through the host's PATH.
-  return execInteractive('unshare', args, { env: { ...env, PATH: HOST_PATH } });
+  return execInteractive('unshare', args, { env: { ...env, PATH: HOST_PATH }, ...(r.stdin === false && { stdio: ['ignore', 'inherit', 'inherit'] }) });
 }

@@ -102,6 +102,18 @@ describe('what the built image gets', () => {
   });
 });
 
+describe('--stdin', () => {
+  it('RUN reads nothing from barge\'s stdin without --stdin, as Buildah; with it, what barge was given', async () => {
+    const ctx = await context(env, { Containerfile: 'FROM busybox\nRUN cat > /got\n' });
+    const without = await env.barge(['build', '-q', '-t', 'no-stdin', ctx], { input: 'typed\n' });
+    expect(without.code, without.stderr).toBe(0);
+    expect(await readFiles(env, 'no-stdin', ['got'])).toEqual(['']);
+    const withIt = await env.barge(['build', '-q', '--stdin', '-t', 'with-stdin', ctx], { input: 'typed\n' });
+    expect(withIt.code, withIt.stderr).toBe(0);
+    expect(await readFiles(env, 'with-stdin', ['got'])).toEqual(['typed\n']);
+  });
+});
+
 describe('-o/--output', () => {
   const files = { Containerfile: 'FROM busybox AS build\nRUN echo artifact > /out.txt\nFROM scratch\nCOPY --from=build /out.txt /dist/out.txt\n' };
 

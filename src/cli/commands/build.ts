@@ -351,6 +351,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
           ...(str(o.from) !== undefined && { fromOverride: str(o.from)! }),
           skipUnusedStages: o.skipUnusedStages !== false && o.skipUnusedStages !== 'false',
           omitHistory: !!o.omitHistory,
+          stdin: !!o.stdin,
           ...(ts !== undefined && { timestamp: Number(ts) }),
           ...(str(o.target) !== undefined && { target: str(o.target)! }),
           ...(net && { network: net }),
