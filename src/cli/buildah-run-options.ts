@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import type { NamespaceMode, RunSettings } from '../primitives/run.ts';
 import type { SpecResourceLimits } from '../runtime/spec.ts';
 import { ContainerError } from '../containers/record.ts';
-import { checkCapabilities, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from '../containers/run-flags.ts';
+import { checkCapabilities, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from '../containers/shared-run-flags.ts';
 import { checkExtraHost, parseDevice } from '../containers/host-access.ts';
 
 type Opts = Record<string, unknown>;

@@ -28,12 +28,12 @@ import {
 import type { ContainerUserns } from '../sys/userns.ts';
 import { readLog, teeToLog, writeEntries } from './logs.ts';
 import { addedDevices, checkExtraHost, extraHostLines, parseDevice } from './host-access.ts';
-import { checkCapabilities, lastOfEachType, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from './run-flags.ts';
+import { checkCapabilities, lastOfEachType, parseMemory, parseSecurityOpts, parseShmSize, parseUlimit } from './shared-run-flags.ts';
 import { removeAnonymousVolumes, splitVolumeArgs, volumeMountSpecs, volumesOf, withVolumes } from './volumes.ts';
 import {
   addPasswdEntries, checkPersonality, checkPreservedFds, checkSdNotify, checkSeccompPolicy, checkSystemd, defaultEnv, imageVolumes, parseExpose, parseOomScoreAdj,
   parseSysctls, parseUmask, timezoneFile, type EnvOptions,
-} from './run-options.ts';
+} from './podman-run-options.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.

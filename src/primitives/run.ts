@@ -6,7 +6,7 @@ import { resolveInRoot } from '../store/secure-path.ts';
 import { buildSpec, DEFAULT_PATH, type MountSpec, type SpecResourceLimits } from '../runtime/spec.ts';
 import type { DeviceMapping } from '../containers/record.ts';
 import { addedDevices, extraHostLines } from '../containers/host-access.ts';
-import { lastOfEachType, type Ulimit } from '../containers/run-flags.ts';
+import { lastOfEachType, type Ulimit } from '../containers/shared-run-flags.ts';
 import { findRuntime, runContainer } from '../runtime/oci-runtime.ts';
 import { resolveUser } from '../runtime/user.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
@@ -74,7 +74,7 @@ export interface RunOptions extends RunSettings {
 }
 
 /** The variables that --http-proxy passes from barge's environment, as Buildah's list. */
-const PROXY_VARS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY'];
+export const PROXY_VARS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY'];
 
 /**
  * A run's settings: the working container's, with the run's own over them as `buildah run` does:

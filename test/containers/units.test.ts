@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { k8sLines, parseK8sLog, parseSince } from '../../src/containers/logs.ts';
 import { restartDue, signalNumber } from '../../src/containers/lifecycle.ts';
-import { parseMemory } from '../../src/containers/run-flags.ts';
+import { parseMemory } from '../../src/containers/shared-run-flags.ts';
 import { initialState, type ContainerState } from '../../src/containers/record.ts';
 import { parseDetachKeys } from '../../src/containers/attach.ts';
 import { rewriteRunArgs } from '../../src/containers/systemd.ts';

@@ -16,7 +16,7 @@ import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
 import { platformFlags } from '../platform.ts';
-import { checkPreservedFds, parsePullPolicy } from '../../containers/run-options.ts';
+import { checkPreservedFds, parsePullPolicy } from '../../containers/podman-run-options.ts';
 import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';

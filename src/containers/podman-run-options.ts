@@ -10,12 +10,13 @@ import { posix } from 'node:path';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { expandWord, ExpandError } from '../containerfile/expand.ts';
 import { parseGroup, parsePasswd } from '../runtime/user.ts';
-import { mergeEnv } from '../primitives/run.ts';
+// --http-proxy (default true) copies the same variables from the host as Buildah's (containers.conf's ProxyEnv).
+import { mergeEnv, PROXY_VARS } from '../primitives/run.ts';
 import type { MountSpec } from '../runtime/spec.ts';
+import type { PullPolicy } from '../image/local-images.ts';
 import { ContainerError, type ContainerConfig } from './record.ts';
 import type { VolumeRequest } from './volumes.ts';
 
-export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
 
 /** --pull: Podman's run takes only the four policy names (not Buildah's true/false). */
 export function parsePullPolicy(v: string | undefined): PullPolicy {
@@ -25,8 +26,6 @@ export function parsePullPolicy(v: string | undefined): PullPolicy {
   throw new ContainerError(`unsupported pull policy "${v}"`);
 }
 
-/** The variables Podman's --http-proxy (default true) copies from the host (containers.conf's ProxyEnv). */
-const PROXY_VARIABLES = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY'];
 
 export interface EnvOptions {
   unsetEnv?: string[];
@@ -62,7 +61,7 @@ export function defaultEnv(defaults: readonly string[], o: EnvOptions): string[]
   for (const u of o.unsetEnv ?? []) vars.delete(u);
   if (o.unsetEnvAll) vars.clear();
   const host = Object.entries(process.env).filter(
-    (kv): kv is [string, string] => kv[1] !== undefined && (o.envHost ? !kv[0].startsWith('_BARGE') : (o.httpProxy ?? true) && PROXY_VARIABLES.includes(kv[0])),
+    (kv): kv is [string, string] => kv[1] !== undefined && (o.envHost ? !kv[0].startsWith('_BARGE') : (o.httpProxy ?? true) && PROXY_VARS.includes(kv[0])),
   );
   return mergeEnv([...vars].map(([k, v]) => `${k}=${v}`), host.map(([k, v]) => `${k}=${v}`));
 }
