@@ -57,7 +57,9 @@ describe('commit of a container of run or create', () => {
   });
 
   it('--pause freezes a running container for the commit, which then runs on; --rm removes a stopped one only', async () => {
-    await env.bargeOk(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.1; done']);
+    // Written beside and renamed over: a freeze between the truncation and the write of a plain
+    // `> /count` would commit an empty file (seen once in CI under load).
+    await env.bargeOk(['run', '-d', '--name', 'live', 'busybox', 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done']);
     await until('the counter to start', async () => (await env.barge(['exec', 'live', 'cat', '/count'])).stdout.trim() !== '');
     await env.bargeOk(['commit', '-q', '--pause', 'live', 'liveimg']);
     expect(Number(await env.bargeOk(['run', '--rm', 'liveimg', 'cat', '/count']))).toBeGreaterThan(0);
