@@ -16,5 +16,9 @@ export function platformFlags(o: Record<string, unknown>): PlatformSpec | undefi
     return parsePlatform(p);
   }
   if (!os && !architecture && !variant) return undefined;
+  // The same rule as for --platform: these end up in image configs and cache keys.
+  for (const [flag, v] of [['--os', os], ['--arch', architecture], ['--variant', variant]] as const) {
+    if (v !== undefined && !/^[A-Za-z0-9_-]+$/.test(v)) throw new Error(`invalid ${flag} ${JSON.stringify(v)}: letters, digits, _ and - only`);
+  }
   return { ...(os && { os }), ...(architecture && { architecture }), ...(variant && { variant }) };
 }

@@ -303,8 +303,11 @@ function normVariant(arch: string, variant: string | undefined): string {
 /** `OS/ARCH[/VARIANT]` (--platform, FROM --platform=). */
 export function parsePlatform(p: string): PlatformSpec {
   const parts = p.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((x) => x === '')) throw new Error(`invalid platform ${JSON.stringify(p)}: expected OS/ARCH[/VARIANT]`);
-  const [os, architecture, variant] = parts as [string, string, string | undefined];
+  // containerd's rule for each part (which Buildah applies): letters, digits, _ and -, case folded.
+  if (parts.length < 2 || parts.length > 3 || parts.some((x) => !/^[A-Za-z0-9_-]+$/.test(x))) {
+    throw new Error(`invalid platform syntax for ${JSON.stringify(p)} (use OS/ARCH[/VARIANT])`);
+  }
+  const [os, architecture, variant] = parts.map((x) => x.toLowerCase()) as [string, string, string | undefined];
   return { os, architecture, ...(variant !== undefined && { variant }) };
 }
 

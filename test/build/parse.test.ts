@@ -146,7 +146,8 @@ describe('COPY --parents and --platform helpers', () => {
 
   it('parsePlatform and platformMatches: what is not asked for does not count; spellings and implied variants compare equal', () => {
     expect(parsePlatform('linux/arm64/v8')).toEqual({ os: 'linux', architecture: 'arm64', variant: 'v8' });
-    for (const bad of ['linux', 'linux/', 'a/b/c/d', '/amd64']) expect(() => parsePlatform(bad)).toThrow(/expected OS\/ARCH\[\/VARIANT\]/);
+    for (const bad of ['linux', 'linux/', 'a/b/c/d', '/amd64', '../../x/y', 'linux/a b']) expect(() => parsePlatform(bad), bad).toThrow(/invalid platform syntax for .* \(use OS\/ARCH\[\/VARIANT\]\)/);
+    expect(parsePlatform('Linux/AMD64')).toEqual({ os: 'linux', architecture: 'amd64' });
     expect(platformMatches({ os: 'linux', architecture: 'aarch64' }, { architecture: 'arm64', variant: 'v8' })).toBe(true);
     expect(platformMatches({ os: 'linux', architecture: 'amd64' }, { architecture: 'arm64' })).toBe(false);
     expect(platformMatches({ os: 'linux', architecture: 'arm', variant: 'v6' }, { architecture: 'arm' })).toBe(true);

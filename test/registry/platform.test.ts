@@ -90,7 +90,13 @@ describe('from for a platform', () => {
     expect(both.stderr).toContain('--platform cannot be combined with --os, --arch or --variant');
     const bad = await run(['from', '--platform', 'arm64', 'scratch']);
     expect(bad.code).toBe(125);
-    expect(bad.stderr).toContain('invalid platform "arm64": expected OS/ARCH[/VARIANT]');
+    expect(bad.stderr).toContain('invalid platform syntax for "arm64" (use OS/ARCH[/VARIANT])');
+    const escape = await run(['from', '--platform', '../../x/y', 'scratch']);
+    expect(escape.code).toBe(125);
+    expect(escape.stderr).toContain('invalid platform syntax for "../../x/y"');
+    const badArch = await run(['from', '--arch', '../x', 'scratch']);
+    expect(badArch.code).toBe(125);
+    expect(badArch.stderr).toContain('invalid --arch "../x": letters, digits, _ and - only');
   });
 });
 
