@@ -1,4 +1,4 @@
-import { parsePlatform, type PlatformSpec } from '../image/manifest.ts';
+import { parsePlatform, PLATFORM_PART, type PlatformSpec } from '../image/manifest.ts';
 
 const nonEmpty = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
@@ -18,7 +18,7 @@ export function platformFlags(o: Record<string, unknown>): PlatformSpec | undefi
   if (!os && !architecture && !variant) return undefined;
   // The same rule as for --platform: these end up in image configs and cache keys.
   for (const [flag, v] of [['--os', os], ['--arch', architecture], ['--variant', variant]] as const) {
-    if (v !== undefined && !/^[A-Za-z0-9_-]+$/.test(v)) throw new Error(`invalid ${flag} ${JSON.stringify(v)}: letters, digits, _ and - only`);
+    if (v !== undefined && !PLATFORM_PART.test(v)) throw new Error(`invalid ${flag} ${JSON.stringify(v)}: letters, digits, _ and - only`);
   }
   return { ...(os && { os }), ...(architecture && { architecture }), ...(variant && { variant }) };
 }

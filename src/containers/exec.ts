@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
-import { containerCapabilities, type RuntimeSpec, type SpecProcess } from '../runtime/spec.ts';
+import { capabilitySets, containerCapabilities, type RuntimeSpec, type SpecProcess } from '../runtime/spec.ts';
 import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
 import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
@@ -61,6 +61,7 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
   let env = mergeEnv(spec.process.env, [...fromFiles, ...(o.env ?? [])]);
   // Another user than the container's gets its own HOME unless one was asked for.
   if (o.user !== undefined && !(o.env ?? []).some((e) => e.startsWith('HOME='))) env = mergeEnv(env, [`HOME=${user.home || '/'}`]);
+  const privileged = o.privileged ? containerCapabilities({ privileged: true }) : [];
   const cwd = o.workdir ?? spec.process.cwd;
   if (!cwd.startsWith('/')) throw new ContainerError(`working directory "${cwd}" must be an absolute path`);
   // A detached process has nobody to read its terminal.
@@ -72,16 +73,11 @@ export async function execProcess(store: Store, c: Container, o: ExecOptions): P
     args: o.command,
     env,
     cwd,
-    capabilities: o.privileged ? privilegedCapabilities(user.uid) : spec.process.capabilities,
+    // exec --privileged, as Podman: all of barge's capabilities, granted to whichever user runs.
+    capabilities: o.privileged ? capabilitySets(privileged, privileged, user.uid) : spec.process.capabilities,
     rlimits: spec.process.rlimits,
     noNewPrivileges: spec.process.noNewPrivileges,
   };
-}
-
-/** exec --privileged, as Podman: all of barge's capabilities; a non-root user keeps them as ambient ones. */
-function privilegedCapabilities(uid: number): SpecProcess['capabilities'] {
-  const all = containerCapabilities({ privileged: true });
-  return { bounding: all, effective: all, permitted: all, inheritable: uid === 0 ? [] : all, ambient: uid === 0 ? [] : all };
 }
 
 /** Runtime error lines as they reach stderr (runc and crun print them there besides --log). */

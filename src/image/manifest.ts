@@ -300,11 +300,13 @@ function normVariant(arch: string, variant: string | undefined): string {
   return '';
 }
 
-/** `OS/ARCH[/VARIANT]` (--platform, FROM --platform=). */
+/** containerd's rule for an OS, architecture or variant (which Buildah applies): letters, digits, _ and -. */
+export const PLATFORM_PART = /^[A-Za-z0-9_-]+$/;
+
+/** `OS/ARCH[/VARIANT]` (--platform, FROM --platform=), case folded. */
 export function parsePlatform(p: string): PlatformSpec {
   const parts = p.split('/');
-  // containerd's rule for each part (which Buildah applies): letters, digits, _ and -, case folded.
-  if (parts.length < 2 || parts.length > 3 || parts.some((x) => !/^[A-Za-z0-9_-]+$/.test(x))) {
+  if (parts.length < 2 || parts.length > 3 || parts.some((x) => !PLATFORM_PART.test(x))) {
     throw new Error(`invalid platform syntax for ${JSON.stringify(p)} (use OS/ARCH[/VARIANT])`);
   }
   const [os, architecture, variant] = parts.map((x) => x.toLowerCase()) as [string, string, string | undefined];

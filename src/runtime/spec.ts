@@ -615,6 +615,18 @@ function checkId(what: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v >= 0xffffffff) throw new Error(`invalid ${what} ${v}`);
 }
 
+/** A process's capability sets: `granted` in effect, for a non-root user also kept across execve. */
+export function capabilitySets(bounding: string[], granted: string[], uid: number): SpecCapabilities {
+  return {
+    bounding,
+    effective: granted,
+    permitted: granted,
+    inheritable: uid === 0 ? [] : granted,
+    // Ambient capabilities are how a non-root process keeps them across execve.
+    ambient: uid === 0 ? [] : granted,
+  };
+}
+
 export function buildSpec(o: SpecOptions): RuntimeSpec {
   if (o.args.length === 0) throw new Error('no command specified');
   if (!path.isAbsolute(o.cwd)) throw new Error(`working directory ${o.cwd} must be an absolute path`);
@@ -642,14 +654,7 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
   // for root's convenience, not something every image user should silently hold.
   const granted =
     o.uid === 0 ? caps : caps.filter((c) => (o.capAdd ?? []).map(normalizeCapability).some((a) => a === c || a === 'ALL'));
-  const capabilities: SpecCapabilities = {
-    bounding: caps,
-    effective: granted,
-    permitted: granted,
-    inheritable: o.uid === 0 ? [] : granted,
-    // Ambient capabilities are how a non-root process keeps them across execve.
-    ambient: o.uid === 0 ? [] : granted,
-  };
+  const capabilities = capabilitySets(caps, granted, o.uid);
 
   const user: SpecUser = { uid: o.uid, gid: o.gid, umask: o.umask ?? 0o022 };
   // The primary gid may be listed too: Podman and Buildah list it for a --user they are given.
