@@ -82,11 +82,22 @@ export class Db {
     this.sql.exec('PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
     // The schema's fingerprint in user_version: the common open of an up-to-date store reads one
     // integer instead of running every CREATE (a write transaction) again.
-    const version = (this.sql.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
-    if (version !== SCHEMA_VERSION) {
-      this.sql.exec('PRAGMA journal_mode = WAL');
-      this.sql.exec(SCHEMA);
-      this.sql.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    // Many processes opening a brand-new store at once: SQLite can answer the switch to WAL with
+    // "database is locked" at once, without waiting out the busy timeout (its deadlock avoidance).
+    // The setup is idempotent, so it is tried again, re-reading the version each time.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const version = (this.sql.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+        if (version !== SCHEMA_VERSION) {
+          this.sql.exec('PRAGMA journal_mode = WAL');
+          this.sql.exec(SCHEMA);
+          this.sql.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        }
+        return;
+      } catch (e) {
+        if (attempt >= 200 || !/database is locked/.test((e as Error).message)) throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + attempt);
+      }
     }
   }
 
