@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { capabilitySets, containerCapabilities, type RuntimeSpec, type SpecProcess } from '../runtime/spec.ts';
 import { classifyRuntimeError } from '../runtime/oci-runtime.ts';
+import { warmCgroupAttach } from '../runtime/cgroup-warmup.ts';
 import { ContainerStartError, execWithConmon, lastRuntimeLogError } from '../runtime/conmon.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { mergeEnv, readEnvFiles } from '../primitives/run.ts';
@@ -90,6 +91,7 @@ const RUNTIME_LINE = /^(exec failed: |executable file `|open executable: |exec c
 export async function execInContainer(store: Store, ref: string, o: ExecOptions): Promise<{ code: number; session?: string }> {
   if (o.command.length === 0) throw new ContainerError('must provide a non-empty command to start an exec session');
   const c = runningContainer(store, ref, 'can only create exec sessions on running containers: container state improper', 255);
+  warmCgroupAttach();
   const proc = await execProcess(store, c, o);
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const dir = await mkdtemp(join(p.run, 'exec-'));

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { exec } from '../sys/exec.ts';
 import { childProcess } from '../sys/lazy-builtins.ts';
+import { warmCgroupAttach } from './cgroup-warmup.ts';
 import { classifyRuntimeError, type RuntimeInfo, type StartFailure } from './oci-runtime.ts';
 
 const CONMON_DIRS = ['/usr/bin', '/usr/local/bin', '/usr/libexec/podman', '/usr/local/libexec/podman', '/usr/lib/podman', '/usr/sbin'];
@@ -113,6 +114,7 @@ function commonArgs(a: {
  * runtimeStart next). Throws ContainerStartError when the runtime refuses.
  */
 export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted> {
+  warmCgroupAttach();
   await mkdir(o.exitDir, { recursive: true, mode: 0o700 });
   await mkdir(o.socketDir, { recursive: true, mode: 0o700 });
   await mkdir(o.stateRoot, { recursive: true, mode: 0o700 });
@@ -258,6 +260,7 @@ export interface ConmonExec<T> {
  * later the exit code on the sync pipe.
  */
 export async function execWithConmon<T>(o: ConmonExecOptions, attach: (sessionDir: string) => Promise<T>): Promise<ConmonExec<T>> {
+  warmCgroupAttach();
   await mkdir(path.join(o.sessionDir, 'exit'), { recursive: true, mode: 0o700 });
   const args = [
     ...commonArgs({

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { exec, exitStatus } from '../sys/exec.ts';
 import { childProcess } from '../sys/lazy-builtins.ts';
+import { warmCgroupAttach } from './cgroup-warmup.ts';
 import { serializeSpec, type RuntimeSpec } from './spec.ts';
 
 export type RuntimeName = 'crun' | 'runc';
@@ -143,6 +144,7 @@ const PROXIED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SI
  * any other runtime failure → 125, each with a Podman-style message on stderr.
  */
 export async function runContainer(o: RunOptions): Promise<number> {
+  warmCgroupAttach();
   const base = ['--root', o.stateRoot];
   await mkdir(o.bundleDir, { recursive: true });
   await mkdir(o.stateRoot, { recursive: true, mode: 0o700 });
