@@ -58,12 +58,38 @@ export function plainBooleanFlags(program: Command, args: readonly string[]): st
   return out;
 }
 
+/**
+ * Calls f with process.stdout when something first uses it. Node makes the stream on first use,
+ * and making it costs 2-3 ms (a pipe's loads net and stream modules): `run` and `exec`, whose
+ * containers write to barge's stdout directly, never need it.
+ */
+function whenStdoutUsed(f: (out: NodeJS.WriteStream) => void): void {
+  const d = Object.getOwnPropertyDescriptor(process, 'stdout');
+  if (!d?.get || !d.configurable) {
+    f(process.stdout);
+    return;
+  }
+  const make = d.get;
+  let made: NodeJS.WriteStream | undefined;
+  Object.defineProperty(process, 'stdout', {
+    configurable: true,
+    enumerable: d.enumerable,
+    get(): NodeJS.WriteStream {
+      if (!made) {
+        made = make.call(process) as NodeJS.WriteStream;
+        f(made);
+      }
+      return made;
+    },
+  });
+}
+
 export async function main(): Promise<void> {
   // `barge images | head -1` closes the pipe early: that is not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  whenStdoutUsed((out) => out.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
-  });
+  }));
   const program = programFor(process.argv.slice(2));
   // Commander's own parse errors become Podman-style "Error: ..." lines.
   const writeErr = (s: string): void => {

@@ -1,6 +1,6 @@
 // --help and flag errors of Buildah's working-container commands.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeEnv, type Env } from '../helpers.ts';
+import { BARGE_BIN, makeEnv, runCaptured, type Env } from '../helpers.ts';
 import { expectCode } from './lib.ts';
 
 let env: Env;
@@ -74,3 +74,16 @@ describe('unknown flags', () => {
     expect(r.stderr).toMatch(/^Error: /m);
   });
 });
+
+describe('a reader that stops early', () => {
+  it('`barge … | true` is not an error: exit 0 and nothing on stderr', async () => {
+    // The reader is gone before barge writes: every write meets EPIPE.
+    for (const args of [['--help'], ['--root', env.root, '--runroot', env.runroot, 'images'], ['--root', env.root, '--runroot', env.runroot, 'containers', '--format', 'json']]) {
+      const line = `"$0" "$@" | (exec true); echo "status=\${PIPESTATUS[0]}"`;
+      const r = await runCaptured('bash', ['-c', line, BARGE_BIN, ...args], { env: process.env, label: `barge ${args.join(' ')} | true` });
+      expect(r.stdout.trim(), args.join(' ')).toBe('status=0');
+      expect(r.stderr, args.join(' ')).toBe('');
+    }
+  });
+});
+
