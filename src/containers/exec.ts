@@ -117,6 +117,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     ];
     const held: string[] = [];
     const code = await new Promise<number>((resolve, reject) => {
+      warmCgroupAttach();
       const child = childProcess().spawn(c.data.config.runtime, args, { stdio });
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
       const forward = (sig: NodeJS.Signals): void => {

@@ -12,7 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 
-let warmed = false;
+let file: string | null | undefined;
+let inFlight = false;
 
 /**
  * The cgroup.procs of the cgroup a /proc/PID/cgroup text names: the unified hierarchy's (cgroup v2,
@@ -30,15 +31,25 @@ export function ownProcsFile(lines: string): string | undefined {
   return v1 === undefined ? undefined : `/sys/fs/cgroup/systemd${v1 === '/' ? '' : v1}/cgroup.procs`;
 }
 
-/** Starts the write in the background, once per process; never fails. */
+/**
+ * Starts the write in the background unless one is under way; never fails. Call it as early as the
+ * runtime is sure to start, and again right before starting it: when the first write has long
+ * finished, the second (fast) one holds the kernel's fast path open for another grace period.
+ */
 export function warmCgroupAttach(): void {
-  if (warmed) return;
-  warmed = true;
-  let file: string | undefined;
-  try {
-    file = ownProcsFile(readFileSync('/proc/self/cgroup', 'utf8'));
-  } catch {
-    return;
+  if (inFlight) return;
+  if (file === undefined) {
+    try {
+      file = ownProcsFile(readFileSync('/proc/self/cgroup', 'utf8')) ?? null;
+    } catch {
+      file = null;
+    }
   }
-  if (file) writeFile(file, String(process.pid)).catch(() => undefined);
+  if (file === null) return;
+  inFlight = true;
+  writeFile(file, String(process.pid)).then(
+    () => { inFlight = false; },
+    // Not allowed here: no later write will be either.
+    () => { file = null; },
+  );
 }

@@ -144,6 +144,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
   }
   // Preserved descriptors keep their numbers; the sync pipe comes after them.
   const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
+  warmCgroupAttach();
   const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
     stdio: ['ignore', 'ignore', 'ignore', ...kept, 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: String(3 + preserved) },
@@ -271,6 +272,7 @@ export async function execWithConmon<T>(o: ConmonExecOptions, attach: (sessionDi
   ];
   if (o.terminal) args.push('-t');
   if (o.stdin) args.push('-i');
+  warmCgroupAttach();
   const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
     stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
     env: { ...process.env, _OCI_SYNCPIPE: '3', _OCI_STARTPIPE: '4', _OCI_ATTACHPIPE: '5' },

@@ -222,6 +222,7 @@ function runForeground(
   const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
 
   return new Promise<number>((resolve, reject) => {
+    warmCgroupAttach();
     const child = childProcess().spawn(o.runtime.path, args, { stdio });
     const relay = new StderrRelay(errDest, o.spec.process.args[0] ?? '');
     let exitCode: number | undefined;
