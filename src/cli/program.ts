@@ -1170,6 +1170,10 @@ export function buildProgram(only?: string): Command {
     .option('--cache-from <repo>', 'registry repository to look up cached steps in (with --layers)', collect)
     .option('--cache-to <repo>', 'registry repository to push each built step to (with --layers)', collect)
     .option('--manifest <list>', 'add the built image to this manifest list (made if missing); with several --platform values, each platform\'s image')
+    .option('--all-platforms', 'build for every platform the base images all offer (with --manifest)')
+    .option('--build-context <name=value>', 'a named context for FROM, COPY --from and RUN --mount=from: a directory, docker-image://REF, oci-layout://DIR[:TAG] or an http(s) URL', collect)
+    .option('--logfile <file>', 'write the build\'s output (RUN steps\' too) to this file instead of stdout and stderr')
+    .option('--logsplit [bool]', 'with --logfile, one file per platform: FILE_OS_ARCH')
     .option('--omit-history', 'leave the built image without history (the base image\'s too)')
     .option('--stdin', 'let RUN steps read barge\'s standard input (without it they read nothing, as Buildah)')
     .option('--from <image>', 'use this image instead of the one the first FROM names')
@@ -1192,9 +1196,6 @@ export function buildProgram(only?: string): Command {
   retryOptions(buildCmd);
   refusedOptions(buildCmd, 'barge does not sign images', '--sign-by <fingerprint>');
   refusedOptions(buildCmd, 'barge reads Containerfile.in without running the C preprocessor', '--cpp-flag <flag>');
-  refusedOptions(buildCmd, 'barge builds one --platform at a time (give each in --platform, with --manifest)', '--all-platforms');
-  refusedOptions(buildCmd, 'not implemented yet: use COPY --from=IMAGE, or a stage', '--build-context <name=value>');
-  refusedOptions(buildCmd, 'barge writes its build output to stdout and stderr (redirect them)', '--logfile <file>', '--logsplit');
 
   program
     .command('info')

@@ -27,6 +27,16 @@ import type { ContainerUserns } from '../sys/userns.ts';
 
 export type Network = 'host' | 'none' | 'private';
 
+/**
+ * A `--build-context NAME=VALUE`: a directory (copied from with its own ignore file, not the main
+ * context's) or an image. Either stands in for a stage or image called NAME in FROM (images
+ * only), COPY --from and RUN --mount=from, ahead of a stage of that name, as in Buildah.
+ */
+export type NamedContext = { kind: 'dir'; path: string; ignore: IgnoreMatcher } | { kind: 'image'; ref: string };
+
+/** What COPY --from or RUN --mount=from reads: a directory on the host, or the root of a stage's container or an image. */
+type FromSource = { kind: 'dir'; path: string; ignore: IgnoreMatcher } | { kind: 'root'; ref: string; key: string };
+
 export interface BuildOptions {
   contextDir: string;
   /** Path shown in errors and used to find `<file>.containerignore`. */
@@ -41,6 +51,8 @@ export interface BuildOptions {
   pull: PullPolicy;
   /** Fetches FROM and COPY --from images that are not local. */
   puller?: Puller;
+  /** --build-context, by name. */
+  contexts?: Map<string, NamedContext>;
   labels: string[];
   annotations: string[];
   /** --env KEY=VALUE and --unsetenv KEY: the final image's environment, after the Containerfile's. */
@@ -80,6 +92,8 @@ export interface BuildOptions {
   quiet: boolean;
   /** --iidfile: the final image's id goes there, not into a `--> ID` line (as Buildah). */
   iidfile?: boolean;
+  /** --logfile: the descriptor that gets what RUN steps write, instead of barge's stdout and stderr. */
+  runOutput?: number;
   /** Progress lines (STEP, COMMIT, -->): stdout, as Buildah writes them. */
   out: (line: string) => void;
   warn: (line: string) => void;
@@ -170,7 +184,7 @@ interface Stage {
  * --from) or mounts (RUN --mount=from=), transitively. A reference made of a stage's own ARGs can
  * only be known while building: it keeps every earlier stage.
  */
-export function neededStages(stages: StageDef[], target: number, baseOf: (def: StageDef) => string): Set<number> {
+export function neededStages(stages: StageDef[], target: number, baseOf: (def: StageDef) => string, contexts: ReadonlySet<string> = new Set()): Set<number> {
   const byName = new Map(stages.flatMap((s) => (s.name ? [[s.name, s.index] as const] : [])));
   const refsOf = (def: StageDef): string[] => [
     baseOf(def),
@@ -187,6 +201,8 @@ export function neededStages(stages: StageDef[], target: number, baseOf: (def: S
     if (needed.has(i)) return;
     needed.add(i);
     for (const ref of refsOf(stages[i]!)) {
+      // A named build context wins over a stage of its name.
+      if (contexts.has(ref)) continue;
       if (ref.includes('$')) {
         for (let j = 0; j < i; j++) visit(j);
         continue;
@@ -251,6 +267,11 @@ export async function build(store: Store, o: BuildOptions): Promise<BuildResult>
   return new Interpreter(store, o).run();
 }
 
+/** The base images of a build (see Interpreter.baseImages), for --all-platforms. */
+export function baseImages(store: Store, o: BuildOptions): string[] {
+  return new Interpreter(store, o).baseImages();
+}
+
 class Interpreter {
   private readonly containers = new Set<Builder>();
   private readonly tempImages = new Set<string>();
@@ -275,7 +296,8 @@ class Interpreter {
     throw new BuildError(`building at STEP "${ins.original}": ${msg}`, code);
   }
 
-  async run(): Promise<BuildResult> {
+  /** The stages, with their names and the global ARGs known; the target's index set. */
+  private prepare(): StageDef[] {
     const { globals, stages } = splitStages(this.o.parsed);
     for (const s of stages) if (s.name) this.stageNames.set(s.name, s.index);
     if (this.o.target !== undefined) {
@@ -291,11 +313,35 @@ class Interpreter {
         this.globalArgs.set(name, this.o.buildArgs.get(name) ?? def ?? this.predefined.get(name));
       }
     }
+    return stages;
+  }
 
+  /**
+   * The images the stages' FROMs name (named build contexts of images resolved, scratch and
+   * earlier stages left out), in order and without repeats: what --all-platforms asks for
+   * platforms, as Buildah's baseImages does. Nothing is built or pulled.
+   */
+  baseImages(): string[] {
+    const stages = this.prepare();
+    const out: string[] = [];
+    for (const def of stages) {
+      let ref = this.fromRef(def);
+      const ctx = this.o.contexts?.get(ref);
+      if (ctx?.kind === 'dir') this.fail(def.from, `build context "${ref}" is not an image, can not be used for FROM ${ref}`);
+      if (ctx) ref = ctx.ref;
+      else if (ref.toLowerCase() === 'scratch' || (this.stageNames.get(ref.toLowerCase()) ?? Infinity) < def.index) continue;
+      if (!out.includes(ref)) out.push(ref);
+    }
+    return out;
+  }
+
+  async run(): Promise<BuildResult> {
+    const stages = this.prepare();
     let ok = false;
     try {
       let final: BuildResult | null = null;
-      const needed = this.o.skipUnusedStages === false ? null : neededStages(stages, this.finalIndex, (def) => this.fromRef(def));
+      const contexts = new Set(this.o.contexts?.keys() ?? []);
+      const needed = this.o.skipUnusedStages === false ? null : neededStages(stages, this.finalIndex, (def) => this.fromRef(def), contexts);
       for (let i = 0; i <= this.finalIndex; i++) {
         if (needed && !needed.has(i)) continue;
         const r = await this.runStage(stages[i]!, i === this.finalIndex, stages.length > 1 ? `[${i + 1}/${this.finalIndex + 1}] ` : '');
@@ -420,7 +466,7 @@ class Interpreter {
 
   private async startStage(def: StageDef, layers: boolean): Promise<Stage> {
     const vars = this.globalVars();
-    const ref = this.fromRef(def, vars);
+    let ref = this.fromRef(def, vars);
     const platformFlag = def.from.flags.filter((f) => f.name === 'platform').at(-1);
     let platform: PlatformSpec = this.o.platform ?? {};
     if (platformFlag) {
@@ -432,7 +478,10 @@ class Interpreter {
     }
     let imageId: string | null = null;
     let config: BuilderConfig;
-    const stageIdx = this.stageNames.get(ref.toLowerCase());
+    const ctx = this.o.contexts?.get(ref);
+    if (ctx?.kind === 'dir') this.fail(def.from, `build context "${ref}" is not an image, can not be used for FROM ${ref}`);
+    const stageIdx = ctx ? undefined : this.stageNames.get(ref.toLowerCase());
+    if (ctx) ref = ctx.ref;
     if (stageIdx !== undefined && stageIdx < def.index) {
       imageId = await this.stageImage(stageIdx);
       config = await this.imageState(imageId);
@@ -951,6 +1000,7 @@ class Interpreter {
         volumes: this.o.volumes,
         mounts,
         stdin: !!this.o.stdin,
+        ...(this.o.runOutput !== undefined && { output: this.o.runOutput }),
         ...(network && { network }),
         ...(this.o.runtime && { runtime: this.o.runtime }),
       };
@@ -1021,15 +1071,15 @@ class Interpreter {
         if (!dst) this.fail(ins, `invalid mount "${spec}": target is required`);
         const source = kv.get('source') ?? kv.get('src') ?? '/';
         const from = kv.get('from');
+        const src: FromSource = from ? await this.fromSource(st, ins, from) : this.mainContext();
         let host: string;
         let contentKey: unknown;
-        if (from) {
-          const root = await this.mountedRootOf(st, ins, from);
-          host = await resolveInRoot(root.path, source);
-          contentKey = root.key;
+        if (src.kind === 'root') {
+          host = await resolveInRoot(await this.mountRoot(src), source);
+          contentKey = src.key;
         } else {
-          host = await resolveInRoot(resolvePath(this.o.contextDir), source);
-          contentKey = await this.hasher.treeHash(host, (rel) => this.o.ignore.skip(posix.join(posix.normalize('/' + source).slice(1), rel)));
+          host = await resolveInRoot(src.path, source);
+          contentKey = await this.hasher.treeHash(host, (rel) => src.ignore.skip(posix.join(posix.normalize('/' + source).slice(1), rel)));
         }
         if (!(await lstat(host).catch(() => null))) this.fail(ins, `invalid mount "${spec}": source "${source}" not found`);
         // Docker makes bind mounts read-only unless rw is asked for; writes never reach the source here
@@ -1042,35 +1092,52 @@ class Interpreter {
     }
   }
 
-  /** The root filesystem of a stage or image named by --from, mounted for reading. */
-  private async mountedRootOf(st: Stage, ins: Instruction, from: string): Promise<{ path: string; key: string }> {
-    const src = await this.copyFromSource(st, ins, from);
-    const c = this.store.findContainer(src.ref);
-    if (c) return { path: await this.store.mountContainer(c), key: src.key };
-    const b = await fromImage(this.store, src.ref, this.fromOpts());
-    this.containers.add(b);
-    return { path: await this.store.mountContainer(b.container), key: src.key };
+  /** The build context as a source, with its ignore rules. */
+  private mainContext(): FromSource {
+    return { kind: 'dir', path: resolvePath(this.o.contextDir), ignore: this.o.ignore };
   }
 
-  /** `--from=` as a stage name or index, or an image. */
-  private async copyFromSource(st: Stage, ins: Instruction, from: string): Promise<{ ref: string; key: string }> {
+  /** The root filesystem of a stage's container or an image, mounted for reading. */
+  private async mountRoot(src: { ref: string }): Promise<string> {
+    const c = this.store.findContainer(src.ref);
+    if (c) return this.store.mountContainer(c);
+    const b = await fromImage(this.store, src.ref, this.fromOpts());
+    this.containers.add(b);
+    return this.store.mountContainer(b.container);
+  }
+
+  /**
+   * `--from=` (COPY) or `from=` (RUN --mount): a named build context first, then a stage by name
+   * or index, then an image, as Buildah looks them up.
+   */
+  private async fromSource(st: Stage, ins: Instruction, from: string): Promise<FromSource> {
+    // Errors name the flag as the instruction spells it.
+    const flag = ins.keyword === 'RUN' ? `--mount from=${from}` : `${ins.keyword} --from=${from}`;
     const lower = from.toLowerCase();
     let idx = this.stageNames.get(lower);
     if (idx === undefined && /^\d+$/.test(from)) idx = Number(from);
+    const ctx = this.o.contexts?.get(from);
+    if (ctx?.kind === 'dir') return ctx;
+    if (ctx) return this.imageSource(ins, ctx.ref, `${flag}: build context ${from}`, true);
     if (idx !== undefined) {
-      if (idx >= st.def.index) this.fail(ins, `COPY --from=${from}: stage is not defined before this one`);
+      if (idx >= st.def.index) this.fail(ins, `${flag}: stage is not defined before this one`);
       const r = this.results.get(idx);
-      if (!r) this.fail(ins, `COPY --from=${from}: stage was not built`);
-      if (r.imageId) return { ref: r.imageId, key: r.imageId };
-      return { ref: r.builder!.container.id, key: `container:${r.builder!.container.id}` };
+      if (!r) this.fail(ins, `${flag}: stage was not built`);
+      if (r.imageId) return { kind: 'root', ref: r.imageId, key: r.imageId };
+      return { kind: 'root', ref: r.builder!.container.id, key: `container:${r.builder!.container.id}` };
     }
+    return this.imageSource(ins, from, `${flag}: no stage or image with that name`, false);
+  }
+
+  /** An image for --from, local or pulled as the build's pull policy says; a miss fails with `failure` (and why, with `why`). */
+  private async imageSource(ins: Instruction, ref: string, failure: string, why: boolean): Promise<FromSource> {
     let img;
     try {
-      img = await resolveImage(this.store, from, this.o.pull, this.o.puller, this.o.platform);
-    } catch {
-      this.fail(ins, `COPY --from=${from}: no stage or image with that name`);
+      img = await resolveImage(this.store, ref, this.o.pull, this.o.puller, this.o.platform);
+    } catch (e) {
+      this.fail(ins, why ? `${failure}: ${(e as Error).message}` : failure);
     }
-    return { ref: img.id, key: img.id };
+    return { kind: 'root', ref: img.id, key: img.id };
   }
 
   private async copyStep(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean, vars: Map<string, string>): Promise<void> {
@@ -1110,7 +1177,6 @@ class Interpreter {
       return m && heredocSrcs.has(m[1]!) ? m[1]! : null;
     };
 
-    const contextRoot = resolvePath(this.o.contextDir);
     const { makeMatcher } = await import('./ignore.ts');
     const extraExclude = excludes.length ? makeMatcher(excludes) : null;
     // `into` is where --parents puts a source (see parentsPath); `skip(path)` says whether a path
@@ -1118,8 +1184,10 @@ class Interpreter {
     type Src = { root: string; rel: string; label: string; into?: string; skip: (path: string) => boolean };
     const sources: Src[] = [];
     const urls: string[] = [];
-    let fromRef: { ref: string; key: string } | null = null;
-    if (fromFlag !== undefined) fromRef = await this.copyFromSource(st, ins, fromFlag);
+    const from = fromFlag !== undefined ? await this.fromSource(st, ins, fromFlag) : this.mainContext();
+    // A directory (the build context, or a named one) is read with its ignore rules; the root of a
+    // stage or image with none.
+    const dir = from.kind === 'dir' ? from : null;
     let fromRoot: string | null = null;
     for (const w of srcWords) {
       const hd = isHeredocWord(w);
@@ -1132,8 +1200,8 @@ class Interpreter {
         continue;
       }
       if (/^[a-z]+:\/\//.test(w) || /^git@/.test(w)) this.fail(ins, `${ins.keyword}: source "${w}" is not supported`);
-      const root = fromRef ? (fromRoot ??= (await this.mountedRootOf(st, ins, fromFlag!)).path) : contextRoot;
-      const ignored = (rel: string): boolean => !fromRef && this.o.ignore.skip(rel);
+      const root = dir ? dir.path : (fromRoot ??= await this.mountRoot(from as { ref: string }));
+      const ignored = (rel: string): boolean => dir !== null && dir.ignore.skip(rel);
       const excluded = (base: string, rel: string): boolean => extraExclude !== null && extraExclude.skip(relativeTo(base, rel));
       const wildBase = wildcardBase(w);
       const before = sources.length;
@@ -1149,7 +1217,7 @@ class Interpreter {
         const b = base;
         sources.push({ root, rel, label: rel, ...(parents && { into: parentsPath(w, rel) }), skip: (p) => ignored(p) || excluded(b, p) });
       }
-      if (sources.length === before) this.fail(ins, `checking on sources under "${fromFlag ?? this.o.contextDir}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
+      if (sources.length === before) this.fail(ins, `checking on sources under "${fromFlag === undefined ? this.o.contextDir : (dir?.path ?? fromFlag)}": copier: stat: "${posix.normalize('/' + w)}": no such file or directory`);
     }
     if (parents && (urls.length || sources.some((x) => x.into === undefined))) this.fail(ins, `${ins.keyword} --parents takes files from the context or --from only`);
     const multi = sources.length + urls.length > 1;
@@ -1164,13 +1232,14 @@ class Interpreter {
     if (layers) {
       const parts: string[] = [];
       for (const s of sources) {
-        if (s.root === contextRoot) {
-          const host = await resolveInRoot(contextRoot, s.rel);
+        if (dir && s.root === dir.path) {
+          // A directory's files are hashed: its content, not its name, is what the step depends on.
+          const host = await resolveInRoot(dir.path, s.rel);
           const real = await realpath(host).catch(() => host);
-          if (real !== contextRoot && !real.startsWith(contextRoot + '/')) this.fail(ins, `copier: "${s.rel}" is outside the build context`);
+          if (real !== dir.path && !real.startsWith(dir.path + '/')) this.fail(ins, `copier: "${s.rel}" is outside the build context`);
           parts.push(`${s.rel}${s.into !== undefined ? `>${s.into}` : ''}:${await this.hasher.treeHash(host, (rel) => s.skip(posix.join(s.rel, rel)))}`);
-        } else if (fromRef && s.root === fromRoot) {
-          parts.push(`${s.rel}@${fromRef.key}${s.into !== undefined ? `>${s.into}` : ''}`);
+        } else if (from.kind === 'root' && s.root === fromRoot) {
+          parts.push(`${s.rel}@${from.key}${s.into !== undefined ? `>${s.into}` : ''}`);
         } else {
           parts.push(`${s.label}:${await this.hasher.treeHash(join(s.root, s.rel), () => false)}`);
         }

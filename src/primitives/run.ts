@@ -71,6 +71,8 @@ export interface RunOptions extends RunSettings {
   noPivot?: boolean;
   /** false: the command reads /dev/null, not barge's stdin (a build's RUN without --stdin). */
   stdin?: boolean;
+  /** A descriptor that gets the command's stdout and stderr instead of barge's (build --logfile). */
+  output?: number;
 }
 
 /** The variables that --http-proxy passes from barge's environment, as Buildah's list. */
@@ -151,7 +153,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
         const { runChroot } = await import('../runtime/chroot.ts');
         return await runChroot({
           rootfs, args: argv, env, cwd, uid: user.uid, gid: user.gid, mounts, network,
-          capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], ...(o.stdin === false && { stdin: false }),
+          capAdd: o.capAdd ?? [], capDrop: o.capDrop ?? [], ...(o.stdin === false && { stdin: false }), ...(o.output !== undefined && { output: o.output }),
         });
       }
       const id = `barge-${b.container.id.slice(0, 12)}-${randomHex(4)}`;
@@ -181,7 +183,7 @@ export async function runInBuilder(store: Store, b: Builder, argv: string[], giv
       });
       return await runContainer({
         runtime: findRuntime(o.runtime), bundleDir: runDir, spec, id,
-        stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit', ...(o.stdin === false && { stdin: false }),
+        stateRoot: join(store.runroot, 'runtime'), stdio: 'inherit', ...(o.stdin === false && { stdin: false }), ...(o.output !== undefined && { output: o.output }),
         ...(o.runtimeFlags?.length && { globalFlags: o.runtimeFlags.map((f) => `--${f.replace(/^-+/, '')}`) }),
         ...(o.noPivot && { runFlags: ['--no-pivot'] }),
       });

@@ -36,6 +36,8 @@ export interface ChrootRun {
   capDrop?: string[];
   /** false: the command's stdin is /dev/null rather than barge's. */
   stdin?: boolean;
+  /** A descriptor for the command's stdout and stderr instead of barge's. */
+  output?: number;
 }
 
 // Positional parameters of the script: $1 rootfs, $2 cwd, $3 uid, $4 gid, $5 capabilities, $6 the
@@ -136,5 +138,6 @@ export async function runChroot(r: ChrootRun): Promise<number> {
     ...r.args,
   ];
   // The command's environment, except that the tools on the way are found through the host's PATH.
-  return execInteractive('unshare', args, { env: { ...env, PATH: HOST_PATH }, ...(r.stdin === false && { stdio: ['ignore', 'inherit', 'inherit'] }) });
+  const out = r.output ?? 'inherit';
+  return execInteractive('unshare', args, { env: { ...env, PATH: HOST_PATH }, stdio: [r.stdin === false ? 'ignore' : 'inherit', out, out] });
 }

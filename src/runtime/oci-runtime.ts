@@ -1,7 +1,7 @@
 // Drives an OCI runtime (crun or runc) to run one container in the foreground.
 
 import type { StdioOptions } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -115,6 +115,8 @@ export interface RunOptions {
   stdin?: boolean;
   stdout?: Writable;
   stderr?: Writable;
+  /** With 'inherit': a descriptor that gets the container's stdout and stderr instead of barge's (build --logfile). */
+  output?: number;
   input?: string | Buffer;
   /** runtime state dir, e.g. under the runroot */
   stateRoot: string;
@@ -218,8 +220,8 @@ function runForeground(
     ...(o.pidFile !== undefined ? ['--pid-file', o.pidFile] : []), ...(preserved > 0 ? ['--preserve-fds', String(preserved)] : []), o.id,
   ];
   const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
-  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...kept] : [closedInput(o) ? 'ignore' : 'inherit', 'inherit', 'pipe', ...kept];
-  const errDest: Writable = o.stderr ?? (pipe ? discard() : process.stderr);
+  const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...kept] : [closedInput(o) ? 'ignore' : 'inherit', o.output ?? 'inherit', 'pipe', ...kept];
+  const errDest: Writable = o.stderr ?? (pipe ? discard() : o.output !== undefined ? createWriteStream('', { fd: o.output, autoClose: false }) : process.stderr);
 
   return new Promise<number>((resolve, reject) => {
     warmCgroupAttach();

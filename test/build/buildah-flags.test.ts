@@ -173,8 +173,7 @@ describe('accepted and refused options', () => {
     const ctx = await context(env, { Containerfile: 'FROM busybox\n' });
     for (const [args, reason] of [
       [['--sign-by', 'ABCD'], '--sign-by: barge does not sign images'],
-      [['--all-platforms'], '--all-platforms: barge builds one --platform at a time'],
-      [['--build-context', 'x=/tmp'], '--build-context: not implemented yet'],
+      [['--cpp-flag', '-DX'], '--cpp-flag: barge reads Containerfile.in without running the C preprocessor'],
     ] as const) {
       const r = await env.barge(['build', ...args, ctx]);
       expect(r.code, r.stderr).toBe(125);

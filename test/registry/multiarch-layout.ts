@@ -3,6 +3,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { Env } from '../helpers.ts';
 import { harmlessLayer, readJson, sha256Hex } from '../images/lib.ts';
 
 export interface Desc {
@@ -65,4 +66,17 @@ export async function makeTwoArchLayout(single: string, out: string): Promise<st
     manifests: [{ mediaType: OCI_INDEX, digest, size: index.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }],
   }));
   return digest;
+}
+
+/**
+ * Pushes the two-platform index of makeTwoArchLayout, made from ENV's busybox, to the registry
+ * image DEST (plain HTTP) with `ok` (a hermetic barge that expects success); `extra` is added to
+ * the copy (credentials).
+ */
+export async function pushTwoArch(ok: (e: Env, args: string[]) => Promise<string>, env: Env, dest: string, extra: string[] = []): Promise<void> {
+  const single = join(env.tmp, 'single');
+  await ok(env, ['push', '-q', 'busybox', `oci:${single}:v1`]);
+  const layout = join(env.tmp, 'two-arch');
+  await makeTwoArchLayout(single, layout);
+  await ok(env, ['copy', '-q', '--all', `oci:${layout}:multi`, `docker://${dest}`, '--dest-tls-verify=false', ...extra]);
 }

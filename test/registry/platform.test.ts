@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEnv, type BargeResult, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
-import { makeTwoArchLayout } from './multiarch-layout.ts';
+import { pushTwoArch } from './multiarch-layout.ts';
 import { hermetic, startRegistry, type Registry } from './registry.ts';
 
 let reg: Registry;
@@ -36,12 +36,8 @@ beforeAll(async () => {
   env = await makeEnv();
   await h.setup(env.tmp);
   await h.setup(src.tmp);
-  const single = join(src.tmp, 'single');
-  await h.ok(src, ['push', '-q', 'busybox', `oci:${single}:v1`]);
-  const layout = join(src.tmp, 'two-arch');
-  await makeTwoArchLayout(single, layout);
   multi = `${reg.host}/multi/bb:v1`;
-  await h.ok(src, ['copy', '-q', '--all', `oci:${layout}:multi`, `docker://${multi}`, '--dest-tls-verify=false']);
+  await pushTwoArch(h.ok, src, multi);
 });
 
 afterAll(async () => {

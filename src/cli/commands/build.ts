@@ -1,15 +1,17 @@
-import { existsSync, readFileSync, statSync, createReadStream } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { mkdtemp, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve as resolvePath } from 'node:path';
-import type { Readable } from 'node:stream';
+import { basename, join, resolve as resolvePath } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { openStore, print, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
 import type { PullPolicy } from '../../primitives/from.ts';
 import type { Store } from '../../store/store.ts';
-import type { RemoteCache } from '../../containerfile/interpreter.ts';
+import type { BuildOptions, NamedContext, RemoteCache } from '../../containerfile/interpreter.ts';
 import { platformFlags } from '../platform.ts';
 import { retryFlags } from '../retry-flags.ts';
-import { parsePlatform } from '../../image/manifest.ts';
+import { parsePlatform, platformMatches, type PlatformSpec } from '../../image/manifest.ts';
+import { hostArch } from '../../primitives/builder.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -159,8 +161,6 @@ async function writeOutput(store: Store, imageId: string, out: Output): Promise<
   try {
     const tar = tarDirectory(await store.mountContainer(b.container));
     if (out.type === 'tar') {
-      const { pipeline } = await import('node:stream/promises');
-      const { createWriteStream } = await import('node:fs');
       // Standard output through a stream of its own: a reader that stops early (`| head`) must end
       // this pipeline, not barge (the EPIPE handler of process.stdout exits at once), so that the
       // container below is still removed.
@@ -179,21 +179,165 @@ async function writeOutput(store: Store, imageId: string, out: Output): Promise<
   }
 }
 
+/**
+ * `--layers`, `--logsplit` and `--pull` take optional values (`--layers=false`, `--pull=never`).
+ * Commander lets them swallow the next word, so a value that is not one of theirs was the context.
+ */
+function reclaimContext(o: Opts, key: string, values: string[], args: string[], expected: string): void {
+  const v = o[key];
+  if (typeof v !== 'string' || values.includes(v)) return;
+  if (args.length) throw new Error(`invalid --${key} value "${v}": expected ${expected}`);
+  args.push(v);
+  o[key] = true;
+}
+
+/**
+ * `--build-context NAME=VALUE`, as Buildah reads VALUE: `docker-image://`, `container-image://`
+ * or `docker://` and an image, `oci-layout://DIR[:TAG]` (an image in an OCI layout),
+ * `http(s)://` and a file or tarball (fetched now, a tarball unpacked), else a directory.
+ */
+async function namedContexts(specs: string[], temps: string[]): Promise<Map<string, NamedContext>> {
+  const { loadIgnore } = await import('../../containerfile/ignore.ts');
+  const out = new Map<string, NamedContext>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const name = spec.slice(0, eq);
+    const value = spec.slice(eq + 1);
+    if (eq <= 0 || value === '') throw new Error(`invalid --build-context "${spec}": accepts value in the form of name=value`);
+    const image = /^(docker-image|container-image|docker):\/\/(.*)$/.exec(value);
+    const layout = /^oci-layout:\/\/(.*)$/.exec(value);
+    if (image || layout) {
+      const ref = image ? image[2]! : `oci:${resolvePath(layout![1]!)}`;
+      if (ref === '' || ref === 'oci:') throw new Error(`invalid --build-context "${spec}": no image named`);
+      out.set(name, { kind: 'image', ref });
+      continue;
+    }
+    let dir: string;
+    if (/^https?:\/\//.test(value)) {
+      dir = await mkdtemp(join(tmpdir(), 'barge-context-'));
+      temps.push(dir);
+      await fetchContext(spec, value, dir, temps);
+    } else {
+      if (!existsSync(value)) throw new Error(`--build-context ${spec}: no such file or directory`);
+      if (!statSync(value).isDirectory()) throw new Error(`--build-context ${spec}: not a directory (give a directory, an image, or a URL)`);
+      // Its real path: COPY refuses what resolves outside it, which a symlinked path would upset.
+      dir = await realpath(value);
+    }
+    // Its own ignore file, as Buildah reads one there; the main context's does not apply.
+    out.set(name, { kind: 'dir', path: dir, ignore: loadIgnore(dir, null) });
+  }
+  return out;
+}
+
+/** A URL context: a tarball is unpacked into DIR; any other file lands there under its URL's name. */
+async function fetchContext(spec: string, url: string, dir: string, temps: string[]): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: 'follow' });
+  } catch (e) {
+    throw new Error(`--build-context ${spec}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
+  if (!res.ok || !res.body) throw new Error(`--build-context ${spec}: HTTP ${res.status}`);
+  const file = `${dir}.download`;
+  temps.push(file);
+  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
+  if (await isArchiveFile(file)) await extractContext(file, dir);
+  else await rename(file, join(dir, basename(new URL(url).pathname) || 'index.html'));
+}
+
+/**
+ * Sends what barge writes to process.stdout and process.stderr to FD until the returned function
+ * is called. Writes are synchronous, so they keep their order with the output of RUN steps,
+ * which write to FD themselves.
+ */
+function redirectOutput(fd: number): () => void {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      try {
+        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+        done();
+      } catch (e) {
+        done(e as Error);
+      }
+    },
+  });
+  const saved = (['stdout', 'stderr'] as const).map((k) => [k, Object.getOwnPropertyDescriptor(process, k)!] as const);
+  for (const [k] of saved) Object.defineProperty(process, k, { configurable: true, get: () => sink });
+  return () => {
+    for (const [k, d] of saved) Object.defineProperty(process, k, d);
+  };
+}
+
+/**
+ * --all-platforms: the platforms every base image offers, as Buildah finds them: each base must
+ * name a multi-platform image (a registry's list or index, else a local manifest list).
+ */
+async function commonPlatforms(store: Store, bases: string[], o: Opts): Promise<PlatformSpec[]> {
+  if (!bases.length) throw new Error('--all-platforms: the build uses no base image but scratch, so there are no platforms to build for');
+  const same = (a: PlatformSpec, b: PlatformSpec): boolean => platformMatches(a, b) && platformMatches(b, a);
+  let common: PlatformSpec[] | null = null;
+  for (const base of bases) {
+    const offered = await offeredPlatforms(store, base, o);
+    common = common === null ? offered.filter((p, i) => offered.findIndex((q) => same(p, q)) === i) : common.filter((p) => offered.some((q) => same(p, q)));
+  }
+  if (!common!.length) throw new Error(`--all-platforms: the base images (${bases.join(', ')}) have no platforms in common`);
+  return common!;
+}
+
+/** The platforms of the images a multi-platform base names (entries of an unknown platform, as attestations have, left out). */
+async function offeredPlatforms(store: Store, base: string, o: Opts): Promise<PlatformSpec[]> {
+  const { parseManifest } = await import('../../image/manifest.ts');
+  const { applyRegistryFlags, pullCandidates } = await import('./registry.ts');
+  const { openSource } = await import('../../image/transports/index.ts');
+  applyRegistryFlags(o, 'pull');
+  const platformsOf = (bytes: Buffer, mediaType?: string): PlatformSpec[] | null => {
+    const parsed = parseManifest(bytes, mediaType);
+    if (parsed.kind !== 'index') return null;
+    return parsed.index.manifests.flatMap((d) => {
+      const p = d.platform;
+      if (!p?.os || !p.architecture || p.os === 'unknown' || p.architecture === 'unknown') return [];
+      return [{ os: p.os, architecture: p.architecture, ...(p.variant && { variant: p.variant }) }];
+    });
+  };
+  const errors: string[] = [];
+  let candidates: { ref: string; name: string }[] = [];
+  try {
+    candidates = pullCandidates(base) ?? [{ ref: base, name: base }];
+  } catch (e) {
+    errors.push((e as Error).message);
+  }
+  for (const c of candidates) {
+    try {
+      const src = await openSource(c.ref);
+      try {
+        const top = await src.getManifest();
+        const found = platformsOf(top.bytes, top.mediaType);
+        if (found) return found;
+        errors.push(`${c.name}: not a manifest list`);
+      } finally {
+        await src.close();
+      }
+    } catch (e) {
+      errors.push(`${c.name}: ${(e as Error).message}`);
+    }
+  }
+  // Offline, a manifest list kept in local storage answers too.
+  const { findImage } = await import('../../image/local-images.ts');
+  const { isListRecord } = await import('../../store/store.ts');
+  const local = findImage(store, base);
+  if (local && isListRecord(local)) return platformsOf(await store.imageManifest(local), local.manifestMediaType)!;
+  throw new Error(`--all-platforms: base image name "${base}" didn't resolve to a manifest list: ${errors.join('; ')}`);
+}
+
 export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   if (args.length > 1) throw new Error('accepts at most one argument: the build context');
-  // `--layers` and `--pull` take optional values (`--layers=false`, `--pull=never`). Commander
-  // lets them swallow the next word, so a value that is not one of theirs was the context.
   args = [...args];
-  if (typeof o.layers === 'string' && !['true', 'false'].includes(o.layers)) {
-    if (args.length) throw new Error(`invalid --layers value "${o.layers}": expected true or false`);
-    args.push(o.layers);
-    o.layers = true;
-  }
-  if (typeof o.pull === 'string' && !['true', 'false', 'always', 'missing', 'never', 'newer', 'ifmissing', 'ifnewer'].includes(o.pull)) {
-    if (args.length) throw new Error(`invalid --pull value "${o.pull}": expected always, missing, never or newer`);
-    args.push(o.pull);
-    o.pull = 'true';
-  }
+  reclaimContext(o, 'layers', ['true', 'false'], args, 'true or false');
+  reclaimContext(o, 'logsplit', ['true', 'false'], args, 'true or false');
+  reclaimContext(o, 'pull', ['true', 'false', 'always', 'missing', 'never', 'newer', 'ifmissing', 'ifnewer'], args, 'always, missing, never or newer');
+  const logfile = str(o.logfile);
+  const logsplit = o.logsplit === true || o.logsplit === 'true';
+  if (logsplit && logfile === undefined) throw new Error('cannot use --logsplit without --logfile');
   // A bad --retry or --retry-delay fails before anything is built, not at the first pull.
   retryFlags(o);
   const temps: string[] = [];
@@ -244,7 +388,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const { loadIgnore, makeMatcher, parseIgnore } = await import('../../containerfile/ignore.ts');
     const ignoreFile = str(o.ignorefile);
     if (ignoreFile !== undefined && !existsSync(ignoreFile)) throw new Error(`--ignorefile ${ignoreFile}: no such file`);
-    const { build, BuildError } = await import('../../containerfile/interpreter.ts');
+    const { build, baseImages, BuildError } = await import('../../containerfile/interpreter.ts');
 
     const buildArgs = new Map<string, string>();
     for (const f of list(o.buildArgFile)) {
@@ -316,12 +460,18 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const layersOpt = o.layers;
     const layers = layersOpt === undefined ? process.env.BUILDAH_LAYERS === 'true' : layersOpt === true || layersOpt === 'true';
     // Several platforms are built one after another, each image joining the --manifest list.
-    const platforms = str(o.platform)?.includes(',') ? str(o.platform)!.split(',').map((p) => parsePlatform(p.trim())) : [platformFlags(o)];
+    const allPlatforms = !!o.allPlatforms;
+    if (allPlatforms && (o.platform !== undefined || o.arch !== undefined || o.os !== undefined || o.variant !== undefined)) {
+      throw new Error('--all-platforms builds for the platforms of the base images: it cannot be combined with --platform, --arch, --os or --variant');
+    }
+    let platforms = str(o.platform)?.includes(',') ? str(o.platform)!.split(',').map((p) => parsePlatform(p.trim())) : [platformFlags(o)];
     const manifest = str(o.manifest);
-    if (platforms.length > 1 && manifest === undefined) throw new Error(`--platform ${str(o.platform)}: building for several platforms needs --manifest LIST to hold the images`);
-    if (platforms.length > 1 && list(o.tag).length) throw new Error('--tag cannot name the image of each of several platforms: name the list with --manifest');
+    const several = allPlatforms ? '--all-platforms' : `--platform ${str(o.platform)}`;
+    if ((platforms.length > 1 || allPlatforms) && manifest === undefined) throw new Error(`${several}: building for several platforms needs --manifest LIST to hold the images`);
+    if ((platforms.length > 1 || allPlatforms) && list(o.tag).length) throw new Error('--tag cannot name the image of each of several platforms: name the list with --manifest');
     const output = str(o.output) !== undefined ? parseOutput(str(o.output)!) : undefined;
     const toStdout = output?.type === 'tar' && output.dest === '-';
+    const contexts = await namedContexts(list(o.buildContext), temps);
 
     const shownFile = file === '-' ? '-' : file!;
     const parsed = (() => {
@@ -335,51 +485,83 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const store = await openStore(g);
     const runtime = str(o.runtime) ?? (await selectedRuntime(g));
     const quiet = !!o.quiet;
+    const options = (platform: PlatformSpec | undefined, runOutput: number | undefined): BuildOptions => ({
+      contextDir, containerfilePath: shownFile, parsed,
+      ignore: ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : loadIgnore(contextDir, file === '-' ? null : file!),
+      tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
+      puller: async (ref, want) => {
+        (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
+        return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
+      },
+      contexts,
+      labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
+      env: list(o.env), unsetEnv: list(o.unsetenv), osFeatures: list(o.osFeature),
+      ...(str(o.osVersion) !== undefined && { osVersion: str(o.osVersion)! }),
+      ...(str(o.from) !== undefined && { fromOverride: str(o.from)! }),
+      skipUnusedStages: o.skipUnusedStages !== false && o.skipUnusedStages !== 'false',
+      omitHistory: !!o.omitHistory,
+      stdin: !!o.stdin,
+      ...(ts !== undefined && { timestamp: Number(ts) }),
+      ...(str(o.target) !== undefined && { target: str(o.target)! }),
+      ...(net && { network: net }),
+      volumes: list(o.volume), secrets, ssh, run,
+      ...(cacheTtlMs !== undefined && { cacheTtlMs }),
+      ...(platform && { platform }),
+      ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
+      ...(userns && { userns }),
+      ...(runtime && { runtime }),
+      ...(runOutput !== undefined && { runOutput }),
+      quiet,
+      iidfile: typeof o.iidfile === 'string',
+      // With the archive on stdout (-o -), the progress lines go to stderr.
+      out: (l) => (toStdout ? process.stderr : process.stdout).write(`${l}\n`),
+      warn: (l) => process.stderr.write(`${l}\n`),
+    });
+    // --logfile: what the build writes, RUN steps' output too, goes to FILE (with --logsplit, to
+    // FILE_OS_ARCH for each platform); an error that ends the build still reaches stderr.
+    const log = logfile === undefined ? undefined : openSync(logfile, 'w', 0o600);
+    let restore: (() => void) | undefined;
     try {
+      if (log !== undefined && !logsplit) restore = redirectOutput(log);
+      if (allPlatforms) {
+        platforms = await commonPlatforms(store, baseImages(store, options(undefined, undefined)), o);
+      }
+      // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
+      const remote = layers && (cacheFrom.length || cacheTo.length) ? await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) : undefined;
+      const splitNames = new Set<string>();
       for (const platform of platforms) {
-        const res = await build(store, {
-          contextDir, containerfilePath: shownFile, parsed,
-          ignore: ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : loadIgnore(contextDir, file === '-' ? null : file!),
-          tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
-          puller: async (ref, want) => {
-            (await import('./registry.ts')).applyRegistryFlags(o, 'pull');
-            return (await import('./transfer.ts')).pullByName(store, ref, { quiet: !!o.quiet, ...(want && { platform: want }) });
-          },
-          labels: list(o.label), annotations: list(o.annotation), format, squash: !!o.squash,
-          env: list(o.env), unsetEnv: list(o.unsetenv), osFeatures: list(o.osFeature),
-          ...(str(o.osVersion) !== undefined && { osVersion: str(o.osVersion)! }),
-          ...(str(o.from) !== undefined && { fromOverride: str(o.from)! }),
-          skipUnusedStages: o.skipUnusedStages !== false && o.skipUnusedStages !== 'false',
-          omitHistory: !!o.omitHistory,
-          stdin: !!o.stdin,
-          ...(ts !== undefined && { timestamp: Number(ts) }),
-          ...(str(o.target) !== undefined && { target: str(o.target)! }),
-          ...(net && { network: net }),
-          volumes: list(o.volume), secrets, ssh, run,
-          ...(cacheTtlMs !== undefined && { cacheTtlMs }),
-          // As in Buildah, the registry cache is a layer cache: without --layers it is not used.
-          ...(layers && (cacheFrom.length || cacheTo.length) && { remoteCache: await remoteCache(store, o, cacheFrom, cacheTo, (l) => process.stderr.write(`${l}\n`)) }),
-          ...(platform && { platform }),
-          ...(isolation && isolation !== 'rootless' && { isolation: isolation as 'oci' | 'chroot' }),
-          ...(userns && { userns }),
-          ...(runtime && { runtime }),
-          quiet,
-          iidfile: typeof o.iidfile === 'string',
-          // With the archive on stdout (-o -), the progress lines go to stderr.
-          out: (l) => (toStdout ? process.stderr : process.stdout).write(`${l}\n`),
-          warn: (l) => process.stderr.write(`${l}\n`),
-        });
-        if (manifest !== undefined) await (await import('./manifest.ts')).addImageToList(store, manifest, res.imageId);
-        if (output) await writeOutput(store, res.imageId, output);
-        // As Buildah: the id goes to the --iidfile, or else to stdout.
-        if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
-        else if (!toStdout) print(res.imageId);
+        let split: number | undefined;
+        if (log !== undefined && logsplit) {
+          const p = { os: 'linux', architecture: hostArch(), ...platform };
+          const name = `${logfile}_${p.os}_${p.architecture}`;
+          // Variants of one architecture share a name: the second one's output follows the first's.
+          split = openSync(name, splitNames.has(name) ? 'a' : 'w', 0o600);
+          splitNames.add(name);
+          restore = redirectOutput(split);
+        }
+        try {
+          const res = await build(store, { ...options(platform, split ?? log), ...(remote && { remoteCache: remote }) });
+          if (manifest !== undefined) await (await import('./manifest.ts')).addImageToList(store, manifest, res.imageId);
+          if (output) await writeOutput(store, res.imageId, output);
+          // As Buildah: the id goes to the --iidfile, or else to stdout.
+          if (typeof o.iidfile === 'string') await writeFile(o.iidfile, `sha256:${res.imageId}`);
+          else if (!toStdout) print(res.imageId);
+        } finally {
+          if (split !== undefined) {
+            restore?.();
+            restore = undefined;
+            closeSync(split);
+          }
+        }
       }
       return 0;
     } catch (e) {
       if (e instanceof BuildError) throw new ExitError(e.message, e.exitCode);
       if (e instanceof ContainerfileError) throw new ExitError(e.message, 125);
       throw e;
+    } finally {
+      restore?.();
+      if (log !== undefined) closeSync(log);
     }
   } finally {
     for (const s of stop) s();
