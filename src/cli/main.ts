@@ -1,6 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { closeStore, ExitError } from './context.ts';
-import { commandLine, commandWords } from './command-line.ts';
+import { commandLine, commandWords, GLOBAL_VALUE_OPTIONS } from './command-line.ts';
 import { buildProgram } from './program.ts';
 
 /** Only the invoked command's subtree when the command word is plain; the whole tree for help, aliases and the like. */
@@ -13,6 +13,45 @@ function programFor(argv: string[]): Command {
   return buildProgram();
 }
 
+/** The command a command line invokes in `program`, and where its own arguments begin. */
+function invoked(program: Command, args: readonly string[]): { cmd: Command | undefined; end: number } {
+  const { words, end } = commandLine(args);
+  let cmd: Command | undefined = program;
+  for (const w of words) cmd = cmd?.commands.find((c) => c.name() === w || c.aliases().includes(w));
+  return { cmd: cmd === program ? undefined : cmd, end };
+}
+
+/**
+ * Podman's and Buildah's global flags are persistent flags, also taken after the command
+ * (`podman images --root DIR`, `buildah bud --storage-driver vfs .`); commander's are not. Those
+ * given among the command's own options (up to its first operand) move in front of the command,
+ * unless the command has an option of that name, which then wins as in cobra (`build --runtime`).
+ */
+export function hoistGlobalFlags(program: Command, args: readonly string[]): string[] {
+  const { cmd, end } = invoked(program, args);
+  if (!cmd) return [...args];
+  const own = new Set(cmd.options.flatMap((o) => [o.long, o.short]).filter((f) => f !== undefined));
+  const valued = new Set(cmd.options.filter((o) => o.required).flatMap((o) => [o.long, o.short]).filter((f) => f !== undefined));
+  const hoisted: string[] = [];
+  const rest: string[] = [];
+  for (let i = end; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--' || !a.startsWith('-')) {
+      rest.push(...args.slice(i));
+      break;
+    }
+    const name = a.includes('=') ? a.slice(0, a.indexOf('=')) : a;
+    if (GLOBAL_VALUE_OPTIONS.has(name) && !own.has(name)) {
+      hoisted.push(a);
+      if (name === a && i + 1 < args.length) hoisted.push(args[++i]!);
+      continue;
+    }
+    rest.push(a);
+    if (valued.has(a) && i + 1 < args.length) rest.push(args[++i]!);
+  }
+  return hoisted.length ? [...hoisted, ...args.slice(0, end), ...rest] : [...args];
+}
+
 /**
  * Podman's and Buildah's boolean flags also take a value (`--rm=true`, `--layers=false`), as Go's
  * pflag allows; commander's take none. Such a flag of the invoked command becomes the plain flag
@@ -23,10 +62,8 @@ function programFor(argv: string[]): Command {
  * may be the container's own command line.
  */
 export function plainBooleanFlags(program: Command, args: readonly string[]): string[] {
-  const { words, end } = commandLine(args);
-  let cmd: Command | undefined = program;
-  for (const w of words) cmd = cmd?.commands.find((c) => c.name() === w || c.aliases().includes(w));
-  if (!cmd || cmd === program) return [...args];
+  const { cmd, end } = invoked(program, args);
+  if (!cmd) return [...args];
   const booleans = new Set(cmd.options.filter((o) => !o.required && !o.optional && o.long).map((o) => o.long!));
   const goBooleans = new Set(cmd.options.filter((o) => o.optional && o.long && o.flags.endsWith('[bool]')).map((o) => o.long!));
   // The value of `--authfile FILE` is not the first operand.
@@ -102,7 +139,8 @@ export async function main(): Promise<void> {
   // Skopeo's commands fail with 1, Podman's and Buildah's with 125.
   const failure = commandWords(process.argv.slice(2))[0] === 'skopeo' ? 1 : 125;
   try {
-    await program.parseAsync([...process.argv.slice(0, 2), ...plainBooleanFlags(program, process.argv.slice(2))]);
+    const args = hoistGlobalFlags(program, process.argv.slice(2));
+    await program.parseAsync([...process.argv.slice(0, 2), ...plainBooleanFlags(program, args)]);
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exitCode = 0;

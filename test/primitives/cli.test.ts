@@ -1,6 +1,6 @@
 // --help and flag errors of Buildah's working-container commands.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BARGE_BIN, makeEnv, runCaptured, type Env } from '../helpers.ts';
+import { BARGE_BIN, makeEnv, runBarge, runCaptured, type Env } from '../helpers.ts';
 import { expectCode } from './lib.ts';
 
 let env: Env;
@@ -84,6 +84,16 @@ describe('a reader that stops early', () => {
       expect(r.stdout.trim(), args.join(' ')).toBe('status=0');
       expect(r.stderr, args.join(' ')).toBe('');
     }
+  });
+});
+
+describe('global flags after the command (persistent flags, as cobra takes them)', () => {
+  it('`containers --root R --runroot RR` reads the store R, as `--root R --runroot RR containers` does', async () => {
+    const ctr = await env.bargeOk(['from', '--name', 'late-globals', 'scratch']);
+    const after = await runBarge(['containers', '--root', env.root, '--runroot', env.runroot, '--format', '{{.ContainerName}}']);
+    expectCode(after, 0);
+    expect(after.stdout.trim().split('\n')).toContain('late-globals');
+    await env.bargeOk(['rm', ctr]);
   });
 });
 

@@ -41,3 +41,21 @@ describe('plainBooleanFlags (pflag\'s --flag=true|false on commander)', () => {
     expect(plainBooleanFlags(buildProgram(), args)).toEqual(out);
   });
 });
+
+describe('hoistGlobalFlags (cobra\'s persistent flags after the command)', () => {
+  it.each([
+    [['images', '--root', '/s', '-q'], ['--root', '/s', 'images', '-q']],
+    [['images', '--root=/s', '--runroot', '/r', '--storage-driver', 'vfs'], ['--root=/s', '--runroot', '/r', '--storage-driver', 'vfs', 'images']],
+    [['container', 'ls', '-a', '--log-level', 'debug'], ['--log-level', 'debug', 'container', 'ls', '-a']],
+    // After the first operand: the container's own command line.
+    [['run', '--rm', 'busybox', 'echo', '--root', '/x'], ['run', '--rm', 'busybox', 'echo', '--root', '/x']],
+    // A value of the command's own option is not a flag, and the command's own --runtime wins.
+    [['run', '-e', '--root', 'busybox'], ['run', '-e', '--root', 'busybox']],
+    [['build', '--runtime', 'crun', '--root', '/s', '.'], ['--root', '/s', 'build', '--runtime', 'crun', '.']],
+    [['--root', '/s', 'images'], ['--root', '/s', 'images']],
+  ])('%j → %j', async (args, out) => {
+    const { hoistGlobalFlags } = await import('../../src/cli/main.ts');
+    const { buildProgram } = await import('../../src/cli/program.ts');
+    expect(hoistGlobalFlags(buildProgram(), args)).toEqual(out);
+  });
+});
