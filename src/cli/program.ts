@@ -489,6 +489,18 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'act on the latest container')
       .action(action(async () => (await ctr()).topCmd));
     parent
+      .command('stats')
+      .description('Show the resource use of containers (CPU, memory, network and block IO, pids)')
+      .argument('[containers...]')
+      .option('-a, --all', 'show all containers, not only running ones')
+      .option('--format <template>', 'Go template, "table …" or "json"')
+      .option('-i, --interval <seconds>', 'seconds between reports (default 5)')
+      .option('-l, --latest', 'act on the latest container')
+      .option('--no-reset', 'do not clear the terminal between reports')
+      .option('--no-stream', 'print one report and exit')
+      .option('--no-trunc', 'do not truncate output')
+      .action(action(async () => (await import('./commands/stats.ts')).statsCmd));
+    parent
       .command('cp')
       .description('Copy files between a container (CONTAINER:PATH) and the host')
       .argument('<src>')
