@@ -536,6 +536,8 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'the latest created container')
       .option('--no-trunc', 'do not truncate output')
       .option('--noheading', 'omit the table header')
+      .option('-s, --size', 'show each container\'s size: its own writes and (virtual) with its image')
+      .option('--external', 'also list Buildah\'s working containers (state "storage")')
       .option('--sort <key>', 'sort by command, created, id, image, names, runningfor or status (default created)')
       .option('--sync', 'accepted: barge reads each container\'s state from its runtime anyway')
       .action(action(async () => (await ctr()).psCmd));

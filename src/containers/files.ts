@@ -214,6 +214,53 @@ async function compareTrees(cur: string, base: string | null, rel: string, out: 
   }
 }
 
+// ---------- size ----------
+
+/**
+ * What a tree holds as containers/storage counts it (directory.Usage): the sizes of everything but
+ * directories, a file with several hard links once.
+ */
+async function treeUsage(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  let size = 0;
+  const walk = async (d: string): Promise<void> => {
+    const names = await readdir(d).catch(() => [] as string[]);
+    for (const n of names) {
+      const st = await lstatOrNull(path.join(d, n));
+      if (!st) continue;
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (st.isDirectory()) await walk(path.join(d, n));
+      else size += st.size;
+    }
+  };
+  await walk(dir);
+  return size;
+}
+
+/** Podman's ps --size figures (and its JSON's keys). */
+export interface ContainerSize {
+  rootFsSize: number;
+  rwSize: number;
+}
+
+/**
+ * `ps --size`: the container's own writes (its upper layer) and its image's layers, each counted
+ * as Podman counts them (its rootFsSize leaves the upper layer out).
+ */
+export async function containerSize(store: Store, c: Container): Promise<ContainerSize> {
+  const top = store.layerChain(c.record.topLayer);
+  let rootFsSize = 0;
+  // vfs keeps each layer (and the container) as a full tree: the top layer alone is the image.
+  for (const l of store.driver === 'vfs' ? top.slice(-1) : top) {
+    const dir = store.layerDir(l.id);
+    rootFsSize += (await lstatOrNull(dir)) ? await treeUsage(dir) : l.diffSize;
+  }
+  const rw = await treeUsage(store.upperDir(c.record));
+  return { rootFsSize, rwSize: store.driver === 'vfs' ? Math.max(0, rw - rootFsSize) : rw };
+}
+
 // ---------- export ----------
 
 /** `podman export`: a tar of the container's whole root filesystem. */

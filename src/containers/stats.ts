@@ -8,7 +8,6 @@ import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { liveState } from './lifecycle.ts';
-import { goDuration } from './top.ts';
 import type { Container } from './record.ts';
 
 export interface ContainerStats {
@@ -216,46 +215,5 @@ export function sampleStats(store: Store, c: Container, previous?: ContainerStat
     blockInput: cg.blockRead,
     blockOutput: cg.blockWrite,
     pids: cg.pids,
-  };
-}
-
-/** go-units' size strings with four significant digits and no space: HumanSize ("2.245MB") and BytesSize ("1.832MiB"). */
-function unitSize(n: number, base: number, units: readonly string[]): string {
-  let v = n;
-  let i = 0;
-  while (v >= base && i < units.length - 1) {
-    v /= base;
-    i++;
-  }
-  return `${Number(v.toPrecision(4))}${units[i]}`;
-}
-const humanSize = (n: number): string => unitSize(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB']);
-const bytesSize = (n: number): string => unitSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB']);
-const percent = (f: number): string => `${f.toFixed(2)}%`;
-
-/**
- * The fields Podman's stats templates see: the sample's own (full-precision numbers) and the
- * formatted strings of its table, under Podman's names (PIDs is the number, PIDS the string).
- */
-export function statsFields(st: ContainerStats, noTrunc: boolean): Record<string, unknown> {
-  const cpuTime = goDuration(st.cpuNano);
-  return {
-    AvgCPU: st.avgCpu, AVGCPU: percent(st.avgCpu), BlockInput: st.blockInput, BlockIO: `${humanSize(st.blockInput)} / ${humanSize(st.blockOutput)}`,
-    BlockOutput: st.blockOutput, ContainerID: st.containerId, CPU: st.cpu, CPUNano: st.cpuNano, CPUPerc: percent(st.cpu),
-    CPUSystemNano: st.cpuSystemNano, Duration: st.cpuNano, ID: noTrunc ? st.containerId : st.containerId.slice(0, 12),
-    MemLimit: st.memLimit, MemPerc: percent(st.memPerc), MemUsage: `${humanSize(st.memUsage)} / ${humanSize(st.memLimit)}`,
-    MemUsageBytes: `${bytesSize(st.memUsage)} / ${bytesSize(st.memLimit)}`, Name: st.name, NetInput: st.netInput,
-    NetIO: `${humanSize(st.netInput)} / ${humanSize(st.netOutput)}`, NetOutput: st.netOutput, PerCPU: st.perCpu, PIDs: st.pids,
-    PIDS: String(st.pids), SystemNano: st.systemNano, Up: cpuTime, UpTime: cpuTime,
-  };
-}
-
-/** Podman's `stats --format json` entry: the table's strings under snake_case keys. */
-export function statsJSON(st: ContainerStats, noTrunc: boolean): Record<string, string> {
-  const f = statsFields(st, noTrunc);
-  const s = (k: string): string => String(f[k]);
-  return {
-    id: s('ID'), name: st.name, cpu_time: s('UpTime'), cpu_percent: s('CPUPerc'), avg_cpu: s('AVGCPU'), mem_usage: s('MemUsage'),
-    mem_percent: s('MemPerc'), net_io: s('NetIO'), block_io: s('BlockIO'), pids: s('PIDS'),
   };
 }

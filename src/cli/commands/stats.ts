@@ -2,11 +2,12 @@
 // (--no-stream) or refreshed every --interval seconds until interrupted.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ExitError, isRootless, openStore, type GlobalOptions } from '../context.ts';
+import { ExitError, goUnitsSize, isRootless, openStore, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
 import { isActive, type Container } from '../../containers/record.ts';
 import { liveState } from '../../containers/lifecycle.ts';
-import { sampleStats, statsFields, statsJSON, type ContainerStats } from '../../containers/stats.ts';
+import { sampleStats, type ContainerStats } from '../../containers/stats.ts';
+import { goDuration } from '../../containers/top.ts';
 import { hostIsCgroup2 } from '../../runtime/spec.ts';
 import { goJSON } from '../gotemplate.ts';
 import { formatRows, isJSONFormat } from '../table.ts';
@@ -38,6 +39,37 @@ function select(store: Store, refs: readonly string[], o: Opts): Container[] {
   if (o.latest) return all.slice(-1);
   const shown = o.all ? all : all.filter((c) => isActive(liveState(store, c).status));
   return shown.sort((a, b) => (a.record.id < b.record.id ? -1 : 1));
+}
+
+const humanSize = (n: number): string => goUnitsSize(n, 4);
+const bytesSize = (n: number): string => goUnitsSize(n, 4, { binary: true });
+const percent = (f: number): string => `${f.toFixed(2)}%`;
+
+/**
+ * The fields Podman's stats templates see: the sample's own (full-precision numbers) and the
+ * formatted strings of its table, under Podman's names (PIDs is the number, PIDS the string).
+ */
+function statsFields(st: ContainerStats, noTrunc: boolean): Record<string, unknown> {
+  const cpuTime = goDuration(st.cpuNano);
+  return {
+    AvgCPU: st.avgCpu, AVGCPU: percent(st.avgCpu), BlockInput: st.blockInput, BlockIO: `${humanSize(st.blockInput)} / ${humanSize(st.blockOutput)}`,
+    BlockOutput: st.blockOutput, ContainerID: st.containerId, CPU: st.cpu, CPUNano: st.cpuNano, CPUPerc: percent(st.cpu),
+    CPUSystemNano: st.cpuSystemNano, Duration: st.cpuNano, ID: noTrunc ? st.containerId : st.containerId.slice(0, 12),
+    MemLimit: st.memLimit, MemPerc: percent(st.memPerc), MemUsage: `${humanSize(st.memUsage)} / ${humanSize(st.memLimit)}`,
+    MemUsageBytes: `${bytesSize(st.memUsage)} / ${bytesSize(st.memLimit)}`, Name: st.name, NetInput: st.netInput,
+    NetIO: `${humanSize(st.netInput)} / ${humanSize(st.netOutput)}`, NetOutput: st.netOutput, PerCPU: st.perCpu, PIDs: st.pids,
+    PIDS: String(st.pids), SystemNano: st.systemNano, Up: cpuTime, UpTime: cpuTime,
+  };
+}
+
+/** Podman's `stats --format json` entry: the table's strings under snake_case keys. */
+function statsJSON(st: ContainerStats, noTrunc: boolean): Record<string, string> {
+  const f = statsFields(st, noTrunc);
+  const s = (k: string): string => String(f[k]);
+  return {
+    id: s('ID'), name: st.name, cpu_time: s('UpTime'), cpu_percent: s('CPUPerc'), avg_cpu: s('AVGCPU'), mem_usage: s('MemUsage'),
+    mem_percent: s('MemPerc'), net_io: s('NetIO'), block_io: s('BlockIO'), pids: s('PIDS'),
+  };
 }
 
 function render(stats: readonly ContainerStats[], format: string | undefined, noTrunc: boolean): string {
