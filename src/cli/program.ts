@@ -505,6 +505,9 @@ export function buildProgram(only?: string): Command {
       .description('Copy files between a container (CONTAINER:PATH) and the host')
       .argument('<src>')
       .argument('<dest>')
+      .option('-a, --archive', 'files copied into a container are owned by its user (the default; --archive=false keeps their ids)')
+      .addOption(new Option('--no-archive', 'keep the ids of the files copied into a container').hideHelp())
+      .option('--overwrite', 'let a directory replace a non-directory and the other way round')
       .action(action(async () => (await ctr()).cpCmd));
     parent
       .command('diff')

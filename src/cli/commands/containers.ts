@@ -997,13 +997,13 @@ export async function topCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   }
 }
 
-/** `barge cp SRC DEST`, one of them CONTAINER:PATH. */
-export async function cpCmd(g: GlobalOptions, args: string[]): Promise<void> {
+/** `barge cp [--archive=false] [--overwrite] SRC DEST`, one of them CONTAINER:PATH. */
+export async function cpCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const { copyFiles } = await import('../../containers/files.ts');
   if (args.length !== 2) throw new ExitError('requires exactly 2 arguments: SRC DEST', 125);
   try {
-    await copyFiles(store, args[0]!, args[1]!);
+    await copyFiles(store, args[0]!, args[1]!, { archive: o.archive !== false, overwrite: !!o.overwrite });
   } catch (e) {
     if (e instanceof ContainerError) rethrow(e);
     throw new ExitError((e as Error).message, 125);
