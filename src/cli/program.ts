@@ -203,7 +203,10 @@ export function buildProgram(only?: string): Command {
       .option('--chown <user:group>', 'owner of the copied content')
       .option('--chmod <mode>', 'permission bits of the copied content')
       .option('--from <image|container>', 'copy from this image or container instead of the host')
-      .option('--contextdir <dir>', 'confine sources to this directory')
+      .option('--contextdir <dir>', 'confine sources to this directory (its .containerignore applies)')
+      .option('--ignorefile <file>', 'ignore file to use instead of the context\'s .containerignore (needs --contextdir)')
+      .option('--add-history', 'add a history entry for this copy to the committed image (default: $BUILDAH_HISTORY)')
+      .addOption(new Option('--no-add-history', 'add no history entry').hideHelp())
       .option('-q, --quiet', 'do not print the digest of the copied content')
       // The short forms are skopeo copy's, for `copy TRANSPORT:SRC TRANSPORT:DEST`; Buildah's copy has none.
       .option(`${name === 'copy' ? '-f, ' : ''}--format <format>`, 'manifest format for image copies (oci, v2s2)')
