@@ -889,7 +889,8 @@ export function buildProgram(only?: string): Command {
         .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
         .option('-q, --quiet', 'suppress progress output')
         .option('--digestfile <file>', 'write the manifest digest to this file')
-        .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
+        .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd']))
+        .option('--compression-level <level>', 'level of that compression (gzip 0-9, zstd 1-22); layers are recompressed at it'),
     )
       .option('--retry-times <n>', 'retries for transient registry failures')
       .option('--all', 'of a manifest list, push the images it names too (as manifest push --all)')
