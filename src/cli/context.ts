@@ -197,14 +197,26 @@ export function warn(s: string): void {
 
 /** Podman's human sizes: 1.23 MB, powers of 1000, 3 significant digits. */
 export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  return goUnitsSize(bytes, 3, { sep: ' ' });
+}
+
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'];
+
+/**
+ * go-units' sizes ("%.Ng%s"): HumanSizeWithPrecision in powers of 1000 ("2.245MB"), or BytesSize
+ * in powers of 1024 ("1.832MiB") with `binary`.
+ */
+export function goUnitsSize(bytes: number, precision: number, o: { binary?: boolean; sep?: string } = {}): string {
+  const base = o.binary ? 1024 : 1000;
+  const units = o.binary ? BINARY_UNITS : DECIMAL_UNITS;
   let v = bytes;
   let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
+  while (v >= base && i < units.length - 1) {
+    v /= base;
     i++;
   }
-  return `${Number(v.toPrecision(3))} ${units[i]}`;
+  return `${Number(v.toPrecision(precision))}${o.sep ?? ''}${units[i]}`;
 }
 
 /**

@@ -203,7 +203,10 @@ export function buildProgram(only?: string): Command {
       .option('--chown <user:group>', 'owner of the copied content')
       .option('--chmod <mode>', 'permission bits of the copied content')
       .option('--from <image|container>', 'copy from this image or container instead of the host')
-      .option('--contextdir <dir>', 'confine sources to this directory')
+      .option('--contextdir <dir>', 'confine sources to this directory (its .containerignore applies)')
+      .option('--ignorefile <file>', 'ignore file to use instead of the context\'s .containerignore (needs --contextdir)')
+      .option('--add-history', 'add a history entry for this copy to the committed image (default: $BUILDAH_HISTORY)')
+      .addOption(new Option('--no-add-history', 'add no history entry').hideHelp())
       .option('-q, --quiet', 'do not print the digest of the copied content')
       // The short forms are skopeo copy's, for `copy TRANSPORT:SRC TRANSPORT:DEST`; Buildah's copy has none.
       .option(`${name === 'copy' ? '-f, ' : ''}--format <format>`, 'manifest format for image copies (oci, v2s2)')
@@ -489,10 +492,25 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'act on the latest container')
       .action(action(async () => (await ctr()).topCmd));
     parent
+      .command('stats')
+      .description('Show the resource use of containers (CPU, memory, network and block IO, pids)')
+      .argument('[containers...]')
+      .option('-a, --all', 'show all containers, not only running ones')
+      .option('--format <template>', 'Go template, "table …" or "json"')
+      .option('-i, --interval <seconds>', 'seconds between reports (default 5)')
+      .option('-l, --latest', 'act on the latest container')
+      .option('--no-reset', 'do not clear the terminal between reports')
+      .option('--no-stream', 'print one report and exit')
+      .option('--no-trunc', 'do not truncate output')
+      .action(action(async () => (await import('./commands/stats.ts')).statsCmd));
+    parent
       .command('cp')
       .description('Copy files between a container (CONTAINER:PATH) and the host')
       .argument('<src>')
       .argument('<dest>')
+      .option('-a, --archive', 'files copied into a container are owned by its user (the default; --archive=false keeps their ids)')
+      .addOption(new Option('--no-archive', 'keep the ids of the files copied into a container').hideHelp())
+      .option('--overwrite', 'let a directory replace a non-directory and the other way round')
       .action(action(async () => (await ctr()).cpCmd));
     parent
       .command('diff')
@@ -524,6 +542,8 @@ export function buildProgram(only?: string): Command {
       .option('-l, --latest', 'the latest created container')
       .option('--no-trunc', 'do not truncate output')
       .option('--noheading', 'omit the table header')
+      .option('-s, --size', 'show each container\'s size: its own writes and (virtual) with its image')
+      .option('--external', 'also list Buildah\'s working containers (state "storage")')
       .option('--sort <key>', 'sort by command, created, id, image, names, runningfor or status (default created)')
       .option('--sync', 'accepted: barge reads each container\'s state from its runtime anyway')
       .action(action(async () => (await ctr()).psCmd));
@@ -869,7 +889,8 @@ export function buildProgram(only?: string): Command {
         .addOption(new Option('-f, --format <format>', 'manifest format').choices(['oci', 'v2s2', 'docker']))
         .option('-q, --quiet', 'suppress progress output')
         .option('--digestfile <file>', 'write the manifest digest to this file')
-        .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd'])),
+        .addOption(new Option('--compression-format <format>', 'compression of the layers pushed').choices(['gzip', 'zstd']))
+        .option('--compression-level <level>', 'level of that compression (gzip 0-9, zstd 1-22); layers are recompressed at it'),
     )
       .option('--retry-times <n>', 'retries for transient registry failures')
       .option('--all', 'of a manifest list, push the images it names too (as manifest push --all)')

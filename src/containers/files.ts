@@ -54,23 +54,40 @@ interface Owner {
   gid: number;
 }
 
-/** Copies src (never following symlinks below it) to dst, which is replaced when it is not a directory. */
-async function copyEntry(src: string, dst: string, owner: Owner | null, st?: Stats): Promise<void> {
+interface CopyOptions {
+  /** Who owns what is copied; null keeps the source's ids (cp --archive=false into a container). */
+  owner: Owner | null;
+  /** cp --overwrite: a directory may replace a non-directory and the other way round. */
+  overwrite: boolean;
+  /** The destination path as the user names it (in the container's terms), for errors. */
+  shown: (host: string) => string;
+  /** "copying to container" or "copying from container", the first words of Podman's errors. */
+  direction: string;
+}
+
+/** Copies src (never following symlinks below it) to dst; a non-directory at dst is replaced. */
+async function copyEntry(src: string, dst: string, o: CopyOptions, st?: Stats): Promise<void> {
   const s = st ?? (await lstat(src));
   const d = await lstatOrNull(dst);
+  const clash = (how: string): ContainerError => new ContainerError(`${o.direction}: copier: put: error creating "${o.shown(dst)}": ${how}: file exists`);
   if (s.isDirectory()) {
-    if (d && !d.isDirectory()) await unlink(dst);
+    if (d && !d.isDirectory()) {
+      if (!o.overwrite) throw clash(`mkdir ${o.shown(dst)}`);
+      await unlink(dst);
+    }
     if (!d || !d.isDirectory()) await mkdir(dst, { mode: 0o700 });
-    for (const name of (await readdir(src)).sort()) await copyEntry(path.join(src, name), path.join(dst, name), owner);
+    for (const name of (await readdir(src)).sort()) await copyEntry(path.join(src, name), path.join(dst, name), o);
   } else {
-    if (d?.isDirectory()) throw new ContainerError(`cannot overwrite directory ${dst} with non-directory`);
-    if (d) await unlink(dst);
+    if (d?.isDirectory()) {
+      if (!o.overwrite) throw clash(`copier: put: error creating file at "${o.shown(dst)}": open ${o.shown(dst)}`);
+      await rm(dst, { recursive: true });
+    } else if (d) await unlink(dst);
     if (s.isSymbolicLink()) await symlink(await readlink(src), dst);
     else if (s.isFile()) await copyFile(src, dst, fsc.COPYFILE_EXCL);
     else await exec('cp', ['-a', '--no-dereference', '--', src, dst]);
   }
-  const o = owner ?? { uid: s.uid, gid: s.gid };
-  await lchown(dst, o.uid, o.gid);
+  const owner = o.owner ?? { uid: s.uid, gid: s.gid };
+  await lchown(dst, owner.uid, owner.gid);
   if (s.isSymbolicLink()) {
     await lutimes(dst, s.atime, s.mtime).catch(() => undefined);
     return;
@@ -84,11 +101,18 @@ function baseName(p: string): string {
   return path.posix.basename(path.posix.normalize(`/${p}`)) || '/';
 }
 
+export interface CopyFlags {
+  /** --archive (default true): copies into a container are owned by its user, else keep the source's ids. */
+  archive?: boolean;
+  /** --overwrite: let a directory and a non-directory replace each other. */
+  overwrite?: boolean;
+}
+
 /**
  * `podman cp SRC DEST` where one side is CONTAINER:PATH. Copies into a container are owned by the
- * container's user (Podman's --archive default); copies out by the user running barge.
+ * container's user (unless --archive=false); copies out by the user running barge, as Podman's.
  */
-export async function copyFiles(store: Store, srcArg: string, dstArg: string): Promise<void> {
+export async function copyFiles(store: Store, srcArg: string, dstArg: string, flags: CopyFlags = {}): Promise<void> {
   const src = parseCopyTarget(srcArg);
   const dst = parseCopyTarget(dstArg);
   if (src.container !== null && dst.container !== null) throw new ContainerError('copying between containers is not supported');
@@ -98,41 +122,42 @@ export async function copyFiles(store: Store, srcArg: string, dstArg: string): P
   await withRootfs(store, c, async (rootfs) => {
     let srcHost: string;
     let dstHost: string;
-    let owner: Owner | null;
+    let o: CopyOptions;
+    const overwrite = flags.overwrite ?? false;
     if (src.container !== null) {
       srcHost = await resolveInRoot(rootfs, src.path);
       dstHost = path.resolve(dst.path);
-      owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      o = { owner: { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }, overwrite, shown: (p) => p, direction: 'copying from container' };
     } else {
       // A host source that is a symlink: its target is copied, as Podman does.
       srcHost = await realpath(src.path).catch(() => path.resolve(src.path));
       dstHost = await resolveInRoot(rootfs, dst.path);
-      const u = await resolveUser(rootfs, c.data.config.user).catch(() => ({ uid: 0, gid: 0 }));
-      owner = { uid: u.uid, gid: u.gid };
+      const u = flags.archive === false ? null : await resolveUser(rootfs, c.data.config.user).catch(() => ({ uid: 0, gid: 0 }));
+      o = { owner: u && { uid: u.uid, gid: u.gid }, overwrite, shown: (p) => `/${path.relative(rootfs, p)}`, direction: 'copying to container' };
     }
     const s = await lstatOrNull(srcHost);
     if (!s) throw new ContainerError(`"${src.path}" could not be found on the ${src.container !== null ? 'container' : 'host'}: no such file or directory`);
     const d = src.container !== null ? await stat(dstHost).catch(() => null) : await lstatOrNull(dstHost);
     const contentOnly = /(^|\/)\.$/.test(src.path);
     if (s.isDirectory()) {
-      if (d && !d.isDirectory()) throw new ContainerError(`cannot copy directory "${src.path}" to file "${dst.path}"`);
+      if (d && !d.isDirectory()) throw new ContainerError('destination must be a directory when copying a directory');
       if (!d) {
         if (!(await lstatOrNull(path.dirname(dstHost)))?.isDirectory()) throw new ContainerError(`"${path.posix.dirname(dst.path)}" could not be found: no such file or directory`);
-        await copyEntry(srcHost, dstHost, owner, s);
+        await copyEntry(srcHost, dstHost, o, s);
       } else if (contentOnly) {
-        for (const name of (await readdir(srcHost)).sort()) await copyEntry(path.join(srcHost, name), path.join(dstHost, name), owner);
-      } else await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), owner, s);
+        for (const name of (await readdir(srcHost)).sort()) await copyEntry(path.join(srcHost, name), path.join(dstHost, name), o);
+      } else await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), o, s);
       return;
     }
     if (d?.isDirectory()) {
-      await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), owner, s);
+      await copyEntry(srcHost, path.join(dstHost, baseName(src.path)), o, s);
       return;
     }
     if (dst.path.endsWith('/')) throw new ContainerError(`"${dst.path}" could not be found: no such file or directory`);
     if (!d && !(await lstatOrNull(path.dirname(dstHost)))?.isDirectory()) {
       throw new ContainerError(`"${path.posix.dirname(dst.path)}" could not be found: no such file or directory`);
     }
-    await copyEntry(srcHost, dstHost, owner, s);
+    await copyEntry(srcHost, dstHost, o, s);
   });
 }
 
@@ -212,6 +237,53 @@ async function compareTrees(cur: string, base: string | null, rel: string, out: 
     ) out.push({ kind: 'C', path: `/${r}` });
     if (a.isDirectory()) await compareTrees(cur, b?.isDirectory() ? base : null, r, out);
   }
+}
+
+// ---------- size ----------
+
+/**
+ * What a tree holds as containers/storage counts it (directory.Usage): the sizes of everything but
+ * directories, a file with several hard links once.
+ */
+async function treeUsage(dir: string): Promise<number> {
+  const seen = new Set<string>();
+  let size = 0;
+  const walk = async (d: string): Promise<void> => {
+    const names = await readdir(d).catch(() => [] as string[]);
+    for (const n of names) {
+      const st = await lstatOrNull(path.join(d, n));
+      if (!st) continue;
+      const key = `${st.dev}:${st.ino}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (st.isDirectory()) await walk(path.join(d, n));
+      else size += st.size;
+    }
+  };
+  await walk(dir);
+  return size;
+}
+
+/** Podman's ps --size figures (and its JSON's keys). */
+export interface ContainerSize {
+  rootFsSize: number;
+  rwSize: number;
+}
+
+/**
+ * `ps --size`: the container's own writes (its upper layer) and its image's layers, each counted
+ * as Podman counts them (its rootFsSize leaves the upper layer out).
+ */
+export async function containerSize(store: Store, c: Container): Promise<ContainerSize> {
+  const top = store.layerChain(c.record.topLayer);
+  let rootFsSize = 0;
+  // vfs keeps each layer (and the container) as a full tree: the top layer alone is the image.
+  for (const l of store.driver === 'vfs' ? top.slice(-1) : top) {
+    const dir = store.layerDir(l.id);
+    rootFsSize += (await lstatOrNull(dir)) ? await treeUsage(dir) : l.diffSize;
+  }
+  const rw = await treeUsage(store.upperDir(c.record));
+  return { rootFsSize, rwSize: store.driver === 'vfs' ? Math.max(0, rw - rootFsSize) : rw };
 }
 
 // ---------- export ----------

@@ -1,5 +1,5 @@
 import { addAbortSignal, pipeline as pipelineCb, Readable, Transform, type TransformCallback } from 'node:stream';
-import { createGunzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createZstdCompress, createZstdDecompress } from 'node:zlib';
 import { ParallelGzip } from './parallel-gzip.ts';
 import { algorithmOf, DigestMismatchError, digestOf, validateDigest, VerifyingStream } from './digest.ts';
 import {
@@ -39,6 +39,11 @@ export interface CopyOptions {
   /** Local transports carry no signatures, so this only matters to transports that do. */
   removeSignatures?: boolean;
   destCompression?: 'gzip' | 'zstd' | 'none';
+  /**
+   * The level of the compression layers are written with (gzip 0-9, zstd 1-22); layers already
+   * compressed so are compressed again at this level rather than passed through.
+   */
+  compressionLevel?: number;
   platform?: PlatformSpec;
   /** Copy every image of an index and the index itself (skopeo copy --all), not one platform's. */
   all?: boolean;
@@ -242,7 +247,7 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
   };
 
   progress?.onBlobStart?.(info);
-  const passthrough = targetComp === srcComp;
+  const passthrough = targetComp === srcComp && (opts.compressionLevel === undefined || targetComp === 'none');
   if (passthrough) {
     if (dst.wantsUncompressedLayers && diffId !== undefined && layer.digest !== diffId) {
       throw new Error(`layer ${index} (${layer.digest}) is declared uncompressed but does not match its diff_id ${diffId}`);
@@ -265,8 +270,9 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
     stages.push(new AutoDecompress());
     // Recompressing anyway, so checking the uncompressed content against the config is almost free.
     if (diffId !== undefined) stages.push(new VerifyingStream(diffId));
-    if (targetComp === 'gzip') stages.push(new ParallelGzip());
-    else if (targetComp === 'zstd') stages.push(createZstdCompress());
+    const level = opts.compressionLevel;
+    if (targetComp === 'gzip') stages.push(new ParallelGzip(level));
+    else if (targetComp === 'zstd') stages.push(createZstdCompress(level === undefined ? {} : { params: { [zlibConstants.ZSTD_c_compressionLevel]: level } }));
     // Only the uncompressed result has a digest known in advance (the diff_id).
     putInfo = { digest: targetComp === 'none' && diffId !== undefined ? diffId : '', size: -1, mediaType: targetType };
   }

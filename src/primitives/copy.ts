@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import {
-  closeSync, constants as fsc, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, statSync,
-  type Stats,
+  closeSync, constants as fsc, createReadStream, createWriteStream, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync,
+  statSync, type Stats,
 } from 'node:fs';
 import { lchown, lstat, mkdir, open, rm, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, posix, relative, resolve as resolvePath } from 'node:path';
@@ -25,6 +26,13 @@ export interface CopyOptions {
   add?: boolean;
   /** Sources as given are skipped when they match (Containerfile ignore rules). */
   exclude?: (relPath: string) => boolean;
+  /** With contextDir: paths of the context (relative to it) that are left out, an ignore file's rules. */
+  ignored?: { skip: (contextRel: string) => boolean; file: string | null };
+  /**
+   * Buildah's --add-history: the image committed from the container gets a history entry
+   * ("/bin/sh -c #(nop) COPY file:DIGEST", empty_layer) for this copy.
+   */
+  addHistory?: boolean;
 }
 
 interface Source {
@@ -55,12 +63,29 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
     let srcRoot: string | null = o.contextDir ? resolvePath(o.contextDir) : null;
     let release: (() => Promise<void>) | undefined;
     if (o.from) ({ root: srcRoot, release } = await openFromRoot(store, o.from));
+    const context = o.from ? null : srcRoot;
+    // Paths of the context left out by the ignore rules, by host path.
+    const ignored = (host: string): boolean => {
+      if (context === null || o.ignored === undefined) return false;
+      const rel = relative(context, host);
+      return rel !== '' && !rel.startsWith('..') && o.ignored.skip(rel);
+    };
     try {
       const sources: Source[] = [];
       const urls: string[] = [];
       for (const s of srcs) {
-        if (o.add && /^https?:\/\//.test(s)) urls.push(s);
-        else sources.push(...(await expandSource(s, srcRoot)));
+        if (o.add && /^https?:\/\//.test(s)) {
+          urls.push(s);
+          continue;
+        }
+        // Buildah names sources in the context by their host paths; barge also takes them relative to it.
+        const inContext = context !== null && (s === context || s.startsWith(`${context}/`)) ? relative(context, s) || '.' : s;
+        const found = await expandSource(inContext, srcRoot);
+        const kept = found.filter((x) => !ignored(x.path));
+        if (!kept.length) {
+          throw new Error(`no items matching glob "${s}" copied (${found.length} filtered out using ${o.ignored?.file ?? '.containerignore'}): no such file or directory`);
+        }
+        sources.push(...kept);
       }
       const intoDir = destPath.endsWith('/') || sources.length + urls.length > 1 || (await isDirIn(rootfs, destPath));
       const targetDir = async (dir: string, chownCreated = false): Promise<string> => {
@@ -83,13 +108,24 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
         const dir = st.isDirectory() || intoDir ? destPath : posix.dirname(destPath);
         const name = st.isDirectory() ? '' : intoDir ? basename(src.path) : posix.basename(destPath);
         const writer = new TreeWriter({ root: await targetDir(dir, st.isDirectory()), whiteouts: 'none' });
-        await copyTree(writer, src, name, owner, mode, o.exclude);
+        await copyTree(writer, src, name, owner, mode, (rel, host) => !!o.exclude?.(rel) || ignored(host));
         writer.finish();
       }
       const urlDir = intoDir ? await targetDir(destPath) : await targetDir(posix.dirname(destPath));
+      const fetched: string[] = [];
       for (const url of urls) {
         const name = intoDir ? basename(new URL(url).pathname) || 'index.html' : posix.basename(destPath);
         await fetchInto(url, join(urlDir, name), owner, mode);
+        fetched.push(join(urlDir, name));
+      }
+      if (o.addHistory) {
+        const hashed = [...sources.map((x) => x.path), ...fetched];
+        const kind = hashed.length > 1 ? 'multi' : (await stat(hashed[0]!)).isDirectory() ? 'dir' : 'file';
+        const digest = contentDigest(hashed, (host) => ignored(host));
+        b.state.config.image.history = [
+          ...(b.state.config.image.history ?? []),
+          { created: new Date().toISOString(), created_by: `/bin/sh -c #(nop) ${o.add ? 'ADD' : 'COPY'} ${kind}:${digest}`, empty_layer: true },
+        ];
       }
       saveBuilder(store, b);
     } finally {
@@ -138,7 +174,7 @@ async function copyTree(
   name: string,
   owner: { uid: number; gid: number },
   mode: number | undefined,
-  exclude: ((p: string) => boolean) | undefined,
+  skip: (rel: string, host: string) => boolean,
 ): Promise<void> {
   const walk = async (host: string, rel: string): Promise<void> => {
     // Following the top-level source symlink matches Docker; inside trees, links are copied as links.
@@ -153,7 +189,7 @@ async function copyTree(
       if (rel) await writer.entry({ ...header, type: 'directory' }, null);
       for (const child of readdirSync(host).sort()) {
         const childRel = rel ? `${rel}/${child}` : child;
-        if (exclude?.(childRel)) continue;
+        if (skip(childRel, join(host, child))) continue;
         await walk(join(host, child), childRel);
       }
     } else if (st.isSymbolicLink()) {
@@ -168,6 +204,26 @@ async function copyTree(
     }
   };
   await walk(src.path, name);
+}
+
+/**
+ * A digest of what a copy took, for its history entry: each entry's path (relative to its source),
+ * type, mode and content, in name order. Buildah's digest is of its own tar stream, which barge
+ * does not make, so the two differ; both change exactly when the content does.
+ */
+function contentDigest(paths: readonly string[], skip: (host: string) => boolean): string {
+  const h = createHash('sha256');
+  const walk = (host: string, rel: string): void => {
+    const st = rel === '' ? statSync(host) : lstatSync(host);
+    h.update(`${rel}\0${st.mode}\0`);
+    if (st.isDirectory()) {
+      for (const child of readdirSync(host).sort()) if (!skip(join(host, child))) walk(join(host, child), rel ? `${rel}/${child}` : child);
+    } else if (st.isSymbolicLink()) h.update(readlinkSync(host));
+    else if (st.isFile()) h.update(readFileSync(host));
+    h.update('\0');
+  };
+  for (const p of paths) walk(p, '');
+  return h.digest('hex');
 }
 
 /**

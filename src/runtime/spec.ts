@@ -416,7 +416,8 @@ function cgroupLimitsAllowed(o: SpecOptions): boolean {
   return false;
 }
 
-function hostIsCgroup2(): boolean {
+/** Whether /sys/fs/cgroup is the unified hierarchy alone (a pure cgroup v2 host). */
+export function hostIsCgroup2(): boolean {
   try {
     return statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
   } catch {

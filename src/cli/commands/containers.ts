@@ -4,14 +4,15 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, ExitError, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
-import type { Store } from '../../store/store.ts';
+import { openStore, print, ExitError, goUnitsSize, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
+import type { ContainerRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
   cleanupContainer, ContainerError, ContainerStartError, createContainer, DEFAULT_SHM_SIZE, liveState, markStoppedByUser, pauseContainer, processArgs, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
 import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
+import type { ContainerSize } from '../../containers/files.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
@@ -549,7 +550,7 @@ interface PsRow {
   Size: string;
 }
 
-function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
+function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: ContainerSize): PsRow {
   const cmd = [...c.data.config.entrypoint, ...c.data.config.cmd].join(' ');
   return {
     ID: noTrunc ? c.record.id : c.record.id.slice(0, 12),
@@ -567,7 +568,25 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean): PsRow {
     ExitCode: shownExitCode(s),
     Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
     AutoRemove: c.data.config.autoRemove,
-    Size: '',
+    Size: size ? `${goUnitsSize(size.rwSize, 3)} (virtual ${goUnitsSize(size.rootFsSize, 3)})` : '',
+  };
+}
+
+/** A working container as Podman's ps --external shows one: no image name, "buildah" as its command. */
+function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
+  const created = Date.parse(r.created);
+  return {
+    ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
+    CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
+    Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
+  };
+}
+
+function externalJSON(r: ContainerRecord): Record<string, unknown> {
+  const row = externalRow(r, true);
+  return {
+    AutoRemove: false, Command: ['buildah'], Created: row.Created, CreatedAt: row.CreatedHuman, Exited: false, ExitedAt: 0, ExitCode: 0, Id: r.id,
+    Image: '', ImageID: r.imageId ?? '', Labels: null, Names: [r.name], Pid: 0, Ports: null, StartedAt: 0, State: 'storage', Status: 'Storage',
   };
 }
 
@@ -641,17 +660,21 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   // Oldest first, as Podman lists; -l and -n take the newest ones of that list (-n 0: all).
   if (o.latest) cs = cs.slice(-1);
   if (last !== undefined && last > 0) cs = cs.slice(-last);
+  // Buildah's working containers, which Podman lists after its own in the "storage" state.
+  const external = o.external ? store.listContainers('builder') : [];
   if (o.quiet) {
-    for (const x of cs) print(noTrunc ? x.c.record.id : x.c.record.id.slice(0, 12));
+    for (const id of [...cs.map((x) => x.c.record.id), ...external.map((r) => r.id)]) print(noTrunc ? id : id.slice(0, 12));
     return;
   }
   const format = str(o.format);
   const { formatRows, isJSONFormat, isTableFormat } = await import('../table.ts');
+  const { containerSize } = await import('../../containers/files.ts');
+  const sizes = o.size ? await Promise.all(cs.map((x) => containerSize(store, x.c))) : [];
   if (format !== undefined && isJSONFormat(format)) {
-    print(JSON.stringify(cs.map((x) => psJSON(x.c, x.s)), null, 4));
+    print(JSON.stringify([...cs.map((x, i) => psJSON(x.c, x.s, sizes[i])), ...external.map(externalJSON)], null, 4));
     return;
   }
-  const rows = cs.map((x) => psRow(x.c, x.s, noTrunc));
+  const rows = [...cs.map((x, i) => psRow(x.c, x.s, noTrunc, sizes[i])), ...external.map((r) => externalRow(r, noTrunc))];
   const sort = str(o.sort);
   if (sort !== undefined) {
     // Podman's keys; created and runningfor keep the list's own order, oldest first.
@@ -662,15 +685,15 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   }
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
-    defaultTable: 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}',
+    defaultTable: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`,
     headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED' },
   });
   if (o.noheading && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
-  else if (out === '' && format === undefined) print('CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES');
+  else if (out === '' && format === undefined) print(`CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}`);
   else process.stdout.write(out);
 }
 
-function psJSON(c: Container, s: ContainerState): Record<string, unknown> {
+function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<string, unknown> {
   return {
     AutoRemove: c.data.config.autoRemove,
     Command: [...c.data.config.entrypoint, ...c.data.config.cmd],
@@ -686,6 +709,7 @@ function psJSON(c: Container, s: ContainerState): Record<string, unknown> {
     Names: [c.record.name],
     Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
     Ports: null,
+    ...(size && { Size: size }),
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
     State: podmanState(s),
     Status: statusText(s),
@@ -973,13 +997,13 @@ export async function topCmd(g: GlobalOptions, args: string[], o: Opts): Promise
   }
 }
 
-/** `barge cp SRC DEST`, one of them CONTAINER:PATH. */
-export async function cpCmd(g: GlobalOptions, args: string[]): Promise<void> {
+/** `barge cp [--archive=false] [--overwrite] SRC DEST`, one of them CONTAINER:PATH. */
+export async function cpCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const { copyFiles } = await import('../../containers/files.ts');
   if (args.length !== 2) throw new ExitError('requires exactly 2 arguments: SRC DEST', 125);
   try {
-    await copyFiles(store, args[0]!, args[1]!);
+    await copyFiles(store, args[0]!, args[1]!, { archive: o.archive !== false, overwrite: !!o.overwrite });
   } catch (e) {
     if (e instanceof ContainerError) rethrow(e);
     throw new ExitError((e as Error).message, 125);

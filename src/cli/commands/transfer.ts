@@ -3,7 +3,7 @@ import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { openStore, print, type GlobalOptions } from '../context.ts';
+import { ExitError, openStore, print, type GlobalOptions } from '../context.ts';
 import { Progress } from '../progress.ts';
 import type { Store } from '../../store/store.ts';
 import { copyImage, type CopyOptions } from '../../image/copy.ts';
@@ -33,6 +33,7 @@ export interface MoveOptions {
   /** Every image of an index and the index itself. */
   all?: boolean;
   compression?: 'gzip' | 'zstd';
+  compressionLevel?: number;
   preserveDigests?: boolean;
 }
 
@@ -42,6 +43,7 @@ function copyOpts(o: MoveOptions, progress: Progress): CopyOptions {
     ...(o.platform && { platform: o.platform }),
     ...(o.all && { all: true }),
     ...(o.compression && { destCompression: o.compression }),
+    ...(o.compressionLevel !== undefined && { compressionLevel: o.compressionLevel }),
     ...(o.preserveDigests && { preserveDigests: true }),
     progress: progress.callbacks(),
   };
@@ -101,6 +103,21 @@ function compressionFlag(o: Opts): 'gzip' | 'zstd' | undefined {
   if (v === undefined) return o.destCompress ? 'gzip' : undefined;
   if (v === 'gzip' || v === 'zstd') return v;
   throw new Error(`unsupported compression format ${JSON.stringify(String(v))}: use gzip or zstd`);
+}
+
+/**
+ * --compression-level for the compression the layers get (gzip when none is asked for, as
+ * containers/image defaults): gzip takes 0-9; zstd any level, held to zstd's 1-22 as Buildah's
+ * encoder maps levels onto its own few.
+ */
+function compressionLevelFlag(o: Opts, compression: 'gzip' | 'zstd'): number | undefined {
+  if (o.compressionLevel === undefined) return undefined;
+  const s = String(o.compressionLevel);
+  const n = Number(s);
+  if (!/^-?\d+$/.test(s)) throw new ExitError(`invalid argument "${s}" for "--compression-level" flag: strconv.ParseInt: parsing "${s}": invalid syntax`, 125);
+  if (compression === 'zstd') return Math.min(22, Math.max(1, n));
+  if (n < 0 || n > 9) throw new ExitError(`gzip: invalid compression level: ${n}`, 125);
+  return n;
 }
 
 /** Skopeo's --all and --multi-arch=all|system. */
@@ -199,7 +216,10 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   applyRegistryFlags(o, 'push');
   const format = formatFlag(o.format);
   const compression = compressionFlag(o);
-  const digest = await pushImage(store, ref!, dest, { quiet: !!o.quiet, ...(format && { format }), ...(compression && { compression }) });
+  const level = compressionLevelFlag(o, compression ?? 'gzip');
+  const digest = await pushImage(store, ref!, dest, {
+    quiet: !!o.quiet, ...(format && { format }), ...(compression && { compression }), ...(level !== undefined && { compressionLevel: level }),
+  });
   if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
 }
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { openStore, print, warn, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
@@ -62,12 +62,21 @@ async function copyOrAdd(g: GlobalOptions, args: string[], o: Opts, add: boolean
   const srcs = rest.length > 1 ? rest.slice(0, -1) : rest;
   const dest = rest.length > 1 ? rest[rest.length - 1] : undefined;
   const { copyIntoBuilder } = await import('../../primitives/copy.ts');
+  const contextDir = str(o.contextdir);
+  const ignoreFile = str(o.ignorefile);
+  if (ignoreFile !== undefined && contextDir === undefined) throw new ExitError('--ignorefile option requires that you specify a context dir using --contextdir', 125);
+  // A context brings its .containerignore (or .dockerignore), as Buildah's copy reads it; --ignorefile replaces it.
+  const { loadIgnore, makeMatcher, parseIgnore } = await import('../../containerfile/ignore.ts');
+  const ignored = ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : contextDir !== undefined ? loadIgnore(contextDir, null) : undefined;
   await copyIntoBuilder(store, b, srcs, dest, {
     add,
     ...(str(o.chown) && { chown: str(o.chown)! }),
     ...(str(o.chmod) && { chmod: str(o.chmod)! }),
     ...(str(o.from) && { from: str(o.from)! }),
-    ...(str(o.contextdir) && { contextDir: str(o.contextdir)! }),
+    ...(contextDir !== undefined && { contextDir }),
+    ...(ignored && { ignored: { skip: ignored.skip, file: ignoreFile ?? ignored.file } }),
+    // BUILDAH_HISTORY=true turns it on when the flag is not given.
+    addHistory: o.addHistory === undefined ? process.env.BUILDAH_HISTORY === 'true' : o.addHistory === true,
   });
 }
 
