@@ -74,9 +74,10 @@ function healthTest(cmd: string): string[] {
     isArray = false;
   }
   if (words.length === 0) throw new ContainerError('must define a healthcheck command for all healthchecks');
-  if (words[0] === 'CMD' || words[0] === 'none') words = cmd.split(/\s+/).filter(Boolean);
+  const none = (w: string | undefined): boolean => w?.toLowerCase() === 'none';
+  if (words[0] === 'CMD' || none(words[0])) words = cmd.split(/\s+/).filter(Boolean);
   else if (words[0] !== 'CMD-SHELL') words = isArray && words.length > 1 ? ['CMD', ...words] : ['CMD-SHELL', words.join(' ')];
-  return words[0] === 'none' ? ['NONE'] : words;
+  return none(words[0]) ? ['NONE'] : words;
 }
 
 /**

@@ -45,6 +45,12 @@ describe('healthcheck configuration', () => {
     expect(await env.bargeOk(['inspect', '--format', '{{.Config.HealthcheckOnFailureAction}}', 'shell'])).toBe('none');
     await env.bargeOk(['create', '--name', 'none-cmd', '--health-cmd', 'none', 'busybox', 'true']);
     expect(await healthConfig('none-cmd')).toEqual({ Test: ['NONE'], Interval: 30 * S, Timeout: 30 * S, Retries: 3 });
+    // Podman 4.3's readings of the command: a one-element array is a shell command, CMD and NONE as Docker's.
+    for (const [cmd, test] of [['["true"]', ['CMD-SHELL', 'true']], ['CMD echo  hi', ['CMD', 'echo', 'hi']], ['CMD-SHELL echo hi', ['CMD-SHELL', 'echo hi']], ['NONE', ['NONE']]] as const) {
+      const id = await env.bargeOk(['create', '--health-cmd', cmd, 'busybox', 'true']);
+      expect(await env.bargeOk(['inspect', '--format', '{{json .Config.Healthcheck.Test}}', id])).toBe(JSON.stringify(test));
+      await env.bargeOk(['rm', id]);
+    }
     // As in Podman 4.3, the other flags count only with --health-cmd.
     await env.bargeOk(['create', '--name', 'no-cmd', '--health-interval', '5s', 'busybox', 'true']);
     expect(await healthConfig('no-cmd')).toBeNull();
