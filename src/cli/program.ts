@@ -43,11 +43,6 @@ function podmanCreateRefusals(c: Command): Command {
   refusedOptions(c, `${network}, so no ports to publish`, '-p, --publish <port>', '-P, --publish-all');
   refusedOptions(c, `${network}, so no addresses to choose`, '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
   refusedOptions(c, 'barge has no pods', '--pod <pod>', '--pod-id-file <file>');
-  refusedOptions(
-    c, 'barge runs no healthchecks', '--health-cmd <command>', '--health-interval <interval>', '--health-retries <n>',
-    '--health-start-period <period>', '--health-timeout <timeout>', '--health-on-failure <action>',
-  );
-  refusedOptions(c, 'barge has no secrets store', '--secret <secret>');
   refusedOptions(c, 'barge starts no other containers first', '--requires <containers>');
   refusedOptions(c, 'barge runs containers from images only', '--rootfs');
   return refusedOptions(c, 'barge does not chroot processes inside the container', '--chrootdirs <dir>');
@@ -337,7 +332,14 @@ export function buildProgram(only?: string): Command {
       .option('--sdnotify <mode>', 'conmon or ignore (barge does not pass the notify socket into the container)')
       .option('--systemd <mode>', 'false, or true (systemd mode only for an init command, which barge refuses)')
       .option('--seccomp-policy <policy>', 'default (barge reads no seccomp profile from images)')
-      .option('--no-healthcheck', 'accepted: barge runs no healthchecks');
+      .option('--secret <secret>', 'a secret as a file (NAME[,type=mount][,target=PATH][,uid=,gid=,mode=]: /run/secrets/NAME by default) or a variable (NAME,type=env[,target=VAR])', collect)
+      .option('--health-cmd <command>', 'healthcheck command: a shell command, a JSON array, or none')
+      .option('--health-interval <interval>', 'kept for inspect (default 30s); barge starts no timer: checks run on `healthcheck run`')
+      .option('--health-retries <n>', 'consecutive failures that make the container unhealthy (default 3)')
+      .option('--health-start-period <period>', 'time after the start in which failures do not count (default 0s)')
+      .option('--health-timeout <timeout>', 'a check taking longer fails (default 30s)')
+      .option('--health-on-failure <action>', 'when unhealthy: none, kill, restart or stop (default none)')
+      .option('--no-healthcheck', 'disable the image\'s healthcheck');
 
   podmanCreateRefusals(podmanCreateOptions(
     program
@@ -1042,6 +1044,56 @@ export function buildProgram(only?: string): Command {
     .description('Exit 0 if the volume exists, 1 if not')
     .argument('<volume>')
     .action(action(async () => (await vol()).volumeExistsCmd));
+
+  const sec = (): Promise<typeof import('./commands/secrets.ts')> => import('./commands/secrets.ts');
+  const secretGroup = program.command('secret').description('Manage secrets (Podman\'s secret commands, file driver)');
+  secretGroup
+    .command('create')
+    .description('Create a secret from a file, "-" (stdin), or with --env an environment variable')
+    .argument('<name>')
+    .argument('<file>', 'file with the content, - for stdin, or with --env the variable\'s name')
+    .option('-d, --driver <driver>', 'secret driver (only file)', 'file')
+    .option('--env', 'read the content from the environment variable FILE names')
+    .option('-l, --label <label>', 'secret label KEY=VALUE', collect)
+    .option('--replace', 'replace the content and labels of a secret of the same name, keeping its id')
+    .action(action(async () => (await sec()).secretCreateCmd));
+  secretGroup
+    .command('ls')
+    .alias('list')
+    .description('List secrets')
+    .option('--format <template>', 'Go template, or json')
+    .option('-f, --filter <filter>', 'name=REGEX, id=REGEX or label=KEY[=VALUE]', collect)
+    .option('--noheading', 'do not print the header')
+    .option('-q, --quiet', 'print only secret ids')
+    .action(action(async () => (await sec()).secretLsCmd));
+  secretGroup
+    .command('inspect')
+    .description('Show secrets as JSON (Podman\'s), without their content unless --showsecret')
+    .argument('[secrets...]')
+    .option('-f, --format <template>', 'Go template')
+    .option('--pretty', 'human-readable output')
+    .option('--showsecret', 'include the content (SecretData)')
+    .action(action(async () => (await sec()).secretInspectCmd));
+  secretGroup
+    .command('rm')
+    .alias('remove')
+    .description('Remove secrets (containers keep their copies of mount secrets)')
+    .argument('[secrets...]')
+    .option('-a, --all', 'remove every secret')
+    .option('-i, --ignore', 'no error for a secret that does not exist')
+    .action(action(async () => (await sec()).secretRmCmd));
+  secretGroup
+    .command('exists')
+    .description('Exit 0 if the secret exists, 1 if not')
+    .argument('<secret>')
+    .action(action(async () => (await sec()).secretExistsCmd));
+  program
+    .command('healthcheck')
+    .description('Run healthchecks (barge has no daemon: checks run only when asked, never on a timer)')
+    .command('run')
+    .description('Run a container\'s healthcheck once and record the result: exit 0 healthy, 1 unhealthy, 125 error')
+    .argument('<container>')
+    .action(action(async () => (await import('./commands/healthcheck.ts')).healthcheckRunCmd));
 
   const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
   const loginOptions = (c: Command): Command =>

@@ -10,6 +10,7 @@ import { applyChanges } from '../primitives/config.ts';
 import { containerFiles, liveState, pauseContainer } from './lifecycle.ts';
 import { loadContainer, type Container } from './record.ts';
 import { volumesOf } from './volumes.ts';
+import { secretTargets } from './secrets.ts';
 
 /** Podman's commit options that shape the image config (working containers take them too). */
 export interface CommitConfigOptions {
@@ -75,6 +76,7 @@ function mountTargets(c: Container): string[] {
   return [
     ...containerFiles(cfg).map((f) => f.destination), ...cfg.mounts.map((m) => m.destination), ...volumesOf(cfg).map((m) => m.destination),
     ...(cfg.devices ?? []).map((d) => d.pathInContainer),
+    ...secretTargets(cfg),
     '/proc', '/dev', '/sys', '/dev/shm', '/run', '/tmp', cfg.workingDir || '/',
   ];
 }

@@ -30,6 +30,11 @@ export interface ExecOptions {
   privileged?: boolean;
   /** --preserve-fds N: barge's descriptors 3 to 3+N-1 are passed down as they are. */
   preserveFds?: number;
+  /**
+   * Takes the process's stdout and stderr, and the runtime's error, in the order they come,
+   * instead of barge's own streams (a healthcheck keeps them in the container's state).
+   */
+  output?: (text: string) => void;
 }
 
 /** The container, which must be running; otherwise `refusal`, whose text and exit status Podman words per verb. */
@@ -112,13 +117,15 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     const args = ['--root', p.stateRoot, '--log', logFile, '--log-format', 'json', 'exec', '--process', procFile, ...(o.detach ? ['--detach'] : []), ...(fds ? ['--preserve-fds', String(fds)] : []), c.record.id];
     // A detached process must not hold a pipe of ours open (runtime errors still reach the --log file).
     const stdio: StdioOptions = [
-      ...(o.detach ? ['ignore', 'ignore', 'ignore'] as const : [o.interactive || proc.terminal ? 'inherit' : 'ignore', 'inherit', 'pipe'] as const),
+      ...(o.detach ? ['ignore', 'ignore', 'ignore'] as const : [o.interactive || proc.terminal ? 'inherit' : 'ignore', o.output ? 'pipe' : 'inherit', 'pipe'] as const),
       ...Array.from({ length: fds }, (_, i) => i + 3),
     ];
     const held: string[] = [];
+    const errOut = o.output ?? ((t: string): boolean => process.stderr.write(t));
     const code = await new Promise<number>((resolve, reject) => {
       warmCgroupAttach();
       const child = childProcess().spawn(c.data.config.runtime, args, { stdio });
+      if (o.output) child.stdout?.on('data', (b: Buffer) => o.output!(b.toString('utf8')));
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
       const forward = (sig: NodeJS.Signals): void => {
         try {
@@ -135,7 +142,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
         partial = lines.pop() ?? '';
         for (const l of lines) {
           if (RUNTIME_LINE.test(l)) held.push(l);
-          else process.stderr.write(`${l}\n`);
+          else errOut(`${l}\n`);
         }
       });
       child.on('error', (e: NodeJS.ErrnoException) => {
@@ -146,7 +153,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
         for (const s of signals) process.off(s, forward);
         if (partial !== '') {
           if (RUNTIME_LINE.test(partial)) held.push(partial);
-          else process.stderr.write(partial);
+          else errOut(partial);
         }
         resolve(exitStatus(code, signal));
       });
@@ -154,11 +161,11 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     const msg = lastRuntimeLogError(logFile);
     if (code !== 0 && msg !== null) {
       const f = classifyRuntimeError(msg, o.command[0] ?? '');
-      process.stderr.write(`Error: ${c.data.config.runtimeName}: ${f.message}\n`);
+      errOut(`${o.output ? '' : 'Error: '}${c.data.config.runtimeName}: ${f.message}\n`);
       return { code: f.code };
     }
     // Held lines that were not the runtime's after all are the command's own output.
-    for (const l of held) process.stderr.write(`${l}\n`);
+    for (const l of held) errOut(`${l}\n`);
     if (o.detach) return code === 0 ? { code: 0, session: randomHex(32) } : { code: 125 };
     return { code };
   } finally {

@@ -34,6 +34,8 @@ import {
   addPasswdEntries, checkPersonality, checkPreservedFds, checkSdNotify, checkSeccompPolicy, checkSystemd, defaultEnv, imageVolumes, parseExpose, parseOomScoreAdj,
   parseSysctls, parseUmask, timezoneFile, type EnvOptions,
 } from './podman-run-options.ts';
+import { copyContainerSecrets, parseSecretUses, secretEnv, secretMounts } from './secrets.ts';
+import { healthAtStart, healthConfigFor, type HealthOptions } from './health.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
@@ -106,6 +108,10 @@ export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOption
   oomScoreAdj?: string;
   systemd?: string;
   seccompPolicy?: string;
+  /** --secret NAME[,type=…][,target=…][,uid=,gid=,mode=] values. */
+  secrets?: string[];
+  /** --health-*, --no-healthcheck. */
+  health?: HealthOptions;
 }
 
 const lockName = (id: string): string => `container:${id}`;
@@ -255,6 +261,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   if (o.pidsLimit !== undefined && o.pidsLimit > 0) resources.pidsLimit = o.pidsLimit;
   const stopSignal = o.stopSignal ?? imgCfg.StopSignal ?? 'SIGTERM';
   signalNumber(stopSignal);
+  const secrets = parseSecretUses(store, o.secrets ?? []);
+  const health = healthConfigFor(imgCfg.Healthcheck, o.health ?? {});
 
   const config: ContainerConfig = {
     image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
@@ -291,6 +299,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     ...(o.timeout && { timeout: o.timeout }),
     ...(o.detachKeys !== undefined && { detachKeys: o.detachKeys }),
     ...(o.sdNotify !== undefined && { sdNotify: o.sdNotify }),
+    ...(secrets.length > 0 && { secrets }),
+    ...health,
   };
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
@@ -309,6 +319,10 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
         // checkpoint restores under Podman only if it was taken with the same.
         await chmod(store.upperDir(record), ROOTFS_MODE);
+        await copyContainerSecrets(store, record.id, config).catch(async (e: unknown) => {
+          await store.deleteContainer(record).catch(() => undefined);
+          throw e;
+        });
         return { record, data };
       } catch (e) {
         if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
@@ -389,9 +403,9 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     mounts.push({ destination: '/etc/localtime', type: 'bind', source: join(p.userdata, 'localtime'), options: ['rbind', 'rprivate'] });
   }
   if (cfg.initPath !== undefined) mounts.push({ destination: INIT_DESTINATION, type: 'bind', source: cfg.initPath, options: ['bind', 'ro', 'rprivate'] });
-  // Last, so that no tmpfs on /run hides it.
-  mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind));
-  const env = [...cfg.env];
+  // Last, so that no tmpfs on /run hides them.
+  mounts.push(...files.filter((f) => !f.destination.startsWith('/etc/')).map(bind), ...secretMounts(store, c.record.id, cfg));
+  const env = mergeEnv([...cfg.env], await secretEnv(store, cfg));
   if (!env.some((e) => e.startsWith('HOSTNAME='))) env.push(`HOSTNAME=${cfg.hostname}`);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home || '/'}`);
   const spec = buildSpec({
@@ -570,7 +584,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     }
     c.data.state = {
       ...c.data.state, status: 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
-      monitorStart: conmonStart, startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount,
+      monitorStart: conmonStart, startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount, ...healthAtStart(c.data.config, c.data.state),
       // A restart keeps the previous run's exit code visible, as Podman's inspect does.
       exitCode: o.byPolicy ? c.data.state.exitCode : null,
     };
@@ -601,7 +615,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     c.data.state = {
       ...c.data.state, status: 'running', monitor: 'barge', pid: 0, pidStart: '0', monitorPid: process.pid,
       monitorStart: processStart(process.pid), exitCode: null, startedAt: new Date().toISOString(), finishedAt: null,
-      stoppedByUser: false, error: '',
+      stoppedByUser: false, error: '', ...healthAtStart(c.data.config, c.data.state),
     };
     saveContainer(store, c);
     return { c, spec, p };

@@ -7,6 +7,9 @@ import { StoreError } from '../store/store.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 import type { MountSpec } from '../runtime/spec.ts';
 import type { VolumeMount } from './volumes.ts';
+import type { HealthConfig } from '../image/types.ts';
+import type { SecretUse } from './secrets.ts';
+import type { HealthState } from './health.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
 
@@ -96,6 +99,12 @@ export interface ContainerConfig {
   detachKeys?: string;
   /** --sdnotify (conmon or ignore; Podman's default "container" when absent). */
   sdNotify?: string;
+  /** --secret uses (containers/secrets.ts); only names and ids, never the content. */
+  secrets?: SecretUse[];
+  /** --health-* or the image's HEALTHCHECK, as Podman's inspect shows it (Test ["NONE"]: none). */
+  healthcheck?: HealthConfig;
+  /** --health-on-failure: none (when absent), kill, restart or stop. */
+  healthOnFailure?: string;
 }
 
 /** One --device: the host's path (symbolic links resolved), the container's, and the cgroup access (r, w, m). */
@@ -128,6 +137,8 @@ export interface ContainerState {
   stoppedByUser: boolean;
   restartCount: number;
   error: string;
+  /** The results of `healthcheck run` (containers/health.ts); absent until the first start with a healthcheck. */
+  health?: HealthState;
 }
 
 export interface PodContainer {

@@ -187,7 +187,8 @@ export function volumeUsers(store: Store, name: string): ContainerRecord[] {
   return store.listContainers('container').filter((r) => volumesOf((JSON.parse(r.data) as PodContainer).config).some((m) => m.name === name));
 }
 
-function toHost(id: number, map: IdMapping[] | undefined): number {
+/** A container id as the host (barge's namespace) sees it, through the container's own id map if it has one. */
+export function toHost(id: number, map: IdMapping[] | undefined): number {
   if (!map) return id;
   const m = map.find((x) => id >= x.containerID && id < x.containerID + x.size);
   return m ? m.hostID + (id - m.containerID) : id;

@@ -210,10 +210,10 @@ export class BlobStaging {
 }
 
 /** Writes a small file atomically: readers see the old content or the new one, never a torn write. */
-export async function writeFileAtomic(path: string, data: Buffer | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${randomHex(16)}`;
   try {
-    await writeFile(tmp, data, { mode: 0o644 });
+    await writeFile(tmp, data, { mode });
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -21,6 +21,8 @@ import { checkPreservedFds, parsePullPolicy } from '../../containers/podman-run-
 import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
+import { healthMatches, healthStatus } from '../../containers/health.ts';
+import { inspectSecrets } from '../../containers/secrets.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -112,6 +114,11 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('sdNotify', str(o.sdnotify));
   set('systemd', str(o.systemd));
   set('seccompPolicy', str(o.seccompPolicy));
+  opts.secrets = list(o.secret);
+  opts.health = {
+    ...(o.healthcheck === false && { disable: true }), cmd: str(o.healthCmd), interval: str(o.healthInterval), retries: str(o.healthRetries),
+    startPeriod: str(o.healthStartPeriod), timeout: str(o.healthTimeout), onFailure: str(o.healthOnFailure),
+  };
   opts.createCommand = process.argv.slice(2);
   return opts;
 }
@@ -508,11 +515,13 @@ function loadContainerOrNull(store: Store, id: string): Container | null {
 
 // ---------- ps / inspect ----------
 
-function statusText(s: ContainerState): string {
+function statusText(s: ContainerState, c: Container): string {
   switch (s.status) {
     case 'running':
-    case 'stopping':
-      return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago`;
+    case 'stopping': {
+      const health = healthStatus(c);
+      return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago${health ? ` (${health})` : ''}`;
+    }
     case 'paused':
       return 'Paused';
     case 'exited':
@@ -560,7 +569,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     CreatedHuman: `${humanDuration(Date.now() - Date.parse(c.record.created))} ago`,
     CreatedAt: c.record.created,
     Created: Math.floor(Date.parse(c.record.created) / 1000),
-    Status: statusText(s),
+    Status: statusText(s, c),
     State: podmanState(s),
     Ports: '',
     Names: c.record.name,
@@ -617,6 +626,8 @@ function filterValue(key: string, v: string): PsPredicate {
         return k in labels && (j < 0 || labels[k] === v.slice(j + 1));
       };
     }
+    case 'health':
+      return (c, s) => healthMatches(c, s, v);
     case 'restart-policy':
       return (c) => c.data.config.restart.name === (v === '' ? 'no' : v);
     case 'ancestor':
@@ -712,7 +723,7 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     ...(size && { Size: size }),
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
     State: podmanState(s),
-    Status: statusText(s),
+    Status: statusText(s, c),
   };
 }
 
@@ -765,7 +776,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,
       FinishedAt: s.finishedAt ?? ZERO_TIME,
-      Health: { Status: '', FailingStreak: 0, Log: null },
+      Health: s.health ?? { Status: '', FailingStreak: 0, Log: null },
       ...checkpointState(c, p.userdata),
     },
     Image: cfg.imageId,
@@ -827,10 +838,12 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Labels: Object.keys(cfg.labels).length ? cfg.labels : null,
       Annotations: cfg.annotations,
       StopSignal: signalNum(cfg.stopSignal),
-      HealthcheckOnFailureAction: 'none',
+      ...(cfg.healthcheck && { Healthcheck: cfg.healthcheck }),
+      HealthcheckOnFailureAction: cfg.healthOnFailure ?? 'none',
       ...(cfg.createCommand && { CreateCommand: ['barge', ...cfg.createCommand] }),
       ...(cfg.timezone !== undefined && { Timezone: cfg.timezone }),
       Umask: cfg.umask ?? '0022',
+      ...(cfg.secrets?.some((u) => u.type === 'mount') && { Secrets: inspectSecrets(cfg) }),
       Timeout: cfg.timeout ?? 0,
       StopTimeout: cfg.stopTimeout,
       Passwd: cfg.passwd ?? true,

@@ -7,6 +7,7 @@ import {
 } from '../../containers/volumes.ts';
 import { removeContainer } from '../../containers/lifecycle.ts';
 import { setKeyValues } from '../../primitives/config.ts';
+import { keyedFilter, labelFilter, type Predicate } from '../filters.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -29,48 +30,33 @@ export async function volumeCreateCmd(g: GlobalOptions, args: string[], o: Opts)
   }
 }
 
-type VolumePredicate = (v: Volume) => boolean;
-
 /**
  * --filter KEY=VALUE, as Podman's: values of one key are alternatives, different keys must all
  * hold. name is a regular expression; label is KEY or KEY=VALUE; dangling=true is unused.
  */
-function volumeFilter(store: Store, filters: readonly string[]): VolumePredicate {
-  const byKey = new Map<string, VolumePredicate[]>();
-  for (const f of filters) {
-    const i = f.indexOf('=');
-    const key = i < 0 ? f : f.slice(0, i);
-    const value = i < 0 ? '' : f.slice(i + 1);
-    let p: VolumePredicate;
+function volumeFilter(store: Store, filters: readonly string[]): Predicate<Volume> {
+  return keyedFilter<Volume>(filters, (key, value) => {
     switch (key) {
       case 'name': {
         const re = new RegExp(value);
-        p = (v) => re.test(v.name);
-        break;
+        return (v) => re.test(v.name);
       }
       case 'label': {
-        const j = value.indexOf('=');
-        const [k, want] = j < 0 ? [value, undefined] : [value.slice(0, j), value.slice(j + 1)];
-        p = (v) => Object.hasOwn(v.data.labels, k) && (want === undefined || v.data.labels[k] === want);
-        break;
+        const has = labelFilter(value);
+        return (v) => has(v.data.labels);
       }
       case 'dangling': {
         if (!['true', 'false', '1', '0'].includes(value)) throw new ExitError(`${value} is not a valid value for the "dangling" filter - must be true or false`, 125);
         const dangling = value === 'true' || value === '1';
-        p = (v) => (volumeUsers(store, v.name).length === 0) === dangling;
-        break;
+        return (v) => (volumeUsers(store, v.name).length === 0) === dangling;
       }
       case 'driver':
       case 'scope':
-        p = () => value === 'local';
-        break;
+        return () => value === 'local';
       default:
         throw new ExitError(`"${key}" is an invalid volume filter`, 125);
     }
-    byKey.set(key, [...(byKey.get(key) ?? []), p]);
-  }
-  const groups = [...byKey.values()];
-  return (v) => groups.every((ps) => ps.some((p) => p(v)));
+  });
 }
 
 /** `volume ls [-q] [--format] [--filter] [--noheading]`, by name as Podman lists. */
