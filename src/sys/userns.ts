@@ -8,6 +8,7 @@
 
 import { GLOBAL_VALUE_OPTIONS } from '../cli/command-line.ts';
 import { childProcess } from './lazy-builtins.ts';
+import { livePause, lockPause, PAUSE_FILE, startPause } from './pause.ts';
 import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,11 @@ import { join } from 'node:path';
 export const USERNS_ENV = '_BARGE_USERNS';
 /** The fd on which the re-executed barge reports that it started (so unshare's own failures are told apart). */
 const READY_ENV = '_BARGE_USERNS_READY';
+/**
+ * Set for a re-executed barge: `held` when a pause process keeps the namespaces (they outlive this
+ * barge), or the file in which the barge that has just made them records the pause it starts.
+ */
+const PAUSE_ENV = '_BARGE_USERNS_PAUSE';
 /**
  * Left in the runtime directory once a re-executed barge started with the full mapping: from then on
  * bin/barge enters the namespace itself (`exec unshare …`), which saves this process's start-up and
@@ -284,21 +290,9 @@ export function reexecInUserns(): Promise<never> {
         `for full rootless support ${SUBID_HINT(user ?? 'USER')}\n`,
     );
   }
-  const unshare = findTool('unshare');
-  if (!unshare) {
-    process.stderr.write('Error: barge needs unshare (util-linux 2.38 or later) to run rootless\n');
-    process.exit(125);
-  }
   const script = process.argv[1]!;
   // "--": see bin/barge (node would read an --env-file among barge's arguments).
   const self = [process.execPath, ...process.execArgv, '--', script, ...process.argv.slice(2)];
-  // In identity mode barge writes the maps itself. unshare then runs a shell that reports the new
-  // namespace and waits for the maps before starting barge: a program started before its uid is
-  // mapped would lose its capabilities at exec.
-  const args =
-    mode === 'identity'
-      ? ['--user', '--mount', '--propagation', 'private', '--', findTool('sh') ?? '/bin/sh', '-c', 'echo >&3 && read -r _ <&3 && exec "$@"', 'sh', ...self]
-      : ['--user', ...(mode === 'full' ? ['--map-auto'] : []), '--map-root-user', '--mount', '--propagation', 'private', '--', ...self];
   const env: NodeJS.ProcessEnv = { ...process.env, [USERNS_ENV]: mode, [READY_ENV]: '3' };
   // Inside, getpwuid(0) is root's entry: keep the user's home however it was found here.
   if (!env.HOME) env.HOME = homedir();
@@ -312,11 +306,44 @@ export function reexecInUserns(): Promise<never> {
       process.exit(125);
     }
   }
+  const rt = env.XDG_RUNTIME_DIR;
+  let release = rt ? lockPause(rt) : (): void => undefined;
+  const pause = rt ? livePause(rt) : undefined;
+  let tool: string | undefined;
+  let args: string[];
+  const joining = !!pause && pause.mode === mode;
+  if (pause && joining) {
+    // Join the namespaces of the user's earlier barges. --preserve-credentials: the user's own ids are
+    // root's in there already, and a namespace of one mapped id refuses setgroups. --wd=.: the
+    // directory is opened before the mount namespace changes (the same tree: it follows the host's).
+    tool = findTool('nsenter');
+    args = ['--user', '--mount', '--target', String(pause.pid), '--preserve-credentials', '--wd=.', '--', ...self];
+    env[PAUSE_ENV] = 'held';
+    release();
+    release = (): void => undefined;
+  } else {
+    tool = findTool('unshare');
+    // In identity mode barge writes the maps itself. unshare then runs a shell that reports the new
+    // namespace and waits for the maps before starting barge: a program started before its uid is
+    // mapped would lose its capabilities at exec. Propagation slave: mounts made on the host later
+    // (a CI job's work directory) still appear in the namespace, which outlives this command.
+    args =
+      mode === 'identity'
+        ? ['--user', '--mount', '--propagation', 'slave', '--', findTool('sh') ?? '/bin/sh', '-c', 'echo >&3 && read -r _ <&3 && exec "$@"', 'sh', ...self]
+        : ['--user', ...(mode === 'full' ? ['--map-auto'] : []), '--map-root-user', '--mount', '--propagation', 'slave', '--', ...self];
+    if (rt) env[PAUSE_ENV] = join(rt, PAUSE_FILE);
+  }
+  if (!tool) {
+    process.stderr.write('Error: barge needs unshare and nsenter (util-linux 2.38 or later) to run rootless\n');
+    process.exit(125);
+  }
+  const unshare = tool;
 
   return new Promise<never>(() => {
     const child = childProcess().spawn(unshare, args, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
     let started = false;
-    let mapped = mode !== 'identity';
+    // Joined namespaces have their maps already.
+    let mapped = mode !== 'identity' || joining;
     child.stdio[3]?.on('data', () => {
       if (mapped) {
         if (!started && mode === 'full' && env.XDG_RUNTIME_DIR) {
@@ -328,6 +355,7 @@ export function reexecInUserns(): Promise<never> {
           }
         }
         started = true;
+        release();
         return;
       }
       mapped = true;
@@ -361,6 +389,7 @@ export function reexecInUserns(): Promise<never> {
     });
     // 'close' rather than 'exit': by then the start report on fd 3 has certainly been read.
     child.on('close', (code, signal) => {
+      release();
       for (const s of forwarded) process.off(s, forward);
       if (signal) {
         process.kill(process.pid, signal);
@@ -368,7 +397,7 @@ export function reexecInUserns(): Promise<never> {
       }
       if (!started && code !== 0) {
         process.stderr.write(
-          `Error: cannot create a user namespace for rootless barge (unshare ${args.slice(0, args.indexOf('--')).join(' ')} exited ${code})` +
+          `Error: cannot ${joining ? 'enter' : 'create'} a user namespace for rootless barge (${unshare.split('/').pop()} ${args.slice(0, args.indexOf('--')).join(' ')} exited ${code})` +
             `${kernelHint()}\n`,
         );
         process.exit(125);
@@ -379,19 +408,34 @@ export function reexecInUserns(): Promise<never> {
 }
 
 let namespaceOwner = false;
+let namespaceHeld = false;
 
 /**
- * Whether this barge created its user and mount namespace itself (it was re-executed, not started by
- * `barge unshare`): its mounts then vanish when it exits, so a mount path it prints is of no use to others.
+ * Whether this barge's mounts vanish when it exits: it entered barge's namespaces itself (it was
+ * re-executed, not started by `barge unshare`) and no pause process keeps them.
  */
 export function mountsEndWithProcess(): boolean {
+  return namespaceOwner && !namespaceHeld;
+}
+
+/**
+ * Whether this barge was re-executed into its namespaces rather than started inside them by `barge
+ * unshare`: a mount path it printed would mean nothing to the shell that ran it.
+ */
+export function outsideUnshareSession(): boolean {
   return namespaceOwner;
 }
 
-/** In the re-executed barge: tell the parent we started, and keep the fd from every child process. */
+/**
+ * In the re-executed barge: start the pause process when this barge made the namespaces, tell the
+ * parent we started, and keep the fd from every child process.
+ */
 export function signalStarted(): void {
   const ready = process.env[READY_ENV];
+  const pause = process.env[PAUSE_ENV];
   delete process.env[READY_ENV];
+  delete process.env[PAUSE_ENV];
+  namespaceHeld = pause === 'held' || (pause !== undefined && startPause(pause, usernsMode()));
   // bin/barge made the namespace and exec'd this process into it: nobody waits for a report.
   if (ready === 'exec') {
     namespaceOwner = true;

@@ -47,7 +47,7 @@ describe.runIf(isRoot)('rootless overlay through the kernel or fuse-overlayfs', 
     expect(await env.bargeOk([...g('v'), '--storage-driver', 'vfs', 'info', '--format', '{{.Store.GraphDriverReason}}'])).toBe('vfs: --storage-driver');
   });
 
-  it('through fuse-overlayfs: owners, whiteouts and commits work, and no FUSE daemon outlives barge', async () => {
+  it('through fuse-overlayfs: owners, whiteouts and commits work, and no FUSE daemon outlives its mount', async () => {
     const b = (args: string[]): Promise<string> => env.bargeOk([...g('f'), ...args], { env: fuseEnv });
     await b(['import', env.busyboxTar, 'busybox']);
     const ctr = await b(['from', 'busybox']);
@@ -55,10 +55,14 @@ describe.runIf(isRoot)('rootless overlay through the kernel or fuse-overlayfs', 
     await b(['commit', ctr, 'changed']);
     const c2 = await b(['from', 'changed']);
     expect(await b(['run', c2, '--', 'sh', '-c', 'stat -c %u:%g /srv/d/f /var/www; test -e /etc/group || echo gone'])).toBe('44:45\n33:33\ngone');
-    // The container's root is a FUSE mount, in barge's namespace, while barge lives.
+    // Each working container's root is a FUSE mount in barge's namespace, which the pause process
+    // keeps: both stay mounted between commands, as working containers do as root.
     const r = await env.barge([...g('f'), 'unshare', '--mount', `M=${c2}`, '--', 'sh', '-c', 'grep -c " - fuse.fuse-overlayfs " /proc/self/mountinfo; cat "$M/srv/d/f"'], { env: fuseEnv });
     expect(r.code, describeFailure(['unshare'], r)).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual(['1', 'x']);
+    expect(r.stdout.trim().split('\n')).toEqual(['2', 'x']);
+    expect(fuseProcessesOf(env.user.uid).split('\n')).toHaveLength(2);
+    // Unmounted (here by rm), a container's FUSE daemon ends.
+    await b(['rm', ctr, c2]);
     expect(fuseProcessesOf(env.user.uid)).toBe('');
   });
 });

@@ -133,7 +133,8 @@ export async function makeRootlessEnv(user: TestUser): Promise<RootlessEnv> {
     cleanup: once(async () => {
       // Containers' run directories live in the user's shared runroot: let barge remove its own.
       await barge(['rm', '--all']).catch(() => undefined);
-      // Mounts of barge's namespaces died with them; anything visible here came from elsewhere.
+      // Mounts in barge's namespaces are not visible here (rm unmounted the containers' own); anything
+      // visible here came from elsewhere.
       await removeTree(base);
     }),
   };

@@ -1,7 +1,7 @@
 // barge as an unprivileged user: it re-executes itself in a user namespace mapped from the user's
 // /etc/subuid and /etc/subgid ranges, keeps its store under $HOME, and files keep their owners.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFile, chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -137,16 +137,42 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     }
   });
 
-  it('a mount lives only as long as its namespace: a later barge remounts as needed', async () => {
-    // Each top-level barge has its own namespace, so the container is not mounted here any more...
-    expect(await env.bargeOk(['mount'])).toBe('');
-    // ...and mounting outside `barge unshare` would print a path that is gone at once, so it is refused.
+  it('a mount outlives the command, in the namespaces a pause process keeps (as rootless Podman\'s)', async () => {
+    // Every barge of the user joins the same user and mount namespace...
+    const ns = 'readlink /proc/self/ns/user /proc/self/ns/mnt';
+    const first = await env.bargeOk(['unshare', 'sh', '-c', ns]);
+    expect(await env.bargeOk(['unshare', 'sh', '-c', ns])).toBe(first);
+    // ...so the container an earlier command mounted is mounted still...
+    expect(await env.bargeOk(['mount'])).toMatch(new RegExp(`^${ctr} /`, 'm'));
+    // ...but a path printed outside `barge unshare` would mean nothing to the shell that ran it.
     const m = await env.barge(['mount', ctr]);
     expect(m.code).toBe(125);
     expect(m.stderr).toMatch(/^Error: .*barge unshare/m);
-    // ...and commands that need it mount it again.
     expect(await env.bargeOk(['run', ctr, 'cat', '/data.txt'])).toBe('hello');
     await env.bargeOk(['commit', ctr, 'owned2']);
+  });
+
+  it('a container started by one command is joined by the next (exec), with runc and crun', async () => {
+    for (const runtime of ['runc', 'crun']) {
+      const id = await env.bargeOk(['--runtime', runtime, 'run', '-d', 'busybox', 'sleep', '60']);
+      try {
+        expect(await env.bargeOk(['exec', id, 'sh', '-c', 'echo joined; id -u'])).toBe('joined\n0');
+      } finally {
+        await env.bargeOk(['rm', '-f', id]);
+      }
+    }
+  });
+
+  it('a pause process that was killed is replaced, and the namespace with it', async () => {
+    const pauseFile = `/tmp/barge-run-${env.user.uid}/barge/pause.pid`;
+    const [pid] = readFileSync(pauseFile, 'utf8').split(' ');
+    const before = await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user']);
+    process.kill(Number(pid), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+    const after = await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user']);
+    expect(after).not.toBe(before);
+    expect(readFileSync(pauseFile, 'utf8').split(' ')[0]).not.toBe(pid);
+    expect(await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user'])).toBe(after);
   });
 
   it('the vfs driver keeps owners too', async () => {

@@ -151,9 +151,9 @@ export async function runCmd(g: GlobalOptions, args: string[], o: Opts): Promise
 }
 
 export async function mountCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
-  const { mountsEndWithProcess } = await import('../../sys/userns.ts');
-  // Rootless mounts live in this process's namespace: the path printed would be gone at once.
-  if (args.length && mountsEndWithProcess()) {
+  const { outsideUnshareSession } = await import('../../sys/userns.ts');
+  // Rootless mounts live in barge's namespace: the path printed would mean nothing to the shell outside.
+  if (args.length && outsideUnshareSession()) {
     throw new Error('cannot mount in rootless mode outside its namespace: run it in a `barge unshare` session, e.g. barge unshare sh -c \'mnt=$(barge mount CTR); ...\'');
   }
   const store = await openStore(g);
