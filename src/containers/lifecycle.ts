@@ -458,12 +458,18 @@ export function isRunning(store: Store, c: Container): boolean {
   return isActive(liveState(store, c).status);
 }
 
-function exitCommand(store: Store, id: string, rm: boolean): string[] {
+/**
+ * What conmon runs when the container exits: `container cleanup`, unless a `stop` is under way,
+ * which cleans up itself. The check is the shell's, so that a stop does not share the machine with
+ * a second barge starting up only to find nothing left to do.
+ */
+function exitCommand(store: Store, c: Container, rm: boolean): string[] {
   const script = process.argv[1] ?? '';
   return [
+    '/bin/sh', '-c', 'test -e "$0" || exec "$@"', pathsOf(store, c).stopping,
     process.execPath, ...process.execArgv, '--', script,
     '--root', store.root, '--runroot', store.runroot, '--storage-driver', store.driver,
-    'container', 'cleanup', ...(rm ? ['--rm'] : []), id,
+    'container', 'cleanup', ...(rm ? ['--rm'] : []), c.record.id,
   ];
 }
 
@@ -557,6 +563,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     };
     // A restart by the policy happens in conmon's exit command, which has no descriptors to pass.
     const preserveFds = o.byPolicy ? 0 : (c.data.config.preserveFds ?? 0);
+    // Left by a stop that died waiting: this run's exit must be cleaned up.
+    await rm(p.stopping, { force: true });
     let started;
     try {
       if (preserveFds) checkPreservedFds(preserveFds);
@@ -564,7 +572,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
         logPath: c.data.config.logDriver === 'k8s-file' ? p.logPath : null, terminal: c.data.config.terminal,
-        stdin: c.data.config.interactive, exitCommand: exitCommand(store, c.record.id, c.data.config.autoRemove && !o.removedByCaller), arg0,
+        stdin: c.data.config.interactive, exitCommand: exitCommand(store, c, c.data.config.autoRemove && !o.removedByCaller), arg0,
         ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
         ...(preserveFds && { preserveFds }),
         ...(c.data.config.timeout && { timeout: c.data.config.timeout }),
@@ -889,21 +897,28 @@ export async function pauseContainer(store: Store, ref: string, pause: boolean):
 export async function stopContainer(store: Store, ref: string, timeoutSec?: number): Promise<Container> {
   // A frozen container could not act on the stop signal: thaw it first.
   if (liveState(store, loadContainer(store, ref)).status === 'paused') await pauseContainer(store, ref, false);
-  let c = await markStoppedByUser(store, ref, true);
-  if (isRunning(store, c)) {
-    const t = timeoutSec ?? c.data.config.stopTimeout;
-    let exited = null;
-    if (t > 0) {
-      await signalContainer(store, c.record.id, c.data.config.stopSignal).catch(() => undefined);
-      exited = await waitExited(store, c.record.id, t * 1000);
+  const c = await markStoppedByUser(store, ref, true);
+  // An --rm container is removed by conmon's exit command; any other's cleanup is this stop's own.
+  const marker = c.data.config.autoRemove ? undefined : pathsOf(store, c).stopping;
+  try {
+    if (isRunning(store, c)) {
+      if (marker) await writeFile(marker, '').catch(() => undefined);
+      const t = timeoutSec ?? c.data.config.stopTimeout;
+      let exited = null;
+      if (t > 0) {
+        await signalContainer(store, c.record.id, c.data.config.stopSignal).catch(() => undefined);
+        exited = await waitExited(store, c.record.id, t * 1000);
+      }
+      if (!exited) {
+        await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
+        exited = await waitExited(store, c.record.id, 30_000);
+        if (!exited) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
+      }
     }
-    if (!exited) {
-      await signalContainer(store, c.record.id, 'SIGKILL').catch(() => undefined);
-      exited = await waitExited(store, c.record.id, 30_000);
-      if (!exited) throw new ContainerError(`container ${c.record.name} did not exit after SIGKILL`);
-    }
+    await cleanupContainer(store, c.record.id);
+  } finally {
+    if (marker) await rm(marker, { force: true });
   }
-  await cleanupContainer(store, c.record.id);
   return c;
 }
 

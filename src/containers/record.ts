@@ -202,6 +202,8 @@ export interface ContainerPaths {
   logPath: string;
   /** Volatile (runroot) data: exit file, pid files, attach socket links. */
   run: string;
+  /** Present while a `stop` that cleans the container up itself waits for it (see exitCommand in lifecycle.ts). */
+  stopping: string;
   exitDir: string;
   conmonPidFile: string;
   pidFile: string;
@@ -217,6 +219,7 @@ export function containerPaths(store: Store, id: string, runtimeName: string): C
     logPath: join(userdata, 'ctr.log'),
     run,
     exitDir: join(run, 'exits'),
+    stopping: join(run, 'stopping'),
     conmonPidFile: join(run, 'conmon.pid'),
     pidFile: join(run, 'pidfile'),
     stateRoot: join(store.runroot, `oci-${runtimeName}`),

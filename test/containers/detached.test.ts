@@ -70,6 +70,23 @@ describe('run -d', () => {
     expect(await status('polite')).toMatch(/^Exited \(143\)/);
   });
 
+  it('stop cleans up itself; a later exit of the restarted container is cleaned up by conmon\'s exit command', async () => {
+    const id = await env.bargeOk(['run', '-d', '--name', 'stopper', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; sleep 600 & wait']);
+    const merged = await env.bargeOk(['inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', id]);
+    const mounted = (): boolean => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${merged} `);
+    expect(mounted()).toBe(true);
+    await env.bargeOk(['stop', id]);
+    expect(await status('stopper')).toMatch(/^Exited \(0\)/);
+    expect(mounted()).toBe(false);
+    // Started again, the stop that cleaned up itself leaves conmon's exit command to do it next time.
+    await env.bargeOk(['start', id]);
+    expect(mounted()).toBe(true);
+    await env.bargeOk(['kill', '-s', 'TERM', id]);
+    await until('conmon\'s exit command to unmount the exited container', () => !mounted());
+    expect(await status('stopper')).toMatch(/^Exited \(0\)/);
+    await env.bargeOk(['rm', id]);
+  });
+
   it('kill -s sends the given signal; wait prints the exit code', async () => {
     await env.bargeOk(['run', '-d', '--name', 'k', 'busybox', 'sh', '-c', 'trap "exit 42" USR1; while :; do sleep 0.1; done']);
     expect(await env.bargeOk(['kill', '-s', 'USR1', 'k'])).toBe('k');
