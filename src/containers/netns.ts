@@ -5,8 +5,8 @@
 // skipNetworkLockEnv in runtime/criu.ts.) Podman keeps its containers' network namespaces the
 // same way.
 //
-// Only as real root: a rootless barge runs each command in a mount namespace of its own, where
-// the bind mount would not outlive the command (and CRIU needs root anyway).
+// Only as real root: the namespace is kept for CRIU, which needs root anyway; rootless, the runtime
+// makes the container's.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
