@@ -402,12 +402,21 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 let warnedNoLimits = false;
 
 /**
- * Rootless on a cgroup v1 host, the runtime cannot make the cgroups that limits (memory, CPU,
- * pids, a --cgroup-parent) need, and fails the container: Podman ignores the limits there with
- * this warning, and so does barge.
+ * Whether the runtime can make a cgroup for a container: not rootless on a cgroup v1 host, where
+ * the user may not write to the v1 hierarchies. Without one, what reads or writes the container's
+ * cgroup (limits, the freezer of pause, the runtime's ps) cannot work.
+ */
+export function runtimeHasCgroups(): boolean {
+  return !inUserNamespace() || hostIsCgroup2();
+}
+
+/**
+ * Without cgroups (see runtimeHasCgroups) the runtime would fail a container that asks for limits
+ * (memory, CPU, pids, a --cgroup-parent): Podman ignores the limits there with this warning, and so
+ * does barge.
  */
 function cgroupLimitsAllowed(o: SpecOptions): boolean {
-  if (!inUserNamespace() || hostIsCgroup2()) return true;
+  if (runtimeHasCgroups()) return true;
   const r = o.resources ?? {};
   if (!warnedNoLimits && (Object.values(r).some((v) => v !== undefined) || o.cgroupsPath !== undefined)) {
     warnedNoLimits = true;
