@@ -86,33 +86,19 @@ export async function containerPids(store: Store, c: Container): Promise<number[
   return pids.filter((x): x is number => typeof x === 'number');
 }
 
-/**
- * The processes sharing init's pid namespace; when that is the host's (--pid host), init and its
- * descendants. Processes this user may not inspect are not the container's and are passed over.
- */
+/** The processes in init's pid namespace (Podman's top lists the same, reading /proc there). */
 function pidNamespaceMembers(init: number): number[] {
-  const nsOf = (pid: number | 'self'): string | undefined => {
+  const nsOf = (pid: number): string | undefined => {
     try {
       return readlinkSync(`/proc/${pid}/ns/pid`);
     } catch {
+      // Gone, or not this user's to inspect: not the container's.
       return undefined;
     }
   };
   const ns = nsOf(init);
   if (ns === undefined) return [];
-  const all = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-  if (ns !== nsOf('self')) return all.filter((pid) => nsOf(pid) === ns);
-  const children = new Map<number, number[]>();
-  for (const pid of all) {
-    const stat = readOr(`/proc/${pid}/stat`);
-    if (!stat) continue;
-    // The parent is the second field after the command name, which may hold spaces and parentheses.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  }
-  const out = [init];
-  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []));
-  return out;
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => nsOf(pid) === ns);
 }
 
 /** `podman top CONTAINER [descriptors…]`: the table of a running container's processes. */

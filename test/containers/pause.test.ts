@@ -28,7 +28,11 @@ describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
     expect(r.stderr).toBe(`Error: ${NO_FREEZER}\n`);
     expect(runtimeStatus(runtime, id)).toBe('running');
     expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', name])).toBe('running');
-    expect((await env.barge(['unpause', name])).stderr).toMatch(/is not paused, can't unpause: container state improper/);
+    for (const args of [['unpause', name], ['unpause', '-a'], ['unpause', 'no-such']]) {
+      const un = await env.barge(args);
+      expectCode(un, 125, args);
+      expect(un.stderr).toBe('Error: unpause is not supported for cgroupv1 rootless containers\n');
+    }
     await env.bargeOk(['rm', '-f', name]);
   });
 
