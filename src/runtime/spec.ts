@@ -554,8 +554,9 @@ export function deviceNode(hostPath: string, stat: typeof statSync = statSync): 
 /**
  * --device: the runtime makes each node (runtimes bind-mount it in a user namespace of the
  * container's own), and a cgroup rule allows the access asked for. Rootless, barge's runtime can
- * rely on no cgroup rule: the host's node is bind-mounted, read-only unless write access was asked
- * for, as Podman does rootless.
+ * rely on no cgroup rule: the host's node is bind-mounted, as Podman does rootless, read-only
+ * unless write access was asked for. That keeps the node's attributes; its data stays writable
+ * (the kernel opens a device for writing on a read-only mount), as under Podman.
  */
 function addDevices(devices: readonly AddedDevice[], linux: SpecLinux, mounts: SpecMount[], rootless: boolean): void {
   for (const d of devices) {
