@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 import { ROOTLESS_USER, ROOTLESS_USER_ENV } from './test/rootless/project.ts';
 
 // The black-box suites that run a second time as an unprivileged user (see test/rootless/project.ts).
-const ROOTLESS_SUITES = ['primitives', 'images', 'store', 'build', 'registry'];
+const ROOTLESS_SUITES = ['primitives', 'images', 'store', 'build', 'registry', 'containers'];
 // Test files of those suites that cannot hold for an unprivileged user, and why. Rootless, barge's
 // mounts exist only in its own namespace (as Buildah's: scripts run them under `barge unshare`), and
 // the store holds files of the user's subordinate ids, which the user cannot touch from outside it.
@@ -17,6 +17,8 @@ const NOT_ROOTLESS: Record<string, string> = {
   'test/store/invariants.test.ts': `${HOST_MOUNTS}; and reads store directories owned by subordinate ids`,
   'test/store/corruption.test.ts': 'damages store files owned by subordinate ids, which the user cannot change outside barge\'s namespace',
   'test/build/interop.test.ts': 'builds and runs with rootful buildah and podman for comparison (image content is compared in the root project)',
+  'test/containers/checkpoint.test.ts': 'CRIU needs root to checkpoint and restore; rootless, barge refuses them as Podman does (test/containers/pause.test.ts)',
+  'test/containers/stats.test.ts': 'reads the container\'s cgroups; rootless on cgroup v1 there are none, and barge refuses as Podman does (test/rootless/stats.test.ts)',
 };
 
 // Making the user needs root; run as an ordinary user, every test is rootless already.

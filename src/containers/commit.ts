@@ -8,7 +8,7 @@ import { findImage, readImageConfig, readImageManifest } from '../image/local-im
 import { emptyImageConfig, type Builder } from '../primitives/builder.ts';
 import { applyChanges } from '../primitives/config.ts';
 import { containerFiles, liveState, pauseContainer } from './lifecycle.ts';
-import { loadContainer, type Container } from './record.ts';
+import { ContainerError, loadContainer, type Container } from './record.ts';
 import { volumesOf } from './volumes.ts';
 import { secretTargets } from './secrets.ts';
 
@@ -85,7 +85,9 @@ function mountTargets(c: Container): string[] {
 export async function withPaused<T>(store: Store, ref: string, pause: boolean, commit: () => Promise<T>): Promise<T> {
   // A container the user paused stays paused; one that is not running has nothing to freeze.
   if (!pause || liveState(store, loadContainer(store, ref)).status !== 'running') return commit();
-  await pauseContainer(store, ref, true);
+  await pauseContainer(store, ref, true).catch((e: unknown) => {
+    throw new ContainerError(`pausing container "${loadContainer(store, ref).record.id}" to commit: ${(e as Error).message}`);
+  });
   try {
     return await commit();
   } finally {

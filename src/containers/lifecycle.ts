@@ -11,7 +11,7 @@ import type { Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, platformImage, readImageConfig } from '../image/local-images.ts';
-import { buildSpec, DEFAULT_PATH, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
+import { buildSpec, DEFAULT_PATH, runtimeHasCgroups, serializeSpec, type MountSpec, type RuntimeSpec } from '../runtime/spec.ts';
 import { findRuntime, isExecutableFile, lookPath, runContainer, type RuntimeInfo } from '../runtime/oci-runtime.ts';
 import { resolveGroups, resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
@@ -882,6 +882,8 @@ export async function pauseContainer(store: Store, ref: string, pause: boolean):
     if (pause && s.status === 'paused') throw new ContainerError(`"${id}" is already paused: container state improper`);
     if (pause && s.status !== 'running') throw new ContainerError(`"${s.status}" is not running, can't pause: container state improper`);
     if (!pause && s.status !== 'paused') throw new ContainerError(`"${id}" is not paused, can't unpause: container state improper`);
+    // The freezer is a cgroup's: Podman's message where the runtime made none.
+    if (pause && !runtimeHasCgroups()) throw new ContainerError('can not pause containers on rootless containers with cgroup V1: this container does not have a cgroup');
     try {
       await runtimeFreeze(runtimeOf(c), pathsOf(store, c).stateRoot, id, pause);
     } catch (e) {

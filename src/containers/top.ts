@@ -2,9 +2,9 @@
 // psgo, the library Podman's top uses: pids as the container sees them (its init is 1, with
 // parent 0), users named from the container's /etc/passwd, times as Go durations.
 
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Store } from '../store/store.ts';
-import { capabilityNames } from '../runtime/spec.ts';
+import { capabilityNames, runtimeHasCgroups } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
 import { ContainerError } from './lifecycle.ts';
 import { containerPaths, type Container } from './record.ts';
@@ -71,14 +71,34 @@ const DESCRIPTORS: Record<string, Column> = {
 };
 const DEFAULT_DESCRIPTORS = ['user', 'pid', 'ppid', 'pcpu', 'etime', 'tty', 'time', 'args'];
 
-/** The host pids of the container's processes, from `RUNTIME ps --format json`. */
+/**
+ * The host pids of the container's processes, from `RUNTIME ps --format json`, which lists the
+ * container's cgroup. Without one (rootless on cgroup v1, where the runtime's ps fails) they are
+ * found as Podman's top finds them: the processes in the pid namespace of the container's init.
+ */
 export async function containerPids(store: Store, c: Container): Promise<number[]> {
+  if (!runtimeHasCgroups()) return pidNamespaceMembers(c.data.state.pid);
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const r = await exec(c.data.config.runtime, ['--root', p.stateRoot, 'ps', '--format', 'json', c.record.id], { check: false });
   if (r.exitCode !== 0) throw new ContainerError(`${c.data.config.runtimeName} ps: ${r.stderr.trim()}`);
   const pids: unknown = JSON.parse(r.stdout.trim() || '[]');
   if (!Array.isArray(pids)) return [];
   return pids.filter((x): x is number => typeof x === 'number');
+}
+
+/** The processes in init's pid namespace (Podman's top lists the same, reading /proc there). */
+function pidNamespaceMembers(init: number): number[] {
+  const nsOf = (pid: number): string | undefined => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/pid`);
+    } catch {
+      // Gone, or not this user's to inspect: not the container's.
+      return undefined;
+    }
+  };
+  const ns = nsOf(init);
+  if (ns === undefined) return [];
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => nsOf(pid) === ns);
 }
 
 /** `podman top CONTAINER [descriptors…]`: the table of a running container's processes. */

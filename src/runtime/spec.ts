@@ -402,12 +402,21 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 let warnedNoLimits = false;
 
 /**
- * Rootless on a cgroup v1 host, the runtime cannot make the cgroups that limits (memory, CPU,
- * pids, a --cgroup-parent) need, and fails the container: Podman ignores the limits there with
- * this warning, and so does barge.
+ * Whether the runtime can make a cgroup for a container: not rootless on a cgroup v1 host, where
+ * the user may not write to the v1 hierarchies. Without one, what reads or writes the container's
+ * cgroup (limits, the freezer of pause, the runtime's ps) cannot work.
+ */
+export function runtimeHasCgroups(): boolean {
+  return !inUserNamespace() || hostIsCgroup2();
+}
+
+/**
+ * Without cgroups (see runtimeHasCgroups) the runtime would fail a container that asks for limits
+ * (memory, CPU, pids, a --cgroup-parent): Podman ignores the limits there with this warning, and so
+ * does barge.
  */
 function cgroupLimitsAllowed(o: SpecOptions): boolean {
-  if (!inUserNamespace() || hostIsCgroup2()) return true;
+  if (runtimeHasCgroups()) return true;
   const r = o.resources ?? {};
   if (!warnedNoLimits && (Object.values(r).some((v) => v !== undefined) || o.cgroupsPath !== undefined)) {
     warnedNoLimits = true;
@@ -545,8 +554,9 @@ export function deviceNode(hostPath: string, stat: typeof statSync = statSync): 
 /**
  * --device: the runtime makes each node (runtimes bind-mount it in a user namespace of the
  * container's own), and a cgroup rule allows the access asked for. Rootless, barge's runtime can
- * rely on no cgroup rule: the host's node is bind-mounted, read-only unless write access was asked
- * for, as Podman does rootless.
+ * rely on no cgroup rule: the host's node is bind-mounted, as Podman does rootless, read-only
+ * unless write access was asked for. That keeps the node's attributes; its data stays writable
+ * (the kernel opens a device for writing on a read-only mount), as under Podman.
  */
 function addDevices(devices: readonly AddedDevice[], linux: SpecLinux, mounts: SpecMount[], rootless: boolean): void {
   for (const d of devices) {

@@ -4,7 +4,7 @@
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
+import { ROOTLESS, type Env } from '../helpers.ts';
 import { containerSuite, expectCode } from './lib.ts';
 
 const suite = containerSuite();
@@ -16,6 +16,12 @@ beforeAll(() => {
 const owners = async (ctr: string, paths: string[]): Promise<string[]> =>
   (await env.bargeOk(['exec', ctr, 'stat', '-c', '%u:%g %F', ...paths])).split('\n');
 
+/** Rootless, only barge's namespace may give files other owners (there, ids of the user's subordinate range). */
+async function giveOwner(owner: string, ...paths: string[]): Promise<void> {
+  if (ROOTLESS) await env.bargeOk(['unshare', 'chown', owner, ...paths]);
+  else for (const p of paths) await chown(p, ...(owner.split(':').map(Number) as [number, number]));
+}
+
 describe('cp flags', () => {
   it('--archive (the default) gives the container\'s user; --archive=false keeps the source\'s ids', async () => {
     await env.bargeOk(['run', '-d', '--name', 'cpa', '-u', '33:33', 'busybox', 'sleep', '600']);
@@ -23,9 +29,8 @@ describe('cp flags', () => {
     await mkdir(join(src, 'd'), { recursive: true });
     await writeFile(join(src, 'f'), 'hi\n');
     await writeFile(join(src, 'd', 'in'), 'x\n');
-    await chown(join(src, 'f'), 1234, 1234);
-    await chown(join(src, 'd'), 4321, 4321);
-    await chown(join(src, 'd', 'in'), 4321, 4321);
+    await giveOwner('1234:1234', join(src, 'f'));
+    await giveOwner('4321:4321', join(src, 'd'), join(src, 'd', 'in'));
     await env.bargeOk(['cp', join(src, 'f'), 'cpa:/tmp/f1']);
     await env.bargeOk(['cp', '-a', join(src, 'd'), 'cpa:/tmp/d1']);
     await env.bargeOk(['cp', '--archive=false', join(src, 'f'), 'cpa:/tmp/f2']);

@@ -1,8 +1,17 @@
 // Helpers for the Podman-style container suites.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { describeFailure, type BargeResult, type Env } from '../helpers.ts';
+import { describeFailure, ROOTLESS, type BargeResult, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
+
+/**
+ * Rootless on a cgroup v1 (or hybrid) host: the runtime makes no cgroup for a container, so there
+ * is no freezer for pause, no pids or device rules, and Podman refuses or ignores what needs them.
+ */
+export const NO_CGROUPS = ROOTLESS && statfsSync('/sys/fs/cgroup').type !== 0x63677270;
+
+/** Podman's refusal of pause rootless on cgroup v1. */
+export const NO_FREEZER = 'can not pause containers on rootless containers with cgroup V1: this container does not have a cgroup';
 
 /**
  * A busybox store shared by one test file: set up before its tests, and afterwards every

@@ -1,10 +1,11 @@
 // pause/unpause (the runtime's freezer), the `port` placeholder, and -l/--latest on the verbs
-// Podman accepts it for.
+// Podman accepts it for. Rootless on cgroup v1 there is no freezer, and rootless CRIU cannot run:
+// barge refuses pause, checkpoint and restore there with Podman's messages.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
-import { containerSuite, expectCode } from './lib.ts';
+import { ROOTLESS, type Env } from '../helpers.ts';
+import { containerSuite, expectCode, NO_CGROUPS, NO_FREEZER } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
@@ -19,7 +20,23 @@ function runtimeStatus(runtime: string, id: string): string {
 }
 
 describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
-  it('freezes the container; ps and inspect say paused; exec is refused; unpause thaws it', async () => {
+  it.runIf(NO_CGROUPS)('rootless on cgroup v1: pause is refused as Podman refuses it, and the container runs on', async () => {
+    const name = `unfrozen-${runtime}`;
+    const id = await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', name, 'busybox', 'sleep', '600']);
+    const r = await env.barge(['pause', name]);
+    expectCode(r, 125);
+    expect(r.stderr).toBe(`Error: ${NO_FREEZER}\n`);
+    expect(runtimeStatus(runtime, id)).toBe('running');
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', name])).toBe('running');
+    for (const args of [['unpause', name], ['unpause', '-a'], ['unpause', 'no-such']]) {
+      const un = await env.barge(args);
+      expectCode(un, 125, args);
+      expect(un.stderr).toBe('Error: unpause is not supported for cgroupv1 rootless containers\n');
+    }
+    await env.bargeOk(['rm', '-f', name]);
+  });
+
+  it.runIf(!NO_CGROUPS)('freezes the container; ps and inspect say paused; exec is refused; unpause thaws it', async () => {
     const name = `frozen-${runtime}`;
     const id = await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', name, 'busybox', 'sleep', '600']);
     expect(await env.bargeOk(['pause', name])).toBe(name);
@@ -40,7 +57,7 @@ describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
     expect(un.stderr).toMatch(/is not paused, can't unpause: container state improper/);
   });
 
-  it('a paused container can be stopped, killed and removed', async () => {
+  it.runIf(!NO_CGROUPS)('a paused container can be stopped, killed and removed', async () => {
     const a = `stop-paused-${runtime}`;
     await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', a, 'busybox', 'sh', '-c', 'trap "exit 3" TERM; while :; do sleep 0.1; done']);
     await env.bargeOk(['pause', a]);
@@ -69,6 +86,13 @@ describe('pause errors and --all', () => {
     expectCode(await env.barge(['pause', 'no-such']), 125);
     const id1 = await env.bargeOk(['run', '-d', 'busybox', 'sleep', '600']);
     const id2 = await env.bargeOk(['run', '-d', 'busybox', 'sleep', '600']);
+    if (NO_CGROUPS) {
+      const all = await env.barge(['pause', '-a']);
+      expectCode(all, 125);
+      expect(all.stderr).toBe(`Error: ${NO_FREEZER}\n`.repeat(2));
+      await env.bargeOk(['rm', '-f', id1, id2]);
+      return;
+    }
     const paused = (await env.bargeOk(['pause', '-a'])).split('\n');
     expect(paused).toEqual(expect.arrayContaining([id1, id2]));
     expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', id1])).toBe('paused');
@@ -98,12 +122,34 @@ describe('port and --latest', () => {
     expect(await env.bargeOk(['inspect', '-l', '--format', '{{.Name}}'])).toBe('newest');
     expect(await env.bargeOk(['container', 'inspect', '-l', '--format', '{{.Id}}'])).toBe(id);
     expectCode(await env.barge(['port', '-l']), 0);
-    expect(await env.bargeOk(['pause', '-l'])).toBe('newest');
-    expect(await env.bargeOk(['unpause', '-l'])).toBe('newest');
+    if (NO_CGROUPS) expect((await env.barge(['pause', '-l'])).stderr).toBe(`Error: ${NO_FREEZER}\n`);
+    else {
+      expect(await env.bargeOk(['pause', '-l'])).toBe('newest');
+      expect(await env.bargeOk(['unpause', '-l'])).toBe('newest');
+    }
     await env.bargeOk(['kill', '-l']);
     expect(await env.bargeOk(['wait', '-l'])).toBe('137');
     expect(await env.bargeOk(['logs', '-l'])).toBe('hi');
     expect(await env.bargeOk(['rm', '-l'])).toBe(id);
     expectCode(await env.barge(['inspect', 'newest']), 125);
+  });
+});
+
+describe.runIf(ROOTLESS)('checkpoint and restore rootless', () => {
+  it('are refused as Podman refuses them (CRIU needs root), migrate too, and the container runs on', async () => {
+    await env.bargeOk(['run', '-d', '--name', 'no-criu', 'busybox', 'sleep', '600']);
+    for (const [args, msg] of [
+      [['container', 'checkpoint', 'no-criu'], 'checkpointing a container requires root'],
+      [['container', 'checkpoint', '-e', `${env.tmp}/cp.tar`, 'no-criu'], 'checkpointing a container requires root'],
+      [['container', 'migrate', 'no-criu', `${env.tmp}/elsewhere`], 'checkpointing a container requires root'],
+      [['container', 'restore', 'no-criu'], 'restoring a container requires root'],
+      [['container', 'restore', '-i', `${env.tmp}/cp.tar`], 'restoring a container requires root'],
+    ] as const) {
+      const r = await env.barge([...args]);
+      expectCode(r, 125, args);
+      expect(r.stderr).toBe(`Error: ${msg}\n`);
+    }
+    expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}}', 'no-criu'])).toBe('running');
+    await env.bargeOk(['rm', '-f', 'no-criu']);
   });
 });

@@ -6,14 +6,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BARGE_BIN, runCaptured, type BargeResult, type Env } from '../helpers.ts';
-import { containerSuite, expectCode } from './lib.ts';
+import { BARGE_BIN, ROOTLESS, runCaptured, type BargeResult, type Env } from '../helpers.ts';
+import { containerSuite, expectCode, NO_CGROUPS } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
 beforeAll(() => {
   env = suite();
 });
+
+/**
+ * What /proc/mounts adds to a tmpfs's options rootless: the kernel names the owner of a tmpfs
+ * mounted in a user namespace, the host's id of the container's root (the user's own).
+ */
+const TMPFS_OWNER = ROOTLESS ? `,uid=${process.getuid!()},gid=${process.getgid!()}` : '';
 
 async function containerCount(): Promise<number> {
   return (await env.bargeOk(['ps', '-aq'])).split('\n').filter((l) => l !== '').length;
@@ -88,15 +94,16 @@ describe('mount options', () => {
     expectCode(t, 125);
     expect(t.stderr).toMatch(/wat: invalid mount option/);
     const m = await env.bargeOk(['run', '--rm', '--mount', 'type=tmpfs,dst=/v,tmpfs-size=1m,tmpfs-mode=700', 'busybox', 'grep', ' /v ', '/proc/mounts']);
-    expect(m).toMatch(/^tmpfs \/v tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=700 /);
+    expect(m).toMatch(new RegExp(`^tmpfs /v tmpfs rw,nosuid,nodev,relatime,size=1024k,mode=700${TMPFS_OWNER} `));
   });
 
   it('--tmpfs has Podman\'s defaults (rw,nosuid,nodev, exec allowed) and merges the user\'s options onto them', async () => {
     const grep = ['busybox', 'grep', ' /x ', '/proc/mounts'];
-    expect(await env.bargeOk(['run', '--rm', '--tmpfs', '/x', ...grep])).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,relatime 0 0$/);
-    expect(await env.bargeOk(['run', '--rm', '--tmpfs', '/x:size=1m', ...grep])).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,relatime,size=1024k 0 0$/);
-    expect(await env.bargeOk(['run', '--rm', '--tmpfs', '/x:noexec,size=1m', ...grep])).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k /);
-    expect(await env.bargeOk(['run', '--rm', '--tmpfs', '/x:ro,exec', ...grep])).toMatch(/^tmpfs \/x tmpfs ro,nosuid,nodev,relatime /);
+    const options = async (spec: string): Promise<string> => (await env.bargeOk(['run', '--rm', '--tmpfs', spec, ...grep])).replace(TMPFS_OWNER, '');
+    expect(await options('/x')).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,relatime 0 0$/);
+    expect(await options('/x:size=1m')).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,relatime,size=1024k 0 0$/);
+    expect(await options('/x:noexec,size=1m')).toMatch(/^tmpfs \/x tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k /);
+    expect(await options('/x:ro,exec')).toMatch(/^tmpfs \/x tmpfs ro,nosuid,nodev,relatime /);
     // Executables on it run, as under Podman.
     expect(await env.bargeOk(['run', '--rm', '--tmpfs', '/x', 'busybox', 'sh', '-c', 'cp /bin/busybox /x/echo && /x/echo ran'])).toBe('ran');
     const bad = await env.barge(['run', '--rm', '--tmpfs', '/x:bogus', 'busybox', 'true']);
@@ -190,12 +197,23 @@ describe("containers.conf's defaults", () => {
     const conf = join(env.tmp, 'limits.conf');
     await writeFile(conf, '[containers]\ndefault_ulimits = ["nofile=512:512", "nproc=700:700"]\npids_limit = 300\n');
     const withConf = { env: { CONTAINERS_CONF: conf } };
-    const script = ['sh', '-c', 'ulimit -n; ulimit -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'];
-    expect((await env.bargeOk(['run', '--rm', 'busybox', ...script], withConf)).split('\n')).toEqual(['512', '700', '300']);
-    expect((await env.bargeOk(['run', '--rm', '--ulimit', 'nofile=256:256', '--pids-limit', '50', 'busybox', ...script], withConf)).split('\n')).toEqual(['256', '700', '50']);
+    const script = ['sh', '-c', 'ulimit -n; ulimit -u; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max 2>/dev/null || echo no-pids-cgroup'];
+    // Without cgroups the pids limit is ignored, silently for the default and with Podman's warning
+    // for --pids-limit; the rlimits still apply.
+    const limits = async (args: string[]): Promise<string[]> => {
+      const r = await env.barge(['run', '--rm', ...args, 'busybox', ...script], withConf);
+      expectCode(r, 0, args);
+      const warned = r.stderr.includes('WARN[0000] Resource limits are not supported and ignored on cgroups V1 rootless systems\n');
+      expect(warned).toBe(NO_CGROUPS && args.includes('--pids-limit'));
+      return r.stdout.trim().split('\n');
+    };
+    const pids = (n: string): string => (NO_CGROUPS ? 'no-pids-cgroup' : n);
+    expect(await limits([])).toEqual(['512', '700', pids('300')]);
+    expect(await limits(['--ulimit', 'nofile=256:256', '--pids-limit', '50'])).toEqual(['256', '700', pids('50')]);
     await env.bargeOk(['create', '--name', 'limited', 'busybox', 'true'], withConf);
     const host = JSON.parse(await env.bargeOk(['inspect', '--format', '{{json .HostConfig}}', 'limited'])) as { PidsLimit: number; Ulimits: unknown[] };
-    expect(host.PidsLimit).toBe(300);
+    // Rootless, Podman leaves containers.conf's pids_limit out (its cgroupfs manager has no pids cgroup to limit).
+    expect(host.PidsLimit).toBe(ROOTLESS ? 0 : 300);
     expect(host.Ulimits).toEqual([{ Name: 'RLIMIT_NOFILE', Soft: 512, Hard: 512 }, { Name: 'RLIMIT_NPROC', Soft: 700, Hard: 700 }]);
     await env.bargeOk(['rm', 'limited']);
   });
@@ -203,10 +221,13 @@ describe("containers.conf's defaults", () => {
 
 describe('--privileged', () => {
   it("gives every capability barge holds, no seccomp filter, unmasked /proc and /sys, and the host's devices; without it none of these", async () => {
-    const held = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1];
-    const script = ['sh', '-c', 'grep -E "^(CapEff|Seccomp):" /proc/self/status; test -c /dev/kmsg && echo host-kmsg; mount -t tmpfs none /tmp 2>/dev/null && echo mounted; echo 1 > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null && echo proc-sys-rw; true'];
+    // Rootless, barge holds the capabilities of its own user namespace.
+    const status = ROOTLESS ? await env.bargeOk(['unshare', 'cat', '/proc/self/status']) : readFileSync('/proc/self/status', 'utf8');
+    const held = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status)![1];
+    const script = ['sh', '-c', 'grep -E "^(CapEff|Seccomp):" /proc/self/status; test -c /dev/kmsg && echo host-kmsg; mount -t tmpfs none /tmp 2>/dev/null && echo mounted; grep -q " /proc/sys " /proc/mounts || echo proc-sys-unmasked; echo 1 > /proc/sys/kernel/printk_ratelimit_burst 2>/dev/null && echo proc-sys-rw; true'];
     const priv = (await env.bargeOk(['run', '--rm', '--privileged', 'busybox', ...script])).split('\n');
-    expect(priv).toEqual([`CapEff:\t${held}`, 'Seccomp:\t0', 'host-kmsg', 'mounted', 'proc-sys-rw']);
+    // Rootless, /proc/sys is not read-only, but its files are the host root's, which the container's root is not.
+    expect(priv).toEqual([`CapEff:\t${held}`, 'Seccomp:\t0', 'host-kmsg', 'mounted', 'proc-sys-unmasked', ...(ROOTLESS ? [] : ['proc-sys-rw'])]);
     const plain = (await env.bargeOk(['run', '--rm', 'busybox', ...script])).split('\n');
     expect(plain).toEqual(['CapEff:\t00000000800405fb', 'Seccomp:\t2']);
     await env.bargeOk(['create', '--privileged', '--name', 'priv', 'busybox', 'true']);
@@ -294,12 +315,16 @@ describe('--group-add', () => {
   });
 
   it.runIf(existsSync('/usr/bin/crun'))("keep-groups with crun: the container keeps barge's own supplementary groups, as the annotation Podman sets tells crun", async () => {
-    // barge started with groups 5 and 100, as a user in those groups would be.
-    const asGrouped = (flags: string[]): Promise<BargeResult> =>
-      runCaptured('setpriv', ['--groups', '5,100', '--', BARGE_BIN, '--root', env.root, '--runroot', env.runroot, '--runtime', 'crun', 'run', '--rm', ...flags, 'busybox', 'id'], { env: process.env, label: 'setpriv barge run' });
+    // barge started with groups 5 and 100, as a user in those groups would be. Rootless the test
+    // cannot add groups: the user's own, its primary group, is root's in barge's namespace.
+    const asGrouped = (flags: string[]): Promise<BargeResult> => {
+      const run = ['--runtime', 'crun', 'run', '--rm', ...flags, 'busybox', 'id'];
+      if (ROOTLESS) return env.barge(run);
+      return runCaptured('setpriv', ['--groups', '5,100', '--', BARGE_BIN, '--root', env.root, '--runroot', env.runroot, ...run], { env: process.env, label: 'setpriv barge run' });
+    };
     const kept = await asGrouped(['--group-add', 'keep-groups']);
     expectCode(kept, 0);
-    expect(kept.stdout).toBe('uid=0(root) gid=0(root) groups=5(tty),100(users)\n');
+    expect(kept.stdout).toBe(ROOTLESS ? 'uid=0(root) gid=0(root) groups=0(root)\n' : 'uid=0(root) gid=0(root) groups=5(tty),100(users)\n');
     expect((await asGrouped([])).stdout).toBe('uid=0(root) gid=0(root)\n');
     await env.bargeOk(['--runtime', 'crun', 'create', '--name', 'keeps-groups', '--group-add', 'keep-groups', 'busybox', 'true']);
     expect(await env.bargeOk(['inspect', '--format', '{{json .Config.Annotations}} {{json .HostConfig.GroupAdd}}', 'keeps-groups'])).toBe('{"run.oci.keep_original_groups":"1"} []');
@@ -310,9 +335,9 @@ describe('--group-add', () => {
 describe('--shm-size', () => {
   const shm = ['busybox', 'grep', ' /dev/shm ', '/proc/mounts'];
   it("sizes /dev/shm as Podman does (its default 65536000 bytes), and inspect's ShmSize says so", async () => {
-    expect(await env.bargeOk(['run', '--rm', ...shm])).toMatch(/ rw,nosuid,nodev,noexec,relatime,size=64000k /);
+    expect(await env.bargeOk(['run', '--rm', ...shm])).toMatch(new RegExp(` rw,nosuid,nodev,noexec,relatime,size=64000k${TMPFS_OWNER} `));
     for (const [size, kib] of [['64m', 65536], ['1g', 1048576], ['1.5g', 1572864], ['64MiB', 65536], ['100000', 100]] as const) {
-      expect(await env.bargeOk(['run', '--rm', '--shm-size', size, ...shm])).toMatch(new RegExp(`,size=${kib}k `));
+      expect(await env.bargeOk(['run', '--rm', '--shm-size', size, ...shm])).toMatch(new RegExp(`,size=${kib}k${TMPFS_OWNER} `));
     }
     expect(await env.bargeOk(['run', '--rm', '--shm-size', '1m', 'busybox', 'sh', '-c', 'df -k /dev/shm | tail -1'])).toMatch(/^shm\s+1024\s/);
     await env.bargeOk(['create', '--name', 'shm-default', 'busybox', 'true']);
@@ -334,7 +359,9 @@ describe('--device', () => {
   it('makes the host device at the path asked for, where the container can use it; inspect lists it', async () => {
     const script = 'ls -l /dev/myzero; head -c 4 /dev/myzero | od -An -c; test -e /dev/fuse && echo has-fuse; true';
     const out = await env.bargeOk(['run', '--rm', '--device', '/dev/zero:/dev/myzero', 'busybox', 'sh', '-c', script]);
-    expect(out).toMatch(/^crw-rw-rw- +1 root +root +1, +5 .* \/dev\/myzero\n +\\0 +\\0 +\\0 +\\0$/);
+    // Rootless the host's node is bind-mounted, owned by the host's root, whom the namespace does not map.
+    const owner = ROOTLESS ? 'nobody +nogroup' : 'root +root';
+    expect(out).toMatch(new RegExp(`^crw-rw-rw- +1 ${owner} +1, +5 .* /dev/myzero\n +\\\\0 +\\\\0 +\\\\0 +\\\\0$`));
     // Without --device there is no such node.
     const none = await env.barge(['run', '--rm', 'busybox', 'sh', '-c', script]);
     expect(none.stdout).toBe('');
@@ -353,12 +380,23 @@ describe('--device', () => {
   it('gives every device node of a directory, under the container path', async () => {
     const dir = join(env.tmp, 'devdir');
     await mkdir(join(dir, 'sub'), { recursive: true });
-    spawnSync('cp', ['-a', '/dev/null', join(dir, 'sub', 'n')]);
     await writeFile(join(dir, 'not-a-device'), '');
-    expect(await env.bargeOk(['run', '--rm', '--device', `${dir}:/dev/dd`, 'busybox', 'sh', '-c', 'find /dev/dd | sort; test -c /dev/dd/sub/n && echo char'])).toBe('/dev/dd\n/dev/dd/sub\n/dev/dd/sub/n\nchar');
+    const node = join(dir, 'sub', 'n');
+    // Rootless the test cannot make a device node: the host's /dev/null is bind-mounted there in
+    // barge's namespace, which every barge command shares.
+    if (ROOTLESS) {
+      await writeFile(node, '');
+      await env.bargeOk(['unshare', 'mount', '--bind', '/dev/null', node]);
+    } else spawnSync('cp', ['-a', '/dev/null', node]);
+    try {
+      expect(await env.bargeOk(['run', '--rm', '--device', `${dir}:/dev/dd`, 'busybox', 'sh', '-c', 'find /dev/dd | sort; test -c /dev/dd/sub/n && echo char'])).toBe('/dev/dd\n/dev/dd/sub\n/dev/dd/sub/n\nchar');
+    } finally {
+      if (ROOTLESS) await env.bargeOk(['unshare', 'umount', node]);
+    }
   });
 
-  it.runIf(existsSync('/dev/fuse'))("allows only the access asked for (the device cgroup's rule)", async () => {
+  // Rootless on cgroup v1 there is no device cgroup, so nothing enforces the access (nor under Podman).
+  it.runIf(existsSync('/dev/fuse') && !NO_CGROUPS)("allows only the access asked for (the device cgroup's rule)", async () => {
     const script = 'exec 3</dev/f && echo read-ok; exec 4>/dev/f && echo write-ok; true';
     const ro = await env.barge(['run', '--rm', '--device', '/dev/fuse:/dev/f:r', 'busybox', 'sh', '-c', script]);
     expect(ro.stdout).toBe('read-ok\n');

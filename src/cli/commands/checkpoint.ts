@@ -1,6 +1,6 @@
 // `barge container checkpoint`, `restore` and `migrate`.
 
-import { defaultPaths, openStore, print, ExitError, selectedRuntime, type GlobalOptions } from '../context.ts';
+import { defaultPaths, isRootless, openStore, print, ExitError, selectedRuntime, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import { ContainerError, liveState } from '../../containers/lifecycle.ts';
@@ -18,6 +18,9 @@ function message(e: unknown): string {
 function isEngineError(e: unknown): boolean {
   return e instanceof ContainerError || e instanceof StoreError || (e as Error).name === 'CheckpointError';
 }
+
+/** CRIU needs root: rootless, Podman refuses checkpoint and restore with these messages. */
+const CHECKPOINT_NEEDS_ROOT = 'checkpointing a container requires root';
 
 /** The operands, or every running container with --all, or the latest one with --latest. */
 function targets(store: Store, args: string[], o: Opts, running: boolean): string[] {
@@ -56,6 +59,7 @@ async function forEach(refs: string[], fn: (ref: string) => Promise<string>): Pr
 export async function checkpointCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const refs = targets(store, args, o, true);
+  if (isRootless()) throw new ExitError(CHECKPOINT_NEEDS_ROOT, 125);
   const exportTo = str(o.export);
   const createImage = str(o.createImage);
   if ((exportTo !== undefined || createImage !== undefined) && refs.length > 1) {
@@ -78,6 +82,7 @@ export async function checkpointCmd(g: GlobalOptions, args: string[], o: Opts): 
 
 /** `barge container restore [-a|-l] [--keep] [--tcp-established] [-i FILE [-n NAME] [--import-previous FILE]] CONTAINER|IMAGE…` */
 export async function restoreCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  if (isRootless()) throw new ExitError('restoring a container requires root', 125);
   const store = await openStore(g);
   const importFrom = str(o.import);
   const name = str(o.name);
@@ -113,6 +118,7 @@ export async function restoreCmd(g: GlobalOptions, args: string[], o: Opts): Pro
 export async function migrateCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const [ref, dest] = args;
   if (!ref || !dest) throw new ExitError('usage: barge container migrate CONTAINER DEST (DEST: a store root directory or ssh://[USER@]HOST[:PORT])', 125);
+  if (isRootless()) throw new ExitError(CHECKPOINT_NEEDS_ROOT, 125);
   const store = await openStore(g);
   const { migrateContainer } = await import('../../containers/migrate.ts');
   const destRunroot = str(o.destRunroot);

@@ -18,7 +18,7 @@ import { parseSince, readLog, writeEntries, type LogEntry } from '../../containe
 import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
 import { platformFlags } from '../platform.ts';
 import { checkPreservedFds, parsePullPolicy } from '../../containers/podman-run-options.ts';
-import { containerCapabilities, normalizeCapability } from '../../runtime/spec.ts';
+import { containerCapabilities, normalizeCapability, runtimeHasCgroups } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
 import { healthMatches, healthStatus } from '../../containers/health.ts';
@@ -347,6 +347,8 @@ export async function pauseCmd(g: GlobalOptions, args: string[], o: Opts, pause 
 }
 
 export function unpauseCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
+  // Nothing can be paused without a freezer cgroup; Podman says so before looking at any container.
+  if (!runtimeHasCgroups()) throw new ExitError('unpause is not supported for cgroupv1 rootless containers', 125);
   return pauseCmd(g, args, o, false);
 }
 
