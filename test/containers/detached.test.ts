@@ -73,16 +73,17 @@ describe('run -d', () => {
   it('stop cleans up itself; a later exit of the restarted container is cleaned up by conmon\'s exit command', async () => {
     const id = await env.bargeOk(['run', '-d', '--name', 'stopper', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; sleep 600 & wait']);
     const merged = await env.bargeOk(['inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', id]);
-    const mounted = (): boolean => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${merged} `);
-    expect(mounted()).toBe(true);
+    // Rootless, the mount is in barge's namespace: look from there.
+    const mounted = async (): Promise<boolean> => (await env.bargeOk(['unshare', 'cat', '/proc/self/mountinfo'])).includes(` ${merged} `);
+    expect(await mounted()).toBe(true);
     await env.bargeOk(['stop', id]);
     expect(await status('stopper')).toMatch(/^Exited \(0\)/);
-    expect(mounted()).toBe(false);
+    expect(await mounted()).toBe(false);
     // Started again, the stop that cleaned up itself leaves conmon's exit command to do it next time.
     await env.bargeOk(['start', id]);
-    expect(mounted()).toBe(true);
+    expect(await mounted()).toBe(true);
     await env.bargeOk(['kill', '-s', 'TERM', id]);
-    await until('conmon\'s exit command to unmount the exited container', () => !mounted());
+    await until('conmon\'s exit command to unmount the exited container', async () => !(await mounted()));
     expect(await status('stopper')).toMatch(/^Exited \(0\)/);
     await env.bargeOk(['rm', id]);
   });
