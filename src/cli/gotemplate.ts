@@ -859,7 +859,7 @@ function listOf(v: unknown): unknown[] | null {
 
 /** Objects with their own toString (class instances like URL) print like Go Stringers. */
 function stringerOf(v: object): string | null {
-  if (v instanceof Date) return goTimeString(v);
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : GoTime.fromDate(v).toString();
   if (v instanceof GoTime) return v.toString();
   if (v instanceof Error) return v.message;
   if (isPlainObject(v) || Array.isArray(v) || v instanceof Map) return null;
@@ -915,15 +915,6 @@ const NILS = new WeakSet<object>();
 export function goTyped<T>(value: T, type: GoType): T {
   if (typeof value === 'object' && value !== null) TYPES.set(value, type);
   return value;
-}
-
-/**
- * Marks `fields` as a Go struct of type `typeName` whose fields are its keys: a field it lacks is
- * an error ("can't evaluate field …") instead of a map's "<no value>", and `{{.}}` prints `{v1 v2 …}`
- * in field order. Nested plain objects stay maps.
- */
-export function goStruct<T extends object>(fields: T, typeName: string): T {
-  return goTyped(fields, { struct: typeName });
 }
 
 function isStructType(t: GoType): t is GoStructType {
@@ -985,6 +976,8 @@ function zeroOf(t: GoType): unknown {
 function asType(v: unknown, t: GoType | undefined): unknown {
   if (t === undefined) return v;
   if (t === 'time') return v === undefined || v === null || v === '' ? GoTime.ZERO : GoTime.from(v);
+  // A pointer to a plain value (*time.Time): nil prints <nil>, anything else as the value.
+  if (typeof t === 'object' && 'ptr' in t && typeof t.ptr === 'string') return v === undefined || v === null ? null : asType(v, t.ptr);
   if (v === undefined || (v === null && t !== 'any')) return zeroOf(t);
   if (typeof v === 'object' && v !== null && !TYPES.has(v)) TYPES.set(v, t);
   return v;
@@ -1097,25 +1090,6 @@ function goTypeName(v: unknown): string {
   if (t !== undefined) return goTypeString(t);
   return 'map[string]interface {}';
 }
-
-function pad2(n: number, w = 2): string {
-  return String(n).padStart(w, '0');
-}
-
-function fracSeconds(d: Date): string {
-  const ms = d.getUTCMilliseconds();
-  return ms === 0 ? '' : '.' + pad2(ms, 3).replace(/0+$/, '');
-}
-
-/** Go's time.Time.String() for a UTC time. */
-function goTimeString(d: Date): string {
-  if (Number.isNaN(d.getTime())) return 'Invalid Date';
-  return (
-    `${pad2(d.getUTCFullYear(), 4)}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
-    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}${fracSeconds(d)} +0000 UTC`
-  );
-}
-
 
 // ---------------------------------------------------------------------------
 // fmt: Go's Sprint/Sprintf formatting rules

@@ -24,7 +24,7 @@ const ptr = (t: GoType): GoType => ({ ptr: t });
 // Image specs (github.com/opencontainers/image-spec and docker's schema2)
 
 /** v1.History: `created` is a *time.Time, printed through its String() like a time.Time. */
-const history = struct('v1.History', { Created: 'time', CreatedBy: 'string', Author: 'string', Comment: 'string', EmptyLayer: 'bool' });
+const history = struct('v1.History', { Created: ptr('time'), CreatedBy: 'string', Author: 'string', Comment: 'string', EmptyLayer: 'bool' });
 
 const imageConfig = struct('v1.ImageConfig', {
   User: 'string',
@@ -41,9 +41,9 @@ const imageConfig = struct('v1.ImageConfig', {
 
 const rootFS = (name: string): GoStructType => struct(name, { Type: 'string', DiffIDs: strings });
 
-/** v1.Image, the OCI config that Buildah's inspect shows as OCIv1. */
+/** v1.Image, the OCI config that Buildah's inspect shows as OCIv1 (and skopeo inspect --config). */
 const ociImage = struct('v1.Image', {
-  Created: 'time',
+  Created: ptr('time'),
   Author: 'string',
   Architecture: 'string',
   Variant: 'string',
@@ -55,15 +55,56 @@ const ociImage = struct('v1.Image', {
   History: { slice: history },
 });
 
-const dockerConfig = struct('docker.Config', { Env: strings, Cmd: strings, Entrypoint: strings, Labels: labels, Volumes: anyMap, ExposedPorts: anyMap, OnBuild: strings });
+/** docker.Config; the fields its JSON may leave out (omitempty) are listed with the rest. */
+const dockerConfig = struct('docker.Config', {
+  Env: strings,
+  Cmd: strings,
+  Entrypoint: strings,
+  Labels: labels,
+  Volumes: anyMap,
+  ExposedPorts: anyMap,
+  OnBuild: strings,
+  Shell: strings,
+  Healthcheck: 'any',
+  ArgsEscaped: 'bool',
+  NetworkDisabled: 'bool',
+  MacAddress: 'string',
+  StopSignal: 'string',
+  StopTimeout: 'any',
+});
 
-/** docker.V2Image, Buildah's Docker view of the same config. */
+/** docker.V2Image (with its embedded V1Image), Buildah's Docker view of the same config. */
 const dockerImage = struct('docker.V2Image', {
+  ID: 'string',
+  Parent: 'string',
+  Comment: 'string',
   Created: 'time',
+  Container: 'string',
   ContainerConfig: dockerConfig,
+  DockerVersion: 'string',
+  Author: 'string',
   Config: ptr(dockerConfig),
+  Architecture: 'string',
+  Variant: 'string',
+  OS: 'string',
+  Size: 'int',
   RootFS: ptr(rootFS('docker.V2S2RootFS')),
   History: { slice: struct('docker.V2S2History', { Created: 'time', CreatedBy: 'string', Author: 'string', Comment: 'string', EmptyLayer: 'bool' }) },
+  OSVersion: 'string',
+  OSFeatures: strings,
+});
+
+export const OCI_IMAGE: GoType = ociImage;
+
+/** skopeo inspect's inspect.Output (its JSON leaves out an empty Variant). */
+export const SKOPEO_INSPECT: GoType = struct('inspect.Output', {
+  Created: ptr('time'),
+  Variant: 'string',
+  RepoTags: strings,
+  Labels: labels,
+  Layers: strings,
+  LayersData: anySlice,
+  Env: strings,
 });
 
 /** `buildah inspect`'s buildah.BuilderInfo. */
@@ -81,7 +122,7 @@ export const IMAGE_DATA: GoType = struct('inspect.ImageData', {
   ID: 'string',
   RepoTags: strings,
   RepoDigests: strings,
-  Created: 'time',
+  Created: ptr('time'),
   Config: ptr(imageConfig),
   RootFS: ptr(struct('inspect.RootFS', { Type: 'string', Layers: strings })),
   GraphDriver: ptr(struct('define.DriverData', { Name: 'string', Data: labels })),
@@ -128,6 +169,15 @@ export const CONTAINER_DATA: GoType = struct('define.InspectContainerData', {
       Annotations: labels,
       CreateCommand: strings,
       Secrets: anySlice,
+      // Left out of the JSON when empty (omitempty).
+      Healthcheck: 'any',
+      HealthcheckOnFailureAction: 'string',
+      Timezone: 'string',
+      SystemdMode: 'bool',
+      Passwd: 'any',
+      ChrootDirs: strings,
+      sdNotifyMode: 'string',
+      sdNotifySocket: 'string',
     }),
   ),
   HostConfig: ptr(
@@ -154,6 +204,7 @@ export const CONTAINER_DATA: GoType = struct('define.InspectContainerData', {
       Devices: anySlice,
       Ulimits: anySlice,
       CgroupConf: labels,
+      Init: 'bool',
     }),
   ),
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TemplateError, goJSON, goStruct, parseTemplate, sprintf } from '../../src/cli/gotemplate.ts';
+import { TemplateError, goJSON, goTyped, parseTemplate, sprintf } from '../../src/cli/gotemplate.ts';
 import { fieldHeader, formatRows, isJSONFormat, normalizeFormat, tabwrite } from '../../src/cli/table.ts';
 import { humanAgo, humanDuration } from '../../src/cli/context.ts';
 
@@ -555,8 +555,8 @@ describe('humanDuration and humanAgo (go-units HumanDuration, as ps and images p
   });
 });
 
-describe('goStruct (data whose Go counterpart is a struct)', () => {
-  const data = (): object => goStruct({ Name: 'bb', Tags: ['a', 'b'], Labels: { k: 'v' } }, 'inspect.Output');
+describe('goTyped structs (data whose Go counterpart is a struct)', () => {
+  const data = (): object => goTyped({ Name: 'bb', Tags: ['a', 'b'], Labels: { k: 'v' } }, { struct: 'inspect.Output' });
 
   it('reads its fields by their exact names; nested objects stay maps', () => {
     expect(run('{{.Name}} {{index .Tags 1}} {{.Labels.k}} {{.Labels.missing}}', data())).toBe('bb b v <no value>');
