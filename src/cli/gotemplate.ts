@@ -904,6 +904,8 @@ export interface GoStructType {
   readonly fields?: Readonly<Record<string, GoType>>;
   /** Methods, which Go finds before fields: Podman's reporters compute columns this way. */
   readonly methods?: Readonly<Record<string, (self: Record<string, unknown>, ...args: unknown[]) => unknown>>;
+  /** What `{{json .}}` writes for such a value, when its Go JSON is not the data's own. */
+  readonly json?: (self: Record<string, unknown>) => unknown;
 }
 
 /** Go types of the objects a template can reach, registered as it reaches them. */
@@ -983,9 +985,12 @@ function asType(v: unknown, t: GoType | undefined): unknown {
   return v;
 }
 
-/** Whether `v` is one of the nil maps/slices asType made. */
-function isGoNil(v: unknown): boolean {
-  return typeof v === 'object' && v !== null && NILS.has(v);
+/** The value the json function encodes for `v`: Go's null for nil maps/slices, a struct's own JSON. */
+function jsonValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (NILS.has(v)) return null;
+  const st = structOf(TYPES.get(v));
+  return st?.json && isPlainObject(v) ? st.json(v) : v;
 }
 
 type FieldLookup = { value: unknown } | { method: (...args: unknown[]) => unknown } | undefined;
@@ -1084,10 +1089,10 @@ function goTypeName(v: unknown): string {
     default:
       break;
   }
-  if (listOf(v)) return '[]interface {}';
-  if (v instanceof Date || v instanceof GoTime) return 'time.Time';
   const t = TYPES.get(v);
   if (t !== undefined) return goTypeString(t);
+  if (listOf(v)) return '[]interface {}';
+  if (v instanceof Date || v instanceof GoTime) return 'time.Time';
   return 'map[string]interface {}';
 }
 
@@ -1623,10 +1628,33 @@ export function sprintf(format: string, args: readonly unknown[]): string {
 // ---------------------------------------------------------------------------
 // Built-in functions
 
+/** A Go parameter type the executor checks an argument against before the call, as Go does. */
+type Param = 'string' | 'int' | '[]string';
+
 interface Builtin {
   min: number;
   max: number;
   fn: (args: unknown[]) => unknown;
+  /** Types of the leading parameters; later (variadic interface{}) ones are not checked. */
+  params?: readonly Param[];
+}
+
+/**
+ * Whether `v` can be passed as a Go parameter of type `p`. Missing and nil values pass (the
+ * function sees a zero value): our untyped rows leave out fields Go structs would carry.
+ */
+function fitsParam(v: unknown, p: Param): boolean {
+  if (v === undefined || v === null) return true;
+  switch (p) {
+    case 'string':
+      return typeof v === 'string';
+    case 'int':
+      return (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+    case '[]string': {
+      const t = typeof v === 'object' ? TYPES.get(v) : undefined;
+      return listOf(v) !== null && (t === undefined || goTypeString(t) === '[]string');
+    }
+  }
 }
 
 function strArg(v: unknown): string {
@@ -1661,7 +1689,6 @@ function mapRunes(s: string, fn: (c: string) => string): string {
 }
 
 const GO_SPACE = '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const TRIM_SPACE = new RegExp(`^[${GO_SPACE}]+|[${GO_SPACE}]+$`, 'gu');
 const LETTER_OR_DIGIT = /^[\p{L}\p{Nd}]$/u;
 const UNICODE_SPACE = new RegExp(`^[${GO_SPACE}]$`, 'u');
 
@@ -1685,26 +1712,6 @@ function goTitle(s: string): string {
     prev = c;
   }
   return out;
-}
-
-function goReplace(s: string, old: string, repl: string, n: number): string {
-  if (old === repl || n === 0) return s;
-  if (old === '') {
-    const runes = [...s];
-    const limit = n < 0 ? runes.length + 1 : Math.min(n, runes.length + 1);
-    let out = '';
-    for (let k = 0; k < runes.length; k++) out += (k < limit ? repl : '') + runes[k];
-    return out + (limit > runes.length ? repl : '');
-  }
-  let out = '';
-  let start = 0;
-  for (let done = 0; n < 0 || done < n; done++) {
-    const j = s.indexOf(old, start);
-    if (j < 0) break;
-    out += s.slice(start, j) + repl;
-    start = j + old.length;
-  }
-  return out + s.slice(start);
 }
 
 function byteString(s: string): Buffer {
@@ -1896,6 +1903,7 @@ const BUILTINS = new Map<string, Builtin>([
     {
       min: 1,
       max: Infinity,
+      params: ['string'],
       fn: ([fmt, ...rest]) => {
         if (typeof fmt !== 'string') throw new Error(`wrong type for value; expected string; got ${goTypeName(fmt)}`);
         return sprintf(fmt, rest);
@@ -1912,13 +1920,14 @@ const BUILTINS = new Map<string, Builtin>([
   ['gt', { min: 2, max: 2, fn: ([a, b]) => !leBuiltin(a, b) }],
   ['ge', { min: 2, max: 2, fn: ([a, b]) => !ltBuiltin(a, b) }],
   // Podman/Docker additions.
-  ['json', { min: 1, max: 1, fn: ([v]) => (isGoNil(v) ? 'null' : goJSON(v)) }],
-  ['join', { min: 2, max: 2, fn: ([list, sep]) => stringListArg(list).join(strArg(sep)) }],
+  ['json', { min: 1, max: 1, fn: ([v]) => goJSON(jsonValue(v)) }],
+  ['join', { min: 2, max: 2, params: ['[]string', 'string'], fn: ([list, sep]) => stringListArg(list).join(strArg(sep)) }],
   [
     'split',
     {
       min: 2,
       max: 2,
+      params: ['string', 'string'],
       fn: ([s, sep]) => {
         const str = strArg(s);
         const sp = strArg(sep);
@@ -1926,14 +1935,15 @@ const BUILTINS = new Map<string, Builtin>([
       },
     },
   ],
-  ['upper', { min: 1, max: 1, fn: ([s]) => mapRunes(strArg(s), (c) => c.toUpperCase()) }],
-  ['lower', { min: 1, max: 1, fn: ([s]) => mapRunes(strArg(s), (c) => c.toLowerCase()) }],
-  ['title', { min: 1, max: 1, fn: ([s]) => goTitle(strArg(s)) }],
+  ['upper', { min: 1, max: 1, params: ['string'], fn: ([s]) => mapRunes(strArg(s), (c) => c.toUpperCase()) }],
+  ['lower', { min: 1, max: 1, params: ['string'], fn: ([s]) => mapRunes(strArg(s), (c) => c.toLowerCase()) }],
+  ['title', { min: 1, max: 1, params: ['string'], fn: ([s]) => goTitle(strArg(s)) }],
   [
     'truncate',
     {
       min: 2,
       max: 2,
+      params: ['string', 'int'],
       fn: ([s, n]) => {
         const runes = [...strArg(s)];
         const len = intArg(n);
@@ -1946,17 +1956,13 @@ const BUILTINS = new Map<string, Builtin>([
     {
       min: 3,
       max: 3,
+      params: ['string', 'int', 'int'],
       fn: ([s, pre, post]) => {
         const str = strArg(s);
         return str === '' ? str : ' '.repeat(Math.max(0, intArg(pre))) + str + ' '.repeat(Math.max(0, intArg(post)));
       },
     },
   ],
-  ['trim', { min: 1, max: 1, fn: ([s]) => strArg(s).replace(TRIM_SPACE, '') }],
-  ['contains', { min: 2, max: 2, fn: ([s, sub]) => strArg(s).includes(strArg(sub)) }],
-  ['hasPrefix', { min: 2, max: 2, fn: ([s, p]) => strArg(s).startsWith(strArg(p)) }],
-  ['hasSuffix', { min: 2, max: 2, fn: ([s, p]) => strArg(s).endsWith(strArg(p)) }],
-  ['replace', { min: 4, max: 4, fn: ([s, o, n, c]) => goReplace(strArg(s), strArg(o), strArg(n), intArg(c)) }],
 ]);
 
 // ---------------------------------------------------------------------------
@@ -2315,7 +2321,22 @@ class Executor {
     const count = args.length - 1 + (final !== MISSING ? 1 : 0);
     if (count < b.min || count > b.max) {
       const want = b.min === b.max ? `${b.min}` : b.max === Infinity ? `at least ${b.min}` : `${b.min} to ${b.max}`;
-      this.fail(node, `wrong number of args for ${name}: want ${want} got ${count}`);
+      this.fail(args[0] ?? node, `wrong number of args for ${name}: want ${want} got ${count}`);
+    }
+    if (b.params) {
+      // Go checks each argument's type before the call and blames the argument.
+      const vals = args.slice(1).map((a) => this.evalArg(dot, a));
+      if (final !== MISSING) vals.push(final);
+      vals.forEach((v, k) => {
+        const p = b.params?.[k];
+        const arg = args[k + 1];
+        if (arg?.kind === 'nil' && p !== undefined && p !== '[]string') this.fail(arg, `cannot assign nil to ${p}`);
+        if (p === undefined || fitsParam(v, p)) return;
+        // A literal is checked as Go checks constants, by its text.
+        if (arg && (arg.kind === 'number' || arg.kind === 'bool' || arg.kind === 'string')) this.fail(arg, `expected ${p}; found ${arg.text}`);
+        this.fail(arg ?? args[0] ?? node, `wrong type for value; expected ${p}; got ${goTypeName(v)}`);
+      });
+      return this.callFunc(dot, () => b.fn(vals), name, node, [], MISSING);
     }
     if (name === 'and' || name === 'or') {
       // Go 1.18+ short-circuits: later operands are not evaluated once the result is known.

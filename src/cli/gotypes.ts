@@ -222,7 +222,7 @@ const unixTime = (self: Record<string, unknown>, key: string): string => {
 };
 
 /** images' imageReporter. */
-export const IMAGE_REPORTER: GoType = struct(
+export const IMAGE_REPORTER: GoStructType = struct(
   'images.imageReporter',
   { Names: strings, RepoTags: strings, RepoDigests: strings, Labels: labels, Containers: 'int', SharedSize: 'int', ParentId: 'string' },
   {

@@ -129,6 +129,11 @@ describe('Go types in templates', () => {
     expect(run('{{.Size}} {{.Twice 4}}', r)).toBe('5 B 8');
   });
 
+  it("json writes a struct's own JSON when its type has one", () => {
+    const t: GoType = { struct: 'R', json: (self) => ({ id: self['ID'] }) };
+    expect(run('{{json .}}|{{.ID}}', goTyped({ ID: 'x', Extra: 1 }, t))).toBe('{"id":"x"}|x');
+  });
+
   it('knows the types of Podman containers', () => {
     const c = goTyped({ Id: 'x', Created: '2026-11-23T05:01:02Z', State: { FinishedAt: '2026-11-23T05:01:03.5Z' }, Config: { Labels: null } }, CONTAINER_DATA);
     expect(run('{{.Created}}|{{.State.FinishedAt}}|{{.State.CheckpointedAt}}|{{.Config.Labels}}|{{.HostConfig.Binds}}', c)).toBe(

@@ -27,7 +27,7 @@ interface ImageRow {
   Size: string;
   VirtualSize: number;
   ReadOnly: boolean;
-  Labels: Record<string, string>;
+  Labels: Record<string, string> | null;
   Dangling: boolean;
   // The rest only for templates and --format json, as Podman's ImageSummary has them.
   RepoTags: string[];
@@ -50,7 +50,7 @@ async function imageRows(store: Store, images: ImageRecord[], truncate: boolean)
         ID: truncate ? img.id.slice(0, 12) : `sha256:${img.id}`, Id: img.id, Repository: repository, Tag: tag, Name: repository,
         Names: img.names, Digest: img.manifestDigest, Created: humanAgo(created), CreatedSince: humanAgo(created),
         CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
-        Labels: cfg?.config?.Labels ?? {}, Dangling: img.names.length === 0,
+        Labels: cfg?.config?.Labels ?? null, Dangling: img.names.length === 0,
         RepoTags: img.names, RepoDigests: repoDigests(img), Containers: users.get(img.id) ?? 0,
       });
     }
@@ -63,12 +63,20 @@ function repoDigests(img: ImageRecord): string[] {
   return [...new Set(img.names.map((n) => repoAndTag(n).repository))].map((r) => `${r}@${img.manifestDigest}`);
 }
 
+/** A row as Podman's imageReporter marshals it for `{{json .}}`: the summary with its repository and tag. */
+function reporterJSON(r: ImageRow): Record<string, unknown> {
+  return {
+    repository: r.Repository, tag: r.Tag, Id: r.Id, ParentId: '', RepoTags: r.RepoTags, RepoDigests: r.RepoDigests, Created: Math.floor(Date.parse(r.CreatedAtRaw) / 1000),
+    Size: r.VirtualSize, SharedSize: 0, VirtualSize: r.VirtualSize, Labels: r.Labels, Containers: r.Containers, Names: r.Names, Digest: r.Digest, History: r.Names,
+  };
+}
+
 /** Podman's `images --format json` entry (entities.ImageSummary). */
 function imageSummary(r: ImageRow): Record<string, unknown> {
   const created = Math.floor(Date.parse(r.CreatedAtRaw) / 1000);
   return {
     Id: r.Id, ParentId: '', RepoTags: null, RepoDigests: r.RepoDigests, Size: r.VirtualSize, SharedSize: 0, VirtualSize: r.VirtualSize,
-    Labels: Object.keys(r.Labels).length ? r.Labels : null, Containers: r.Containers, Names: r.Names.length ? r.Names : null,
+    Labels: r.Labels, Containers: r.Containers, Names: r.Names.length ? r.Names : null,
     Digest: r.Digest, History: r.Names.length ? r.Names : null, Created: created, CreatedAt: GoTime.unix(created),
   };
 }
@@ -192,7 +200,7 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
     defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
     headers: { ID: 'IMAGE ID', Created: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST' },
     name: 'images',
-    type: IMAGE_REPORTER,
+    type: { ...IMAGE_REPORTER, json: (self) => reporterJSON(self as unknown as ImageRow) },
   });
   // Only a table has a header to leave out.
   if ((o.heading === false || o.noheading) && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
