@@ -77,6 +77,8 @@ export interface FormatOptions {
   name?: string;
   /** The Go type of each row (its struct, with time fields and methods), for templates. */
   type?: GoType;
+  /** Characters before the text on its first line in the template the command runs (default: Podman's "{{range .}}"). */
+  prefix?: number;
 }
 
 /** A format that ranges over the rows itself, which Podman then runs once over them all. */
@@ -194,7 +196,7 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
     return out === '' || out.endsWith('\n') ? out : `${out}\n`;
   }
   // Podman runs each format as "{{range .}}" + its text + "{{end -}}".
-  const tmpl = parseTemplate(src, opts.funcs, { ...name, prefix: 11 });
+  const tmpl = parseTemplate(src, opts.funcs, { ...name, prefix: opts.prefix ?? 11 });
 
   const lines: string[] = [];
   if (table) lines.push(...rowLines(tmpl.header((path) => headerLabel(path, opts.headers))));
