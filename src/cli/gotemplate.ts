@@ -8,7 +8,8 @@ import { GoTime } from '../image/gotime.ts';
  * plain object is treated like a `map[string]interface{}`: missing keys yield "no
  * value" instead of an error, ranges visit keys in sorted order, and `%v` prints
  * `map[k:v]`. `undefined` plays the role of Go's invalid reflect.Value (a missing
- * key) and `null` the role of a nil pointer/interface.
+ * key) and `null` the role of a nil pointer/interface. Data whose Go type matters (struct
+ * fields, time.Time, nil maps and slices) is marked with goTyped; see src/cli/gotypes.ts.
  */
 
 export class TemplateError extends Error {

@@ -205,6 +205,11 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
   return table ? tabwrite(lines) : lines.map((l) => l + '\n').join('');
 }
 
+/** Buildah writes a template's output as it is, and ends it with a newline only on a terminal. */
+export function writeBuildahTemplateOutput(out: string): void {
+  process.stdout.write(process.stdout.isTTY ? `${out}\n` : out);
+}
+
 /**
  * Podman's `inspect` output: the objects as a JSON array (indented by five spaces, as Podman
  * does), or each through `--format`'s template.

@@ -46,10 +46,12 @@ export class GoTime {
     const m = RFC3339.exec(s);
     if (!m) return undefined;
     const [, y, mo, d, h, mi, se, frac, z, sign, oh, om] = m;
-    const civil = Date.UTC(0, Number(mo) - 1, Number(d), Number(h), Number(mi), Number(se));
-    const base = new Date(civil);
-    base.setUTCFullYear(Number(y));
-    if (Number.isNaN(base.getTime())) return undefined;
+    // Set field by field: Date.UTC maps years 0-99 to 1900-1999.
+    const base = new Date(0);
+    base.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+    base.setUTCHours(Number(h), Number(mi), Number(se), 0);
+    // Out-of-range fields (month 13, Feb 30, hour 24) roll over in a Date; Go rejects them.
+    if (Number.isNaN(base.getTime()) || base.getUTCMonth() !== Number(mo) - 1 || base.getUTCDate() !== Number(d) || base.getUTCHours() !== Number(h) || Number(mi) > 59 || Number(se) > 59) return undefined;
     const nsec = frac === undefined ? 0 : Number(frac.padEnd(9, '0'));
     const offset = z ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 3600 + Number(om) * 60);
     const sec = base.getTime() / 1000 - offset;

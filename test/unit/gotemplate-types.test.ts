@@ -49,6 +49,9 @@ describe('GoTime', () => {
     expect(GoTime.from(0).UTC().toString()).toBe('1970-01-01 00:00:00 +0000 UTC');
     expect(GoTime.from('yesterday')).toBe(GoTime.ZERO);
     expect(GoTime.parse('2026-13-45')).toBeUndefined();
+    expect(GoTime.parse('2026-02-30T00:00:00Z')).toBeUndefined();
+    expect(time('2024-02-29T23:59:59Z').toString()).toBe('2024-02-29 23:59:59 +0000 UTC');
+    expect(time('0099-12-31T00:00:00Z').toString()).toBe('0099-12-31 00:00:00 +0000 UTC');
   });
 
   it('formats with reference-time layouts', () => {

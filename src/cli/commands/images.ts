@@ -510,12 +510,10 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const single = args.length === 1 ? found[0] : undefined;
   if (single?.buildah) {
     if (format && format !== 'json') {
-      const { normalizeFormat } = await import('../table.ts');
+      const { normalizeFormat, writeBuildahTemplateOutput } = await import('../table.ts');
       // A manifest list's index is no BuilderInfo: it stays map-like.
       const data = single.data['Type'] === 'buildah 0.0.1' ? goTyped(single.data, BUILDER_INFO) : single.data;
-      // Buildah ends the output with a newline only on a terminal.
-      const out = parseTemplate(normalizeFormat(format), undefined, { name: 'format' }).execute(data);
-      process.stdout.write(process.stdout.isTTY ? `${out}\n` : out);
+      writeBuildahTemplateOutput(parseTemplate(normalizeFormat(format), undefined, { name: 'format' }).execute(data));
     } else print(goJSON(single.data, '    '));
   } else {
     const { printInspected } = await import('../table.ts');
