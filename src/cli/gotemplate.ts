@@ -1011,6 +1011,32 @@ function structField(obj: Record<string, unknown>, st: GoStructType, name: strin
   return undefined;
 }
 
+/** The declared type of a struct's data key (its Go name or JSON spelling), if any. */
+function fieldType(st: GoStructType, key: string): GoType | undefined {
+  const fields = st.fields ?? {};
+  if (Object.hasOwn(fields, key)) return fields[key];
+  const loose = looseKey(key);
+  const name = Object.keys(fields).find((k) => looseKey(k) === loose);
+  return name === undefined ? undefined : fields[name];
+}
+
+/**
+ * `v` (of Go type `t`, by default the type goTyped gave it) with its time fields' RFC 3339 text
+ * as Go's JSON writes a time.Time: the fraction without trailing zeros, so that JSON output
+ * matches Podman's byte for byte. Other values are kept; the input is not changed.
+ */
+export function withGoJSONTimes(v: unknown, t: GoType | undefined = typeof v === 'object' && v !== null ? TYPES.get(v) : undefined): unknown {
+  if (t === undefined || v === null || v === undefined) return v;
+  if (t === 'time') return typeof v === 'string' ? (GoTime.parse(v)?.toJSON() ?? v) : v;
+  if (typeof t === 'string') return v;
+  if ('ptr' in t) return withGoJSONTimes(v, t.ptr);
+  if ('iface' in t) return withGoJSONTimes(v, t.iface);
+  if ('slice' in t) return Array.isArray(v) ? v.map((e) => withGoJSONTimes(e, t.slice)) : v;
+  if (!isPlainObject(v)) return v;
+  const typeOfKey = 'map' in t ? (): GoType => t.map : (k: string): GoType | undefined => fieldType(t, k);
+  return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, withGoJSONTimes(e, typeOfKey(k))]));
+}
+
 /** A struct's fields in order, for `{v1 v2 …}`: the data's keys, then declared fields it lacks. */
 function structValues(obj: Record<string, unknown>, st: GoStructType): unknown[] {
   const declared = st.fields ?? {};

@@ -2,7 +2,7 @@
  * Podman-style `--format` handling for list commands: `json`, `table <template>`,
  * plain Go templates, and column alignment compatible with Go's text/tabwriter.
  */
-import { TemplateError, goJSON, goTyped, parseTemplate } from './gotemplate.ts';
+import { TemplateError, goJSON, goTyped, parseTemplate, withGoJSONTimes } from './gotemplate.ts';
 import type { GoType, TemplateFunc } from './gotemplate.ts';
 
 /** Podman's report writer: tabwriter.NewWriter(w, 12, 2, 2, ' ', 0). */
@@ -216,7 +216,7 @@ export function writeBuildahTemplateOutput(out: string): void {
  */
 export function printInspected(objects: unknown[], format: string | undefined, type?: GoType): void {
   if (format === undefined || format === 'json') {
-    process.stdout.write(`${goJSON(objects, 5)}\n`);
+    process.stdout.write(`${goJSON(objects.map((o) => withGoJSONTimes(o, type)), 5)}\n`);
     return;
   }
   // Each object reaches the template as the interface{} element of a list.

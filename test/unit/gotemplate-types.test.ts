@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TemplateError, goTyped, parseTemplate, type GoType } from '../../src/cli/gotemplate.ts';
+import { TemplateError, goTyped, parseTemplate, withGoJSONTimes, type GoType } from '../../src/cli/gotemplate.ts';
 import { formatRows } from '../../src/cli/table.ts';
 import { goJSON } from '../../src/image/gojson.ts';
 import { GoTime } from '../../src/image/gotime.ts';
@@ -135,6 +135,17 @@ describe('Go types in templates', () => {
   it("json writes a struct's own JSON when its type has one", () => {
     const t: GoType = { struct: 'R', json: (self) => ({ id: self['ID'] }) };
     expect(run('{{json .}}|{{.ID}}', goTyped({ ID: 'x', Extra: 1 }, t))).toBe('{"id":"x"}|x');
+  });
+
+  it("rewrites time fields for JSON as Go's MarshalJSON writes them, leaving the input alone", () => {
+    const o = obj();
+    o['Created'] = '2026-11-23T05:01:02.710Z';
+    const out = withGoJSONTimes(o) as Record<string, unknown>;
+    expect(out['Created']).toBe('2026-11-23T05:01:02.71Z');
+    expect(goJSON((out['History'] as unknown[])[0])).toBe('{"created":"2026-01-02T03:04:05Z","created_by":"/bin/sh"}');
+    expect(withGoJSONTimes({ At: '2026-01-01T00:00:00.000Z', N: 1 }, { map: 'time' })).toEqual({ At: '2026-01-01T00:00:00Z', N: 1 });
+    expect(o['Created']).toBe('2026-11-23T05:01:02.710Z');
+    expect(withGoJSONTimes({ a: 1 })).toEqual({ a: 1 });
   });
 
   it('knows the types of Podman containers', () => {

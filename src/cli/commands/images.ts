@@ -487,7 +487,7 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const format = str(o.format);
   const found: { data: Record<string, unknown>; buildah: boolean }[] = [];
   const missing: string[] = [];
-  const { goTyped, parseTemplate } = await import('../gotemplate.ts');
+  const { goTyped, parseTemplate, withGoJSONTimes } = await import('../gotemplate.ts');
   for (const name of args) {
     try {
       const ctr = type !== 'image' && type !== 'manifest' ? store.findContainer(name) : undefined;
@@ -509,12 +509,12 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   }
   const single = args.length === 1 ? found[0] : undefined;
   if (single?.buildah) {
+    // A manifest list's index is no BuilderInfo: it stays map-like.
+    const data = single.data['Type'] === 'buildah 0.0.1' ? goTyped(single.data, BUILDER_INFO) : single.data;
     if (format && format !== 'json') {
       const { normalizeFormat, writeBuildahTemplateOutput } = await import('../table.ts');
-      // A manifest list's index is no BuilderInfo: it stays map-like.
-      const data = single.data['Type'] === 'buildah 0.0.1' ? goTyped(single.data, BUILDER_INFO) : single.data;
       writeBuildahTemplateOutput(parseTemplate(normalizeFormat(format), undefined, { name: 'format' }).execute(data));
-    } else print(goJSON(single.data, '    '));
+    } else print(goJSON(withGoJSONTimes(data), '    '));
   } else {
     const { printInspected } = await import('../table.ts');
     printInspected(found.map((f) => f.data), format);

@@ -5,7 +5,7 @@ import { openStore, print, ExitError, humanAgo, type GlobalOptions } from '../co
 import type { Store } from '../../store/store.ts';
 import { createSecret, findSecret, listSecrets, readSecretData, removeSecret, secretsDir, SecretError, type SecretMeta } from '../../containers/secrets.ts';
 import { setKeyValues } from '../../primitives/config.ts';
-import { goJSON } from '../gotemplate.ts';
+import { goJSON, withGoJSONTimes } from '../gotemplate.ts';
 import { GoTime } from '../../image/gotime.ts';
 import { SECRET_INFO, SECRET_LIST } from '../gotypes.ts';
 import { keyedFilter, labelFilter, type Predicate } from '../filters.ts';
@@ -132,7 +132,7 @@ export async function secretInspectCmd(g: GlobalOptions, args: string[], o: Opts
   const format = str(o.format);
   // Podman runs the template over each report itself, not as inspect's interface{} elements.
   if (format !== undefined && format !== 'json') process.stdout.write((await import('../table.ts')).formatRows(objects, { format, defaultTable: format, name: 'inspect', type: SECRET_INFO }));
-  else print(goJSON(objects, 4));
+  else print(goJSON(objects.map((s) => withGoJSONTimes(s, SECRET_INFO)), 4));
   return failed;
 }
 
