@@ -1,4 +1,5 @@
 import { goJSON } from '../image/gojson.ts';
+import { GoTime } from '../image/gotime.ts';
 
 /**
  * A subset of Go's text/template, as used by Podman/Buildah/Skopeo `--format`.
@@ -7,11 +8,19 @@ import { goJSON } from '../image/gojson.ts';
  * plain object is treated like a `map[string]interface{}`: missing keys yield "no
  * value" instead of an error, ranges visit keys in sorted order, and `%v` prints
  * `map[k:v]`. `undefined` plays the role of Go's invalid reflect.Value (a missing
- * key) and `null` the role of a nil pointer/interface.
+ * key) and `null` the role of a nil pointer/interface. Data whose Go type matters (struct
+ * fields, time.Time, nil maps and slices) is marked with goTyped; see src/cli/gotypes.ts.
  */
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
+  constructor(
+    message: string,
+    /** Whether it failed while running over data, rather than while parsing. */
+    readonly executing = false,
+  ) {
+    super(message);
+  }
 }
 
 export type TemplateFunc = (...args: unknown[]) => unknown;
@@ -78,22 +87,54 @@ function describeRune(ch: string): string {
   return `U+${cp.toString(16).toUpperCase().padStart(4, '0')} '${ch}'`;
 }
 
-function where(src: string, pos: number): string {
+/** A template's text and how its errors name places in it. */
+interface Source {
+  text: string;
+  /** The template's name, as Go errors show it; unnamed templates show line:column only. */
+  name: string | undefined;
+  /** Characters the caller's wrapper put before the text on its first line (Podman's "{{range .}}"). */
+  prefix: number;
+}
+
+function lineCol(src: Source, pos: number): [number, number] {
   let line = 1;
   let lineStart = 0;
-  for (let i = 0; i < pos && i < src.length; i++) {
-    if (src[i] === '\n') {
+  for (let i = 0; i < pos && i < src.text.length; i++) {
+    if (src.text[i] === '\n') {
       line++;
       lineStart = i + 1;
     }
   }
-  return `${line}:${pos - lineStart + 1}`;
+  return [line, pos - lineStart + 1 + (line === 1 ? src.prefix : 0)];
 }
 
-function lex(src: string): Token[] {
+function where(src: Source, pos: number): string {
+  const [line, col] = lineCol(src, pos);
+  return `${line}:${col}`;
+}
+
+/** A parse error as Go words it: named templates give the line only. */
+function parseError(src: Source, pos: number, msg: string): TemplateError {
+  if (src.name === undefined) return new TemplateError(`template: ${where(src, pos)}: ${msg}`);
+  return new TemplateError(`template: ${src.name}:${lineCol(src, pos)[0]}: ${msg}`);
+}
+
+/**
+ * An execution error as Go words it, at the action `text` when there is one. Go's ErrorContext
+ * counts columns from 0 (the byte offset in the line).
+ */
+function execError(src: Source, pos: number, text: string | undefined, msg: string): TemplateError {
+  if (src.name === undefined) return new TemplateError(`template: ${where(src, pos)}:${text ? ` executing at <${text}>:` : ''} ${msg}`, true);
+  const [line, col] = lineCol(src, pos);
+  const ctx = text ? ` executing ${JSON.stringify(src.name)} at <${text}>:` : '';
+  return new TemplateError(`template: ${src.name}:${line}:${col - 1}:${ctx} ${msg}`, true);
+}
+
+function lex(source: Source): Token[] {
+  const src = source.text;
   const toks: Token[] = [];
   const fail = (p: number, msg: string): never => {
-    throw new TemplateError(`template: ${where(src, p)}: ${msg}`);
+    throw parseError(source, p, msg);
   };
   const skipSpace = (p: number): number => {
     while (isSpaceCh(src[p])) p++;
@@ -425,13 +466,13 @@ class Parser {
   readonly defs = new Map<string, Node[]>();
 
   constructor(
-    private readonly src: string,
+    private readonly src: Source,
     private readonly toks: Token[],
     private readonly hasFunc: (name: string) => boolean,
   ) {}
 
   private fail(pos: number, msg: string): never {
-    throw new TemplateError(`template: ${where(this.src, pos)}: ${msg}`);
+    throw parseError(this.src, pos, msg);
   }
 
   private next(): Token {
@@ -551,7 +592,7 @@ class Parser {
       if (n.kind === 'end' || n.kind === 'else') return [list, n];
       list.push(n);
     }
-    return this.fail(this.src.length, `unexpected EOF: missing {{end}} for {{${context}}} at ${where(this.src, openPos)}`);
+    return this.fail(this.src.text.length, `unexpected EOF: missing {{end}} for {{${context}}} at ${where(this.src, openPos)}`);
   }
 
   private action(): Node | Marker {
@@ -719,7 +760,7 @@ class Parser {
       const op = this.operand();
       if (op) {
         cmd.args.push(op);
-        cmd.text = this.src.slice(cmd.pos, this.toks[this.i - 1]?.end ?? cmd.pos);
+        cmd.text = this.src.text.slice(cmd.pos, this.toks[this.i - 1]?.end ?? cmd.pos);
       }
       const t = this.next();
       if (t.type === 'space') continue;
@@ -736,14 +777,16 @@ class Parser {
     const node = this.term();
     if (!node) return null;
     if (this.peek().type !== 'field') return node;
+    // Go places a chain (and so its errors) at its first trailing field.
+    const chainPos = this.peek().pos;
     const path: string[] = [];
     while (this.peek().type === 'field') path.push(this.next().val.slice(1));
-    const text = this.src.slice(start, this.toks[this.i - 1]?.end ?? start);
+    const text = this.src.text.slice(start, this.toks[this.i - 1]?.end ?? start);
     switch (node.kind) {
       case 'field':
-        return { kind: 'field', pos: start, text, path: [...node.path, ...path] };
+        return { kind: 'field', pos: chainPos, text, path: [...node.path, ...path] };
       case 'variable':
-        return { kind: 'variable', pos: start, text, name: node.name, path: [...node.path, ...path] };
+        return { kind: 'variable', pos: chainPos, text, name: node.name, path: [...node.path, ...path] };
       case 'bool':
       case 'string':
       case 'number':
@@ -751,7 +794,7 @@ class Parser {
       case 'dot':
         return this.fail(start, `unexpected . after term ${JSON.stringify(node.text)}`);
       default:
-        return { kind: 'chain', pos: start, text, node, path };
+        return { kind: 'chain', pos: chainPos, text, node, path };
     }
   }
 
@@ -781,7 +824,7 @@ class Parser {
       }
       case 'leftParen': {
         const pipe = this.pipeline('parenthesized pipeline', 'rightParen');
-        const text = this.src.slice(t.pos, this.toks[this.i - 1]?.end ?? t.end);
+        const text = this.src.text.slice(t.pos, this.toks[this.i - 1]?.end ?? t.end);
         return { pos: t.pos, text, kind: 'pipe', pipe };
       }
       case 'string':
@@ -817,7 +860,8 @@ function listOf(v: unknown): unknown[] | null {
 
 /** Objects with their own toString (class instances like URL) print like Go Stringers. */
 function stringerOf(v: object): string | null {
-  if (v instanceof Date) return goTimeString(v);
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : GoTime.fromDate(v).toString();
+  if (v instanceof GoTime) return v.toString();
   if (v instanceof Error) return v.message;
   if (isPlainObject(v) || Array.isArray(v) || v instanceof Map) return null;
   const ts: unknown = Reflect.get(v, 'toString');
@@ -828,24 +872,190 @@ function stringerOf(v: object): string | null {
   return null;
 }
 
-/** Objects marked by goStruct, with the Go type name they stand for. */
-const STRUCTS = new WeakMap<object, string>();
+// ---------------------------------------------------------------------------
+// Go types for data whose Go counterpart is a struct
 
 /**
- * Marks `fields` as a Go struct of type `typeName` for templates: a field it lacks is an error
- * ("can't evaluate field …") instead of a map's "<no value>", names match exactly, and `{{.}}`
- * prints `{v1 v2 …}` in field order. For data whose Go counterpart is a fixed struct, where a
- * misspelt field must fail (skopeo inspect's output). Nested plain objects stay maps.
+ * The Go type of a value handed to a template, where JS data alone cannot say it: a struct's
+ * fields (a missing one is an error, an absent or null one is its zero value), nil maps and
+ * slices (`map[]` and `[]`, not `<nil>`), and times (RFC 3339 text in our records, printed
+ * as Go's time.Time). Unlisted types stay JS-shaped: plain objects behave like Go maps.
  */
-export function goStruct<T extends object>(fields: T, typeName: string): T {
-  STRUCTS.set(fields, typeName);
-  return fields;
+export type GoType =
+  | 'string'
+  | 'int'
+  | 'float'
+  | 'bool'
+  | 'time'
+  | 'any'
+  | { readonly map: GoType }
+  | { readonly slice: GoType }
+  | { readonly ptr: GoType }
+  /** An interface{} holding T: how Podman's inspect hands each object to the template. */
+  | { readonly iface: GoType }
+  | GoStructType;
+
+export interface GoStructType {
+  /** The Go type name errors show, e.g. "define.InspectContainerState". */
+  readonly struct: string;
+  /**
+   * Fields by Go name with their types. The data may spell a field's key as its JSON name
+   * (`created_by` for CreatedBy); keys of the data that are not listed are fields too.
+   */
+  readonly fields?: Readonly<Record<string, GoType>>;
+  /** Methods, which Go finds before fields: Podman's reporters compute columns this way. */
+  readonly methods?: Readonly<Record<string, (self: Record<string, unknown>, ...args: unknown[]) => unknown>>;
+  /** What `{{json .}}` writes for such a value, when its Go JSON is not the data's own. */
+  readonly json?: (self: Record<string, unknown>) => unknown;
+}
+
+/** Go types of the objects a template can reach, registered as it reaches them. */
+const TYPES = new WeakMap<object, GoType>();
+/** Empty maps and slices standing for Go's nil ones: printed `map[]`/`[]`, `null` in JSON. */
+const NILS = new WeakSet<object>();
+
+/** Marks `value` (and, as a template reaches them, the values inside it) as being of Go type `type`. */
+export function goTyped<T>(value: T, type: GoType): T {
+  if (typeof value === 'object' && value !== null) TYPES.set(value, type);
+  return value;
+}
+
+function isStructType(t: GoType): t is GoStructType {
+  return typeof t === 'object' && 'struct' in t;
+}
+
+/** The struct a value of type `t` leads to through pointers and interfaces. */
+function structOf(t: GoType | undefined): GoStructType | undefined {
+  if (t === undefined || typeof t === 'string') return undefined;
+  if ('ptr' in t) return structOf(t.ptr);
+  if ('iface' in t) return structOf(t.iface);
+  return isStructType(t) ? t : undefined;
+}
+
+function goTypeString(t: GoType): string {
+  if (typeof t === 'string') return t === 'time' ? 'time.Time' : t === 'any' ? 'interface {}' : t === 'float' ? 'float64' : t;
+  if ('map' in t) return `map[string]${goTypeString(t.map)}`;
+  if ('slice' in t) return `[]${goTypeString(t.slice)}`;
+  if ('ptr' in t) return `*${goTypeString(t.ptr)}`;
+  if ('iface' in t) return 'interface {}';
+  return t.struct;
+}
+
+/** The element type of a map or slice type, through pointers. */
+function elemType(t: GoType | undefined): GoType | undefined {
+  if (t === undefined || typeof t === 'string') return undefined;
+  if ('map' in t) return t.map;
+  if ('slice' in t) return t.slice;
+  if ('ptr' in t) return elemType(t.ptr);
+  return undefined;
+}
+
+function zeroOf(t: GoType): unknown {
+  switch (t) {
+    case 'string':
+      return '';
+    case 'int':
+    case 'float':
+      return 0;
+    case 'bool':
+      return false;
+    case 'time':
+      return GoTime.ZERO;
+    case 'any':
+      return null;
+    default:
+      break;
+  }
+  if ('map' in t || 'slice' in t) {
+    const nil = 'map' in t ? new Map() : [];
+    NILS.add(nil);
+    return goTyped(nil, t);
+  }
+  if ('ptr' in t || 'iface' in t) return null;
+  return goTyped({}, t);
+}
+
+/** `v` as a value of Go type `t`: its zero value when absent or nil, registered when an object. */
+function asType(v: unknown, t: GoType | undefined): unknown {
+  if (t === undefined) return v;
+  if (t === 'time') return v === undefined || v === null || v === '' ? GoTime.ZERO : GoTime.from(v);
+  // A pointer to a plain value (*time.Time): nil prints <nil>, anything else as the value.
+  if (typeof t === 'object' && 'ptr' in t && typeof t.ptr === 'string') return v === undefined || v === null ? null : asType(v, t.ptr);
+  if (v === undefined || (v === null && t !== 'any')) return zeroOf(t);
+  if (typeof v === 'object' && v !== null && !TYPES.has(v)) TYPES.set(v, t);
+  return v;
+}
+
+/** The value the json function encodes for `v`: Go's null for nil maps/slices, a struct's own JSON. */
+function jsonValue(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (NILS.has(v)) return null;
+  const st = structOf(TYPES.get(v));
+  return st?.json && isPlainObject(v) ? st.json(v) : v;
+}
+
+type FieldLookup = { value: unknown } | { method: (...args: unknown[]) => unknown } | undefined;
+
+/** A struct's field or method `name` on `obj`, as Go's FieldByName/MethodByName find it. */
+function structField(obj: Record<string, unknown>, st: GoStructType, name: string): FieldLookup {
+  const method = st.methods?.[name];
+  if (method) return { method: (...args: unknown[]) => method(obj, ...args) };
+  const declared = st.fields?.[name];
+  if (declared !== undefined) {
+    if (Object.hasOwn(obj, name)) return { value: asType(obj[name], declared) };
+    const loose = looseKey(name);
+    const key = Object.keys(obj).find((k) => looseKey(k) === loose);
+    return { value: asType(key === undefined ? undefined : obj[key], declared) };
+  }
+  if (Object.hasOwn(obj, name)) return { value: obj[name] };
+  return undefined;
+}
+
+/** The declared type of a struct's data key (its Go name or JSON spelling), if any. */
+function fieldType(st: GoStructType, key: string): GoType | undefined {
+  const fields = st.fields ?? {};
+  if (Object.hasOwn(fields, key)) return fields[key];
+  const loose = looseKey(key);
+  const name = Object.keys(fields).find((k) => looseKey(k) === loose);
+  return name === undefined ? undefined : fields[name];
+}
+
+/**
+ * `v` (of Go type `t`, by default the type goTyped gave it) with its time fields' RFC 3339 text
+ * as Go's JSON writes a time.Time: the fraction without trailing zeros, so that JSON output
+ * matches Podman's byte for byte. Other values are kept; the input is not changed.
+ */
+export function withGoJSONTimes(v: unknown, t: GoType | undefined = typeof v === 'object' && v !== null ? TYPES.get(v) : undefined): unknown {
+  if (t === undefined || v === null || v === undefined) return v;
+  if (t === 'time') return typeof v === 'string' ? (GoTime.parse(v)?.toJSON() ?? v) : v;
+  if (typeof t === 'string') return v;
+  if ('ptr' in t) return withGoJSONTimes(v, t.ptr);
+  if ('iface' in t) return withGoJSONTimes(v, t.iface);
+  if ('slice' in t) return Array.isArray(v) ? v.map((e) => withGoJSONTimes(e, t.slice)) : v;
+  if (!isPlainObject(v)) return v;
+  const typeOfKey = 'map' in t ? (): GoType => t.map : (k: string): GoType | undefined => fieldType(t, k);
+  return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, withGoJSONTimes(e, typeOfKey(k))]));
+}
+
+/** A struct's fields in order, for `{v1 v2 …}`: the data's keys, then declared fields it lacks. */
+function structValues(obj: Record<string, unknown>, st: GoStructType): unknown[] {
+  const declared = st.fields ?? {};
+  const byLoose = new Map(Object.keys(declared).map((k) => [looseKey(k), k]));
+  const seen = new Set<string>();
+  const out: unknown[] = [];
+  for (const [k, v] of Object.entries(obj)) {
+    const field = byLoose.get(looseKey(k));
+    if (field !== undefined) seen.add(field);
+    out.push(asType(v, field === undefined ? undefined : declared[field]));
+  }
+  for (const [k, t] of Object.entries(declared)) if (!seen.has(k)) out.push(zeroOf(t));
+  return out;
 }
 
 function isMapLike(v: unknown): v is Record<string, unknown> | Map<unknown, unknown> {
   if (v instanceof Map) return true;
   if (typeof v !== 'object' || v === null) return false;
-  if (Array.isArray(v) || isTypedArray(v) || v instanceof Date || v instanceof Set) return false;
+  if (Array.isArray(v) || isTypedArray(v) || v instanceof Date || v instanceof Set || v instanceof GoTime) return false;
   return true;
 }
 
@@ -906,31 +1116,12 @@ function goTypeName(v: unknown): string {
     default:
       break;
   }
+  const t = TYPES.get(v);
+  if (t !== undefined) return goTypeString(t);
   if (listOf(v)) return '[]interface {}';
-  if (v instanceof Date) return 'time.Time';
-  const struct = STRUCTS.get(v);
-  if (struct !== undefined) return struct;
+  if (v instanceof Date || v instanceof GoTime) return 'time.Time';
   return 'map[string]interface {}';
 }
-
-function pad2(n: number, w = 2): string {
-  return String(n).padStart(w, '0');
-}
-
-function fracSeconds(d: Date): string {
-  const ms = d.getUTCMilliseconds();
-  return ms === 0 ? '' : '.' + pad2(ms, 3).replace(/0+$/, '');
-}
-
-/** Go's time.Time.String() for a UTC time. */
-function goTimeString(d: Date): string {
-  if (Number.isNaN(d.getTime())) return 'Invalid Date';
-  return (
-    `${pad2(d.getUTCFullYear(), 4)}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ` +
-    `${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}${fracSeconds(d)} +0000 UTC`
-  );
-}
-
 
 // ---------------------------------------------------------------------------
 // fmt: Go's Sprint/Sprintf formatting rules
@@ -1284,17 +1475,20 @@ function fmtArg(v: unknown, verb: string, f: FmtSpec, top: boolean): string {
       out = padTo(v.toString(), f);
       break;
     case 'object': {
+      const type = TYPES.get(v);
+      const elem = elemType(type);
       const list = listOf(v);
-      if (list) return '[' + list.map((e) => fmtArg(e, verb, f, false)).join(' ') + ']';
+      if (list) return '[' + list.map((e) => fmtArg(asType(e, elem), verb, f, false)).join(' ') + ']';
       if ('vsxXq'.includes(verb)) {
         const s = stringerOf(v);
         if (s !== null) return fmtString(s, verb, f) ?? badVerb(verb, v);
       }
       if (v instanceof Set) return '[' + [...v].map((e) => fmtArg(e, verb, f, false)).join(' ') + ']';
-      if (STRUCTS.has(v)) return '{' + Object.values(v).map((e) => fmtArg(e, verb, f, false)).join(' ') + '}';
+      const struct = structOf(type);
+      if (struct && isPlainObject(v)) return '{' + structValues(v, struct).map((e) => fmtArg(e, verb, f, false)).join(' ') + '}';
       if (isMapLike(v)) {
         // The image spec's sets (ExposedPorts, Volumes) are Go maps of empty structs, printed `{}`.
-        const parts = sortedEntries(v).map(([k, val]) => `${fmtArg(k, verb, f, false)}:${isEmptyPlainObject(val) ? '{}' : fmtArg(val, verb, f, false)}`);
+        const parts = sortedEntries(v).map(([k, val]) => `${fmtArg(k, verb, f, false)}:${isEmptyPlainObject(val) ? '{}' : fmtArg(asType(val, elem), verb, f, false)}`);
         return 'map[' + parts.join(' ') + ']';
       }
       break;
@@ -1461,10 +1655,33 @@ export function sprintf(format: string, args: readonly unknown[]): string {
 // ---------------------------------------------------------------------------
 // Built-in functions
 
+/** A Go parameter type the executor checks an argument against before the call, as Go does. */
+type Param = 'string' | 'int' | '[]string';
+
 interface Builtin {
   min: number;
   max: number;
   fn: (args: unknown[]) => unknown;
+  /** Types of the leading parameters; later (variadic interface{}) ones are not checked. */
+  params?: readonly Param[];
+}
+
+/**
+ * Whether `v` can be passed as a Go parameter of type `p`. Missing and nil values pass (the
+ * function sees a zero value): our untyped rows leave out fields Go structs would carry.
+ */
+function fitsParam(v: unknown, p: Param): boolean {
+  if (v === undefined || v === null) return true;
+  switch (p) {
+    case 'string':
+      return typeof v === 'string';
+    case 'int':
+      return (typeof v === 'number' && Number.isInteger(v)) || typeof v === 'bigint';
+    case '[]string': {
+      const t = typeof v === 'object' ? TYPES.get(v) : undefined;
+      return listOf(v) !== null && (t === undefined || goTypeString(t) === '[]string');
+    }
+  }
 }
 
 function strArg(v: unknown): string {
@@ -1499,7 +1716,6 @@ function mapRunes(s: string, fn: (c: string) => string): string {
 }
 
 const GO_SPACE = '\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
-const TRIM_SPACE = new RegExp(`^[${GO_SPACE}]+|[${GO_SPACE}]+$`, 'gu');
 const LETTER_OR_DIGIT = /^[\p{L}\p{Nd}]$/u;
 const UNICODE_SPACE = new RegExp(`^[${GO_SPACE}]$`, 'u');
 
@@ -1525,26 +1741,6 @@ function goTitle(s: string): string {
   return out;
 }
 
-function goReplace(s: string, old: string, repl: string, n: number): string {
-  if (old === repl || n === 0) return s;
-  if (old === '') {
-    const runes = [...s];
-    const limit = n < 0 ? runes.length + 1 : Math.min(n, runes.length + 1);
-    let out = '';
-    for (let k = 0; k < runes.length; k++) out += (k < limit ? repl : '') + runes[k];
-    return out + (limit > runes.length ? repl : '');
-  }
-  let out = '';
-  let start = 0;
-  for (let done = 0; n < 0 || done < n; done++) {
-    const j = s.indexOf(old, start);
-    if (j < 0) break;
-    out += s.slice(start, j) + repl;
-    start = j + old.length;
-  }
-  return out + s.slice(start);
-}
-
 function byteString(s: string): Buffer {
   return Buffer.from(s, 'utf8');
 }
@@ -1553,25 +1749,30 @@ function indexBuiltin(args: unknown[]): unknown {
   let cur = args[0];
   for (const idx of args.slice(1)) {
     if (cur === undefined || cur === null) return undefined;
-    const list = listOf(cur);
-    if (list || typeof cur === 'string') {
-      if (typeof idx !== 'number' && typeof idx !== 'bigint') throw new Error(`cannot index slice/array with type ${goTypeName(idx)}`);
-      const i = Number(idx);
-      if (!Number.isInteger(i)) throw new Error(`cannot index slice/array with type ${goTypeName(idx)}`);
-      const len = list ? list.length : byteString(cur as string).length;
-      if (i < 0 || i >= len) throw new Error(`index out of range: ${i}`);
-      cur = list ? list[i] : byteString(cur as string)[i];
-    } else if (cur instanceof Map) {
-      cur = cur.get(idx);
-    } else if (isMapLike(cur)) {
-      if (typeof idx !== 'string' && typeof idx !== 'number') throw new Error(`value has type ${goTypeName(idx)}; should be string`);
-      const key = String(idx);
-      cur = Object.hasOwn(cur, key) ? Reflect.get(cur, key) : undefined;
-    } else {
-      throw new Error(`can't index item of type ${goTypeName(cur)}`);
-    }
+    const elem = typeof cur === 'object' ? elemType(TYPES.get(cur)) : undefined;
+    cur = indexOne(cur, idx);
+    if (elem !== undefined && cur !== undefined) cur = asType(cur, elem);
   }
   return cur;
+}
+
+function indexOne(cur: unknown, idx: unknown): unknown {
+  const list = listOf(cur);
+  if (list || typeof cur === 'string') {
+    if (typeof idx !== 'number' && typeof idx !== 'bigint') throw new Error(`cannot index slice/array with type ${goTypeName(idx)}`);
+    const i = Number(idx);
+    if (!Number.isInteger(i)) throw new Error(`cannot index slice/array with type ${goTypeName(idx)}`);
+    const len = list ? list.length : byteString(cur as string).length;
+    if (i < 0 || i >= len) throw new Error(`index out of range: ${i}`);
+    return list ? list[i] : byteString(cur as string)[i];
+  }
+  if (cur instanceof Map) return cur.get(idx);
+  if (isMapLike(cur)) {
+    if (typeof idx !== 'string' && typeof idx !== 'number') throw new Error(`value has type ${goTypeName(idx)}; should be string`);
+    const key = String(idx);
+    return Object.hasOwn(cur, key) ? Reflect.get(cur, key) : undefined;
+  }
+  throw new Error(`can't index item of type ${goTypeName(cur)}`);
 }
 
 function sliceBuiltin(args: unknown[]): unknown {
@@ -1629,6 +1830,7 @@ function eqBuiltin(args: unknown[]): boolean {
       t = Number(a) === Number(b);
     } else if (ka === 'other') {
       if (a instanceof Date && b instanceof Date) t = a.getTime() === b.getTime();
+      else if (a instanceof GoTime && b instanceof GoTime) t = a.toJSON() === b.toJSON();
       else throw new Error(`non-comparable type ${goTypeName(a)}`);
     } else {
       t = ka === 'nil' || a === b;
@@ -1728,6 +1930,7 @@ const BUILTINS = new Map<string, Builtin>([
     {
       min: 1,
       max: Infinity,
+      params: ['string'],
       fn: ([fmt, ...rest]) => {
         if (typeof fmt !== 'string') throw new Error(`wrong type for value; expected string; got ${goTypeName(fmt)}`);
         return sprintf(fmt, rest);
@@ -1744,13 +1947,14 @@ const BUILTINS = new Map<string, Builtin>([
   ['gt', { min: 2, max: 2, fn: ([a, b]) => !leBuiltin(a, b) }],
   ['ge', { min: 2, max: 2, fn: ([a, b]) => !ltBuiltin(a, b) }],
   // Podman/Docker additions.
-  ['json', { min: 1, max: 1, fn: ([v]) => goJSON(v) }],
-  ['join', { min: 2, max: 2, fn: ([list, sep]) => stringListArg(list).join(strArg(sep)) }],
+  ['json', { min: 1, max: 1, fn: ([v]) => goJSON(jsonValue(v)) }],
+  ['join', { min: 2, max: 2, params: ['[]string', 'string'], fn: ([list, sep]) => stringListArg(list).join(strArg(sep)) }],
   [
     'split',
     {
       min: 2,
       max: 2,
+      params: ['string', 'string'],
       fn: ([s, sep]) => {
         const str = strArg(s);
         const sp = strArg(sep);
@@ -1758,14 +1962,15 @@ const BUILTINS = new Map<string, Builtin>([
       },
     },
   ],
-  ['upper', { min: 1, max: 1, fn: ([s]) => mapRunes(strArg(s), (c) => c.toUpperCase()) }],
-  ['lower', { min: 1, max: 1, fn: ([s]) => mapRunes(strArg(s), (c) => c.toLowerCase()) }],
-  ['title', { min: 1, max: 1, fn: ([s]) => goTitle(strArg(s)) }],
+  ['upper', { min: 1, max: 1, params: ['string'], fn: ([s]) => mapRunes(strArg(s), (c) => c.toUpperCase()) }],
+  ['lower', { min: 1, max: 1, params: ['string'], fn: ([s]) => mapRunes(strArg(s), (c) => c.toLowerCase()) }],
+  ['title', { min: 1, max: 1, params: ['string'], fn: ([s]) => goTitle(strArg(s)) }],
   [
     'truncate',
     {
       min: 2,
       max: 2,
+      params: ['string', 'int'],
       fn: ([s, n]) => {
         const runes = [...strArg(s)];
         const len = intArg(n);
@@ -1778,17 +1983,13 @@ const BUILTINS = new Map<string, Builtin>([
     {
       min: 3,
       max: 3,
+      params: ['string', 'int', 'int'],
       fn: ([s, pre, post]) => {
         const str = strArg(s);
         return str === '' ? str : ' '.repeat(Math.max(0, intArg(pre))) + str + ' '.repeat(Math.max(0, intArg(post)));
       },
     },
   ],
-  ['trim', { min: 1, max: 1, fn: ([s]) => strArg(s).replace(TRIM_SPACE, '') }],
-  ['contains', { min: 2, max: 2, fn: ([s, sub]) => strArg(s).includes(strArg(sub)) }],
-  ['hasPrefix', { min: 2, max: 2, fn: ([s, p]) => strArg(s).startsWith(strArg(p)) }],
-  ['hasSuffix', { min: 2, max: 2, fn: ([s, p]) => strArg(s).endsWith(strArg(p)) }],
-  ['replace', { min: 4, max: 4, fn: ([s, o, n, c]) => goReplace(strArg(s), strArg(o), strArg(n), intArg(c)) }],
 ]);
 
 // ---------------------------------------------------------------------------
@@ -1847,7 +2048,7 @@ class Executor {
   private depth = 0;
 
   constructor(
-    private readonly src: string,
+    private readonly src: Source,
     private readonly defs: Map<string, Node[]>,
     private readonly funcs: Map<string, TemplateFunc>,
     data: unknown,
@@ -1861,8 +2062,7 @@ class Executor {
   }
 
   private fail(at: { pos: number; text?: string }, msg: string): never {
-    const ctx = at.text ? ` executing at <${at.text}>:` : '';
-    throw new TemplateError(`template: ${where(this.src, at.pos)}:${ctx} ${msg}`);
+    throw execError(this.src, at.pos, at.text, msg);
   }
 
   private walk(dot: unknown, nodes: Node[]): void {
@@ -1941,11 +2141,12 @@ class Executor {
         return false;
       };
       let iterated = false;
+      const elem = typeof val === 'object' && val !== null ? elemType(TYPES.get(val)) : undefined;
       const list = listOf(val) ?? (val instanceof Set ? [...val] : null);
       if (list) {
         for (let k = 0; k < list.length; k++) {
           iterated = true;
-          if (one(k, list[k])) break;
+          if (one(k, asType(list[k], elem))) break;
         }
       } else if (typeof val === 'number' || typeof val === 'bigint') {
         if (typeof val === 'number' && !Number.isInteger(val)) this.fail(n, `range can't iterate over ${goString(val)}`);
@@ -1957,7 +2158,7 @@ class Executor {
       } else if (isMapLike(val) && stringerOf(val) === null) {
         for (const [k, v] of sortedEntries(val)) {
           iterated = true;
-          if (one(k, v)) break;
+          if (one(k, asType(v, elem))) break;
         }
       } else if (val !== undefined && val !== null) {
         this.fail(n, `range can't iterate over ${goString(val)}`);
@@ -2100,11 +2301,23 @@ class Executor {
     // A nil receiver behaves like a nil Go map: every key is missing.
     if (receiver === undefined || receiver === null) return undefined;
     const hasArgs = args.length > 1 || final !== MISSING;
-    if (STRUCTS.has(receiver as object) && !Object.hasOwn(receiver as object, name)) {
-      return this.fail(node, `can't evaluate field ${name} in type ${goTypeName(receiver)}`);
+    const type = typeof receiver === 'object' ? TYPES.get(receiver) : undefined;
+    const struct = structOf(type);
+    if (struct && isPlainObject(receiver)) {
+      const found = structField(receiver, struct, name);
+      if (found === undefined) return this.fail(node, `can't evaluate field ${name} in type ${goTypeName(receiver)}`);
+      if ('method' in found) return this.callFunc(dot, found.method, name, node, args, final);
+      if (hasArgs) this.fail(node, `${name} has arguments but cannot be invoked as function`);
+      return found.value;
+    }
+    if (receiver instanceof GoTime) {
+      const method: unknown = Object.hasOwn(GoTime.prototype, name) && /^[A-Z]/.test(name) ? Reflect.get(receiver, name) : undefined;
+      if (typeof method !== 'function') return this.fail(node, `can't evaluate field ${name} in type time.Time`);
+      return this.callFunc(dot, (...a: unknown[]) => (method as TemplateFunc).apply(receiver, a), name, node, args, final);
     }
     if (isMapLike(receiver)) {
       const found = lookupField(receiver, name);
+      if (found && type !== undefined) found.value = asType(found.value, elemType(type));
       if (found && typeof found.value === 'function') {
         const method = found.value as TemplateFunc;
         return this.callFunc(dot, (...a: unknown[]) => method.apply(receiver, a), name, node, args, final);
@@ -2135,7 +2348,22 @@ class Executor {
     const count = args.length - 1 + (final !== MISSING ? 1 : 0);
     if (count < b.min || count > b.max) {
       const want = b.min === b.max ? `${b.min}` : b.max === Infinity ? `at least ${b.min}` : `${b.min} to ${b.max}`;
-      this.fail(node, `wrong number of args for ${name}: want ${want} got ${count}`);
+      this.fail(args[0] ?? node, `wrong number of args for ${name}: want ${want} got ${count}`);
+    }
+    if (b.params) {
+      // Go checks each argument's type before the call and blames the argument.
+      const vals = args.slice(1).map((a) => this.evalArg(dot, a));
+      if (final !== MISSING) vals.push(final);
+      vals.forEach((v, k) => {
+        const p = b.params?.[k];
+        const arg = args[k + 1];
+        if (arg?.kind === 'nil' && p !== undefined && p !== '[]string') this.fail(arg, `cannot assign nil to ${p}`);
+        if (p === undefined || fitsParam(v, p)) return;
+        // A literal is checked as Go checks constants, by its text.
+        if (arg && (arg.kind === 'number' || arg.kind === 'bool' || arg.kind === 'string')) this.fail(arg, `expected ${p}; found ${arg.text}`);
+        this.fail(arg ?? args[0] ?? node, `wrong type for value; expected ${p}; got ${goTypeName(v)}`);
+      });
+      return this.callFunc(dot, () => b.fn(vals), name, node, [], MISSING);
     }
     if (name === 'and' || name === 'or') {
       // Go 1.18+ short-circuits: later operands are not evaluated once the result is known.
@@ -2183,8 +2411,19 @@ function argFieldPath(arg: Arg): string[] | null {
 // ---------------------------------------------------------------------------
 // Entry point
 
-export function parseTemplate(src: string, funcs?: Record<string, (...args: unknown[]) => unknown>): Template {
+export interface TemplateOptions {
+  /** The name Go's errors show (`template: ps:1:13: executing "ps" at …`), as the command names it. */
+  name?: string;
+  /**
+   * How many characters the command's wrapper puts before the user's text, so that columns in
+   * errors match: Podman runs user formats as "{{range . }}FORMAT{{end -}}" (12).
+   */
+  prefix?: number;
+}
+
+export function parseTemplate(text: string, funcs?: Record<string, (...args: unknown[]) => unknown>, opts: TemplateOptions = {}): Template {
   const userFuncs = new Map<string, TemplateFunc>(Object.entries(funcs ?? {}));
+  const src: Source = { text, name: opts.name, prefix: opts.prefix ?? 0 };
   const parser = new Parser(src, lex(src), (name) => userFuncs.has(name) || BUILTINS.has(name));
   const root = parser.parse();
   const defs = parser.defs;

@@ -2,8 +2,8 @@
  * Podman-style `--format` handling for list commands: `json`, `table <template>`,
  * plain Go templates, and column alignment compatible with Go's text/tabwriter.
  */
-import { goJSON, parseTemplate } from './gotemplate.ts';
-import type { TemplateFunc } from './gotemplate.ts';
+import { TemplateError, goJSON, goTyped, parseTemplate, withGoJSONTimes } from './gotemplate.ts';
+import type { GoType, TemplateFunc } from './gotemplate.ts';
 
 /** Podman's report writer: tabwriter.NewWriter(w, 12, 2, 2, ' ', 0). */
 export const TABLE_MIN_WIDTH = 12;
@@ -73,7 +73,16 @@ export interface FormatOptions {
   headers?: Record<string, string>;
   /** Extra template functions. */
   funcs?: Record<string, TemplateFunc>;
+  /** The template's name in Go's errors: Podman names it after the command ("ps", "images"). */
+  name?: string;
+  /** The Go type of each row (its struct, with time fields and methods), for templates. */
+  type?: GoType;
+  /** Characters before the text on its first line in the template the command runs (default: Podman's "{{range .}}"). */
+  prefix?: number;
 }
+
+/** A format that ranges over the rows itself, which Podman then runs once over them all. */
+const RANGE_FORMAT = /\{\{\s*range\s*\.\s*\}\}[^]*\{\{\s*end\s*-?\s*\}\}/;
 
 const JSON_FORMAT = /^\s*(json|\{\{\s*json\s*\.?\s*\}\})\s*$/;
 
@@ -179,20 +188,43 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
     const def = TABLE_PREFIX.exec(opts.defaultTable);
     src = normalizeFormat(def ? opts.defaultTable.slice(def[0].length) : opts.defaultTable);
   }
-  const tmpl = parseTemplate(src, opts.funcs);
+  const typed = (row: unknown): unknown => (opts.type ? goTyped(row, opts.type) : row);
+  const name = opts.name !== undefined ? { name: opts.name } : {};
+  if (!table && RANGE_FORMAT.test(src)) {
+    const list = opts.type ? goTyped(rows, { slice: opts.type }) : rows;
+    const out = parseTemplate(src, opts.funcs, name).execute(list);
+    return out === '' || out.endsWith('\n') ? out : `${out}\n`;
+  }
+  // Podman runs each format as "{{range .}}" + its text + "{{end -}}".
+  const tmpl = parseTemplate(src, opts.funcs, { ...name, prefix: opts.prefix ?? 11 });
 
   const lines: string[] = [];
   if (table) lines.push(...rowLines(tmpl.header((path) => headerLabel(path, opts.headers))));
-  for (const row of rows) lines.push(...rowLines(tmpl.execute(row)));
+  for (const row of rows) lines.push(...rowLines(tmpl.execute(typed(row))));
   if (lines.length === 0) return '';
   return table ? tabwrite(lines) : lines.map((l) => l + '\n').join('');
+}
+
+/** Buildah writes a template's output as it is, and ends it with a newline only on a terminal. */
+export function writeBuildahTemplateOutput(out: string): void {
+  process.stdout.write(process.stdout.isTTY ? `${out}\n` : out);
 }
 
 /**
  * Podman's `inspect` output: the objects as a JSON array (indented by five spaces, as Podman
  * does), or each through `--format`'s template.
  */
-export function printInspected(objects: unknown[], format: string | undefined): void {
-  if (format !== undefined && format !== 'json') process.stdout.write(formatRows(objects, { format, defaultTable: format }));
-  else process.stdout.write(`${goJSON(objects, 5)}\n`);
+export function printInspected(objects: unknown[], format: string | undefined, type?: GoType): void {
+  if (format === undefined || format === 'json') {
+    process.stdout.write(`${goJSON(objects.map((o) => withGoJSONTimes(o, type)), 5)}\n`);
+    return;
+  }
+  // Each object reaches the template as the interface{} element of a list.
+  const opts: FormatOptions = { format, defaultTable: format, name: 'inspect', ...(type && { type: { iface: type } }) };
+  try {
+    process.stdout.write(formatRows(objects, opts));
+  } catch (e) {
+    if (e instanceof TemplateError && e.executing) e.message = `inspecting object: printing inspect output: ${e.message}`;
+    throw e;
+  }
 }

@@ -1,3 +1,5 @@
+import { GoTime } from './gotime.ts';
+
 /**
  * JSON as Go's encoding/json writes it, for byte-faithful config blobs and `inspect` output:
  * <, > and & escaped as \u003c etc., and map keys in Go's sorted order even when some are
@@ -17,6 +19,7 @@ function encode(v: unknown, indent: string, prefix: string): string {
   }
   // time.Time marshals as RFC 3339 with only the fraction it needs.
   if (v instanceof Date) return encodeString(v.toISOString().replace(/\.?0*Z$/, 'Z'));
+  if (v instanceof GoTime) return encodeString(v.toJSON());
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'bigint') return v.toString();
   const inner = prefix + indent;

@@ -242,7 +242,7 @@ describe('--timestamp', () => {
     const c = await from(env);
     await sh(env, c, 'echo t > /timed');
     const id = await commit(c, '--timestamp', '86400');
-    expect(await env.bargeOk(['inspect', '--type', 'image', '--format', '{{.OCIv1.Created}}', id])).toMatch(/^1970-01-02T00:00:00(\.0+)?Z$/);
+    expect(await env.bargeOk(['inspect', '--type', 'image', '--format', '{{.OCIv1.Created}}', id])).toBe('1970-01-02 00:00:00 +0000 UTC');
     const n = await from(env, id);
     expect(await env.bargeOk(['run', n, '--', 'stat', '-c', '%Y', '/timed'])).toBe('86400');
   });

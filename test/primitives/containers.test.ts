@@ -109,10 +109,10 @@ describe('containers', () => {
     expect((await env.bargeOk(['containers', '-q', '--notruncate'])).split('\n')).toEqual(ids);
   });
 
-  it('names the image of a scratch container "scratch", and --format sees Builder as the table does', async () => {
+  it('names the image of a scratch container "scratch", and --format sees Builder as Buildah shows it', async () => {
     const s = await env.bargeOk(['from', '--name', 'fromscratch', 'scratch']);
     const out = (await env.bargeOk(['containers', '--format', '{{.ContainerName}} {{.ImageName}} [{{.Builder}}]'])).split('\n');
-    expect(out).toContain('fromscratch scratch [    *]');
+    expect(out).toContain('fromscratch scratch [   *]');
     await env.bargeOk(['rm', s]);
   });
 

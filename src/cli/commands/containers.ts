@@ -23,6 +23,7 @@ import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
 import { healthMatches, healthStatus } from '../../containers/health.ts';
 import { inspectSecrets } from '../../containers/secrets.ts';
+import { CONTAINER_DATA, PS_REPORTER } from '../gotypes.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -559,6 +560,15 @@ interface PsRow {
   Pid: number;
   AutoRemove: boolean;
   Size: string;
+  // The rest only for templates, as Podman's ListContainer has them.
+  StartedAt: number;
+  ExitedAt: number;
+  Exited: boolean;
+}
+
+/** Unix seconds of a time, Go's for the zero time when there is none (ListContainer's StartedAt/ExitedAt). */
+function unixOrZero(t: string | null): number {
+  return t ? Math.floor(Date.parse(t) / 1000) : -62135596800;
 }
 
 function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: ContainerSize): PsRow {
@@ -580,6 +590,9 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
     AutoRemove: c.data.config.autoRemove,
     Size: size ? `${goUnitsSize(size.rwSize, 3)} (virtual ${goUnitsSize(size.rootFsSize, 3)})` : '',
+    StartedAt: unixOrZero(s.startedAt),
+    ExitedAt: unixOrZero(s.finishedAt),
+    Exited: s.status === 'exited',
   };
 }
 
@@ -590,6 +603,7 @@ function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
     ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
     CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
     Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
+    StartedAt: 0, ExitedAt: 0, Exited: false,
   };
 }
 
@@ -700,6 +714,8 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     ...(format !== undefined && { format }),
     defaultTable: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`,
     headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED' },
+    name: 'ps',
+    type: PS_REPORTER,
   });
   if (o.noheading && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
   else if (out === '' && format === undefined) print(`CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}`);
@@ -952,7 +968,7 @@ export async function containerInspectCmd(g: GlobalOptions, args: string[], o: O
     }
   }
   const { printInspected } = await import('../table.ts');
-  printInspected(out, str(o.format));
+  printInspected(out, str(o.format), CONTAINER_DATA);
   return failed;
 }
 

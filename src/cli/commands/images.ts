@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import type { ImageConfig } from '../../image/types.ts';
 import { loadBuilder } from '../../primitives/builder.ts';
 import { dockerView, goJSON, ociView } from '../../primitives/config.ts';
+import { GoTime } from '../../image/gotime.ts';
+import { BUILDER_INFO, CONTAINER_DATA, HISTORY_REPORTER, IMAGE_DATA, IMAGE_REPORTER } from '../gotypes.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -20,18 +22,23 @@ interface ImageRow {
   Names: string[];
   Digest: string;
   Created: string;
-  CreatedAt: string;
   CreatedAtRaw: string;
   CreatedSince: string;
   Size: string;
   VirtualSize: number;
   ReadOnly: boolean;
-  Labels: Record<string, string>;
+  Labels: Record<string, string> | null;
   Dangling: boolean;
+  // The rest only for templates and --format json, as Podman's ImageSummary has them.
+  RepoTags: string[];
+  RepoDigests: string[];
+  Containers: number;
 }
 
 async function imageRows(store: Store, images: ImageRecord[], truncate: boolean): Promise<ImageRow[]> {
   const rows: ImageRow[] = [];
+  const users = new Map<string, number>();
+  for (const c of store.listContainers()) if (c.imageId) users.set(c.imageId, (users.get(c.imageId) ?? 0) + 1);
   for (const img of images) {
     // A manifest list has no config: its row shows when it was made, as Buildah's does.
     const cfg = isListRecord(img) ? undefined : await readImageConfig(store, img);
@@ -42,21 +49,36 @@ async function imageRows(store: Store, images: ImageRecord[], truncate: boolean)
       rows.push({
         ID: truncate ? img.id.slice(0, 12) : `sha256:${img.id}`, Id: img.id, Repository: repository, Tag: tag, Name: repository,
         Names: img.names, Digest: img.manifestDigest, Created: humanAgo(created), CreatedSince: humanAgo(created),
-        CreatedAt: formatDate(created), CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
-        Labels: cfg?.config?.Labels ?? {}, Dangling: img.names.length === 0,
+        CreatedAtRaw: created, Size: humanSize(img.size), VirtualSize: img.size, ReadOnly: false,
+        Labels: cfg?.config?.Labels ?? null, Dangling: img.names.length === 0,
+        RepoTags: img.names, RepoDigests: repoDigests(img), Containers: users.get(img.id) ?? 0,
       });
     }
   }
   return rows;
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+/** An image's names as repository@digest, once per repository, as Podman lists them. */
+function repoDigests(img: ImageRecord): string[] {
+  return [...new Set(img.names.map((n) => repoAndTag(n).repository))].map((r) => `${r}@${img.manifestDigest}`);
+}
 
-/** "Jan 02, 2026 15:04" in UTC. By hand: toLocaleString loads ICU's data, 12 ms of `images`. */
-function formatDate(iso: string): string {
-  const d = new Date(iso);
-  const two = (n: number): string => String(n).padStart(2, '0');
-  return `${MONTHS[d.getUTCMonth()]} ${two(d.getUTCDate())}, ${d.getUTCFullYear()} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}`;
+/** A row as Podman's imageReporter marshals it for `{{json .}}`: the summary with its repository and tag. */
+function reporterJSON(r: ImageRow): Record<string, unknown> {
+  return {
+    repository: r.Repository, tag: r.Tag, Id: r.Id, ParentId: '', RepoTags: r.RepoTags, RepoDigests: r.RepoDigests, Created: Math.floor(Date.parse(r.CreatedAtRaw) / 1000),
+    Size: r.VirtualSize, SharedSize: 0, VirtualSize: r.VirtualSize, Labels: r.Labels, Containers: r.Containers, Names: r.Names, Digest: r.Digest, History: r.Names,
+  };
+}
+
+/** Podman's `images --format json` entry (entities.ImageSummary). */
+function imageSummary(r: ImageRow): Record<string, unknown> {
+  const created = Math.floor(Date.parse(r.CreatedAtRaw) / 1000);
+  return {
+    Id: r.Id, ParentId: '', RepoTags: null, RepoDigests: r.RepoDigests, Size: r.VirtualSize, SharedSize: 0, VirtualSize: r.VirtualSize,
+    Labels: r.Labels, Containers: r.Containers, Names: r.Names.length ? r.Names : null,
+    Digest: r.Digest, History: r.Names.length ? r.Names : null, Created: created, CreatedAt: GoTime.unix(created),
+  };
 }
 
 function globToRegExp(glob: string): RegExp {
@@ -159,18 +181,26 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   if (o.json) {
     const json = images.map((img) => {
       const r = rows.find((x) => x.Id === img.id)!;
-      return { id: img.id, names: img.names, digest: img.manifestDigest, createdat: r.CreatedAt, size: r.Size, created: Math.floor(Date.parse(r.CreatedAtRaw) / 1000), createdatraw: r.CreatedAtRaw, readonly: false, history: [] };
+      return { id: img.id, names: img.names, digest: img.manifestDigest, createdat: r.Created, size: r.Size, created: Math.floor(Date.parse(r.CreatedAtRaw) / 1000), createdatraw: r.CreatedAtRaw, readonly: false, history: [] };
     });
     print(JSON.stringify(json, null, 4));
     return;
   }
   const format = str(o.format);
   const digestCol = o.digests ? '\t{{.Digest}}' : '';
-  const { formatRows, isTableFormat } = await import('../table.ts');
+  const { formatRows, isJSONFormat, isTableFormat } = await import('../table.ts');
+  if (format !== undefined && isJSONFormat(format)) {
+    // One entry per image, as Podman, though the table has a row per name.
+    const seen = new Set<string>();
+    print(goJSON(rows.filter((r) => !seen.has(r.Id) && seen.add(r.Id)).map(imageSummary), 4));
+    return;
+  }
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
     defaultTable: `table {{.Repository}}\t{{.Tag}}${digestCol}\t{{.ID}}\t{{.Created}}\t{{.Size}}`,
     headers: { ID: 'IMAGE ID', Created: 'CREATED', CreatedAt: 'CREATED AT', Size: 'SIZE', Digest: 'DIGEST' },
+    name: 'images',
+    type: { ...IMAGE_REPORTER, json: (self) => reporterJSON(self as unknown as ImageRow) },
   });
   // Only a table has a header to leave out.
   if ((o.heading === false || o.noheading) && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
@@ -270,14 +300,13 @@ export async function imageInspectCmd(g: GlobalOptions, args: string[], o: Opts)
     }
   }
   const { printInspected } = await import('../table.ts');
-  printInspected(out, str(o.format));
+  printInspected(out, str(o.format), IMAGE_DATA);
   return failed;
 }
 
 async function podmanImageJSON(store: Store, img: ImageRecord): Promise<Record<string, unknown>> {
   const cfg = await readImageConfig(store, img);
   const manifest = await readImageManifest(store, img);
-  const repos = [...new Set(img.names.map((n) => repoAndTag(n).repository))];
   const chain = img.topLayer ? store.layerChain(img.topLayer) : [];
   const top = chain.at(-1);
   const data: Record<string, string> = {};
@@ -291,7 +320,7 @@ async function podmanImageJSON(store: Store, img: ImageRecord): Promise<Record<s
     Id: img.id,
     Digest: img.manifestDigest,
     RepoTags: img.names,
-    RepoDigests: repos.map((r) => `${r}@${img.manifestDigest}`),
+    RepoDigests: repoDigests(img),
     Parent: '',
     Comment: cfg.comment ?? cfg.history?.at(-1)?.comment ?? '',
     Created: cfg.created ?? img.created,
@@ -350,12 +379,15 @@ export async function historyCmd(g: GlobalOptions, args: string[], o: Opts): Pro
     const layer = h.empty_layer ? undefined : chain[layerIdx--];
     const createdBy = h.created_by ?? '';
     const id = i === history.length - 1 ? img.id : '<missing>';
+    const when = o.human === 'false' ? (h.created ? GoTime.from(h.created).Format('2006-01-02T15:04:05Z07:00') : '') : humanAgo(h.created);
     rows.push({
       ID: truncate && id !== '<missing>' ? id.slice(0, 12) : id,
-      Created: o.human === 'false' ? h.created ?? '' : humanAgo(h.created),
+      // Without --human, Podman's Created and CreatedSince are RFC 3339 to the second; sizes stay human.
+      Created: when,
+      CreatedSince: when,
       CreatedAt: h.created ?? '',
       CreatedBy: truncate && createdBy.length > 45 ? createdBy.slice(0, 42) + '...' : createdBy,
-      Size: o.human === 'false' ? String(layer?.diffSize ?? 0) : humanSize(layer?.diffSize ?? 0),
+      Size: humanSize(layer?.diffSize ?? 0),
       Comment: h.comment ?? '',
     });
   }
@@ -370,6 +402,8 @@ export async function historyCmd(g: GlobalOptions, args: string[], o: Opts): Pro
       ...(format !== undefined && { format }),
       defaultTable: 'table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
       headers: { CreatedBy: 'CREATED BY' },
+      name: 'history',
+      type: HISTORY_REPORTER,
     }),
   );
 }
@@ -453,19 +487,20 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const format = str(o.format);
   const found: { data: Record<string, unknown>; buildah: boolean }[] = [];
   const missing: string[] = [];
+  const { goTyped, parseTemplate, withGoJSONTimes } = await import('../gotemplate.ts');
   for (const name of args) {
     try {
       const ctr = type !== 'image' && type !== 'manifest' ? store.findContainer(name) : undefined;
       if (ctr?.kind === 'container') {
         // Loaded only for such a container: it brings the container lifecycle code along.
         const [{ inspectJSON }, { loadContainer }] = await Promise.all([import('./containers.ts'), import('../../containers/record.ts')]);
-        found.push({ data: inspectJSON(store, loadContainer(store, name)), buildah: false });
+        found.push({ data: goTyped(inspectJSON(store, loadContainer(store, name)), { iface: CONTAINER_DATA }), buildah: false });
       } else if (ctr || args.length === 1 || type === 'container' || type === 'manifest') {
         found.push({ data: await inspectData(store, name, type), buildah: true });
       } else {
         // Among several names (Podman's form) an image is shown as Podman shows it, so that one
         // template ({{.Id}}) serves containers and images alike.
-        found.push({ data: await podmanImageJSON(store, getImage(store, name)), buildah: false });
+        found.push({ data: goTyped(await podmanImageJSON(store, getImage(store, name)), { iface: IMAGE_DATA }), buildah: false });
       }
     } catch (e) {
       if (!(e instanceof StoreError && e.code === 'notfound')) throw e;
@@ -474,9 +509,12 @@ export async function inspectCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   }
   const single = args.length === 1 ? found[0] : undefined;
   if (single?.buildah) {
-    const { parseTemplate } = await import('../gotemplate.ts');
-    if (format && format !== 'json') print(parseTemplate(format.replace(/\\t/g, '\t').replace(/\\n/g, '\n')).execute(single.data));
-    else print(goJSON(single.data, '    '));
+    // A manifest list's index is no BuilderInfo: it stays map-like.
+    const data = single.data['Type'] === 'buildah 0.0.1' ? goTyped(single.data, BUILDER_INFO) : single.data;
+    if (format && format !== 'json') {
+      const { normalizeFormat, writeBuildahTemplateOutput } = await import('../table.ts');
+      writeBuildahTemplateOutput(parseTemplate(normalizeFormat(format), undefined, { name: 'format' }).execute(data));
+    } else print(goJSON(withGoJSONTimes(data), '    '));
   } else {
     const { printInspected } = await import('../table.ts');
     printInspected(found.map((f) => f.data), format);

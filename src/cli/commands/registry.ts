@@ -12,6 +12,9 @@ import { RegistryClient, readBody, type Credentials } from '../../image/registry
 import { isInsecureRegistry, loadRegistriesConf, loadTLSFiles, pushEndpoint, resolveShortName } from '../../image/registry/registries-conf.ts';
 import { parseDuration } from '../../primitives/config.ts';
 import { retryFlags } from '../retry-flags.ts';
+import type { GoType } from '../gotemplate.ts';
+import { OCI_IMAGE, SKOPEO_INSPECT } from '../gotypes.ts';
+import { GoTime } from '../../image/gotime.ts';
 import { parseReference } from '../../image/reference.ts';
 import {
   clientFor,
@@ -246,11 +249,6 @@ export async function logoutCmd(_g: GlobalOptions, args: string[], o: Opts): Pro
 // ---------------------------------------------------------------------------------------------
 // list-tags, inspect, delete
 
-/** Go's RFC3339Nano: no trailing zeros in the fraction (skopeo prints "…:50Z", not "…:50.000Z"). */
-function goTime(t: string): string {
-  return t.replace(/\.(\d*?)0+(Z|[+-]\d\d:\d\d)$/, (_m, d: string, tz: string) => (d ? `.${d}${tz}` : tz));
-}
-
 function goJson(v: unknown): string {
   return JSON.stringify(v, null, 4);
 }
@@ -298,38 +296,16 @@ function ociConfigView(c: ImageConfig): Record<string, unknown> {
 }
 
 /**
- * Go's nil map and nil slice for templates: fmt prints them `map[]` and `[]`, len is 0, json
- * writes null. Empty stand-ins give the first two; the json function knows them by identity.
+ * skopeo inspect --format: the Go template over `data` as the Go struct Skopeo fills (`type`:
+ * its times, nil maps and slices, unknown fields), or the plain JSON for `json`/`{{json .}}`, as
+ * Skopeo's report package does. A newline ends the output unless the template wrote one.
  */
-const NIL_MAP: Readonly<Record<string, string>> = Object.freeze({});
-const NIL_SLICE: readonly string[] = Object.freeze([]);
-
-/**
- * skopeo inspect --format: the Go template over the struct of Go type `typeName` Skopeo fills
- * (`fields`), or the plain JSON for `json`/`{{json .}}`, as Skopeo's report package does. A
- * newline ends the output unless the template wrote one.
- */
-async function printInspectTemplate(format: string, fields: object, typeName: string, json: string): Promise<void> {
+async function printInspectTemplate(format: string, data: object, type: GoType, json: string): Promise<void> {
   const { isJSONFormat, normalizeFormat } = await import('../table.ts');
   if (isJSONFormat(format)) return print(json);
-  const { goJSON, goStruct, parseTemplate } = await import('../gotemplate.ts');
-  const funcs = { json: (v: unknown): string => goJSON(v === NIL_MAP || v === NIL_SLICE ? null : v) };
-  const out = parseTemplate(normalizeFormat(format), funcs).execute(goStruct(fields, typeName));
+  const { goTyped, parseTemplate } = await import('../gotemplate.ts');
+  const out = parseTemplate(normalizeFormat(format)).execute(goTyped(data, type));
   process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
-}
-
-/** The fields of the Go struct (image-spec's v1.Image) Skopeo runs a --config --format template over. */
-function ociConfigFields(view: Record<string, unknown>): object {
-  return {
-    Created: typeof view.created === 'string' ? new Date(view.created) : null,
-    Author: view.author ?? '',
-    Architecture: view.architecture ?? '',
-    Variant: view.variant ?? '',
-    OS: view.os ?? '',
-    Config: view.config ?? {},
-    RootFS: view.rootfs ?? {},
-    History: view.history ?? [],
-  };
 }
 
 export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
@@ -363,7 +339,7 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       else {
         const view = ociConfigView(JSON.parse(configBytes.toString('utf8')) as ImageConfig);
         if (format === undefined) print(goJson(view));
-        else await printInspectTemplate(format, ociConfigFields(view), 'v1.Image', goJson(view));
+        else await printInspectTemplate(format, view, OCI_IMAGE, goJson(view));
       }
       return;
     }
@@ -379,7 +355,7 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       Name: repo,
       Digest: digestOf(top.bytes),
       RepoTags: tags,
-      Created: c.created === undefined ? null : goTime(c.created),
+      Created: c.created === undefined ? null : (GoTime.parse(c.created)?.toJSON() ?? c.created),
       DockerVersion: c.docker_version ?? '',
       Labels: c.config?.Labels ?? null,
       Architecture: c.architecture,
@@ -391,11 +367,7 @@ export async function inspectCmd(_g: GlobalOptions, args: string[], o: Opts): Pr
       Env: c.config?.Env ?? null,
     };
     if (format === undefined) print(goJson(out));
-    else {
-      // The template sees Go's values: a time.Time, a string Variant, nil slices and maps (they print [] and map[]).
-      const data = { ...out, Created: c.created === undefined ? null : new Date(c.created), Variant: out.Variant ?? '', Labels: out.Labels ?? NIL_MAP, Env: out.Env ?? NIL_SLICE };
-      await printInspectTemplate(format, data, 'inspect.Output', goJson(out));
-    }
+    else await printInspectTemplate(format, out, SKOPEO_INSPECT, goJson(out));
   } finally {
     await src.close();
   }

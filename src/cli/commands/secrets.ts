@@ -5,7 +5,9 @@ import { openStore, print, ExitError, humanAgo, type GlobalOptions } from '../co
 import type { Store } from '../../store/store.ts';
 import { createSecret, findSecret, listSecrets, readSecretData, removeSecret, secretsDir, SecretError, type SecretMeta } from '../../containers/secrets.ts';
 import { setKeyValues } from '../../primitives/config.ts';
-import { goJSON } from '../gotemplate.ts';
+import { goJSON, withGoJSONTimes } from '../gotemplate.ts';
+import { GoTime } from '../../image/gotime.ts';
+import { SECRET_INFO, SECRET_LIST } from '../gotypes.ts';
 import { keyedFilter, labelFilter, type Predicate } from '../filters.ts';
 
 type Opts = Record<string, unknown>;
@@ -82,6 +84,8 @@ export async function secretLsCmd(g: GlobalOptions, _args: string[], o: Opts): P
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.CreatedAt}}\t{{.UpdatedAt}}',
     headers: { CreatedAt: 'CREATED', UpdatedAt: 'UPDATED' },
+    name: 'ls',
+    type: SECRET_LIST,
   });
   process.stdout.write(o.noheading && isTableFormat(format) ? out.split('\n').slice(1).join('\n') : out);
 }
@@ -97,16 +101,11 @@ async function secretJSON(store: Store, s: SecretMeta, showSecret: boolean): Pro
   };
 }
 
-/** Go's time.Time String() in UTC: "2026-11-23 05:03:35.828 +0000 UTC". */
-function goTimeUTC(iso: string): string {
-  return `${iso.replace('T', ' ').replace(/Z$/, '')} +0000 UTC`;
-}
-
 /** `secret inspect --pretty`, laid out as Podman 4.3's. */
 function pretty(s: SecretMeta, data: string | undefined): string {
   const labels = Object.entries(s.labels).map(([k, v]) => ` - ${v === '' ? k : `${k}=${v}`}\n`).join('');
   return `ID:              ${s.id}\nName:              ${s.name}\nLabels:\n${labels}Driver:            ${s.driver}\n`
-    + `Created at:        ${goTimeUTC(s.createdAt)}\nUpdated at:        ${goTimeUTC(s.updatedAt)}\n${data === undefined ? '' : `Secret data:       ${data}\n`}`;
+    + `Created at:        ${GoTime.from(s.createdAt)}\nUpdated at:        ${GoTime.from(s.updatedAt)}\n${data === undefined ? '' : `Secret data:       ${data}\n`}`;
 }
 
 /** `secret inspect [--format|--pretty] [--showsecret] NAME…`: the found ones are printed, a missing one makes it fail with 125. */
@@ -131,8 +130,9 @@ export async function secretInspectCmd(g: GlobalOptions, args: string[], o: Opts
   }
   const objects = await Promise.all(found.map((s) => secretJSON(store, s, show)));
   const format = str(o.format);
-  if (format !== undefined && format !== 'json') (await import('../table.ts')).printInspected(objects, format);
-  else print(goJSON(objects, 4));
+  // Podman runs the template over each report itself, not as inspect's interface{} elements.
+  if (format !== undefined && format !== 'json') process.stdout.write((await import('../table.ts')).formatRows(objects, { format, defaultTable: format, name: 'inspect', type: SECRET_INFO }));
+  else print(goJSON(objects.map((s) => withGoJSONTimes(s, SECRET_INFO)), 4));
   return failed;
 }
 

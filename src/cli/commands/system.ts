@@ -42,7 +42,10 @@ export async function infoCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
     version: { Version: VERSION, Node: process.version },
   };
   const format = typeof o.format === 'string' ? o.format : undefined;
-  if (format && format !== 'json') print((await import('../gotemplate.ts')).parseTemplate(format).execute(info));
+  if (format && format !== 'json') {
+    const [{ parseTemplate }, { writeBuildahTemplateOutput }] = await Promise.all([import('../gotemplate.ts'), import('../table.ts')]);
+    writeBuildahTemplateOutput(parseTemplate(format, undefined, { name: 'info' }).execute(info));
+  }
   else print(JSON.stringify(info, null, 4));
 }
 

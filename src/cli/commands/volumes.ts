@@ -8,6 +8,7 @@ import {
 import { removeContainer } from '../../containers/lifecycle.ts';
 import { setKeyValues } from '../../primitives/config.ts';
 import { keyedFilter, labelFilter, type Predicate } from '../filters.ts';
+import { VOLUME_INFO, VOLUME_LIST } from '../gotypes.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -76,6 +77,8 @@ export async function volumeLsCmd(g: GlobalOptions, _args: string[], o: Opts): P
     ...(format !== undefined && { format }),
     defaultTable: 'table {{.Driver}}\t{{.Name}}',
     headers: { Name: 'VOLUME NAME' },
+    name: 'ls',
+    type: VOLUME_LIST,
   });
   process.stdout.write(o.noheading && isTableFormat(format) ? out.split('\n').slice(1).join('\n') : out);
 }
@@ -96,7 +99,7 @@ export async function volumeInspectCmd(g: GlobalOptions, args: string[], o: Opts
   }
   const { printInspected } = await import('../table.ts');
   const format = str(o.format);
-  printInspected(vs.map((v) => volumeJSON(store, v, format !== undefined && format !== 'json')), format);
+  printInspected(vs.map((v) => volumeJSON(store, v, format !== undefined && format !== 'json')), format, VOLUME_INFO);
   return failed;
 }
 

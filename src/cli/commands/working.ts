@@ -293,20 +293,32 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
     print(JSON.stringify(json, null, 4));
     return;
   }
-  const trunc = !o.notruncate;
+  const format = str(o.format);
+  // Buildah truncates ids only in its own table; a --format sees them whole, and Builder as "   *".
+  const trunc = !o.notruncate && format === undefined;
   const display = rows.map((r) => ({
     ...r,
     ContainerID: trunc ? r.ContainerID.slice(0, 12) : r.ContainerID,
     ImageID: trunc ? r.ImageID.slice(0, 12) : r.ImageID,
-    Builder: r.Builder ? '    *' : '',
+    Builder: r.Builder ? (format === undefined ? '    *' : '   *') : '',
   }));
-  const format = str(o.format);
   const { formatRows } = await import('../table.ts');
-  const out = formatRows(display, {
-    ...(format !== undefined && { format }),
-    defaultTable: 'table {{.ContainerID}}\t{{.Builder}}\t{{.ImageID}}\t{{.ImageName}}\t{{.ContainerName}}',
-    headers: { ContainerID: 'CONTAINER ID', Builder: 'BUILDER', ImageID: 'IMAGE ID', ImageName: 'IMAGE NAME', ContainerName: 'CONTAINER NAME' },
-  });
+  const { TemplateError } = await import('../gotemplate.ts');
+  let out: string;
+  try {
+    out = formatRows(display, {
+      ...(format !== undefined && { format }),
+      defaultTable: 'table {{.ContainerID}}\t{{.Builder}}\t{{.ImageID}}\t{{.ImageName}}\t{{.ContainerName}}',
+      headers: { ContainerID: 'CONTAINER ID', Builder: 'BUILDER', ImageID: 'IMAGE ID', ImageName: 'IMAGE NAME', ContainerName: 'CONTAINER NAME' },
+      // Buildah's names, and no range around the text.
+      name: 'image',
+      prefix: 0,
+      type: { struct: 'main.containerOutputParams' },
+    });
+  } catch (e) {
+    if (e instanceof TemplateError) e.message = `Template parsing error: ${e.message}`;
+    throw e;
+  }
   if (o.noheading && !format) process.stdout.write(out.split('\n').slice(1).join('\n'));
   else process.stdout.write(out);
 }
