@@ -13,19 +13,8 @@ import { parseGroup, parsePasswd } from '../runtime/user.ts';
 // --http-proxy (default true) copies the same variables from the host as Buildah's (containers.conf's ProxyEnv).
 import { mergeEnv, PROXY_VARS } from '../primitives/run.ts';
 import type { MountSpec } from '../runtime/spec.ts';
-import type { PullPolicy } from '../image/local-images.ts';
 import { ContainerError, type ContainerConfig } from './record.ts';
 import type { VolumeRequest } from './volumes.ts';
-
-
-/** --pull: Podman's run takes only the four policy names (not Buildah's true/false). */
-export function parsePullPolicy(v: string | undefined): PullPolicy {
-  if (v === undefined) return 'missing';
-  const p = v.toLowerCase();
-  if (p === 'always' || p === 'missing' || p === 'never' || p === 'newer') return p;
-  throw new ContainerError(`unsupported pull policy "${v}"`);
-}
-
 
 export interface EnvOptions {
   unsetEnv?: string[];

@@ -44,6 +44,13 @@ export function findImage(store: Store, ref: string): ImageRecord | undefined {
 
 export type PullPolicy = 'always' | 'missing' | 'never' | 'newer';
 
+/** Podman's run --pull and Buildah's pull --policy: the four names in any case (not build's true/false). */
+export function parsePullPolicy(v: string): PullPolicy {
+  const p = v.toLowerCase();
+  if (p === 'always' || p === 'missing' || p === 'never' || p === 'newer') return p;
+  throw new Error(`unsupported pull policy "${v}"`);
+}
+
 /** Fetches an image into the store (from a registry), for a platform when one is given, and returns its id. */
 export type Puller = (ref: string, platform?: PlatformSpec) => Promise<string>;
 

@@ -82,7 +82,7 @@ describe('pull', () => {
     expect(r.stderr).toContain('the pull policy is "never"');
     const bad = await run(['pull', '--policy', 'sometimes', 'busybox']);
     expect(bad.code).toBe(125);
-    expect(bad.stderr).toContain('invalid --policy "sometimes"');
+    expect(bad.stderr).toContain('unsupported pull policy "sometimes"');
   });
 });
 

@@ -17,7 +17,7 @@ import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
 import { platformFlags } from '../platform.ts';
-import { checkPreservedFds, parsePullPolicy } from '../../containers/podman-run-options.ts';
+import { checkPreservedFds } from '../../containers/podman-run-options.ts';
 import { containerCapabilities, normalizeCapability, runtimeHasCgroups } from '../../runtime/spec.ts';
 import { volumeInspectMounts } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
@@ -162,7 +162,8 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
  * the platform --platform/--arch/--os/--variant name, with --tls-verify and --authfile.
  */
 async function imageFor(store: Store, ref: string, o: Opts): Promise<string> {
-  const policy = parsePullPolicy(str(o.pull));
+  const pull = str(o.pull);
+  const policy = pull === undefined ? 'missing' : (await import('../../image/local-images.ts')).parsePullPolicy(pull);
   const platform = platformFlags(o);
   const img = await resolveImage(store, ref, policy, async (name, want) => {
     // Loaded only when an image must be pulled: the registry code is most of barge.

@@ -148,12 +148,12 @@ export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promis
     for (const tag of tags) print(await pullByName(store, `docker://${repository}:${tag}`, moveOpts));
     return;
   }
-  const policy = typeof o.policy === 'string' ? o.policy : 'always';
-  if (!['always', 'missing', 'never', 'newer'].includes(policy)) throw new Error(`invalid --policy "${policy}": always, missing, never or newer`);
+  // Buildah's pull takes Podman's run's policy names, with the same error for others.
+  const { parsePullPolicy, resolveImage } = await storage();
+  const policy = typeof o.policy === 'string' ? parsePullPolicy(o.policy) : 'always';
   if (policy !== 'always' && policy !== 'newer') {
     // Buildah's pull policies: a local image (of the platform asked for) is the answer.
-    const { resolveImage } = await storage();
-    const img = await resolveImage(store, args[0]!, policy as 'missing' | 'never', (ref, want) => pullByName(store, ref, { ...moveOpts, ...(want && { platform: want }) }), platform);
+    const img = await resolveImage(store, args[0]!, policy, (ref, want) => pullByName(store, ref, { ...moveOpts, ...(want && { platform: want }) }), platform);
     print(img.id);
     return;
   }
