@@ -1095,6 +1095,17 @@ export function buildProgram(only?: string): Command {
     .argument('<container>')
     .action(action(async () => (await import('./commands/healthcheck.ts')).healthcheckRunCmd));
 
+  program
+    .command('events')
+    .description('Show events (from the events log under the runroot, as Podman\'s "file" events backend)')
+    .option('-f, --filter <filter>', 'only the events matching KEY=VALUE (container, event, image, label, pod, type, volume)', collect)
+    .option('--format <format>', 'json, or a Go template over each event')
+    .option('--since <time>', 'show the events since this time (RFC 3339, Unix seconds or a duration)')
+    .option('--until <time>', 'show the events until this time')
+    .option('--stream [bool]', 'follow the log and print new events as they come (default true)')
+    .option('--no-trunc [bool]', 'do not truncate the ids (default true)')
+    .action(action(async () => (await import('./commands/events.ts')).eventsCmd));
+
   const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
   const loginOptions = (c: Command): Command =>
     c

@@ -36,6 +36,7 @@ import {
 } from './podman-run-options.ts';
 import { copyContainerSecrets, parseSecretUses, secretEnv, secretMounts } from './secrets.ts';
 import { healthAtStart, healthConfigFor, type HealthOptions } from './health.ts';
+import { containerEvent } from './events.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
@@ -323,6 +324,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
           await store.deleteContainer(record).catch(() => undefined);
           throw e;
         });
+        containerEvent(store, { record, data }, 'create');
         return { record, data };
       } catch (e) {
         if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
@@ -597,6 +599,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       exitCode: o.byPolicy ? c.data.state.exitCode : null,
     };
     saveContainer(store, c);
+    for (const status of o.restore ? ['restore'] : ['init', 'start']) containerEvent(store, c, status);
     return c;
   });
 }
@@ -626,6 +629,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
       stoppedByUser: false, error: '', ...healthAtStart(c.data.config, c.data.state),
     };
     saveContainer(store, c);
+    for (const status of ['init', 'start', 'attach']) containerEvent(store, c, status);
     return { c, spec, p };
   });
   const { c, spec, p } = prep;
@@ -669,15 +673,17 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     } catch {
       return; // removed meanwhile (rm -f)
     }
+    containerEvent(store, now, 'died', code);
     if (cfg.autoRemove) {
       // Straight to removal: recording the exit of a container about to vanish is wasted work.
       await clearRuntime(store, now);
-      await store.deleteContainer(now.record).catch(() => undefined);
+      await store.deleteContainer(now.record).then(() => containerEvent(store, now, 'remove'), () => undefined);
       return;
     }
     now.data.state = { ...now.data.state, status: 'exited', monitor: null, pid: 0, exitCode: code, finishedAt: new Date().toISOString(), error };
     saveContainer(store, now);
     await store.unmountContainer(now.record).catch(() => undefined);
+    containerEvent(store, now, 'cleanup');
   });
   // Once the row is gone, so that the volumes no longer count it as a user.
   if (cfg.autoRemove) await removeAnonymousVolumes(store, c.data.config).catch(() => undefined);
@@ -771,11 +777,14 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
     c = reload(store, c);
     const live = liveState(store, c);
     if (isActive(live.status)) return true;
-    if (live !== c.data.state) {
+    const exitSeen = live !== c.data.state;
+    if (exitSeen) {
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
+      containerEvent(store, c, 'died', live.exitCode);
     }
     await releaseContainer(store, c);
+    if (exitSeen) containerEvent(store, c, 'cleanup');
     return false;
   });
   if (running) return;
@@ -891,6 +900,7 @@ export async function pauseContainer(store: Store, ref: string, pause: boolean):
     }
     c.data.state.status = pause ? 'paused' : 'running';
     saveContainer(store, c);
+    containerEvent(store, c, pause ? 'pause' : 'unpause');
     return c;
   });
 }
@@ -921,6 +931,7 @@ export async function stopContainer(store: Store, ref: string, timeoutSec?: numb
   } finally {
     if (marker) await rm(marker, { force: true });
   }
+  containerEvent(store, c, 'stop');
   return c;
 }
 
@@ -948,6 +959,7 @@ export async function removeContainer(store: Store, ref: string, o: { force: boo
     }
     await clearRuntime(store, c);
     await store.deleteContainer(c.record);
+    containerEvent(store, c, 'remove');
     return true;
   });
   // Once the row is gone, so that the volumes no longer count it as a user.

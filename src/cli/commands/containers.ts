@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, ExitError, goUnitsSize, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
+import { openStore, print, ExitError, boolOpt, goUnitsSize, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
 import type { ContainerRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
@@ -24,6 +24,7 @@ import { inBargeUserns } from '../../sys/userns.ts';
 import { healthMatches, healthStatus } from '../../containers/health.ts';
 import { inspectSecrets } from '../../containers/secrets.ts';
 import { CONTAINER_DATA, PS_REPORTER } from '../gotypes.ts';
+import { containerEvent } from '../../containers/events.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -35,13 +36,6 @@ function num(v: unknown, what: string): number | undefined {
   const n = Number(s);
   if (!Number.isFinite(n)) throw new ExitError(`invalid ${what} "${s}"`, 125);
   return n;
-}
-
-/** A boolean flag that may be given a value (--sig-proxy, --sig-proxy=false); true when absent. */
-function boolOpt(v: unknown, what: string): boolean {
-  if (v === undefined || v === true || v === 'true') return true;
-  if (v === false || v === 'false') return false;
-  throw new ExitError(`invalid value "${String(v)}" for ${what}: use true or false`, 125);
 }
 
 /** Maps lifecycle errors to Podman's exit statuses. */
@@ -329,7 +323,7 @@ export async function restartCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const t = num(o.time, '--time');
   return forEach(targets(store, args, o, !!o.running), async (ref) => {
     await stopContainer(store, ref, t);
-    await startDetached(store, ref);
+    containerEvent(store, await startDetached(store, ref), 'restart');
     // Podman prints the container as it was named.
     return ref;
   });
@@ -374,7 +368,7 @@ export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   return forEach(targets(store, args, o, true), async (ref) => {
     signalNumber(sig);
     await markStoppedByUser(store, ref);
-    await signalContainer(store, ref, sig);
+    containerEvent(store, await signalContainer(store, ref, sig), 'kill');
     return ref;
   });
 }
