@@ -375,6 +375,13 @@ export function buildProgram(only?: string): Command {
   // Podman's container verbs, at top level and in the `container` group.
   const containerVerbs = (parent: Command, group: boolean): void => {
     parent
+      .command('init')
+      .description('Initialize one or more containers: the runtime creates them, `start` starts them')
+      .argument('[containers...]')
+      .option('-a, --all', 'initialize all containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await import('./commands/init.ts')).initCmd));
+    parent
       .command('start')
       .description('Start one or more containers')
       .argument('[containers...]')

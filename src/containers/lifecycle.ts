@@ -513,6 +513,8 @@ export interface StartOptions {
   beforeStart?: (c: Container, p: ContainerPaths) => Promise<void>;
   /** A foreground barge removes the --rm container itself, once it has its exit code (conmon's exit command does not). */
   removedByCaller?: boolean;
+  /** `podman init`: the runtime creates the container under conmon and it is left "initialized", its process not started. */
+  initOnly?: boolean;
 }
 
 /** How checkpoint.ts has a container restored by CRIU under conmon, through the same path as start. */
@@ -530,10 +532,13 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
   const first = loadContainer(store, ref);
   return store.withLock(lockName(first.record.id), async () => {
     const c = reload(store, first);
+    const initialized = c.data.state.status === 'initialized' && isAlive(c.data.state.pid, c.data.state.pidStart);
+    if (o.initOnly && (initialized || isRunning(store, c))) throw new ContainerError(`container ${c.record.id} has already been created in runtime: container state improper`);
     if (isRunning(store, c)) {
       if (o.restore) throw new ContainerError(`cannot restore container ${c.record.id}: it is running: container state improper`);
       return c;
     }
+    if (initialized && !o.restore) return startInitialized(store, c);
     if (o.byPolicy && !restartDue(c.data.config.restart, c.data.state)) return c;
     // Podman counts restarts made by the policy; a start by the user begins the count again.
     const restartCount = o.byPolicy ? c.data.state.restartCount + 1 : 0;
@@ -588,20 +593,34 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     try {
       await o.beforeStart?.(c, p);
       // A restored container is already running.
-      if (!o.restore) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
+      if (!o.restore && !o.initOnly) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
     } catch (e) {
       return fail(e);
     }
     c.data.state = {
-      ...c.data.state, status: 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
-      monitorStart: conmonStart, startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount, ...healthAtStart(c.data.config, c.data.state),
+      ...c.data.state, status: o.initOnly ? 'initialized' : 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
+      monitorStart: conmonStart, startedAt: o.initOnly ? c.data.state.startedAt : startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount, ...healthAtStart(c.data.config, c.data.state),
       // A restart keeps the previous run's exit code visible, as Podman's inspect does.
       exitCode: o.byPolicy ? c.data.state.exitCode : null,
     };
     saveContainer(store, c);
-    for (const status of o.restore ? ['restore'] : ['init', 'start']) containerEvent(store, c, status);
+    for (const status of o.restore ? ['restore'] : o.initOnly ? ['init'] : ['init', 'start']) containerEvent(store, c, status);
     return c;
   });
+}
+
+/** `start` of an initialized container (`podman init`): the runtime starts the process it created. */
+async function startInitialized(store: Store, c: Container): Promise<Container> {
+  const p = pathsOf(store, c);
+  // The spec init wrote: its first argument names the command in the runtime's errors.
+  const spec = JSON.parse(readFileSync(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
+  await runtimeStart(runtimeOf(c), p.stateRoot, c.record.id, spec.process.args[0] ?? '');
+  c.data.state = {
+    ...c.data.state, status: 'running', startedAt: new Date().toISOString(), stoppedByUser: false, error: '', restartCount: 0, ...healthAtStart(c.data.config, c.data.state),
+  };
+  saveContainer(store, c);
+  containerEvent(store, c, 'start');
+  return c;
 }
 
 /**

@@ -225,7 +225,7 @@ export async function createCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   }
 }
 
-function forEach(args: string[], fn: (ref: string) => Promise<string | void>): Promise<number> {
+export function forEach(args: string[], fn: (ref: string) => Promise<string | void>): Promise<number> {
   return (async () => {
     let failed = 0;
     for (const ref of args) {
@@ -267,7 +267,7 @@ export function containersMatching(store: Store, filters: string[], running = fa
 }
 
 /** The containers a verb acts on: named, from --cidfile files, --all, --latest, or --filter (as ps --filter). */
-function targets(store: Store, args: string[], o: Opts, running = false): string[] {
+export function targets(store: Store, args: string[], o: Opts, running = false): string[] {
   if (o.cidfile !== undefined) return [...args, ...cidfileRefs(o)];
   if (list(o.filter).length) {
     if (args.length) throw new ExitError('--filter takes no container names', 125);
@@ -287,6 +287,11 @@ function targets(store: Store, args: string[], o: Opts, running = false): string
 
 function isUp(s: ContainerState): boolean {
   return s.status === 'running' || s.status === 'stopping';
+}
+
+/** A container with a process (paused, or initialized and not yet started, included): inspect and ps show its pid. */
+function hasProcess(s: ContainerState): boolean {
+  return isUp(s) || s.status === 'paused' || s.status === 'initialized';
 }
 
 export async function startCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
@@ -522,6 +527,8 @@ function statusText(s: ContainerState, c: Container): string {
     }
     case 'paused':
       return 'Paused';
+    case 'initialized':
+      return 'Initialized';
     case 'exited':
       return `Exited (${s.exitCode ?? -1}) ${humanDuration(Date.now() - Date.parse(s.finishedAt ?? ''))} ago`;
     default:
@@ -582,7 +589,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     Names: c.record.name,
     Labels: c.data.config.labels,
     ExitCode: shownExitCode(s),
-    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
+    Pid: hasProcess(s) ? s.pid : 0,
     AutoRemove: c.data.config.autoRemove,
     Size: size ? `${goUnitsSize(size.rwSize, 3)} (virtual ${goUnitsSize(size.rootFsSize, 3)})` : '',
     StartedAt: unixOrZero(s.startedAt),
@@ -731,7 +738,7 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     ImageID: c.data.config.imageId,
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
-    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
+    Pid: hasProcess(s) ? s.pid : 0,
     Ports: null,
     ...(size && { Size: size }),
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
@@ -783,8 +790,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Restarting: false,
       OOMKilled: false,
       Dead: false,
-      Pid: up || s.status === 'paused' ? s.pid : 0,
-      ConmonPid: (up || s.status === 'paused') && s.monitor === 'conmon' ? s.monitorPid : 0,
+      Pid: hasProcess(s) ? s.pid : 0,
+      ConmonPid: hasProcess(s) && s.monitor === 'conmon' ? s.monitorPid : 0,
       ExitCode: shownExitCode(s),
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,
