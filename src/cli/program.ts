@@ -1103,6 +1103,22 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await import('./commands/healthcheck.ts')).healthcheckRunCmd));
 
   program
+    .command('search')
+    .description('Search a registry for images (its /v2/_catalog), or with --list-tags list a repository\'s tags')
+    .argument('<term>', 'REGISTRY/TERM, or a term searched in registries.conf\'s unqualified-search-registries')
+    .option('--limit <n>', 'results per registry (default 25)')
+    .option('--format <format>', 'json, or a Go template over each result')
+    .option('--no-trunc', 'do not truncate the output (barge has no descriptions to truncate)')
+    .option('-f, --filter <filter>', 'stars=N, is-official=BOOL, is-automated=BOOL', collect)
+    .option('--compatible', 'also the stars, official and automated columns (Docker compatibility)')
+    .option('--list-tags', 'list the tags of the repository TERM names')
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--authfile <path>', 'path of the authentication file')
+    .option('--cert-dir <dir>', 'directory of certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--creds <user:password>', 'credentials for the registry')
+    .action(action(async () => (await import('./commands/search.ts')).searchCmd));
+
+  program
     .command('events')
     .description('Show events (from the events log under the runroot, as Podman\'s "file" events backend)')
     .option('-f, --filter <filter>', 'only the events matching KEY=VALUE (container, event, image, label, pod, type, volume)', collect)
