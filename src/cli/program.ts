@@ -1103,6 +1103,20 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await import('./commands/healthcheck.ts')).healthcheckRunCmd));
 
   program
+    .command('update')
+    .description('Update the cgroup limits of a running container (for this run only, as Podman 4.3)')
+    .argument('<container>')
+    .option('-m, --memory <size>', 'memory limit (format: <number>[<unit>], where unit = b, k, m or g)')
+    .option('--memory-swap <size>', "swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option('--cpus <n>', 'number of CPUs')
+    .option('--cpu-period <us>', 'limit the CPU CFS (Completely Fair Scheduler) period')
+    .option('--cpu-quota <us>', 'limit the CPU CFS (Completely Fair Scheduler) quota')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--cpuset-mems <mems>', 'memory nodes (MEMs) in which to allow execution (0-3, 0,1)')
+    .action(action(async () => (await import('./commands/update.ts')).updateCmd));
+
+  program
     .command('search')
     .description('Search a registry for images (its /v2/_catalog), or with --list-tags list a repository\'s tags')
     .argument('<term>', 'REGISTRY/TERM, or a term searched in registries.conf\'s unqualified-search-registries')

@@ -333,7 +333,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   });
 }
 
-function runtimeOf(c: Container): RuntimeInfo {
+export function runtimeOf(c: Container): RuntimeInfo {
   return { name: c.data.config.runtimeName, path: c.data.config.runtime };
 }
 
