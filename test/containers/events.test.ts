@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BARGE_BIN, type Env } from '../helpers.ts';
+import { BARGE_BIN, ROOTLESS, type Env } from '../helpers.ts';
 import { containerSuite, expectCode, until } from './lib.ts';
 
 const suite = containerSuite();
@@ -57,6 +57,15 @@ describe('events', () => {
     expect(await code('ev-fg')).toBe('5');
   });
 
+  // CRIU needs root (see test/containers/checkpoint.test.ts).
+  it.runIf(!ROOTLESS)('records a checkpoint and a restore', async () => {
+    await env.bargeOk(['run', '-d', '--name', 'ev-ckpt', 'busybox', 'sleep', '600']);
+    await env.bargeOk(['container', 'checkpoint', 'ev-ckpt']);
+    await env.bargeOk(['container', 'restore', 'ev-ckpt']);
+    expect(await statuses('ev-ckpt')).toEqual(['create', 'init', 'start', 'checkpoint', 'restore']);
+    await env.bargeOk(['rm', '-f', 'ev-ckpt']);
+  });
+
   it('records image and volume events; filters of one key are alternatives, of different keys all hold', async () => {
     const id = await env.bargeOk(['images', '--no-trunc', '--format', '{{.ID}}', 'busybox']);
     await env.bargeOk(['tag', 'busybox', 'ev-tag:1']);
@@ -65,6 +74,19 @@ describe('events', () => {
     await env.bargeOk(['volume', 'rm', 'ev-vol']);
     const img = await env.bargeOk(['events', '--stream=false', '--filter', 'type=image', '--filter', 'event=tag', '--filter', 'event=untag', '--format', '{{.Status}} {{.ID}} {{.Name}}']);
     expect(img.split('\n').slice(-2)).toEqual([`tag ${id.replace(/^sha256:/, '')} ev-tag:1`, `untag ${id.replace(/^sha256:/, '')} localhost/ev-tag:1`]);
+    // save, load and rmi, with Podman's fields: the archive as the name.
+    const archive = join(env.tmp, 'ev-save.tar');
+    const since = new Date().toISOString();
+    await env.bargeOk(['tag', 'busybox', 'ev-saved:1']);
+    await env.bargeOk(['save', '-q', '-o', archive, 'ev-saved:1']);
+    await env.bargeOk(['rmi', 'ev-saved:1']);
+    await env.bargeOk(['load', '-q', '-i', archive]);
+    await env.bargeOk(['rmi', 'ev-saved:1']);
+    const hex = id.replace(/^sha256:/, '');
+    const moves = await env.bargeOk(['events', '--stream=false', '--filter', 'type=image', '--since', since, '--format', '{{.Status}} {{.ID}} {{.Name}}']);
+    expect(moves.split('\n')).toEqual([
+      `tag ${hex} ev-saved:1`, `save ${hex} ${archive}`, `untag ${hex} localhost/ev-saved:1`, `loadfromarchive  ${archive}`, `untag ${hex} localhost/ev-saved:1`,
+    ]);
     const vol = await env.bargeOk(['events', '--stream=false', '--filter', 'volume=ev-vol']);
     expect(vol).toMatch(/^\S+ \S+ \+0000 UTC volume create ev-vol\n\S+ \S+ \+0000 UTC volume remove ev-vol$/);
     // Only events in the time window.
