@@ -1,6 +1,6 @@
 // `barge search` against the distribution registry, which has no search API: the repositories
 // of its /v2/_catalog that contain the term, or with --list-tags one repository's tags, printed
-// as Podman 4.3 prints them. Also the push events those pushes record.
+// as Podman 4.3 prints them. Also the push and pull events.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BargeResult, Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
@@ -68,8 +68,10 @@ describe('search', () => {
     expect(closed.stderr).toMatch(/^Error: couldn't search registry "127\.0\.0\.1:1": .*ECONNREFUSED/);
   });
 
-  it('the pushes were recorded as push events', async () => {
+  it('the pushes were recorded as push events, a pull as a pull event', async () => {
     const pushed = await h.ok(env, ['events', '--stream=false', '--filter', 'event=push', '--format', '{{.Type}} {{.Name}}']);
     expect(pushed.split('\n')).toEqual(['library/busybox:1', 'library/busybox:latest', 'team/busytool:2', 'alpine:3'].map((r) => `image ${reg.host}/${r}`));
+    await h.ok(env, ['pull', '-q', ...creds, `${reg.host}/team/busytool:2`]);
+    expect(await h.ok(env, ['events', '--stream=false', '--filter', 'event=pull', '--format', '{{.Name}}'])).toBe(`${reg.host}/team/busytool:2`);
   });
 });
