@@ -1292,6 +1292,9 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await sys()).pruneCmd));
   system.command('reset').description('Remove all images, containers and layers').option('-f, --force', 'do not ask')
     .action(action(async () => (await sys()).resetCmd));
+  system.command('migrate').description('Rootless: end the pause process that keeps barge\'s namespaces, so the next command makes them again (after /etc/subuid or /etc/subgid changed)')
+    .option('--new-runtime <runtime>', 'accepted for Podman\'s scripts; barge records no runtime to migrate')
+    .action(action(async () => (await sys()).migrateCmd));
 
   program
     .command('completion')
