@@ -18,7 +18,7 @@ import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeSt
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
 import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
-import { parsePublish, parseSlirpMode, slirpAddress, slirpSocketPath, startSlirp, stopSlirp } from './slirp.ts';
+import { DEFAULT_SLIRP_OPTIONS, exitPipe, parsePublish, parseSlirpMode, slirpAddress, slirpSocketPath, startSlirp, stopSlirp } from './slirp.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
 import { setKeyValues } from '../primitives/config.ts';
@@ -586,9 +586,12 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const preserveFds = o.byPolicy ? 0 : (c.data.config.preserveFds ?? 0);
     // Left by a stop that died waiting: this run's exit must be cleaned up.
     await rm(p.stopping, { force: true });
+    const cfg = c.data.config;
     let started;
+    let slirpExit: Awaited<ReturnType<typeof exitPipe>> | undefined;
     try {
       if (preserveFds) checkPreservedFds(preserveFds);
+      if (cfg.network === 'slirp4netns') slirpExit = await exitPipe(p.run);
       started = await createWithConmon({
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
@@ -597,21 +600,23 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
         ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
         ...(preserveFds && { preserveFds }),
         ...(c.data.config.timeout && { timeout: c.data.config.timeout }),
+        ...(slirpExit && { heldFd: slirpExit.monitorEnd }),
       });
     } catch (e) {
+      slirpExit?.close();
       return fail(e);
     }
     const pidStart = processStart(started.pid);
     const conmonStart = started.conmonPid > 0 ? processStart(started.conmonPid) : '0';
     const startedAt = new Date().toISOString();
     try {
-      const cfg = c.data.config;
       // Once the runtime has made the container's network namespace, before its command runs.
-      if (cfg.network === 'slirp4netns') {
+      if (slirpExit) {
+        const exitFd = slirpExit.slirpEnd;
         c.data.state.slirp = await startSlirp({
-          pid: started.pid, socket: slirpSocketPath(store.runroot, c.record.id), logPath: join(p.run, 'slirp4netns.log'),
-          options: cfg.slirp ?? { allowHostLoopback: false, mtu: 65520 }, ports: cfg.ports ?? [],
-        });
+          pid: started.pid, socket: slirpSocketPath(store.runroot, c.record.id), logPath: join(p.run, 'slirp4netns.log'), exitFd,
+          options: cfg.slirp ?? DEFAULT_SLIRP_OPTIONS, ports: cfg.ports ?? [],
+        }).finally(() => slirpExit?.close());
       }
       await o.beforeStart?.(c, p);
       // A restored container is already running.

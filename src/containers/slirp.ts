@@ -5,7 +5,8 @@
 // so that whichever barge cleans the container up ends it.
 
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
+import { exec } from '../sys/exec.ts';
 import { rm } from 'node:fs/promises';
 import { createServer, connect, isIPv4 } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -31,14 +32,14 @@ export interface SlirpOptions {
   cidr?: string;
 }
 
-/** Podman's MTU for slirp4netns. */
-const DEFAULT_MTU = 65520;
+/** Podman's defaults for slirp4netns. */
+export const DEFAULT_SLIRP_OPTIONS: SlirpOptions = { allowHostLoopback: false, mtu: 65520 };
 
 /** `slirp4netns[:opt=value,…]` → its options; undefined for any other network mode. */
 export function parseSlirpMode(mode: string): SlirpOptions | undefined {
   const [name, rest] = splitOnce(mode, ':');
   if (name !== 'slirp4netns') return undefined;
-  const out: SlirpOptions = { allowHostLoopback: false, mtu: DEFAULT_MTU };
+  const out: SlirpOptions = { ...DEFAULT_SLIRP_OPTIONS };
   for (const opt of rest === undefined || rest === '' ? [] : rest.split(',')) {
     const [key, value = ''] = splitOnce(opt, '=');
     if (key === 'allow_host_loopback' && (value === 'true' || value === 'false')) out.allowHostLoopback = value === 'true';
@@ -137,6 +138,30 @@ export interface SlirpProcess {
   start: string;
 }
 
+/**
+ * The pipe that ends slirp4netns with the container's monitor: a FIFO (Node makes no anonymous
+ * pipes) whose writing end conmon holds and whose reading end is slirp4netns's --exit-fd. Once
+ * conmon is gone, for whatever reason, slirp4netns sees the hang-up and exits: no crash of barge
+ * leaves one running forever. close() releases barge's own ends once both processes hold theirs.
+ */
+export async function exitPipe(dir: string): Promise<{ monitorEnd: number; slirpEnd: number; close(): void }> {
+  const fifo = join(dir, 'slirp-exit');
+  await rm(fifo, { force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  await exec('mkfifo', ['-m', '600', fifo]);
+  // Read-write: opening a FIFO's writing end alone would wait for a reader.
+  const monitorEnd = openSync(fifo, constants.O_RDWR);
+  const slirpEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  rmSync(fifo);
+  return {
+    monitorEnd, slirpEnd,
+    close: () => {
+      closeSync(monitorEnd);
+      closeSync(slirpEnd);
+    },
+  };
+}
+
 /** The API socket: under the runroot, named short, for a unix socket's 108-byte path limit. */
 export function slirpSocketPath(runroot: string, id: string): string {
   return join(runroot, 'slirp', `${id.slice(0, 16)}.sock`);
@@ -147,18 +172,18 @@ export function slirpSocketPath(runroot: string, id: string): string {
  * not yet started), waits until tap0 is configured, and forwards `ports`. Ended again if any step
  * fails. Its output goes to `logPath`.
  */
-export async function startSlirp(o: { pid: number; socket: string; logPath: string; options: SlirpOptions; ports: readonly PortMapping[] }): Promise<SlirpProcess> {
+export async function startSlirp(o: { pid: number; socket: string; logPath: string; exitFd: number; options: SlirpOptions; ports: readonly PortMapping[] }): Promise<SlirpProcess> {
   mkdirSync(join(o.socket, '..'), { recursive: true, mode: 0o700 });
   await rm(o.socket, { force: true });
   const args = [
     '--configure', `--mtu=${o.options.mtu}`, ...(o.options.allowHostLoopback ? [] : ['--disable-host-loopback']),
     ...(o.options.cidr !== undefined ? [`--cidr=${o.options.cidr}`] : []),
-    `--api-socket=${o.socket}`, '--ready-fd=3', String(o.pid), 'tap0',
+    `--api-socket=${o.socket}`, '--ready-fd=3', '--exit-fd=4', String(o.pid), 'tap0',
   ];
   const log = openSync(o.logPath, 'a', 0o600);
   let child;
   try {
-    child = spawn('slirp4netns', args, { detached: true, stdio: ['ignore', log, log, 'pipe'] });
+    child = spawn('slirp4netns', args, { detached: true, stdio: ['ignore', log, log, 'pipe', o.exitFd] });
   } finally {
     closeSync(log);
   }

@@ -92,6 +92,21 @@ describe('run -d -p', () => {
   });
 });
 
+describe('--network slirp4netns', () => {
+  it('gives a container tap0 without published ports; its slirp4netns ends when conmon does, however conmon ends', async () => {
+    await env.bargeOk(['run', '-d', '--name', 'net', '--network', 'slirp4netns:mtu=1500,allow_host_loopback=true', 'busybox', 'sleep', '600']);
+    expect(await env.bargeOk(['exec', 'net', 'cat', '/sys/class/net/tap0/mtu'])).toBe('1500');
+    expect(await env.bargeOk(['exec', 'net', 'ip', '-4', 'addr', 'show', 'tap0'])).toContain('inet 10.0.2.100/24');
+    expect(await env.bargeOk(['port', 'net'])).toBe('');
+    expect(slirpsOf(env)).toHaveLength(1);
+    // A monitor killed outright runs no cleanup: the exit pipe it held still ends slirp4netns.
+    const conmon = Number(await env.bargeOk(['inspect', '--format', '{{.State.ConmonPid}}', 'net']));
+    process.kill(conmon, 'SIGKILL');
+    await until('slirp4netns to exit after conmon', () => slirpsOf(env).length === 0);
+    await env.bargeOk(['rm', '-f', 'net']);
+  });
+});
+
 describe('-p refusals', () => {
   let busy: Server;
   afterAll(() => new Promise((r) => busy.close(r)));
