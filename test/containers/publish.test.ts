@@ -63,7 +63,7 @@ describe('run -d -p', () => {
     expect(await env.bargeOk(['port', 'web', '80'])).toBe(`0.0.0.0:${port}`);
     const missing = await env.barge(['port', 'web', '99']);
     expectCode(missing, 125);
-    expect(missing.stderr).toContain('failed to find published port "99/tcp"');
+    expect(missing.stderr).toContain('failed to find published port "99"');
     const id = await env.bargeOk(['inspect', '--format', '{{.Id}}', 'web']);
     expect((await env.bargeOk(['port', '-a'])).split('\n')[0]).toBe(`${id.slice(0, 12)}\t80/tcp -> 0.0.0.0:${port}`);
     expect(await env.bargeOk(['ps', '--format', '{{.Ports}}'])).toMatch(new RegExp(`^0\\.0\\.0\\.0:${port}->80/tcp, 127\\.0\\.0\\.1:\\d+->81/udp$`));

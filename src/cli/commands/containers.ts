@@ -379,8 +379,10 @@ export async function portCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   }
   if (!/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new ExitError(`invalid port "${port}"`, 125);
   const key = port.includes('/') ? port : `${port}/tcp`;
-  const found = published(c).filter((line) => line.startsWith(`${key} -> `));
-  if (found.length === 0) throw new ExitError(`failed to find published port "${key}"`, 125);
+  const all = published(c);
+  const found = all.filter((line) => line.startsWith(`${key} -> `));
+  // As Podman's: silence for a container without published ports, an error for one without this port.
+  if (found.length === 0 && all.length > 0) throw new ExitError(`failed to find published port "${port}"`, 125);
   for (const line of found) print(line.slice(key.length + 4));
 }
 
