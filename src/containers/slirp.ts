@@ -266,19 +266,28 @@ export function portLines(ports: readonly PortMapping[]): string[] {
   return ports.map((p) => `${p.containerPort}/${p.protocol} -> ${hostOf(p)}:${p.hostPort}`);
 }
 
-/** ps's PORTS: consecutive ports on the same address and protocol as one range, as Podman shows them. */
-export function psPorts(ports: readonly PortMapping[]): string {
-  const out: string[] = [];
+/** Consecutive ports on the same address and protocol as one range (count ports), as Podman keeps them. */
+export function portRanges(ports: readonly PortMapping[]): { first: PortMapping; range: number }[] {
+  const out: { first: PortMapping; range: number }[] = [];
   const sorted = sortPorts(ports);
   for (let i = 0; i < sorted.length; ) {
     const first = sorted[i] as PortMapping;
     let n = 1;
     for (let next = sorted[i + n]; next && next.protocol === first.protocol && next.hostIp === first.hostIp && next.containerPort === first.containerPort + n && next.hostPort === first.hostPort + n; next = sorted[i + n]) n++;
-    const range = (a: number): string => (n > 1 ? `${a}-${a + n - 1}` : `${a}`);
-    out.push(`${hostOf(first)}:${range(first.hostPort)}->${range(first.containerPort)}/${first.protocol}`);
+    out.push({ first, range: n });
     i += n;
   }
-  return out.join(', ');
+  return out;
+}
+
+/** ps's PORTS: "0.0.0.0:8080->80/tcp, 0.0.0.0:9000-9001->90-91/tcp". */
+export function psPorts(ports: readonly PortMapping[]): string {
+  return portRanges(ports)
+    .map(({ first, range }) => {
+      const span = (a: number): string => (range > 1 ? `${a}-${a + range - 1}` : `${a}`);
+      return `${hostOf(first)}:${span(first.hostPort)}->${span(first.containerPort)}/${first.protocol}`;
+    })
+    .join(', ');
 }
 
 /** inspect's NetworkSettings.Ports and HostConfig.PortBindings. */

@@ -12,7 +12,7 @@ import {
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
 import { checkpointPaths, CONTAINER_NAME, containerPaths, isActive, loadContainer, type Container } from '../../containers/record.ts';
-import { inspectPorts, portLines, psPorts } from '../../containers/slirp.ts';
+import { inspectPorts, portLines, portRanges, psPorts } from '../../containers/slirp.ts';
 import type { ContainerSize } from '../../containers/files.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
@@ -756,7 +756,9 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
     Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
-    Ports: c.data.config.ports?.length ? c.data.config.ports.map((p) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range: 1, protocol: p.protocol })) : null,
+    Ports: c.data.config.ports?.length
+      ? portRanges(c.data.config.ports).map(({ first: p, range }) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range, protocol: p.protocol }))
+      : null,
     ...(size && { Size: size }),
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
     State: podmanState(s),
