@@ -4,13 +4,11 @@
 // is detached from barge (it must outlive it, as conmon does) and recorded in the container's state,
 // so that whichever barge cleans the container up ends it.
 
-import { spawn } from 'node:child_process';
 import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { exec } from '../sys/exec.ts';
 import { rm } from 'node:fs/promises';
-import { createServer, connect, isIPv4 } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
+import { childProcess } from '../sys/lazy-builtins.ts';
 import type { Readable } from 'node:stream';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { ContainerError } from './record.ts';
@@ -72,13 +70,14 @@ function portRange(v: string, what: string): [number, number] {
 async function freePort(protocol: PortProtocol, ip: string): Promise<number> {
   const host = ip || '0.0.0.0';
   if (protocol === 'udp') {
-    const s = createSocket(isIPv4(host) ? 'udp4' : 'udp6');
+    // net and dgram are loaded here, not by every command that reaches the container code.
+    const s = process.getBuiltinModule('node:dgram').createSocket(process.getBuiltinModule('node:net').isIPv4(host) ? 'udp4' : 'udp6');
     await new Promise<void>((res, rej) => s.once('error', rej).bind(0, host, res));
     const { port } = s.address();
     s.close();
     return port;
   }
-  const srv = createServer();
+  const srv = process.getBuiltinModule('node:net').createServer();
   await new Promise<void>((res, rej) => srv.once('error', rej).listen(0, host, res));
   const addr = srv.address();
   await new Promise((res) => srv.close(res));
@@ -102,7 +101,7 @@ export async function parsePublish(values: readonly string[], exposed: readonly 
     const ip = m[1] ?? m[2] ?? '';
     // "a:b": hostPort:containerPort, not ip:containerPort.
     const [hostIp, hostSpec] = m[3] === undefined ? ['', m[2] ?? ''] : [ip, m[3]];
-    if (hostIp !== '' && hostIp !== '0.0.0.0' && !isIPv4(hostIp)) throw new ContainerError(`invalid IP address "${hostIp}" in port mapping "${v}": slirp4netns forwards IPv4 addresses only`);
+    if (hostIp !== '' && hostIp !== '0.0.0.0' && !process.getBuiltinModule('node:net').isIPv4(hostIp)) throw new ContainerError(`invalid IP address "${hostIp}" in port mapping "${v}": slirp4netns forwards IPv4 addresses only`);
     const [cFirst, cLast] = portRange(m[4] ?? '', 'container');
     const host = hostSpec === '' ? undefined : portRange(hostSpec, 'host');
     if (host && host[1] - host[0] !== cLast - cFirst) throw new ContainerError(`invalid port format "${v}": the host and container port ranges differ in length`);
@@ -183,7 +182,7 @@ export async function startSlirp(o: { pid: number; socket: string; logPath: stri
   const log = openSync(o.logPath, 'a', 0o600);
   let child;
   try {
-    child = spawn('slirp4netns', args, { detached: true, stdio: ['ignore', log, log, 'pipe', o.exitFd] });
+    child = childProcess().spawn('slirp4netns', args, { detached: true, stdio: ['ignore', log, log, 'pipe', o.exitFd] });
   } finally {
     closeSync(log);
   }
@@ -227,7 +226,7 @@ async function addHostForward(socket: string, p: PortMapping, cidr: string | und
   };
   const reply = await new Promise<string>((res, rej) => {
     let got = '';
-    const s = connect(socket, () => s.end(JSON.stringify(request)));
+    const s = process.getBuiltinModule('node:net').connect(socket, () => s.end(JSON.stringify(request)));
     s.on('data', (d: Buffer) => (got += d.toString()));
     s.once('error', rej);
     s.once('close', () => res(got));
