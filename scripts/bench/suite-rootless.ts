@@ -4,7 +4,7 @@
 // reads driver = "overlay" from the user's storage.conf; without it buildah would fall back to vfs).
 // Runs directly under Node 24 (type stripping): erasable TypeScript only, no imports from src/.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_CONTEXT, COPY_TREE, makeTree } from './fixtures.ts';
 import {
@@ -60,6 +60,15 @@ export async function rootlessSuite(env: SuiteEnv): Promise<SuiteResult> {
   const home = userDir(u, join(dir, 'home'));
   const run = userDir(u, join(dir, 'run'));
   chmodSync(run, 0o700);
+  // Last of the cleanups (they run in reverse): the pause process that keeps the user's barge
+  // namespaces for this runtime directory (src/sys/pause.ts) would otherwise outlive the run.
+  env.onCleanup(() => {
+    try {
+      process.kill(Number(readFileSync(join(run, 'barge', 'pause.pid'), 'utf8').split(' ')[0]), 'SIGKILL');
+    } catch {
+      // None was started, or it is gone.
+    }
+  });
   // What buildah needs to use overlay rootless; barge needs nothing.
   const conf = userDir(u, join(home, '.config', 'containers'));
   writeFileSync(join(conf, 'storage.conf'), `[storage]\ndriver = "overlay"\ngraphroot = "${join(dir, 'buildah-default')}"\nrunroot = "${join(run, 'buildah')}"\n`);

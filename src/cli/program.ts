@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { GlobalOptions } from './context.ts';
 import { VERSION } from './version.ts';
 
@@ -39,9 +39,7 @@ function refusedOptions(c: Command, reason: string, ...flags: string[]): Command
 
 /** What run and create cannot do: named, so that a script gets the reason and 125. */
 function podmanCreateRefusals(c: Command): Command {
-  const network = 'barge has no networking beyond --network none, host and private';
-  refusedOptions(c, `${network}, so no ports to publish`, '-p, --publish <port>', '-P, --publish-all');
-  refusedOptions(c, `${network}, so no addresses to choose`, '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
+  refusedOptions(c, 'barge has no networking beyond --network none, host, private and slirp4netns, so no addresses to choose', '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
   refusedOptions(c, 'barge has no pods', '--pod <pod>', '--pod-id-file <file>');
   refusedOptions(c, 'barge starts no other containers first', '--requires <containers>');
   refusedOptions(c, 'barge runs containers from images only', '--rootfs');
@@ -258,7 +256,12 @@ export function buildProgram(only?: string): Command {
       .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
       .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS], or a volume NAME:CONTAINER[:OPTIONS] or CONTAINER (anonymous)', collect)
       .option('--mount <mount>', 'mount type=bind|tmpfs|volume,...', collect)
-      .addOption(new Option('--network <mode>', 'network namespace').choices(['host', 'none', 'private']))
+      .option('--network <mode>', "network: 'private' (loopback only; the default without -p), 'none', 'host', or 'slirp4netns[:OPTIONS]'", (v: string) => {
+        if (!/^(host|none|private|slirp4netns(:.*)?)$/.test(v)) throw new InvalidArgumentError('Allowed choices are host, none, private, slirp4netns[:OPTIONS].');
+        return v;
+      })
+      .option('-p, --publish <port>', "publish a container's port to the host: [[ip:][hostPort]:]containerPort[/tcp|udp]", collect)
+      .option('-P, --publish-all', 'publish every exposed port to a free host port')
       .option('--net <mode>', 'alias for --network')
       .option('--cap-add <cap>', 'add a capability', collect)
       .option('--cap-drop <cap>', 'drop a capability', collect)
@@ -447,7 +450,7 @@ export function buildProgram(only?: string): Command {
       .action(action(async () => (await ctr()).attachCmd));
     parent
       .command('port')
-      .description('List the port mappings of a container (none yet: barge publishes no ports)')
+      .description('List the port mappings of a container')
       .argument('[container]')
       .argument('[port]', 'PRIVATE_PORT[/PROTO]')
       .option('-a, --all', 'all containers')
@@ -1340,6 +1343,9 @@ export function buildProgram(only?: string): Command {
     .action(action(async () => (await sys()).pruneCmd));
   system.command('reset').description('Remove all images, containers and layers').option('-f, --force', 'do not ask')
     .action(action(async () => (await sys()).resetCmd));
+  system.command('migrate').description('Rootless: end the pause process that keeps barge\'s namespaces, so the next command makes them again (after /etc/subuid or /etc/subgid changed)')
+    .option('--new-runtime <runtime>', 'accepted for Podman\'s scripts; barge records no runtime to migrate')
+    .action(action(async () => (await sys()).migrateCmd));
 
   program
     .command('completion')

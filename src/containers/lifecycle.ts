@@ -18,6 +18,7 @@ import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeSt
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
 import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
+import { DEFAULT_SLIRP_OPTIONS, exitPipe, parsePublish, parseSlirpMode, slirpAddress, slirpSocketPath, startSlirp, stopSlirp } from './slirp.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
 import { setKeyValues } from '../primitives/config.ts';
@@ -64,6 +65,10 @@ export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOption
   capAdd?: string[];
   capDrop?: string[];
   network?: string;
+  /** -p/--publish values. */
+  publish?: string[];
+  /** -P/--publish-all: the exposed ports to free host ports. */
+  publishAll?: boolean;
   labels?: string[];
   stopSignal?: string;
   stopTimeout?: number;
@@ -221,10 +226,19 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   checkCapabilities([...(o.capAdd ?? []), ...(o.capDrop ?? [])]);
   const initPath = o.init ? findInit(o.initPath) : undefined;
 
-  const network = o.network ?? 'private';
-  if (!['host', 'none', 'private'].includes(network)) {
-    throw new ContainerError(`unsupported network mode "${network}": barge supports none, host and private (no bridge networking yet)`);
+  const publishing = (o.publish ?? []).length > 0 || !!o.publishAll;
+  // Published ports need a network to reach them through: slirp4netns, as rootless Podman's default.
+  const networkArg = o.network ?? (publishing ? 'slirp4netns' : 'private');
+  const slirp = parseSlirpMode(networkArg);
+  const network = slirp ? 'slirp4netns' : networkArg;
+  if (!['host', 'none', 'private', 'slirp4netns'].includes(network)) {
+    throw new ContainerError(`unsupported network mode "${network}": barge supports none, host, private and slirp4netns (no bridge networking yet)`);
   }
+  if (publishing && network === 'private') {
+    throw new ContainerError('barge\'s private network has only a loopback interface, so no ports to publish: use --network slirp4netns (the default with -p)');
+  }
+  // Podman's warning, and the ports dropped: these modes have no network of the container's own to publish from.
+  if (publishing && (network === 'host' || network === 'none')) process.stderr.write('Port mappings have been discarded as one of the Host, Container, Pod, and None network modes are in use\n');
   const logDriver = o.logDriver === undefined || o.logDriver === 'json-file' || o.logDriver === 'k8s-file' ? 'k8s-file' : o.logDriver;
   if (logDriver !== 'k8s-file' && logDriver !== 'none') throw new ContainerError(`unsupported log driver "${o.logDriver}" (k8s-file, json-file, none)`);
 
@@ -264,6 +278,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   signalNumber(stopSignal);
   const secrets = parseSecretUses(store, o.secrets ?? []);
   const health = healthConfigFor(imgCfg.Healthcheck, o.health ?? {});
+  const ports = network === 'slirp4netns' ? await parsePublish(o.publish ?? [], o.publishAll ? expose : []) : [];
 
   const config: ContainerConfig = {
     image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
@@ -274,6 +289,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     resources, ulimits: lastOfEachType((o.ulimits ?? []).map(parseUlimit)), terminal: !!o.terminal, interactive: !!o.interactive,
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: !!o.init,
     ...(initPath !== undefined && { initPath }),
+    ...(slirp && { slirp }),
+    ...(ports.length > 0 && { ports }),
     noNewPrivileges: security.noNewPrivileges,
     ...(security.seccompUnconfined && { seccompUnconfined: true }),
     ...(o.privileged && { privileged: true }),
@@ -353,7 +370,9 @@ export function containerFiles(cfg: ContainerConfig): { name: string; destinatio
   const hosts = `${extraHostLines(cfg.extraHosts ?? [])}127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
   const out = [{ name: 'hostname', destination: '/etc/hostname', content: `${cfg.hostname}\n` }];
   if (!cfg.noHosts) out.push({ name: 'hosts', destination: '/etc/hosts', content: hosts });
-  if (cfg.network !== 'none') out.push({ name: 'resolv.conf', destination: '/etc/resolv.conf', content: cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : '' });
+  // slirp4netns answers DNS itself, at its network's address + 3.
+  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : cfg.network === 'slirp4netns' ? `nameserver ${slirpAddress(cfg.slirp?.cidr, 3)}\n` : '';
+  if (cfg.network !== 'none') out.push({ name: 'resolv.conf', destination: '/etc/resolv.conf', content: resolv });
   out.push({ name: '.containerenv', destination: '/run/.containerenv', content: '' });
   return out;
 }
@@ -483,7 +502,9 @@ async function clearRuntime(store: Store, c: Container): Promise<void> {
     existsSync(join(p.stateRoot, c.record.id)) ? runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id) : undefined,
     rm(join(p.socketDir, c.record.id), { force: true }),
     releaseOwnNetns(p.run),
+    c.data.config.network === 'slirp4netns' ? stopSlirp(c.data.state.slirp, slirpSocketPath(store.runroot, c.record.id)) : undefined,
   ]);
+  delete c.data.state.slirp;
 }
 
 /**
@@ -572,9 +593,12 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const preserveFds = o.byPolicy ? 0 : (c.data.config.preserveFds ?? 0);
     // Left by a stop that died waiting: this run's exit must be cleaned up.
     await rm(p.stopping, { force: true });
+    const cfg = c.data.config;
     let started;
+    let slirpExit: Awaited<ReturnType<typeof exitPipe>> | undefined;
     try {
       if (preserveFds) checkPreservedFds(preserveFds);
+      if (cfg.network === 'slirp4netns') slirpExit = await exitPipe(p.run);
       started = await createWithConmon({
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
@@ -583,14 +607,24 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
         ...(o.restore && { restore: { imagePath: o.restore.imagePath, runtimeOpts: o.restore.runtimeOpts } }),
         ...(preserveFds && { preserveFds }),
         ...(c.data.config.timeout && { timeout: c.data.config.timeout }),
+        ...(slirpExit && { heldFd: slirpExit.monitorEnd }),
       });
     } catch (e) {
+      slirpExit?.close();
       return fail(e);
     }
     const pidStart = processStart(started.pid);
     const conmonStart = started.conmonPid > 0 ? processStart(started.conmonPid) : '0';
     const startedAt = new Date().toISOString();
     try {
+      // Once the runtime has made the container's network namespace, before its command runs.
+      if (slirpExit) {
+        const exitFd = slirpExit.slirpEnd;
+        c.data.state.slirp = await startSlirp({
+          pid: started.pid, socket: slirpSocketPath(store.runroot, c.record.id), logPath: join(p.run, 'slirp4netns.log'), exitFd,
+          options: cfg.slirp ?? DEFAULT_SLIRP_OPTIONS, ports: cfg.ports ?? [],
+        }).finally(() => slirpExit?.close());
+      }
       await o.beforeStart?.(c, p);
       // A restored container is already running.
       if (!o.restore && !o.initOnly) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
@@ -633,7 +667,8 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
   const id = first.record.id;
   // Under conmon also when a terminal is asked for and barge has none to give: conmon makes the
   // pty, as Podman's run -t does in a CI job.
-  if (first.data.config.restart.name !== 'no' || (first.data.config.terminal && !(await import('node:tty')).isatty(0))) {
+  // And with a slirp4netns network, which must be started between the runtime's create and start.
+  if (first.data.config.restart.name !== 'no' || first.data.config.network === 'slirp4netns' || (first.data.config.terminal && !(await import('node:tty')).isatty(0))) {
     return startFollowing(store, id, o);
   }
   const prep = await store.withLock(lockName(id), async () => {

@@ -10,6 +10,7 @@ import type { VolumeMount } from './volumes.ts';
 import type { HealthConfig } from '../image/types.ts';
 import type { SecretUse } from './secrets.ts';
 import type { HealthState } from './health.ts';
+import type { PortMapping, SlirpOptions, SlirpProcess } from './slirp.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
 
@@ -33,7 +34,11 @@ export interface ContainerConfig {
   readOnlyTmpfs: boolean;
   capAdd: string[];
   capDrop: string[];
-  network: 'host' | 'none' | 'private';
+  network: 'host' | 'none' | 'private' | 'slirp4netns';
+  /** --network slirp4netns:OPTIONS (the defaults when absent). */
+  slirp?: SlirpOptions;
+  /** -p/-P: host ports forwarded into the container by its slirp4netns. */
+  ports?: PortMapping[];
   stopSignal: string;
   stopTimeout: number;
   logDriver: 'k8s-file' | 'none';
@@ -138,6 +143,8 @@ export interface ContainerState {
   stoppedByUser: boolean;
   restartCount: number;
   error: string;
+  /** The slirp4netns of the container's network (--network slirp4netns), while it runs. */
+  slirp?: SlirpProcess;
   /** The results of `healthcheck run` (containers/health.ts); absent until the first start with a healthcheck. */
   health?: HealthState;
 }

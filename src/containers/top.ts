@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import type { Store } from '../store/store.ts';
 import { capabilityNames, runtimeHasCgroups } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
+import { GoTime } from '../image/gotime.ts';
 import { ContainerError } from './lifecycle.ts';
 import { containerPaths, type Container } from './record.ts';
 
@@ -63,7 +64,7 @@ const DESCRIPTORS: Record<string, Column> = {
   rss: ['RSS', (p) => String(p.rssKiB)],
   ruser: ['RUSER', (p, ctx) => name(ctx.users, p.ruid)],
   state: ['STATE', (p) => p.state],
-  stime: ['STIME', (p) => goTime(new Date(p.startMs))],
+  stime: ['STIME', (p) => GoTime.unix(Math.floor(p.startMs / 1000)).toString()],
   time: ['TIME', (p) => goDuration(Math.floor(p.cpuTicks / HZ) * 1e9)],
   tty: ['TTY', (p) => ttyName(p.ttyNr)],
   user: ['USER', (p, ctx) => name(ctx.users, p.euid)],
@@ -209,12 +210,4 @@ export function goDuration(ns: number): string {
   const m = Math.floor(u / 6e10);
   u -= m * 6e10;
   return `${sign}${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${frac(u, 1e9)}s`;
-}
-
-/** Go's time.Time String() to the second: "2026-11-22 23:15:26 +0000 UTC". */
-function goTime(d: Date): string {
-  const off = -d.getTimezoneOffset();
-  const p2 = (n: number): string => String(n).padStart(2, '0');
-  const zone = `${off < 0 ? '-' : '+'}${p2(Math.floor(Math.abs(off) / 60))}${p2(Math.abs(off) % 60)}`;
-  return `${d.getFullYear()}-${p2(d.getMonth() + 1)}-${p2(d.getDate())} ${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${zone} ${off === 0 ? 'UTC' : zone}`;
 }

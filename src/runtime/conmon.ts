@@ -73,6 +73,11 @@ export interface ConmonOptions {
    * Restore from this CRIU image directory instead of creating afresh: conmon then runs
    * `RUNTIME restore --detach`, and the container is already running when this resolves.
    */
+  /**
+   * A descriptor conmon only holds open for its life (after the sync pipe), so that a process
+   * polling the other end learns when conmon, and so the container, is gone.
+   */
+  heldFd?: number;
   restore?: { imagePath: string; runtimeOpts: string[] };
   /** Descriptors 3 to 3+N-1 of this process passed on into the container (--preserve-fds). */
   preserveFds?: number;
@@ -146,7 +151,7 @@ export async function createWithConmon(o: ConmonOptions): Promise<ConmonStarted>
   const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
   warmCgroupAttach();
   const child = childProcess().spawn(o.conmon ?? findConmon(), args, {
-    stdio: ['ignore', 'ignore', 'ignore', ...kept, 'pipe'],
+    stdio: ['ignore', 'ignore', 'ignore', ...kept, 'pipe', ...(o.heldFd !== undefined ? [o.heldFd] : [])],
     env: { ...process.env, _OCI_SYNCPIPE: String(3 + preserved) },
     detached: true,
   });

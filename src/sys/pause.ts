@@ -109,3 +109,21 @@ export function startPause(file: string, mode: string): boolean {
     return false;
   }
 }
+
+/**
+ * Ends the pause process recorded under `rt` (`system migrate`, `system reset`): the next barge
+ * makes the namespaces again, with the id ranges /etc/subuid and /etc/subgid give now. Whether
+ * there was one.
+ */
+export function stopPause(rt: string): boolean {
+  const pause = livePause(rt);
+  rmSync(join(rt, PAUSE_FILE), { force: true });
+  if (!pause) return false;
+  try {
+    process.kill(pause.pid, 'SIGKILL');
+  } catch {
+    // Gone meanwhile.
+  }
+  return true;
+}
+

@@ -293,8 +293,6 @@ describe('accepted and refused flags', () => {
   it('refuses what barge cannot do with the reason and 125, creating nothing', async () => {
     const before = await env.bargeOk(['ps', '-aq']);
     const cases: [string[], RegExp][] = [
-      [['-p', '8080:80'], /^Error: --publish: barge has no networking beyond/m],
-      [['-P'], /^Error: --publish-all: barge has no networking/m],
       [['--ip', '10.0.0.2'], /^Error: --ip: barge has no networking/m],
       [['--ip6', 'fd00::2'], /^Error: --ip6: /m],
       [['--mac-address', '92:d0:c6:0a:29:33'], /^Error: --mac-address: /m],

@@ -173,6 +173,11 @@ describe.runIf(isRoot)('rootless with subordinate id ranges', () => {
     expect(after).not.toBe(before);
     expect(readFileSync(pauseFile, 'utf8').split(' ')[0]).not.toBe(pid);
     expect(await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user'])).toBe(after);
+    // system migrate ends it on purpose (Podman's way to take new subordinate ranges into use).
+    await env.bargeOk(['system', 'migrate']);
+    const migrated = await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user']);
+    expect(migrated).not.toBe(after);
+    expect(await env.bargeOk(['unshare', 'readlink', '/proc/self/ns/user'])).toBe(migrated);
   });
 
   it('the vfs driver keeps owners too', async () => {

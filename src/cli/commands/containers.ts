@@ -11,7 +11,8 @@ import {
   cleanupContainer, ContainerError, ContainerStartError, createContainer, DEFAULT_SHM_SIZE, liveState, markStoppedByUser, pauseContainer, processArgs, removeContainer, signalContainer, signalNumber,
   startAttached, startDetached, stopContainer, waitExited, type CreateOptions,
 } from '../../containers/lifecycle.ts';
-import { checkpointPaths, CONTAINER_NAME, containerPaths, loadContainer, type Container } from '../../containers/record.ts';
+import { checkpointPaths, CONTAINER_NAME, containerPaths, isActive, loadContainer, type Container } from '../../containers/record.ts';
+import { inspectPorts, portLines, portRanges, psPorts } from '../../containers/slirp.ts';
 import type { ContainerSize } from '../../containers/files.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
@@ -93,6 +94,8 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   opts.labelFiles = list(o.labelFile);
   opts.annotations = list(o.annotation);
   opts.expose = list(o.expose);
+  opts.publish = list(o.publish);
+  if (o.publishAll) opts.publishAll = true;
   opts.hostUsers = list(o.hostuser);
   opts.sysctls = list(o.sysctl);
   if (!boolOpt(o.passwd, '--passwd')) opts.passwd = false;
@@ -354,17 +357,33 @@ export function unpauseCmd(g: GlobalOptions, args: string[], o: Opts): Promise<n
 }
 
 /**
- * `barge port [-a] [-l] CONTAINER [PRIVATE[/PROTO]]`: the published ports. barge publishes none
- * yet (no bridge networking), so as for Podman's containers without them there is nothing to list.
+ * `barge port [-a] [-l] CONTAINER [PRIVATE[/PROTO]]`: the published ports of running containers,
+ * as Podman's ("80/tcp -> 0.0.0.0:8080"; with a port, only the host's side of its mappings).
  */
 export async function portCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
-  if (o.all) return;
+  const published = (c: Container): string[] => (isActive(liveState(store, c).status) ? portLines(c.data.config.ports ?? []) : []);
+  if (o.all) {
+    for (const r of store.listContainers().filter((x) => x.kind === 'container')) {
+      for (const line of published(loadContainer(store, r.id))) print(`${r.id.slice(0, 12)}\t${line}`);
+    }
+    return;
+  }
   const { ref, rest } = o.latest || args.length ? containerAndRest(store, args, o) : { ref: undefined, rest: [] };
   if (ref === undefined) throw new ExitError('you must supply a running container name or id', 125);
-  loadContainer(store, ref);
+  const c = loadContainer(store, ref);
   const [port] = rest;
-  if (port !== undefined && !/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new ExitError(`invalid port "${port}"`, 125);
+  if (port === undefined) {
+    for (const line of published(c)) print(line);
+    return;
+  }
+  if (!/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new ExitError(`invalid port "${port}"`, 125);
+  const key = port.includes('/') ? port : `${port}/tcp`;
+  const all = published(c);
+  const found = all.filter((line) => line.startsWith(`${key} -> `));
+  // As Podman's: silence for a container without published ports, an error for one without this port.
+  if (found.length === 0 && all.length > 0) throw new ExitError(`failed to find published port "${port}"`, 125);
+  for (const line of found) print(line.slice(key.length + 4));
 }
 
 export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
@@ -585,7 +604,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     Created: Math.floor(Date.parse(c.record.created) / 1000),
     Status: statusText(s, c),
     State: podmanState(s),
-    Ports: '',
+    Ports: psPorts(c.data.config.ports ?? []),
     Names: c.record.name,
     Labels: c.data.config.labels,
     ExitCode: shownExitCode(s),
@@ -739,7 +758,9 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
     Pid: hasProcess(s) ? s.pid : 0,
-    Ports: null,
+    Ports: c.data.config.ports?.length
+      ? portRanges(c.data.config.ports).map(({ first: p, range }) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range, protocol: p.protocol }))
+      : null,
     ...(size && { Size: size }),
     StartedAt: s.startedAt ? Math.floor(Date.parse(s.startedAt) / 1000) : 0,
     State: podmanState(s),
@@ -773,6 +794,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   const up = isUp(s);
   // What the spec gives the process (--privileged included), sorted as Podman lists them.
   const caps = containerCapabilities(cfg).sort();
+  // Exposed ports are listed unbound, as Podman's; the published with their host side.
+  const portBindings = Object.fromEntries(Object.entries({ ...Object.fromEntries((cfg.expose ?? []).map((e) => [e, null])), ...inspectPorts(cfg.ports ?? []) }).sort(([a], [b]) => a.localeCompare(b)));
   const binds = cfg.mounts.filter((m) => m.type === 'bind');
   const volumes = volumeInspectMounts(store, cfg);
   const image = findImage(store, cfg.imageId);
@@ -833,7 +856,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     Dependencies: [],
     NetworkSettings: {
       EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
-      MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: {}, SandboxKey: '',
+      MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: portBindings, SandboxKey: '',
     },
     Namespace: '',
     IsInfra: false,
@@ -877,8 +900,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       ContainerIDFile: '',
       LogConfig: { Type: cfg.logDriver, Config: null, Path: cfg.logDriver === 'none' ? '' : p.logPath, Tag: '', Size: '0B' },
       NetworkMode: cfg.network === 'private' ? 'none' : cfg.network,
-      // Exposed ports are listed unbound, as Podman's.
-      PortBindings: Object.fromEntries((cfg.expose ?? []).map((p) => [p, null])),
+      PortBindings: portBindings,
       RestartPolicy: { Name: cfg.restart.name === 'no' ? '' : cfg.restart.name, MaximumRetryCount: cfg.restart.maxRetries },
       AutoRemove: cfg.autoRemove,
       VolumeDriver: '',

@@ -6,6 +6,7 @@ import { findRuntime } from '../../runtime/oci-runtime.ts';
 import { hostArch } from '../../primitives/builder.ts';
 import { exec } from '../../sys/exec.ts';
 import { inBargeUserns, readIdMap, usernsMode } from '../../sys/userns.ts';
+import { stopPause } from '../../sys/pause.ts';
 import { VERSION } from '../version.ts';
 
 type Opts = Record<string, unknown>;
@@ -123,6 +124,18 @@ export async function resetCmd(g: GlobalOptions, _args: string[], o: Opts): Prom
   // Through the CLI's handle, which main() would otherwise close a second time.
   closeStore();
   for (const d of await readdir(root)) await rm(join(root, d), { recursive: true, force: true });
+  // As Podman's reset: rootless, the namespaces go too.
+  stopOwnPause();
+}
+
+/** `system migrate`: the rootless namespaces are made again by the next command (new id ranges take effect). */
+export async function migrateCmd(): Promise<void> {
+  stopOwnPause();
+}
+
+function stopOwnPause(): void {
+  const rt = process.env.XDG_RUNTIME_DIR;
+  if (rt && inBargeUserns()) stopPause(rt);
 }
 
 export async function completionCmd(_g: GlobalOptions, args: string[]): Promise<void> {

@@ -89,7 +89,7 @@ export const PODMAN_RUN_ONLY = [
   'stopTimeout', 'logDriver', 'pidsLimit', 'memory', 'cpus', 'ulimit', 'securityOpt', 'privileged', 'restart', 'cidfile', 'replace',
   'conmonPidfile', 'init', 'initPath', 'addHost', 'groupAdd', 'shmSize', 'device', 'detach', 'sigProxy', 'uidmap', 'gidmap',
   'pull', 'platform', 'arch', 'os', 'variant', 'tlsVerify', 'authfile', 'quiet', 'disableContentTrust', 'imageVolume', 'unsetenv',
-  'unsetenvAll', 'envHost', 'envMerge', 'httpProxy', 'labelFile', 'annotation', 'expose', 'tz', 'umask', 'passwd', 'passwdEntry',
+  'unsetenvAll', 'envHost', 'envMerge', 'httpProxy', 'labelFile', 'annotation', 'expose', 'publish', 'publishAll', 'tz', 'umask', 'passwd', 'passwdEntry',
   'hostuser', 'sysctl', 'oomScoreAdj', 'personality', 'pidfile', 'preserveFds', 'rmi', 'timeout', 'attach', 'detachKeys', 'sdnotify',
   'systemd', 'seccompPolicy', 'secret', 'healthCmd', 'healthInterval', 'healthRetries', 'healthStartPeriod', 'healthTimeout', 'healthOnFailure',
 ] as const;
