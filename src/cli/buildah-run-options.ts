@@ -60,7 +60,8 @@ function cpuset(flag: string, v: string): string {
   return v;
 }
 
-function resourcesOf(o: Opts): SpecResourceLimits | undefined {
+/** The cgroup limit flags Buildah's run and Podman's update share (--memory, --memory-swap, --cpu-*, --cpuset-*). */
+export function resourcesOf(o: Opts): SpecResourceLimits | undefined {
   const r: SpecResourceLimits = {};
   const memory = str(o.memory);
   if (memory !== undefined) r.memory = parseMemory(memory);

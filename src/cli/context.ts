@@ -191,6 +191,13 @@ export function print(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 }
 
+/** A boolean flag that may be given a value (--sig-proxy, --sig-proxy=false); true when absent. */
+export function boolOpt(v: unknown, what: string): boolean {
+  if (v === undefined || v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new ExitError(`invalid value "${String(v)}" for ${what}: use true or false`, 125);
+}
+
 export function warn(s: string): void {
   process.stderr.write(`WARN[0000] ${s}\n`);
 }

@@ -378,6 +378,13 @@ export function buildProgram(only?: string): Command {
   // Podman's container verbs, at top level and in the `container` group.
   const containerVerbs = (parent: Command, group: boolean): void => {
     parent
+      .command('init')
+      .description('Initialize one or more containers: the runtime creates them, `start` starts them')
+      .argument('[containers...]')
+      .option('-a, --all', 'initialize all containers')
+      .option('-l, --latest', 'act on the latest container')
+      .action(action(async () => (await import('./commands/init.ts')).initCmd));
+    parent
       .command('start')
       .description('Start one or more containers')
       .argument('[containers...]')
@@ -1097,6 +1104,47 @@ export function buildProgram(only?: string): Command {
     .description('Run a container\'s healthcheck once and record the result: exit 0 healthy, 1 unhealthy, 125 error')
     .argument('<container>')
     .action(action(async () => (await import('./commands/healthcheck.ts')).healthcheckRunCmd));
+
+  program
+    .command('update')
+    .description('Update the cgroup limits of a running container (for this run only, as Podman 4.3)')
+    .argument('<container>')
+    .option('-m, --memory <size>', 'memory limit (format: <number>[<unit>], where unit = b, k, m or g)')
+    .option('--memory-swap <size>', "swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+    .option('--cpus <n>', 'number of CPUs')
+    .option('--cpu-period <us>', 'limit the CPU CFS (Completely Fair Scheduler) period')
+    .option('--cpu-quota <us>', 'limit the CPU CFS (Completely Fair Scheduler) quota')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <cpus>', 'CPUs in which to allow execution (0-3, 0,1)')
+    .option('--cpuset-mems <mems>', 'memory nodes (MEMs) in which to allow execution (0-3, 0,1)')
+    .action(action(async () => (await import('./commands/update.ts')).updateCmd));
+
+  program
+    .command('search')
+    .description('Search a registry for images (its /v2/_catalog), or with --list-tags list a repository\'s tags')
+    .argument('<term>', 'REGISTRY/TERM, or a term searched in registries.conf\'s unqualified-search-registries')
+    .option('--limit <n>', 'results per registry (default 25)')
+    .option('--format <format>', 'json, or a Go template over each result')
+    .option('--no-trunc', 'do not truncate the output (barge has no descriptions to truncate)')
+    .option('-f, --filter <filter>', 'stars=N, is-official=BOOL, is-automated=BOOL', collect)
+    .option('--compatible', 'also the stars, official and automated columns (Docker compatibility)')
+    .option('--list-tags', 'list the tags of the repository TERM names')
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates (default: as registries.conf says)')
+    .option('--authfile <path>', 'path of the authentication file')
+    .option('--cert-dir <dir>', 'directory of certificates (*.crt, *.cert, *.key) for the registry')
+    .option('--creds <user:password>', 'credentials for the registry')
+    .action(action(async () => (await import('./commands/search.ts')).searchCmd));
+
+  program
+    .command('events')
+    .description('Show events (from the events log under the runroot, as Podman\'s "file" events backend)')
+    .option('-f, --filter <filter>', 'only the events matching KEY=VALUE (container, event, image, label, pod, type, volume)', collect)
+    .option('--format <format>', 'json, or a Go template over each event')
+    .option('--since <time>', 'show the events since this time (RFC 3339, Unix seconds or a duration)')
+    .option('--until <time>', 'show the events until this time')
+    .option('--stream [bool]', 'follow the log and print new events as they come (default true)')
+    .option('--no-trunc [bool]', 'do not truncate the ids (default true)')
+    .action(action(async () => (await import('./commands/events.ts')).eventsCmd));
 
   const reg = (): Promise<typeof import('./commands/registry.ts')> => import('./commands/registry.ts');
   const loginOptions = (c: Command): Command =>

@@ -40,6 +40,7 @@ import {
   type Container, type ContainerConfig, type ContainerPaths, type PodContainer,
 } from './record.ts';
 import { volumesOf, withVolumes } from './volumes.ts';
+import { containerEvent } from './events.ts';
 
 export { CheckpointError };
 
@@ -139,6 +140,7 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
       c.data.checkpoint = { checkpointed: true, checkpointedAt: now, restored: false, restoredAt: null };
     }
     saveContainer(store, c);
+    containerEvent(store, c, 'checkpoint');
     try {
       if (o.export !== undefined || imageName !== undefined) {
         const stage = await store.staging();

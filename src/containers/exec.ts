@@ -16,6 +16,7 @@ import { exitStatus } from '../sys/exec.ts';
 import { childProcess, randomHex } from '../sys/lazy-builtins.ts';
 import { containerPaths, loadContainer, type Container } from './record.ts';
 import { addedGroups, ContainerError, liveState } from './lifecycle.ts';
+import { containerEvent } from './events.ts';
 
 export interface ExecOptions {
   command: string[];
@@ -98,6 +99,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
   const c = runningContainer(store, ref, 'can only create exec sessions on running containers: container state improper', 255);
   warmCgroupAttach();
   const proc = await execProcess(store, c, o);
+  containerEvent(store, c, 'exec');
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const dir = await mkdtemp(join(p.run, 'exec-'));
   // runc and crun give the process a terminal of their own only when barge's stdin is one;

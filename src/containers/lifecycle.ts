@@ -37,6 +37,7 @@ import {
 } from './podman-run-options.ts';
 import { copyContainerSecrets, parseSecretUses, secretEnv, secretMounts } from './secrets.ts';
 import { healthAtStart, healthConfigFor, type HealthOptions } from './health.ts';
+import { containerEvent } from './events.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
@@ -340,6 +341,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
           await store.deleteContainer(record).catch(() => undefined);
           throw e;
         });
+        containerEvent(store, { record, data }, 'create');
         return { record, data };
       } catch (e) {
         if (!(e instanceof StoreError && e.code === 'conflict') || o.name !== undefined || attempt > 20) throw e;
@@ -348,7 +350,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   });
 }
 
-function runtimeOf(c: Container): RuntimeInfo {
+export function runtimeOf(c: Container): RuntimeInfo {
   return { name: c.data.config.runtimeName, path: c.data.config.runtime };
 }
 
@@ -532,6 +534,8 @@ export interface StartOptions {
   beforeStart?: (c: Container, p: ContainerPaths) => Promise<void>;
   /** A foreground barge removes the --rm container itself, once it has its exit code (conmon's exit command does not). */
   removedByCaller?: boolean;
+  /** `podman init`: the runtime creates the container under conmon and it is left "initialized", its process not started. */
+  initOnly?: boolean;
 }
 
 /** How checkpoint.ts has a container restored by CRIU under conmon, through the same path as start. */
@@ -549,10 +553,13 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
   const first = loadContainer(store, ref);
   return store.withLock(lockName(first.record.id), async () => {
     const c = reload(store, first);
+    const initialized = c.data.state.status === 'initialized' && isAlive(c.data.state.pid, c.data.state.pidStart);
+    if (o.initOnly && (initialized || isRunning(store, c))) throw new ContainerError(`container ${c.record.id} has already been created in runtime: container state improper`);
     if (isRunning(store, c)) {
       if (o.restore) throw new ContainerError(`cannot restore container ${c.record.id}: it is running: container state improper`);
       return c;
     }
+    if (initialized && !o.restore) return startInitialized(store, c);
     if (o.byPolicy && !restartDue(c.data.config.restart, c.data.state)) return c;
     // Podman counts restarts made by the policy; a start by the user begins the count again.
     const restartCount = o.byPolicy ? c.data.state.restartCount + 1 : 0;
@@ -620,19 +627,34 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       }
       await o.beforeStart?.(c, p);
       // A restored container is already running.
-      if (!o.restore) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
+      if (!o.restore && !o.initOnly) await runtimeStart(rt, p.stateRoot, c.record.id, arg0);
     } catch (e) {
       return fail(e);
     }
     c.data.state = {
-      ...c.data.state, status: 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
-      monitorStart: conmonStart, startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount, ...healthAtStart(c.data.config, c.data.state),
+      ...c.data.state, status: o.initOnly ? 'initialized' : 'running', monitor: 'conmon', pid: started.pid, pidStart, monitorPid: started.conmonPid,
+      monitorStart: conmonStart, startedAt: o.initOnly ? c.data.state.startedAt : startedAt, finishedAt: null, stoppedByUser: false, error: '', restartCount, ...healthAtStart(c.data.config, c.data.state),
       // A restart keeps the previous run's exit code visible, as Podman's inspect does.
       exitCode: o.byPolicy ? c.data.state.exitCode : null,
     };
     saveContainer(store, c);
+    for (const status of o.restore ? ['restore'] : o.initOnly ? ['init'] : ['init', 'start']) containerEvent(store, c, status);
     return c;
   });
+}
+
+/** `start` of an initialized container (`podman init`): the runtime starts the process it created. */
+async function startInitialized(store: Store, c: Container): Promise<Container> {
+  const p = pathsOf(store, c);
+  // The spec init wrote: its first argument names the command in the runtime's errors.
+  const spec = JSON.parse(readFileSync(join(p.userdata, 'config.json'), 'utf8')) as RuntimeSpec;
+  await runtimeStart(runtimeOf(c), p.stateRoot, c.record.id, spec.process.args[0] ?? '');
+  c.data.state = {
+    ...c.data.state, status: 'running', startedAt: new Date().toISOString(), stoppedByUser: false, error: '', restartCount: 0, ...healthAtStart(c.data.config, c.data.state),
+  };
+  saveContainer(store, c);
+  containerEvent(store, c, 'start');
+  return c;
 }
 
 /**
@@ -661,6 +683,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
       stoppedByUser: false, error: '', ...healthAtStart(c.data.config, c.data.state),
     };
     saveContainer(store, c);
+    for (const status of ['init', 'start', 'attach']) containerEvent(store, c, status);
     return { c, spec, p };
   });
   const { c, spec, p } = prep;
@@ -704,15 +727,17 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     } catch {
       return; // removed meanwhile (rm -f)
     }
+    containerEvent(store, now, 'died', code);
     if (cfg.autoRemove) {
       // Straight to removal: recording the exit of a container about to vanish is wasted work.
       await clearRuntime(store, now);
-      await store.deleteContainer(now.record).catch(() => undefined);
+      await store.deleteContainer(now.record).then(() => containerEvent(store, now, 'remove'), () => undefined);
       return;
     }
     now.data.state = { ...now.data.state, status: 'exited', monitor: null, pid: 0, exitCode: code, finishedAt: new Date().toISOString(), error };
     saveContainer(store, now);
     await store.unmountContainer(now.record).catch(() => undefined);
+    containerEvent(store, now, 'cleanup');
   });
   // Once the row is gone, so that the volumes no longer count it as a user.
   if (cfg.autoRemove) await removeAnonymousVolumes(store, c.data.config).catch(() => undefined);
@@ -806,11 +831,14 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
     c = reload(store, c);
     const live = liveState(store, c);
     if (isActive(live.status)) return true;
-    if (live !== c.data.state) {
+    const exitSeen = live !== c.data.state;
+    if (exitSeen) {
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
+      containerEvent(store, c, 'died', live.exitCode);
     }
     await releaseContainer(store, c);
+    if (exitSeen) containerEvent(store, c, 'cleanup');
     return false;
   });
   if (running) return;
@@ -926,6 +954,7 @@ export async function pauseContainer(store: Store, ref: string, pause: boolean):
     }
     c.data.state.status = pause ? 'paused' : 'running';
     saveContainer(store, c);
+    containerEvent(store, c, pause ? 'pause' : 'unpause');
     return c;
   });
 }
@@ -956,6 +985,7 @@ export async function stopContainer(store: Store, ref: string, timeoutSec?: numb
   } finally {
     if (marker) await rm(marker, { force: true });
   }
+  containerEvent(store, c, 'stop');
   return c;
 }
 
@@ -983,6 +1013,7 @@ export async function removeContainer(store: Store, ref: string, o: { force: boo
     }
     await clearRuntime(store, c);
     await store.deleteContainer(c.record);
+    containerEvent(store, c, 'remove');
     return true;
   });
   // Once the row is gone, so that the volumes no longer count it as a user.

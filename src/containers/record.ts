@@ -119,7 +119,8 @@ export interface DeviceMapping {
   permissions: string;
 }
 
-export type Status = 'created' | 'running' | 'stopping' | 'paused' | 'exited';
+/** 'initialized': created by the runtime (`podman init`), its process not yet started. */
+export type Status = 'created' | 'initialized' | 'running' | 'stopping' | 'paused' | 'exited';
 
 /** A container whose process exists: running, being stopped, or frozen by `pause`. */
 export function isActive(status: Status): boolean {

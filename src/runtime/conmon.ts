@@ -379,6 +379,12 @@ export async function runtimeFreeze(rt: RuntimeInfo, stateRoot: string, id: stri
   if (r.exitCode !== 0) throw new Error(`${rt.name} ${freeze ? 'pause' : 'resume'}: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
 }
 
+/** `RUNTIME update --resources FILE ID`: new cgroup limits (OCI LinuxResources JSON in FILE) for a running container. */
+export async function runtimeUpdate(rt: RuntimeInfo, stateRoot: string, id: string, resourcesFile: string): Promise<void> {
+  const r = await exec(rt.path, [...runtimeBase(rt, stateRoot), 'update', '--resources', resourcesFile, id], { check: false });
+  if (r.exitCode !== 0) throw new Error(`${rt.name} update: ${r.stderr.trim() || `exit status ${r.exitCode}`}`);
+}
+
 export interface RuntimeState {
   status: string;
   pid: number;

@@ -401,6 +401,36 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 let warnedNoLimits = false;
 
+/** The OCI resources of cgroup limits (memory, CPU, pids): for a spec, and for `update` of a running container. */
+export function cgroupResources(r: SpecResourceLimits): Omit<SpecResources, 'devices'> {
+  const out: Omit<SpecResources, 'devices'> = {};
+  if (r.memory !== undefined) {
+    if (!Number.isInteger(r.memory) || r.memory <= 0) throw new Error(`invalid memory limit ${r.memory}`);
+    out.memory = { limit: r.memory };
+  }
+  if (r.cpus !== undefined) {
+    if (!(r.cpus > 0)) throw new Error(`invalid cpus ${r.cpus}`);
+    const period = 100_000;
+    out.cpu = { quota: Math.round(r.cpus * period), period };
+  }
+  if (r.memorySwap !== undefined) {
+    if (!Number.isInteger(r.memorySwap) || (r.memorySwap <= 0 && r.memorySwap !== -1)) throw new Error(`invalid memory swap limit ${r.memorySwap}`);
+    out.memory = { ...out.memory, swap: r.memorySwap };
+  }
+  const cpu: NonNullable<SpecResources['cpu']> = { ...out.cpu };
+  if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
+  if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
+  if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
+  if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length > 0) out.cpu = cpu;
+  if (r.pidsLimit !== undefined) {
+    if (!Number.isInteger(r.pidsLimit)) throw new Error(`invalid pids limit ${r.pidsLimit}`);
+    out.pids = { limit: r.pidsLimit };
+  }
+  return out;
+}
+
 /**
  * Whether the runtime can make a cgroup for a container: not rootless on a cgroup v1 host, where
  * the user may not write to the v1 hierarchies. Without one, what reads or writes the container's
@@ -700,32 +730,10 @@ export function buildSpec(o: SpecOptions): RuntimeSpec {
     for (const m of mounts) if (m.destination === '/sys' || m.destination === '/sys/fs/cgroup') m.options = (m.options ?? []).filter((x) => x !== 'ro');
   }
 
-  const resources: SpecResources = { devices: o.privileged ? [{ allow: true, access: 'rwm' }] : deviceRules() };
-  const r = cgroupLimitsAllowed(o) ? (o.resources ?? {}) : {};
-  if (r.memory !== undefined) {
-    if (!Number.isInteger(r.memory) || r.memory <= 0) throw new Error(`invalid memory limit ${r.memory}`);
-    resources.memory = { limit: r.memory };
-  }
-  if (r.cpus !== undefined) {
-    if (!(r.cpus > 0)) throw new Error(`invalid cpus ${r.cpus}`);
-    const period = 100_000;
-    resources.cpu = { quota: Math.round(r.cpus * period), period };
-  }
-  if (r.memorySwap !== undefined) {
-    if (!Number.isInteger(r.memorySwap) || (r.memorySwap <= 0 && r.memorySwap !== -1)) throw new Error(`invalid memory swap limit ${r.memorySwap}`);
-    resources.memory = { ...resources.memory, swap: r.memorySwap };
-  }
-  const cpu: NonNullable<SpecResources['cpu']> = { ...resources.cpu };
-  if (r.cpuPeriod !== undefined) cpu.period = r.cpuPeriod;
-  if (r.cpuQuota !== undefined) cpu.quota = r.cpuQuota;
-  if (r.cpuShares !== undefined) cpu.shares = r.cpuShares;
-  if (r.cpusetCpus !== undefined) cpu.cpus = r.cpusetCpus;
-  if (r.cpusetMems !== undefined) cpu.mems = r.cpusetMems;
-  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
-  if (r.pidsLimit !== undefined) {
-    if (!Number.isInteger(r.pidsLimit)) throw new Error(`invalid pids limit ${r.pidsLimit}`);
-    resources.pids = { limit: r.pidsLimit };
-  }
+  const resources: SpecResources = {
+    devices: o.privileged ? [{ allow: true, access: 'rwm' }] : deviceRules(),
+    ...cgroupResources(cgroupLimitsAllowed(o) ? (o.resources ?? {}) : {}),
+  };
 
   const linux: SpecLinux = {
     namespaces,

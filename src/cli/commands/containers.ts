@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { openStore, print, ExitError, goUnitsSize, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
+import { openStore, print, ExitError, boolOpt, goUnitsSize, humanDuration, selectedRuntime, usernsFromOptions, type GlobalOptions } from '../context.ts';
 import type { ContainerRecord, Store } from '../../store/store.ts';
 import { StoreError } from '../../store/store.ts';
 import {
@@ -25,6 +25,7 @@ import { inBargeUserns } from '../../sys/userns.ts';
 import { healthMatches, healthStatus } from '../../containers/health.ts';
 import { inspectSecrets } from '../../containers/secrets.ts';
 import { CONTAINER_DATA, PS_REPORTER } from '../gotypes.ts';
+import { containerEvent } from '../../containers/events.ts';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -36,13 +37,6 @@ function num(v: unknown, what: string): number | undefined {
   const n = Number(s);
   if (!Number.isFinite(n)) throw new ExitError(`invalid ${what} "${s}"`, 125);
   return n;
-}
-
-/** A boolean flag that may be given a value (--sig-proxy, --sig-proxy=false); true when absent. */
-function boolOpt(v: unknown, what: string): boolean {
-  if (v === undefined || v === true || v === 'true') return true;
-  if (v === false || v === 'false') return false;
-  throw new ExitError(`invalid value "${String(v)}" for ${what}: use true or false`, 125);
 }
 
 /** Maps lifecycle errors to Podman's exit statuses. */
@@ -234,7 +228,7 @@ export async function createCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   }
 }
 
-function forEach(args: string[], fn: (ref: string) => Promise<string | void>): Promise<number> {
+export function forEach(args: string[], fn: (ref: string) => Promise<string | void>): Promise<number> {
   return (async () => {
     let failed = 0;
     for (const ref of args) {
@@ -276,7 +270,7 @@ export function containersMatching(store: Store, filters: string[], running = fa
 }
 
 /** The containers a verb acts on: named, from --cidfile files, --all, --latest, or --filter (as ps --filter). */
-function targets(store: Store, args: string[], o: Opts, running = false): string[] {
+export function targets(store: Store, args: string[], o: Opts, running = false): string[] {
   if (o.cidfile !== undefined) return [...args, ...cidfileRefs(o)];
   if (list(o.filter).length) {
     if (args.length) throw new ExitError('--filter takes no container names', 125);
@@ -296,6 +290,11 @@ function targets(store: Store, args: string[], o: Opts, running = false): string
 
 function isUp(s: ContainerState): boolean {
   return s.status === 'running' || s.status === 'stopping';
+}
+
+/** A container with a process (paused, or initialized and not yet started, included): inspect and ps show its pid. */
+function hasProcess(s: ContainerState): boolean {
+  return isUp(s) || s.status === 'paused' || s.status === 'initialized';
 }
 
 export async function startCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
@@ -332,7 +331,7 @@ export async function restartCmd(g: GlobalOptions, args: string[], o: Opts): Pro
   const t = num(o.time, '--time');
   return forEach(targets(store, args, o, !!o.running), async (ref) => {
     await stopContainer(store, ref, t);
-    await startDetached(store, ref);
+    containerEvent(store, await startDetached(store, ref), 'restart');
     // Podman prints the container as it was named.
     return ref;
   });
@@ -393,7 +392,7 @@ export async function killCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   return forEach(targets(store, args, o, true), async (ref) => {
     signalNumber(sig);
     await markStoppedByUser(store, ref);
-    await signalContainer(store, ref, sig);
+    containerEvent(store, await signalContainer(store, ref, sig), 'kill');
     return ref;
   });
 }
@@ -547,6 +546,8 @@ function statusText(s: ContainerState, c: Container): string {
     }
     case 'paused':
       return 'Paused';
+    case 'initialized':
+      return 'Initialized';
     case 'exited':
       return `Exited (${s.exitCode ?? -1}) ${humanDuration(Date.now() - Date.parse(s.finishedAt ?? ''))} ago`;
     default:
@@ -607,7 +608,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     Names: c.record.name,
     Labels: c.data.config.labels,
     ExitCode: shownExitCode(s),
-    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
+    Pid: hasProcess(s) ? s.pid : 0,
     AutoRemove: c.data.config.autoRemove,
     Size: size ? `${goUnitsSize(size.rwSize, 3)} (virtual ${goUnitsSize(size.rootFsSize, 3)})` : '',
     StartedAt: unixOrZero(s.startedAt),
@@ -756,7 +757,7 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     ImageID: c.data.config.imageId,
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
-    Pid: isUp(s) || s.status === 'paused' ? s.pid : 0,
+    Pid: hasProcess(s) ? s.pid : 0,
     Ports: c.data.config.ports?.length
       ? portRanges(c.data.config.ports).map(({ first: p, range }) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range, protocol: p.protocol }))
       : null,
@@ -812,8 +813,8 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       Restarting: false,
       OOMKilled: false,
       Dead: false,
-      Pid: up || s.status === 'paused' ? s.pid : 0,
-      ConmonPid: (up || s.status === 'paused') && s.monitor === 'conmon' ? s.monitorPid : 0,
+      Pid: hasProcess(s) ? s.pid : 0,
+      ConmonPid: hasProcess(s) && s.monitor === 'conmon' ? s.monitorPid : 0,
       ExitCode: shownExitCode(s),
       Error: s.error,
       StartedAt: s.startedAt ?? ZERO_TIME,

@@ -1,5 +1,6 @@
 import { openStore, print, humanAgo, humanSize, ExitError, type GlobalOptions } from '../context.ts';
 import type { ImageRecord, Store } from '../../store/store.ts';
+import { imageEvent } from '../../containers/events.ts';
 import { isListRecord, StoreError } from '../../store/store.ts';
 import { findImage, getImage, readImageConfig, readImageManifest } from '../../image/local-images.ts';
 import { localImageName, repoAndTag } from '../../image/reference.ts';
@@ -214,16 +215,19 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
     if (o.force) {
       for (const c of store.listContainers().filter((c) => c.imageId === img.id)) await store.deleteContainer(c);
     }
-    await store.deleteImage(img.id);
-    print(img.id);
+    await removeImage(store, img);
   };
   if (o.prune || o.all) return removeAll(o.all ? store.listImages() : unusedImages(store, false), removeOne);
   if (!args.length) throw new Error('image name or ID must be specified');
   let notFound = 0;
   for (const ref of args) {
     try {
+      const { id } = getImage(store, ref);
       const untagged = untagRef(store, ref);
-      if (untagged !== undefined) print(`untagged: ${untagged}`);
+      if (untagged !== undefined) {
+        imageEvent(store, 'untag', { id, name: untagged });
+        print(`untagged: ${untagged}`);
+      }
       else await removeOne(getImage(store, ref));
     } catch (e) {
       const missing = e instanceof StoreError && e.code === 'notfound';
@@ -251,6 +255,15 @@ export function untagRef(store: Store, ref: string): string | undefined {
   return named;
 }
 
+/** Removes the image, with Podman's events, and prints its id. */
+async function removeImage(store: Store, img: ImageRecord): Promise<void> {
+  await store.deleteImage(img.id);
+  // As Podman: its names go first, each with an untag event.
+  for (const name of img.names) imageEvent(store, 'untag', { id: img.id, name });
+  imageEvent(store, 'remove', { id: img.id });
+  print(img.id);
+}
+
 /** Images no container uses: those without a name only, unless `named` too. */
 function unusedImages(store: Store, named: boolean): ImageRecord[] {
   const used = new Set(store.listContainers().map((c) => c.imageId));
@@ -275,8 +288,7 @@ async function removeAll(images: ImageRecord[], remove: (img: ImageRecord) => Pr
 export async function imagePruneCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   return removeAll(unusedImages(store, !!o.all), async (img) => {
-    await store.deleteImage(img.id);
-    print(img.id);
+    await removeImage(store, img);
   });
 }
 
@@ -354,7 +366,10 @@ export async function tagCmd(g: GlobalOptions, args: string[]): Promise<void> {
   const store = await openStore(g);
   const [ref, ...names] = args;
   const img = getImage(store, ref!);
-  for (const n of names) store.addName(img.id, localImageName(n));
+  for (const n of names) {
+    store.addName(img.id, localImageName(n));
+    imageEvent(store, 'tag', { id: img.id, name: n });
+  }
 }
 
 export async function untagCmd(g: GlobalOptions, args: string[]): Promise<void> {
@@ -362,7 +377,10 @@ export async function untagCmd(g: GlobalOptions, args: string[]): Promise<void> 
   const [ref, ...names] = args;
   const img = getImage(store, ref!);
   const targets = names.length ? names.map(localImageName) : img.names;
-  for (const n of targets) if (!store.removeName(img.id, n)) throw new StoreError(`${n}: tag not known`, 'notfound');
+  for (const n of targets) {
+    if (!store.removeName(img.id, n)) throw new StoreError(`${n}: tag not known`, 'notfound');
+    imageEvent(store, 'untag', { id: img.id, name: n });
+  }
 }
 
 export async function historyCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {

@@ -16,6 +16,7 @@ import { platformFlags } from '../platform.ts';
 // Registers the docker:// transport.
 import '../../image/transports/docker.ts';
 import { applyRegistryFlags, pullCandidates, repositoryTags, withTransport } from './registry.ts';
+import { imageEvent } from '../../containers/events.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -165,6 +166,12 @@ export async function pullCmd(g: GlobalOptions, args: string[], o: Opts): Promis
  * through registries.conf, and each candidate is tried in turn, as Podman does.
  */
 export async function pullByName(store: Store, src: string, moveOpts: MoveOptions = {}): Promise<string> {
+  const id = await pullFromCandidates(store, src, moveOpts);
+  imageEvent(store, 'pull', { name: src });
+  return id;
+}
+
+async function pullFromCandidates(store: Store, src: string, moveOpts: MoveOptions): Promise<string> {
   const candidates = pullCandidates(src);
   if (!candidates) {
     const n = parseImageName(src);
@@ -220,6 +227,7 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const digest = await pushImage(store, ref!, dest, {
     quiet: !!o.quiet, ...(format && { format }), ...(compression && { compression }), ...(level !== undefined && { compressionLevel: level }),
   });
+  imageEvent(store, 'push', { name: destArg ?? ref! });
   if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);
 }
 
@@ -308,6 +316,7 @@ export async function loadCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
       const id = await pullImage(store, `${transport}:${file}${im.selector}`, names, { quiet: !!o.quiet });
       print(names.length ? names.map((n) => `Loaded image: ${n}`).join('\n') : `Loaded image: sha256:${id}`);
     }
+    imageEvent(store, 'loadfromarchive', { name: file });
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
@@ -327,6 +336,7 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   }
   try {
     const { getImage } = await storage();
+    const saved = args.map((ref) => getImage(store, ref).id);
     if (args.length > 1) {
       await saveMulti(store, args, out, o.quiet !== false);
       args = [];
@@ -341,6 +351,7 @@ export async function saveCmd(g: GlobalOptions, args: string[], o: Opts): Promis
         quiet: o.quiet !== false, ...(transport === 'docker-archive' || transport === 'dir' ? { format: 'docker' as const } : { format: 'oci' as const }),
       });
     }
+    for (const id of saved) imageEvent(store, 'save', { id, name: out });
     if (tmp) await pipeline(createReadStream(out), process.stdout);
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -382,6 +393,7 @@ export async function importCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const changed = applyChanges(image, (o.change as string[] | undefined) ?? []);
   const { writeImage } = await import('../../primitives/commit.ts');
   const img = await writeImage(store, changed, [layer], { format: 'oci', annotations: {}, names: name ? [localImageName(name)] : [], created });
+  if (name) imageEvent(store, 'tag', { id: img.id, name });
   if (!o.quiet) {
     const { storedImageReport } = await import('../progress.ts');
     process.stderr.write(storedImageReport([layer.blobDigest ?? layer.diffId], `sha256:${img.id}`));

@@ -1,5 +1,6 @@
 // Podman's `volume` commands: create, ls, inspect, rm, prune, exists.
 
+import { volumeEvent } from '../../containers/events.ts';
 import { openStore, print, ExitError, type GlobalOptions } from '../context.ts';
 import { StoreError, type Store } from '../../store/store.ts';
 import {
@@ -24,7 +25,9 @@ export async function volumeCreateCmd(g: GlobalOptions, args: string[], o: Opts)
   const store = await openStore(g);
   const name = args[0];
   try {
-    print((await createVolume(store, name, setKeyValues({}, list(o.label)))).name);
+    const v = await createVolume(store, name, setKeyValues({}, list(o.label)));
+    volumeEvent(store, 'create', v.name);
+    print(v.name);
   } catch (e) {
     if (e instanceof StoreError && e.code === 'conflict' && o.ignore && name !== undefined) return print(name);
     throw exitError(e);
@@ -120,6 +123,7 @@ export async function volumeRmCmd(g: GlobalOptions, args: string[], o: Opts): Pr
         removedContainers = true;
         return removeContainer(store, id, { force: true });
       });
+      volumeEvent(store, 'remove', v.name);
       print(v.name);
     } catch (e) {
       const err = exitError(e);
@@ -136,7 +140,10 @@ export async function volumeRmCmd(g: GlobalOptions, args: string[], o: Opts): Pr
 export async function volumePruneCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const match = volumeFilter(store, list(o.filter));
-  for (const name of await pruneVolumes(store, (v) => !match(v))) print(name);
+  for (const name of await pruneVolumes(store, (v) => !match(v))) {
+    volumeEvent(store, 'prune', name);
+    print(name);
+  }
 }
 
 /** `volume exists NAME`: 0 when it exists, 1 when not. */

@@ -708,27 +708,38 @@ export class RegistryClient {
   }
 
   /** All tags, following Link pagination (bounded). */
-  async listTags(repo: string): Promise<string[]> {
-    const tags: string[] = [];
-    let url = `/v2/${repo}/tags/list`;
+  listTags(repo: string): Promise<string[]> {
+    return this.#listPaged(`/v2/${repo}/tags/list`, [RegistryClient.pullScope(repo)], `tags list of ${this.registry}/${repo}`, 'tags');
+  }
+
+  /** Every repository the registry lists in /v2/_catalog (`podman search` where there is no search API). */
+  listCatalog(): Promise<string[]> {
+    return this.#listPaged('/v2/_catalog', ['registry:catalog:*'], `catalog of ${this.registry}`, 'repositories');
+  }
+
+  /** The strings of a paginated list answer's `key`, following Link pagination (bounded). */
+  async #listPaged(first: string, scopes: string[], what: string, key: 'tags' | 'repositories'): Promise<string[]> {
+    const out: string[] = [];
+    let url = first;
     for (let page = 0; page < MAX_TAG_PAGES; page++) {
-      const res = await this.#request({ method: 'GET', url, scopes: [RegistryClient.pullScope(repo)] });
-      if (res.statusCode !== 200) return this.#fail(res, `fetching tags list of ${this.registry}/${repo}`);
-      const body = await readBody(res, MAX_TAGS_BODY, 'tags list');
-      let parsed: { tags?: unknown };
+      const res = await this.#request({ method: 'GET', url, scopes });
+      if (res.statusCode !== 200) return this.#fail(res, `fetching ${what}`);
+      const body = await readBody(res, MAX_TAGS_BODY, what);
+      let parsed: Partial<Record<typeof key, unknown>>;
       try {
         parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
       } catch {
-        throw new Error(`fetching tags list of ${this.registry}/${repo}: malformed answer`);
+        throw new Error(`fetching ${what}: malformed answer`);
       }
-      if (Array.isArray(parsed.tags)) for (const t of parsed.tags) if (typeof t === 'string') tags.push(t);
+      const items = parsed[key];
+      if (Array.isArray(items)) for (const t of items) if (typeof t === 'string') out.push(t);
       const link = headerString(res.headers.link);
       const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
-      if (!next) return tags;
+      if (!next) return out;
       const nextUrl = new URL(next, this.#origin);
-      if (nextUrl.origin !== this.#origin) throw new Error(`fetching tags list of ${this.registry}/${repo}: pagination leaves the registry`);
+      if (nextUrl.origin !== this.#origin) throw new Error(`fetching ${what}: pagination leaves the registry`);
       url = nextUrl.pathname + nextUrl.search;
     }
-    throw new Error(`fetching tags list of ${this.registry}/${repo}: more than ${MAX_TAG_PAGES} pages`);
+    throw new Error(`fetching ${what}: more than ${MAX_TAG_PAGES} pages`);
   }
 }
