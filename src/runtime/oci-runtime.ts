@@ -1,11 +1,12 @@
 // Drives an OCI runtime (crun or runc) to run one container in the foreground.
 
 import type { StdioOptions } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { exec, exitStatus } from '../sys/exec.ts';
+import { syncFdWriter } from '../sys/fd-writer.ts';
 import { childProcess } from '../sys/lazy-builtins.ts';
 import { warmCgroupAttach } from './cgroup-warmup.ts';
 import { serializeSpec, type RuntimeSpec } from './spec.ts';
@@ -221,7 +222,8 @@ function runForeground(
   ];
   const kept = Array.from({ length: preserved }, (_, i) => 3 + i);
   const stdio: StdioOptions = pipe ? [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...kept] : [closedInput(o) ? 'ignore' : 'inherit', o.output ?? 'inherit', 'pipe', ...kept];
-  const errDest: Writable = o.stderr ?? (pipe ? discard() : o.output !== undefined ? createWriteStream('', { fd: o.output, autoClose: false }) : process.stderr);
+  // Synchronous to o.output, where the process's stdout goes directly: the two keep their order.
+  const errDest: Writable = o.stderr ?? (pipe ? discard() : o.output !== undefined ? syncFdWriter(o.output) : process.stderr);
 
   return new Promise<number>((resolve, reject) => {
     warmCgroupAttach();

@@ -1,8 +1,9 @@
-import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { syncFdWriter } from '../../sys/fd-writer.ts';
 import { mkdtemp, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve as resolvePath } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openStore, print, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
 import type { PullPolicy } from '../../primitives/from.ts';
@@ -251,16 +252,7 @@ async function fetchContext(spec: string, url: string, dir: string, temps: strin
  * which write to FD themselves.
  */
 function redirectOutput(fd: number): () => void {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      try {
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
-        done();
-      } catch (e) {
-        done(e as Error);
-      }
-    },
-  });
+  const sink = syncFdWriter(fd);
   const saved = (['stdout', 'stderr'] as const).map((k) => [k, Object.getOwnPropertyDescriptor(process, k)!] as const);
   for (const [k] of saved) Object.defineProperty(process, k, { configurable: true, get: () => sink });
   return () => {
