@@ -8,7 +8,9 @@ import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { exec } from '../sys/exec.ts';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { childProcess } from '../sys/lazy-builtins.ts';
+// net and dgram are loaded when a port is checked or forwarded, not by every command that reaches
+// the container code.
+import { childProcess, dgram, net } from '../sys/lazy-builtins.ts';
 import type { Readable } from 'node:stream';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { ContainerError } from './record.ts';
@@ -70,14 +72,13 @@ function portRange(v: string, what: string): [number, number] {
 async function freePort(protocol: PortProtocol, ip: string): Promise<number> {
   const host = ip || '0.0.0.0';
   if (protocol === 'udp') {
-    // net and dgram are loaded here, not by every command that reaches the container code.
-    const s = process.getBuiltinModule('node:dgram').createSocket(process.getBuiltinModule('node:net').isIPv4(host) ? 'udp4' : 'udp6');
+    const s = dgram().createSocket(net().isIPv4(host) ? 'udp4' : 'udp6');
     await new Promise<void>((res, rej) => s.once('error', rej).bind(0, host, res));
     const { port } = s.address();
     s.close();
     return port;
   }
-  const srv = process.getBuiltinModule('node:net').createServer();
+  const srv = net().createServer();
   await new Promise<void>((res, rej) => srv.once('error', rej).listen(0, host, res));
   const addr = srv.address();
   await new Promise((res) => srv.close(res));
@@ -101,7 +102,7 @@ export async function parsePublish(values: readonly string[], exposed: readonly 
     const ip = m[1] ?? m[2] ?? '';
     // "a:b": hostPort:containerPort, not ip:containerPort.
     const [hostIp, hostSpec] = m[3] === undefined ? ['', m[2] ?? ''] : [ip, m[3]];
-    if (hostIp !== '' && hostIp !== '0.0.0.0' && !process.getBuiltinModule('node:net').isIPv4(hostIp)) throw new ContainerError(`invalid IP address "${hostIp}" in port mapping "${v}": slirp4netns forwards IPv4 addresses only`);
+    if (hostIp !== '' && hostIp !== '0.0.0.0' && !net().isIPv4(hostIp)) throw new ContainerError(`invalid IP address "${hostIp}" in port mapping "${v}": slirp4netns forwards IPv4 addresses only`);
     const [cFirst, cLast] = portRange(m[4] ?? '', 'container');
     const host = hostSpec === '' ? undefined : portRange(hostSpec, 'host');
     if (host && host[1] - host[0] !== cLast - cFirst) throw new ContainerError(`invalid port format "${v}": the host and container port ranges differ in length`);
@@ -226,7 +227,7 @@ async function addHostForward(socket: string, p: PortMapping, cidr: string | und
   };
   const reply = await new Promise<string>((res, rej) => {
     let got = '';
-    const s = process.getBuiltinModule('node:net').connect(socket, () => s.end(JSON.stringify(request)));
+    const s = net().connect(socket, () => s.end(JSON.stringify(request)));
     s.on('data', (d: Buffer) => (got += d.toString()));
     s.once('error', rej);
     s.once('close', () => res(got));

@@ -3,12 +3,13 @@
 // namespace, computed as Podman 4.3's libpod does: CPU % is the CPU time used since the previous
 // sample (the container's start for the first) over the wall time between them.
 
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Store } from '../store/store.ts';
 import { liveState } from './lifecycle.ts';
 import type { Container } from './record.ts';
+import { readProcFile } from '../sys/proc.ts';
 
 export interface ContainerStats {
   containerId: string;
@@ -33,14 +34,7 @@ export interface ContainerStats {
   pids: number;
 }
 
-const readOr = (path: string): string | undefined => {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
-};
-const readNum = (path: string): number => Number(readOr(path)?.trim() ?? 0) || 0;
+const readNum = (path: string): number => Number(readProcFile(path)?.trim() ?? 0) || 0;
 
 /** "key value" lines (memory.stat, cpu.stat) as a map. */
 function keyed(text: string | undefined): Map<string, number> {
@@ -65,7 +59,7 @@ interface CgroupDirs {
 function cgroupDirs(pid: number): CgroupDirs {
   const v1Mounts = new Map<string, { root: string; at: string }>();
   let v2Mount: { root: string; at: string } | undefined;
-  for (const line of (readOr('/proc/self/mountinfo') ?? '').split('\n')) {
+  for (const line of (readProcFile('/proc/self/mountinfo') ?? '').split('\n')) {
     const [pre, post] = line.split(' - ');
     if (!pre || !post) continue;
     const f = pre.split(' ');
@@ -79,7 +73,7 @@ function cgroupDirs(pid: number): CgroupDirs {
     return path === m.root || path.startsWith(`${m.root}/`) ? join(m.at, path.slice(m.root.length)) : undefined;
   };
   const dirs: CgroupDirs = { v1: new Map(), v2: undefined };
-  for (const line of (readOr(`/proc/${pid}/cgroup`) ?? '').split('\n')) {
+  for (const line of (readProcFile(`/proc/${pid}/cgroup`) ?? '').split('\n')) {
     const [, controllers, path] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
     if (controllers === undefined || path === undefined) continue;
     if (controllers === '') {
@@ -113,14 +107,14 @@ function readCgroup(dirs: CgroupDirs): CgroupSample {
   const mem = dirs.v1.get('memory');
   if (mem !== undefined || dirs.v2 === undefined) {
     const cpu = dirs.v1.get('cpuacct') ?? '';
-    const stat = keyed(readOr(join(cpu, 'cpuacct.stat')));
-    const memStat = keyed(mem === undefined ? undefined : readOr(join(mem, 'memory.stat')));
+    const stat = keyed(readProcFile(join(cpu, 'cpuacct.stat')));
+    const memStat = keyed(mem === undefined ? undefined : readProcFile(join(mem, 'memory.stat')));
     // The page cache the kernel may drop at once is not counted, as Podman (and docker) leave it out.
     const usage = mem === undefined ? 0 : readNum(join(mem, 'memory.usage_in_bytes'));
     const inactive = memStat.get('total_inactive_file') ?? 0;
     let blockRead = 0;
     let blockWrite = 0;
-    for (const l of (readOr(join(dirs.v1.get('blkio') ?? '', 'blkio.throttle.io_service_bytes_recursive')) ?? '').split('\n')) {
+    for (const l of (readProcFile(join(dirs.v1.get('blkio') ?? '', 'blkio.throttle.io_service_bytes_recursive')) ?? '').split('\n')) {
       const [, op, v] = l.trim().split(/\s+/);
       if (op === 'Read') blockRead += Number(v) || 0;
       else if (op === 'Write') blockWrite += Number(v) || 0;
@@ -128,19 +122,19 @@ function readCgroup(dirs: CgroupDirs): CgroupSample {
     return {
       cpuNano: readNum(join(cpu, 'cpuacct.usage')),
       cpuSystemNano: ((stat.get('system') ?? 0) * 1e9) / HZ,
-      perCpu: (readOr(join(cpu, 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter((x) => x !== '').map(Number),
+      perCpu: (readProcFile(join(cpu, 'cpuacct.usage_percpu')) ?? '').trim().split(/\s+/).filter((x) => x !== '').map(Number),
       memUsage: usage > inactive ? usage - inactive : usage,
       blockRead, blockWrite,
       pids: readNum(join(dirs.v1.get('pids') ?? '', 'pids.current')),
     };
   }
   const dir = dirs.v2;
-  const cpu = keyed(readOr(join(dir, 'cpu.stat')));
+  const cpu = keyed(readProcFile(join(dir, 'cpu.stat')));
   const usage = readNum(join(dir, 'memory.current'));
-  const inactive = keyed(readOr(join(dir, 'memory.stat'))).get('inactive_file') ?? 0;
+  const inactive = keyed(readProcFile(join(dir, 'memory.stat'))).get('inactive_file') ?? 0;
   let blockRead = 0;
   let blockWrite = 0;
-  for (const l of (readOr(join(dir, 'io.stat')) ?? '').split('\n')) {
+  for (const l of (readProcFile(join(dir, 'io.stat')) ?? '').split('\n')) {
     blockRead += Number(/\brbytes=(\d+)/.exec(l)?.[1] ?? 0);
     blockWrite += Number(/\bwbytes=(\d+)/.exec(l)?.[1] ?? 0);
   }
@@ -165,7 +159,7 @@ function netIO(pid: number): { tx: number; rx: number } {
   };
   const theirs = ns(`/proc/${pid}`);
   if (theirs === undefined || theirs === ns('/proc/self')) return { tx: 0, rx: 0 };
-  const line = (readOr(`/proc/${pid}/net/dev`) ?? '').split('\n').find((l) => l.trim().startsWith('eth0:'));
+  const line = (readProcFile(`/proc/${pid}/net/dev`) ?? '').split('\n').find((l) => l.trim().startsWith('eth0:'));
   // "eth0: rx_bytes rx_packets … (8 receive fields) tx_bytes …"
   const f = line?.slice(line.indexOf(':') + 1).trim().split(/\s+/).map(Number) ?? [];
   return { tx: f[8] ?? 0, rx: f[0] ?? 0 };

@@ -2,10 +2,11 @@
 // psgo, the library Podman's top uses: pids as the container sees them (its init is 1, with
 // parent 0), users named from the container's /etc/passwd, times as Go durations.
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import type { Store } from '../store/store.ts';
 import { capabilityNames, runtimeHasCgroups } from '../runtime/spec.ts';
 import { exec } from '../sys/exec.ts';
+import { readProcFile } from '../sys/proc.ts';
 import { GoTime } from '../image/gotime.ts';
 import { ContainerError } from './lifecycle.ts';
 import { containerPaths, type Container } from './record.ts';
@@ -126,25 +127,17 @@ export async function topContainer(store: Store, ref: string, descriptors: strin
   return tabwrite([cols.map(([h]) => h).join('\t'), ...first.map((p) => cols.map(([, v]) => v(p, ctx)).join('\t'))]);
 }
 
-function readOr(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1');
-  } catch {
-    return undefined;
-  }
-}
-
 /** When the system booted, from /proc/stat (whole seconds, as psgo takes it). */
 function bootTimeMs(): number {
-  const m = /^btime (\d+)$/m.exec(readOr('/proc/stat') ?? '');
+  const m = /^btime (\d+)$/m.exec(readProcFile('/proc/stat') ?? '');
   return m ? Number(m[1]) * 1000 : 0;
 }
 
 /** A process as the container sees it, or undefined if it is gone. */
 function readProc(hostPid: number, bootMs: number): Proc | undefined {
   const dir = `/proc/${hostPid}`;
-  const stat = readOr(`${dir}/stat`);
-  const status = readOr(`${dir}/status`);
+  const stat = readProcFile(`${dir}/stat`);
+  const status = readProcFile(`${dir}/status`);
   if (!stat || !status) return undefined;
   const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   // From field 3 (state) on, as proc(5) numbers them.
@@ -152,11 +145,11 @@ function readProc(hostPid: number, bootMs: number): Proc | undefined {
   const field = (n: number): number => Number(f[n - 3]);
   const line = (key: string): string[] => (new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '').split(/\s+/);
   const lastOf = (key: string, fallback: number): number => Number(line(key).at(-1) || fallback);
-  const uidMap = readOr(`${dir}/uid_map`) ?? '';
-  const gidMap = readOr(`${dir}/gid_map`) ?? '';
+  const uidMap = readProcFile(`${dir}/uid_map`) ?? '';
+  const gidMap = readProcFile(`${dir}/gid_map`) ?? '';
   const [ruid, euid] = line('Uid').map((u) => inside(uidMap, Number(u)));
   const [rgid, egid] = line('Gid').map((g) => inside(gidMap, Number(g)));
-  const cmdline = readOr(`${dir}/cmdline`) ?? '';
+  const cmdline = readProcFile(`${dir}/cmdline`) ?? '';
   return {
     hostPid, pid: lastOf('NSpid', hostPid), hostPpid: field(4), pgid: lastOf('NSpgid', field(5)), comm, state: f[0] ?? '?',
     ttyNr: field(7), nice: field(19), cpuTicks: field(14) + field(15), startMs: bootMs + (field(22) / HZ) * 1000,
@@ -178,7 +171,7 @@ function inside(map: string, host: number): number {
 /** Names by id from the container's /etc/passwd or /etc/group (empty when unreadable). */
 function idNames(root: string | undefined, file: 'passwd' | 'group'): Map<number, string> {
   const names = new Map<number, string>();
-  for (const l of (root ? readOr(`${root}/etc/${file}`) : undefined)?.split('\n') ?? []) {
+  for (const l of (root ? readProcFile(`${root}/etc/${file}`) : undefined)?.split('\n') ?? []) {
     const [n, , id] = l.split(':');
     if (n && id !== undefined && !names.has(Number(id))) names.set(Number(id), n);
   }

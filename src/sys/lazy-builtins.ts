@@ -7,6 +7,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 export const crypto = (): typeof import('node:crypto') => process.getBuiltinModule('node:crypto');
 export const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
 export const childProcess = (): typeof import('node:child_process') => process.getBuiltinModule('node:child_process');
+export const net = (): typeof import('node:net') => process.getBuiltinModule('node:net');
+export const dgram = (): typeof import('node:dgram') => process.getBuiltinModule('node:dgram');
 
 /** `n` random bytes as hex, from the kernel's generator without loading crypto. */
 export function randomHex(n: number): string {

@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { childProcess } from './lazy-builtins.ts';
-import { isAlive, processStart } from './proc.ts';
+import { isAlive, processStart, statFields } from './proc.ts';
 
 export const PAUSE_FILE = join('barge', 'pause.pid');
 const PAUSE_LOCK = join('barge', 'pause.lock');
@@ -35,16 +35,8 @@ export function livePause(rt: string): Pause | undefined {
   if (pid === undefined || start === undefined || mode === undefined) return undefined;
   // A killed pause nobody has reaped yet (PID 1 of a container may never reap) keeps its pid and
   // start time but no namespaces.
-  return isAlive(Number(pid), start) && !zombie(Number(pid)) ? { pid: Number(pid), mode } : undefined;
-}
-
-function zombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] === 'Z';
-  } catch {
-    return true;
-  }
+  const f = statFields(Number(pid));
+  return f !== undefined && f[19] === start && f[0] !== 'Z' ? { pid: Number(pid), mode } : undefined;
 }
 
 /**

@@ -1,15 +1,27 @@
 import { readFileSync } from 'node:fs';
 
+/** A /proc or /sys file's text, or undefined when it cannot be read (the process is gone, no such cgroup). */
+export function readProcFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The fields of /proc/PID/stat from the state on (proc(5)'s field 3 is [0], the start time, field
+ * 22, is [19]), or undefined for a process that is gone. The command name before them may contain
+ * spaces and parentheses: fields are counted after the last ')'.
+ */
+export function statFields(pid: number): string[] | undefined {
+  const stat = readProcFile(`/proc/${pid}/stat`);
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** The start time of a process (clock ticks since boot), which tells a live pid from a reused one. */
 export function processStart(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces and parentheses: fields are counted after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? '0';
-  } catch {
-    return '0';
-  }
+  return statFields(pid)?.[19] ?? '0';
 }
 
 export function isAlive(pid: number, start: string): boolean {

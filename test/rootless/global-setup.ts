@@ -3,8 +3,7 @@ import type { TestProject } from 'vitest/node';
 import buildBundle from '../global-setup.ts';
 import { removeTree } from '../helpers.ts';
 import { prepareRootlessUser, rootlessDirs } from './project.ts';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { stopPause } from '../../src/sys/pause.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   // Also when this project runs alone (--project rootless).
@@ -14,11 +13,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     // The pause process that kept barge's namespaces for this run's runtime directory (see
     // src/sys/pause.ts) would otherwise outlive it.
-    try {
-      process.kill(Number(readFileSync(join(rootlessDirs(base).run, 'barge', 'pause.pid'), 'utf8').split(' ')[0]), 'SIGKILL');
-    } catch {
-      // None was started, or it is gone.
-    }
+    stopPause(rootlessDirs(base).run);
     await removeTree(base);
   };
 }
