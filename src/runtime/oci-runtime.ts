@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { exec, exitStatus } from '../sys/exec.ts';
 import { syncFdWriter } from '../sys/fd-writer.ts';
+import { inTerminalForeground } from '../sys/proc.ts';
 import { childProcess } from '../sys/lazy-builtins.ts';
 import { warmCgroupAttach } from './cgroup-warmup.ts';
 import { serializeSpec, type RuntimeSpec } from './spec.ts';
@@ -177,25 +178,6 @@ export async function runContainer(o: RunOptions): Promise<number> {
 
 async function deleteContainer(rt: RuntimeInfo, base: string[], id: string): Promise<void> {
   await exec(rt.path, [...base, 'delete', '--force', id], { check: false }).catch(() => undefined);
-}
-
-/**
- * Whether we sit in the foreground process group of a controlling terminal. Then keyboard signals
- * (^C) and hangups already reach the runtime, which shares our process group and forwards them to
- * the container itself; forwarding them again would deliver them twice.
- */
-function inTerminalForeground(): boolean {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After "(comm)": state ppid pgrp session tty_nr tpgid
-    const pgrp = Number(f[2]);
-    const ttyNr = Number(f[4]);
-    const tpgid = Number(f[5]);
-    return ttyNr !== 0 && tpgid === pgrp;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -27,3 +27,15 @@ export function processStart(pid: number): string {
 export function isAlive(pid: number, start: string): boolean {
   return processStart(pid) === start && start !== '0';
 }
+
+/**
+ * Whether this process is in the foreground process group of a controlling terminal: keyboard
+ * signals (^C) and hangups then reach its children in that group too, and forwarding them again
+ * would deliver them twice.
+ */
+export function inTerminalForeground(): boolean {
+  // From the state on: state ppid pgrp session tty_nr tpgid
+  const f = statFields(process.pid);
+  return f !== undefined && Number(f[4]) !== 0 && Number(f[5]) === Number(f[2]);
+}
+

@@ -9,6 +9,7 @@
 import { GLOBAL_VALUE_OPTIONS } from '../cli/command-line.ts';
 import { childProcess } from './lazy-builtins.ts';
 import { livePause, lockPause, PAUSE_FILE, startPause } from './pause.ts';
+import { inTerminalForeground } from './proc.ts';
 import { accessSync, closeSync, constants, lstatSync, mkdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -248,17 +249,6 @@ function identityMapText(kind: 'uid' | 'gid'): string {
   const own = readIdMap(kind);
   const ranges = own.length ? own : [{ containerID: 0, hostID: 0, size: 4294967295 }];
   return ranges.map((r) => `${r.containerID} ${r.containerID} ${r.size}\n`).join('');
-}
-
-/** Whether we are in the foreground process group of a terminal, so keyboard signals reach the child as well. */
-function inTerminalForeground(): boolean {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[4]) !== 0 && Number(f[5]) === Number(f[2]);
-  } catch {
-    return false;
-  }
 }
 
 function kernelHint(): string {
