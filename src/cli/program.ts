@@ -40,7 +40,6 @@ function refusedOptions(c: Command, reason: string, ...flags: string[]): Command
 /** What run and create cannot do: named, so that a script gets the reason and 125. */
 function podmanCreateRefusals(c: Command): Command {
   refusedOptions(c, 'barge has no networking beyond --network none, host, private and slirp4netns, so no addresses to choose', '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
-  refusedOptions(c, 'barge has no pods', '--pod <pod>', '--pod-id-file <file>');
   refusedOptions(c, 'barge starts no other containers first', '--requires <containers>');
   refusedOptions(c, 'barge runs containers from images only', '--rootfs');
   return refusedOptions(c, 'barge does not chroot processes inside the container', '--chrootdirs <dir>');
@@ -342,7 +341,9 @@ export function buildProgram(only?: string): Command {
       .option('--health-start-period <period>', 'time after the start in which failures do not count (default 0s)')
       .option('--health-timeout <timeout>', 'a check taking longer fails (default 30s)')
       .option('--health-on-failure <action>', 'when unhealthy: none, kill, restart or stop (default none)')
-      .option('--no-healthcheck', 'disable the image\'s healthcheck');
+      .option('--no-healthcheck', 'disable the image\'s healthcheck')
+      .option('--pod <pod>', 'join this pod (name or id), or new:NAME to create it first')
+      .option('--pod-id-file <file>', 'join the pod whose id this file holds');
 
   podmanCreateRefusals(podmanCreateOptions(
     program
@@ -549,13 +550,14 @@ export function buildProgram(only?: string): Command {
       .option('-a, --all', 'show all containers, not only running ones')
       .option('-q, --quiet', 'print only container ids')
       .option('--format <template>', 'Go template, "table …" or "json"')
-      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=', collect)
+      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=, pod=', collect)
       .option('-n, --last <n>', 'the last N created containers (all states)')
       .option('-l, --latest', 'the latest created container')
       .option('--no-trunc', 'do not truncate output')
       .option('--noheading', 'omit the table header')
       .option('-s, --size', 'show each container\'s size: its own writes and (virtual) with its image')
       .option('--external', 'also list Buildah\'s working containers (state "storage")')
+      .option('-p, --pod', 'show the pod id and name of each container')
       .option('--sort <key>', 'sort by command, created, id, image, names, runningfor or status (default created)')
       .option('--sync', 'accepted: barge reads each container\'s state from its runtime anyway')
       .action(action(async () => (await ctr()).psCmd));
@@ -1054,6 +1056,99 @@ export function buildProgram(only?: string): Command {
     .description('Exit 0 if the volume exists, 1 if not')
     .argument('<volume>')
     .action(action(async () => (await vol()).volumeExistsCmd));
+
+  const pods = (): Promise<typeof import('./commands/pods.ts')> => import('./commands/pods.ts');
+  const podGroup = program.command('pod').description('Manage pods (Podman\'s pod commands): containers sharing namespaces held by an infra container');
+  const podCreate = podGroup
+    .command('create')
+    .description('Create a pod and its infra container; prints the pod id')
+    .argument('[args...]')
+    .option('--name <name>', 'name of the pod (default: ID-pod)')
+    .option('--infra [bool]', 'create an infra container holding the shared namespaces (default true)')
+    .option('--no-infra', 'no infra container (as --infra=false)')
+    .option('--infra-command <command>', 'the infra container\'s command (default: the infra image\'s, /catatonit -P)')
+    .option('--infra-image <image>', 'the infra container\'s image (default: a pause image barge builds from the host\'s catatonit)')
+    .option('--infra-name <name>', 'name of the infra container (default: ID-infra)')
+    .option('--share <namespaces>', 'namespaces the containers share: cgroup, ipc, net, pid, uts, or none; "+ns" adds to the default (ipc,net,uts)')
+    .option('-l, --label <label>', 'pod label KEY=VALUE', collect)
+    .option('--hostname <name>', 'hostname of the pod\'s UTS namespace (default: the pod\'s name)')
+    .option('-p, --publish <port>', 'publish a port of the pod (through the infra container\'s slirp4netns)', collect)
+    .option('--network <mode>', "the pod's network: 'private', 'none', 'host' or 'slirp4netns[:OPTIONS]'")
+    .option('--net <mode>', 'alias for --network')
+    .option('--pod-id-file <file>', 'write the pod id to this file')
+    .action(action(async () => (await pods()).podCreateCmd));
+  refusedOptions(podCreate, 'not supported yet for pods',
+    '--infra-conmon-pidfile <file>', '--cgroup-parent <path>', '--exit-policy <policy>', '--replace', '--userns <mode>', '--uidmap <map>', '--gidmap <map>',
+    '--cpus <n>', '--cpuset-cpus <cpus>', '--memory <size>', '--device <device>', '--volume <volume>', '--volumes-from <ctr>', '--security-opt <opt>',
+    '--sysctl <sysctl>', '--shm-size <size>', '--add-host <host>', '--dns <dns>', '--dns-opt <opt>', '--dns-search <domain>', '--ip <ip>', '--ip6 <ip>',
+    '--mac-address <mac>', '--network-alias <alias>', '--pid <mode>', '--share-parent [bool]', '--label-file <file>');
+  const podPs = podGroup
+    .command('ps')
+    .alias('ls')
+    .alias('list')
+    .description('List pods')
+    .option('-q, --quiet', 'print only pod ids')
+    .option('--format <template>', 'Go template, "table …" or "json"')
+    .option('-f, --filter <filter>', 'id=, name=, label=, status=, ctr-names=, ctr-ids=, ctr-status=, ctr-number=', collect)
+    .option('--no-trunc', 'do not truncate ids')
+    .option('--noheading', 'omit the table header')
+    .option('--ctr-names', 'show the names of the pod\'s containers')
+    .option('--ctr-ids', 'show the ids of the pod\'s containers')
+    .option('--ctr-status', 'show the states of the pod\'s containers')
+    .option('-l, --latest', 'the latest created pod')
+    .option('--sort <key>', 'created, id, name, number or status')
+    .action(action(async () => (await pods()).podPsCmd));
+  refusedOptions(podPs, 'not supported yet for pods', '--ns');
+  podGroup
+    .command('inspect')
+    .description('Show a pod\'s configuration and state (Podman\'s JSON)')
+    .argument('[pod...]')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .option('-l, --latest', 'the latest created pod')
+    .action(action(async () => (await pods()).podInspectCmd));
+  const podVerb = (name: string, description: string): Command =>
+    podGroup
+      .command(name)
+      .description(description)
+      .argument('[pods...]')
+      .option('-a, --all', 'every pod')
+      .option('-l, --latest', 'the latest created pod')
+      .option('--pod-id-file <file>', 'the pod whose id this file holds', collect);
+  podVerb('start', 'Start pods: the infra container first, then the others').action(action(async () => (await pods()).podStartCmd));
+  podVerb('stop', 'Stop pods: their containers, then the infra container')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL')
+    .option('-i, --ignore', 'ignore pods that do not exist')
+    .action(action(async () => (await pods()).podStopCmd));
+  podVerb('restart', 'Stop and start pods').action(action(async () => (await pods()).podRestartCmd));
+  podVerb('kill', 'Send a signal to the running containers of pods')
+    .option('-s, --signal <signal>', 'signal to send (default SIGKILL)')
+    .action(action(async () => (await pods()).podKillCmd));
+  podVerb('rm', 'Remove pods with their containers')
+    .alias('remove')
+    .option('-f, --force', 'stop running containers first')
+    .option('-i, --ignore', 'ignore pods that do not exist')
+    .option('-t, --time <seconds>', 'with --force, seconds to wait before SIGKILL')
+    .action(action(async () => (await pods()).podRmCmd));
+  podGroup
+    .command('prune')
+    .description('Remove every pod none of whose containers is running')
+    .option('-f, --force', 'do not ask for confirmation (barge never asks)')
+    .action(action(async () => (await pods()).podPruneCmd));
+  podGroup
+    .command('exists')
+    .description('Exit 0 if the pod exists, 1 if not')
+    .argument('<pod>')
+    .action(action(async () => (await pods()).podExistsCmd));
+  for (const verb of ['stats', 'logs', 'top', 'pause', 'unpause', 'clone']) {
+    podGroup
+      .command(verb)
+      .description(`not supported yet (Podman's pod ${verb})`)
+      .allowUnknownOption()
+      .argument('[args...]')
+      .action(() => {
+        throw new Error(`barge pod ${verb} is not supported yet`);
+      });
+  }
 
   const sec = (): Promise<typeof import('./commands/secrets.ts')> => import('./commands/secrets.ts');
   const secretGroup = program.command('secret').description('Manage secrets (Podman\'s secret commands, file driver)');

@@ -38,6 +38,7 @@ import {
 import { copyContainerSecrets, parseSecretUses, secretEnv, secretMounts } from './secrets.ts';
 import { healthAtStart, healthConfigFor, type HealthOptions } from './health.ts';
 import { containerEvent } from './events.ts';
+import type { PodNamespace } from './pods.ts';
 
 export { ContainerStartError };
 // Defined beside the container records, so that volumes.ts can extend it without importing this module.
@@ -118,6 +119,10 @@ export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOption
   secrets?: string[];
   /** --health-*, --no-healthcheck. */
   health?: HealthOptions;
+  /** --pod: the name or id of the pod the container joins. */
+  pod?: string;
+  /** pods.ts making a pod's infra container: the pod, and the namespaces its containers will join. */
+  infraOf?: { id: string; share: PodNamespace[] };
 }
 
 const lockName = (id: string): string => `container:${id}`;
@@ -225,6 +230,12 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   // Checked here, as by Podman, so that no container is made that could never start.
   checkCapabilities([...(o.capAdd ?? []), ...(o.capDrop ?? [])]);
   const initPath = o.init ? findInit(o.initPath) : undefined;
+  // A container of a pod takes the network and hostname of the namespaces it shares with the pod.
+  const pods = o.pod !== undefined ? await import('./pods.ts') : undefined;
+  const member = pods?.memberSettings(store, o.pod!, o);
+  if (member?.network !== undefined) o = { ...o, network: member.network };
+  if (member?.hostname !== undefined) o = { ...o, hostname: member.hostname };
+  const pod = member?.pod ?? o.infraOf;
 
   const publishing = (o.publish ?? []).length > 0 || !!o.publishAll;
   // Published ports need a network to reach them through: slirp4netns, as rootless Podman's default.
@@ -319,6 +330,8 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     ...(o.sdNotify !== undefined && { sdNotify: o.sdNotify }),
     ...(secrets.length > 0 && { secrets }),
     ...health,
+    ...(pod && { podShare: pod.share }),
+    ...(o.infraOf && { infra: true }),
   };
   if (config.autoRemove && config.restart.name !== 'no') throw new ContainerError('the --rm option conflicts with --restart');
   const data: PodContainer = { kind: 'podman-container', config, state: initialState() };
@@ -330,9 +343,12 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
         // The id is chosen here so the default hostname (its first 12 digits) is in the first write.
         const id = randomHex(32);
         if (defaultHostname) config.hostname = id.slice(0, 12);
-        const record = await store.createContainer({
-          id, name: o.name ?? randomName(), kind: 'container', imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
-        });
+        const row = {
+          id, name: o.name ?? randomName(), kind: 'container' as const, imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
+          ...(pod && { podId: pod.id }),
+        };
+        // A member joins under the pod's lock, which `pod rm` holds while it removes the pod's containers.
+        const record = member ? await store.withLock(`pod:${member.pod.id}`, () => store.createContainer(row)) : await store.createContainer(row);
         // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
         // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
         // checkpoint restores under Podman only if it was taken with the same.
@@ -444,6 +460,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
     ...(cfg.oomScoreAdj !== undefined && { oomScoreAdj: cfg.oomScoreAdj }),
     ...(cfg.personality !== undefined && { personality: cfg.personality }),
     ...(cfg.envComplete && { envComplete: true }),
+    ...(c.record.podId && !cfg.infra && { namespacePaths: (await import('./pods.ts')).podNamespacePaths(store, c) }),
   });
   return spec;
 }
@@ -551,6 +568,7 @@ export interface RestoreRequest {
 /** `podman start` (and `run -d`): the container runs under conmon; barge returns once it is started. */
 export async function startDetached(store: Store, ref: string, o: StartOptions = {}): Promise<Container> {
   const first = loadContainer(store, ref);
+  await startPodInfraOf(store, first);
   return store.withLock(lockName(first.record.id), async () => {
     const c = reload(store, first);
     const initialized = c.data.state.status === 'initialized' && isAlive(c.data.state.pid, c.data.state.pidStart);
@@ -567,7 +585,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const rt = runtimeOf(c);
     await clearRuntime(store, c);
     // Both are child processes (mount, unshare): side by side. Only a host network needs no namespace.
-    const netns = c.data.config.network === 'host' ? Promise.resolve(false) : makeOwnNetns(p.run);
+    const podNet = (await import('./pods.ts')).joinsPodNetwork(c.data.config);
+    const netns = c.data.config.network === 'host' || podNet ? Promise.resolve(false) : makeOwnNetns(p.run);
     // Settled both, so that a failed mount never releases a namespace unshare is still making.
     const [prepared, madeNetns] = await Promise.allSettled([prepare(store, c), netns]);
     let spec: RuntimeSpec;
@@ -598,7 +617,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     let slirpExit: Awaited<ReturnType<typeof exitPipe>> | undefined;
     try {
       if (preserveFds) checkPreservedFds(preserveFds);
-      if (cfg.network === 'slirp4netns') slirpExit = await exitPipe(p.run);
+      // A pod's slirp4netns is its infra container's.
+      if (cfg.network === 'slirp4netns' && !podNet) slirpExit = await exitPipe(p.run);
       started = await createWithConmon({
         runtime: rt, stateRoot: p.stateRoot, id: c.record.id, name: c.record.name, bundleDir: p.userdata, exitDir: p.exitDir,
         socketDir: p.socketDir, containerPidFile: p.pidFile, conmonPidFile: p.conmonPidFile,
@@ -643,6 +663,11 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
   });
 }
 
+/** A container of a pod needs its pod's infra container running first: its namespaces are joined. */
+async function startPodInfraOf(store: Store, c: Container): Promise<void> {
+  if (c.record.podId && !c.data.config.infra) await (await import('./pods.ts')).startPodInfra(store, c.record.podId);
+}
+
 /** `start` of an initialized container (`podman init`): the runtime starts the process it created. */
 async function startInitialized(store: Store, c: Container): Promise<Container> {
   const p = pathsOf(store, c);
@@ -665,6 +690,7 @@ async function startInitialized(store: Store, c: Container): Promise<Container> 
 export async function startAttached(store: Store, ref: string, o: { sigProxy?: boolean; attach?: readonly string[] } = {}): Promise<number> {
   const first = loadContainer(store, ref);
   const id = first.record.id;
+  await startPodInfraOf(store, first);
   // Under conmon also when a terminal is asked for and barge has none to give: conmon makes the
   // pty, as Podman's run -t does in a CI job.
   // And with a slirp4netns network, which must be started between the runtime's create and start.
@@ -991,8 +1017,11 @@ export async function stopContainer(store: Store, ref: string, timeoutSec?: numb
 
 /** `podman rm`: a running container needs force (then it is killed first); `volumes` (rm -v, --rm) removes its anonymous volumes too. */
 /** `rm`: with `force` a running container is killed first, or with `stopTimeout` (rm -t) stopped as `stop -t` does. */
-export async function removeContainer(store: Store, ref: string, o: { force: boolean; volumes?: boolean; stopTimeout?: number }): Promise<string> {
+export async function removeContainer(store: Store, ref: string, o: { force: boolean; volumes?: boolean; stopTimeout?: number; podRemoval?: boolean }): Promise<string> {
   let c = loadContainer(store, ref);
+  if (c.data.config.infra && !o.podRemoval) {
+    throw new ContainerError(`container ${c.record.id} is the infra container of pod ${c.record.podId} and cannot be removed without removing the pod`);
+  }
   if (isRunning(store, c)) {
     if (!o.force) {
       throw new ContainerError(

@@ -11,6 +11,7 @@ import type { HealthConfig } from '../image/types.ts';
 import type { SecretUse } from './secrets.ts';
 import type { HealthState } from './health.ts';
 import type { PortMapping, SlirpOptions, SlirpProcess } from './slirp.ts';
+import type { PodNamespace } from './pods.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
 
@@ -110,6 +111,10 @@ export interface ContainerConfig {
   healthcheck?: HealthConfig;
   /** --health-on-failure: none (when absent), kill, restart or stop. */
   healthOnFailure?: string;
+  /** The namespaces a container of a pod (record.podId) joins from the pod's infra container. */
+  podShare?: PodNamespace[];
+  /** The infra container of its pod: holds the shared namespaces, removed only with the pod. */
+  infra?: boolean;
 }
 
 /** One --device: the host's path (symbolic links resolved), the container's, and the cgroup access (r, w, m). */

@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS volumes (
   created TEXT NOT NULL,
   data TEXT NOT NULL              -- JSON owned by src/containers/volumes.ts (labels, anonymous, copy-up state)
 );
+CREATE TABLE IF NOT EXISTS pods (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,      -- shares Podman's one namespace of names with the containers
+  created TEXT NOT NULL,
+  infra_id TEXT,                  -- the pod's infra container, once made (NULL for --infra=false)
+  data TEXT NOT NULL              -- JSON owned by src/containers/pods.ts (the options of pod create)
+);
 CREATE TABLE IF NOT EXISTS list_instances (
   list_id TEXT NOT NULL,          -- images.id of a manifest list (a row whose manifest is an index)
   digest TEXT NOT NULL,           -- manifest digest of one image the list names
@@ -73,6 +80,19 @@ const SCHEMA_VERSION = [...SCHEMA].reduce((h, c) => (Math.imul(h, 31) + c.charCo
 
 export type Row = Record<string, SQLInputValue>;
 
+/** Columns added after a table's first release: CREATE TABLE IF NOT EXISTS leaves older stores' tables as they were. */
+function addColumn(sql: DatabaseSync, table: string, column: string): void {
+  const name = column.split(' ')[0]!;
+  const have = sql.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (have.some((c) => c.name === name)) return;
+  try {
+    sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column}`);
+  } catch (e) {
+    // Another process opening the store added it in between.
+    if (!/duplicate column/.test((e as Error).message)) throw e;
+  }
+}
+
 export class Db {
   readonly sql: DatabaseSync;
   private depth = 0;
@@ -91,6 +111,7 @@ export class Db {
         if (version !== SCHEMA_VERSION) {
           this.sql.exec('PRAGMA journal_mode = WAL');
           this.sql.exec(SCHEMA);
+          addColumn(this.sql, 'containers', 'pod_id TEXT REFERENCES pods(id)');
           this.sql.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
         }
         return;

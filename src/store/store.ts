@@ -59,6 +59,18 @@ export interface ContainerRecord {
   created: string;
   mountpoint: string | null;
   data: string;
+  /** The pod the container belongs to (a Podman container of `run/create --pod`, or a pod's infra container). */
+  podId: string | null;
+}
+
+/** A Podman-style pod: `data` is owned by containers/pods.ts. */
+export interface PodRecord {
+  id: string;
+  name: string;
+  created: string;
+  /** Its infra container, which holds the shared namespaces; null without one (--infra=false) or until it is made. */
+  infraId: string | null;
+  data: string;
 }
 
 export interface LayerInput {
@@ -113,6 +125,8 @@ export interface NewContainer {
   imageId: string | null;
   imageName: string | null;
   data: string;
+  /** Member of this pod; the pod must exist when the row is written. */
+  podId?: string;
 }
 
 /** A Podman-style volume: its content is volumeDir(name)/_data; `data` is owned by containers/volumes.ts. */
@@ -149,7 +163,7 @@ type ImageRow = {
 };
 type ContainerRow = {
   id: string; name: string; kind: string; image_id: string | null; image_name: string | null;
-  top_layer: string | null; created: string; mountpoint: string | null; data: string;
+  top_layer: string | null; created: string; mountpoint: string | null; data: string; pod_id: string | null;
 };
 
 const now = (): string => new Date().toISOString();
@@ -828,7 +842,7 @@ export class Store {
   private containerFromRow(r: ContainerRow): ContainerRecord {
     return {
       id: r.id, name: r.name, kind: r.kind === 'container' ? 'container' : 'builder', imageId: r.image_id,
-      imageName: r.image_name, topLayer: r.top_layer, created: r.created, mountpoint: r.mountpoint, data: r.data,
+      imageName: r.image_name, topLayer: r.top_layer, created: r.created, mountpoint: r.mountpoint, data: r.data, podId: r.pod_id ?? null,
     };
   }
 
@@ -904,13 +918,20 @@ export class Store {
           for (let i = 1; taken.has(name); i++) name = `${base}-${i}`;
         } else if (this.db.get('SELECT 1 FROM containers WHERE name = ?', name)) {
           throw new StoreError(`the container name "${name}" is already in use by another container`, 'conflict');
+        } else if (this.db.get('SELECT 1 FROM pods WHERE name = ?', name)) {
+          throw new StoreError(`name "${name}" is in use: pod already exists`, 'conflict');
+        }
+        // In the same transaction as the insert, so a concurrent `pod rm` either sees this member or has removed the pod.
+        if (c.podId !== undefined && !this.db.get('SELECT 1 FROM pods WHERE id = ?', c.podId)) {
+          throw new StoreError(`no pod with name or ID ${c.podId} found: no such pod`, 'notfound');
         }
         const row: ContainerRow = {
           id, name, kind: c.kind, image_id: c.imageId, image_name: c.imageName, top_layer: topLayer, created: now(), mountpoint: null, data: c.data,
+          pod_id: c.podId ?? null,
         };
         this.db.run(
-          'INSERT INTO containers (id, name, kind, image_id, image_name, top_layer, created, mountpoint, data) VALUES (?,?,?,?,?,?,?,?,?)',
-          row.id, row.name, row.kind, row.image_id, row.image_name, row.top_layer, row.created, row.mountpoint, row.data,
+          'INSERT INTO containers (id, name, kind, image_id, image_name, top_layer, created, mountpoint, data, pod_id) VALUES (?,?,?,?,?,?,?,?,?,?)',
+          row.id, row.name, row.kind, row.image_id, row.image_name, row.top_layer, row.created, row.mountpoint, row.data, row.pod_id,
         );
         return this.containerFromRow(row);
       });
@@ -931,6 +952,7 @@ export class Store {
     this.db.tx(() => {
       const holder = this.db.get<{ id: string }>('SELECT id FROM containers WHERE name = ?', name);
       if (holder && holder.id !== id) throw new StoreError(`name ${name} is in use by container ${holder.id}`, 'conflict');
+      if (this.db.get('SELECT 1 FROM pods WHERE name = ?', name)) throw new StoreError(`name ${name} is in use by a pod`, 'conflict');
       if (this.db.run('UPDATE containers SET name = ? WHERE id = ?', name, id) === 0) {
         throw new StoreError(`container ${id} was removed`, 'notfound');
       }
@@ -1032,6 +1054,54 @@ export class Store {
     this.db.run('DELETE FROM containers WHERE id = ?', c.id);
     await this.trash(this.containerDir(c.id));
     removeTree(this.containerRunDir(c.id));
+  }
+
+  // ---------- pods ----------
+
+  listPods(): PodRecord[] {
+    return this.db.all<PodRecord>('SELECT id, name, created, infra_id AS infraId, data FROM pods ORDER BY created');
+  }
+
+  /** Finds a pod by name, full id or unique id prefix. */
+  findPod(ref: string): PodRecord | undefined {
+    let r = this.db.get<PodRecord>('SELECT id, name, created, infra_id AS infraId, data FROM pods WHERE name = ? OR id = ?', ref, ref);
+    if (!r && /^[a-f0-9]{3,63}$/.test(ref)) {
+      const rows = this.db.all<PodRecord>("SELECT id, name, created, infra_id AS infraId, data FROM pods WHERE id LIKE ? || '%'", ref);
+      if (rows.length > 1) throw new StoreError(`more than one result for pod ID ${ref}`, 'conflict');
+      r = rows[0];
+    }
+    return r;
+  }
+
+  /** Adds a pod row; its name must be free among pods and containers alike, as in Podman. */
+  createPod(p: PodRecord): void {
+    this.db.tx(() => {
+      if (this.db.get('SELECT 1 FROM pods WHERE name = ?', p.name)) throw new StoreError(`name "${p.name}" is in use: pod already exists`, 'conflict');
+      if (this.db.get('SELECT 1 FROM containers WHERE name = ?', p.name)) throw new StoreError(`name "${p.name}" is in use: container already exists`, 'conflict');
+      this.db.run('INSERT INTO pods (id, name, created, infra_id, data) VALUES (?,?,?,?,?)', p.id, p.name, p.created, p.infraId, p.data);
+    });
+  }
+
+  setPodInfra(id: string, infraId: string): void {
+    if (this.db.run('UPDATE pods SET infra_id = ? WHERE id = ?', infraId, id) === 0) throw new StoreError(`no pod with name or ID ${id} found: no such pod`, 'notfound');
+  }
+
+  updatePodData(id: string, data: string): void {
+    if (this.db.run('UPDATE pods SET data = ? WHERE id = ?', data, id) === 0) throw new StoreError(`no pod with name or ID ${id} found: no such pod`, 'notfound');
+  }
+
+  /** The pod's containers, oldest first. */
+  podContainers(podId: string): ContainerRecord[] {
+    return this.db.all<ContainerRow>('SELECT * FROM containers WHERE pod_id = ? ORDER BY created', podId).map((r) => this.containerFromRow(r));
+  }
+
+  /** Deletes the pod's row; 'inuse' while a container still belongs to it. */
+  deletePod(id: string): void {
+    this.db.tx(() => {
+      const left = this.db.get<{ n: number }>('SELECT count(*) AS n FROM containers WHERE pod_id = ?', id)?.n ?? 0;
+      if (left > 0) throw new StoreError(`pod ${id} still has ${left} container(s)`, 'inuse');
+      this.db.run('DELETE FROM pods WHERE id = ?', id);
+    });
   }
 
   // ---------- volumes ----------
@@ -1190,6 +1260,7 @@ export class Store {
         issues.push({ what: `container directory ${d.slice(0, 12)} is not registered (interrupted create)`, repair: 'delete it', fix: async () => this.trash(join(this.root, 'containers', d)) });
       }
     }
+    issues.push(...this.checkPods());
     issues.push(...(await this.checkVolumes()));
     for (const d of await readdir(join(this.root, 'tmp'))) {
       const m = /^(\d+)-(\d+)-/.exec(d);
@@ -1209,6 +1280,26 @@ export class Store {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * Pods whose infra container is gone (removed behind the pod's back, or a `pod rm` that died
+   * between its containers and its row): they can never start again.
+   */
+  private checkPods(): CheckIssue[] {
+    const broken = this.db.all<{ id: string; name: string }>(
+      'SELECT id, name FROM pods WHERE infra_id IS NOT NULL AND infra_id NOT IN (SELECT id FROM containers)',
+    );
+    return broken
+      .filter((p) => !this.lockHeld(`pod:${p.id}`))
+      .map((p) => ({
+        what: `pod ${p.name} is missing its infra container`,
+        repair: 'remove the pod and its containers',
+        fix: async () => {
+          for (const c of this.podContainers(p.id)) await this.deleteContainer(c);
+          this.deletePod(p.id);
+        },
+      }));
   }
 
   /** Volume rows without their directory, and volume directories without a row (a create that died). */

@@ -118,7 +118,21 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
     startPeriod: str(o.healthStartPeriod), timeout: str(o.healthTimeout), onFailure: str(o.healthOnFailure),
   };
   opts.createCommand = process.argv.slice(2);
+  const pod = podRef(o);
+  if (pod !== undefined) opts.pod = pod;
   return opts;
+}
+
+/** --pod NAME|ID|new:NAME, or the id in --pod-id-file. */
+function podRef(o: Opts): string | undefined {
+  const file = str(o.podIdFile);
+  if (file !== undefined && str(o.pod) !== undefined) throw new ExitError('cannot specify both --pod and --pod-id-file', 125);
+  if (file === undefined) return str(o.pod);
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new ExitError(`reading pod ID file: ${(e as Error).message}`, 125);
+  }
 }
 
 /**
@@ -142,7 +156,21 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
     await removeContainer(store, opts.name, { force: true });
   }
   opts.imageId = await imageFor(store, opts.image, o);
-  const c = await createContainer(store, opts);
+  // --pod new:NAME: a pod made for the container, with Podman's defaults, and removed again if the container cannot be made.
+  const newPod = opts.pod?.startsWith('new:') ? opts.pod.slice(4) : undefined;
+  let made: import('../../containers/pods.ts').Pod | undefined;
+  if (newPod !== undefined) {
+    const pods = await import('../../containers/pods.ts');
+    made = await pods.createPod(store, { name: newPod, createCommand: ['barge', 'pod', 'create', '--name', newPod] });
+    opts.pod = made.record.id;
+  }
+  let c: Container;
+  try {
+    c = await createContainer(store, opts);
+  } catch (e) {
+    if (made) await (await import('../../containers/pods.ts')).removePod(store, made, { force: true }).catch(() => undefined);
+    throw e;
+  }
   if (cidfile !== undefined) {
     try {
       await writeFile(cidfile, c.record.id, { flag: 'wx' });
@@ -260,7 +288,7 @@ export function cidfileRefs(o: Opts): string[] {
 
 /** The names of the containers of run/create that ps --filter would list (running ones only, if asked). */
 export function containersMatching(store: Store, filters: string[], running = false): string[] {
-  const match = psFilter(filters);
+  const match = psFilter(filters, store);
   return store.listContainers('container').flatMap((r) => {
     const c = loadContainerOrNull(store, r.id);
     if (!c) return [];
@@ -449,7 +477,10 @@ export async function containerExistsCmd(g: GlobalOptions, args: string[], o: Op
 export async function containerPruneCmd(g: GlobalOptions): Promise<number> {
   const store = await openStore(g);
   const stopped = store.listContainers('container').filter((r) => {
-    const st = liveState(store, loadContainer(store, r.id)).status;
+    const c = loadContainer(store, r.id);
+    // A pod's infra container goes with its pod (pod rm, pod prune).
+    if (c.data.config.infra) return false;
+    const st = liveState(store, c).status;
     return st === 'created' || st === 'exited';
   });
   const code = await forEach(stopped.map((r) => r.id), (id) => removeContainer(store, id, { force: false }));
@@ -585,6 +616,8 @@ interface PsRow {
   StartedAt: number;
   ExitedAt: number;
   Exited: boolean;
+  Pod: string;
+  PodName: string;
 }
 
 /** Unix seconds of a time, Go's for the zero time when there is none (ListContainer's StartedAt/ExitedAt). */
@@ -592,7 +625,8 @@ function unixOrZero(t: string | null): number {
   return t ? Math.floor(Date.parse(t) / 1000) : -62135596800;
 }
 
-function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: ContainerSize): PsRow {
+function psRow(c: Container, s: ContainerState, noTrunc: boolean, size: ContainerSize | undefined, podNames: ReadonlyMap<string, string>): PsRow {
+  const podId = c.record.podId ?? '';
   const cmd = [...c.data.config.entrypoint, ...c.data.config.cmd].join(' ');
   return {
     ID: noTrunc ? c.record.id : c.record.id.slice(0, 12),
@@ -614,6 +648,8 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     StartedAt: unixOrZero(s.startedAt),
     ExitedAt: unixOrZero(s.finishedAt),
     Exited: s.status === 'exited',
+    Pod: noTrunc ? podId : podId.slice(0, 12),
+    PodName: podNames.get(podId) ?? '',
   };
 }
 
@@ -624,7 +660,7 @@ function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
     ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
     CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
     Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
-    StartedAt: 0, ExitedAt: 0, Exited: false,
+    StartedAt: 0, ExitedAt: 0, Exited: false, Pod: '', PodName: '',
   };
 }
 
@@ -642,8 +678,13 @@ const FILTER_STATES = new Set(['created', 'running', 'stopped', 'paused', 'exite
 type PsPredicate = (c: Container, s: ContainerState) => boolean;
 
 /** One --filter key's test for one value; values of the same key are ORed by psFilter. */
-function filterValue(key: string, v: string): PsPredicate {
+function filterValue(key: string, v: string, store: Store): PsPredicate {
   switch (key) {
+    case 'pod': {
+      // A name or id (prefix) of a pod, as Podman's: a pod that does not exist matches nothing.
+      const pod = store.findPod(v);
+      return (c) => !!pod && c.record.podId === pod.id;
+    }
     case 'id':
       return (c) => c.record.id.startsWith(v);
     case 'name': {
@@ -680,13 +721,13 @@ function filterValue(key: string, v: string): PsPredicate {
  * (status=exited or status=created), different keys must all hold; labels must all be present.
  * Every filter is checked here, so a bad one fails even when no container is listed.
  */
-function psFilter(filters: string[]): PsPredicate {
+function psFilter(filters: string[], store: Store): PsPredicate {
   const byKey = new Map<string, PsPredicate[]>();
   for (const f of filters) {
     const i = f.indexOf('=');
     if (i < 0) throw new ExitError(`invalid filter "${f}"`, 125);
     const key = f.slice(0, i);
-    byKey.set(key, [...(byKey.get(key) ?? []), filterValue(key, f.slice(i + 1))]);
+    byKey.set(key, [...(byKey.get(key) ?? []), filterValue(key, f.slice(i + 1), store)]);
   }
   const groups = [...byKey].map(([key, tests]): PsPredicate =>
     key === 'label' ? (c, s) => tests.every((t) => t(c, s)) : (c, s) => tests.some((t) => t(c, s)));
@@ -702,7 +743,7 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   });
   const last = num(o.last, '--last');
   const all = !!o.all || last !== undefined || !!o.latest || list(o.filter).length > 0;
-  const matches = psFilter(list(o.filter));
+  const matches = psFilter(list(o.filter), store);
   if (!all) cs = cs.filter((x) => isUp(x.s));
   cs = cs.filter((x) => matches(x.c, x.s));
   // Oldest first, as Podman lists; -l and -n take the newest ones of that list (-n 0: all).
@@ -722,7 +763,9 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     print(JSON.stringify([...cs.map((x, i) => psJSON(x.c, x.s, sizes[i])), ...external.map(externalJSON)], null, 4));
     return;
   }
-  const rows = [...cs.map((x, i) => psRow(x.c, x.s, noTrunc, sizes[i])), ...external.map((r) => externalRow(r, noTrunc))];
+  // As Podman 4.3: the pod's name only with --pod.
+  const podNames = o.pod ? new Map(store.listPods().map((p) => [p.id, p.name])) : new Map<string, string>();
+  const rows = [...cs.map((x, i) => psRow(x.c, x.s, noTrunc, sizes[i], podNames)), ...external.map((r) => externalRow(r, noTrunc))];
   const sort = str(o.sort);
   if (sort !== undefined) {
     // Podman's keys; created and runningfor keep the list's own order, oldest first.
@@ -733,13 +776,13 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   }
   const out = formatRows(rows, {
     ...(format !== undefined && { format }),
-    defaultTable: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}`,
-    headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED' },
+    defaultTable: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${o.size ? '\t{{.Size}}' : ''}${o.pod ? '\t{{.Pod}}\t{{.PodName}}' : ''}`,
+    headers: { ID: 'CONTAINER ID', CreatedHuman: 'CREATED', Pod: 'POD ID', PodName: 'PODNAME' },
     name: 'ps',
     type: PS_REPORTER,
   });
   if (o.noheading && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
-  else if (out === '' && format === undefined) print(`CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}`);
+  else if (out === '' && format === undefined) print(`CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}${o.pod ? '       POD ID      PODNAME' : ''}`);
   else process.stdout.write(out);
 }
 
@@ -758,6 +801,7 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
     Pid: hasProcess(s) ? s.pid : 0,
+    Pod: c.record.podId ?? '',
     Ports: c.data.config.ports?.length
       ? portRanges(c.data.config.ports).map(({ first: p, range }) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range, protocol: p.protocol }))
       : null,
@@ -826,7 +870,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     ImageDigest: image?.manifestDigest ?? '',
     ImageName: c.record.imageName ?? cfg.image,
     Rootfs: '',
-    Pod: '',
+    Pod: c.record.podId ?? '',
     // Without a network there is no resolv.conf of the container's own (lifecycle.ts containerFiles).
     ResolvConfPath: cfg.network === 'none' ? '' : `${p.userdata}/resolv.conf`,
     HostnamePath: `${p.userdata}/hostname`,
@@ -859,7 +903,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
       MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: portBindings, SandboxKey: '',
     },
     Namespace: '',
-    IsInfra: false,
+    IsInfra: !!cfg.infra,
     IsService: false,
     Config: {
       Hostname: cfg.hostname,

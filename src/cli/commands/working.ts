@@ -345,7 +345,8 @@ export async function rmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<
     if (o.ignore && o.cidfile !== undefined) return 0;
     throw new Error('at least one container name or id must be specified');
   }
-  const targets = o.all ? store.listContainers().map((c) => c.id) : [...args, ...fromFiles];
+  // --all leaves pods' infra containers to their pods (Podman refuses each, and so fails the whole command).
+  const targets = o.all ? store.listContainers().filter((c) => !c.podId || !(JSON.parse(c.data) as { config?: { infra?: boolean } }).config?.infra).map((c) => c.id) : [...args, ...fromFiles];
   // As Podman: every name is looked up before anything is removed, and an unknown one (not
   // skipped by -f or -i) removes nothing. Buildah (only working containers named) removes the
   // others and fails with 125 at the end.
