@@ -580,7 +580,7 @@ export function buildProgram(only?: string): Command {
     .option('-l, --latest', 'remove the latest created container')
     .option('-t, --time <seconds>', 'with --force, stop a running container as stop -t does instead of killing it')
     .option('--filter <filter>', 'remove the containers ps --filter would list', collect)
-    .option('--depend', 'accepted: barge containers have no dependents (no pods)')
+    .option('--depend', 'accepted: no container depends on another (a pod\'s infra container goes only with `pod rm`)')
     .action(action(async () => (await w()).rmCmd));
   containerGroup
     .command('inspect')
@@ -772,7 +772,7 @@ export function buildProgram(only?: string): Command {
     .option('-l, --latest', 'remove the latest created container')
     .option('-t, --time <seconds>', 'with --force, stop a running container as stop -t does instead of killing it')
     .option('--filter <filter>', 'remove the containers ps --filter would list', collect)
-    .option('--depend', 'accepted: barge containers have no dependents (no pods)')
+    .option('--depend', 'accepted: no container depends on another (a pod\'s infra container goes only with `pod rm`)')
     .action(action(async () => (await w()).rmCmd));
 
   program

@@ -26,6 +26,7 @@ function eventFilter(filters: readonly string[]): Predicate<BargeEvent> {
     switch (key) {
       case 'container':
       case 'image':
+      case 'pod':
         return byNameOrId(key, value);
       case 'volume':
         return (e) => e.Type === 'volume' && (e.Name ?? '').startsWith(value);
@@ -38,9 +39,6 @@ function eventFilter(filters: readonly string[]): Predicate<BargeEvent> {
         const has = labelFilter(value);
         return (e) => e.Attributes !== null && has(e.Attributes);
       }
-      case 'pod':
-        // barge has no pods: no event is a pod's.
-        return () => false;
       default:
         throw new ExitError(`${key} is an invalid filter`, 125);
     }

@@ -1,0 +1,191 @@
+// Podman's pods, checked against Podman 4.3's behaviour: an infra container (from a pause image
+// barge builds from the host's catatonit) holds the namespaces the pod's containers join; pod
+// create/ps/inspect/start/stop/kill/rm/prune, run --pod (new:), ps --pod, the refusals, and a
+// store that `system check` finds consistent afterwards.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Env } from '../helpers.ts';
+import { containerSuite, expectCode } from './lib.ts';
+
+const suite = containerSuite();
+let env: Env;
+beforeAll(() => {
+  env = suite();
+});
+
+afterAll(async () => {
+  if (!env) return;
+  await env.barge(['pod', 'rm', '-fa', '-t', '0']);
+  const r = await env.barge(['system', 'check']);
+  expectCode(r, 0, ['system', 'check']);
+  expect(r.stdout.trim()).toBe('No problems found');
+});
+
+const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
+
+async function podStatus(pod: string): Promise<string> {
+  return env.bargeOk(['pod', 'inspect', pod, '--format', '{{.State}}']);
+}
+
+describe('pod create, ps, inspect', () => {
+  it('makes a pod with an infra container from a locally built pause image', async () => {
+    const id = await env.bargeOk(['pod', 'create', '--name', 'p-info', '--label', 'team=web', '--share', 'net,uts']);
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    const info = JSON.parse(await env.bargeOk(['pod', 'inspect', 'p-info'])) as Record<string, unknown>;
+    expect(info).toMatchObject({
+      Id: id, Name: 'p-info', State: 'Created', Hostname: '', Labels: { team: 'web' }, CreateInfra: true, SharedNamespaces: ['net', 'uts'], NumContainers: 1,
+    });
+    const infraId = info.InfraContainerID as string;
+    expect(info.Containers).toEqual([{ Id: infraId, Name: `${id.slice(0, 12)}-infra`, State: 'created' }]);
+    // The pause image: catatonit alone, run as `catatonit -P`.
+    expect(await env.bargeOk(['images', '--format', '{{.Repository}}'])).toContain('localhost/podman-pause');
+    expect(await env.bargeOk(['inspect', infraId, '--format', '{{.Path}} {{.Args}} {{.IsInfra}} {{.Pod}}'])).toBe(`/catatonit [-P] true ${id}`);
+
+    const table = lines(await env.bargeOk(['pod', 'ps', '--filter', 'name=^p-info$']));
+    expect(table[0]).toMatch(/^POD ID\s+NAME\s+STATUS\s+CREATED\s+INFRA ID\s+# OF CONTAINERS$/);
+    expect(table[1]).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+p-info\\s+Created\\s+.+ago\\s+${infraId.slice(0, 12)}\\s+1$`));
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'label=team=web', '--format', '{{.Name}} {{.Status}} {{.InfraID}} {{.NumberOfContainers}} {{.Labels}}']))
+      .toBe(`p-info Created ${infraId.slice(0, 12)} 1 map[team:web]`);
+    expect(await env.bargeOk(['pod', 'ps', '-q', '--no-trunc', '--filter', `id=${id.slice(0, 8)}`])).toBe(id);
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'name=p-info', '--ctr-names', '--ctr-status', '--format', '{{.ContainerNames}} {{.ContainerStatuses}}']))
+      .toBe(`${id.slice(0, 12)}-infra created`);
+    expect(await env.bargeOk(['pod', 'inspect', 'p-info', '--format', '{{.Name}} {{.NumContainers}} {{.CreateInfra}}'])).toBe('p-info 1 true');
+    expect((await env.barge(['pod', 'exists', 'p-info'])).code).toBe(0);
+    expect((await env.barge(['pod', 'exists', 'no-such-pod'])).code).toBe(1);
+    // Pods and containers share one namespace of names, as in Podman.
+    const clash = await env.barge(['create', '--name', 'p-info', 'busybox', 'true']);
+    expectCode(clash, 125);
+    expect(clash.stderr).toContain('pod already exists');
+    expectCode(await env.barge(['pod', 'create', '--name', `${id.slice(0, 12)}-infra`]), 125);
+    // The infra container goes only with its pod.
+    const rmInfra = await env.barge(['rm', '-f', infraId]);
+    expectCode(rmInfra, 125);
+    expect(rmInfra.stderr).toContain(`is the infra container of pod ${id} and cannot be removed without removing the pod`);
+    expect(await env.bargeOk(['pod', 'rm', 'p-info'])).toBe(id);
+    expect(lines(await env.bargeOk(['ps', '-aq', '--no-trunc']))).not.toContain(infraId);
+  });
+
+  it('writes --pod-id-file, and --infra=false makes a pod without an infra container', async () => {
+    const idFile = join(env.tmp, 'pod-id');
+    const id = await env.bargeOk(['pod', 'create', '--infra=false', '--name', 'p-bare', '--pod-id-file', idFile]);
+    expect(await env.bargeOk(['pod', 'inspect', 'p-bare', '--format', '{{.CreateInfra}} {{.NumContainers}} {{.State}}'])).toBe('false 0 Created');
+    const start = await env.barge(['pod', 'start', 'p-bare']);
+    expectCode(start, 125);
+    expect(start.stderr).toContain('cannot start pod');
+    // A container joins it without sharing anything.
+    expect(await env.bargeOk(['run', '--rm', '--pod-id-file', idFile, 'busybox', 'hostname'])).not.toBe('p-bare');
+    expectCode(await env.barge(['pod', 'create', '--pod-id-file', idFile]), 125);
+    expect(await env.bargeOk(['pod', 'rm', id])).toBe(id);
+  });
+});
+
+describe('containers of a pod', () => {
+  it('share the network and UTS namespaces of the infra container', async () => {
+    await env.bargeOk(['pod', 'create', '--name', 'p-net']);
+    await writeFile(join(env.tmp, 'index.html'), 'hello from the pod\n');
+    await env.bargeOk(['run', '-d', '--pod', 'p-net', '--name', 'p-web', '-v', `${env.tmp}:/srv:ro`, 'busybox', 'httpd', '-f', '-p', '127.0.0.1:8080', '-h', '/srv']);
+    expect(await podStatus('p-net')).toBe('Running');
+    // The other container reaches the server on the pod's loopback, and has the pod's hostname.
+    const out = await env.bargeOk(['run', '--rm', '--pod', 'p-net', 'busybox', 'sh', '-c', 'hostname; wget -q -O - http://127.0.0.1:8080/index.html']);
+    expect(lines(out)).toEqual(['p-net', 'hello from the pod']);
+    const netOf = (args: string[]): Promise<string> => env.bargeOk(['run', '--rm', ...args, 'busybox', 'readlink', '/proc/self/ns/net']);
+    const [a, b, outside] = await Promise.all([netOf(['--pod', 'p-net']), netOf(['--pod', 'p-net']), netOf([])]);
+    expect(a).toBe(b);
+    expect(outside).not.toBe(a);
+    // Outside the pod nothing listens on 127.0.0.1:8080.
+    expect((await env.barge(['run', '--rm', 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/index.html'])).code).not.toBe(0);
+
+    const podId = await env.bargeOk(['pod', 'inspect', 'p-net', '--format', '{{.Id}}']);
+    expect(await env.bargeOk(['inspect', 'p-web', '--format', '{{.Pod}} {{.IsInfra}}'])).toBe(`${podId} false`);
+    expect(await env.bargeOk(['ps', '--filter', 'pod=p-net', '--format', '{{.Names}}'])).toContain('p-web');
+    expect(await env.bargeOk(['ps', '--filter', `pod=${podId.slice(0, 12)}`, '--filter', 'name=p-web', '--format', '{{.Names}} {{.Pod}}'])).toBe(`p-web ${podId.slice(0, 12)}`);
+    const table = lines(await env.bargeOk(['ps', '--pod', '--filter', 'name=p-web']));
+    expect(table[0]).toMatch(/NAMES\s+POD ID\s+PODNAME$/);
+    expect(table[1]).toMatch(new RegExp(`p-web\\s+${podId.slice(0, 12)}\\s+p-net$`));
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'name=p-net', '--format', '{{.NumberOfContainers}} {{.Status}}'])).toBe('2 Running');
+  });
+
+  it('refuse what the pod decides: ports, networks and the hostname of shared namespaces', async () => {
+    for (const args of [['-p', '8081:80'], ['--network', 'none'], ['--hostname', 'other']]) {
+      const r = await env.barge(['create', '--pod', 'p-net', ...args, 'busybox', 'true']);
+      expectCode(r, 125, args);
+      expect(r.stderr).toContain('invalid config provided');
+    }
+    const missing = await env.barge(['create', '--pod', 'no-such-pod', 'busybox', 'true']);
+    expectCode(missing, 125);
+    expect(missing.stderr).toContain('no pod with name or ID no-such-pod found');
+  });
+
+  it('stops members before the infra container, and starts the infra container with a member', async () => {
+    const stop = await env.bargeOk(['pod', 'stop', '-t', '0', 'p-net']);
+    expect(stop).toMatch(/^[0-9a-f]{64}$/);
+    expect(await podStatus('p-net')).toBe('Exited');
+    const states = JSON.parse(await env.bargeOk(['pod', 'inspect', 'p-net'])) as { Containers: { State: string }[] };
+    expect(states.Containers.map((c) => c.State)).toEqual(['exited', 'exited']);
+    // Starting the member alone brings the infra container up first, whose namespaces it joins.
+    await env.bargeOk(['start', 'p-web']);
+    expect(await podStatus('p-net')).toBe('Running');
+    expect(await env.bargeOk(['run', '--rm', '--pod', 'p-net', 'busybox', 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/index.html'])).toBe('hello from the pod');
+    // A member that has exited makes the pod degraded.
+    await env.bargeOk(['run', '--pod', 'p-net', '--name', 'p-once', 'busybox', 'true']);
+    expect(await podStatus('p-net')).toBe('Degraded');
+    // Removed, so that the restart below has only long-running containers to bring up.
+    await env.bargeOk(['rm', 'p-once']);
+    await env.bargeOk(['pod', 'kill', 'p-net']);
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'name=p-net', '--format', '{{.Status}}'])).toBe('Exited');
+    await env.bargeOk(['pod', 'restart', 'p-net']);
+    expect(await podStatus('p-net')).toBe('Running');
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'status=running', '--filter', 'name=p-net', '-q'])).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('removes a pod with its containers, running ones only with -f', async () => {
+    const podId = await env.bargeOk(['pod', 'inspect', 'p-net', '--format', '{{.Id}}']);
+    const refused = await env.barge(['pod', 'rm', 'p-net']);
+    expectCode(refused, 125);
+    expect(refused.stderr).toContain('running or paused containers cannot be removed without force');
+    expect(await podStatus('p-net')).toBe('Running');
+    expect(await env.bargeOk(['pod', 'rm', '-f', '-t', '0', 'p-net'])).toBe(podId);
+    expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-', '--format', '{{.Names}}'])).toBe('');
+    expectCode(await env.barge(['pod', 'rm', 'p-net']), 125);
+    expect(await env.bargeOk(['pod', 'rm', '-i', 'p-net'])).toBe('');
+    const events = lines(await env.bargeOk(['events', '--stream=false', '--filter', 'type=pod', '--filter', `pod=${podId}`, '--format', '{{.Status}}']));
+    expect(events[0]).toBe('create');
+    expect(events).toContain('stop');
+    expect(events).toContain('start');
+    expect(events.at(-1)).toBe('remove');
+  });
+
+  it('run --pod new:NAME makes the pod first; pod prune removes pods with nothing running', async () => {
+    await env.bargeOk(['run', '-d', '--pod', 'new:p-new', '--name', 'p-new-ctr', 'busybox', 'sleep', '300']);
+    expect(await env.bargeOk(['pod', 'ps', '--filter', 'name=p-new', '--format', '{{.Name}} {{.Status}} {{.NumberOfContainers}}'])).toBe('p-new Running 2');
+    expect(await env.bargeOk(['exec', 'p-new-ctr', 'hostname'])).toBe('p-new');
+    await env.bargeOk(['pod', 'create', '--name', 'p-idle']);
+    const pruned = lines(await env.bargeOk(['pod', 'prune', '-f']));
+    expect(pruned).toHaveLength(1);
+    expect((await env.barge(['pod', 'exists', 'p-idle'])).code).toBe(1);
+    expect((await env.barge(['pod', 'exists', 'p-new'])).code).toBe(0);
+    // A container that cannot be made leaves no pod behind.
+    expectCode(await env.barge(['create', '--pod', 'new:p-failed', 'no-such-image-here', 'true']), 125);
+    expect((await env.barge(['pod', 'exists', 'p-failed'])).code).toBe(1);
+    await env.bargeOk(['pod', 'stop', '-t', '0', 'p-new']);
+    expect(lines(await env.bargeOk(['pod', 'prune', '-f']))).toHaveLength(1);
+    expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-new', '-q'])).toBe('');
+  });
+});
+
+describe('refusals', () => {
+  it('refuses what barge does not implement of Podman\'s pods, with 125', async () => {
+    for (const args of [
+      ['pod', 'stats'], ['pod', 'logs', 'x'], ['pod', 'top', 'x'], ['pod', 'clone', 'x'],
+      ['pod', 'create', '--infra-conmon-pidfile', '/tmp/x'], ['pod', 'create', '--share', 'user'], ['pod', 'create', '--share', 'bogus'],
+      ['pod', 'create', '--infra=false', '--hostname', 'h'], ['pod', 'create', '--share', 'uts', '-p', '8080:80'], ['pod', 'ps', '--ns'],
+    ]) {
+      const r = await env.barge(args);
+      expectCode(r, 125, args);
+      expect(r.stderr).not.toBe('');
+    }
+    expect((await env.barge(['pod', 'stats'])).stderr).toContain('not supported yet');
+    expect(await env.bargeOk(['pod', 'ps', '-q'])).toBe('');
+  });
+});
