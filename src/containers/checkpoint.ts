@@ -104,6 +104,8 @@ export function hasCheckpoint(store: Store, c: Container): boolean {
 /** `podman container checkpoint`: dumps a running container's processes with CRIU. */
 export async function checkpointContainer(store: Store, ref: string, o: CheckpointOptions = {}): Promise<Container> {
   const first = loadContainer(store, ref);
+  // Its namespaces are another container's, which a restore would have to find again.
+  if (first.record.podId) throw new ContainerError(`checkpointing containers of pods is not supported yet: ${first.record.name} belongs to pod ${first.record.podId}`);
   if (first.data.config.autoRemove && !o.export && !o.createImage) {
     throw new ContainerError("cannot checkpoint containers that have been started with '--rm' unless '--export' is used");
   }

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Env } from '../helpers.ts';
+import { ROOTLESS, type Env } from '../helpers.ts';
 import { containerSuite, expectCode } from './lib.ts';
 
 const suite = containerSuite();
@@ -174,6 +174,21 @@ describe('containers of a pod', () => {
   });
 });
 
+describe('published ports of a pod', () => {
+  it('forwards a port of the pod, through its infra container\'s slirp4netns, to a member', async () => {
+    await env.bargeOk(['pod', 'create', '--name', 'p-port', '-p', '127.0.0.1:18391:8080']);
+    expect(await env.bargeOk(['pod', 'inspect', 'p-port', '--format', '{{.InfraConfig.PortBindings}}'])).toBe('map[8080/tcp:[map[HostIp:127.0.0.1 HostPort:18391]]]');
+    await env.bargeOk(['run', '-d', '--pod', 'p-port', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']);
+    let body = '';
+    for (let i = 0; i < 50 && body === ''; i++) {
+      body = await fetch('http://127.0.0.1:18391/hostname').then((r) => r.text(), () => '');
+      if (body === '') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(body).toBe('p-port\n');
+    await env.bargeOk(['pod', 'rm', '-f', '-t', '0', 'p-port']);
+  });
+});
+
 describe('refusals', () => {
   it('refuses what barge does not implement of Podman\'s pods, with 125', async () => {
     for (const args of [
@@ -186,6 +201,12 @@ describe('refusals', () => {
       expect(r.stderr).not.toBe('');
     }
     expect((await env.barge(['pod', 'stats'])).stderr).toContain('not supported yet');
+    await env.bargeOk(['run', '-d', '--pod', 'new:p-ck', '--name', 'p-ck-ctr', 'busybox', 'sleep', '300']);
+    const ck = await env.barge(['container', 'checkpoint', 'p-ck-ctr']);
+    expectCode(ck, 125);
+    // Rootless, barge refuses every checkpoint first (CRIU needs root), as Podman does.
+    expect(ck.stderr).toContain(ROOTLESS ? 'checkpointing a container requires root' : 'checkpointing containers of pods is not supported yet');
+    await env.bargeOk(['pod', 'rm', '-f', '-t', '0', 'p-ck']);
     expect(await env.bargeOk(['pod', 'ps', '-q'])).toBe('');
   });
 });
