@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOTLESS, type Env } from '../helpers.ts';
-import { containerSuite, expectCode } from './lib.ts';
+import { containerSuite, expectCode, expectStoreClean } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
@@ -16,10 +16,9 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (!env) return;
-  await env.barge(['pod', 'rm', '-fa', '-t', '0']);
-  const r = await env.barge(['system', 'check']);
-  expectCode(r, 0, ['system', 'check']);
-  expect(r.stdout.trim()).toBe('No problems found');
+  // Every pod removed, with its containers and conmons, before the store is checked.
+  expect((await env.barge(['pod', 'rm', '-fa', '-t', '0'])).code).toBe(0);
+  await expectStoreClean(env);
 });
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
@@ -147,7 +146,10 @@ describe('containers of a pod', () => {
     expect(await podStatus('p-net')).toBe('Running');
     expect(await env.bargeOk(['pod', 'rm', '-f', '-t', '0', 'p-net'])).toBe(podId);
     expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-', '--format', '{{.Names}}'])).toBe('');
-    expectCode(await env.barge(['pod', 'rm', 'p-net']), 125);
+    // As Podman: a missing pod makes pod rm exit 1 (pod stop: 125).
+    expectCode(await env.barge(['pod', 'rm', 'p-net']), 1);
+    expectCode(await env.barge(['pod', 'stop', 'p-net']), 125);
+    expect(await env.bargeOk(['pod', 'stop', '-i', 'p-net'])).toBe('');
     expect(await env.bargeOk(['pod', 'rm', '-i', 'p-net'])).toBe('');
     const events = lines(await env.bargeOk(['events', '--stream=false', '--filter', 'type=pod', '--filter', `pod=${podId}`, '--format', '{{.Status}}']));
     expect(events[0]).toBe('create');

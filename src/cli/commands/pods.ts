@@ -62,9 +62,11 @@ function podTargets(store: Store, args: string[], o: Opts): Pod[] {
   }
   const refs = [...args, ...list(o.podIdFile).map((f) => readIdFile(f))];
   if (!refs.length) throw new ExitError('you must provide at least one name or id', 125);
-  return refs.map((r) => {
+  // --ignore (stop, rm): a pod that does not exist is passed over.
+  return refs.flatMap((r) => {
+    if (o.ignore && !store.findPod(r)) return [];
     try {
-      return loadPod(store, r);
+      return [loadPod(store, r)];
     } catch (e) {
       return rethrow(e);
     }
@@ -130,11 +132,15 @@ export async function podKillCmd(g: GlobalOptions, args: string[], o: Opts): Pro
 export async function podRmCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   const t = timeOpt(o);
-  const refs = o.ignore && !o.all ? args.filter((a) => store.findPod(a)) : args;
-  if (o.ignore && !o.all && refs.length === 0 && list(o.podIdFile).length === 0) return 0;
-  const code = await eachPod(podTargets(store, refs, o), (p) => removePod(store, p, { force: !!o.force, ...(t !== undefined && { timeoutSec: t }) }));
+  // As Podman: a pod that does not exist is reported, and makes the exit status 1 rather than 125.
+  const missing = o.ignore ? [] : args.filter((a) => !store.findPod(a));
+  for (const m of missing) process.stderr.write(`Error: no pod with name or ID ${m} found: no such pod\n`);
+  const found = args.filter((a) => !missing.includes(a));
+  const code = found.length || !args.length || o.all
+    ? await eachPod(podTargets(store, found, o), (p) => removePod(store, p, { force: !!o.force, ...(t !== undefined && { timeoutSec: t }) }))
+    : 0;
   await store.collectGarbage();
-  return code;
+  return code || (missing.length ? 1 : 0);
 }
 
 /** `pod prune [-f]`: removes the pods none of whose containers is running. */
