@@ -1139,7 +1139,14 @@ export function buildProgram(only?: string): Command {
     .description('Exit 0 if the pod exists, 1 if not')
     .argument('<pod>')
     .action(action(async () => (await pods()).podExistsCmd));
-  for (const verb of ['stats', 'logs', 'top', 'pause', 'unpause', 'clone']) {
+  podGroup
+    .command('top')
+    .description('Show the processes of a pod\'s running containers (ps descriptors as for top)')
+    .argument('[pod]')
+    .argument('[descriptors...]')
+    .option('-l, --latest', 'the latest created pod')
+    .action(action(async () => (await pods()).podTopCmd));
+  for (const verb of ['stats', 'logs', 'pause', 'unpause', 'clone']) {
     podGroup
       .command(verb)
       .description(`not supported yet (Podman's pod ${verb})`)

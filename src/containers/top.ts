@@ -106,7 +106,11 @@ function pidNamespaceMembers(init: number): number[] {
 /** `podman top CONTAINER [descriptors…]`: the table of a running container's processes. */
 export async function topContainer(store: Store, ref: string, descriptors: string[]): Promise<string> {
   const { runningContainer } = await import('./exec.ts');
-  const c = runningContainer(store, ref, 'top can only be used on running containers');
+  return topOf(store, [runningContainer(store, ref, 'top can only be used on running containers')], descriptors);
+}
+
+/** The table of the processes of running containers (one, or a pod's: `podman pod top`). */
+export async function topOf(store: Store, containers: readonly Container[], descriptors: string[]): Promise<string> {
   // Podman accepts "pid,user" as well as separate words.
   const wanted = (descriptors.length ? descriptors.flatMap((d) => d.split(',')) : DEFAULT_DESCRIPTORS).filter((d) => d !== '');
   const cols = wanted.map((d) => {
@@ -116,9 +120,11 @@ export async function topContainer(store: Store, ref: string, descriptors: strin
   });
   const bootMs = bootTimeMs();
   const procs = new Map<number, Proc>();
-  for (const pid of await containerPids(store, c)) {
-    const p = readProc(pid, bootMs);
-    if (p) procs.set(pid, p);
+  for (const c of containers) {
+    for (const pid of await containerPids(store, c)) {
+      const p = readProc(pid, bootMs);
+      if (p) procs.set(pid, p);
+    }
   }
   const first = [...procs.values()].sort((a, b) => a.pid - b.pid);
   const root = first[0] ? `/proc/${first[0].hostPid}/root` : undefined;

@@ -162,6 +162,10 @@ describe('containers of a pod', () => {
     await env.bargeOk(['run', '-d', '--pod', 'new:p-new', '--name', 'p-new-ctr', 'busybox', 'sleep', '300']);
     expect(await env.bargeOk(['pod', 'ps', '--filter', 'name=p-new', '--format', '{{.Name}} {{.Status}} {{.NumberOfContainers}}'])).toBe('p-new Running 2');
     expect(await env.bargeOk(['exec', 'p-new-ctr', 'hostname'])).toBe('p-new');
+    // pod top: the processes of every running container of the pod, each the pid 1 of its own pid namespace.
+    const top = lines(await env.bargeOk(['pod', 'top', 'p-new', 'pid,args']));
+    expect(top[0]).toMatch(/^PID\s+COMMAND$/);
+    expect(top.slice(1).map((l) => l.replace(/\s+/, ' ')).sort()).toEqual(['1 /catatonit -P', '1 sleep 300']);
     await env.bargeOk(['pod', 'create', '--name', 'p-idle']);
     const pruned = lines(await env.bargeOk(['pod', 'prune', '-f']));
     expect(pruned).toHaveLength(1);
@@ -173,6 +177,24 @@ describe('containers of a pod', () => {
     await env.bargeOk(['pod', 'stop', '-t', '0', 'p-new']);
     expect(lines(await env.bargeOk(['pod', 'prune', '-f']))).toHaveLength(1);
     expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-new', '-q'])).toBe('');
+  });
+});
+
+describe('concurrent barge processes', () => {
+  it('never leave a container in a removed pod when run --pod races pod rm', async () => {
+    const podId = await env.bargeOk(['pod', 'create', '--name', 'p-race']);
+    const creates = [1, 2, 3].map((i) => env.barge(['create', '--pod', 'p-race', '--name', `p-race-${i}`, 'busybox', 'true']));
+    const rm = env.barge(['pod', 'rm', '-f', '-t', '0', 'p-race']);
+    const results = await Promise.all(creates);
+    expectCode(await rm, 0);
+    // Each create either finished before the removal (and went with the pod) or found the pod gone.
+    for (const r of results) {
+      if (r.code !== 0) expect(r.stderr).toContain('no pod with name or ID');
+    }
+    expect((await env.barge(['pod', 'exists', 'p-race'])).code).toBe(1);
+    expect(lines(await env.bargeOk(['ps', '-a', '--no-trunc', '--format', '{{.Pod}}']))).not.toContain(podId);
+    expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-race', '-q'])).toBe('');
+    await expectStoreClean(env);
   });
 });
 
@@ -194,7 +216,7 @@ describe('published ports of a pod', () => {
 describe('refusals', () => {
   it('refuses what barge does not implement of Podman\'s pods, with 125', async () => {
     for (const args of [
-      ['pod', 'stats'], ['pod', 'logs', 'x'], ['pod', 'top', 'x'], ['pod', 'clone', 'x'],
+      ['pod', 'stats'], ['pod', 'logs', 'x'], ['pod', 'clone', 'x'], ['pod', 'pause', 'x'],
       ['pod', 'create', '--infra-conmon-pidfile', '/tmp/x'], ['pod', 'create', '--share', 'user'], ['pod', 'create', '--share', 'bogus'],
       ['pod', 'create', '--infra=false', '--hostname', 'h'], ['pod', 'create', '--share', 'uts', '-p', '8080:80'], ['pod', 'ps', '--ns'],
     ]) {

@@ -7,7 +7,7 @@ import type { Store } from '../../store/store.ts';
 import {
   createPod, infraConfig, killPod, listPods, loadPod, podMembers, podStatus, removePod, startPod, stopPod, type Pod, type PodMember,
 } from '../../containers/pods.ts';
-import { ContainerError } from '../../containers/record.ts';
+import { ContainerError, isActive } from '../../containers/record.ts';
 import { inspectPorts } from '../../containers/slirp.ts';
 import { keyedFilter, labelFilter, type Predicate } from '../filters.ts';
 
@@ -141,6 +141,22 @@ export async function podRmCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     : 0;
   await store.collectGarbage();
   return code || (missing.length ? 1 : 0);
+}
+
+/** `pod top POD [descriptors…]`: the processes of the pod's running containers, as `top` shows one container's. */
+export async function podTopCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const store = await openStore(g);
+  // With --latest every argument is a descriptor.
+  const [pod] = podTargets(store, o.latest ? [] : args.slice(0, 1), o);
+  const descriptors = o.latest ? args : args.slice(1);
+  const running = podMembers(store, pod!).filter((m) => isActive(m.s.status)).map((m) => m.c);
+  if (running.length === 0) throw new ExitError('pod top can only be used on pods with at least one running container', 125);
+  const { topOf } = await import('../../containers/top.ts');
+  try {
+    process.stdout.write(await topOf(store, running, descriptors));
+  } catch (e) {
+    rethrow(e);
+  }
 }
 
 /** `pod prune [-f]`: removes the pods none of whose containers is running. */
