@@ -14,6 +14,11 @@ import { GoTime } from '../image/gotime.ts';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
+  /**
+   * What the template had written when it failed. Go writes as it goes, so Podman's output keeps
+   * it before the error (main.ts prints it).
+   */
+  partialOutput = '';
   constructor(
     message: string,
     /** Whether it failed while running over data, rather than while parsing. */
@@ -1009,6 +1014,12 @@ function structField(obj: Record<string, unknown>, st: GoStructType, name: strin
   }
   if (Object.hasOwn(obj, name)) return { value: obj[name] };
   return undefined;
+}
+
+/** Whether a template could reach field or method `name` of `v`: always, unless `v` is a struct (goTyped) without it. */
+export function hasGoField(v: unknown, name: string): boolean {
+  const st = typeof v === 'object' && v !== null ? structOf(TYPES.get(v)) : undefined;
+  return !st || !isPlainObject(v) || structField(v, st, name) !== undefined;
 }
 
 /** The declared type of a struct's data key (its Go name or JSON spelling), if any. */
@@ -2061,6 +2072,11 @@ class Executor {
     return this.out;
   }
 
+  /** The output so far. */
+  get written(): string {
+    return this.out;
+  }
+
   private fail(at: { pos: number; text?: string }, msg: string): never {
     throw execError(this.src, at.pos, at.text, msg);
   }
@@ -2429,7 +2445,13 @@ export function parseTemplate(text: string, funcs?: Record<string, (...args: unk
   const defs = parser.defs;
   return {
     execute(data: unknown): string {
-      return new Executor(src, defs, userFuncs, data).run(root, data);
+      const ex = new Executor(src, defs, userFuncs, data);
+      try {
+        return ex.run(root, data);
+      } catch (e) {
+        if (e instanceof TemplateError) e.partialOutput = ex.written;
+        throw e;
+      }
     },
     header(label: (fieldPath: readonly string[]) => string): string {
       let out = '';

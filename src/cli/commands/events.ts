@@ -55,8 +55,9 @@ function humanLine(p: Parsed, noTrunc: boolean): string {
   switch (e.Type) {
     case 'container':
     case 'pod': {
+      const health = e.health_status ? `, health_status=${e.health_status}` : '';
       const attrs = Object.entries(e.Attributes ?? {}).map(([k, v]) => `, ${k}=${v}`).join('');
-      return `${head} ${id} (image=${e.Image ?? ''}, name=${e.Name ?? ''}${attrs})`;
+      return `${head} ${id} (image=${e.Image ?? ''}, name=${e.Name ?? ''}${health}${attrs})`;
     }
     case 'image':
       return `${head} ${id} ${e.Name ?? ''}`;
@@ -172,5 +173,8 @@ async function renderer(format: string | undefined, noTrunc: boolean): Promise<(
   if (isJSONFormat(format)) return (p) => p.line;
   const { parseTemplate } = await import('../gotemplate.ts');
   const t = parseTemplate(normalizeFormat(format));
-  return (p) => t.execute({ ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', HealthStatus: '', ...p.event, Time: p.time.Local(), Attributes: p.event.Attributes ?? {} });
+  return (p) => {
+    const { health_status: health, ...e } = p.event;
+    return t.execute({ ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', ...e, HealthStatus: health ?? '', Time: p.time.Local(), Attributes: e.Attributes ?? {} });
+  };
 }

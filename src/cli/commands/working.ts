@@ -231,6 +231,7 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   // What local storage held before, so that an image staged only for the push is not left there.
   const before = transportDest ? new Set(store.listImages().map((i) => i.id)) : undefined;
   const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
+  if (pod) pc.recordCommit(store, b.container.id);
   if (str(o.manifest) !== undefined) {
     await (await import('./manifest.ts')).addImageToList(store, str(o.manifest)!, res.imageId);
   }
