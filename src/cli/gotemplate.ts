@@ -256,7 +256,8 @@ function lex(source: Source): Token[] {
         if (rd.trim) p = skipSpace(p);
         break;
       }
-      if (p >= src.length) fail(open, 'unclosed action');
+      // Podman's wrapper puts "{{end -}}" after the text, so its lexer meets that brace instead of the end.
+      if (p >= src.length) fail(source.prefix > 0 ? p : open, source.prefix > 0 ? `bad character ${describeRune('{')}` : 'unclosed action');
       const c = src[p] ?? '';
       const start = p;
       const push = (type: TokType, end: number): void => {
@@ -1779,7 +1780,10 @@ function indexOne(cur: unknown, idx: unknown): unknown {
   }
   if (cur instanceof Map) return cur.get(idx);
   if (isMapLike(cur)) {
-    if (typeof idx !== 'string' && typeof idx !== 'number') throw new Error(`value has type ${goTypeName(idx)}; should be string`);
+    // A map typed as Podman's (labels, annotations: map[string]…) takes only string keys; untyped data may have others.
+    const typedMap = (t: GoType | undefined): boolean => typeof t === 'object' && 'map' in t;
+    const strict = typedMap(TYPES.get(cur));
+    if (typeof idx !== 'string' && (strict || typeof idx !== 'number')) throw new Error(`value has type ${goTypeName(idx)}; should be string`);
     const key = String(idx);
     return Object.hasOwn(cur, key) ? Reflect.get(cur, key) : undefined;
   }
