@@ -130,9 +130,22 @@ describe('events', () => {
     await env.bargeOk(['rmi', 'ev-saved:1']);
     const hex = id.replace(/^sha256:/, '');
     const moves = await env.bargeOk(['events', '--stream=false', '--filter', 'type=image', '--since', since, '--format', '{{.Status}} {{.ID}} {{.Name}}']);
+    // rmi of one of several names records its removal too, as Podman's does.
     expect(moves.split('\n')).toEqual([
-      `tag ${hex} ev-saved:1`, `save ${hex} ${archive}`, `untag ${hex} localhost/ev-saved:1`, `loadfromarchive  ${archive}`, `untag ${hex} localhost/ev-saved:1`,
+      `tag ${hex} ev-saved:1`, `save ${hex} ${archive}`, `untag ${hex} localhost/ev-saved:1`, `remove ${hex} localhost/ev-saved:1`, `loadfromarchive  ${archive}`,
+      `untag ${hex} localhost/ev-saved:1`, `remove ${hex} localhost/ev-saved:1`,
     ]);
+    // Removing the image itself: the remove event names it as it was picked, by its name or its id.
+    const since2 = new Date().toISOString();
+    for (const by of ['name', 'id'] as const) {
+      // An image of its own (a commit), so that removing it deletes it.
+      await env.bargeOk(['create', '--name', 'ev-src', 'busybox', 'true']);
+      await env.bargeOk(['commit', '-q', 'ev-src', `ev-gone-${by}`]);
+      await env.bargeOk(['rm', 'ev-src']);
+      await env.bargeOk(['rmi', by === 'name' ? `ev-gone-${by}` : await env.bargeOk(['images', '-q', `ev-gone-${by}`])]);
+    }
+    const removed = await env.bargeOk(['events', '--stream=false', '--filter', 'event=remove', '--filter', 'type=image', '--since', since2, '--format', '{{.Name}}']);
+    expect(removed.split('\n')).toEqual(['localhost/ev-gone-name:latest', expect.stringMatching(/^[0-9a-f]{12}$/)]);
     const vol = await env.bargeOk(['events', '--stream=false', '--filter', 'volume=ev-vol']);
     expect(vol).toMatch(/^\S+ \S+ \+0000 UTC volume create ev-vol\n\S+ \S+ \+0000 UTC volume remove ev-vol$/);
     // Only events in the time window.

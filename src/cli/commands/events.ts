@@ -171,10 +171,11 @@ async function renderer(format: string | undefined, noTrunc: boolean): Promise<(
   if (format === undefined || format === '') return (p) => humanLine(p, noTrunc);
   const { isJSONFormat, normalizeFormat } = await import('../table.ts');
   if (isJSONFormat(format)) return (p) => p.line;
-  const { parseTemplate } = await import('../gotemplate.ts');
-  const t = parseTemplate(normalizeFormat(format));
+  const [{ goTyped, parseTemplate }, { EVENT }] = await Promise.all([import('../gotemplate.ts'), import('../gotypes.ts')]);
+  const t = parseTemplate(normalizeFormat(format), undefined, { name: 'events' });
   return (p) => {
     const { health_status: health, ...e } = p.event;
-    return t.execute({ ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', ...e, HealthStatus: health ?? '', Time: p.time.Local(), Attributes: e.Attributes ?? {} });
+    const event = { ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', ...e, HealthStatus: health ?? '', PodID: '', Time: p.time.Local(), Attributes: e.Attributes ?? {} };
+    return t.execute(goTyped(event, EVENT));
   };
 }

@@ -317,7 +317,11 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
       type: { struct: 'main.containerOutputParams' },
     });
   } catch (e) {
-    if (e instanceof TemplateError) e.message = `Template parsing error: ${e.message}`;
+    if (e instanceof TemplateError) {
+      e.message = `Template parsing error: ${e.message}`;
+      // Buildah renders the list into a buffer: a failed template prints nothing of it.
+      e.partialOutput = '';
+    }
     throw e;
   }
   if (o.noheading && !format) process.stdout.write(out.split('\n').slice(1).join('\n'));
