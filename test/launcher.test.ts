@@ -41,6 +41,7 @@ describe('the launcher\'s code cache', () => {
     await c.run(['ps', '-a']);
     const [images, ps] = files(c.dir);
     expect([images, ps].map((f) => f!.split('.').slice(1).join('.'))).toEqual(['images.bin', 'ps.bin']);
+    expect(images!.slice(0, 9), 'named after the install, then the build').toBe(ps!.slice(0, 9));
     const file = join(c.dir, images!);
     expect(runsOf(file)).toBe(1);
     await c.run(['images']);
@@ -80,6 +81,20 @@ describe('the launcher\'s code cache', () => {
     await c.run(['ps']);
     expect(readFileSync(file).equals(before)).toBe(true);
     expect(files(c.dir)).toHaveLength(1);
+  });
+
+  it("a new cache removes its own install's stale caches and unnamed leftovers, never another install's", async () => {
+    const c = cacheHome('installs');
+    await c.run(['images']);
+    const [mine] = files(c.dir);
+    const place = mine!.slice(0, 8);
+    const other = place === '00000000' ? '11111111' : '00000000';
+    const theirs = `${other}-1-2-3.images.bin`;
+    const stale = `${place}-1-2-3.images.bin`;
+    const unnamed = '1-2-3.images.bin';
+    for (const f of [theirs, stale, unnamed]) writeFileSync(join(c.dir, f), 'x');
+    await c.run(['ps']);
+    expect(files(c.dir)).toEqual([theirs, mine!, mine!.replace('.images.', '.ps.')].sort());
   });
 });
 

@@ -14,6 +14,11 @@ import { GoTime } from '../image/gotime.ts';
 
 export class TemplateError extends Error {
   override name = 'TemplateError';
+  /**
+   * What the template had written when it failed. Go writes as it goes, so Podman's output keeps
+   * it before the error (main.ts prints it).
+   */
+  partialOutput = '';
   constructor(
     message: string,
     /** Whether it failed while running over data, rather than while parsing. */
@@ -251,7 +256,8 @@ function lex(source: Source): Token[] {
         if (rd.trim) p = skipSpace(p);
         break;
       }
-      if (p >= src.length) fail(open, 'unclosed action');
+      // Podman's wrapper puts "{{end -}}" after the text, so its lexer meets that brace instead of the end.
+      if (p >= src.length) fail(source.prefix > 0 ? p : open, source.prefix > 0 ? `bad character ${describeRune('{')}` : 'unclosed action');
       const c = src[p] ?? '';
       const start = p;
       const push = (type: TokType, end: number): void => {
@@ -1011,6 +1017,12 @@ function structField(obj: Record<string, unknown>, st: GoStructType, name: strin
   return undefined;
 }
 
+/** Whether a template could reach field or method `name` of `v`: always, unless `v` is a struct (goTyped) without it. */
+export function hasGoField(v: unknown, name: string): boolean {
+  const st = typeof v === 'object' && v !== null ? structOf(TYPES.get(v)) : undefined;
+  return !st || !isPlainObject(v) || structField(v, st, name) !== undefined;
+}
+
 /** The declared type of a struct's data key (its Go name or JSON spelling), if any. */
 function fieldType(st: GoStructType, key: string): GoType | undefined {
   const fields = st.fields ?? {};
@@ -1768,7 +1780,10 @@ function indexOne(cur: unknown, idx: unknown): unknown {
   }
   if (cur instanceof Map) return cur.get(idx);
   if (isMapLike(cur)) {
-    if (typeof idx !== 'string' && typeof idx !== 'number') throw new Error(`value has type ${goTypeName(idx)}; should be string`);
+    // A map typed as Podman's (labels, annotations: map[string]…) takes only string keys; untyped data may have others.
+    const typedMap = (t: GoType | undefined): boolean => typeof t === 'object' && 'map' in t;
+    const strict = typedMap(TYPES.get(cur));
+    if (typeof idx !== 'string' && (strict || typeof idx !== 'number')) throw new Error(`value has type ${goTypeName(idx)}; should be string`);
     const key = String(idx);
     return Object.hasOwn(cur, key) ? Reflect.get(cur, key) : undefined;
   }
@@ -2058,6 +2073,11 @@ class Executor {
 
   run(root: Node[], dot: unknown): string {
     this.walk(dot, root);
+    return this.out;
+  }
+
+  /** The output so far. */
+  get written(): string {
     return this.out;
   }
 
@@ -2429,7 +2449,13 @@ export function parseTemplate(text: string, funcs?: Record<string, (...args: unk
   const defs = parser.defs;
   return {
     execute(data: unknown): string {
-      return new Executor(src, defs, userFuncs, data).run(root, data);
+      const ex = new Executor(src, defs, userFuncs, data);
+      try {
+        return ex.run(root, data);
+      } catch (e) {
+        if (e instanceof TemplateError) e.partialOutput = ex.written;
+        throw e;
+      }
     },
     header(label: (fieldPath: readonly string[]) => string): string {
       let out = '';

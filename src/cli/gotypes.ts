@@ -263,6 +263,9 @@ const secretSpec = struct('entities.SecretSpec', {
   Driver: struct('entities.SecretDriverSpec', { Name: 'string', Options: labels }),
 });
 
+/** Podman 4.3's events.Event, whose embedded Details brings PodID and Attributes. */
+export const EVENT: GoType = ptr(struct('events.Event', { ContainerExitCode: 'int', PodID: 'string', HealthStatus: 'string', Attributes: labels }));
+
 export const SECRET_INFO: GoType = ptr(struct('entities.SecretInfoReport', { CreatedAt: 'time', UpdatedAt: 'time', Spec: secretSpec }));
 export const SECRET_LIST: GoType = ptr(struct('entities.SecretListReport'));
 

@@ -72,8 +72,11 @@ function writeCache(dir: string, file: string, runs: number, data: Buffer, build
     closeSync(fd);
   }
   renameSync(tmp, file);
-  // Caches of earlier builds are of no more use.
-  for (const f of readdirSync(dir)) if (!f.startsWith(`${build}.`)) rmSync(join(dir, f), { force: true });
+  // Caches of this install's earlier builds are of no more use; another install's (a second
+  // checkout, the bench's old build) are left to it, or two installs would keep deleting each other's.
+  for (const f of readdirSync(dir)) {
+    if (f.startsWith(`${place}-`) ? !f.startsWith(`${place}-${build}.`) : !/^[0-9a-f]{8}-/.test(f)) rmSync(join(dir, f), { force: true });
+  }
 }
 
 const cacheRoot = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'barge');
@@ -86,6 +89,10 @@ enableCompileCache?.(join(cacheRoot, 'node-compile-cache'));
 const bundleFd = openSync(BUNDLE, 'r');
 const st = fstatSync(bundleFd);
 const build = `${st.ino}-${st.size}-${Math.trunc(st.mtimeMs)}`;
+// Which install (the bundle's path) a cache belongs to: FNV-1a of the path, as a name, not a check.
+let pathHash = 0x811c9dc5;
+for (let i = 0; i < BUNDLE.length; i++) pathHash = Math.imul(pathHash ^ BUNDLE.charCodeAt(i), 0x01000193) >>> 0;
+const place = pathHash.toString(16).padStart(8, '0');
 // build.mjs makes it ASCII only.
 const source = readFileSync(bundleFd, 'latin1');
 closeSync(bundleFd);
@@ -93,7 +100,7 @@ const key = commandWords(process.argv.slice(2))
   .filter((w) => /^[a-z][a-z-]{0,23}$/.test(w))
   .join('-') || 'none';
 const dir = join(cacheRoot, 'code');
-const file = join(dir, `${build}.${key}.bin`);
+const file = join(dir, `${place}-${build}.${key}.bin`);
 const cached = trustedDir(dir, false) ? readCache(file) : undefined;
 
 const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {

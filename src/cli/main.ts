@@ -147,6 +147,9 @@ export async function main(): Promise<void> {
       else process.exitCode = failure;
     } else {
       const err = e as Error;
+      // A --format template that failed midway: Podman has already printed what it wrote.
+      const partial = (e as { partialOutput?: unknown }).partialOutput;
+      if (typeof partial === 'string') process.stdout.write(partial);
       if (process.env.BARGE_DEBUG) process.stderr.write(`${err.stack}\n`);
       process.stderr.write(`Error: ${err.message}\n`);
       process.exitCode = e instanceof ExitError ? e.exitCode : failure;

@@ -550,8 +550,9 @@ export function buildProgram(only?: string): Command {
       .option('-a, --all', 'show all containers, not only running ones')
       .option('-q, --quiet', 'print only container ids')
       .option('--format <template>', 'Go template, "table …" or "json"')
-      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=, pod=', collect)
+      .option('-f, --filter <filter>', 'filter: id=, name=, status=, exited=, label=, ancestor=, since=, before=, until=, volume=, health=, restart-policy=, publish=, expose=, pod=', collect)
       .option('-n, --last <n>', 'the last N created containers (all states)')
+      .option('-w, --watch <seconds>', 'print the list again every N seconds until interrupted (not with -q or --format json)')
       .option('-l, --latest', 'the latest created container')
       .option('--no-trunc', 'do not truncate output')
       .option('--noheading', 'omit the table header')
@@ -1361,7 +1362,7 @@ export function buildProgram(only?: string): Command {
       .command('build')
       .aliases(['bud', 'build-using-dockerfile'])
       .description('Build an image using instructions from Containerfiles')
-      .argument('[context]', 'build context: a directory, a tarball, or - for standard input'),
+      .argument('[context]', 'build context: a directory, a tarball, - for standard input, or a URL (git repository[#ref[:subdir]], tarball or Containerfile)'),
   ), 'build')
     .option('-f, --file <file>', 'Containerfile to use (default: CONTEXT/Containerfile, then CONTEXT/Dockerfile)')
     .option('-t, --tag <name>', 'name for the built image', collect)
@@ -1397,7 +1398,7 @@ export function buildProgram(only?: string): Command {
     .option('--cache-to <repo>', 'registry repository to push each built step to (with --layers)', collect)
     .option('--manifest <list>', 'add the built image to this manifest list (made if missing); with several --platform values, each platform\'s image')
     .option('--all-platforms', 'build for every platform the base images all offer (with --manifest)')
-    .option('--build-context <name=value>', 'a named context for FROM, COPY --from and RUN --mount=from: a directory, docker-image://REF, oci-layout://DIR[:TAG] or an http(s) URL', collect)
+    .option('--build-context <name=value>', 'a named context for FROM, COPY --from and RUN --mount=from: a directory, docker-image://REF, oci-layout://DIR[:TAG], a git repository URL or an http(s) URL', collect)
     .option('--logfile <file>', 'write the build\'s output (RUN steps\' too) to this file instead of stdout and stderr')
     .option('--logsplit [bool]', 'with --logfile, one file per platform: FILE_OS_ARCH')
     .option('--omit-history', 'leave the built image without history (the base image\'s too)')

@@ -2,7 +2,7 @@
  * Podman-style `--format` handling for list commands: `json`, `table <template>`,
  * plain Go templates, and column alignment compatible with Go's text/tabwriter.
  */
-import { TemplateError, goJSON, goTyped, parseTemplate, withGoJSONTimes } from './gotemplate.ts';
+import { TemplateError, goJSON, goTyped, hasGoField, parseTemplate, withGoJSONTimes } from './gotemplate.ts';
 import type { GoType, TemplateFunc } from './gotemplate.ts';
 
 /** Podman's report writer: tabwriter.NewWriter(w, 12, 2, 2, ' ', 0). */
@@ -184,6 +184,8 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
 
   const table = TABLE_PREFIX.exec(format);
   let src = normalizeFormat(table ? format.slice(table[0].length) : format);
+  // Podman's report formatter makes every space of a user's table a column break (string literals too).
+  if (table) src = src.replaceAll(' ', '\t');
   if (table && src.trim() === '') {
     const def = TABLE_PREFIX.exec(opts.defaultTable);
     src = normalizeFormat(def ? opts.defaultTable.slice(def[0].length) : opts.defaultTable);
@@ -199,10 +201,31 @@ export function formatRows(rows: unknown[], opts: FormatOptions): string {
   const tmpl = parseTemplate(src, opts.funcs, { ...name, prefix: opts.prefix ?? 11 });
 
   const lines: string[] = [];
-  if (table) lines.push(...rowLines(tmpl.header((path) => headerLabel(path, opts.headers))));
-  for (const row of rows) lines.push(...rowLines(tmpl.execute(typed(row))));
+  // Podman's header runs the template over a map of column names, where a field its rows lack has "<no value>".
+  const known = (field: string): boolean => rows.length === 0 || hasGoField(typed(rows[0]), field);
+  if (table) lines.push(...rowLines(tmpl.header((path) => (known(path[0] ?? '') ? headerLabel(path, opts.headers) : '<no value>'))));
+  for (const row of rows) {
+    try {
+      lines.push(...rowLines(tmpl.execute(typed(row))));
+    } catch (e) {
+      if (e instanceof TemplateError) e.partialOutput = partialOutput(lines, e.partialOutput, !!table);
+      throw e;
+    }
+  }
   if (lines.length === 0) return '';
   return table ? tabwrite(lines) : lines.map((l) => l + '\n').join('');
+}
+
+/**
+ * What Podman has printed when a row's template fails: the rows before it, then the failed row as
+ * far as it got. A table goes through the tabwriter's final flush, so the unfinished last line
+ * has no newline and a tab that ends it makes no padded cell (Go's tabwriter leaves the empty
+ * cell after it out of the line).
+ */
+function partialOutput(done: readonly string[], failed: string, table: boolean): string {
+  if (!table) return done.map((l) => l + '\n').join('') + failed;
+  if (failed === '') return done.length ? tabwrite([...done]) : '';
+  return tabwrite([...done, failed.endsWith('\t') ? failed.slice(0, -1) : failed]).slice(0, -1);
 }
 
 /** Buildah writes a template's output as it is, and ends it with a newline only on a terminal. */

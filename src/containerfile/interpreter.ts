@@ -10,6 +10,7 @@ import { resolveInRoot } from '../store/secure-path.ts';
 import type { ImageConfig, ManifestFormat } from '../image/types.ts';
 import { readImageConfig, readImageManifest, resolveImage, type Puller } from '../image/local-images.ts';
 import { localImageName } from '../image/reference.ts';
+import { isValidDigest } from '../image/digest.ts';
 import { fromImage, platformMismatch, type PullPolicy } from '../primitives/from.ts';
 import { describePlatform, parsePlatform, platformMatches, type PlatformSpec } from '../image/manifest.ts';
 import { emptyImageConfig, hostArch, saveBuilder, type Builder } from '../primitives/builder.ts';
@@ -22,6 +23,7 @@ import { parseContainerfile, parseKeyValues, splitKeepQuotes, ContainerfileError
 import { expandWord, expandWords, ExpandError } from './expand.ts';
 import { cleanRel, glob } from './glob.ts';
 import type { IgnoreMatcher } from './ignore.ts';
+import { cloneGit, parseGitSource, type GitSource } from './git-source.ts';
 import { cacheKey, lookupCache, recordCache, ContentHasher } from './cache.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
 
@@ -294,6 +296,11 @@ class Interpreter {
 
   private fail(ins: Instruction, msg: string, code = 125): never {
     throw new BuildError(`building at STEP "${ins.original}": ${msg}`, code);
+  }
+
+  /** fail(), naming the instruction's file:line too: for what a remote source did, where the STEP text alone may be ambiguous. */
+  private failAt(ins: Instruction, msg: string): never {
+    this.fail(ins, `${ins.file}:${ins.line}: ${msg}`);
   }
 
   /** The stages, with their names and the global ARGs known; the target's index set. */
@@ -1140,6 +1147,25 @@ class Interpreter {
     return { kind: 'root', ref: img.id, key: img.id };
   }
 
+  /**
+   * An ADD source that is a git repository: cloned now into a private directory (removed with the
+   * build's other temporary files), so that the cache key can name the commit the ref resolved to
+   * and a moved branch is not served from the cache.
+   */
+  private async gitSource(ins: Instruction, git: GitSource, keepGitDir: boolean, checksum: string | undefined, exclude: IgnoreMatcher | null) {
+    const dir = await mkdtemp(join(tmpdir(), 'barge-git-'));
+    this.tempDirs.push(dir);
+    let repo;
+    try {
+      repo = await cloneGit(git, dir, keepGitDir);
+    } catch (e) {
+      this.failAt(ins, (e as Error).message);
+    }
+    if (checksum !== undefined && !repo.commit.startsWith(checksum)) this.failAt(ins, `${git.url}: checksum mismatch: expected commit ${checksum}, got ${repo.commit}`);
+    const key = `git:${git.remote}@${repo.commit}${git.subdir !== null ? `:${git.subdir}` : ''}${keepGitDir ? '+.git' : ''}`;
+    return { root: repo.dir, rel: '', label: git.url, key, skip: (p: string) => exclude !== null && exclude.skip(p) };
+  }
+
   private async copyStep(st: Stage, ins: Instruction, layers: boolean, finalStep: boolean, vars: Map<string, string>): Promise<void> {
     const add = ins.keyword === 'ADD';
     const flag = (n: string): string | undefined => ins.flags.filter((f) => f.name === n).at(-1)?.value;
@@ -1151,7 +1177,8 @@ class Interpreter {
     const parents = boolFlag(ins, 'parents');
     // (--link asks BuildKit for a layer it can rebase onto another parent. The files that land
     // are the same either way, so once the parser has checked its value it changes nothing here.)
-    if (flag('checksum') !== undefined || flag('keep-git-dir') !== undefined) this.fail(ins, 'ADD --checksum and --keep-git-dir are not supported yet');
+    const keepGitDir = boolFlag(ins, 'keep-git-dir');
+    const checksum = flag('checksum') !== undefined ? this.expand(ins, flag('checksum')!, vars) : undefined;
     const excludes = ins.flags.filter((f) => f.name === 'exclude').map((f) => this.expand(ins, f.value, vars));
     const words = ins.json ? ins.json.map((w) => this.expand(ins, w, vars)) : this.expandList(ins, ins.args, vars);
     // "." and "x/." name directories, as a trailing slash does (`WORKDIR /src` + `COPY a.c .`).
@@ -1159,6 +1186,22 @@ class Interpreter {
     const dest = destWord === '.' || destWord.endsWith('/.') ? destWord.slice(0, -1) || './' : destWord;
     const srcWords = words;
     if (!srcWords.length) this.fail(ins, `${ins.keyword} requires at least two arguments`);
+    // ADD --checksum pins one remote source, as in BuildKit: a download's digest or a git commit.
+    const gitOf = (w: string): GitSource | null => {
+      try {
+        return add ? parseGitSource(w, { shorthand: false }) : null;
+      } catch (e) {
+        this.failAt(ins, (e as Error).message);
+      }
+    };
+    if (checksum !== undefined) {
+      if (srcWords.length > 1) this.failAt(ins, "checksum can't be specified for multiple sources");
+      const git = gitOf(srcWords[0]!) !== null;
+      if (!git && !/^https?:\/\//.test(srcWords[0]!)) this.failAt(ins, "checksum can't be specified for non-HTTP(S) sources");
+      if (git ? !/^[0-9a-f]{7,64}$/.test(checksum) : !isValidDigest(checksum)) {
+        this.failAt(ins, `invalid --checksum "${checksum}": expected ${git ? 'a commit id' : 'sha256:HEX (or sha512:HEX)'}`);
+      }
+    }
 
     // Heredoc sources become files in a private directory that acts as their context.
     const heredocSrcs = new Map<string, string>();
@@ -1181,7 +1224,8 @@ class Interpreter {
     const extraExclude = excludes.length ? makeMatcher(excludes) : null;
     // `into` is where --parents puts a source (see parentsPath); `skip(path)` says whether a path
     // (relative to the source's root) stays out: the ignore file's rules and --exclude.
-    type Src = { root: string; rel: string; label: string; into?: string; skip: (path: string) => boolean };
+    // `key` stands for the content in the cache key when it names it exactly (a git commit).
+    type Src = { root: string; rel: string; label: string; into?: string; key?: string; skip: (path: string) => boolean };
     const sources: Src[] = [];
     const urls: string[] = [];
     const from = fromFlag !== undefined ? await this.fromSource(st, ins, fromFlag) : this.mainContext();
@@ -1193,6 +1237,11 @@ class Interpreter {
       const hd = isHeredocWord(w);
       if (hd) {
         sources.push({ root: heredocSrcs.get(hd)!, rel: hd, label: `heredoc:${hd}`, skip: () => false });
+        continue;
+      }
+      const git = gitOf(w);
+      if (git) {
+        sources.push(await this.gitSource(ins, git, keepGitDir, checksum, extraExclude));
         continue;
       }
       if (add && /^https?:\/\//.test(w)) {
@@ -1232,7 +1281,9 @@ class Interpreter {
     if (layers) {
       const parts: string[] = [];
       for (const s of sources) {
-        if (dir && s.root === dir.path) {
+        if (s.key !== undefined) {
+          parts.push(s.key);
+        } else if (dir && s.root === dir.path) {
           // A directory's files are hashed: its content, not its name, is what the step depends on.
           const host = await resolveInRoot(dir.path, s.rel);
           const real = await realpath(host).catch(() => host);
@@ -1245,7 +1296,9 @@ class Interpreter {
         }
       }
       contentHash = cacheKey(parts);
-      key = urls.length
+      // A URL's content is known only after downloading it, so it is cached only under --checksum.
+      if (checksum !== undefined) parts.push(...urls.map((u) => `${u}@${checksum}`));
+      key = urls.length && checksum === undefined
         ? null
         : cacheKey({ v: 1, kind: ins.keyword, parent: this.parentKey(st), parts, excludes, dest: destArg, chown: chown ?? null, chmod: chmod ?? null, workdir: st.config.image.config?.WorkingDir ?? '', format: this.o.format, ts: this.o.timestamp ?? null, final: this.finalMeta(finalStep) });
     }
@@ -1266,10 +1319,12 @@ class Interpreter {
           });
         }
         if (urls.length) {
-          await copyIntoBuilder(this.store, b, urls, destArg, { add: true, ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }) });
+          await copyIntoBuilder(this.store, b, urls, destArg, { add: true, ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }), ...(checksum !== undefined && { checksum }) });
         }
       } catch (e) {
         if (e instanceof BuildError) throw e;
+        // A download is the one part of the step that depends on somebody else's server.
+        if (urls.length) this.failAt(ins, (e as Error).message);
         this.fail(ins, (e as Error).message);
       }
     });

@@ -11,6 +11,7 @@ import { containerFiles, liveState, pauseContainer } from './lifecycle.ts';
 import { ContainerError, loadContainer, type Container } from './record.ts';
 import { volumesOf } from './volumes.ts';
 import { secretTargets } from './secrets.ts';
+import { containerEvent } from './events.ts';
 
 /** Podman's commit options that shape the image config (working containers take them too). */
 export interface CommitConfigOptions {
@@ -93,4 +94,9 @@ export async function withPaused<T>(store: Store, ref: string, pause: boolean, c
   } finally {
     await pauseContainer(store, ref, false);
   }
+}
+
+/** Podman records a commit as an event of the container (the image it made gets none). */
+export function recordCommit(store: Store, id: string): void {
+  containerEvent(store, loadContainer(store, id), 'commit');
 }

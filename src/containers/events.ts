@@ -26,6 +26,8 @@ export interface BargeEvent {
   /** RFC 3339 with nanoseconds, UTC. */
   Time: string;
   Type: EventType;
+  /** A health_status event's status (Podman 4.3's JSON key, after Type). */
+  health_status?: string;
   /** A container's labels; null for the other types, as Podman writes. */
   Attributes: Record<string, string> | null;
 }
@@ -56,9 +58,9 @@ function rfc3339Nano(ns: bigint): string {
  * caused it (Podman only logs such errors).
  */
 export function writeEvent(store: Store, e: Omit<BargeEvent, 'Time'>): void {
-  // Podman's key order (its Go struct's): Time comes between Status and Type.
-  const { Type, Attributes, ...rest } = e;
-  const line = `${JSON.stringify({ ...rest, Time: rfc3339Nano(nowNs()), Type, Attributes })}\n`;
+  // Podman's key order (its Go struct's): Time comes between Status and Type, health_status after Type.
+  const { Type, health_status, Attributes, ...rest } = e;
+  const line = `${JSON.stringify({ ...rest, Time: rfc3339Nano(nowNs()), Type, ...(health_status !== undefined && { health_status }), Attributes })}\n`;
   const path = eventsLogPath(store);
   try {
     mkdirSync(join(store.runroot, 'events'), { recursive: true, mode: 0o700 });
@@ -86,11 +88,22 @@ function rotate(path: string): void {
   if (size >= MAX_LOG_SIZE) renameSync(path, `${path}.1`);
 }
 
-/** A container's event: its id, image and name, and its labels as attributes. */
-export function containerEvent(store: Store, c: Container, status: string, exitCode?: number | null): void {
+/** What some container events carry besides the container: died's and exec_died's exit code, health_status's status. */
+export interface ContainerEventExtra {
+  exitCode?: number | null;
+  health?: string;
+}
+
+/**
+ * A container's event: its id, image and name, and its labels as attributes. An exit code of 0 is
+ * left out, as Podman's Go struct omits a zero ContainerExitCode.
+ */
+export function containerEvent(store: Store, c: Container, status: string, extra: ContainerEventExtra = {}): void {
+  const { exitCode, health } = extra;
   writeEvent(store, {
-    ...(exitCode !== undefined && exitCode !== null && { ContainerExitCode: exitCode }),
+    ...(exitCode !== undefined && exitCode !== null && exitCode !== 0 && { ContainerExitCode: exitCode }),
     ID: c.record.id, Image: c.record.imageName ?? c.record.imageId ?? '', Name: c.record.name, Status: status, Type: 'container',
+    ...(health !== undefined && { health_status: health }),
     Attributes: { ...c.data.config.labels },
   });
 }

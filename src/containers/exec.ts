@@ -36,6 +36,8 @@ export interface ExecOptions {
    * instead of barge's own streams (a healthcheck keeps them in the container's state).
    */
   output?: (text: string) => void;
+  /** A healthcheck's exec, which Podman records only by its exec_died (its health_status comes first). */
+  healthcheck?: boolean;
 }
 
 /** The container, which must be running; otherwise `refusal`, whose text and exit status Podman words per verb. */
@@ -99,7 +101,7 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
   const c = runningContainer(store, ref, 'can only create exec sessions on running containers: container state improper', 255);
   warmCgroupAttach();
   const proc = await execProcess(store, c, o);
-  containerEvent(store, c, 'exec');
+  if (!o.healthcheck) containerEvent(store, c, 'exec');
   const p = containerPaths(store, c.record.id, c.data.config.runtimeName);
   const dir = await mkdtemp(join(p.run, 'exec-'));
   // runc and crun give the process a terminal of their own only when barge's stdin is one;
@@ -168,7 +170,9 @@ export async function execInContainer(store: Store, ref: string, o: ExecOptions)
     }
     // Held lines that were not the runtime's after all are the command's own output.
     for (const l of held) errOut(`${l}\n`);
+    // A detached process has no monitor here to see it end, so it gets no exec_died.
     if (o.detach) return code === 0 ? { code: 0, session: randomHex(32) } : { code: 125 };
+    containerEvent(store, c, 'exec_died', { exitCode: code });
     return { code };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -192,7 +196,9 @@ async function execUnderConmon(store: Store, c: Container, proc: SpecProcess, di
     );
     // No detach keys: an exec session ends with its process.
     await relayAttach(started.attached, { terminal: true, stdin: interactive, detachKeys: '', ctlPath: join(dir, 'ctl') });
-    return await started.exitCode;
+    const code = await started.exitCode;
+    containerEvent(store, c, 'exec_died', { exitCode: code });
+    return code;
   } catch (e) {
     if (e instanceof ContainerStartError) {
       process.stderr.write(`Error: ${e.message}\n`);

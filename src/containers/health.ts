@@ -9,6 +9,7 @@ import type { Store } from '../store/store.ts';
 import type { HealthConfig } from '../image/types.ts';
 import { parseDuration } from '../primitives/config.ts';
 import { goDuration } from './top.ts';
+import { containerEvent } from './events.ts';
 import { ContainerError, isActive, loadContainer, reload, saveContainer, type Container, type ContainerConfig, type ContainerState } from './record.ts';
 
 export type HealthStatus = '' | 'starting' | 'healthy' | 'unhealthy';
@@ -182,9 +183,11 @@ export async function runHealthcheck(store: Store, ref: string): Promise<HealthR
   const hc = c.data.config.healthcheck;
   if (!command || !hc) throw new ContainerError(`container ${c.record.id} has no defined healthcheck`);
   const { execInContainer } = await import('./exec.ts');
+  // Podman 4.3 records the event before the check runs, so it carries the status the check starts from.
+  containerEvent(store, c, 'health_status', { health: c.data.state.health?.Status ?? '' });
   let output = '';
   const start = new Date();
-  const { code } = await execInContainer(store, c.record.id, { command, output: (t) => (output += t) });
+  const { code } = await execInContainer(store, c.record.id, { command, output: (t) => (output += t), healthcheck: true });
   const end = new Date();
   const timeout = hc.Timeout ?? 0;
   const timedOut = timeout > 0 && (end.getTime() - start.getTime()) * 1e6 > timeout;

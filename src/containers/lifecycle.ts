@@ -753,7 +753,7 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
     } catch {
       return; // removed meanwhile (rm -f)
     }
-    containerEvent(store, now, 'died', code);
+    containerEvent(store, now, 'died', { exitCode: code });
     if (cfg.autoRemove) {
       // Straight to removal: recording the exit of a container about to vanish is wasted work.
       await clearRuntime(store, now);
@@ -861,7 +861,7 @@ export async function cleanupContainer(store: Store, ref: string, o: { rm?: bool
     if (exitSeen) {
       c.data.state = { ...live, monitor: null };
       saveContainer(store, c);
-      containerEvent(store, c, 'died', live.exitCode);
+      containerEvent(store, c, 'died', { exitCode: live.exitCode });
     }
     await releaseContainer(store, c);
     if (exitSeen) containerEvent(store, c, 'cleanup');

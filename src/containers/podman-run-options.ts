@@ -94,15 +94,15 @@ export function parseSysctls(values: readonly string[], network: string): Record
 }
 
 /** --expose PORT[-PORT][/PROTO] values, as the "PORT/PROTO" keys Podman's inspect lists. */
-export function parseExpose(values: readonly string[]): string[] {
+export function parseExpose(values: readonly string[], what = '--expose'): string[] {
   const out: string[] = [];
   for (const v of values) {
     const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/.exec(v);
-    if (!m) throw new ContainerError(`invalid range format for --expose: ${v}: expected PORT[-PORT][/tcp|udp|sctp]`);
+    if (!m) throw new ContainerError(`invalid range format for ${what}: ${v}: expected PORT[-PORT][/tcp|udp|sctp]`);
     const first = Number(m[1]);
     const last = m[2] === undefined ? first : Number(m[2]);
     for (const n of [first, last]) if (n < 1 || n > 65535) throw new ContainerError(`port numbers must be between 1 and 65535 (inclusive), got ${n}`);
-    if (last < first) throw new ContainerError(`invalid range format for --expose: ${v}: the end is below the start`);
+    if (last < first) throw new ContainerError(`invalid range format for ${what}: ${v}: the end is below the start`);
     for (let p = first; p <= last; p++) out.push(`${p}/${m[3] ?? 'tcp'}`);
   }
   return [...new Set(out)];

@@ -12,6 +12,7 @@ import { detectCompression, decompressor, type Compression } from '../store/hash
 import { resolveInRoot } from '../store/secure-path.ts';
 import { applyTar, TreeWriter, type EntryHeader } from '../store/tar-apply.ts';
 import { findImage } from '../image/local-images.ts';
+import { DigestMismatchError, VerifyingStream } from '../image/digest.ts';
 import { resolveUser } from '../runtime/user.ts';
 import { saveBuilder, type Builder } from './builder.ts';
 
@@ -24,6 +25,8 @@ export interface CopyOptions {
   contextDir?: string;
   /** ADD semantics: local archives are extracted, URLs fetched. */
   add?: boolean;
+  /** ADD --checksum: the digest (sha256:HEX or sha512:HEX) every fetched URL must have. */
+  checksum?: string;
   /** Sources as given are skipped when they match (Containerfile ignore rules). */
   exclude?: (relPath: string) => boolean;
   /** With contextDir: paths of the context (relative to it) that are left out, an ignore file's rules. */
@@ -115,7 +118,7 @@ export async function copyIntoBuilder(store: Store, b: Builder, srcs: string[], 
       const fetched: string[] = [];
       for (const url of urls) {
         const name = intoDir ? basename(new URL(url).pathname) || 'index.html' : posix.basename(destPath);
-        await fetchInto(url, join(urlDir, name), owner, mode);
+        await fetchInto(url, join(urlDir, name), owner, mode, o.checksum);
         fetched.push(join(urlDir, name));
       }
       if (o.addHistory) {
@@ -264,11 +267,20 @@ async function extractArchive(path: string, compression: Compression, destHost: 
   await applyTar(input, { root: destHost, whiteouts: 'none', ...(chown && { chown }) });
 }
 
-async function fetchInto(url: string, dest: string, owner: { uid: number; gid: number }, mode: number | undefined): Promise<void> {
+async function fetchInto(url: string, dest: string, owner: { uid: number; gid: number }, mode: number | undefined, checksum?: string): Promise<void> {
   const res = await fetch(url, { redirect: 'follow' });
   if (!res.ok || !res.body) throw new Error(`fetching ${url}: HTTP ${res.status}`);
   await rm(dest, { force: true, recursive: true });
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(dest, { flags: 'wx', mode: mode ?? 0o600 }));
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  const file = createWriteStream(dest, { flags: 'wx', mode: mode ?? 0o600 });
+  try {
+    await (checksum === undefined ? pipeline(body, file) : pipeline(body, new VerifyingStream(checksum), file));
+  } catch (e) {
+    // Nothing of a download that failed its checksum stays in the container.
+    await rm(dest, { force: true });
+    if (e instanceof DigestMismatchError) throw new Error(`checksum mismatch for ${url}: expected ${e.expected}, got ${e.actual}`);
+    throw e;
+  }
   const { chown, chmod, utimes } = await import('node:fs/promises');
   await chown(dest, owner.uid, owner.gid);
   await chmod(dest, mode ?? 0o600);

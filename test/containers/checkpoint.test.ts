@@ -59,8 +59,10 @@ function ckState(s: State): Record<string, unknown> {
   return Object.fromEntries(Object.entries(s).filter(([k]) => /Checkpoint|Restore/.test(k)));
 }
 
+/** The state ps lists (its JSON's: the template's {{.State}} is Podman's text, "Up 2 seconds ago"). */
 async function psState(e: Env, name: string): Promise<string> {
-  return e.bargeOk(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.State}}']);
+  const [c] = JSON.parse(await e.bargeOk(['ps', '-a', '--filter', `name=^${name}$`, '--format', 'json'])) as { State: string }[];
+  return c?.State ?? '';
 }
 
 async function expectCheckClean(e: Env): Promise<void> {

@@ -29,7 +29,7 @@ describe('events', () => {
     await env.bargeOk(['wait', 'ev-life']);
     await env.bargeOk(['rm', 'ev-life']);
     const got = await statuses('ev-life');
-    expect(got.slice(0, 5)).toEqual(['create', 'init', 'start', 'exec', 'kill']);
+    expect(got.slice(0, 6)).toEqual(['create', 'init', 'start', 'exec', 'exec_died', 'kill']);
     expect(got).toContain('died');
     expect(got.at(-1)).toBe('remove');
     const died = await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-life', '--filter', 'event=died', '--format', 'json']);
@@ -55,6 +55,52 @@ describe('events', () => {
     expectCode(await env.barge(['run', '--rm', '--name', 'ev-fg', 'busybox', 'sh', '-c', 'exit 5']), 5);
     expect(await statuses('ev-fg')).toEqual(['create', 'init', 'start', 'attach', 'died', 'remove']);
     expect(await code('ev-fg')).toBe('5');
+  });
+
+  it('records exec sessions and their exit codes, as Podman 4.3: exec, then exec_died (a zero code left out)', async () => {
+    const id = await env.bargeOk(['run', '-d', '--name', 'ev-exec', '--label', 'k=v', 'busybox', 'sleep', '600']);
+    expectCode(await env.barge(['exec', 'ev-exec', 'sh', '-c', 'exit 3']), 3);
+    await env.bargeOk(['exec', 'ev-exec', 'true']);
+    const lines = (await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-exec', '--filter', 'event=exec', '--filter', 'event=exec_died', '--format', 'json']))
+      .split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const time = expect.stringMatching(/Z$/) as unknown;
+    const common = { ID: id, Image: 'localhost/busybox:latest', Name: 'ev-exec', Time: time, Type: 'container', Attributes: { k: 'v' } };
+    expect(lines).toEqual([
+      { ...common, Status: 'exec' }, { ContainerExitCode: 3, ...common, Status: 'exec_died' },
+      { ...common, Status: 'exec' }, { ...common, Status: 'exec_died' },
+    ]);
+    // Key order as Podman's Go struct writes it.
+    expect(Object.keys(lines[1]!)).toEqual(['ContainerExitCode', 'ID', 'Image', 'Name', 'Status', 'Time', 'Type', 'Attributes']);
+    expect(await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-exec', '--filter', 'event=exec_died', '--format', '{{.ContainerExitCode}}'])).toBe('3\n0');
+    await env.bargeOk(['rm', '-f', 'ev-exec']);
+  });
+
+  it('records a healthcheck as health_status with the status it starts from, then its exec_died', async () => {
+    await env.bargeOk(['run', '-d', '--name', 'ev-health', '--health-cmd', 'exit 1', '--health-retries', '1', 'busybox', 'sleep', '600']);
+    for (let i = 0; i < 2; i++) expectCode(await env.barge(['healthcheck', 'run', 'ev-health']), 1);
+    // No exec event for the check itself.
+    expect(await statuses('ev-health')).toEqual(['create', 'init', 'start', 'health_status', 'exec_died', 'health_status', 'exec_died']);
+    const health = await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-health', '--filter', 'event=health_status', '--format', '{{.HealthStatus}} {{.Name}}']);
+    expect(health).toBe('starting ev-health\nunhealthy ev-health');
+    const json = await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-health', '--filter', 'event=health_status', '--format', 'json']);
+    const first = JSON.parse(json.split('\n')[0]!) as Record<string, unknown>;
+    expect(Object.keys(first)).toEqual(['ID', 'Image', 'Name', 'Status', 'Time', 'Type', 'health_status', 'Attributes']);
+    expect(first.health_status).toBe('starting');
+    const line = (await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-health', '--filter', 'event=health_status'])).split('\n')[1];
+    expect(line).toMatch(/ container health_status [0-9a-f]{64} \(image=localhost\/busybox:latest, name=ev-health, health_status=unhealthy\)$/);
+    expect(await env.bargeOk(['events', '--stream=false', '--filter', 'container=ev-health', '--filter', 'event=exec_died', '--format', '{{.ContainerExitCode}}'])).toBe('1\n1');
+    await env.bargeOk(['rm', '-f', 'ev-health']);
+  });
+
+  it('records a container\'s commit and its rename, under the new name', async () => {
+    const id = await env.bargeOk(['create', '--name', 'ev-named', 'busybox', 'true']);
+    await env.bargeOk(['commit', '-q', 'ev-named', 'ev-committed']);
+    await env.bargeOk(['rename', 'ev-named', 'ev-renamed']);
+    const got = await env.bargeOk(['events', '--stream=false', '--filter', `container=${id}`, '--format', '{{.Status}} {{.Name}}']);
+    expect(got.split('\n')).toEqual(['create ev-named', 'commit ev-named', 'rename ev-renamed']);
+    expect(await env.bargeOk(['events', '--stream=false', '--filter', 'event=rename', '--filter', 'container=ev-renamed', '--format', '{{.ID}}'])).toBe(id);
+    await env.bargeOk(['rm', 'ev-renamed']);
+    await env.bargeOk(['rmi', 'ev-committed']);
   });
 
   // CRIU needs root (see test/containers/checkpoint.test.ts).
@@ -84,9 +130,22 @@ describe('events', () => {
     await env.bargeOk(['rmi', 'ev-saved:1']);
     const hex = id.replace(/^sha256:/, '');
     const moves = await env.bargeOk(['events', '--stream=false', '--filter', 'type=image', '--since', since, '--format', '{{.Status}} {{.ID}} {{.Name}}']);
+    // rmi of one of several names records its removal too, as Podman's does.
     expect(moves.split('\n')).toEqual([
-      `tag ${hex} ev-saved:1`, `save ${hex} ${archive}`, `untag ${hex} localhost/ev-saved:1`, `loadfromarchive  ${archive}`, `untag ${hex} localhost/ev-saved:1`,
+      `tag ${hex} ev-saved:1`, `save ${hex} ${archive}`, `untag ${hex} localhost/ev-saved:1`, `remove ${hex} localhost/ev-saved:1`, `loadfromarchive  ${archive}`,
+      `untag ${hex} localhost/ev-saved:1`, `remove ${hex} localhost/ev-saved:1`,
     ]);
+    // Removing the image itself: the remove event names it as it was picked, by its name or its id.
+    const since2 = new Date().toISOString();
+    for (const by of ['name', 'id'] as const) {
+      // An image of its own (a commit), so that removing it deletes it.
+      await env.bargeOk(['create', '--name', 'ev-src', 'busybox', 'true']);
+      await env.bargeOk(['commit', '-q', 'ev-src', `ev-gone-${by}`]);
+      await env.bargeOk(['rm', 'ev-src']);
+      await env.bargeOk(['rmi', by === 'name' ? `ev-gone-${by}` : await env.bargeOk(['images', '-q', `ev-gone-${by}`])]);
+    }
+    const removed = await env.bargeOk(['events', '--stream=false', '--filter', 'event=remove', '--filter', 'type=image', '--since', since2, '--format', '{{.Name}}']);
+    expect(removed.split('\n')).toEqual(['localhost/ev-gone-name:latest', expect.stringMatching(/^[0-9a-f]{12}$/)]);
     const vol = await env.bargeOk(['events', '--stream=false', '--filter', 'volume=ev-vol']);
     expect(vol).toMatch(/^\S+ \S+ \+0000 UTC volume create ev-vol\n\S+ \S+ \+0000 UTC volume remove ev-vol$/);
     // Only events in the time window.

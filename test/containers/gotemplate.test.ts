@@ -102,3 +102,29 @@ it('buildah inspect prints the image config times as Go does', async () => {
   expectCode(bad, 125);
   expect(bad.stderr).toBe('Error: template: format:1:8: executing "format" at <.OCIv1.NoSuch>: can\'t evaluate field NoSuch in type v1.Image\n');
 });
+
+it('a template failing midway leaves what Go wrote on stdout where the tool writes as it goes (Podman, buildah inspect), nothing where it buffers (buildah containers, skopeo)', async () => {
+  const partial = async (args: string[], stdout: string, stderr: string): Promise<void> => {
+    const r = await env.barge(args);
+    expectCode(r, 125, args);
+    expect(r.stdout).toBe(stdout);
+    expect(r.stderr).toBe(stderr);
+  };
+  await partial(['inspect', '--format', '{{.Name}} {{.NoSuch}}', 'done'], 'done ',
+    'Error: inspecting object: printing inspect output: template: inspect:1:23: executing "inspect" at <.NoSuch>: can\'t evaluate field NoSuch in type interface {}\n');
+  // events' template sees Podman's *events.Event, so an unknown field is an error there too.
+  await partial(['events', '--stream=false', '--filter', 'container=done', '--format', '{{.Status}} {{.Nope}}'], 'create ',
+    'Error: template: events:1:14: executing "events" at <.Nope>: can\'t evaluate field Nope in type *events.Event\n');
+  const ctr = await env.bargeOk(['from', '--name', 'tmpl-wc', 'busybox']);
+  await partial(['inspect', '--type', 'container', '--format', '{{.Container}} {{.Nope}}', ctr], 'tmpl-wc ',
+    'Error: template: format:1:17: executing "format" at <.Nope>: can\'t evaluate field Nope in type buildah.BuilderInfo\n');
+  await partial(['containers', '--format', '{{.ContainerName}} {{.Nope}}'], '',
+    'Error: Template parsing error: template: image:1:21: executing "image" at <.Nope>: can\'t evaluate field Nope in type main.containerOutputParams\n');
+  await env.bargeOk(['rm', ctr]);
+  const layout = `${env.tmp}/tmpl-layout`;
+  await env.bargeOk(['push', '-q', 'busybox', `oci:${layout}:v1`]);
+  const sk = await env.barge(['skopeo', 'inspect', '--format', '{{.Digest}} {{.Nope}}', `oci:${layout}:v1`]);
+  expect(sk.code).toBe(1);
+  expect(sk.stdout).toBe('');
+  expect(sk.stderr).toContain("can't evaluate field Nope");
+});

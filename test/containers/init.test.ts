@@ -30,7 +30,7 @@ describe('init', () => {
     expect(await env.bargeOk(['exec', 'in-one', 'echo', 'up'])).toBe('up');
     expectCode(await env.barge(['container', 'init', 'in-one']), 125);
     const events = await env.bargeOk(['events', '--stream=false', '--filter', 'container=in-one', '--format', '{{.Status}}']);
-    expect(events.split('\n')).toEqual(['create', 'init', 'start', 'exec']);
+    expect(events.split('\n')).toEqual(['create', 'init', 'start', 'exec', 'exec_died']);
     await env.bargeOk(['rm', '-f', 'in-one']);
   });
 

@@ -41,7 +41,7 @@ describe.each(['runc', 'crun'])('pause and unpause with %s', (runtime) => {
     const id = await env.bargeOk(['--runtime', runtime, 'run', '-d', '--name', name, 'busybox', 'sleep', '600']);
     expect(await env.bargeOk(['pause', name])).toBe(name);
     expect(runtimeStatus(runtime, id)).toBe('paused');
-    expect(await env.bargeOk(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Status}} {{.State}}'])).toBe('Paused paused');
+    expect(await env.bargeOk(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Status}} {{.State}}'])).toBe('Paused Paused');
     expect(await env.bargeOk(['inspect', '--format', '{{.State.Status}} {{.State.Paused}} {{.State.Running}}', name])).toBe('paused true false');
     // ps without -a lists running containers only, as Podman's.
     expect(await env.bargeOk(['ps', '--format', '{{.Names}}'])).not.toMatch(new RegExp(`^${name}$`, 'm'));

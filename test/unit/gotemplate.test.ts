@@ -477,9 +477,31 @@ describe('formatRows', () => {
     expect(out.split('\n')[2]).toBe('def4567890123456  later       db,x');
   });
 
-  it('keeps literal text in the header', () => {
+  it('keeps literal text in the header, each space of a table a column break as in Podman', () => {
     const out = formatRows(rows.slice(0, 1), { format: 'table {{.ID}} | {{.Size}}', defaultTable });
-    expect(out).toBe('ID | SIZE\nabc123 | 10\n');
+    expect(out).toBe('ID          |           SIZE\nabc123      |           10\n');
+    // A plain template keeps its spaces.
+    expect(formatRows(rows.slice(0, 1), { format: '{{.ID}} | {{.Size}}', defaultTable })).toBe('abc123 | 10\n');
+  });
+
+  it('leaves what was written before a failing row on the error, as Go writes as it goes', () => {
+    // The second row's ID is too short for the slice.
+    const fail = (format: string): TemplateError => {
+      try {
+        formatRows([...rows].reverse(), { format, defaultTable, name: 'ps' });
+      } catch (e) {
+        if (e instanceof TemplateError) return e;
+      }
+      throw new Error('no error');
+    };
+    expect(fail('{{.Size}} {{slice .ID 10}}').partialOutput).toBe('2000 123456\n10 ');
+    // A table is flushed through the tabwriter: the cut line unpadded, without its newline.
+    expect(fail('table {{.Size}} {{slice .ID 10}}').partialOutput).toBe('SIZE        ID\n2000        123456\n10');
+    expect(fail('table {{.Size}}\t{{.CreatedAt}}\t{{slice .ID 10}}').partialOutput)
+      .toBe('SIZE        CREATED AT  ID\n2000        later       123456\n10          now');
+    // A parse error printed nothing.
+    expect(fail('{{.ID').partialOutput).toBe('');
+    expect(fail('{{.ID').message).toBe("template: ps:1: bad character U+007B '{'");
   });
 
   it('renders json as an indented array', () => {

@@ -2,7 +2,7 @@ import { closeSync, createReadStream, createWriteStream, existsSync, openSync, r
 import { syncFdWriter } from '../../sys/fd-writer.ts';
 import { mkdtemp, open, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve as resolvePath } from 'node:path';
+import { basename, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { openStore, print, selectedRuntime, usernsFromOptions, ExitError, type GlobalOptions } from '../context.ts';
@@ -199,6 +199,7 @@ function reclaimContext(o: Opts, key: string, values: string[], args: string[], 
  */
 async function namedContexts(specs: string[], temps: string[]): Promise<Map<string, NamedContext>> {
   const { loadIgnore } = await import('../../containerfile/ignore.ts');
+  const { parseGitSource, cloneGit } = await import('../../containerfile/git-source.ts');
   const out = new Map<string, NamedContext>();
   for (const spec of specs) {
     const eq = spec.indexOf('=');
@@ -214,7 +215,12 @@ async function namedContexts(specs: string[], temps: string[]): Promise<Map<stri
       continue;
     }
     let dir: string;
-    if (/^https?:\/\//.test(value)) {
+    const git = parseGitSource(value);
+    if (git && !existsSync(value)) {
+      const clone = await mkdtemp(join(tmpdir(), 'barge-context-'));
+      temps.push(clone);
+      dir = await realpath((await cloneGit(git, clone, true)).dir);
+    } else if (/^https?:\/\//.test(value)) {
       dir = await mkdtemp(join(tmpdir(), 'barge-context-'));
       temps.push(dir);
       await fetchContext(spec, value, dir, temps);
@@ -232,18 +238,47 @@ async function namedContexts(specs: string[], temps: string[]): Promise<Map<stri
 
 /** A URL context: a tarball is unpacked into DIR; any other file lands there under its URL's name. */
 async function fetchContext(spec: string, url: string, dir: string, temps: string[]): Promise<void> {
+  const file = await download(url, `${dir}.download`, temps, `--build-context ${spec}`);
+  if (await isArchiveFile(file)) await extractContext(file, dir);
+  else await rename(file, join(dir, basename(new URL(url).pathname) || 'index.html'));
+}
+
+/** Fetches URL into FILE (listed in temps for removal); errors start with `label`. */
+async function download(url: string, file: string, temps: string[], label: string): Promise<string> {
   let res: Response;
   try {
     res = await fetch(url, { redirect: 'follow' });
   } catch (e) {
-    throw new Error(`--build-context ${spec}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    throw new Error(`${label}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
   }
-  if (!res.ok || !res.body) throw new Error(`--build-context ${spec}: HTTP ${res.status}`);
-  const file = `${dir}.download`;
+  if (!res.ok || !res.body) throw new Error(`${label}: HTTP ${res.status}`);
   temps.push(file);
   await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }));
-  if (await isArchiveFile(file)) await extractContext(file, dir);
-  else await rename(file, join(dir, basename(new URL(url).pathname) || 'index.html'));
+  return file;
+}
+
+/** Whether a build context that is no local path names a git repository or an http(s) URL. */
+async function isRemoteContext(context: string): Promise<boolean> {
+  const { parseGitSource } = await import('../../containerfile/git-source.ts');
+  return /^https?:\/\//.test(context) || parseGitSource(context) !== null;
+}
+
+/**
+ * `build URL`, as Buildah: a git repository is cloned (its `#ref:subdir` picks what), a tarball
+ * unpacked, and any other file is the Containerfile, with the empty DIR as its context.
+ */
+async function fetchRemote(url: string, dir: string, temps: string[]): Promise<{ dir: string; containerfile: string | null }> {
+  const { parseGitSource, cloneGit } = await import('../../containerfile/git-source.ts');
+  const git = parseGitSource(url);
+  if (git) return { dir: await realpath((await cloneGit(git, dir, true)).dir), containerfile: null };
+  const file = await download(url, `${dir}.download`, temps, `build context ${url}`);
+  if (await isArchiveFile(file)) {
+    await extractContext(file, dir).catch((e: Error) => {
+      throw new Error(`build context ${url}: ${e.message}`);
+    });
+    return { dir, containerfile: null };
+  }
+  return { dir, containerfile: readFileSync(file, 'utf8') };
 }
 
 /**
@@ -336,8 +371,18 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
   const stop: (() => void)[] = [];
   try {
     let context = args[0] ?? '.';
-    let stdinContainerfile: string | null = null;
-    if (context === '-' || (existsSync(context) && statSync(context).isFile())) {
+    // A Containerfile that is not a file of the context: standard input, or a URL that named one.
+    let inline: { text: string; name: string } | null = null;
+    // A context fetched from a URL is untrusted: its Containerfile is looked up inside it.
+    let remote = false;
+    if (!existsSync(context) && (await isRemoteContext(context))) {
+      const dir = await mkdtemp(join(tmpdir(), 'barge-context-'));
+      temps.push(dir);
+      const got = await fetchRemote(context, dir, temps);
+      if (got.containerfile !== null) inline = { text: got.containerfile, name: context };
+      context = got.dir;
+      remote = true;
+    } else if (context === '-' || (existsSync(context) && statSync(context).isFile())) {
       // A tarball (or, on standard input, a tarball or a Containerfile) becomes a private context.
       const dir = await mkdtemp(join(tmpdir(), 'barge-context-'));
       temps.push(dir);
@@ -348,7 +393,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
         await stdinToFile(file);
       }
       if (await isArchiveFile(file)) await extractContext(file, dir);
-      else if (context === '-') stdinContainerfile = readFileSync(file, 'utf8');
+      else if (context === '-') inline = { text: readFileSync(file, 'utf8'), name: '-' };
       else throw new Error(`build context "${context}" is a file but not a tar archive`);
       context = dir;
     } else if (!existsSync(context)) {
@@ -360,16 +405,22 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     // Containerfile before Dockerfile in the context.
     let file = str(o.file);
     let text: string;
-    if (stdinContainerfile !== null && !file) {
-      file = '-';
-      text = stdinContainerfile;
+    if (inline !== null && !file) {
+      file = inline.name;
+      text = inline.text;
     } else if (file === '-') {
       text = readFileSync(0, 'utf8');
     } else {
+      const { resolveInRoot } = await import('../../store/secure-path.ts');
+      // In a fetched context, -f names a file of the context, as in Buildah, and neither it nor
+      // the default Containerfile may be a symlink leading out of it.
+      const inContext = async (name: string): Promise<string> => (remote ? resolveInRoot(contextDir, name) : join(contextDir, name));
       if (file) {
-        if (!existsSync(file) && existsSync(join(contextDir, file))) file = join(contextDir, file);
+        if (remote && !isAbsolute(file)) file = await inContext(file);
+        else if (!existsSync(file) && existsSync(join(contextDir, file))) file = join(contextDir, file);
       } else {
-        file = ['Containerfile', 'Dockerfile'].map((n) => join(contextDir, n)).find((p) => existsSync(p));
+        const candidates = await Promise.all(['Containerfile', 'Dockerfile'].map(inContext));
+        file = candidates.find((p) => existsSync(p));
         if (!file) throw new Error(`no Containerfile or Dockerfile specified or found in context directory, ${contextDir}`);
       }
       if (!existsSync(file) || !statSync(file).isFile()) throw new Error(`the specified Containerfile or Dockerfile does not exist, ${file}`);
@@ -465,7 +516,8 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const toStdout = output?.type === 'tar' && output.dest === '-';
     const contexts = await namedContexts(list(o.buildContext), temps);
 
-    const shownFile = file === '-' ? '-' : file!;
+    const fileOnDisk = file !== '-' && file !== inline?.name;
+    const shownFile = file!;
     const parsed = (() => {
       try {
         return parseContainerfile(text, shownFile);
@@ -479,7 +531,7 @@ export async function buildCmd(g: GlobalOptions, args: string[], o: Opts): Promi
     const quiet = !!o.quiet;
     const options = (platform: PlatformSpec | undefined, runOutput: number | undefined): BuildOptions => ({
       contextDir, containerfilePath: shownFile, parsed,
-      ignore: ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : loadIgnore(contextDir, file === '-' ? null : file!),
+      ignore: ignoreFile !== undefined ? makeMatcher(parseIgnore(readFileSync(ignoreFile, 'utf8')), ignoreFile) : loadIgnore(contextDir, fileOnDisk ? file! : null),
       tags: list(o.tag), buildArgs, layers, noCache: o.cache === false || !!o.noCache, pull,
       puller: async (ref, want) => {
         (await import('./registry.ts')).applyRegistryFlags(o, 'pull');

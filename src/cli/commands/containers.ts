@@ -18,9 +18,9 @@ import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
 import { findImage, getImage, resolveImage } from '../../image/local-images.ts';
 import { platformFlags } from '../platform.ts';
-import { checkPreservedFds } from '../../containers/podman-run-options.ts';
+import { checkPreservedFds, parseExpose } from '../../containers/podman-run-options.ts';
 import { containerCapabilities, normalizeCapability, runtimeHasCgroups } from '../../runtime/spec.ts';
-import { volumeInspectMounts } from '../../containers/volumes.ts';
+import { volumeInspectMounts, volumesOf } from '../../containers/volumes.ts';
 import { inBargeUserns } from '../../sys/userns.ts';
 import { healthMatches, healthStatus } from '../../containers/health.ts';
 import { inspectSecrets } from '../../containers/secrets.ts';
@@ -288,7 +288,7 @@ export function cidfileRefs(o: Opts): string[] {
 
 /** The names of the containers of run/create that ps --filter would list (running ones only, if asked). */
 export function containersMatching(store: Store, filters: string[], running = false): string[] {
-  const match = psFilter(filters, store);
+  const match = psFilter(store, filters);
   return store.listContainers('container').flatMap((r) => {
     const c = loadContainerOrNull(store, r.id);
     if (!c) return [];
@@ -506,6 +506,7 @@ export async function renameCmd(g: GlobalOptions, args: string[]): Promise<void>
   if (c.record.name === name) return;
   try {
     store.renameContainer(c.record.id, name);
+    containerEvent(store, loadContainer(store, c.record.id), 'rename');
   } catch (e) {
     if (!(e instanceof StoreError && e.code === 'conflict')) throw e;
     const id = c.record.id;
@@ -568,22 +569,26 @@ function loadContainerOrNull(store: Store, id: string): Container | null {
 
 // ---------- ps / inspect ----------
 
-function statusText(s: ContainerState, c: Container): string {
-  switch (s.status) {
+/**
+ * Podman's psReporter.State(), which ps's STATE and {{.State}} show: how long a running container
+ * has been up, how an exited one ended, else its state capitalized ("Created", "Paused").
+ */
+function stateText(s: ContainerState): string {
+  const state = podmanState(s);
+  switch (state) {
     case 'running':
-    case 'stopping': {
-      const health = healthStatus(c);
-      return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago${health ? ` (${health})` : ''}`;
-    }
-    case 'paused':
-      return 'Paused';
-    case 'initialized':
-      return 'Initialized';
+      return `Up ${humanDuration(Date.now() - Date.parse(s.startedAt ?? ''))} ago`;
     case 'exited':
       return `Exited (${s.exitCode ?? -1}) ${humanDuration(Date.now() - Date.parse(s.finishedAt ?? ''))} ago`;
     default:
-      return 'Created';
+      return state.charAt(0).toUpperCase() + state.slice(1);
   }
+}
+
+/** psReporter.Status(): the state, and a running container's health after it. */
+function statusText(s: ContainerState, c: Container): string {
+  const health = s.status === 'running' ? healthStatus(c) : '';
+  return `${stateText(s)}${health ? ` (${health})` : ''}`;
 }
 
 /** A running container shows 0, as in Podman, even when a restart policy keeps the last run's code. */
@@ -618,6 +623,7 @@ interface PsRow {
   Exited: boolean;
   Pod: string;
   PodName: string;
+  IsInfra: boolean;
 }
 
 /** Unix seconds of a time, Go's for the zero time when there is none (ListContainer's StartedAt/ExitedAt). */
@@ -637,7 +643,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size: Containe
     CreatedAt: c.record.created,
     Created: Math.floor(Date.parse(c.record.created) / 1000),
     Status: statusText(s, c),
-    State: podmanState(s),
+    State: stateText(s),
     Ports: psPorts(c.data.config.ports ?? []),
     Names: c.record.name,
     Labels: c.data.config.labels,
@@ -650,6 +656,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size: Containe
     Exited: s.status === 'exited',
     Pod: noTrunc ? podId : podId.slice(0, 12),
     PodName: podNames.get(podId) ?? '',
+    IsInfra: !!c.data.config.infra,
   };
 }
 
@@ -660,7 +667,7 @@ function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
     ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
     CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
     Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
-    StartedAt: 0, ExitedAt: 0, Exited: false, Pod: '', PodName: '',
+    StartedAt: 0, ExitedAt: 0, Exited: false, IsInfra: false, Pod: '', PodName: '',
   };
 }
 
@@ -677,8 +684,27 @@ const FILTER_STATES = new Set(['created', 'running', 'stopped', 'paused', 'exite
 
 type PsPredicate = (c: Container, s: ContainerState) => boolean;
 
+/** When the container of a since= or before= filter was created (ms). */
+function createdAt(c: Container): number {
+  return Date.parse(c.record.created);
+}
+
+/** The "PORT/PROTO" keys of a publish= or expose= filter (a port, or a range, tcp unless named). */
+function portKeys(key: string, v: string): Set<string> {
+  try {
+    return new Set(parseExpose([v], `${key} filter`));
+  } catch (e) {
+    throw new ExitError((e as Error).message, 125);
+  }
+}
+
+/** The container ports a container publishes, as "PORT/PROTO" keys. */
+function publishedKeys(c: Container): string[] {
+  return (c.data.config.ports ?? []).map((p) => `${p.containerPort}/${p.protocol}`);
+}
+
 /** One --filter key's test for one value; values of the same key are ORed by psFilter. */
-function filterValue(key: string, v: string, store: Store): PsPredicate {
+function filterValue(store: Store, key: string, v: string): PsPredicate {
   switch (key) {
     case 'pod': {
       // A name or id (prefix) of a pod, as Podman's: a pod that does not exist matches nothing.
@@ -708,6 +734,44 @@ function filterValue(key: string, v: string, store: Store): PsPredicate {
       return (c, s) => healthMatches(c, s, v);
     case 'restart-policy':
       return (c) => c.data.config.restart.name === (v === '' ? 'no' : v);
+    case 'since': {
+      const t = createdAt(loadContainer(store, v));
+      return (c) => createdAt(c) > t;
+    }
+    case 'before': {
+      const t = createdAt(loadContainer(store, v));
+      return (c) => createdAt(c) < t;
+    }
+    case 'until': {
+      let t: number;
+      try {
+        t = parseSince(v);
+      } catch {
+        throw new ExitError(`failed to parse value as time or duration: ${JSON.stringify(v)}`, 125);
+      }
+      return (c) => createdAt(c) < t;
+    }
+    case 'volume': {
+      // NAME or DESTINATION, or SOURCE:DESTINATION (a volume's name or a bind's source), as Podman matches them.
+      const [source, dest] = v.includes(':') ? [v.slice(0, v.indexOf(':')), v.slice(v.indexOf(':') + 1)] : [v, undefined];
+      return (c) => {
+        const cfg = c.data.config;
+        if (dest === undefined) return cfg.mounts.some((m) => m.destination === source) || volumesOf(cfg).some((m) => m.name === source || m.destination === source);
+        return cfg.mounts.some((m) => m.source === source && m.destination === dest) || volumesOf(cfg).some((m) => m.name === source && m.destination === dest);
+      };
+    }
+    case 'network':
+      // barge has no named networks: no container is in one (Podman too matches none for an unknown name).
+      return () => false;
+    case 'publish': {
+      const want = portKeys(key, v);
+      return (c) => publishedKeys(c).some((k) => want.has(k));
+    }
+    case 'expose': {
+      // The exposed ports, and those published (which are exposed too, as Docker counts them).
+      const want = portKeys(key, v);
+      return (c) => [...(c.data.config.expose ?? []), ...publishedKeys(c)].some((k) => want.has(k));
+    }
     case 'ancestor':
       return (c) => c.data.config.image === v || c.record.imageName === v || c.data.config.imageId.startsWith(v.replace(/^sha256:/, '')) ||
         (c.record.imageName ?? '').replace(/^localhost\//, '').replace(/:latest$/, '') === v.replace(/:latest$/, '');
@@ -721,21 +785,38 @@ function filterValue(key: string, v: string, store: Store): PsPredicate {
  * (status=exited or status=created), different keys must all hold; labels must all be present.
  * Every filter is checked here, so a bad one fails even when no container is listed.
  */
-function psFilter(filters: string[], store: Store): PsPredicate {
+function psFilter(store: Store, filters: string[]): PsPredicate {
   const byKey = new Map<string, PsPredicate[]>();
   for (const f of filters) {
     const i = f.indexOf('=');
     if (i < 0) throw new ExitError(`invalid filter "${f}"`, 125);
     const key = f.slice(0, i);
-    byKey.set(key, [...(byKey.get(key) ?? []), filterValue(key, f.slice(i + 1), store)]);
+    byKey.set(key, [...(byKey.get(key) ?? []), filterValue(store, key, f.slice(i + 1))]);
   }
   const groups = [...byKey].map(([key, tests]): PsPredicate =>
     key === 'label' ? (c, s) => tests.every((t) => t(c, s)) : (c, s) => tests.some((t) => t(c, s)));
   return (c, s) => groups.every((g) => g(c, s));
 }
 
+/**
+ * `ps [--watch N]`: the list once or, with --watch, again every N seconds until interrupted; as
+ * Podman, -q and --format json print once whatever --watch says.
+ */
 export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
+  const watch = str(o.watch) ?? '0';
+  if (!/^\d+$/.test(watch)) throw new ExitError(`invalid argument "${watch}" for "-w, --watch" flag: strconv.ParseUint: parsing "${watch}": invalid syntax`, 125);
+  const format = str(o.format);
+  const { isJSONFormat } = await import('../table.ts');
+  if (Number(watch) > 0 && !o.quiet && !(format !== undefined && isJSONFormat(format))) {
+    const { refreshEvery } = await import('../watch.ts');
+    await refreshEvery(Number(watch), () => psOutput(store, o));
+  }
+  process.stdout.write(await psOutput(store, o));
+}
+
+/** What one `ps` prints. */
+async function psOutput(store: Store, o: Opts): Promise<string> {
   const noTrunc = !!o.noTrunc || o.trunc === false;
   let cs = store.listContainers('container').map((r) => {
     const c: Container = { record: r, data: JSON.parse(r.data) as Container['data'] };
@@ -743,7 +824,7 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   });
   const last = num(o.last, '--last');
   const all = !!o.all || last !== undefined || !!o.latest || list(o.filter).length > 0;
-  const matches = psFilter(list(o.filter), store);
+  const matches = psFilter(store, list(o.filter));
   if (!all) cs = cs.filter((x) => isUp(x.s));
   cs = cs.filter((x) => matches(x.c, x.s));
   // Oldest first, as Podman lists; -l and -n take the newest ones of that list (-n 0: all).
@@ -751,18 +832,12 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
   if (last !== undefined && last > 0) cs = cs.slice(-last);
   // Buildah's working containers, which Podman lists after its own in the "storage" state.
   const external = o.external ? store.listContainers('builder') : [];
-  if (o.quiet) {
-    for (const id of [...cs.map((x) => x.c.record.id), ...external.map((r) => r.id)]) print(noTrunc ? id : id.slice(0, 12));
-    return;
-  }
+  if (o.quiet) return [...cs.map((x) => x.c.record.id), ...external.map((r) => r.id)].map((id) => `${noTrunc ? id : id.slice(0, 12)}\n`).join('');
   const format = str(o.format);
   const { formatRows, isJSONFormat, isTableFormat } = await import('../table.ts');
   const { containerSize } = await import('../../containers/files.ts');
   const sizes = o.size ? await Promise.all(cs.map((x) => containerSize(store, x.c))) : [];
-  if (format !== undefined && isJSONFormat(format)) {
-    print(JSON.stringify([...cs.map((x, i) => psJSON(x.c, x.s, sizes[i])), ...external.map(externalJSON)], null, 4));
-    return;
-  }
+  if (format !== undefined && isJSONFormat(format)) return `${JSON.stringify([...cs.map((x, i) => psJSON(x.c, x.s, sizes[i])), ...external.map(externalJSON)], null, 4)}\n`;
   // As Podman 4.3: the pod's name only with --pod.
   const podNames = o.pod ? new Map(store.listPods().map((p) => [p.id, p.name])) : new Map<string, string>();
   const rows = [...cs.map((x, i) => psRow(x.c, x.s, noTrunc, sizes[i], podNames)), ...external.map((r) => externalRow(r, noTrunc))];
@@ -781,9 +856,9 @@ export async function psCmd(g: GlobalOptions, _args: string[], o: Opts): Promise
     name: 'ps',
     type: PS_REPORTER,
   });
-  if (o.noheading && isTableFormat(format)) process.stdout.write(out.split('\n').slice(1).join('\n'));
-  else if (out === '' && format === undefined) print(`CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}${o.pod ? '       POD ID      PODNAME' : ''}`);
-  else process.stdout.write(out);
+  if (o.noheading && isTableFormat(format)) return out.split('\n').slice(1).join('\n');
+  if (out === '' && format === undefined) return `CONTAINER ID  IMAGE       COMMAND     CREATED     STATUS      PORTS       NAMES${o.size ? '       SIZE' : ''}${o.pod ? '       POD ID      PODNAME' : ''}\n`;
+  return out;
 }
 
 function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<string, unknown> {

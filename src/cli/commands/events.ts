@@ -53,8 +53,9 @@ function humanLine(p: Parsed, noTrunc: boolean): string {
   switch (e.Type) {
     case 'container':
     case 'pod': {
+      const health = e.health_status ? `, health_status=${e.health_status}` : '';
       const attrs = Object.entries(e.Attributes ?? {}).map(([k, v]) => `, ${k}=${v}`).join('');
-      return `${head} ${id} (image=${e.Image ?? ''}, name=${e.Name ?? ''}${attrs})`;
+      return `${head} ${id} (image=${e.Image ?? ''}, name=${e.Name ?? ''}${health}${attrs})`;
     }
     case 'image':
       return `${head} ${id} ${e.Name ?? ''}`;
@@ -168,7 +169,11 @@ async function renderer(format: string | undefined, noTrunc: boolean): Promise<(
   if (format === undefined || format === '') return (p) => humanLine(p, noTrunc);
   const { isJSONFormat, normalizeFormat } = await import('../table.ts');
   if (isJSONFormat(format)) return (p) => p.line;
-  const { parseTemplate } = await import('../gotemplate.ts');
-  const t = parseTemplate(normalizeFormat(format));
-  return (p) => t.execute({ ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', HealthStatus: '', ...p.event, Time: p.time.Local(), Attributes: p.event.Attributes ?? {} });
+  const [{ goTyped, parseTemplate }, { EVENT }] = await Promise.all([import('../gotemplate.ts'), import('../gotypes.ts')]);
+  const t = parseTemplate(normalizeFormat(format), undefined, { name: 'events' });
+  return (p) => {
+    const { health_status: health, ...e } = p.event;
+    const event = { ContainerExitCode: 0, ID: '', Image: '', Name: '', Network: '', ...e, HealthStatus: health ?? '', PodID: '', Time: p.time.Local(), Attributes: e.Attributes ?? {} };
+    return t.execute(goTyped(event, EVENT));
+  };
 }

@@ -211,11 +211,11 @@ export async function imagesCmd(g: GlobalOptions, args: string[], o: Opts): Prom
 export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
   let failed = 0;
-  const removeOne = async (img: ImageRecord): Promise<void> => {
+  const removeOne = async (img: ImageRecord, ref?: string): Promise<void> => {
     if (o.force) {
       for (const c of store.listContainers().filter((c) => c.imageId === img.id)) await store.deleteContainer(c);
     }
-    await removeImage(store, img);
+    await removeImage(store, img, ref === undefined ? undefined : (nameOf(img, ref) ?? ref));
   };
   if (o.prune || o.all) return removeAll(o.all ? store.listImages() : unusedImages(store, false), removeOne);
   if (!args.length) throw new Error('image name or ID must be specified');
@@ -225,10 +225,11 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
       const { id } = getImage(store, ref);
       const untagged = untagRef(store, ref);
       if (untagged !== undefined) {
+        // Podman records the removal of the name too, though the image stays.
         imageEvent(store, 'untag', { id, name: untagged });
+        imageEvent(store, 'remove', { id, name: untagged });
         print(`untagged: ${untagged}`);
-      }
-      else await removeOne(getImage(store, ref));
+      } else await removeOne(getImage(store, ref), ref);
     } catch (e) {
       const missing = e instanceof StoreError && e.code === 'notfound';
       if (missing && o.ignore) continue;
@@ -248,19 +249,27 @@ export async function rmiCmd(g: GlobalOptions, args: string[], o: Opts): Promise
  */
 export function untagRef(store: Store, ref: string): string | undefined {
   const img = getImage(store, ref);
-  const byName = img.names.find((n) => n === ref || n === safeLocalName(ref));
-  const named = byName ?? img.names.find((n) => ref !== img.id && !img.id.startsWith(ref) && n.endsWith(ref.includes(':') ? `/${ref}` : `/${ref}:latest`));
+  const named = nameOf(img, ref);
   if (!named || img.names.length <= 1) return undefined;
   store.removeName(img.id, named);
   return named;
 }
 
-/** Removes the image, with Podman's events, and prints its id. */
-async function removeImage(store: Store, img: ImageRecord): Promise<void> {
+/** The name of `img` that `ref` picks, or undefined when `ref` is its id (or a prefix of it). */
+function nameOf(img: ImageRecord, ref: string): string | undefined {
+  return img.names.find((n) => n === ref || n === safeLocalName(ref)) ??
+    img.names.find((n) => ref !== img.id && !img.id.startsWith(ref) && n.endsWith(ref.includes(':') ? `/${ref}` : `/${ref}:latest`));
+}
+
+/**
+ * Removes the image, with Podman's events, and prints its id. The remove event carries the name
+ * the image was picked by (`name`: its full name, or the id as given), none for rmi -a and prune.
+ */
+async function removeImage(store: Store, img: ImageRecord, name?: string): Promise<void> {
   await store.deleteImage(img.id);
   // As Podman: its names go first, each with an untag event.
-  for (const name of img.names) imageEvent(store, 'untag', { id: img.id, name });
-  imageEvent(store, 'remove', { id: img.id });
+  for (const n of img.names) imageEvent(store, 'untag', { id: img.id, name: n });
+  imageEvent(store, 'remove', { id: img.id, ...(name !== undefined && { name }) });
   print(img.id);
 }
 

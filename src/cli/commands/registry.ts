@@ -303,8 +303,15 @@ function ociConfigView(c: ImageConfig): Record<string, unknown> {
 async function printInspectTemplate(format: string, data: object, type: GoType, json: string): Promise<void> {
   const { isJSONFormat, normalizeFormat } = await import('../table.ts');
   if (isJSONFormat(format)) return print(json);
-  const { goTyped, parseTemplate } = await import('../gotemplate.ts');
-  const out = parseTemplate(normalizeFormat(format)).execute(goTyped(data, type));
+  const { goTyped, parseTemplate, TemplateError } = await import('../gotemplate.ts');
+  let out: string;
+  try {
+    out = parseTemplate(normalizeFormat(format)).execute(goTyped(data, type));
+  } catch (e) {
+    // Skopeo renders into a buffer: a failed template prints nothing of it.
+    if (e instanceof TemplateError) e.partialOutput = '';
+    throw e;
+  }
   process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
 }
 

@@ -1,7 +1,6 @@
 // `barge stats` / `container stats`: Podman's table of containers' resource use, once
 // (--no-stream) or refreshed every --interval seconds until interrupted.
 
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ExitError, goUnitsSize, isRootless, openStore, type GlobalOptions } from '../context.ts';
 import type { Store } from '../../store/store.ts';
 import { isActive, type Container } from '../../containers/record.ts';
@@ -11,6 +10,7 @@ import { goDuration } from '../../containers/top.ts';
 import { hostIsCgroup2 } from '../../runtime/spec.ts';
 import { goJSON } from '../gotemplate.ts';
 import { formatRows, isJSONFormat } from '../table.ts';
+import { refreshEvery } from '../watch.ts';
 
 type Opts = Record<string, unknown>;
 
@@ -19,8 +19,6 @@ const HEADERS: Record<string, string> = {
   ID: 'ID', UpTime: 'CPU TIME', AVGCPU: 'AVG CPU %', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemUsageBytes: 'MEM USAGE / LIMIT',
   MemPerc: 'MEM %', NetIO: 'NET IO', BlockIO: 'BLOCK IO', PIDS: 'PIDS',
 };
-/** What a terminal is sent before each refresh (goterm's Clear and MoveCursor(1, 1)). */
-const CLEAR = '\x1b[2J\x1b[1;1H';
 
 const toContainer = (record: Container['record']): Container => ({ record, data: JSON.parse(record.data) as Container['data'] });
 
@@ -93,21 +91,15 @@ export async function statsCmd(g: GlobalOptions, args: string[], o: Opts): Promi
   const format = typeof o.format === 'string' ? o.format : undefined;
   const noTrunc = o.trunc === false;
   const stream = o.stream !== false;
-  const clear = stream && o.reset !== false && process.stdout.isTTY;
-  if (stream) {
-    // Podman ends a stream with 1 on an interrupt and 0 when terminated.
-    process.once('SIGINT', () => process.exit(1));
-    process.once('SIGTERM', () => process.exit(0));
-  }
   const previous = new Map<string, ContainerStats>();
-  for (;;) {
-    const stats = select(store, args, o).map((c) => {
-      const s = sampleStats(store, c, previous.get(c.record.id));
-      previous.set(c.record.id, s);
-      return s;
-    });
-    process.stdout.write((clear ? CLEAR : '') + render(stats, format, noTrunc));
-    if (!stream) return 0;
-    await sleep(interval * 1000);
+  const round = (): string => render(select(store, args, o).map((c) => {
+    const s = sampleStats(store, c, previous.get(c.record.id));
+    previous.set(c.record.id, s);
+    return s;
+  }), format, noTrunc);
+  if (!stream) {
+    process.stdout.write(round());
+    return 0;
   }
+  return refreshEvery(interval, round, o.reset !== false);
 }

@@ -231,6 +231,7 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   // What local storage held before, so that an image staged only for the push is not left there.
   const before = transportDest ? new Set(store.listImages().map((i) => i.id)) : undefined;
   const res = pod ? await pc.withPaused(store, b.container.id, !!o.pause, commit) : await commit();
+  if (pod) pc.recordCommit(store, b.container.id);
   if (str(o.manifest) !== undefined) {
     await (await import('./manifest.ts')).addImageToList(store, str(o.manifest)!, res.imageId);
   }
@@ -316,7 +317,11 @@ export async function containersCmd(g: GlobalOptions, _args: string[], o: Opts):
       type: { struct: 'main.containerOutputParams' },
     });
   } catch (e) {
-    if (e instanceof TemplateError) e.message = `Template parsing error: ${e.message}`;
+    if (e instanceof TemplateError) {
+      e.message = `Template parsing error: ${e.message}`;
+      // Buildah renders the list into a buffer: a failed template prints nothing of it.
+      e.partialOutput = '';
+    }
     throw e;
   }
   if (o.noheading && !format) process.stdout.write(out.split('\n').slice(1).join('\n'));
