@@ -7,7 +7,7 @@ import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { join, resolve } from 'node:path';
-import type { Store } from '../store/store.ts';
+import type { ContainerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, platformImage, readImageConfig } from '../image/local-images.ts';
@@ -232,7 +232,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   const initPath = o.init ? findInit(o.initPath) : undefined;
   // A container of a pod takes the network and hostname of the namespaces it shares with the pod.
   const pods = o.pod !== undefined ? await import('./pods.ts') : undefined;
-  const member = pods?.memberSettings(store, o.pod!, o);
+  const member = await pods?.memberSettings(store, o.pod!, o);
   if (member?.network !== undefined) o = { ...o, network: member.network };
   if (member?.hostname !== undefined) o = { ...o, hostname: member.hostname };
   const pod = member?.pod ?? o.infraOf;
@@ -347,16 +347,20 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
           id, name: o.name ?? randomName(), kind: 'container' as const, imageId: img.id, imageName: img.names[0] ?? null, data: JSON.stringify(data),
           ...(pod && { podId: pod.id }),
         };
-        // A member joins under the pod's lock, which `pod rm` holds while it removes the pod's containers.
-        const record = member ? await store.withLock(`pod:${member.pod.id}`, () => store.createContainer(row)) : await store.createContainer(row);
-        // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
-        // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
-        // checkpoint restores under Podman only if it was taken with the same.
-        await chmod(store.upperDir(record), ROOTFS_MODE);
-        await copyContainerSecrets(store, record.id, config).catch(async (e: unknown) => {
-          await store.deleteContainer(record).catch(() => undefined);
-          throw e;
-        });
+        const make = async (): Promise<ContainerRecord> => {
+          const record = await store.createContainer(row);
+          // containers/storage gives a container's root directory 0555 (its layers' "./" entries aside,
+          // which barge ignores). Podman containers see that mode, and CRIU checks it on restore: a
+          // checkpoint restores under Podman only if it was taken with the same.
+          await chmod(store.upperDir(record), ROOTFS_MODE);
+          await copyContainerSecrets(store, record.id, config).catch(async (e: unknown) => {
+            await store.deleteContainer(record).catch(() => undefined);
+            throw e;
+          });
+          return record;
+        };
+        // A member is made whole under the pod's lock, which `pod rm` holds while it removes the pod's containers.
+        const record = member ? await store.withLock(`pod:${member.pod.id}`, make) : await make();
         containerEvent(store, { record, data }, 'create');
         return { record, data };
       } catch (e) {

@@ -147,13 +147,13 @@ export async function createPod(store: Store, o: PodCreateOptions): Promise<Pod>
  * What a container joining the pod takes from it (lifecycle.ts createContainer): its network and
  * hostname when those namespaces are shared, which the container may then not set itself.
  */
-export function memberSettings(store: Store, ref: string, o: { network?: string | undefined; publish?: readonly string[]; hostname?: string | undefined }): {
+export async function memberSettings(store: Store, ref: string, o: { network?: string | undefined; publish?: readonly string[]; hostname?: string | undefined }): Promise<{
   pod: NonNullable<CreateOptions['infraOf']>;
   network?: ContainerConfig['network'];
   hostname?: string;
-} {
+}> {
   const pod = loadPod(store, ref);
-  const infra = pod.record.infraId ? loadContainer(store, pod.record.infraId) : undefined;
+  const infra = pod.record.infraId ? await infraOf(store, pod) : undefined;
   const shares = (ns: PodNamespace): boolean => !!infra && pod.data.share.includes(ns);
   if (shares('net') && (o.network !== undefined || (o.publish ?? []).length)) {
     throw new ContainerError('invalid config provided: published or exposed ports and networks must be defined when the pod is created: network cannot be configured when it is shared with a pod');
@@ -165,6 +165,20 @@ export function memberSettings(store: Store, ref: string, o: { network?: string 
     ...(shares('net') && cfg && { network: cfg.network }),
     ...(shares('uts') && cfg && { hostname: cfg.hostname }),
   };
+}
+
+/**
+ * The pod's infra container. A `pod rm` removes it before the pod's row: once that removal is over
+ * (its lock released), a pod that is gone is reported as such.
+ */
+async function infraOf(store: Store, pod: Pod): Promise<Container> {
+  try {
+    return loadContainer(store, pod.record.infraId!);
+  } catch (e) {
+    const gone = await store.withLock(podLock(pod.record.id), async () => !store.findPod(pod.record.id));
+    if (gone) throw new ContainerError(`no pod with name or ID ${pod.record.name} found: no such pod`);
+    throw e;
+  }
 }
 
 /** Whether the container uses its pod's network namespace (and so starts no network of its own). */

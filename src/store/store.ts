@@ -1241,10 +1241,12 @@ export class Store {
         // A commit that makes the upper dir its layer (commit --rm) and was killed before it removed the container.
         (this.driver === 'overlay' && !existsSync(this.upperDir(this.containerFromRow(c))) && !this.lockHeld(`container:${c.id}`));
       if (broken && this.db.get('SELECT 1 FROM containers WHERE id = ?', c.id)) {
+        // A pod cannot run without its infra container: it goes too, as `pod rm` would remove it.
+        const pod = this.db.get<{ id: string; name: string }>('SELECT id, name FROM pods WHERE infra_id = ?', c.id);
         issues.push({
           what: `container ${c.name} is missing its layers or directory`,
-          repair: 'remove the container',
-          fix: async () => this.deleteContainer(this.containerFromRow(c)),
+          repair: pod ? `remove the container and its pod ${pod.name} with the pod's containers` : 'remove the container',
+          fix: async () => (pod ? this.removePodAndContainers(pod.id) : this.deleteContainer(this.containerFromRow(c))),
         });
       }
     }
@@ -1288,11 +1290,14 @@ export class Store {
       .map((p) => ({
         what: `pod ${p.name} is missing its infra container`,
         repair: 'remove the pod and its containers',
-        fix: async () => {
-          for (const c of this.podContainers(p.id)) await this.deleteContainer(c);
-          this.deletePod(p.id);
-        },
+        fix: () => this.removePodAndContainers(p.id),
       }));
+  }
+
+  /** The repair of a pod that cannot run: its containers' rows and files, then its row. */
+  private async removePodAndContainers(podId: string): Promise<void> {
+    for (const c of this.podContainers(podId)) await this.deleteContainer(c);
+    this.deletePod(podId);
   }
 
   /** Volume rows without their directory, and volume directories without a row (a create that died). */

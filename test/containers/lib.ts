@@ -34,13 +34,6 @@ export function expectCode(r: BargeResult, code: number, args: readonly string[]
   expect(r.code, describeFailure(args, r)).toBe(code);
 }
 
-/** `system check` finds nothing to repair in the env's store. */
-export async function expectStoreClean(env: Env): Promise<void> {
-  const r = await env.barge(['system', 'check']);
-  expectCode(r, 0, ['system', 'check']);
-  expect(r.stdout.trim()).toBe('No problems found');
-}
-
 /** Polls `check` every 50 ms until it returns true; fails after timeoutMs. */
 export async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

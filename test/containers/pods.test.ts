@@ -2,11 +2,12 @@
 // barge builds from the host's catatonit) holds the namespaces the pod's containers join; pod
 // create/ps/inspect/start/stop/kill/rm/prune, run --pod (new:), ps --pod, the refusals, and a
 // store that `system check` finds consistent afterwards.
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOTLESS, type Env } from '../helpers.ts';
-import { containerSuite, expectCode, expectStoreClean } from './lib.ts';
+import { expectStoreClean } from '../store/store-helpers.ts';
+import { containerSuite, expectCode } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
@@ -195,6 +196,23 @@ describe('concurrent barge processes', () => {
     expect(lines(await env.bargeOk(['ps', '-a', '--no-trunc', '--format', '{{.Pod}}']))).not.toContain(podId);
     expect(await env.bargeOk(['ps', '-a', '--filter', 'name=p-race', '-q'])).toBe('');
     await expectStoreClean(env);
+  });
+});
+
+describe('system check', () => {
+  it('finds a pod whose infra container is gone, and --repair removes it with its containers', async () => {
+    const podId = await env.bargeOk(['pod', 'create', '--name', 'p-check']);
+    const infraId = await env.bargeOk(['pod', 'inspect', 'p-check', '--format', '{{.InfraContainerID}}']);
+    await env.bargeOk(['create', '--pod', 'p-check', '--name', 'p-check-ctr', 'busybox', 'true']);
+    // The infra container's directory lost (a disk repair, a hand's rm): the pod can never run again.
+    await rm(join(env.root, 'containers', infraId), { recursive: true, force: true });
+    const found = await env.barge(['system', 'check']);
+    expectCode(found, 1);
+    expect(found.stdout).toContain(`container ${podId.slice(0, 12)}-infra is missing its layers or directory`);
+    expect(await env.bargeOk(['system', 'check', '--repair'])).toContain('remove the container and its pod p-check with the pod\'s containers');
+    await expectStoreClean(env);
+    expect((await env.barge(['pod', 'exists', podId])).code).toBe(1);
+    expect((await env.barge(['container', 'exists', 'p-check-ctr'])).code).toBe(1);
   });
 });
 
