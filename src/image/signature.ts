@@ -165,8 +165,15 @@ export class TrustedKeys {
     const bad = status.find((s) => ['BADSIG', 'ERRSIG', 'EXPSIG', 'EXPKEYSIG', 'REVKEYSIG'].includes(s[0]!));
     const valid = status.find((s) => s[0] === 'VALIDSIG');
     if (bad) {
-      const why = bad[0] === 'ERRSIG' && bad[6] === '9' ? `signed by key ${bad[1]}, which the policy does not list` : `${bad[0]} ${bad[1] ?? ''}`.trim();
-      throw new SignatureError(`Invalid GPG signature: ${why}`);
+      const key = bad[1];
+      const why: Record<string, string> = {
+        BADSIG: `the signature by key ${key} does not match the signed content`,
+        EXPSIG: `the signature by key ${key} has expired`,
+        EXPKEYSIG: `the signing key ${key} has expired`,
+        REVKEYSIG: `the signing key ${key} has been revoked`,
+        ERRSIG: bad[6] === '9' ? `signed by key ${key}, which the policy does not list` : `gpg cannot check the signature by key ${key} (code ${bad[6] ?? '?'})`,
+      };
+      throw new SignatureError(`Invalid GPG signature: ${why[bad[0]!]}`);
     }
     if (r.exitCode !== 0 || !valid) throw new SignatureError(`Invalid GPG signature: ${gpgMessage(r.stderr)}`);
     if (sigs > 1) throw new SignatureError('Invalid GPG signature: more than one signature in one message');

@@ -133,6 +133,24 @@ describe('push --sign-by and pull under a signedBy policy', () => {
     await ok(['rmi', `${reg.host}/sig/bb:v1`]);
   });
 
+  it('--sign-passphrase-file unlocks a protected key; a wrong passphrase fails the push', async () => {
+    await gpg(['--passphrase', 'open sesame', '--quick-gen-key', 'barge locked <locked@example.com>', 'ed25519', 'sign', 'never']);
+    const locked = (await gpg(['--with-colons', '--list-keys', 'locked@example.com'])).stdout.split('\n').find((l) => l.startsWith('fpr:'))!.split(':')[9]!;
+    // The agent remembers the passphrase it was given at generation; forget it.
+    await execFileP('gpgconf', ['--reload', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: gnupg } });
+    const wrong = join(env.tmp, 'wrong-pass');
+    const right = join(env.tmp, 'right-pass');
+    await writeFile(wrong, 'open barley\n');
+    await writeFile(right, 'open sesame\nignored second line\n');
+    const r = await barge(['push', '-q', '--tls-verify=false', '--sign-by', locked, '--sign-passphrase-file', wrong, 'busybox', `${reg.host}/sig/locked:v1`]);
+    expect(r.code, describeFailure([], r)).toBe(125);
+    expect(r.stderr).toContain(`signing with key ${locked} failed`);
+    await ok(['push', '-q', '--tls-verify=false', '--sign-by', locked, '--sign-passphrase-file', right, 'busybox', `${reg.host}/sig/locked:v1`]);
+    const lockedKey = join(env.tmp, 'locked.asc');
+    await writeFile(lockedKey, (await gpg(['--armor', '--export', locked])).stdout);
+    await ok(pullArgs(await policy('locked', signedBy(lockedKey)), `${reg.host}/sig/locked:v1`));
+  });
+
   it('refuses an unsigned image, storing nothing', async () => {
     await ok(['push', '-q', '--tls-verify=false', 'busybox', `${reg.host}/sig/unsigned:v1`]);
     const pol = await policy('signer', signedBy(signerKey));

@@ -14,7 +14,6 @@ import type { ManifestFormat } from '../types.ts';
 import { lookupCredentials, parseCreds } from '../registry/auth.ts';
 import { RegistryClient, readBody, type Credentials, type ManifestResponse } from '../registry/client.ts';
 import { checkPolicy, dockerScopes, type PendingPolicy } from '../registry/policy.ts';
-import { readLookasideSignatures, writeLookasideSignatures } from '../registry/lookaside.ts';
 import { loadRegistriesConf, loadTLSFiles, pullEndpoints, pushEndpoint } from '../registry/registries-conf.ts';
 import { registerTransport } from './index.ts';
 
@@ -84,6 +83,9 @@ export async function clientFor(endpointName: string, confInsecure: boolean, o: 
   return { client, repo };
 }
 
+// Loaded when signatures are read or written: it brings the YAML parser along.
+const lookaside = (): Promise<typeof import('../registry/lookaside.ts')> => import('../registry/lookaside.ts');
+
 // Repositories read in this process, so a push to the same registry can mount instead of upload.
 const readFrom: { endpoint: string; repo: string }[] = [];
 
@@ -146,8 +148,8 @@ export class DockerSource implements ImageSource {
   }
 
   /** Signatures live beside the registry, in the lookaside registries.d names, not in it. */
-  getSignatures(manifestDigest: string): Promise<StoredSignature[]> {
-    return readLookasideSignatures(this.ref, manifestDigest);
+  async getSignatures(manifestDigest: string): Promise<StoredSignature[]> {
+    return (await lookaside()).readLookasideSignatures(this.ref, manifestDigest);
   }
 
   async listTags(): Promise<string[]> {
@@ -242,7 +244,7 @@ export class DockerDestination implements ImageDestination {
     await this.client.putManifest(this.repo, this.ref.tag ?? this.ref.digest ?? 'latest', m.bytes, m.mediaType);
     this.manifestDigest = digest;
     // After the manifest, as containers/image: a signature never names an image that is not there.
-    await writeLookasideSignatures(this.ref, digest, this.#signatures);
+    if (this.#signatures.length) await (await lookaside()).writeLookasideSignatures(this.ref, digest, this.#signatures);
   }
 
   async close(): Promise<void> {
