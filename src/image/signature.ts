@@ -10,6 +10,8 @@ import { algorithmOf, digestOf, isValidDigest } from './digest.ts';
 export const SIGNATURE_TYPE = 'atomic container signature';
 /** Bounds what is read from a lookaside or a dir: image per signature. */
 export const MAX_SIGNATURE_SIZE = 4 * 1024 * 1024;
+/** Reading stops here even if more signatures follow: their store is not trusted to be small. */
+export const MAX_SIGNATURES = 128;
 
 /** A signature that cannot be accepted: its text is what containers/image says after "Source image rejected: ". */
 export class SignatureError extends Error {

@@ -10,14 +10,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { algorithmOf, hexOf } from '../digest.ts';
 import { repoName, type DockerReference } from '../reference.ts';
-import { MAX_SIGNATURE_SIZE } from '../signature.ts';
+import { MAX_SIGNATURE_SIZE, MAX_SIGNATURES } from '../signature.ts';
 import { isNotFound, writeFileAtomic } from '../transport.ts';
 import { hostUid } from '../../sys/userns.ts';
 import { dockerScopes } from './policy.ts';
 
 const SYSTEM_DIR = '/etc/containers/registries.d';
-/** Reading stops here even if more files follow: a lookaside is not trusted to be small. */
-const MAX_SIGNATURES = 128;
 const MAX_CONFIG_FILE = 1024 * 1024;
 const HTTP_TIMEOUT_MS = 60_000;
 

@@ -100,8 +100,8 @@ export function setPolicyOptions(o: { path?: string; insecure?: boolean }): void
 }
 
 /** checkPolicy with this process's --signature-policy and --insecure-policy. */
-export function checkSourcePolicy(transport: string, scopes: string[], display: string, identity?: DockerReference): PendingPolicy | undefined {
-  return processPolicy.insecure ? undefined : checkPolicy(transport, scopes, display, processPolicy.path, identity);
+export function checkSourcePolicy(transport: string, scopes: string[], display: string): PendingPolicy | undefined {
+  return processPolicy.insecure ? undefined : checkPolicy(transport, scopes, display, processPolicy.path);
 }
 
 function str(v: unknown): v is string {

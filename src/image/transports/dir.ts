@@ -19,7 +19,7 @@ import {
   type Transport,
 } from '../transport.ts';
 import { checkSourcePolicy, dirScopes, type PendingPolicy } from '../registry/policy.ts';
-import { MAX_SIGNATURE_SIZE } from '../signature.ts';
+import { MAX_SIGNATURE_SIZE, MAX_SIGNATURES } from '../signature.ts';
 import type { ManifestFormat } from '../types.ts';
 
 // skopeo's "dir:" layout: blobs named by the bare hex digest, no algorithm prefix.
@@ -38,8 +38,6 @@ function instanceFile(digest: string): string {
 function signatureFile(index: number, instance?: string): string {
   return instance === undefined ? `signature-${index + 1}` : `${hexOf(instance)}.signature-${index + 1}`;
 }
-
-const MAX_SIGNATURES = 128;
 
 export function parseDirSpec(spec: string): ParsedRef {
   if (spec === '') throw new Error('dir: reference needs a directory path');

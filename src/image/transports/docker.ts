@@ -7,8 +7,6 @@ import type { Readable } from 'node:stream';
 import { digestOf, isValidDigest, validateDigest } from '../digest.ts';
 import { MAX_CONFIG_SIZE } from '../manifest.ts';
 import { formatDockerReference, normalizeDockerName, ReferenceError, repoName, type DockerReference } from '../reference.ts';
-
-export { formatDockerReference, normalizeDockerName, repoName, type DockerReference };
 import { BlobStaging, type BlobInfo, type ImageDestination, type ImageSource, type StoredSignature } from '../transport.ts';
 import type { ManifestFormat } from '../types.ts';
 import { lookupCredentials, parseCreds } from '../registry/auth.ts';
@@ -16,6 +14,9 @@ import { RegistryClient, readBody, type Credentials, type ManifestResponse } fro
 import { checkPolicy, dockerScopes, type PendingPolicy } from '../registry/policy.ts';
 import { loadRegistriesConf, loadTLSFiles, pullEndpoints, pushEndpoint } from '../registry/registries-conf.ts';
 import { registerTransport } from './index.ts';
+
+// The reference helpers live in reference.ts (policy.ts needs them too); callers keep importing them from here.
+export { formatDockerReference, normalizeDockerName, repoName, type DockerReference };
 
 /** Parses the part after "docker:": "//HOST/REPO[:TAG][@DIGEST]". */
 export function parseDockerSpec(spec: string): DockerReference {
