@@ -66,7 +66,7 @@ function skopeoGlobalOptions(c: Command, platform: boolean): Command {
     .option('--debug', 'enable debug output (stack traces of failures)')
     .option('--tmpdir <dir>', 'directory for temporary files')
     .option('--command-timeout <duration>', 'give up after this long (a Go duration: 30s, 5m)')
-    .option('--registries.d <dir>', 'registry configuration for signature storage (accepted; barge copies no signatures)');
+    .option('--registries.d <dir>', 'directory of registries.d YAML files naming signature storage (lookaside)');
   return platform ? platformOverrides(c) : c;
 }
 
@@ -103,7 +103,9 @@ function imageCopyOptions(c: Command): Command {
     .option('--dest-compress', 'compress layers that arrive uncompressed')
     .addOption(new Option('--dest-compress-format <format>', 'compression of the layers written').choices(['gzip', 'zstd']))
     .option('--preserve-digests', 'fail rather than change a manifest (and so its digest)')
-    .option('--remove-signatures', 'do not copy signatures (accepted: barge never copies signatures)');
+    .option('--remove-signatures', 'do not copy the source\'s signatures')
+    .option('--sign-by <fingerprint>', 'add a simple-signing (GPG) signature with this key')
+    .option('--sign-passphrase-file <file>', 'read the signing key\'s passphrase from the first line of this file');
 }
 
 /** Buildah's user namespace options of from and build (Podman's run spells the maps --uidmap/--gidmap). */
@@ -744,9 +746,9 @@ export function buildProgram(only?: string): Command {
     .option('--manifest <list>', 'add the image to this manifest list (made if missing)')
     .option('-D, --disable-compression [bool]', 'no effect: barge stores layers as it does by default')
     .option('--identity-label [bool]', 'accepted: barge adds no identity label to the images it commits')
+    .option('--sign-by <fingerprint>', 'sign the image written to a TRANSPORT:DESTINATION with this GPG key (local storage keeps no signatures)')
     .action(action(async () => (await w()).commitCmd));
   retryOptions(registryAccess(commitCmd));
-  refusedOptions(commitCmd, 'barge does not sign images', '--sign-by <fingerprint>');
   refusedOptions(commitCmd, 'barge does not encrypt layers', '--encrypt-layer <layer>', '--encryption-key <key>');
 
   program
@@ -889,7 +891,7 @@ export function buildProgram(only?: string): Command {
       .option('--signature-policy <file>', 'policy.json to consult')
       .option('--policy <policy>', 'always, missing, never or newer: whether to pull an image that is local (default always, as Podman)')
       .option('-a, --all-tags', 'pull every tag of the repository')
-      .option('--remove-signatures', 'accepted: barge copies no signatures')
+      .option('--remove-signatures', 'accepted: signatures are verified as policy.json asks, but local storage keeps none')
       .option('--retry-times <n>', 'retries for transient registry failures')
       .action(action(async () => (await tr()).pullCmd));
     retryOptions(pullCmd);
@@ -910,10 +912,12 @@ export function buildProgram(only?: string): Command {
       .option('--retry-times <n>', 'retries for transient registry failures')
       .option('--all', 'of a manifest list, push the images it names too (as manifest push --all)')
       .option('--rm', 'of a manifest list, remove it from local storage once pushed')
-      .option('--remove-signatures', 'accepted: barge copies no signatures')
+      .option('--remove-signatures', 'accepted: local storage keeps no signatures to copy')
+      .option('--sign-by <fingerprint>', 'add a simple-signing (GPG) signature with this key')
+      .option('--sign-passphrase-file <file>', 'read the signing key\'s passphrase from the first line of this file')
       .action(action(async () => (await tr()).pushCmd));
     retryOptions(pushCmd);
-    refusedOptions(pushCmd, 'barge does not sign images', '--sign-by <fingerprint>');
+    refusedOptions(pushCmd, 'barge signs only with GPG (--sign-by), not with sigstore', '--sign-by-sigstore-private-key <path>');
     refusedOptions(pushCmd, 'barge does not encrypt layers', '--encrypt-layer <layer>', '--encryption-key <key>');
   };
   imageVerbs(program, false);
@@ -1010,7 +1014,7 @@ export function buildProgram(only?: string): Command {
       .option('--rm', 'remove the list from local storage once it is pushed')
       .option('-q, --quiet', 'suppress progress output')
       .option('--remove-signatures', 'do not copy signatures (accepted: barge never copies signatures)')
-      .option('--sign-by <fingerprint>', 'sign the pushed images (not supported)'),
+      .option('--sign-by <fingerprint>', 'not supported: barge signs single images (push, skopeo copy), not manifest lists'),
   ).action(action(async () => (await mf()).pushCmd));
 
   const vol = (): Promise<typeof import('./commands/volumes.ts')> => import('./commands/volumes.ts');
@@ -1284,7 +1288,7 @@ export function buildProgram(only?: string): Command {
   const skopeo = skopeoGlobalOptions(
     program
       .command('skopeo')
-      .description('Skopeo-compatible commands: inspect, copy, sync, list-tags, delete, login, logout, manifest-digest')
+      .description('Skopeo-compatible commands: inspect, copy, sync, list-tags, delete, login, logout, manifest-digest, standalone-sign, standalone-verify')
       .version(`barge skopeo version ${VERSION}`, '-v, --version', 'print the version'),
     true,
   ).hook('preAction', async (group, sub) => {
@@ -1314,8 +1318,31 @@ export function buildProgram(only?: string): Command {
     .option('-f, --format <format>', 'manifest format (oci, v2s2)')
     .option('--signature-policy <file>', 'policy.json to consult')
     .option('-a, --all', 'copy every image of a list, and the list')
-    .option('--digestfile <file>', 'write the manifest digest to this file');
+    .option('--digestfile <file>', 'write the manifest digest to this file')
+    .option('--sign-identity <reference>', 'the fully specified docker reference the new signature names (default: the destination\'s)');
   skopeoGlobalOptions(imageCopyOptions(skopeoCopy), false).action(action(async () => (await tr()).skopeoCopyCmd));
+  refusedOptions(skopeoCopy, 'barge signs only with GPG (--sign-by), not with sigstore', '--sign-by-sigstore-private-key <path>');
+  skopeoGlobalOptions(
+    skopeo
+      .command('standalone-sign')
+      .description('Sign a manifest file with a GPG key, writing the signature to a file')
+      .argument('<manifest>', 'file holding the image manifest')
+      .argument('<docker-reference>', 'the reference the signature names')
+      .argument('<key-fingerprint>', 'the GPG key to sign with')
+      .requiredOption('-o, --output <file>', 'write the signature to this file')
+      .option('--passphrase-file <file>', 'read the key\'s passphrase from the first line of this file'),
+    false,
+  ).action(action(async () => (await reg()).standaloneSignCmd));
+  skopeoGlobalOptions(
+    skopeo
+      .command('standalone-verify')
+      .description('Verify a signature of a manifest file against a GPG key of the user\'s keyring; prints the digest')
+      .argument('<manifest>', 'file holding the image manifest')
+      .argument('<docker-reference>', 'the reference the signature must name')
+      .argument('<key-fingerprint>', 'the key that must have signed it')
+      .argument('<signature>', 'the signature file'),
+    false,
+  ).action(action(async () => (await reg()).standaloneVerifyCmd));
   // Skopeo's sync, also as `barge sync`.
   for (const parent of [program, skopeo]) {
     const sync = imageCopyOptions(
@@ -1421,7 +1448,7 @@ export function buildProgram(only?: string): Command {
     .option('--identity-label [bool]', 'accepted: barge adds no identity label to the images it builds')
     .action(action(async () => (await import('./commands/build.ts')).buildCmd));
   retryOptions(buildCmd);
-  refusedOptions(buildCmd, 'barge does not sign images', '--sign-by <fingerprint>');
+  refusedOptions(buildCmd, 'barge\'s local storage keeps no signatures; sign when pushing (push --sign-by)', '--sign-by <fingerprint>');
   refusedOptions(buildCmd, 'barge reads Containerfile.in without running the C preprocessor', '--cpp-flag <flag>');
 
   program

@@ -22,7 +22,7 @@ import {
   type ParsedManifest,
   type PlatformSpec,
 } from './manifest.ts';
-import type { BlobInfo, ImageDestination, ImageSource } from './transport.ts';
+import type { BlobInfo, ImageDestination, ImageSource, StoredSignature } from './transport.ts';
 import type { Descriptor, ImageConfig, ManifestFormat } from './types.ts';
 
 export interface CopyProgress {
@@ -36,8 +36,14 @@ export interface CopyProgress {
 export interface CopyOptions {
   format?: ManifestFormat;
   progress?: CopyProgress;
-  /** Local transports carry no signatures, so this only matters to transports that do. */
+  /** Do not carry the source's signatures over (they are still read when the policy needs them). */
   removeSignatures?: boolean;
+  /** Add a simple-signing signature with this GPG key (fingerprint or other key id). */
+  signBy?: string;
+  /** The first line of this file is the passphrase of the signing key. */
+  signPassphraseFile?: string;
+  /** The reference the new signature names (default: the destination's own). */
+  signIdentity?: string;
   destCompression?: 'gzip' | 'zstd' | 'none';
   /**
    * The level of the compression layers are written with (gzip 0-9, zstd 1-22); layers already
@@ -51,6 +57,11 @@ export interface CopyOptions {
   preserveDigests?: boolean;
 }
 
+/** Within the pipeline: the source's signatures are being carried, so its manifest must not change. */
+interface InternalOptions extends CopyOptions {
+  carriesSignatures?: boolean;
+}
+
 export interface CopyResult {
   manifestDigest: string;
   manifest: Buffer;
@@ -62,23 +73,54 @@ const LAYER_CONCURRENCY = 3;
 
 /** Copies one image (or with `all` a whole index) from `src` to `dst` and commits `dst`. The caller closes both. */
 export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {
+  const identity = opts.signIdentity ?? dst.dockerReference;
+  if (opts.signBy !== undefined && identity === undefined) throw new Error(`Cannot determine canonical Docker reference for destination ${dst.reference}`);
   const top = await src.getManifest();
   const parsed = parseManifest(top.bytes, top.mediaType);
-  if (parsed.kind === 'index' && opts.all) {
-    const res = await copyIndex(src, dst, top.bytes, parsed, opts);
-    await dst.commit();
-    return res;
-  }
-  let one: { bytes: Buffer; parsed: ParsedManifest & { kind: 'manifest' } };
-  if (parsed.kind === 'index') {
+  let one: { bytes: Buffer; parsed: ParsedManifest & { kind: 'manifest' } } | undefined;
+  let instance: string | undefined;
+  if (parsed.kind === 'index' && !opts.all) {
     const desc = choosePlatform(parsed.index, opts.platform);
     one = await readInstance(src, desc);
-  } else {
+    instance = desc.digest;
+  } else if (parsed.kind === 'manifest') {
     one = { bytes: top.bytes, parsed };
   }
-  const res = await copyOne(src, dst, one.bytes, one.parsed, opts, false);
+  // Policy and signatures concern the image copied: the chosen instance, or the top level.
+  const carried = await sourceSignatures(src, dst, one?.bytes ?? top.bytes, instance, opts);
+  const inner: InternalOptions = carried.length ? { ...opts, carriesSignatures: true } : opts;
+  const res = one ? await copyOne(src, dst, one.bytes, one.parsed, inner, false) : await copyIndex(src, dst, top.bytes, parsed as ParsedManifest & { kind: 'index' }, inner);
+  const signatures = carried.map((s) => s.blob);
+  if (opts.signBy !== undefined) {
+    const { gpgSign, makePayload } = await import('./signature.ts');
+    signatures.push(await gpgSign(makePayload(identity!, res.manifestDigest), opts.signBy, opts.signPassphraseFile));
+  }
+  if (signatures.length) await dst.putSignatures!(signatures, res.manifestDigest);
   await dst.commit();
   return res;
+}
+
+/**
+ * Reads the source's signatures of the image copied when the policy or the copy needs them,
+ * enforces the policy's signature requirements, and returns what is to be carried over.
+ */
+async function sourceSignatures(src: ImageSource, dst: ImageDestination, manifest: Buffer, instance: string | undefined, opts: CopyOptions): Promise<StoredSignature[]> {
+  const wanted = src.policy !== undefined || !opts.removeSignatures;
+  const sigs = wanted && src.getSignatures ? await src.getSignatures(instance ?? digestOf(manifest), instance) : [];
+  if (src.policy) await (await import('./registry/policy.ts')).enforcePolicy(src.policy, manifest, sigs);
+  const keep = opts.removeSignatures ? [] : sigs;
+  if ((keep.length || opts.signBy !== undefined) && !dst.putSignatures) {
+    throw new Error(`Can not copy signatures to ${dst.reference}: it keeps no signatures${keep.length ? ' (use --remove-signatures)' : ''}`);
+  }
+  return keep;
+}
+
+/** Throws when the manifest copied must stay byte for byte the source's. */
+function mustKeepManifest(src: ImageSource, dst: ImageDestination, opts: InternalOptions, what: string): void {
+  if (opts.preserveDigests) throw new Error(`${dst.reference}: cannot preserve the digest of ${src.reference}: its ${what} would have to change (format or layer compression)`);
+  if (opts.carriesSignatures) {
+    throw new Error(`${dst.reference}: copying ${src.reference} would change its ${what} (format or layer compression), which would invalidate its signatures; copy with --remove-signatures`);
+  }
 }
 
 /** Reads an index member, verified against its descriptor; nested indexes are refused. */
@@ -95,7 +137,7 @@ async function readInstance(src: ImageSource, desc: Descriptor): Promise<{ bytes
  * Copies every image of an index, then the index, rewritten when members changed (another
  * format, recompressed layers) so that it names what the destination now holds.
  */
-async function copyIndex(src: ImageSource, dst: ImageDestination, bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, opts: CopyOptions): Promise<CopyResult> {
+async function copyIndex(src: ImageSource, dst: ImageDestination, bytes: Buffer, parsed: ParsedManifest & { kind: 'index' }, opts: InternalOptions): Promise<CopyResult> {
   if (!dst.supportsMultiImage) throw new Error(`${dst.reference} cannot hold a list of images; copy a single image (without --all)`);
   const srcFormat = manifestFormatOf(parsed.mediaType);
   const destFormat = chooseFormat(srcFormat, dst, opts.format, opts.destCompression);
@@ -111,7 +153,7 @@ async function copyIndex(src: ImageSource, dst: ImageDestination, bytes: Buffer,
       const o = parsed.index.manifests[i]!;
       return m.digest !== o.digest || m.mediaType !== o.mediaType;
     });
-  if (changed && opts.preserveDigests) throw new Error(`${dst.reference}: cannot preserve the digest of ${src.reference}: its index would have to change (format or layer compression)`);
+  if (changed) mustKeepManifest(src, dst, opts, 'index');
   const outBytes = changed ? buildIndex(parsed.raw, destFormat, members) : bytes;
   const outType = changed ? indexMediaTypeFor(destFormat) : parsed.mediaType;
   opts.progress?.onManifest?.();
@@ -125,7 +167,7 @@ async function copyOne(
   dst: ImageDestination,
   bytes: Buffer,
   parsed: ParsedManifest & { kind: 'manifest' },
-  opts: CopyOptions,
+  opts: InternalOptions,
   instance: boolean,
 ): Promise<CopyResult> {
   const manifest = parsed.manifest;
@@ -183,7 +225,7 @@ async function copyOne(
   let outBytes = bytes;
   let outType = parsed.mediaType;
   if (changed) {
-    if (opts.preserveDigests) throw new Error(`${dst.reference}: cannot preserve the digest of ${src.reference}: its manifest would have to change (format or layer compression)`);
+    mustKeepManifest(src, dst, opts, 'manifest');
     outBytes = buildManifest(parsed.raw, destFormat, newConfig, layers);
     outType = manifestMediaTypeFor(destFormat);
   }
@@ -221,7 +263,7 @@ function blobInfo(d: Descriptor): BlobInfo {
 interface LayerContext {
   src: ImageSource;
   dst: ImageDestination;
-  opts: CopyOptions;
+  opts: InternalOptions;
   destFormat: ManifestFormat;
   imageConfig: ImageConfig | undefined;
 }
@@ -238,7 +280,9 @@ async function copyLayer(ctx: LayerContext, layer: Descriptor, index: number, si
     if (dst.wantsUncompressedLayers) throw new Error(`layer ${layer.digest} has media type ${layer.mediaType}, which ${dst.reference} cannot store`);
     targetType = convertLayerMediaType(layer.mediaType, destFormat);
   } else {
-    targetComp = dst.wantsUncompressedLayers ? 'none' : (opts.destCompression ?? (srcComp === 'none' && dst.compressesLayers ? 'gzip' : srcComp));
+    // A manifest that must stay as it is (signed, or --preserve-digests) keeps uncompressed layers so, as containers/image does.
+    const keep = opts.carriesSignatures || opts.preserveDigests;
+    targetComp = dst.wantsUncompressedLayers ? 'none' : (opts.destCompression ?? (srcComp === 'none' && dst.compressesLayers && !keep ? 'gzip' : srcComp));
     targetType = layerMediaTypeFor(destFormat, targetComp, layer.mediaType);
   }
   const out = (digest: string, size: number): Descriptor => {

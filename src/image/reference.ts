@@ -1,4 +1,5 @@
 // Docker-style image references: [domain[:port]/]path[:tag][@digest].
+import { validateDigest } from './digest.ts';
 
 export interface ImageReference {
   domain: string;
@@ -85,3 +86,42 @@ export function baseName(name: string): string {
   const { repository } = repoAndTag(name);
   return repository.slice(repository.lastIndexOf('/') + 1);
 }
+
+export interface DockerReference {
+  /** Registry host[:port], normalised ("docker.io", never "index.docker.io"). */
+  registry: string;
+  /** Repository path ("library/busybox"). */
+  repo: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Normalises a name as Docker does: no registry → docker.io, one component → library/. */
+export function normalizeDockerName(input: string): DockerReference {
+  const r = parseReference(input);
+  let registry = r.domain || 'docker.io';
+  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
+  let repo = r.path;
+  if (registry === 'docker.io' && !repo.includes('/')) repo = `library/${repo}`;
+  const out: DockerReference = { registry, repo };
+  if (r.tag !== undefined) out.tag = r.tag;
+  if (r.digest !== undefined) {
+    validateDigest(r.digest, 'image digest');
+    out.digest = r.digest;
+  }
+  return out;
+}
+
+export function repoName(r: DockerReference): string {
+  return `${r.registry}/${r.repo}`;
+}
+
+/** "host/repo:tag", "host/repo@digest" or "host/repo:tag@digest"; `:latest` when neither. */
+export function formatDockerReference(r: DockerReference, defaultTag = true): string {
+  let s = repoName(r);
+  if (r.tag) s += `:${r.tag}`;
+  else if (!r.digest && defaultTag) s += ':latest';
+  if (r.digest) s += `@${r.digest}`;
+  return s;
+}
+

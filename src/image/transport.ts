@@ -7,6 +7,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { algorithmOf, digestStream, DigestMismatchError, hexOf, SizeMismatchError, VerifyingStream, type DigestAlgorithm } from './digest.ts';
 import type { ManifestFormat } from './types.ts';
+import type { PendingPolicy } from './registry/policy.ts';
+
+/** A stored signature and where it came from (for messages). */
+export interface StoredSignature {
+  blob: Buffer;
+  where: string;
+}
 
 export interface BlobInfo {
   digest: string;
@@ -24,6 +31,13 @@ export interface ImageSource {
   getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }>;
   /** Stream of the blob exactly as stored (compressed layers stay compressed). size -1 when unknown. */
   getBlob(info: BlobInfo): Promise<{ stream: Readable; size: number }>;
+  /**
+   * The signatures of the image whose manifest has this digest (the top-level manifest or one
+   * instance). Absent on transports that keep none.
+   */
+  getSignatures?(manifestDigest: string, instance?: string): Promise<StoredSignature[]>;
+  /** Signature checks policy.json demands before the image may be copied (decided at open). */
+  readonly policy?: PendingPolicy | undefined;
   close(): Promise<void>;
 }
 
@@ -63,6 +77,13 @@ export interface ImageDestination {
    * an index, written before the index and reachable only through it.
    */
   putManifest(bytes: Buffer, mediaType: string, instance?: string): Promise<void>;
+  /**
+   * Replaces the signatures of the top-level manifest (called after putManifest, before commit,
+   * which writes them). Absent on transports that keep no signatures.
+   */
+  putSignatures?(signatures: Buffer[], manifestDigest: string): Promise<void>;
+  /** The Docker reference a new signature names by default (registries), if the transport has one. */
+  readonly dockerReference?: string;
   /** Makes everything visible atomically (rename into place, write index/tag). */
   commit(): Promise<void>;
   /** Releases resources; without a prior commit() all staged state is discarded. */

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Db } from './db.ts';
-import { HashingStream, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
-import { settleAll, unpackLayerBytes, type UnpackJob, type UnpackResult } from './layer-unpack.ts';
-import type { FromWorker, ToWorker } from './unpack-worker.ts';
+import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DIGEST_RE } from './hashing.ts';
+import type { ApplyResult } from './tar-apply.ts';
+import type { FromWorker, ToWorker, UnpackJob } from './unpack-worker.ts';
 import { exec } from '../sys/exec.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { crypto, randomHex } from '../sys/lazy-builtins.ts';
@@ -477,17 +477,20 @@ export class Store {
       const toBlob = new PassThrough();
       const fan = fanout(toApply, toBlob);
       const file = createWriteStream(blobFile);
-      const job: UnpackJob = { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr, compression };
-      const unpacking = unpackInBackground(toApply, job, input.expectedBlobSize ?? 0);
-      await settleAll(
-        [pipeline(input.stream, raw, fan), pipeline(toBlob, file)],
-        [input.stream, raw, fan, toBlob, file, toApply],
-        [unpacking],
-      );
+      const dec = decompressor(compression);
       // Uncompressed input is its own diff: raw's digest is the diff id.
-      const unpacked = await unpacking;
-      const diffId = unpacked.diffId ?? raw.digest;
-      const diffSize = unpacked.diffId === null ? raw.size : unpacked.diffSize;
+      const diff = dec ? new HashingStream() : raw;
+      const tarStream = new PassThrough();
+      const job: UnpackJob = { root: diffDir, whiteouts: this.driver === 'overlay' ? 'overlay' : 'apply', userxattr: this.userxattr };
+      const applying = applyTarStream(tarStream, job, input.expectedBlobSize ?? 0);
+      const unpack = dec ? [toApply, dec, diff, tarStream] : [toApply, tarStream];
+      await settleAll(
+        [pipeline(input.stream, raw, fan), pipeline(toBlob, file), pipeline(unpack)],
+        [input.stream, raw, fan, toBlob, file, ...unpack],
+        [applying],
+      );
+      const diffId = diff.digest;
+      const diffSize = diff.size;
       // Uncompressed input (import, commit, docker-archive) is kept uncompressed, as Buildah
       // keeps local layers: compression costs CPU at every commit and is done once, at push.
       const mediaType = compression === 'none'
@@ -983,9 +986,13 @@ export class Store {
         const diffDir = join(stage, 'diff');
         await mkdir(diffDir, { mode: 0o755 });
         const src = createReadStream(this.blobPath(l.blobDigest));
-        const compression = detectCompression(await peek(src));
-        const job: UnpackJob = { root: diffDir, whiteouts: 'overlay', userxattr: this.userxattr, compression };
-        await settleAll([], [src], [unpackInBackground(src, job, l.blobSize ?? 0)]);
+        const head = await peek(src);
+        const dec = decompressor(detectCompression(head));
+        const tarStream = new PassThrough();
+        const job: UnpackJob = { root: diffDir, whiteouts: 'overlay', userxattr: this.userxattr };
+        const applying = applyTarStream(tarStream, job, l.blobSize ?? 0);
+        const chain = dec ? [src, dec, tarStream] : [src, tarStream];
+        await settleAll([pipeline(chain)], chain, [applying]);
         await rename(diffDir, this.layerDir(l.id));
       } finally {
         await rm(stage, { recursive: true, force: true });
@@ -1359,6 +1366,38 @@ function toLayer(r: LayerRow): LayerRecord {
   };
 }
 
+/**
+ * Waits for every branch of a fanned-out pipeline. The first failure tears all streams down;
+ * then, once every stream has closed and every non-stream branch (the unpacker) has stopped —
+ * so nothing still writes into the staging directory — that first error, the real cause, is
+ * thrown. Stream pipelines are awaited through their streams' close events: a pipeline whose
+ * streams were destroyed around it does not always settle its promise.
+ */
+async function settleAll(
+  branches: Promise<unknown>[],
+  streams: { destroy(e?: Error): void; closed?: boolean; once(ev: 'close', fn: () => void): unknown }[],
+  workers: Promise<unknown>[] = [],
+): Promise<void> {
+  let first: unknown;
+  let failed!: () => void;
+  const failure = new Promise<void>((r) => (failed = r));
+  const watched = [...branches, ...workers].map((p) =>
+    p.catch((e: unknown) => {
+      if (first !== undefined) return;
+      first = e;
+      for (const s of streams) s.destroy();
+      failed();
+    }),
+  );
+  const closed = (s: (typeof streams)[number]): Promise<void> =>
+    s.closed ? Promise.resolve() : new Promise<void>((r) => s.once('close', r));
+  await Promise.race([
+    Promise.all(watched),
+    failure.then(() => Promise.all([...streams.map(closed), ...workers.map((w) => w.catch(() => undefined))])),
+  ]);
+  if (first !== undefined) throw first;
+}
+
 /** A writable that forwards every chunk to two streams, waiting for the slower one. */
 function fanout(a: PassThrough, b: PassThrough): PassThrough {
   const out = new PassThrough();
@@ -1386,35 +1425,42 @@ function fanout(a: PassThrough, b: PassThrough): PassThrough {
   return out;
 }
 
-/** Layers at least this large (compressed) are unpacked in a worker thread; below it, starting one costs more than it saves. */
+/** Layers at least this large are unpacked in a worker thread; below it, starting one costs more than it saves. */
 const WORKER_MIN_BYTES = 1 << 20;
 /** Bytes gathered before they are handed to an unpack worker in one message. */
 const WORKER_BATCH = 1 << 20;
 /**
  * Bytes handed to an unpack worker and not yet taken in, before the download waits: enough to go
- * on downloading and hashing while the worker starts (some 50 ms) and decompresses.
+ * on downloading, hashing and decompressing while the worker starts (some 50 ms).
  */
-const WORKER_BACKLOG = 16 << 20;
+const WORKER_BACKLOG = 32 << 20;
 /** The bundled worker beside this module; none when running from sources (tests import the store directly). */
 const WORKER_URL: URL | null = import.meta.url.endsWith('.ts') ? null : new URL('./unpack-worker.mjs', import.meta.url);
 
-/** Unpacks a layer's bytes (`size` of them, 0 when unknown): in a worker thread from WORKER_MIN_BYTES up. */
-function unpackInBackground(src: Readable, job: UnpackJob, size: number): Promise<UnpackResult> {
-  return WORKER_URL !== null && size >= WORKER_MIN_BYTES ? unpackInWorker(WORKER_URL, src, job) : unpackLayerBytes(src, job);
+/** Applies a layer's tar of `size` bytes (0 when unknown): in a worker thread from WORKER_MIN_BYTES up. */
+function applyTarStream(src: Readable, job: UnpackJob, size: number): Promise<ApplyResult> {
+  return WORKER_URL !== null && size >= WORKER_MIN_BYTES ? applyInWorker(WORKER_URL, src, job) : applyHere(src, job);
+}
+
+/** Applies the tar on this thread. */
+async function applyHere(src: Readable, job: UnpackJob): Promise<ApplyResult> {
+  // Loaded here, not with the store: most commands never unpack a layer.
+  const { applyTar } = await import('./tar-apply.ts');
+  return applyTar(src, job);
 }
 
 /**
- * Unpacks in a worker thread (src/store/unpack-worker.ts), feeding it src with bounded backlog.
- * Settles only once the worker has stopped, so nothing writes into the staging directory after.
+ * Applies the tar in a worker thread (src/store/unpack-worker.ts), feeding it src with bounded
+ * backlog. Settles only once the worker has stopped, so nothing writes into the staging directory after.
  */
-async function unpackInWorker(url: URL, src: Readable, job: UnpackJob): Promise<UnpackResult> {
+async function applyInWorker(url: URL, src: Readable, job: UnpackJob): Promise<ApplyResult> {
   const { Worker } = await import('node:worker_threads');
   const worker = new Worker(url, { workerData: job });
   let backlog = 0;
   let wake: (() => void) | null = null;
-  const state: { result: UnpackResult | null; error: Error | null } = { result: null, error: null };
-  const finished = new Promise<UnpackResult>((resolve, reject) => {
-    const settle = (result: UnpackResult | null, error: Error | null): void => {
+  const state: { result: ApplyResult | null; error: Error | null } = { result: null, error: null };
+  const finished = new Promise<ApplyResult>((resolve, reject) => {
+    const settle = (result: ApplyResult | null, error: Error | null): void => {
       if (state.result === null && state.error === null) {
         state.result = result;
         state.error = error;

@@ -172,7 +172,7 @@ describe('accepted and refused options', () => {
   it('options barge does not implement fail with the reason, not "unknown option"', async () => {
     const ctx = await context(env, { Containerfile: 'FROM busybox\n' });
     for (const [args, reason] of [
-      [['--sign-by', 'ABCD'], '--sign-by: barge does not sign images'],
+      [['--sign-by', 'ABCD'], "--sign-by: barge's local storage keeps no signatures; sign when pushing (push --sign-by)"],
       [['--cpp-flag', '-DX'], '--cpp-flag: barge reads Containerfile.in without running the C preprocessor'],
     ] as const) {
       const r = await env.barge(['build', ...args, ctx]);

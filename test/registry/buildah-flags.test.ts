@@ -50,9 +50,9 @@ describe('commit', () => {
     expect(r.stderr).toContain('--manifest: the image must be committed into local storage');
   });
 
-  it('--sign-by and --encrypt-layer are refused with the reason', async () => {
+  it('--sign-by into local storage and --encrypt-layer are refused with the reason', async () => {
     const c = await ok(['from', 'busybox']);
-    for (const [flag, reason] of [['--sign-by', 'barge does not sign images'], ['--encryption-key', 'barge does not encrypt layers']] as const) {
+    for (const [flag, reason] of [['--sign-by', "barge's local storage keeps no signatures"], ['--encryption-key', 'barge does not encrypt layers']] as const) {
       const r = await run(['commit', flag, 'x', c, 'refused']);
       expect(r.code).toBe(125);
       expect(r.stderr).toContain(`${flag}: ${reason}`);

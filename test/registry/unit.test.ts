@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { authKeysFor, lookupCredentials, normalizeAuthKey, parseCreds, storeCredentials, removeCredentials } from '../../src/image/registry/auth.ts';
 import { parseChallenge } from '../../src/image/registry/client.ts';
-import { checkPolicy, dockerScopes } from '../../src/image/registry/policy.ts';
+import { checkPolicy, dirScopes, dockerScopes, identityMatches, type IdentityRule } from '../../src/image/registry/policy.ts';
+import { makePayload, openPGPMessage, parsePayload, SignatureError } from '../../src/image/signature.ts';
 import {
   loadRegistriesConf,
   pullEndpoints,
@@ -151,5 +152,72 @@ describe('policy.json', () => {
     expect(() => checkPolicy('docker', dockerScopes('ok.example/a/secret', 'latest'), 'x', p)).toThrow(/rejected by policy/);
     expect(() => checkPolicy('docker', dockerScopes('other.example/a', 'latest'), 'x', p)).toThrow(/rejected by policy/);
     expect(() => checkPolicy('docker', [''], 'x', join(d, 'missing.json'))).toThrow(/no such file/);
+  });
+
+  it('returns the signedBy checks still to make, and refuses malformed ones and sigstoreSigned', async () => {
+    const d = await tmp();
+    const key = join(d, 'key.asc');
+    await writeFile(key, 'not really a key');
+    const p = join(d, 'policy.json');
+    const write = (req: Record<string, unknown>): Promise<void> => writeFile(p, JSON.stringify({ default: [req] }));
+    await write({ type: 'signedBy', keyType: 'GPGKeys', keyPath: key, signedIdentity: { type: 'exactRepository', dockerRepository: 'r.example/a' } });
+    const pending = checkPolicy('docker', [''], 'x', p, normalizeDockerName('r.example/a:1'));
+    expect(pending?.requirements).toHaveLength(1);
+    expect(pending?.requirements[0]!.keys[0]!.toString()).toBe('not really a key');
+    expect(pending?.requirements[0]!.identity).toEqual({ type: 'exactRepository', dockerRepository: 'r.example/a' });
+    await write({ type: 'signedBy', keyType: 'signedByX509CAs', keyPath: key });
+    expect(() => checkPolicy('docker', [''], 'x', p)).toThrow(/keyType "signedByX509CAs" is not supported/);
+    await write({ type: 'signedBy', keyType: 'GPGKeys', keyPath: key, keyData: 'eA==' });
+    expect(() => checkPolicy('docker', [''], 'x', p)).toThrow(/exactly one of keyPath, keyPaths and keyData/);
+    await write({ type: 'signedBy', keyType: 'GPGKeys', keyData: 'eA==', signedIdentity: { type: 'exactReference', dockerReference: 'r.example/a' } });
+    expect(() => checkPolicy('docker', [''], 'x', p)).toThrow(/names no tag or digest/);
+    await write({ type: 'sigstoreSigned', keyPath: key });
+    expect(() => checkPolicy('docker', [''], 'x', p)).toThrow(/requires a sigstoreSigned signature; barge verifies only GPG/);
+    await write({ type: 'insecureAcceptAnything' });
+    expect(checkPolicy('docker', [''], 'x', p)).toBeUndefined();
+  });
+
+  it('dir: scopes run from the directory up to, not including, /', () => {
+    expect(dirScopes('/srv/images/a')).toEqual(['/srv/images/a', '/srv/images', '/srv', '']);
+  });
+
+  it('signedIdentity rules decide which signed names stand for the image', () => {
+    const ref = normalizeDockerName;
+    const m = (rule: IdentityRule, intended: string | undefined, signed: string): boolean => identityMatches(rule, intended === undefined ? undefined : ref(intended), ref(signed));
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const def: IdentityRule = { type: 'matchRepoDigestOrExact' };
+    expect(m(def, 'r.example/a:1', 'r.example/a:1')).toBe(true);
+    expect(m(def, 'r.example/a:1', 'r.example/a:2')).toBe(false);
+    expect(m(def, `r.example/a@${digest}`, 'r.example/a:2')).toBe(true);
+    expect(m(def, `r.example/a@${digest}`, 'r.example/b:2')).toBe(false);
+    expect(m(def, undefined, 'r.example/a:1')).toBe(false);
+    expect(m({ type: 'matchExact' }, `r.example/a@${digest}`, 'r.example/a:1')).toBe(false);
+    expect(m({ type: 'matchRepository' }, 'r.example/a:1', 'r.example/a:7')).toBe(true);
+    expect(m({ type: 'exactReference', dockerReference: ref('r.example/a:1') }, undefined, 'r.example/a:1')).toBe(true);
+    expect(m({ type: 'exactRepository', dockerRepository: 'r.example/a' }, 'other.example/x:1', 'r.example/a:9')).toBe(true);
+    const remap: IdentityRule = { type: 'remapIdentity', prefix: 'mirror.example/ns', signedPrefix: 'r.example/ns' };
+    expect(m(remap, 'mirror.example/ns/app:1', 'r.example/ns/app:1')).toBe(true);
+    expect(m(remap, 'mirror.example/nsx/app:1', 'r.example/nsx/app:1')).toBe(false);
+    // Short names in a signature mean what Docker makes of them.
+    expect(m(def, 'docker.io/library/busybox:1', 'busybox:1')).toBe(true);
+  });
+});
+
+describe('simple-signing payloads', () => {
+  it('round-trips the claims and refuses other shapes', () => {
+    const digest = `sha256:${'b'.repeat(64)}`;
+    const payload = makePayload('r.example/a:1', digest);
+    expect(JSON.parse(payload.toString()).critical).toEqual({ identity: { 'docker-reference': 'r.example/a:1' }, image: { 'docker-manifest-digest': digest }, type: 'atomic container signature' });
+    expect(parsePayload(payload)).toEqual({ dockerReference: 'r.example/a:1', manifestDigest: digest });
+    expect(() => parsePayload(Buffer.from('{"critical":{"type":"other"}}'))).toThrow(SignatureError);
+    expect(() => parsePayload(Buffer.from('nope'))).toThrow(/Invalid signature payload/);
+  });
+
+  it('takes bare OpenPGP and prefixed simple-signing blobs, refuses sigstore and text', () => {
+    const pgp = Buffer.from([0xa3, 1, 2, 3]);
+    expect(openPGPMessage(pgp, 's')).toEqual(pgp);
+    expect(openPGPMessage(Buffer.concat([Buffer.from('\x00simple-signing\n'), pgp]), 's')).toEqual(pgp);
+    expect(() => openPGPMessage(Buffer.from('\x00sigstore-json\n{}'), 's')).toThrow(/"sigstore-json" signatures are not supported/);
+    expect(() => openPGPMessage(Buffer.from('hello'), 's')).toThrow(/unrecognized signature format, starting with binary 0x68/);
   });
 });

@@ -251,7 +251,7 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const store = await openStore(g);
   const [listName, destination] = args as [string, string];
   const format = formatFlag(o.format);
-  if (o.signBy !== undefined) throw new Error('--sign-by: barge cannot sign images');
+  if (o.signBy !== undefined) throw new Error('--sign-by: barge signs single images (push, skopeo copy), not manifest lists');
   applyRegistryFlags(o, 'push');
   const list = await readList(store, getList(store, listName));
   const dst = await openDestination(withTransport(destination));

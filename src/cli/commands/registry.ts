@@ -16,6 +16,7 @@ import type { GoType } from '../gotemplate.ts';
 import { OCI_IMAGE, SKOPEO_INSPECT } from '../gotypes.ts';
 import { GoTime } from '../../image/gotime.ts';
 import { parseReference } from '../../image/reference.ts';
+import { setPolicyOptions } from '../../image/registry/policy.ts';
 import {
   clientFor,
   DockerSource,
@@ -76,6 +77,8 @@ export function dockerOptions(o: Opts, prefix: '' | 'src' | 'dest'): DockerOptio
  * and --override-*, are read with each command's own options).
  */
 export async function applySkopeoGlobals(o: Opts): Promise<void> {
+  const registriesD = str(o['registries.d']);
+  if (registriesD !== undefined) (await import('../../image/registry/lookaside.ts')).setRegistriesDir(registriesD);
   // Every temporary file barge makes goes through os.tmpdir(), which reads TMPDIR on each call.
   const tmp = str(o.tmpdir);
   if (tmp) process.env.TMPDIR = tmp;
@@ -103,6 +106,8 @@ export async function applySkopeoGlobals(o: Opts): Promise<void> {
 
 /** pull/push: one set of flags for both ends. copy: --src-* and --dest-* (plus the shared ones). */
 export function applyRegistryFlags(o: Opts, kind: 'pull' | 'push' | 'copy'): void {
+  const policy = str(o.signaturePolicy) ?? str(o.policy);
+  setPolicyOptions({ ...(policy !== undefined && { path: policy }), insecure: o.insecurePolicy === true });
   if (kind === 'copy') setDockerOptions({ src: dockerOptions(o, 'src'), dst: dockerOptions(o, 'dest') });
   else {
     const d = dockerOptions(o, '');
@@ -403,4 +408,53 @@ export async function deleteCmd(_g: GlobalOptions, args: string[], o: Opts): Pro
 export async function manifestDigestCmd(_g: GlobalOptions, args: string[]): Promise<void> {
   const bytes = await readFile(args[0]!);
   print(digestOf(bytes));
+}
+
+/** The reference as a signature names it: normalised, without the :latest a pull would add. */
+function signedReference(ref: string): string {
+  return formatDockerReference(normalizeDockerName(ref), false);
+}
+
+/** skopeo standalone-sign MANIFEST REFERENCE FINGERPRINT -o SIGNATURE */
+export async function standaloneSignCmd(_g: GlobalOptions, args: string[], o: Opts): Promise<void> {
+  const [manifestFile, ref, fingerprint] = args as [string, string, string];
+  const { gpgSign, makePayload } = await import('../../image/signature.ts');
+  const manifest = await readFile(manifestFile);
+  const sig = await gpgSign(makePayload(signedReference(ref), digestOf(manifest)), fingerprint, str(o.passphraseFile));
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(str(o.output)!, sig, { mode: 0o644 });
+}
+
+/**
+ * skopeo standalone-verify MANIFEST REFERENCE FINGERPRINT SIGNATURE: the key comes from the
+ * user's keyring, and the check is made in a keyring holding only that key.
+ */
+export async function standaloneVerifyCmd(_g: GlobalOptions, args: string[]): Promise<void> {
+  const [manifestFile, ref, fingerprint, sigFile] = args as [string, string, string, string];
+  const { exec } = await import('../../sys/exec.ts');
+  const { manifestMatchesDigest, openPGPMessage, parsePayload, TrustedKeys } = await import('../../image/signature.ts');
+  const manifest = await readFile(manifestFile);
+  const exported = await exec('gpg', ['--batch', '--no-tty', '--armor', '--export', fingerprint]);
+  if (exported.stdout === '') throw new Error(`Error verifying signature: key ${fingerprint} is not in the keyring`);
+  const keys = await TrustedKeys.create([Buffer.from(exported.stdout)]);
+  try {
+    const fail = (why: string): never => {
+      throw new Error(`Error verifying signature: ${why}`);
+    };
+    const { payload, fingerprint: signer } = await keys.verify(openPGPMessage(await readFile(sigFile), sigFile)).catch((e: Error) => fail(e.message));
+    if (signer !== fingerprint.toUpperCase() && ![...keys.fingerprints].some((f) => f.endsWith(fingerprint.toUpperCase()))) fail(`Signature by ${signer} does not match expected fingerprint ${fingerprint}`);
+    const claims = (() => {
+      try {
+        return parsePayload(payload);
+      } catch (e) {
+        return fail((e as Error).message);
+      }
+    })();
+    const expected = signedReference(ref);
+    if (signedReference(claims.dockerReference) !== expected) fail(`Docker reference ${claims.dockerReference} does not match ${expected}`);
+    if (!manifestMatchesDigest(manifest, claims.manifestDigest)) fail(`Signature for docker digest ${JSON.stringify(claims.manifestDigest)} does not match`);
+    print(`Signature verified, digest ${claims.manifestDigest}`);
+  } finally {
+    await keys.close();
+  }
 }

@@ -9,7 +9,7 @@ import type { Store } from '../../store/store.ts';
 import { copyImage, type CopyOptions } from '../../image/copy.ts';
 import { openDestination, openSource, parseImageName } from '../../image/transports/index.ts';
 import type { ImageDestination, ImageSource } from '../../image/transport.ts';
-import { localImageName } from '../../image/reference.ts';
+import { localImageName, parseReference } from '../../image/reference.ts';
 import type { ImageConfig } from '../../image/types.ts';
 import type { PlatformSpec } from '../../image/manifest.ts';
 import { platformFlags } from '../platform.ts';
@@ -36,10 +36,34 @@ export interface MoveOptions {
   compression?: 'gzip' | 'zstd';
   compressionLevel?: number;
   preserveDigests?: boolean;
+  /** --remove-signatures, --sign-by, --sign-passphrase-file, --sign-identity */
+  signing?: Pick<CopyOptions, 'removeSignatures' | 'signBy' | 'signPassphraseFile' | 'signIdentity'>;
+}
+
+/** The signing flags of push, commit, skopeo copy and sync. */
+export function signingFlags(o: Opts): NonNullable<MoveOptions['signing']> {
+  const s = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  const signBy = s(o.signBy);
+  const passphrase = s(o.signPassphraseFile);
+  const identity = s(o.signIdentity);
+  if (signBy === '') throw new Error('--sign-by: a key fingerprint is needed');
+  if (signBy === undefined && (passphrase !== undefined || identity !== undefined)) throw new Error(`${passphrase !== undefined ? '--sign-passphrase-file' : '--sign-identity'} needs --sign-by`);
+  if (identity !== undefined) {
+    // As skopeo: the identity must be fully specified, so the signature cannot be read two ways.
+    const r = parseReference(identity);
+    if (!r.domain || (!r.tag && !r.digest)) throw new Error(`--sign-identity ${JSON.stringify(identity)}: must be a fully specified docker reference (registry/repository:tag or @digest)`);
+  }
+  return {
+    ...(o.removeSignatures === true && { removeSignatures: true }),
+    ...(signBy !== undefined && { signBy }),
+    ...(passphrase !== undefined && { signPassphraseFile: passphrase }),
+    ...(identity !== undefined && { signIdentity: identity }),
+  };
 }
 
 function copyOpts(o: MoveOptions, progress: Progress): CopyOptions {
   return {
+    ...o.signing,
     ...(o.format && { format: o.format }),
     ...(o.platform && { platform: o.platform }),
     ...(o.all && { all: true }),
@@ -87,7 +111,8 @@ export async function pullImage(store: Store, src: string, names: string[], o: M
   const source = (await openEnd(async () => store, src, 'src')) as ImageSource;
   const { StorageDestination } = await storage();
   const dst = new StorageDestination(store, names);
-  await runCopy(source, dst, o);
+  // Signatures are checked as policy.json asks, but local storage keeps none.
+  await runCopy(source, dst, { ...o, signing: { ...o.signing, removeSignatures: true } });
   return dst.imageId!;
 }
 
@@ -134,7 +159,7 @@ function imageCopyFlags(o: Opts): MoveOptions {
   const compression = compressionFlag(o);
   const platform = platformFlags(o);
   return {
-    quiet: !!o.quiet, all: allFlag(o), ...(o.preserveDigests === true && { preserveDigests: true }),
+    quiet: !!o.quiet, all: allFlag(o), ...(o.preserveDigests === true && { preserveDigests: true }), signing: signingFlags(o),
     ...(format && { format }), ...(compression && { compression }), ...(platform && { platform }),
   };
 }
@@ -224,8 +249,9 @@ export async function pushCmd(g: GlobalOptions, args: string[], o: Opts): Promis
   const format = formatFlag(o.format);
   const compression = compressionFlag(o);
   const level = compressionLevelFlag(o, compression ?? 'gzip');
+  const signing = signingFlags(o);
   const digest = await pushImage(store, ref!, dest, {
-    quiet: !!o.quiet, ...(format && { format }), ...(compression && { compression }), ...(level !== undefined && { compressionLevel: level }),
+    quiet: !!o.quiet, signing, ...(format && { format }), ...(compression && { compression }), ...(level !== undefined && { compressionLevel: level }),
   });
   imageEvent(store, 'push', { name: destArg ?? ref! });
   if (typeof o.digestfile === 'string') await writeFile(o.digestfile, digest);

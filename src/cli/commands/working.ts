@@ -216,6 +216,9 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   const transportDest = dest && /^(oci|oci-archive|docker-archive|dir|docker):/.test(dest) ? dest : undefined;
   const names = dest && !transportDest ? [localImageName(dest.replace(/^containers-storage:/, ''))] : [];
   if (str(o.manifest) !== undefined && transportDest) throw new Error('--manifest: the image must be committed into local storage to join a list (commit without a transport, then manifest push)');
+  if (o.signBy !== undefined && !transportDest) throw new Error('--sign-by: barge\'s local storage keeps no signatures; commit to a TRANSPORT:DESTINATION (docker://…, dir:…) or sign when pushing (push --sign-by)');
+  const { signingFlags } = await import('./transfer.ts');
+  const signing = signingFlags(o);
   const ts = str(o.timestamp);
   if (ts !== undefined && !/^\d+$/.test(ts)) throw new Error(`invalid --timestamp "${ts}": expected seconds since the epoch`);
   const { commitBuilder } = await import('../../primitives/commit.ts');
@@ -238,9 +241,12 @@ export async function commitCmd(g: GlobalOptions, args: string[], o: Opts): Prom
   if (transportDest) {
     (await import('./registry.ts')).applyRegistryFlags(o, 'push');
     const { pushImage } = await import('./transfer.ts');
-    await pushImage(store, res.imageId, transportDest, { quiet: !!o.quiet });
-    // The image went to the destination, not into local storage (where it was only staged).
-    if (!before?.has(res.imageId)) await store.deleteImage(res.imageId);
+    try {
+      await pushImage(store, res.imageId, transportDest, { quiet: !!o.quiet, signing });
+    } finally {
+      // The image went to the destination (or nowhere), not into local storage, where it was only staged.
+      if (!before?.has(res.imageId)) await store.deleteImage(res.imageId);
+    }
   } else if (!o.quiet) {
     const { storedImageReport } = await import('../progress.ts');
     process.stderr.write(storedImageReport([res.layerDigest], `sha256:${res.imageId}`));

@@ -15,8 +15,11 @@ import {
   type ImageDestination,
   type ImageSource,
   type ParsedRef,
+  type StoredSignature,
   type Transport,
 } from '../transport.ts';
+import { checkSourcePolicy, dirScopes, type PendingPolicy } from '../registry/policy.ts';
+import { MAX_SIGNATURE_SIZE, MAX_SIGNATURES } from '../signature.ts';
 import type { ManifestFormat } from '../types.ts';
 
 // skopeo's "dir:" layout: blobs named by the bare hex digest, no algorithm prefix.
@@ -31,6 +34,11 @@ function instanceFile(digest: string): string {
   return `${hexOf(digest)}.manifest.json`;
 }
 
+/** skopeo's names: signature-1, … for the top-level manifest, HEX.signature-1, … for an instance. */
+function signatureFile(index: number, instance?: string): string {
+  return instance === undefined ? `signature-${index + 1}` : `${hexOf(instance)}.signature-${index + 1}`;
+}
+
 export function parseDirSpec(spec: string): ParsedRef {
   if (spec === '') throw new Error('dir: reference needs a directory path');
   return { transport: 'dir', path: spec };
@@ -38,14 +46,17 @@ export function parseDirSpec(spec: string): ParsedRef {
 
 export class DirSource implements ImageSource {
   readonly reference: string;
+  readonly policy: PendingPolicy | undefined;
   readonly #dir: string;
 
-  private constructor(reference: string, dir: string) {
+  private constructor(reference: string, dir: string, policy: PendingPolicy | undefined) {
     this.reference = reference;
     this.#dir = dir;
+    this.policy = policy;
   }
 
   static async open(reference: string, dir: string): Promise<DirSource> {
+    const policy = checkSourcePolicy('dir', dirScopes(dir), reference);
     if ((await fileSize(join(dir, 'manifest.json'))) < 0) throw new NotFoundError(`${reference}: no manifest.json in ${dir}`);
     try {
       const v = await readFile(join(dir, VERSION_FILE), 'utf8');
@@ -54,7 +65,7 @@ export class DirSource implements ImageSource {
       // Old skopeo versions wrote no version file; treat its absence as 1.0.
       if (!isNotFound(e)) throw e;
     }
-    return new DirSource(reference, dir);
+    return new DirSource(reference, dir, policy);
   }
 
   async getManifest(instance?: string): Promise<{ bytes: Buffer; mediaType: string }> {
@@ -74,6 +85,18 @@ export class DirSource implements ImageSource {
     return { stream: createReadStream(path), size };
   }
 
+  async getSignatures(_manifestDigest: string, instance?: string): Promise<StoredSignature[]> {
+    const out: StoredSignature[] = [];
+    for (let i = 0; i < MAX_SIGNATURES; i++) {
+      const path = join(this.#dir, signatureFile(i, instance));
+      const size = await fileSize(path);
+      if (size < 0) break;
+      if (size > MAX_SIGNATURE_SIZE) throw new Error(`${path} is ${size} bytes, over the ${MAX_SIGNATURE_SIZE}-byte signature limit`);
+      out.push({ blob: await readFile(path), where: path });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -88,6 +111,7 @@ export class DirDestination implements ImageDestination {
   #manifest: Buffer | undefined;
   /** Members of an index, kept as skopeo does: HEX.manifest.json beside manifest.json. */
   readonly #instances = new Map<string, Buffer>();
+  #signatures: Buffer[] = [];
   #done = false;
 
   private constructor(reference: string, dir: string, staging: BlobStaging, created: string | undefined) {
@@ -138,6 +162,10 @@ export class DirDestination implements ImageDestination {
     else this.#manifest = bytes;
   }
 
+  async putSignatures(signatures: Buffer[]): Promise<void> {
+    this.#signatures = signatures;
+  }
+
   async commit(): Promise<void> {
     if (this.#done) throw new Error(`${this.reference}: already committed or closed`);
     if (!this.#manifest) throw new Error(`${this.reference}: commit without a manifest`);
@@ -156,6 +184,11 @@ export class DirDestination implements ImageDestination {
       for (const d of referenced) {
         if ((await fileSize(blobFile(this.#dir, d.digest))) < 0) throw new Error(`${this.reference}: blob ${d.digest} named by the manifest was never written`);
       }
+    }
+    // Signatures of the previous image are not in `keep`, so the sweep below drops them.
+    for (const [i, sig] of this.#signatures.entries()) {
+      keep.add(signatureFile(i));
+      await writeFileAtomic(join(this.#dir, signatureFile(i)), sig);
     }
     await writeFileAtomic(join(this.#dir, 'manifest.json'), this.#manifest);
     await writeFileAtomic(join(this.#dir, VERSION_FILE), VERSION);

@@ -6,39 +6,17 @@ import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { digestOf, isValidDigest, validateDigest } from '../digest.ts';
 import { MAX_CONFIG_SIZE } from '../manifest.ts';
-import { parseReference as parseDockerName, ReferenceError } from '../reference.ts';
-import { BlobStaging, type BlobInfo, type ImageDestination, type ImageSource } from '../transport.ts';
+import { formatDockerReference, normalizeDockerName, ReferenceError, repoName, type DockerReference } from '../reference.ts';
+import { BlobStaging, type BlobInfo, type ImageDestination, type ImageSource, type StoredSignature } from '../transport.ts';
 import type { ManifestFormat } from '../types.ts';
 import { lookupCredentials, parseCreds } from '../registry/auth.ts';
 import { RegistryClient, readBody, type Credentials, type ManifestResponse } from '../registry/client.ts';
-import { checkPolicy, dockerScopes } from '../registry/policy.ts';
+import { checkPolicy, dockerScopes, type PendingPolicy } from '../registry/policy.ts';
 import { loadRegistriesConf, loadTLSFiles, pullEndpoints, pushEndpoint } from '../registry/registries-conf.ts';
 import { registerTransport } from './index.ts';
 
-export interface DockerReference {
-  /** Registry host[:port], normalised ("docker.io", never "index.docker.io"). */
-  registry: string;
-  /** Repository path ("library/busybox"). */
-  repo: string;
-  tag?: string;
-  digest?: string;
-}
-
-/** Normalises a name as Docker does: no registry → docker.io, one component → library/. */
-export function normalizeDockerName(input: string): DockerReference {
-  const r = parseDockerName(input);
-  let registry = r.domain || 'docker.io';
-  if (registry === 'index.docker.io' || registry === 'registry-1.docker.io') registry = 'docker.io';
-  let repo = r.path;
-  if (registry === 'docker.io' && !repo.includes('/')) repo = `library/${repo}`;
-  const out: DockerReference = { registry, repo };
-  if (r.tag !== undefined) out.tag = r.tag;
-  if (r.digest !== undefined) {
-    validateDigest(r.digest, 'image digest');
-    out.digest = r.digest;
-  }
-  return out;
-}
+// The reference helpers live in reference.ts (policy.ts needs them too); callers keep importing them from here.
+export { formatDockerReference, normalizeDockerName, repoName, type DockerReference };
 
 /** Parses the part after "docker:": "//HOST/REPO[:TAG][@DIGEST]". */
 export function parseDockerSpec(spec: string): DockerReference {
@@ -49,19 +27,6 @@ export function parseDockerSpec(spec: string): DockerReference {
     if (e instanceof ReferenceError) throw new Error(`invalid docker reference "docker:${spec}": ${e.message}`);
     throw e;
   }
-}
-
-export function repoName(r: DockerReference): string {
-  return `${r.registry}/${r.repo}`;
-}
-
-/** "host/repo:tag", "host/repo@digest" or "host/repo:tag@digest"; `:latest` when neither. */
-export function formatDockerReference(r: DockerReference, defaultTag = true): string {
-  let s = repoName(r);
-  if (r.tag) s += `:${r.tag}`;
-  else if (!r.digest && defaultTag) s += ':latest';
-  if (r.digest) s += `@${r.digest}`;
-  return s;
 }
 
 function tagOrDigest(r: DockerReference): string {
@@ -119,6 +84,9 @@ export async function clientFor(endpointName: string, confInsecure: boolean, o: 
   return { client, repo };
 }
 
+// Loaded when signatures are read or written: it brings the YAML parser along.
+const lookaside = (): Promise<typeof import('../registry/lookaside.ts')> => import('../registry/lookaside.ts');
+
 // Repositories read in this process, so a push to the same registry can mount instead of upload.
 const readFrom: { endpoint: string; repo: string }[] = [];
 
@@ -127,19 +95,21 @@ export class DockerSource implements ImageSource {
   readonly ref: DockerReference;
   readonly client: RegistryClient;
   readonly repo: string;
+  readonly policy: PendingPolicy | undefined;
   readonly #top: ManifestResponse;
 
-  private constructor(ref: DockerReference, client: RegistryClient, repo: string, top: ManifestResponse) {
+  private constructor(ref: DockerReference, client: RegistryClient, repo: string, top: ManifestResponse, policy: PendingPolicy | undefined) {
     this.ref = ref;
     this.reference = `docker://${formatDockerReference(ref)}`;
     this.client = client;
     this.repo = repo;
     this.#top = top;
+    this.policy = policy;
   }
 
   static async open(ref: DockerReference, o: DockerOptions = sourceOptions): Promise<DockerSource> {
     const display = `docker://${formatDockerReference(ref)}`;
-    if (!o.insecurePolicy) checkPolicy('docker', dockerScopes(repoName(ref), ref.digest ?? ref.tag ?? 'latest'), display, o.signaturePolicy);
+    const policy = o.insecurePolicy ? undefined : checkPolicy('docker', dockerScopes(repoName(ref), tagOrDigest(ref)), display, o.signaturePolicy, { ...ref, ...(!ref.tag && !ref.digest && { tag: 'latest' }) });
     const conf = loadRegistriesConf();
     const { endpoints } = pullEndpoints(conf, repoName(ref), ref.digest !== undefined);
     const failures: string[] = [];
@@ -149,7 +119,7 @@ export class DockerSource implements ImageSource {
       try {
         const top = await client.getManifest(repo, tagOrDigest(ref));
         readFrom.push({ endpoint: client.endpoint, repo });
-        return new DockerSource(ref, client, repo, top);
+        return new DockerSource(ref, client, repo, top, policy);
       } catch (e) {
         client.close();
         if (ep.mirror) failures.push(`${ep.name}: ${(e as Error).message}`);
@@ -178,6 +148,11 @@ export class DockerSource implements ImageSource {
     return this.client.getBlob(this.repo, info.digest);
   }
 
+  /** Signatures live beside the registry, in the lookaside registries.d names, not in it. */
+  async getSignatures(manifestDigest: string): Promise<StoredSignature[]> {
+    return (await lookaside()).readLookasideSignatures(this.ref, manifestDigest);
+  }
+
   async listTags(): Promise<string[]> {
     return this.client.listTags(this.repo);
   }
@@ -198,12 +173,15 @@ export class DockerDestination implements ImageDestination {
   readonly repo: string;
   #manifest: { bytes: Buffer; mediaType: string } | undefined;
   #spool: Promise<BlobStaging> | undefined;
+  #signatures: Buffer[] = [];
   /** Set by commit(): the digest of the manifest written. */
   manifestDigest: string | undefined;
+  readonly dockerReference: string;
 
   private constructor(ref: DockerReference, client: RegistryClient, repo: string) {
     this.ref = ref;
     this.reference = `docker://${formatDockerReference(ref)}`;
+    this.dockerReference = formatDockerReference(ref);
     this.client = client;
     this.repo = repo;
   }
@@ -252,6 +230,10 @@ export class DockerDestination implements ImageDestination {
     else this.#manifest = { bytes, mediaType };
   }
 
+  async putSignatures(signatures: Buffer[]): Promise<void> {
+    this.#signatures = signatures;
+  }
+
   async commit(): Promise<void> {
     const m = this.#manifest;
     if (!m) throw new Error(`${this.reference}: commit without a manifest`);
@@ -262,6 +244,8 @@ export class DockerDestination implements ImageDestination {
     // A tag and a digest in the reference: the tag is what users want moved.
     await this.client.putManifest(this.repo, this.ref.tag ?? this.ref.digest ?? 'latest', m.bytes, m.mediaType);
     this.manifestDigest = digest;
+    // After the manifest, as containers/image: a signature never names an image that is not there.
+    if (this.#signatures.length) await (await lookaside()).writeLookasideSignatures(this.ref, digest, this.#signatures);
   }
 
   async close(): Promise<void> {
