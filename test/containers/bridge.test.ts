@@ -4,10 +4,9 @@
 // leases given back, --internal, and nothing of netavark's left once the network is gone.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { containerSuite, expectCode, until } from './lib.ts';
+import { containerSuite, expectCode, freePort, until } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
@@ -45,15 +44,6 @@ function firewallRules(text: string): string[] {
 
 function bridgeOf(info: string): string {
   return (JSON.parse(info) as { network_interface: string }[])[0]!.network_interface;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const addr = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
 }
 
 describe('network create, ls, inspect, exists', () => {
