@@ -3,7 +3,8 @@
 // address and by name (aardvark-dns), --ip/--mac-address/--network-alias, -p on a bridge, address
 // leases given back, --internal, and nothing of netavark's left once the network is gone.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
 import { containerSuite, expectCode, freePort, until } from './lib.ts';
@@ -130,7 +131,7 @@ describe('containers on a user network', () => {
     const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) });
     expect(await r.text()).toBe('from-web\n');
     expect(await env.bargeOk(['port', 'web'])).toBe(`80/tcp -> 127.0.0.1:${port}`);
-    expect(await env.bargeOk(['ps', '--filter', `network=${net}`, '--format', '{{.Names}} {{.Ports}}'])).toBe(`web 127.0.0.1:${port}->80/tcp`);
+    expect(await env.bargeOk(['ps', '--filter', `network=${net}`, '--format', '{{.Names}} {{.Ports}} {{.Networks}}'])).toBe(`web 127.0.0.1:${port}->80/tcp ${net}`);
   });
 
   it('refuses to remove a network in use without -f (exit 2), and a taken --ip', async () => {
@@ -220,5 +221,16 @@ describe('--internal and the default network', () => {
     expect(s.Networks.podman?.IPAddress).toBe(s.IPAddress);
     await env.bargeOk(['rm', '-f', '-t', '0', 'dflt']);
     expect(await env.bargeOk(['system', 'check'])).toBe('No problems found');
+  });
+
+  it('containers.conf\'s netns = "bridge" makes it the default, as Podman\'s root default', async () => {
+    const conf = join(env.tmp, 'containers.conf');
+    writeFileSync(conf, '[containers]\nnetns = "bridge"\n');
+    const id = await env.bargeOk(['create', 'busybox', 'true'], { env: { CONTAINERS_CONF: conf } });
+    expect(await env.bargeOk(['inspect', '--format', '{{.HostConfig.NetworkMode}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}', id])).toBe('bridge podman');
+    // Without it, barge's own default: loopback only.
+    const plain = await env.bargeOk(['create', 'busybox', 'true']);
+    expect(await env.bargeOk(['inspect', '--format', '{{.HostConfig.NetworkMode}}', plain])).toBe('none');
+    await env.bargeOk(['rm', id, plain]);
   });
 });

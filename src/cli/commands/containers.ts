@@ -600,6 +600,8 @@ interface PsRow {
   ExitedAt: number;
   Exited: boolean;
   IsInfra: boolean;
+  /** Bridge network names (the reporter's Networks method joins them). */
+  Networks: string[];
 }
 
 /** Unix seconds of a time, Go's for the zero time when there is none (ListContainer's StartedAt/ExitedAt). */
@@ -630,6 +632,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size?: Contain
     ExitedAt: unixOrZero(s.finishedAt),
     Exited: s.status === 'exited',
     IsInfra: false,
+    Networks: Object.keys(c.data.config.networks ?? {}),
   };
 }
 
@@ -640,7 +643,7 @@ function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
     ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
     CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
     Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
-    StartedAt: 0, ExitedAt: 0, Exited: false, IsInfra: false,
+    StartedAt: 0, ExitedAt: 0, Exited: false, IsInfra: false, Networks: [],
   };
 }
 
@@ -846,6 +849,8 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     ImageID: c.data.config.imageId,
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
+    // The bridge networks by name (Podman's reporter joins them for {{.Networks}}).
+    Networks: Object.keys(c.data.config.networks ?? {}),
     Pid: hasProcess(s) ? s.pid : 0,
     Ports: c.data.config.ports?.length
       ? portRanges(c.data.config.ports).map(({ first: p, range }) => ({ host_ip: p.hostIp, container_port: p.containerPort, host_port: p.hostPort, range, protocol: p.protocol }))
