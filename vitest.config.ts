@@ -18,6 +18,7 @@ const NOT_ROOTLESS: Record<string, string> = {
   'test/store/corruption.test.ts': 'damages store files owned by subordinate ids, which the user cannot change outside barge\'s namespace',
   'test/build/interop.test.ts': 'builds and runs with rootful buildah and podman for comparison (image content is compared in the root project)',
   'test/containers/checkpoint.test.ts': 'CRIU needs root to checkpoint and restore; rootless, barge refuses them as Podman does (test/containers/pause.test.ts)',
+  'test/containers/bridge.test.ts': 'bridge networks need root (netavark makes bridges, veths and firewall rules); rootless, barge keeps slirp4netns and refuses them, as Podman 4.3 would need rootlessport (test/rootless/bridge.test.ts)',
   'test/containers/stats.test.ts': 'reads the container\'s cgroups; rootless on cgroup v1 there are none, and barge refuses as Podman does (test/rootless/stats.test.ts)',
 };
 

@@ -14,8 +14,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # What barge itself drives at run time (git: build contexts and ADD sources that are git repositories;
-# gnupg: image signing and signature verification).
-runtime_pkgs=(runc crun conmon uidmap busybox-static attr util-linux iproute2 tar ca-certificates criu catatonit slirp4netns git gnupg)
+# gnupg: image signing and signature verification; netavark and aardvark-dns: root's bridge networks;
+# iptables: the firewall netavark writes rules into).
+runtime_pkgs=(runc crun conmon uidmap busybox-static attr util-linux iproute2 tar ca-certificates criu catatonit slirp4netns netavark aardvark-dns iptables git gnupg)
 # Test fixtures, the local registry, and the peers the benchmarks and interop tests compare against.
 test_pkgs=(docker-registry apache2-utils openssl skopeo buildah podman fuse-overlayfs debootstrap openssh-client openssh-server)
 # Native npm modules (node-gyp) fall back to compiling from source here: no prebuilt downloads.

@@ -12,6 +12,8 @@ export interface ContainersConf {
   initPath?: string;
   /** [containers] pids_limit (0: none). */
   pidsLimit?: number;
+  /** [containers] netns: the network of a container without --network (bridge, private, host, none, slirp4netns). */
+  netns?: string;
 }
 
 /**
@@ -46,6 +48,7 @@ export function loadContainersConf(): ContainersConf {
     if (Array.isArray(containers.default_capabilities)) out.defaultCapabilities = containers.default_capabilities.map(String);
     if (typeof containers.init_path === 'string' && containers.init_path) out.initPath = containers.init_path;
     if (typeof containers.pids_limit === 'number') out.pidsLimit = containers.pids_limit;
+    if (typeof containers.netns === 'string' && containers.netns) out.netns = containers.netns;
   }
   return out;
 }

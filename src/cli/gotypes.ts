@@ -285,3 +285,28 @@ const volumeFields: Record<string, GoType> = {
 
 export const VOLUME_INFO: GoType = ptr(struct('entities.VolumeConfigResponse', volumeFields));
 export const VOLUME_LIST: GoType = ptr(struct('entities.VolumeListReport', volumeFields));
+
+// ---------------------------------------------------------------------------
+// Networks (github.com/containers/common/libnetwork/types)
+
+const networkFields: Record<string, GoType> = {
+  Name: 'string',
+  ID: 'string',
+  Driver: 'string',
+  NetworkInterface: 'string',
+  Created: 'time',
+  Subnets: { slice: struct('types.Subnet', { Subnet: 'string', Gateway: 'string', LeaseRange: ptr(struct('types.LeaseRange', { StartIP: 'string', EndIP: 'string' })) }) },
+  IPv6Enabled: 'bool',
+  Internal: 'bool',
+  DNSEnabled: 'bool',
+  Labels: labels,
+  Options: labels,
+  IPAMOptions: labels,
+};
+
+export const NETWORK_INFO: GoType = struct('types.Network', networkFields);
+/** `network ls`'s reporter: a short ID, and Labels as "k=v,…". */
+export const NETWORK_LIST: GoType = struct('entities.ListPrintReports', networkFields, {
+  ID: (self) => String(self.id ?? '').slice(0, 12),
+  Labels: (self) => Object.entries((self.labels ?? {}) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
+});

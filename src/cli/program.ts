@@ -39,7 +39,7 @@ function refusedOptions(c: Command, reason: string, ...flags: string[]): Command
 
 /** What run and create cannot do: named, so that a script gets the reason and 125. */
 function podmanCreateRefusals(c: Command): Command {
-  refusedOptions(c, 'barge has no networking beyond --network none, host, private and slirp4netns, so no addresses to choose', '--ip <address>', '--ip6 <address>', '--mac-address <address>', '--network-alias <alias>');
+  refusedOptions(c, "barge's bridge networks are IPv4 only", '--ip6 <address>');
   refusedOptions(c, 'barge starts no other containers first', '--requires <containers>');
   refusedOptions(c, 'barge runs containers from images only', '--rootfs');
   return refusedOptions(c, 'barge does not chroot processes inside the container', '--chrootdirs <dir>');
@@ -257,10 +257,15 @@ export function buildProgram(only?: string): Command {
       .option('-e, --env <env>', 'environment variable KEY=VALUE', collect)
       .option('-v, --volume <vol>', 'bind mount HOST:CONTAINER[:OPTIONS], or a volume NAME:CONTAINER[:OPTIONS] or CONTAINER (anonymous)', collect)
       .option('--mount <mount>', 'mount type=bind|tmpfs|volume,...', collect)
-      .option('--network <mode>', "network: 'private' (loopback only; the default without -p), 'none', 'host', or 'slirp4netns[:OPTIONS]'", (v: string) => {
-        if (!/^(host|none|private|slirp4netns(:.*)?)$/.test(v)) throw new InvalidArgumentError('Allowed choices are host, none, private, slirp4netns[:OPTIONS].');
+      .option('--network <mode>', "network: 'private' (loopback only; the default without -p), 'none', 'host', 'slirp4netns[:OPTIONS]', or as root 'bridge' or NAME[,NAME...] of bridge networks", (v: string) => {
+        if (!/^(host|none|private|slirp4netns(:.*)?|[a-zA-Z0-9][a-zA-Z0-9_.-]*(,[a-zA-Z0-9][a-zA-Z0-9_.-]*)*)$/.test(v)) {
+          throw new InvalidArgumentError('Allowed choices are host, none, private, slirp4netns[:OPTIONS], bridge and NAME[,NAME...] of bridge networks.');
+        }
         return v;
       })
+      .option('--ip <address>', 'the IPv4 address of the container on its (one) bridge network')
+      .option('--mac-address <address>', 'the MAC address of the container on its (one) bridge network')
+      .option('--network-alias <alias>', 'another name of the container in the DNS of its (one) bridge network', collect)
       .option('-p, --publish <port>', "publish a container's port to the host: [[ip:][hostPort]:]containerPort[/tcp|udp]", collect)
       .option('-P, --publish-all', 'publish every exposed port to a free host port')
       .option('--net <mode>', 'alias for --network')
@@ -1161,6 +1166,56 @@ export function buildProgram(only?: string): Command {
         throw new Error(`barge pod ${verb} is not supported yet`);
       });
   }
+  const net = (): Promise<typeof import('./commands/networks.ts')> => import('./commands/networks.ts');
+  const networkGroup = program.command('network').description("Manage bridge networks (Podman's network commands; root only for containers)");
+  networkGroup
+    .command('create')
+    .description('Create a bridge network')
+    .argument('[name]', 'network name (default: its bridge\'s, bargeN)')
+    .option('-d, --driver <driver>', 'network driver (only bridge)', 'bridge')
+    .option('--subnet <cidr>', 'IPv4 subnet (default: a free /24 of 10.80.0.0/13)', collect)
+    .option('--gateway <ip>', 'gateway address in the subnet (default: its first)', collect)
+    .option('--ip-range <cidr>', 'give containers addresses from this part of the subnet only', collect)
+    .option('--internal', 'no route out of the network (no masquerading, no default route)')
+    .option('--disable-dns', 'no aardvark-dns: containers do not find each other by name')
+    .option('--label <label>', 'network label KEY=VALUE', collect)
+    .option('-o, --opt <option>', 'bridge option KEY=VALUE: mtu, vlan, isolate', collect)
+    .option('--ipv6', "not supported: barge's bridge networks are IPv4 only")
+    .action(action(async () => (await net()).networkCreateCmd));
+  networkGroup
+    .command('ls')
+    .alias('list')
+    .description('List networks')
+    .option('-q, --quiet', 'print only network names')
+    .option('--format <template>', 'Go template or "json"')
+    .option('-f, --filter <filter>', 'name=REGEX, id=PREFIX, driver=, label=KEY[=VALUE], dangling=true|false', collect)
+    .option('--noheading', 'omit the table header')
+    .action(action(async () => (await net()).networkLsCmd));
+  networkGroup
+    .command('inspect')
+    .description("Show networks as JSON (Podman's)")
+    .argument('<networks...>')
+    .option('-f, --format <template>', 'Go template or "json"')
+    .action(action(async () => (await net()).networkInspectCmd));
+  networkGroup
+    .command('rm')
+    .alias('remove')
+    .description('Remove networks (in use: only with -f, which removes their containers first)')
+    .argument('<networks...>')
+    .option('-f, --force', 'remove the containers that use the networks first')
+    .option('-t, --time <seconds>', 'with -f, stop running containers this long before killing them')
+    .action(action(async () => (await net()).networkRmCmd));
+  networkGroup
+    .command('prune')
+    .description('Remove every network no container uses (never the default one)')
+    .option('-f, --force', 'do not ask for confirmation (barge never asks)')
+    .option('--filter <filter>', 'prune only the networks that match (as ls --filter)', collect)
+    .action(action(async () => (await net()).networkPruneCmd));
+  networkGroup
+    .command('exists')
+    .description('Exit 0 if the network exists, 1 if not')
+    .argument('<network>')
+    .action(action(async () => (await net()).networkExistsCmd));
 
   const sec = (): Promise<typeof import('./commands/secrets.ts')> => import('./commands/secrets.ts');
   const secretGroup = program.command('secret').description('Manage secrets (Podman\'s secret commands, file driver)');

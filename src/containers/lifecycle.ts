@@ -7,7 +7,7 @@ import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import { join, resolve } from 'node:path';
-import type { ContainerRecord, Store } from '../store/store.ts';
+import type { CheckIssue, ContainerRecord, Store } from '../store/store.ts';
 import { StoreError } from '../store/store.ts';
 import { resolveInRoot } from '../store/secure-path.ts';
 import { getImage, platformImage, readImageConfig } from '../image/local-images.ts';
@@ -17,7 +17,10 @@ import { resolveGroups, resolveUser } from '../runtime/user.ts';
 import { createWithConmon, readExitFile, runtimeDelete, runtimeFreeze, runtimeStart, ContainerStartError } from '../runtime/conmon.ts';
 import { exec } from '../sys/exec.ts';
 import { randomHex } from '../sys/lazy-builtins.ts';
-import { makeOwnNetns, releaseOwnNetns, useOwnNetns } from './netns.ts';
+import { makeOwnNetns, ownNetnsPath, releaseOwnNetns, useOwnNetns } from './netns.ts';
+import {
+  bridgeHostLines, bridgeResolvConf, isBridgeMode, leaseHolders, parseBridgeNetworks, refuseNetworkOptions, releaseLeases, setupBridge, teardownBridge, type BridgeState,
+} from './bridge.ts';
 import { DEFAULT_SLIRP_OPTIONS, exitPipe, parsePublish, parseSlirpMode, slirpAddress, slirpSocketPath, startSlirp, stopSlirp } from './slirp.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
@@ -66,6 +69,10 @@ export interface CreateOptions extends Partial<Pick<ContainerConfig, PlainOption
   capAdd?: string[];
   capDrop?: string[];
   network?: string;
+  /** --ip, --mac-address and --network-alias: for the one bridge network. */
+  ip?: string;
+  macAddress?: string;
+  networkAliases?: string[];
   /** -p/--publish values. */
   publish?: string[];
   /** -P/--publish-all: the exposed ports to free host ports. */
@@ -241,10 +248,14 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   // Published ports need a network to reach them through: slirp4netns, as rootless Podman's default.
   const networkArg = o.network ?? (publishing ? 'slirp4netns' : 'private');
   const slirp = parseSlirpMode(networkArg);
-  const network = slirp ? 'slirp4netns' : networkArg;
-  if (!['host', 'none', 'private', 'slirp4netns'].includes(network)) {
-    throw new ContainerError(`unsupported network mode "${network}": barge supports none, host, private and slirp4netns (no bridge networking yet)`);
+  const bridged = !slirp && isBridgeMode(networkArg);
+  const network = slirp ? 'slirp4netns' : bridged ? 'bridge' : networkArg;
+  if (!['host', 'none', 'private', 'slirp4netns', 'bridge'].includes(network)) {
+    throw new ContainerError(`unsupported network mode "${network}": barge supports none, host, private, slirp4netns, bridge and the names of bridge networks`);
   }
+  const addressing = { ip: o.ip, mac: o.macAddress, aliases: o.networkAliases };
+  if (!bridged) refuseNetworkOptions(network, addressing);
+  const networks = bridged ? parseBridgeNetworks(store, networkArg, addressing) : undefined;
   if (publishing && network === 'private') {
     throw new ContainerError('barge\'s private network has only a loopback interface, so no ports to publish: use --network slirp4netns (the default with -p)');
   }
@@ -289,7 +300,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
   signalNumber(stopSignal);
   const secrets = parseSecretUses(store, o.secrets ?? []);
   const health = healthConfigFor(imgCfg.Healthcheck, o.health ?? {});
-  const ports = network === 'slirp4netns' ? await parsePublish(o.publish ?? [], o.publishAll ? expose : []) : [];
+  const ports = network === 'slirp4netns' || network === 'bridge' ? await parsePublish(o.publish ?? [], o.publishAll ? expose : []) : [];
 
   const config: ContainerConfig = {
     image: o.image, imageId: img.id, entrypoint, cmd, env, workingDir: o.workingDir ?? (imgCfg.WorkingDir || '/'),
@@ -301,6 +312,7 @@ export async function createContainer(store: Store, o: CreateOptions): Promise<C
     autoRemove: !!o.rm, restart: parseRestart(o.restart), runtime: rt.path, runtimeName: rt.name, init: !!o.init,
     ...(initPath !== undefined && { initPath }),
     ...(slirp && { slirp }),
+    ...(networks && { networks }),
     ...(ports.length > 0 && { ports }),
     noNewPrivileges: security.noNewPrivileges,
     ...(security.seccompUnconfined && { seccompUnconfined: true }),
@@ -386,12 +398,16 @@ export function pathsOf(store: Store, c: Container): ContainerPaths {
  * network, and an (empty, as for unprivileged containers) /run/.containerenv that tells programs
  * they run in a container.
  */
-export function containerFiles(cfg: ContainerConfig): { name: string; destination: string; content: string }[] {
-  const hosts = `${extraHostLines(cfg.extraHosts ?? [])}127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${cfg.hostname}\n`;
+export function containerFiles(cfg: ContainerConfig, name = '', bridge?: BridgeState): { name: string; destination: string; content: string }[] {
+  // On a bridge the container's own addresses name it, as in Podman's hosts file.
+  const self = cfg.network === 'bridge' && bridge?.result ? bridgeHostLines(bridge, cfg.hostname, name) : `127.0.1.1\t${cfg.hostname}\n`;
+  const hosts = `${extraHostLines(cfg.extraHosts ?? [])}127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n${self}`;
   const out = [{ name: 'hostname', destination: '/etc/hostname', content: `${cfg.hostname}\n` }];
   if (!cfg.noHosts) out.push({ name: 'hosts', destination: '/etc/hosts', content: hosts });
   // slirp4netns answers DNS itself, at its network's address + 3.
-  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf') : cfg.network === 'slirp4netns' ? `nameserver ${slirpAddress(cfg.slirp?.cidr, 3)}\n` : '';
+  const resolv = cfg.network === 'host' ? readFileOr('/etc/resolv.conf')
+    : cfg.network === 'slirp4netns' ? `nameserver ${slirpAddress(cfg.slirp?.cidr, 3)}\n`
+    : cfg.network === 'bridge' ? bridgeResolvConf(bridge) : '';
   if (cfg.network !== 'none') out.push({ name: 'resolv.conf', destination: '/etc/resolv.conf', content: resolv });
   out.push({ name: '.containerenv', destination: '/run/.containerenv', content: '' });
   return out;
@@ -518,6 +534,15 @@ function exitCommand(store: Store, c: Container, rm: boolean): string[] {
 /** Runtime state left over from an earlier run (a crash, or a failed start) would make create fail. */
 async function clearRuntime(store: Store, c: Container): Promise<void> {
   const p = pathsOf(store, c);
+  // Before the namespace goes: netavark's teardown works inside it.
+  if (c.data.config.network === 'bridge') {
+    const had = c.data.state.bridge !== undefined;
+    await teardownBridge(store, c.record.id, c.data.state.bridge, ownNetnsPath(p.run)).catch((e: unknown) => {
+      process.stderr.write(`Error: tearing down the network of container ${c.record.id}: ${(e as Error).message}\n`);
+    });
+    delete c.data.state.bridge;
+    if (had) saveContainer(store, c);
+  }
   // Independent processes (runtime delete, umount): run side by side.
   await Promise.all([
     existsSync(join(p.stateRoot, c.record.id)) ? runtimeDelete(runtimeOf(c), p.stateRoot, c.record.id) : undefined,
@@ -601,7 +626,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       await releaseOwnNetns(p.run).catch(() => undefined);
       throw e;
     }
-    if (!useOwnNetns(spec, p.run, madeNetns.status === 'fulfilled' && madeNetns.value)) await releaseOwnNetns(p.run);
+    const ownNetns = useOwnNetns(spec, p.run, madeNetns.status === 'fulfilled' && madeNetns.value);
+    if (!ownNetns) await releaseOwnNetns(p.run);
     await writeFile(join(p.userdata, 'config.json'), serializeSpec(spec), { mode: 0o600 });
     if (c.data.config.logDriver === 'k8s-file' && !existsSync(p.logPath)) await writeFile(p.logPath, '');
     const arg0 = spec.process.args[0] ?? '';
@@ -612,6 +638,13 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       await releaseContainer(store, c).catch(() => undefined);
       throw e;
     };
+    if (c.data.config.network === 'bridge') {
+      try {
+        await connectBridge(store, c, p, ownNetns);
+      } catch (e) {
+        return fail(e);
+      }
+    }
     // A restart by the policy happens in conmon's exit command, which has no descriptors to pass.
     const preserveFds = o.byPolicy ? 0 : (c.data.config.preserveFds ?? 0);
     // Left by a stop that died waiting: this run's exit must be cleaned up.
@@ -672,6 +705,21 @@ async function startPodInfraOf(store: Store, c: Container): Promise<void> {
   if (c.record.podId && !c.data.config.infra) await (await import('./pods.ts')).startPodInfra(store, c.record.podId);
 }
 
+/**
+ * Sets up the container's bridge networks in its namespace (before the runtime joins it), and
+ * gives it the hosts and resolv.conf that name its addresses and aardvark-dns.
+ */
+async function connectBridge(store: Store, c: Container, p: ContainerPaths, ownNetns: boolean): Promise<void> {
+  if (!ownNetns) throw new ContainerError("a bridge network needs a network namespace of barge's own: as root, with iproute2's ip and util-linux's unshare");
+  const cfg = c.data.config;
+  c.data.state.bridge = await setupBridge(store, { id: c.record.id, name: c.record.name, networks: cfg.networks ?? {}, ports: cfg.ports ?? [] }, ownNetnsPath(p.run), (s) => {
+    c.data.state.bridge = s;
+    saveContainer(store, c);
+  });
+  const files = containerFiles(cfg, c.record.name, c.data.state.bridge).filter((f) => f.name === 'hosts' || f.name === 'resolv.conf');
+  await Promise.all(files.map((f) => writeFile(join(p.userdata, f.name), f.content)));
+}
+
 /** `start` of an initialized container (`podman init`): the runtime starts the process it created. */
 async function startInitialized(store: Store, c: Container): Promise<Container> {
   const p = pathsOf(store, c);
@@ -697,8 +745,9 @@ export async function startAttached(store: Store, ref: string, o: { sigProxy?: b
   await startPodInfraOf(store, first);
   // Under conmon also when a terminal is asked for and barge has none to give: conmon makes the
   // pty, as Podman's run -t does in a CI job.
-  // And with a slirp4netns network, which must be started between the runtime's create and start.
-  if (first.data.config.restart.name !== 'no' || first.data.config.network === 'slirp4netns' || (first.data.config.terminal && !(await import('node:tty')).isatty(0))) {
+  // And with a slirp4netns network, which must be started between the runtime's create and start,
+  // or a bridge, set up in a namespace of barge's (a foreground runtime makes its own).
+  if (first.data.config.restart.name !== 'no' || first.data.config.network === 'slirp4netns' || first.data.config.network === 'bridge' || (first.data.config.terminal && !(await import('node:tty')).isatty(0))) {
     return startFollowing(store, id, o);
   }
   const prep = await store.withLock(lockName(id), async () => {
@@ -939,6 +988,25 @@ export async function waitExited(store: Store, ref: string, timeoutMs = Infinity
   } finally {
     watcher?.close();
   }
+}
+
+/**
+ * For `system check`: bridge addresses that no set-up network holds, left by a container whose
+ * cleanup never ran (its conmon killed, or the barge that started it killed midway) or by one
+ * removed meanwhile. Repaired by that cleanup, which tears the network down and gives them back.
+ */
+export function leaseIssues(store: Store): CheckIssue[] {
+  const out: CheckIssue[] = [];
+  for (const [id, n] of leaseHolders(store)) {
+    // Being started or cleaned up right now.
+    if (store.lockHeld(lockName(id))) continue;
+    const c = store.findContainer(id) ? loadContainer(store, id) : undefined;
+    if (c && isRunning(store, c)) continue;
+    out.push(c
+      ? { what: `container ${c.record.name} is not running but holds ${n} network address(es)`, repair: 'tear down its network', fix: () => cleanupContainer(store, id) }
+      : { what: `removed container ${id.slice(0, 12)} holds ${n} network address(es)`, repair: 'release them', fix: async () => releaseLeases(store, id) });
+  }
+  return out;
 }
 
 /** Delivers a signal to the container's init process. */

@@ -23,7 +23,8 @@ export function hasOwnNetns(spec: RuntimeSpec): boolean {
   return spec.annotations?.[OWN_NETNS_ANNOTATION] === 'true';
 }
 
-const netnsFile = (runDir: string): string => join(runDir, 'netns');
+/** Where the namespace makeOwnNetns made is kept (a bind mount). */
+export const ownNetnsPath = (runDir: string): string => join(runDir, 'netns');
 
 /**
  * Makes the container's namespace, with only the loopback interface, up, as a runtime would set
@@ -32,7 +33,7 @@ const netnsFile = (runDir: string): string => join(runDir, 'netns');
  */
 export async function makeOwnNetns(runDir: string): Promise<boolean> {
   if (process.getuid?.() !== 0 || inBargeUserns()) return false;
-  const file = netnsFile(runDir);
+  const file = ownNetnsPath(runDir);
   if (mountPoints().has(file)) return true;
   // Synchronous, so that unshare starts before the caller's next child process (the rootfs mount).
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
@@ -59,14 +60,14 @@ export function useOwnNetns(spec: RuntimeSpec, runDir: string, made: boolean): b
     delete ns.path;
     return false;
   }
-  ns.path = netnsFile(runDir);
+  ns.path = ownNetnsPath(runDir);
   spec.annotations = { ...spec.annotations, [OWN_NETNS_ANNOTATION]: 'true' };
   return true;
 }
 
 /** Releases the namespace useOwnNetns made, if any (the processes in it are gone). */
 export async function releaseOwnNetns(runDir: string): Promise<void> {
-  const file = netnsFile(runDir);
+  const file = ownNetnsPath(runDir);
   if (!existsSync(file)) return;
   if (mountPoints().has(file)) await unmount(file);
   await rm(file, { force: true });

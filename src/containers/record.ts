@@ -12,6 +12,7 @@ import type { SecretUse } from './secrets.ts';
 import type { HealthState } from './health.ts';
 import type { PortMapping, SlirpOptions, SlirpProcess } from './slirp.ts';
 import type { PodNamespace } from './pods.ts';
+import type { BridgeState, NetworkAttachment } from './bridge.ts';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'on-failure' | 'unless-stopped'; maxRetries: number };
 
@@ -35,10 +36,12 @@ export interface ContainerConfig {
   readOnlyTmpfs: boolean;
   capAdd: string[];
   capDrop: string[];
-  network: 'host' | 'none' | 'private' | 'slirp4netns';
+  network: 'host' | 'none' | 'private' | 'slirp4netns' | 'bridge';
   /** --network slirp4netns:OPTIONS (the defaults when absent). */
   slirp?: SlirpOptions;
-  /** -p/-P: host ports forwarded into the container by its slirp4netns. */
+  /** --network bridge|NAME[,NAME…]: the bridge networks by name, in order (eth0, eth1, …). */
+  networks?: Record<string, NetworkAttachment>;
+  /** -p/-P: host ports forwarded into the container by its slirp4netns, or by netavark on a bridge. */
   ports?: PortMapping[];
   stopSignal: string;
   stopTimeout: number;
@@ -150,6 +153,8 @@ export interface ContainerState {
   error: string;
   /** The slirp4netns of the container's network (--network slirp4netns), while it runs. */
   slirp?: SlirpProcess;
+  /** The container's bridge networks (containers/bridge.ts) while they are set up: torn down with this. */
+  bridge?: BridgeState;
   /** The results of `healthcheck run` (containers/health.ts); absent until the first start with a healthcheck. */
   health?: HealthState;
 }

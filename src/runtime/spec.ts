@@ -30,8 +30,8 @@ export interface SpecOptions {
   terminal?: boolean;
   /** Only meaningful with a private UTS namespace; left unset the container keeps the host's name. */
   hostname?: string;
-  /** host: no netns; none/private/slirp4netns: a new netns (only lo until someone wires it up). */
-  network: 'host' | 'none' | 'private' | 'slirp4netns';
+  /** host: no netns; none/private/slirp4netns/bridge: a new netns (only lo until someone wires it up). */
+  network: 'host' | 'none' | 'private' | 'slirp4netns' | 'bridge';
   pidNamespace?: 'private' | 'host';
   ipcNamespace?: 'private' | 'host';
   utsNamespace?: 'private' | 'host';

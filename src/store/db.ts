@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS locks (
   pid INTEGER NOT NULL,
   start TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS network_leases (
+  network_id TEXT NOT NULL,       -- id of a bridge network (src/containers/bridge.ts)
+  ip TEXT NOT NULL,               -- an IPv4 address of its subnet, held while the container's network is set up
+  container_id TEXT NOT NULL,
+  PRIMARY KEY (network_id, ip)
+);
+CREATE INDEX IF NOT EXISTS network_leases_container ON network_leases(container_id);
 CREATE TABLE IF NOT EXISTS build_cache (
   key TEXT PRIMARY KEY,           -- sha256 of parent image, instruction and copied content (src/containerfile/cache.ts)
   image_id TEXT NOT NULL,

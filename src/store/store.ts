@@ -348,7 +348,7 @@ export class Store {
   }
 
   /** Whether a live process (possibly this one) holds the named lock. */
-  private lockHeld(name: string): boolean {
+  lockHeld(name: string): boolean {
     const row = this.db.get<{ pid: number; start: string }>('SELECT pid, start FROM locks WHERE name = ?', name);
     return !!row && isAlive(row.pid, row.start);
   }

@@ -1,5 +1,6 @@
 // Helpers for the Podman-style container suites.
 import { readdirSync, readFileSync, statfsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { describeFailure, ROOTLESS, type BargeResult, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
@@ -74,4 +75,14 @@ export async function removeAll(env: Env): Promise<void> {
       }
     }
   });
+}
+
+/** A port free on the host now (the kernel's pick, released again). */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const addr = srv.address();
+  await new Promise((r) => srv.close(r));
+  if (addr === null || typeof addr === 'string') throw new Error('no port');
+  return addr.port;
 }

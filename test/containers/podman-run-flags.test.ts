@@ -293,10 +293,11 @@ describe('accepted and refused flags', () => {
   it('refuses what barge cannot do with the reason and 125, creating nothing', async () => {
     const before = await env.bargeOk(['ps', '-aq']);
     const cases: [string[], RegExp][] = [
-      [['--ip', '10.0.0.2'], /^Error: --ip: barge has no networking/m],
-      [['--ip6', 'fd00::2'], /^Error: --ip6: /m],
-      [['--mac-address', '92:d0:c6:0a:29:33'], /^Error: --mac-address: /m],
-      [['--network-alias', 'db'], /^Error: --network-alias: /m],
+      // Addresses and aliases are for bridge networks (test/containers/bridge.test.ts), not barge's default.
+      [['--ip', '10.0.0.2'], /^Error: --ip, --mac-address and --network-alias need a bridge network/m],
+      [['--ip6', 'fd00::2'], /^Error: --ip6: barge's bridge networks are IPv4 only/m],
+      [['--mac-address', '92:d0:c6:0a:29:33'], /^Error: --ip, --mac-address and --network-alias need a bridge network/m],
+      [['--network-alias', 'db'], /^Error: --ip, --mac-address and --network-alias need a bridge network/m],
       [['--pod', 'p'], /^Error: no pod with name or ID p found: no such pod/m],
       [['--pod-id-file', '/nonexistent/x'], /^Error: reading pod ID file: /m],
       [['--health-cmd', 'true', '--health-retries', '0'], /^Error: healthcheck-retries must be greater than 0/m],

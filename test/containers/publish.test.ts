@@ -4,23 +4,13 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Env } from '../helpers.ts';
-import { containerSuite, expectCode, until } from './lib.ts';
+import { containerSuite, expectCode, freePort, until } from './lib.ts';
 
 const suite = containerSuite();
 let env: Env;
 beforeAll(() => {
   env = suite();
 });
-
-/** A port free on the host now (the kernel's pick, released again). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const addr = srv.address();
-  await new Promise((r) => srv.close(r));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
-}
 
 /** The pids of the slirp4netns processes serving this store's containers (their API sockets are under its runroot). */
 function slirpsOf(e: Env): string[] {

@@ -13,6 +13,8 @@ import {
 } from '../../containers/lifecycle.ts';
 import { checkpointPaths, CONTAINER_NAME, containerPaths, isActive, loadContainer, type Container } from '../../containers/record.ts';
 import { inspectPorts, portLines, portRanges, psPorts } from '../../containers/slirp.ts';
+import { inspectBridge, listNetworks } from '../../containers/bridge.ts';
+import { ownNetnsPath } from '../../containers/netns.ts';
 import type { ContainerSize } from '../../containers/files.ts';
 import type { ContainerState } from '../../containers/record.ts';
 import { parseSince, readLog, writeEntries, type LogEntry } from '../../containers/logs.ts';
@@ -73,6 +75,9 @@ function createOptions(args: string[], o: Opts, runtime: string | undefined): Cr
   set('userns', usernsFromOptions(o));
   set('hostname', str(o.hostname));
   set('network', network);
+  set('ip', str(o.ip));
+  set('macAddress', str(o.macAddress));
+  if (list(o.networkAlias).length > 0) opts.networkAliases = list(o.networkAlias);
   set('stopSignal', str(o.stopSignal));
   set('stopTimeout', stopTimeout);
   set('logDriver', str(o.logDriver));
@@ -146,8 +151,12 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
   if (opts.init && opts.initPath === undefined && conf.initPath !== undefined) opts.initPath = conf.initPath;
   // containers.conf's defaults, under the container's own --ulimit (later ones win) and --pids-limit.
   opts.ulimits = [...(conf.defaultUlimits ?? []), ...(opts.ulimits ?? [])];
+  const rootful = process.getuid?.() === 0 && !inBargeUserns();
   // Only root has a pids cgroup to limit (a rootless barge on cgroup v1 has none delegated).
-  if (opts.pidsLimit === undefined && process.getuid?.() === 0 && !inBargeUserns()) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  if (opts.pidsLimit === undefined && rootful) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  // containers.conf's netns, as Podman's default network mode. private is barge's own default (with
+  // slirp4netns for -p); bridge only as root, where barge has it (rootless Podman's is slirp4netns).
+  if (opts.network === undefined && conf.netns !== undefined && conf.netns !== 'private' && (conf.netns !== 'bridge' || rootful)) opts.network = conf.netns;
   const cidfile = str(o.cidfile);
   if (cidfile !== undefined && existsSync(cidfile)) {
     throw new ExitError(`container id file exists. Ensure another container is not using it or delete ${cidfile}`, 125);
@@ -624,6 +633,8 @@ interface PsRow {
   Pod: string;
   PodName: string;
   IsInfra: boolean;
+  /** Bridge network names (the reporter's Networks method joins them). */
+  Networks: string[];
 }
 
 /** Unix seconds of a time, Go's for the zero time when there is none (ListContainer's StartedAt/ExitedAt). */
@@ -657,6 +668,7 @@ function psRow(c: Container, s: ContainerState, noTrunc: boolean, size: Containe
     Pod: noTrunc ? podId : podId.slice(0, 12),
     PodName: podNames.get(podId) ?? '',
     IsInfra: !!c.data.config.infra,
+    Networks: Object.keys(c.data.config.networks ?? {}),
   };
 }
 
@@ -667,7 +679,7 @@ function externalRow(r: ContainerRecord, noTrunc: boolean): PsRow {
     ID: noTrunc ? r.id : r.id.slice(0, 12), Image: '', ImageID: noTrunc ? r.imageId ?? '' : (r.imageId ?? '').slice(0, 12), Command: 'buildah',
     CreatedHuman: `${humanDuration(Date.now() - created)} ago`, CreatedAt: r.created, Created: Math.floor(created / 1000),
     Status: 'Storage', State: 'storage', Ports: '', Names: r.name, Labels: {}, ExitCode: 0, Pid: 0, AutoRemove: false, Size: '',
-    StartedAt: 0, ExitedAt: 0, Exited: false, IsInfra: false, Pod: '', PodName: '',
+    StartedAt: 0, ExitedAt: 0, Exited: false, IsInfra: false, Pod: '', PodName: '', Networks: [],
   };
 }
 
@@ -760,9 +772,11 @@ function filterValue(store: Store, key: string, v: string): PsPredicate {
         return cfg.mounts.some((m) => m.source === source && m.destination === dest) || volumesOf(cfg).some((m) => m.name === source && m.destination === dest);
       };
     }
-    case 'network':
-      // barge has no named networks: no container is in one (Podman too matches none for an unknown name).
-      return () => false;
+    case 'network': {
+      // By name or id (prefix), as Podman's; an unknown one matches none.
+      const ids = new Map(listNetworks(store).map((n) => [n.name, n.id]));
+      return (c) => Object.keys(c.data.config.networks ?? {}).some((n) => n === v || (v !== '' && (ids.get(n) ?? '').startsWith(v)));
+    }
     case 'publish': {
       const want = portKeys(key, v);
       return (c) => publishedKeys(c).some((k) => want.has(k));
@@ -875,6 +889,8 @@ function psJSON(c: Container, s: ContainerState, size?: ContainerSize): Record<s
     ImageID: c.data.config.imageId,
     Labels: Object.keys(c.data.config.labels).length ? c.data.config.labels : null,
     Names: [c.record.name],
+    // The bridge networks by name (Podman's reporter joins them for {{.Networks}}).
+    Networks: Object.keys(c.data.config.networks ?? {}),
     Pid: hasProcess(s) ? s.pid : 0,
     Pod: c.record.podId ?? '',
     Ports: c.data.config.ports?.length
@@ -917,6 +933,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
   const portBindings = Object.fromEntries(Object.entries({ ...Object.fromEntries((cfg.expose ?? []).map((e) => [e, null])), ...inspectPorts(cfg.ports ?? []) }).sort(([a], [b]) => a.localeCompare(b)));
   const binds = cfg.mounts.filter((m) => m.type === 'bind');
   const volumes = volumeInspectMounts(store, cfg);
+  const bridge = cfg.network === 'bridge' ? inspectBridge(cfg.networks ?? {}, c.data.state.bridge) : undefined;
   const image = findImage(store, cfg.imageId);
   // Podman's keys in Podman's order, with its values for what barge does not have (pods, networks, devices).
   return {
@@ -976,6 +993,7 @@ export function inspectJSON(store: Store, c: Container): Record<string, unknown>
     NetworkSettings: {
       EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
       MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports: portBindings, SandboxKey: '',
+      ...(bridge && { ...bridge.top, SandboxKey: c.data.state.bridge ? ownNetnsPath(p.run) : '', Networks: bridge.networks }),
     },
     Namespace: '',
     IsInfra: !!cfg.infra,

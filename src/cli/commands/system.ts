@@ -52,7 +52,8 @@ export async function infoCmd(g: GlobalOptions, _args: string[], o: Opts): Promi
 
 export async function checkCmd(g: GlobalOptions, _args: string[], o: Opts): Promise<number> {
   const store = await openStore(g);
-  const issues = await store.check();
+  const { leaseIssues } = await import('../../containers/lifecycle.ts');
+  const issues = [...(await store.check()), ...leaseIssues(store)];
   if (!issues.length) {
     print('No problems found');
     return 0;
@@ -64,7 +65,7 @@ export async function checkCmd(g: GlobalOptions, _args: string[], o: Opts): Prom
   }
   for (const i of issues) await i.fix();
   await store.collectGarbage();
-  const left = await store.check();
+  const left = [...(await store.check()), ...leaseIssues(store)];
   print(left.length ? `${left.length} problem(s) remain` : 'Repaired');
   return left.length ? 1 : 0;
 }

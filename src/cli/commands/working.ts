@@ -91,7 +91,7 @@ export const PODMAN_RUN_ONLY = [
   'pull', 'platform', 'arch', 'os', 'variant', 'tlsVerify', 'authfile', 'quiet', 'disableContentTrust', 'imageVolume', 'unsetenv',
   'unsetenvAll', 'envHost', 'envMerge', 'httpProxy', 'labelFile', 'annotation', 'expose', 'publish', 'publishAll', 'tz', 'umask', 'passwd', 'passwdEntry',
   'hostuser', 'sysctl', 'oomScoreAdj', 'personality', 'pidfile', 'preserveFds', 'rmi', 'timeout', 'attach', 'detachKeys', 'sdnotify',
-  'systemd', 'seccompPolicy', 'secret', 'healthCmd', 'healthInterval', 'healthRetries', 'healthStartPeriod', 'healthTimeout', 'healthOnFailure', 'pod', 'podIdFile',
+  'systemd', 'seccompPolicy', 'secret', 'ip', 'macAddress', 'networkAlias', 'healthCmd', 'healthInterval', 'healthRetries', 'healthStartPeriod', 'healthTimeout', 'healthOnFailure', 'pod', 'podIdFile',
 ] as const;
 
 /** The options of barge's run that are Buildah's alone (for a working container's run). */
