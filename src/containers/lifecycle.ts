@@ -424,7 +424,10 @@ export function addedGroups(c: Container, rootfs: string): Promise<number[]> {
 async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const cfg = c.data.config;
   const p = pathsOf(store, c);
-  const files = containerFiles(cfg);
+  // A pod member on the pod's bridge is named by the infra container's addresses and uses its DNS.
+  const pods = c.record.podId && cfg.network === 'bridge' ? await import('./pods.ts') : null;
+  const podBridge = pods?.joinsPodNetwork(cfg) ? pods.infraBridgeState(store, c.record.podId!) : undefined;
+  const files = containerFiles(cfg, c.record.name, podBridge);
   const writeFiles = async (): Promise<void> => {
     await mkdir(p.userdata, { recursive: true, mode: 0o700 });
     await mkdir(p.run, { recursive: true, mode: 0o700 });
@@ -638,7 +641,8 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
       await releaseContainer(store, c).catch(() => undefined);
       throw e;
     };
-    if (c.data.config.network === 'bridge') {
+    // A pod's bridge is its infra container's, whose namespace the member joins.
+    if (c.data.config.network === 'bridge' && !podNet) {
       try {
         await connectBridge(store, c, p, ownNetns);
       } catch (e) {

@@ -186,6 +186,12 @@ export function joinsPodNetwork(cfg: ContainerConfig): boolean {
   return !cfg.infra && (cfg.podShare ?? []).includes('net');
 }
 
+/** The bridge networks the pod's infra container is on (undefined when it has none, or no infra container). */
+export function infraBridgeState(store: Store, podId: string): Container['data']['state']['bridge'] {
+  const infraId = store.findPod(podId)?.infraId;
+  return infraId ? loadContainer(store, infraId).data.state.bridge : undefined;
+}
+
 /** Before a member container starts: its pod's infra container, started first if it is not running. */
 export async function startPodInfra(store: Store, podId: string): Promise<void> {
   const pod = store.findPod(podId);

@@ -234,3 +234,26 @@ describe('--internal and the default network', () => {
     await env.bargeOk(['rm', id, plain]);
   });
 });
+
+describe('a pod on a user network', () => {
+  it('puts its infra container on the bridge: members share its address, its hosts and its DNS, and serve the network', async () => {
+    const net = `${tag}-pod`;
+    const pod = `${tag}-p`;
+    await createNetwork(net, '--subnet', `${subnet(5)}/24`);
+    await env.bargeOk(['pod', 'create', '--name', pod, '--network', net]);
+    // The first member starts the infra container, which holds the pod's address.
+    const seen = await env.bargeOk(['run', '--rm', '--pod', pod, 'busybox', 'sh', '-c', 'ip -4 -o addr show eth0; cat /etc/resolv.conf /etc/hosts']);
+    const infra = (JSON.parse(await env.bargeOk(['pod', 'inspect', pod])) as { InfraContainerID: string }).InfraContainerID;
+    const networks = JSON.parse(await env.bargeOk(['inspect', '--format', '{{json .NetworkSettings.Networks}}', infra])) as Record<string, { IPAddress: string }>;
+    const ip = networks[net]!.IPAddress;
+    expect(ip.startsWith(subnet(5).replace(/0$/, ''))).toBe(true);
+    expect(seen).toContain(`inet ${ip}/24`);
+    expect(seen).toContain(`nameserver ${subnet(5).replace(/0$/, '1')}`);
+    expect(seen).toMatch(new RegExp(`^${ip.replace(/\./g, '\\.')}\\t${pod}\\b`, 'm'));
+    await env.bargeOk(['run', '-d', '--pod', pod, 'busybox', ...HTTPD('in-the-pod')]);
+    await until('the pod\'s httpd', async () => (await env.barge(['run', '--rm', '--network', net, 'busybox', 'wget', '-q', '-O', '-', `http://${ip}/`])).stdout === 'in-the-pod\n');
+    expect(await wgetFrom(net, `http://${ip}/`)).toBe('in-the-pod');
+    await env.bargeOk(['pod', 'rm', '-f', '-t', '0', pod]);
+    expect(await env.bargeOk(['system', 'check'])).toBe('No problems found');
+  });
+});
