@@ -132,7 +132,9 @@ export async function checkpointContainer(store: Store, ref: string, o: Checkpoi
     await writeFile(join(p.userdata, CONFIG_DUMP), JSON.stringify(libpodConfig(c, spec, rootfsMode), null, 2), { mode: 0o600 });
     await runtimeCheckpoint(runtimeOf(c), p.stateRoot, c.record.id, {
       imagePath: join(p.userdata, CHECKPOINT), workPath: p.userdata, leaveRunning: !!o.leaveRunning, tcpEstablished: !!o.tcpEstablished,
-      pid: live.pid, ...(c.data.config.network !== 'host' && { privateNetworkConfDir: store.runroot }),
+      // Unlocked only where no packet from outside can arrive: loopback alone (a slirp4netns tap or
+      // a bridge's veth carries traffic in during the dump).
+      pid: live.pid, ...((c.data.config.network === 'none' || c.data.config.network === 'private') && { privateNetworkConfDir: store.runroot }),
     });
     const now = new Date().toISOString();
     if (!o.leaveRunning) {
