@@ -78,7 +78,8 @@ export async function applyTar(input: NodeJS.ReadableStream | Readable, opts: Ap
   let fd: number | null = null;
   let file: TarHeader | null = null;
   try {
-    await readTar(input as AsyncIterable<Buffer | string>, {
+    // Read by async iteration, which also reports a source destroyed before its end.
+    await readTar(input, {
       entry: async (header) => {
         fd = await writer.begin(header);
         file = header;
