@@ -85,7 +85,7 @@ export async function applyTar(input: NodeJS.ReadableStream | Readable, opts: Ap
         file = header;
         return fd !== null;
       },
-      data: (piece) => writeAll(fd!, piece),
+      data: (buf, start, end) => writeAll(fd!, buf, start, end),
       end: () => {
         const done = fd!;
         fd = null;
@@ -268,7 +268,7 @@ export class TreeWriter {
     if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return false;
     let cur = this.root;
     for (const component of rel === '' ? [] : rel.split('/')) {
-      cur = path.join(cur, component);
+      cur = under(cur, component);
       if (checked.has(cur)) continue;
       const st = lstatOrNullSync(cur);
       if (st === null || !st.isDirectory()) return false;
@@ -278,7 +278,7 @@ export class TreeWriter {
   }
 
   private host(rel: string): string {
-    return rel === '' ? this.root : path.join(this.root, rel);
+    return rel === '' ? this.root : under(this.root, rel);
   }
 
   private warn(msg: string): void {
@@ -385,7 +385,7 @@ export class TreeWriter {
   /** Clears the final path for entries made by external commands, which cannot report EEXIST to create(). */
   private async prepare(name: string, dirRel: string): Promise<string> {
     const parent = await this.checkParent(name, dirRel, true);
-    const host = path.join(parent!, path.posix.basename(name));
+    const host = under(parent!, name.slice(name.lastIndexOf('/') + 1));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     const st = lstatOrNullSync(host);
@@ -402,7 +402,7 @@ export class TreeWriter {
    */
   private async create<T>(name: string, dirRel: string, isDir: boolean, make: (host: string) => T): Promise<{ host: string; value: T }> {
     const parent = await this.checkParent(name, dirRel, true);
-    const host = path.join(parent!, path.posix.basename(name));
+    const host = under(parent!, name.slice(name.lastIndexOf('/') + 1));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     try {
@@ -514,8 +514,17 @@ export class TreeWriter {
   }
 }
 
-function writeAll(fd: number, buf: Uint8Array): void {
-  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+/**
+ * path.join of a normalised absolute path and a clean relative one (no empty, "." or ".."
+ * components, as cleanTarPath gives), without join's normalising pass: a layer has thousands
+ * of entries, and that pass was the costliest part of placing each.
+ */
+function under(dir: string, rel: string): string {
+  return dir === '/' ? `/${rel}` : `${dir}/${rel}`;
+}
+
+function writeAll(fd: number, buf: Uint8Array, start = 0, end = buf.length): void {
+  for (let off = start; off < end; ) off += writeSync(fd, buf, off, end - off);
 }
 
 /** Copies up to `size` bytes of a host file into fd; a file that shrank meanwhile gives what it has. */

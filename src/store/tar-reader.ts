@@ -33,8 +33,11 @@ export interface TarVisitor {
    * `end`; false skips the body. Reading waits while a returned promise is pending.
    */
   entry(header: TarHeader): boolean | Promise<boolean>;
-  /** The next piece of the body asked for: a view into the input, valid only during the call. */
-  data(piece: Uint8Array): void;
+  /**
+   * The next piece of the body asked for: bytes start to end of buf, which is the input itself
+   * (no copy, and no view object per piece), so only valid during the call.
+   */
+  data(buf: Buffer, start: number, end: number): void;
   /** The body asked for is complete (called at once for an empty one). */
   end(): void;
 }
@@ -93,7 +96,7 @@ class TarReader {
     while (off < len && !this.ended) {
       if (this.body > 0) {
         const n = Math.min(this.body, len - off);
-        this.visitor.data(chunk.subarray(off, off + n));
+        this.visitor.data(chunk, off, off + n);
         off += n;
         this.body -= n;
         if (this.body === 0) this.visitor.end();
@@ -114,9 +117,10 @@ class TarReader {
         this.skip -= n;
         continue;
       }
-      let block: Buffer;
+      // The header block: in place in the chunk, or gathered when it straddles chunks.
+      let block = chunk;
+      let at = off;
       if (this.partialFill === 0 && len - off >= BLOCK) {
-        block = chunk.subarray(off, off + BLOCK);
         off += BLOCK;
       } else {
         const n = Math.min(BLOCK - this.partialFill, len - off);
@@ -126,8 +130,9 @@ class TarReader {
         if (this.partialFill < BLOCK) break;
         this.partialFill = 0;
         block = this.partial;
+        at = 0;
       }
-      const header = this.header(block, base + off - BLOCK);
+      const header = this.header(block, at, base + off - BLOCK);
       if (header === null) continue;
       const wanted = this.visitor.entry(header);
       const want = typeof wanted === 'boolean' ? wanted : await wanted;
@@ -150,51 +155,54 @@ class TarReader {
     if (this.body > 0 || this.skip > 0 || this.meta !== null || this.partialFill > 0) throw new Error(TRUNCATED_MESSAGE);
   }
 
-  /** Decodes one header block; null for blocks that are not entries (end markers, long names, pax). */
-  private header(b: Buffer, at: number): TarHeader | null {
+  /**
+   * Decodes the header block at b[o..o+512] (found at byte `pos` of the input); null for blocks
+   * that are not entries (end markers, long names, pax).
+   */
+  private header(b: Buffer, o: number, pos: number): TarHeader | null {
     // The sum with the checksum field counted as spaces.
     let unsigned = 8 * 0x20;
-    for (let i = 0; i < 148; i++) unsigned += b[i]!;
-    for (let i = 156; i < BLOCK; i++) unsigned += b[i]!;
+    for (let i = o; i < o + 148; i++) unsigned += b[i]!;
+    for (let i = o + 156; i < o + BLOCK; i++) unsigned += b[i]!;
     if (unsigned === 8 * 0x20) {
       // All zeros (as tar-stream, whatever the checksum field holds): two in a row end the archive.
       if (++this.zeroBlocks === 2) this.ended = true;
       return null;
     }
     this.zeroBlocks = 0;
-    const stored = parseNumber(b, 148, 8);
+    const stored = parseNumber(b, o + 148, 8);
     // tar also accepts the sum of signed bytes, as some old implementations computed it.
-    if (stored !== unsigned && stored !== signedSum(b)) {
-      throw new Error(`invalid tar header at byte ${at}: checksum mismatch (the tar is corrupt, or still compressed)`);
+    if (stored !== unsigned && stored !== signedSum(b, o)) {
+      throw new Error(`invalid tar header at byte ${pos}: checksum mismatch (the tar is corrupt, or still compressed)`);
     }
-    const ustar = b[257] === 0x75 && b[258] === 0x73 && b[259] === 0x74 && b[260] === 0x61 && b[261] === 0x72; // "ustar"
-    const posix = ustar && b[262] === 0;
-    const gnu = ustar && b[262] === 0x20 && b[263] === 0x20 && b[264] === 0;
-    if (!posix && !gnu) throw new Error(`invalid tar header at byte ${at}: unknown format (neither ustar nor GNU)`);
+    const ustar = b[o + 257] === 0x75 && b[o + 258] === 0x73 && b[o + 259] === 0x74 && b[o + 260] === 0x61 && b[o + 261] === 0x72; // "ustar"
+    const posix = ustar && b[o + 262] === 0;
+    const gnu = ustar && b[o + 262] === 0x20 && b[o + 263] === 0x20 && b[o + 264] === 0;
+    if (!posix && !gnu) throw new Error(`invalid tar header at byte ${pos}: unknown format (neither ustar nor GNU)`);
 
-    const flag = b[156]!;
-    let size = parseNumber(b, 124, 12);
+    const flag = b[o + 156]!;
+    let size = parseNumber(b, o + 124, 12);
     const meta = metaKind(flag);
     if (meta !== null) {
-      if (!(size >= 0)) throw new Error(`invalid tar header at byte ${at}: bad size`);
-      if (size > MAX_META_SIZE) throw new Error(`invalid tar header at byte ${at}: ${size}-byte extended header is too large`);
+      if (!(size >= 0)) throw new Error(`invalid tar header at byte ${pos}: bad size`);
+      if (size > MAX_META_SIZE) throw new Error(`invalid tar header at byte ${pos}: ${size}-byte extended header is too large`);
       const buf = Buffer.allocUnsafe(size);
       if (size === 0) this.metaDone(meta, buf, 0);
       else this.meta = { kind: meta, buf, fill: 0, padding: padding(size) };
       return null;
     }
 
-    let name = text(b, 0, 100);
+    let name = text(b, o, 100);
     // The ustar prefix; GNU headers keep other fields there.
-    if (posix && b[345] !== 0) name = `${text(b, 345, 155)}/${name}`;
+    if (posix && b[o + 345] !== 0) name = `${text(b, o + 345, 155)}/${name}`;
     let type = entryType(flag);
     if (type === 'file' && name.endsWith('/')) type = 'directory';
-    let linkname = b[157] === 0 ? null : text(b, 157, 100);
-    let uid = parseNumber(b, 108, 8);
-    let gid = parseNumber(b, 116, 8);
-    let mtime = parseNumber(b, 136, 12);
-    let uname = text(b, 265, 32);
-    let gname = text(b, 297, 32);
+    let linkname = b[o + 157] === 0 ? null : text(b, o + 157, 100);
+    let uid = parseNumber(b, o + 108, 8);
+    let gid = parseNumber(b, o + 116, 8);
+    let mtime = parseNumber(b, o + 136, 12);
+    let uname = text(b, o + 265, 32);
+    let gname = text(b, o + 297, 32);
 
     if (this.longName !== null) {
       name = this.longName;
@@ -221,11 +229,11 @@ class TarReader {
       if (pax.uname !== undefined) uname = pax.uname;
       if (pax.gname !== undefined) gname = pax.gname;
     }
-    if (!(size >= 0)) throw new Error(`invalid tar header at byte ${at}: bad size for "${name}"`);
+    if (!(size >= 0)) throw new Error(`invalid tar header at byte ${pos}: bad size for "${name}"`);
     return {
       name,
       type,
-      mode: parseNumber(b, 100, 8),
+      mode: parseNumber(b, o + 100, 8),
       uid,
       gid,
       size,
@@ -233,8 +241,8 @@ class TarReader {
       linkname,
       uname,
       gname,
-      devmajor: parseNumber(b, 329, 8),
-      devminor: parseNumber(b, 337, 8),
+      devmajor: parseNumber(b, o + 329, 8),
+      devminor: parseNumber(b, o + 337, 8),
       pax,
     };
   }
@@ -259,10 +267,10 @@ class TarReader {
   }
 }
 
-function signedSum(b: Buffer): number {
+function signedSum(b: Buffer, o: number): number {
   let sum = 8 * 0x20;
-  for (let i = 0; i < BLOCK; i++) {
-    if (i === 148) i = 156;
+  for (let i = o; i < o + BLOCK; i++) {
+    if (i === o + 148) i = o + 156;
     const c = b[i]!;
     sum += c < 0x80 ? c : c - 0x100;
   }

@@ -39,8 +39,8 @@ async function read(pieces: Iterable<Buffer>): Promise<Seen[]> {
       parts = want ? [] : null;
       return want;
     },
-    // A copy: the piece is a view of the input, which the reader may reuse.
-    data: (piece) => parts!.push(Buffer.from(piece)),
+    // A copy: the piece is the input itself, which the reader may reuse.
+    data: (buf, start, end) => parts!.push(Buffer.from(buf.subarray(start, end))),
     end() {
       seen.at(-1)!.data = Buffer.concat(parts!);
       parts = null;
