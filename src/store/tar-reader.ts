@@ -136,8 +136,8 @@ class TarReader {
       if (header === null) continue;
       const wanted = this.visitor.entry(header);
       const want = typeof wanted === 'boolean' ? wanted : await wanted;
-      // tar-stream never read a body for a directory whatever its size said, and neither do
-      // Go's archive/tar or GNU tar: those bytes are the next header.
+      // tar-stream never read a body for a directory whatever its size said, nor does Go's
+      // archive/tar (which writes most layers): the bytes after the header are the next header.
       const size = header.type === 'directory' ? 0 : header.size;
       if (want) {
         this.body = size;
