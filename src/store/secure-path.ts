@@ -87,6 +87,9 @@ function isMissing(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** An empty, "." or ".." component. */
+const SPECIAL_COMPONENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 /**
  * Normalises a tar entry name to a root-relative path without `.`, empty or
  * leading-slash components. Returns '' for the root itself and null when a
@@ -94,6 +97,12 @@ function isMissing(e: unknown): boolean {
  * than clamp them, since a layer that tries this is malformed or hostile.
  */
 export function cleanTarPath(name: string): string | null {
+  // Most names are clean already but for a leading "./" and, on directories, a trailing "/";
+  // those need no split and join (a layer has thousands of names).
+  const start = name.startsWith('./') ? 2 : 0;
+  const end = name.length > start && name.endsWith('/') ? name.length - 1 : name.length;
+  const core = start === 0 && end === name.length ? name : name.slice(start, end);
+  if (!SPECIAL_COMPONENT.test(core)) return core;
   const out: string[] = [];
   for (const c of name.split('/')) {
     if (c === '' || c === '.') continue;

@@ -4,9 +4,9 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Extract, Header } from 'tar-stream';
 import { exec } from '../sys/exec.ts';
 import { cleanTarPath, lstatOrNullSync, resolveInRoot } from './secure-path.ts';
+import { readTar, type TarHeader } from './tar-reader.ts';
 
 export type WhiteoutMode = 'overlay' | 'apply' | 'none';
 
@@ -41,9 +41,6 @@ export interface ApplyResult {
   bytes: number;
 }
 
-/** Entry body as tar-stream hands it over (a streamx stream, async iterable like node's). */
-type EntryBody = AsyncIterable<unknown>;
-
 /**
  * Content of a regular file entry that is not in a tar: an open descriptor of a host file (COPY),
  * read from its start up to the size in the header.
@@ -52,11 +49,12 @@ export interface HostFile {
   fd: number;
 }
 
-/** A tar header, or as much of one as an entry needs (a name, and a type unless it is unknown). */
-export type EntryHeader = Pick<Header, 'name'> & Partial<Header>;
-
-/** What an entry's data comes from; directories, links and other header-only types have none. */
-export type EntryContent = EntryBody | HostFile | null;
+/**
+ * A tar header, or as much of one as an entry needs (a name, and a type unless it is unknown).
+ * Its pax records are not looked at: the reader has applied the ones that matter, and xattrs
+ * (SCHILY.xattr.*, security.capability included) are deliberately not applied.
+ */
+export type EntryHeader = Pick<TarHeader, 'name'> & Partial<TarHeader>;
 
 interface DirMeta {
   host: string;
@@ -69,102 +67,39 @@ interface DirMeta {
 /** Copy buffer for host-file content; one is enough, every write is synchronous. */
 let copyBuffer: Buffer | null = null;
 
-const TRUNCATED_MESSAGE = 'unexpected end of layer data (the tar stream is truncated)';
-
 /**
  * Unpacks an (uncompressed) tar stream into opts.root. The tar is treated as
  * hostile: nothing is ever written outside root, and on error the partially
  * written root must be discarded by the caller.
  */
 export async function applyTar(input: NodeJS.ReadableStream | Readable, opts: ApplyOptions): Promise<ApplyResult> {
-  // Loaded here: COPY writes trees through TreeWriter without any tar, and cached builds load this
-  // module. A failure of the input meanwhile must not be an unhandled 'error' event; the stream
-  // keeps it, and reading it below reports it.
-  const ignore = (): void => {};
-  input.on('error', ignore);
-  let tar: typeof import('tar-stream');
+  const writer = new TreeWriter(opts);
+  // The regular file being written, from its header to the end of its body.
+  let fd: number | null = null;
+  let file: TarHeader | null = null;
   try {
-    ({ default: tar } = await import('tar-stream'));
-  } finally {
-    input.off('error', ignore);
+    // Read by async iteration, which also reports a source destroyed before its end.
+    await readTar(input, {
+      entry: async (header) => {
+        fd = await writer.begin(header);
+        file = header;
+        return fd !== null;
+      },
+      data: (buf, start, end) => writeAll(fd!, buf, start, end),
+      end: () => {
+        const done = fd!;
+        fd = null;
+        writer.endFile(done, file!, file!.size);
+      },
+    });
+    writer.finish();
+  } catch (err) {
+    if (fd !== null) closeSync(fd);
+    // Stop the producer too, so a download feeding a bad layer does not run to completion.
+    if ('destroy' in input && typeof input.destroy === 'function') input.destroy();
+    throw err instanceof Error ? err : new Error(String(err));
   }
-  const applier = new TreeWriter(opts);
-  const extract = tar.extract();
-  return new Promise<ApplyResult>((resolve, reject) => {
-    let settled = false;
-    const fail = (err: unknown): void => {
-      if (settled) return;
-      settled = true;
-      reject(normaliseError(err));
-      extract.destroy();
-      // Stop the producer too, so a download feeding a bad layer does not run to completion.
-      if ('destroy' in input && typeof input.destroy === 'function') input.destroy();
-    };
-
-    let extractError: Error | null = null;
-    extract.on('entry', (header, stream, next) => {
-      // The body may be destroyed (truncated input) before anything reads it; that
-      // surfaces through our reads, and must not become an uncaught 'error' event.
-      stream.on('error', () => {});
-      if (settled) {
-        stream.resume();
-        return;
-      }
-      // A body torn down by the extractor reports a vaguer error than the extractor's own.
-      applier.entry(header, stream).then(
-        () => next(),
-        (err: unknown) => fail(extractError ?? err),
-      );
-    });
-    extract.on('finish', () => {
-      if (settled) return;
-      try {
-        applier.finish();
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      settled = true;
-      resolve(applier.result());
-    });
-    extract.on('error', (err: Error) => {
-      extractError = err;
-      fail(err);
-    });
-
-    // Fed by hand rather than with pipe(): async iteration also reports a
-    // source destroyed before its end, which pipe() would silently wait on.
-    const feed = async (): Promise<void> => {
-      for await (const chunk of input as AsyncIterable<Buffer | string>) {
-        if (settled) return;
-        if (!extract.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) await writable(extract);
-      }
-      if (!settled) extract.end(null);
-    };
-    feed().catch(fail);
-  });
-}
-
-/** Resolves once a backpressured writable drains, or is gone. */
-function writable(w: Extract): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      w.off('drain', done);
-      w.off('close', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-  });
-}
-
-function normaliseError(err: unknown): Error {
-  if (err instanceof Error) {
-    // tar-stream's wording for a stream ending inside a header or an entry body.
-    if (err.message === 'Unexpected end of data') return new Error(TRUNCATED_MESSAGE);
-    return err;
-  }
-  return new Error(String(err));
+  return writer.result();
 }
 
 /**
@@ -197,29 +132,45 @@ export class TreeWriter {
     return { entries: this.entries, bytes: this.bytes };
   }
 
-  /** Creates one entry; `content` must be consumed (tar bodies) or read (host files) for regular files. */
-  async entry(header: EntryHeader, content: EntryContent): Promise<void> {
+  /** Creates one entry; a regular file gets the content of `content`, up to the header's size. */
+  async entry(header: EntryHeader, content: HostFile | null): Promise<void> {
+    const fd = await this.begin(header);
+    if (fd === null) return;
+    let written = 0;
+    try {
+      if (content !== null) written = copyFrom(content.fd, fd, header.size ?? 0);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    this.endFile(fd, header, written);
+  }
+
+  /**
+   * Starts one entry. A regular file is created empty and its descriptor returned: the caller
+   * writes the content, then hands it to endFile (or closes it on failure). Every other entry
+   * is complete on return, and yields null.
+   */
+  async begin(header: EntryHeader): Promise<number | null> {
     this.entries++;
     const name = cleanTarPath(header.name);
     if (name === null) throw new Error(`layer entry "${header.name}" escapes the layer root`);
-    // tar-stream reports typeflags it does not know (GNU sparse, volume labels) as null.
+    // Typeflags the reader does not know (GNU sparse, volume labels) come as null.
     const type: string = header.type ?? 'unknown';
     const slash = name.lastIndexOf('/');
     const dirRel = slash < 0 ? '' : name.slice(0, slash);
     const base = slash < 0 ? name : name.slice(slash + 1);
 
     if (this.opts.whiteouts !== 'none' && base.startsWith('.wh.')) {
-      await drain(content);
       await this.whiteoutEntry(name, dirRel, base);
-      return;
+      return null;
     }
 
     if (name === '') {
-      await drain(content);
       if (type !== 'directory') throw new Error(`layer entry "${header.name}" (${type}) would replace the layer root`);
       // Like Docker, ignore "./": a tarball made with `tar -C dir .` would otherwise
       // impose its build directory's mode (often 0700) on / or on the ADD destination.
-      return;
+      return null;
     }
 
     switch (type) {
@@ -227,68 +178,58 @@ export class TreeWriter {
       case 'contiguous-file': {
         // O_EXCL: never opens what is already there, be it a symlink or a hardlink to a file we must not touch.
         // Everything after the open goes through the descriptor, so later entries cannot redirect it.
-        const { value: fd } = await this.create(name, dirRel, false, (host) => openSync(host, 'wx', 0o600));
-        try {
-          if (isHostFile(content)) {
-            this.bytes += copyFrom(content.fd, fd, header.size ?? 0);
-          } else if (content !== null) {
-            for await (const c of content) {
-              const chunk = c as Buffer;
-              this.bytes += chunk.length;
-              writeAll(fd, chunk);
-            }
-          }
-          const { uid, gid } = this.owner(header);
-          if (!this.opts.noChown) this.guardChown(name, uid, gid, () => fchownSync(fd, uid, gid));
-          // After chown, which clears setuid/setgid bits.
-          fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
-          const mtime = this.mtime(header);
-          if (mtime) futimesSync(fd, mtime, mtime);
-        } finally {
-          closeSync(fd);
-        }
-        return;
+        return (await this.create(name, dirRel, false, (host) => openSync(host, 'wx', 0o600))).value;
       }
       case 'directory': {
-        await drain(content);
         const { host } = await this.create(name, dirRel, true, (h) => {
           mkdirSync(h, { mode: 0o755 });
           this.realDirs.add(name);
         });
         this.dirMeta.set(name, this.metaFor(header, host));
-        return;
+        return null;
       }
       case 'symlink': {
-        await drain(content);
         const target = header.linkname ?? '';
         if (target === '') throw new Error(`layer entry "${header.name}" is a symlink without a target`);
         // The target is kept verbatim: it is resolved inside the container, and we never follow it here.
         const { host } = await this.create(name, dirRel, false, (h) => symlinkSync(target, h));
         this.setMeta(name, host, header, false);
-        return;
+        return null;
       }
       case 'link': {
-        await drain(content);
         await this.hardlink(header, name, dirRel);
-        return;
+        return null;
       }
       case 'fifo': {
-        await drain(content);
         const host = await this.prepare(name, dirRel);
         // Node has no mkfifo binding.
         await exec('mkfifo', ['-m', '0600', '--', host]);
         this.setMeta(name, host, header, true);
-        return;
+        return null;
       }
       case 'character-device':
       case 'block-device': {
-        await drain(content);
         await this.device(header, name, dirRel, type);
-        return;
+        return null;
       }
       default:
-        await drain(content);
         this.warn(`skipping layer entry "${header.name}": unsupported tar entry type ${type}`);
+        return null;
+    }
+  }
+
+  /** Completes a regular file begin() opened, with `written` bytes of content: owner, mode and time, then close. */
+  endFile(fd: number, header: EntryHeader, written: number): void {
+    this.bytes += written;
+    try {
+      const { uid, gid } = this.owner(header);
+      if (!this.opts.noChown) this.guardChown(header.name, uid, gid, () => fchownSync(fd, uid, gid));
+      // After chown, which clears setuid/setgid bits.
+      fchmodSync(fd, (header.mode ?? 0o644) & 0o7777);
+      const mtime = this.mtime(header);
+      if (mtime) futimesSync(fd, mtime, mtime);
+    } finally {
+      closeSync(fd);
     }
   }
 
@@ -327,7 +268,7 @@ export class TreeWriter {
     if (rel === '..' || rel.startsWith('../') || path.isAbsolute(rel)) return false;
     let cur = this.root;
     for (const component of rel === '' ? [] : rel.split('/')) {
-      cur = path.join(cur, component);
+      cur = under(cur, component);
       if (checked.has(cur)) continue;
       const st = lstatOrNullSync(cur);
       if (st === null || !st.isDirectory()) return false;
@@ -337,7 +278,7 @@ export class TreeWriter {
   }
 
   private host(rel: string): string {
-    return rel === '' ? this.root : path.join(this.root, rel);
+    return rel === '' ? this.root : under(this.root, rel);
   }
 
   private warn(msg: string): void {
@@ -444,7 +385,7 @@ export class TreeWriter {
   /** Clears the final path for entries made by external commands, which cannot report EEXIST to create(). */
   private async prepare(name: string, dirRel: string): Promise<string> {
     const parent = await this.checkParent(name, dirRel, true);
-    const host = path.join(parent!, path.posix.basename(name));
+    const host = under(parent!, name.slice(name.lastIndexOf('/') + 1));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     const st = lstatOrNullSync(host);
@@ -461,7 +402,7 @@ export class TreeWriter {
    */
   private async create<T>(name: string, dirRel: string, isDir: boolean, make: (host: string) => T): Promise<{ host: string; value: T }> {
     const parent = await this.checkParent(name, dirRel, true);
-    const host = path.join(parent!, path.posix.basename(name));
+    const host = under(parent!, name.slice(name.lastIndexOf('/') + 1));
     // Also for directories that already existed: under an opaque marker their old content must still go.
     this.created?.add(name);
     try {
@@ -535,19 +476,12 @@ export class TreeWriter {
 
   private owner(header: EntryHeader): { uid: number; gid: number } {
     if (this.opts.chown) return this.opts.chown;
-    // ustar fields hold only 7 octal digits; larger ids (userns ranges) travel in pax records.
-    const pax = paxRecords(header);
-    const uid = pax.uid !== undefined ? Number.parseInt(pax.uid, 10) : (header.uid ?? 0);
-    const gid = pax.gid !== undefined ? Number.parseInt(pax.gid, 10) : (header.gid ?? 0);
+    const uid = header.uid ?? 0;
+    const gid = header.gid ?? 0;
     return { uid: Number.isFinite(uid) ? uid : 0, gid: Number.isFinite(gid) ? gid : 0 };
   }
 
   private mtime(header: EntryHeader): Date | null {
-    const paxTime = paxRecords(header).mtime;
-    if (paxTime !== undefined) {
-      const secs = Number.parseFloat(paxTime);
-      if (Number.isFinite(secs)) return new Date(secs * 1000);
-    }
     const t = header.mtime;
     return t && !Number.isNaN(t.getTime()) ? t : null;
   }
@@ -565,13 +499,14 @@ export class TreeWriter {
     if (mtime) lutimesSync(host, mtime, mtime);
   }
 
+  /** `name` may be uncleaned (endFile has only the header): it is cleaned for the message. */
   private guardChown(name: string, uid: number, gid: number, fn: () => void): void {
     try {
       fn();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') {
         throw new Error(
-          `cannot give layer entry "${name}" owner ${uid}:${gid}: id not mapped in this user namespace (not enough subordinate ids?)`,
+          `cannot give layer entry "${cleanTarPath(name) ?? name}" owner ${uid}:${gid}: id not mapped in this user namespace (not enough subordinate ids?)`,
         );
       }
       throw err;
@@ -580,17 +515,16 @@ export class TreeWriter {
 }
 
 /**
- * tar-stream applies only path, linkpath and size from pax records and
- * leaves the rest here. xattrs (SCHILY.xattr.*, security.capability
- * included) are deliberately not applied.
+ * path.join of a normalised absolute path and a clean relative one (no empty, "." or ".."
+ * components, as cleanTarPath gives), without join's normalising pass: a layer has thousands
+ * of entries, and that pass was the costliest part of placing each.
  */
-function paxRecords(header: EntryHeader): Partial<Record<string, string>> {
-  const pax = header.pax;
-  return pax !== null && typeof pax === 'object' ? (pax as Partial<Record<string, string>>) : {};
+function under(dir: string, rel: string): string {
+  return dir === '/' ? `/${rel}` : `${dir}/${rel}`;
 }
 
-function writeAll(fd: number, buf: Buffer): void {
-  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+function writeAll(fd: number, buf: Uint8Array, start = 0, end = buf.length): void {
+  for (let off = start; off < end; ) off += writeSync(fd, buf, off, end - off);
 }
 
 /** Copies up to `size` bytes of a host file into fd; a file that shrank meanwhile gives what it has. */
@@ -604,14 +538,4 @@ function copyFrom(src: number, fd: number, size: number): number {
     done += n;
   }
   return done;
-}
-
-function isHostFile(c: EntryContent): c is HostFile {
-  return c !== null && typeof (c as HostFile).fd === 'number';
-}
-
-/** Reads an entry body we do not store; tar-stream cannot move on until it is consumed. */
-async function drain(stream: EntryContent): Promise<void> {
-  if (stream === null || isHostFile(stream)) return;
-  for await (const chunk of stream) void chunk;
 }
