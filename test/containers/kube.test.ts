@@ -4,23 +4,18 @@
 // slirp4netns; as root it is Podman's podman-default-kube-network bridge (checked root-only).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOTLESS, type Env } from '../helpers.ts';
-import { expectStoreClean } from '../store/store-helpers.ts';
-import { containerSuite, expectCode, freePort, until } from './lib.ts';
+import { expectCode, freePort, podSuite, until } from './lib.ts';
 
-const suite = containerSuite();
+// The kube network that a play as root makes goes too.
+const suite = podSuite(async (e) => !ROOTLESS && e.barge(['network', 'rm', '-f', 'podman-default-kube-network']));
 let env: Env;
 beforeAll(() => {
   env = suite();
 });
 
-afterAll(async () => {
-  if (!env) return;
-  expect((await env.barge(['pod', 'rm', '-fa', '-t', '0'])).code).toBe(0);
-  if (!ROOTLESS) await env.barge(['network', 'rm', '-f', 'podman-default-kube-network']);
-  await expectStoreClean(env);
-});
+const claim = (name: string): string => `apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: ${name}\n---\n`;
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');
 
@@ -243,12 +238,7 @@ spec:
   });
 
   it('reads standard input: a PersistentVolumeClaim and a host-network pod whose init container runs once first', async () => {
-    const yaml = `apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: kclaim
----
-apiVersion: v1
+    const yaml = `${claim('kclaim')}apiVersion: v1
 kind: Pod
 metadata:
   name: kinit
@@ -320,12 +310,7 @@ ${volumes}`;
   });
 
   it('removes what it made when a later pod fails midway', async () => {
-    const yaml = `apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: kmid
----
-${pod('  - name: v\n    emptyDir: {}\n').replace('kbad', 'kfirst')}---
+    const yaml = `${claim('kmid')}${pod('  - name: v\n    emptyDir: {}\n').replace('kbad', 'kfirst')}---
 ${pod('  - name: v\n    emptyDir: {}\n').replace('command: [sleep, "600"]', 'command: [sleep, "600"]\n    securityContext:\n      capabilities: {add: [BOGUS]}')}`;
     const r = await env.barge(['kube', 'play', '-'], { input: yaml });
     expectCode(r, 125);
