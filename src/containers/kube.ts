@@ -4,6 +4,8 @@
 // `generate kube` writes containers and pods back as a Pod (and a Service).
 
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { Store } from '../store/store.ts';
 import type { PullPolicy } from '../image/local-images.ts';
@@ -13,7 +15,7 @@ import { DEFAULT_CAPABILITIES, normalizeCapability } from '../runtime/spec.ts';
 import { createContainer, removeContainer, startDetached, waitExited, type CreateOptions } from './lifecycle.ts';
 import { createPod, loadPod, podMembers, removePod, startPod, stopPod, type Pod } from './pods.ts';
 import { ContainerError, loadContainer, type Container, type ContainerConfig } from './record.ts';
-import { createAnonymousVolume, createVolume, findVolume, removeIfUnused, removeVolume, volumesOf } from './volumes.ts';
+import { createAnonymousVolume, createVolume, dataDir, findVolume, removeIfUnused, removeVolume, volumesOf } from './volumes.ts';
 import { findSecret, readSecretData } from './secrets.ts';
 
 type Obj = Record<string, unknown>;
@@ -51,8 +53,8 @@ export interface ContainerPlan {
   /** imagePullPolicy; undefined leaves it to defaultPullPolicy. */
   pullPolicy: PullPolicy | undefined;
   options: CreateOptions;
-  /** Mounts of the pod's emptyDir volumes (by their YAML names), made when the pod is. */
-  emptyDirs: { volume: string; destination: string; readOnly: boolean }[];
+  /** Mounts of the pod's anonymous volumes (emptyDir, configMap) by their YAML names, made when the pod is. */
+  anonymousMounts: { volume: string; destination: string; readOnly: boolean }[];
 }
 
 export interface PodPlan {
@@ -62,8 +64,8 @@ export interface PodPlan {
   hostNetwork: boolean;
   /** hostPorts of its containers, as `pod create -p` values. */
   publish: string[];
-  /** emptyDir volumes (YAML names) of the pod. */
-  emptyDirs: string[];
+  /** The pod's emptyDir and configMap volumes by YAML name: anonymous volumes its containers share, a configMap's holding its files. */
+  anonymous: { name: string; files?: Record<string, string>; mode?: number }[];
   containers: ContainerPlan[];
 }
 
@@ -136,7 +138,26 @@ export function parseQuantity(v: string, what: string): number {
   return decimal >= 0 ? base * 1000 ** (decimal + 1) : base;
 }
 
-type PodVolume = { kind: 'bind'; source: string } | { kind: 'volume'; name: string } | { kind: 'emptyDir'; memory: boolean };
+type PodVolume =
+  | { kind: 'bind'; source: string }
+  | { kind: 'volume'; name: string }
+  | { kind: 'emptyDir'; memory: boolean }
+  | { kind: 'configMap'; files: Record<string, string>; mode: number };
+
+/** A configMap volume: a file per key (or per item, at its path), with defaultMode. */
+function configMapVolume(name: string, cm: Obj, configMaps: ReadonlyMap<string, Record<string, string>>): PodVolume {
+  const source = text(cm.name) ?? '';
+  const data = configMaps.get(source);
+  if (!data && cm.optional !== true) throw new KubeError(`failed to create volume "${name}": no such ConfigMap "${source}"`);
+  const items = arr(cm.items).map(obj);
+  const files = items.length
+    ? Object.fromEntries(items.flatMap((i) => (data?.[text(i.key) ?? ''] === undefined ? [] : [[text(i.path) ?? text(i.key)!, data[text(i.key)!]!]])))
+    : { ...data };
+  for (const path of Object.keys(files)) {
+    if (path.startsWith('/') || path.split('/').includes('..')) throw new KubeError(`failed to create volume "${name}": invalid item path "${path}"`);
+  }
+  return { kind: 'configMap', files, mode: cm.defaultMode === undefined ? 0o644 : Number(cm.defaultMode) };
+}
 
 /** A hostPath volume: checked, or made, as its type says (Podman's messages). */
 function hostPathVolume(name: string, hp: Obj): PodVolume {
@@ -175,14 +196,14 @@ function hostPathVolume(name: string, hp: Obj): PodVolume {
   return { kind: 'bind', source: path };
 }
 
-function podVolumes(spec: Obj): Map<string, PodVolume> {
+function podVolumes(spec: Obj, configMaps: ReadonlyMap<string, Record<string, string>>): Map<string, PodVolume> {
   const out = new Map<string, PodVolume>();
   for (const v of arr(spec.volumes).map(obj)) {
     const name = text(v.name) ?? '';
     if (isObj(v.hostPath)) out.set(name, hostPathVolume(name, v.hostPath));
     else if (isObj(v.persistentVolumeClaim)) out.set(name, { kind: 'volume', name: text(v.persistentVolumeClaim.claimName) ?? '' });
     else if (isObj(v.emptyDir)) out.set(name, { kind: 'emptyDir', memory: v.emptyDir.medium === 'Memory' });
-    else if (isObj(v.configMap)) throw new KubeError(`failed to create volume "${name}": configMap volumes are not supported by barge yet`);
+    else if (isObj(v.configMap)) out.set(name, configMapVolume(name, v.configMap, configMaps));
     else throw new KubeError(`failed to create volume "${name}": HostPath, ConfigMap, EmptyDir, and PersistentVolumeClaim are currently the only supported VolumeSource`);
   }
   return out;
@@ -277,7 +298,7 @@ async function containerPlan(ctx: PodContext, c: Obj, init: boolean): Promise<Co
 
   const volumes: string[] = [];
   const tmpfs: string[] = [];
-  const emptyDirs: ContainerPlan['emptyDirs'] = [];
+  const anonymousMounts: ContainerPlan['anonymousMounts'] = [];
   for (const m of arr(c.volumeMounts).map(obj)) {
     const name = text(m.name) ?? '';
     const v = ctx.volumes.get(name);
@@ -286,7 +307,7 @@ async function containerPlan(ctx: PodContext, c: Obj, init: boolean): Promise<Co
     if (!destination.startsWith('/')) throw new KubeError(`volume mount ${name}: mountPath must be absolute`);
     const readOnly = m.readOnly === true;
     if (v.kind === 'emptyDir' && v.memory) tmpfs.push(destination);
-    else if (v.kind === 'emptyDir') emptyDirs.push({ volume: name, destination, readOnly });
+    else if (v.kind === 'emptyDir' || v.kind === 'configMap') anonymousMounts.push({ volume: name, destination, readOnly });
     else volumes.push(`${v.kind === 'bind' ? v.source : v.name}:${destination}${readOnly ? ':ro' : ''}`);
   }
   if (volumes.length) o.volumes = volumes;
@@ -313,7 +334,7 @@ async function containerPlan(ctx: PodContext, c: Obj, init: boolean): Promise<Co
   const pull = text(c.imagePullPolicy);
   const pullPolicy = pull === undefined ? undefined : PULL[pull.toLowerCase()];
   if (pull !== undefined && !pullPolicy) throw new KubeError(`unsupported pull policy "${pull}"`);
-  return { init, pullPolicy, options: o, emptyDirs };
+  return { init, pullPolicy, options: o, anonymousMounts };
 }
 
 /** The YAML's documents as what to make. Unknown kinds are passed over, as Podman does, unless nothing is left. */
@@ -327,7 +348,7 @@ export async function planKube(store: Store, docs: readonly Obj[]): Promise<Kube
       const meta = obj(template.metadata);
       const spec = obj(template.spec);
       const ctx: PodContext = {
-        name, spec, labels: textMap(meta.labels), annotations: textMap(meta.annotations), volumes: podVolumes(spec), configMaps, store, publish: [],
+        name, spec, labels: textMap(meta.labels), annotations: textMap(meta.annotations), volumes: podVolumes(spec, configMaps), configMaps, store, publish: [],
       };
       const containers = [
         ...(await Promise.all(arr(spec.initContainers).map((c) => containerPlan(ctx, obj(c), true)))),
@@ -336,7 +357,7 @@ export async function planKube(store: Store, docs: readonly Obj[]): Promise<Kube
       if (!containers.some((c) => !c.init)) throw new KubeError(`pod ${name} has no containers`);
       plan.pods.push({
         name, labels: ctx.labels, hostNetwork: spec.hostNetwork === true, publish: ctx.publish, containers,
-        emptyDirs: [...ctx.volumes].filter(([, v]) => v.kind === 'emptyDir' && !v.memory).map(([n]) => n),
+        anonymous: [...ctx.volumes].flatMap(([n, v]) => (v.kind === 'configMap' ? [{ name: n, files: v.files, mode: v.mode }] : v.kind === 'emptyDir' && !v.memory ? [{ name: n }] : [])),
         ...(text(spec.hostname) && { hostname: text(spec.hostname)! }),
       });
     }
@@ -418,16 +439,17 @@ export async function playKube(store: Store, plan: KubePlan, o: PlayOptions): Pr
         ...(p.hostNetwork ? { network: 'host' } : { network: o.network, publish: [...p.publish, ...o.publish] }),
       });
       madePods.push(pod);
-      const emptyDirs = new Map<string, string>();
-      for (const name of p.emptyDirs) {
+      const volumeNames = new Map<string, string>();
+      for (const a of p.anonymous) {
         const v = await createAnonymousVolume(store);
         anonymous.push(v.name);
-        emptyDirs.set(name, v.name);
+        volumeNames.set(a.name, v.name);
+        if (a.files) await writeVolumeFiles(dataDir(store, v.name), a.files, a.mode ?? 0o644);
       }
       const ids: string[] = [];
       const init: string[] = [];
       for (const c of p.containers) {
-        const mounts = c.emptyDirs.map((m) => `${emptyDirs.get(m.volume)!}:${m.destination}${m.readOnly ? ':ro' : ''}`);
+        const mounts = c.anonymousMounts.map((m) => `${volumeNames.get(m.volume)!}:${m.destination}${m.readOnly ? ':ro' : ''}`);
         const made = await createContainer(store, await o.prepare({ ...c.options, pod: pod.record.id, volumes: [...(c.options.volumes ?? []), ...mounts] }));
         (c.init ? init : ids).push(made.record.id);
       }
@@ -446,6 +468,16 @@ export async function playKube(store: Store, plan: KubePlan, o: PlayOptions): Pr
     for (const name of anonymous) await removeIfUnused(store, name).catch(() => false);
     for (const name of madeVolumes) await removeVolume(store, name, false, async () => undefined).catch(() => undefined);
     throw e;
+  }
+}
+
+/** A configMap's files in its volume (paths checked when planned), so that the container sees them from its first start. */
+async function writeVolumeFiles(dir: string, files: Record<string, string>, mode: number): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(dir, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, content, { mode });
+    await chmod(target, mode);
   }
 }
 

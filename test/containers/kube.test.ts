@@ -225,16 +225,27 @@ spec:
         - configMapRef: {name: settings}
         resources:
           limits: {memory: 64Mi, cpu: 500m}
+        volumeMounts: [{name: conf, mountPath: /etc/conf}]
+      volumes:
+      - name: conf
+        configMap:
+          name: settings
+          items: [{key: MODE, path: sub/mode.txt}]
 `);
-    const out = await env.bargeOk(['play', 'kube', file]);
+    const out = await env.bargeOk(['play', 'kube', '--build=false', file]);
     expect(out.split('\n').filter((l) => l === 'Pod:' || l === 'Container:')).toEqual(['Pod:', 'Container:', 'Pod:', 'Container:']);
     expect(await podNames()).toEqual(['kdep-pod-0', 'kdep-pod-1']);
+    expectCode(await env.barge(['kube', 'play', '--build', file]), 125);
     expect(await env.bargeOk(['exec', 'kdep-pod-1-app', 'sh', '-c', 'echo $CHOSEN $MODE $LEVEL'])).toBe('fast fast 3');
+    // The configMap volume holds the item asked for, at its path.
+    expect(await env.bargeOk(['exec', 'kdep-pod-0-app', 'sh', '-c', 'ls -R /etc/conf; cat /etc/conf/sub/mode.txt'])).toBe('/etc/conf:\nsub\n\n/etc/conf/sub:\nmode.txt\nfast');
     expect(await env.bargeOk(['inspect', 'kdep-pod-0-app', '--format', '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}} {{.Config.Labels.app}}']))
       .toBe('67108864 500000000 always kdep');
     const down = await env.bargeOk(['kube', 'down', file]);
     expect(lines(down).filter((l) => /^[0-9a-f]{64}$/.test(l)).length).toBe(4);
     expect(await podNames()).toEqual([]);
+    // Each pod's configMap volume went with it.
+    expect(await env.bargeOk(['volume', 'ls', '-q'])).toBe('');
   });
 
   it('reads standard input: a PersistentVolumeClaim and a host-network pod whose init container runs once first', async () => {

@@ -56,7 +56,8 @@ async function defaultNetwork(store: Store): Promise<string> {
 export async function kubePlayCmd(g: GlobalOptions, args: string[], o: Opts): Promise<void> {
   const store = await openStore(g);
   const source = await readYaml(args[0]);
-  if (o.build === true) throw new ExitError('--build: barge does not build images for kube play; build them first with barge build', 125);
+  // Podman builds an image from a directory named after it beside the YAML; barge builds nothing (so only --build=false).
+  if (o.build !== undefined && boolOpt(o.build, '--build')) throw new ExitError('--build: barge does not build images for kube play; build them first with barge build', 125);
   const runtime = await selectedRuntime(g);
   try {
     const docs = parseKubeDocuments(source);
