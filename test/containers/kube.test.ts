@@ -287,6 +287,39 @@ spec:
   });
 });
 
+describe('env from secrets', () => {
+  it('takes secretKeyRef and secretRef values from a Podman secret that holds a Kubernetes Secret, and refuses a missing one', async () => {
+    const secret = yamlFile('secret.yaml', `apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: ${Buffer.from('s3cret').toString('base64')}\nstringData:\n  user: admin\n`);
+    await env.bargeOk(['secret', 'create', 'creds', secret]);
+    const pod = (ref: string): string => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ksec
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: [sleep, "600"]
+    env:
+    - name: PASSWORD
+      valueFrom:
+        secretKeyRef: {name: ${ref}, key: password}
+    envFrom:
+    - secretRef: {name: ${ref}}
+      prefix: S_
+`;
+    await env.bargeOk(['kube', 'play', '--start=false', '-'], { input: pod('creds') });
+    await env.bargeOk(['pod', 'start', 'ksec']);
+    expect(await env.bargeOk(['exec', 'ksec-app', 'sh', '-c', 'echo $PASSWORD $S_user $S_password'])).toBe('s3cret admin s3cret');
+    await env.bargeOk(['pod', 'rm', '-f', '-t', '0', 'ksec']);
+    const missing = await env.barge(['kube', 'play', '-'], { input: pod('nocreds') });
+    expectCode(missing, 125);
+    expect(missing.stderr).toContain('secret nocreds not found');
+    expect(await podNames()).toEqual([]);
+    await env.bargeOk(['secret', 'rm', 'creds']);
+  });
+});
+
 describe('kube play of bad input', () => {
   const pod = (volumes: string, extra = ''): string => `apiVersion: v1
 kind: Pod
