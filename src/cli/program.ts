@@ -118,6 +118,35 @@ function buildahUsernsOptions(c: Command): Command {
     .option('--userns-gid-map-group <group>', 'take the gid map from this group\'s /etc/subgid ranges');
 }
 
+type KubeModule = () => Promise<typeof import('./commands/kube.ts')>;
+
+/** `kube play` and its older spelling `play kube`. */
+function kubePlayCommand(c: Command, kube: KubeModule): void {
+  c.description('Create pods, containers and volumes from Kubernetes YAML (Pod, Deployment, PersistentVolumeClaim, ConfigMap) and start them')
+    .argument('<file>', 'the YAML file, or - for standard input')
+    .option('--replace', 'first stop and remove the pods of the same names that a previous play made')
+    .option('--start [bool]', 'start the pods (default true; --start=false only creates them)')
+    .option('--network <mode>', 'the pods\' network (default: slirp4netns rootless, the podman-default-kube-network bridge as root)')
+    .option('--net <mode>', 'alias for --network')
+    .option('-p, --publish <port>', 'publish another port of every pod', collect)
+    .option('--build [bool]', 'build images from directories beside the YAML (barge does not: only --build=false is accepted)')
+    .option('-q, --quiet', 'do not print pull progress')
+    .action(action(async () => (await kube()).kubePlayCmd));
+  registryAccess(c);
+  refusedOptions(c, 'not supported yet for kube play',
+    '--annotation <annotation>', '--configmap <path>', '--context-dir <dir>', '--ip <ip>', '--mac-address <mac>', '--log-driver <driver>',
+    '--log-opt <opt>', '--seccomp-profile-root <path>', '--userns <mode>', '--down');
+}
+
+/** `generate kube` and its newer spelling `kube generate`. */
+function kubeGenerateCommand(c: Command, kube: KubeModule): void {
+  c.description('Generate Kubernetes YAML (a Pod, and with -s a Service) for containers or pods')
+    .argument('<names...>', 'containers or pods')
+    .option('-s, --service', 'also generate a Service of NodePorts for the published ports')
+    .option('-f, --filename <file>', 'write the YAML to this file instead of standard output')
+    .action(action(async () => (await kube()).generateKubeCmd));
+}
+
 type Action = (g: GlobalOptions, args: string[], opts: Record<string, unknown>) => Promise<number | void>;
 
 function action(load: () => Promise<Action>) {
@@ -654,9 +683,10 @@ export function buildProgram(only?: string): Command {
     .option('--tcp-established', 'migrate established TCP connections')
     .action(action(async () => (await ckpt()).migrateCmd));
 
-  program
-    .command('generate')
-    .description('Generate structured data for containers')
+  const kube = (): Promise<typeof import('./commands/kube.ts')> => import('./commands/kube.ts');
+  const generateGroup = program.command('generate').description('Generate structured data for containers');
+  kubeGenerateCommand(generateGroup.command('kube'), kube);
+  generateGroup
     .command('systemd')
     .description('Generate a systemd unit that starts a container (Podman\'s form)')
     .argument('<container>')
@@ -1066,6 +1096,17 @@ export function buildProgram(only?: string): Command {
     .description('Exit 0 if the volume exists, 1 if not')
     .argument('<volume>')
     .action(action(async () => (await vol()).volumeExistsCmd));
+
+  // Podman's kube commands; `play kube` is the older spelling of `kube play`.
+  const kubeGroup = program.command('kube').description('Play containers, pods and volumes from Kubernetes YAML, and generate it');
+  kubePlayCommand(kubeGroup.command('play'), kube);
+  kubeGroup
+    .command('down')
+    .description('Stop and remove the pods a Kubernetes YAML file describes (their volumes stay)')
+    .argument('<file>', 'the YAML file, or - for standard input')
+    .action(action(async () => (await kube()).kubeDownCmd));
+  kubeGenerateCommand(kubeGroup.command('generate'), kube);
+  kubePlayCommand(program.command('play').description('Play Kubernetes YAML (the older spelling of kube play)').command('kube'), kube);
 
   const pods = (): Promise<typeof import('./commands/pods.ts')> => import('./commands/pods.ts');
   const podGroup = program.command('pod').description('Manage pods (Podman\'s pod commands): containers sharing namespaces held by an infra container');

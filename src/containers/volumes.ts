@@ -92,6 +92,14 @@ export async function createVolume(store: Store, name: string | undefined, label
   return fromRecord(rec);
 }
 
+/**
+ * A new anonymous volume not yet mounted by any container: a Kubernetes emptyDir, which the
+ * containers of one pod share and which goes with the last of them (removeAnonymousVolumes).
+ */
+export async function createAnonymousVolume(store: Store): Promise<Volume> {
+  return fromRecord(await store.createVolume(randomHex(32), JSON.stringify(newData(true))));
+}
+
 /** A -v source that names a volume rather than a host path (Podman: it does not begin with / or .). */
 function isVolumeName(src: string): boolean {
   return !src.startsWith('/') && !src.startsWith('.');
@@ -271,7 +279,7 @@ export async function removeVolume(store: Store, name: string, force: boolean, r
 }
 
 /** Removes the volume if it exists and no container uses it (decided under its lock). */
-async function removeIfUnused(store: Store, name: string, only: (v: Volume) => boolean = () => true): Promise<boolean> {
+export async function removeIfUnused(store: Store, name: string, only: (v: Volume) => boolean = () => true): Promise<boolean> {
   return store.withLock(lockName(name), async () => {
     const rec = store.getVolume(name);
     if (!rec || !only(fromRecord(rec)) || volumeUsers(store, name).length) return false;

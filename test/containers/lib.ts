@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { describeFailure, ROOTLESS, type BargeResult, type Env } from '../helpers.ts';
 import { busyboxEnv } from '../fixtures.ts';
+import { expectStoreClean } from '../store/store-helpers.ts';
 
 /**
  * Rootless on a cgroup v1 (or hybrid) host: the runtime makes no cgroup for a container, so there
@@ -29,6 +30,22 @@ export function containerSuite(): () => Env {
     await env.cleanup();
   });
   return () => env!;
+}
+
+/**
+ * containerSuite for suites that make pods: afterwards every pod goes (with its containers and
+ * conmons), then `cleanup` (further removals of the suite's own), and the store must be clean.
+ */
+export function podSuite(cleanup: (env: Env) => Promise<unknown> = async () => undefined): () => Env {
+  const suite = containerSuite();
+  afterAll(async () => {
+    const env = suite();
+    if (!env) return;
+    expect((await env.barge(['pod', 'rm', '-fa', '-t', '0'])).code).toBe(0);
+    await cleanup(env);
+    await expectStoreClean(env);
+  });
+  return suite;
 }
 
 export function expectCode(r: BargeResult, code: number, args: readonly string[] = []): void {

@@ -4,22 +4,15 @@
 // store that `system check` finds consistent afterwards.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOTLESS, type Env } from '../helpers.ts';
 import { expectStoreClean } from '../store/store-helpers.ts';
-import { containerSuite, expectCode } from './lib.ts';
+import { expectCode, podSuite } from './lib.ts';
 
-const suite = containerSuite();
+const suite = podSuite();
 let env: Env;
 beforeAll(() => {
   env = suite();
-});
-
-afterAll(async () => {
-  if (!env) return;
-  // Every pod removed, with its containers and conmons, before the store is checked.
-  expect((await env.barge(['pod', 'rm', '-fa', '-t', '0'])).code).toBe(0);
-  await expectStoreClean(env);
 });
 
 const lines = (s: string): string[] => s.split('\n').filter((l) => l.trim() !== '');

@@ -140,20 +140,33 @@ function podRef(o: Opts): string | undefined {
   }
 }
 
+/** Root outside any user namespace of barge's: the case with cgroups to limit and bridge networks. */
+export function isRootful(): boolean {
+  return process.getuid?.() === 0 && !inBargeUserns();
+}
+
+/**
+ * containers.conf's defaults for a container to create (init path, ulimits under the container's
+ * own --ulimit, which win, and the pids limit), set in `opts`; returns the configuration.
+ */
+export async function withContainersConf(opts: CreateOptions): Promise<import('../containers-conf.ts').ContainersConf> {
+  const { loadContainersConf } = await import('../containers-conf.ts');
+  const conf = loadContainersConf();
+  if (opts.init && opts.initPath === undefined && conf.initPath !== undefined) opts.initPath = conf.initPath;
+  opts.ulimits = [...(conf.defaultUlimits ?? []), ...(opts.ulimits ?? [])];
+  // Only root has a pids cgroup to limit (a rootless barge on cgroup v1 has none delegated).
+  if (opts.pidsLimit === undefined && isRootful()) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  return conf;
+}
+
 /**
  * `create`/`run` with --replace and --cidfile: an existing container of the same name is removed
  * first; the id file must not exist yet (it names one container) and is written once created.
  */
 async function createFor(store: Store, args: string[], o: Opts, runtime: string | undefined): Promise<Container> {
   const opts = createOptions(args, o, runtime);
-  const { loadContainersConf } = await import('../containers-conf.ts');
-  const conf = loadContainersConf();
-  if (opts.init && opts.initPath === undefined && conf.initPath !== undefined) opts.initPath = conf.initPath;
-  // containers.conf's defaults, under the container's own --ulimit (later ones win) and --pids-limit.
-  opts.ulimits = [...(conf.defaultUlimits ?? []), ...(opts.ulimits ?? [])];
-  const rootful = process.getuid?.() === 0 && !inBargeUserns();
-  // Only root has a pids cgroup to limit (a rootless barge on cgroup v1 has none delegated).
-  if (opts.pidsLimit === undefined && rootful) opts.pidsLimit = conf.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+  const conf = await withContainersConf(opts);
+  const rootful = isRootful();
   // containers.conf's netns, as Podman's default network mode. private is barge's own default (with
   // slirp4netns for -p); bridge only as root, where barge has it (rootless Podman's is slirp4netns).
   if (opts.network === undefined && conf.netns !== undefined && conf.netns !== 'private' && (conf.netns !== 'bridge' || rootful)) opts.network = conf.netns;
@@ -195,7 +208,7 @@ async function createFor(store: Store, args: string[], o: Opts, runtime: string 
  * The image run and create use: local, or pulled as --pull says (default: only when missing), for
  * the platform --platform/--arch/--os/--variant name, with --tls-verify and --authfile.
  */
-async function imageFor(store: Store, ref: string, o: Opts): Promise<string> {
+export async function imageFor(store: Store, ref: string, o: Opts): Promise<string> {
   const pull = str(o.pull);
   const policy = pull === undefined ? 'missing' : (await import('../../image/local-images.ts')).parsePullPolicy(pull);
   const platform = platformFlags(o);

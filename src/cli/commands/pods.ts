@@ -33,7 +33,7 @@ export async function podCreateCmd(g: GlobalOptions, args: string[], o: Opts): P
   const store = await openStore(g);
   const idFile = str(o.podIdFile);
   if (idFile !== undefined && existsSync(idFile)) throw new ExitError(`pod id file exists. Ensure another pod is not using it or delete ${idFile}`, 125);
-  if (args.length) throw new ExitError('barge pod create takes no arguments (kube play and pod create with containers are not supported yet)', 125);
+  if (args.length) throw new ExitError('barge pod create takes no arguments (pod create with containers is not supported yet: use kube play for a pod with its containers)', 125);
   try {
     const pod = await createPod(store, {
       infra: infraOpt(o.infra), labels: list(o.label), publish: list(o.publish), createCommand: ['barge', ...process.argv.slice(2)],
