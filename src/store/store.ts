@@ -1,4 +1,4 @@
-import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, lstatSync, openSync, readFileSync } from 'node:fs';
 import { chmod, link, mkdir, readdir, readFile, readlink, rename, rm, symlink, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
@@ -8,6 +8,7 @@ import { HashingStream, decompressor, detectCompression, hexOf, peek, sha256, DI
 import type { ApplyResult } from './tar-apply.ts';
 import type { FromWorker, ToWorker, UnpackJob } from './unpack-worker.ts';
 import { exec } from '../sys/exec.ts';
+import { writeAllSync } from '../sys/fd-writer.ts';
 import { mountOverlay, mountPoints, unmount } from '../sys/mount.ts';
 import { crypto, randomHex } from '../sys/lazy-builtins.ts';
 import { isAlive, processStart } from '../sys/proc.ts';
@@ -540,7 +541,7 @@ export class Store {
         await writeTar((chunk) => {
           hash.update(chunk);
           size += chunk.length;
-          for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+          writeAllSync(fd, chunk);
         });
       } finally {
         closeSync(fd);

@@ -1,10 +1,11 @@
 import {
   chmodSync, closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, readSync, rmSync, symlinkSync, unlinkSync, writeSync, type Stats,
+  mkdirSync, openSync, readdirSync, readSync, rmSync, symlinkSync, unlinkSync, type Stats,
 } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { exec } from '../sys/exec.ts';
+import { writeAllSync } from '../sys/fd-writer.ts';
 import { cleanTarPath, lstatOrNullSync, resolveInRoot } from './secure-path.ts';
 import { readTar, type TarHeader } from './tar-reader.ts';
 
@@ -85,7 +86,7 @@ export async function applyTar(input: NodeJS.ReadableStream | Readable, opts: Ap
         file = header;
         return fd !== null;
       },
-      data: (buf, start, end) => writeAll(fd!, buf, start, end),
+      data: (buf, start, end) => writeAllSync(fd!, buf, start, end),
       end: () => {
         const done = fd!;
         fd = null;
@@ -523,10 +524,6 @@ function under(dir: string, rel: string): string {
   return dir === '/' ? `/${rel}` : `${dir}/${rel}`;
 }
 
-function writeAll(fd: number, buf: Uint8Array, start = 0, end = buf.length): void {
-  for (let off = start; off < end; ) off += writeSync(fd, buf, off, end - off);
-}
-
 /** Copies up to `size` bytes of a host file into fd; a file that shrank meanwhile gives what it has. */
 function copyFrom(src: number, fd: number, size: number): number {
   const buf = (copyBuffer ??= Buffer.allocUnsafe(1 << 20));
@@ -534,7 +531,7 @@ function copyFrom(src: number, fd: number, size: number): number {
   while (done < size) {
     const n = readSync(src, buf, 0, Math.min(buf.length, size - done), done);
     if (n === 0) break;
-    writeAll(fd, buf.subarray(0, n));
+    writeAllSync(fd, buf.subarray(0, n));
     done += n;
   }
   return done;
