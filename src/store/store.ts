@@ -168,6 +168,8 @@ type ContainerRow = {
 };
 
 const now = (): string => new Date().toISOString();
+/** A pods row as a PodRecord. */
+const POD_COLUMNS = 'SELECT id, name, created, infra_id AS infraId, data FROM pods';
 const LIST_MEDIA_TYPES: ReadonlySet<string> = new Set([MediaType.ociIndex, MediaType.dockerManifestList]);
 
 /** Whether the image row is a manifest list (its manifest an index, with no config or layers). */
@@ -1060,14 +1062,14 @@ export class Store {
   // ---------- pods ----------
 
   listPods(): PodRecord[] {
-    return this.db.all<PodRecord>('SELECT id, name, created, infra_id AS infraId, data FROM pods ORDER BY created');
+    return this.db.all<PodRecord>(`${POD_COLUMNS} ORDER BY created`);
   }
 
   /** Finds a pod by name, full id or unique id prefix. */
   findPod(ref: string): PodRecord | undefined {
-    let r = this.db.get<PodRecord>('SELECT id, name, created, infra_id AS infraId, data FROM pods WHERE name = ? OR id = ?', ref, ref);
+    let r = this.db.get<PodRecord>(`${POD_COLUMNS} WHERE name = ? OR id = ?`, ref, ref);
     if (!r && /^[a-f0-9]{3,63}$/.test(ref)) {
-      const rows = this.db.all<PodRecord>("SELECT id, name, created, infra_id AS infraId, data FROM pods WHERE id LIKE ? || '%'", ref);
+      const rows = this.db.all<PodRecord>(`${POD_COLUMNS} WHERE id LIKE ? || '%'`, ref);
       if (rows.length > 1) throw new StoreError(`more than one result for pod ID ${ref}`, 'conflict');
       r = rows[0];
     }
