@@ -21,6 +21,7 @@ import { inBargeUserns } from '../sys/userns.ts';
 import { isExecutableFile, lookPath } from '../runtime/oci-runtime.ts';
 import { CONTAINER_NAME, ContainerError, type PodContainer } from './record.ts';
 import { portRanges, type PortMapping } from './slirp.ts';
+import { cidrText, contains, intToIp, ipToInt, overlaps, parseCidr, type Cidr } from './ipv4.ts';
 
 /** A network as Podman 4.3 keeps it (types.Network's JSON), the form netavark reads too. */
 export interface NetworkDef {
@@ -91,37 +92,6 @@ const SUBNET_POOL = { base: '10.80.0.0', count: 7 * 256 };
 const DNS_DOMAIN = 'dns.podman';
 /** The bridge options netavark 1.4 knows. */
 const BRIDGE_OPTIONS = new Set(['mtu', 'vlan', 'isolate']);
-
-// ---------- IPv4 arithmetic ----------
-
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
-}
-
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-interface Cidr {
-  network: number;
-  bits: number;
-  /** The broadcast address (the last of the subnet). */
-  last: number;
-}
-
-/** "10.1.2.0/24" (any host bits cleared, as Podman stores it); undefined when it is not IPv4 CIDR. */
-function parseCidr(s: string): Cidr | undefined {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(s);
-  if (!m || !isIPv4(m[1]!) || Number(m[2]) > 32) return undefined;
-  const bits = Number(m[2]);
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  const network = (ipToInt(m[1]!) & mask) >>> 0;
-  return { network, bits, last: (network | (~mask >>> 0)) >>> 0 };
-}
-
-const cidrText = (c: Cidr): string => `${intToIp(c.network)}/${c.bits}`;
-const contains = (c: Cidr, ip: number): boolean => ip >= c.network && ip <= c.last;
-const overlaps = (a: Cidr, b: Cidr): boolean => a.network <= b.last && b.network <= a.last;
 
 // ---------- definitions ----------
 

@@ -14,6 +14,7 @@ import { childProcess, dgram, net } from '../sys/lazy-builtins.ts';
 import type { Readable } from 'node:stream';
 import { isAlive, processStart } from '../sys/proc.ts';
 import { ContainerError } from './record.ts';
+import { intToIp, ipToInt, prefixMask } from './ipv4.ts';
 
 export type PortProtocol = 'tcp' | 'udp';
 
@@ -214,10 +215,7 @@ export async function startSlirp(o: { pid: number; socket: string; logPath: stri
 /** The address `offset` into the cidr's network (slirp4netns's: +3 its DNS, +100 the guest). */
 export function slirpAddress(cidr: string | undefined, offset: number): string {
   const [addr = '10.0.2.0', bits = '24'] = (cidr ?? '10.0.2.0/24').split('/');
-  const n = addr.split('.').reduce((acc, part) => ((acc << 8) | Number(part)) >>> 0, 0);
-  const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  const g = (((n & mask) >>> 0) + offset) >>> 0;
-  return [g >>> 24, (g >>> 16) & 255, (g >>> 8) & 255, g & 255].join('.');
+  return intToIp((((ipToInt(addr) & prefixMask(Number(bits))) >>> 0) + offset) >>> 0);
 }
 
 async function addHostForward(socket: string, p: PortMapping, cidr: string | undefined): Promise<void> {
