@@ -26,7 +26,7 @@ import { isAlive, processStart } from '../sys/proc.ts';
 import { mergeEnv, parseMounts, parseVolumes, readEnvFiles, tmpfsOptions } from '../primitives/run.ts';
 import { setKeyValues } from '../primitives/config.ts';
 import {
-  CONTAINER_NAME, ContainerError, containerPaths, initialState, isActive, loadContainer, randomName, reload, saveContainer,
+  CONTAINER_NAME, ContainerError, containerPaths, initialState, isActive, joinsPodNetwork, loadContainer, randomName, reload, saveContainer,
   type Container, type ContainerConfig, type ContainerPaths, type ContainerState, type PodContainer, type RestartPolicy,
 } from './record.ts';
 import type { ContainerUserns } from '../sys/userns.ts';
@@ -425,8 +425,7 @@ async function prepare(store: Store, c: Container): Promise<RuntimeSpec> {
   const cfg = c.data.config;
   const p = pathsOf(store, c);
   // A pod member on the pod's bridge is named by the infra container's addresses and uses its DNS.
-  const pods = c.record.podId && cfg.network === 'bridge' ? await import('./pods.ts') : null;
-  const podBridge = pods?.joinsPodNetwork(cfg) ? pods.infraBridgeState(store, c.record.podId!) : undefined;
+  const podBridge = c.record.podId && cfg.network === 'bridge' && joinsPodNetwork(cfg) ? (await import('./pods.ts')).infraBridgeState(store, c.record.podId) : undefined;
   const files = containerFiles(cfg, c.record.name, podBridge);
   const writeFiles = async (): Promise<void> => {
     await mkdir(p.userdata, { recursive: true, mode: 0o700 });
@@ -617,7 +616,7 @@ export async function startDetached(store: Store, ref: string, o: StartOptions =
     const rt = runtimeOf(c);
     await clearRuntime(store, c);
     // Both are child processes (mount, unshare): side by side. Only a host network needs no namespace.
-    const podNet = (await import('./pods.ts')).joinsPodNetwork(c.data.config);
+    const podNet = joinsPodNetwork(c.data.config);
     const netns = c.data.config.network === 'host' || podNet ? Promise.resolve(false) : makeOwnNetns(p.run);
     // Settled both, so that a failed mount never releases a namespace unshare is still making.
     const [prepared, madeNetns] = await Promise.allSettled([prepare(store, c), netns]);

@@ -181,11 +181,6 @@ async function infraOf(store: Store, pod: Pod): Promise<Container> {
   }
 }
 
-/** Whether the container uses its pod's network namespace (and so starts no network of its own). */
-export function joinsPodNetwork(cfg: ContainerConfig): boolean {
-  return !cfg.infra && (cfg.podShare ?? []).includes('net');
-}
-
 /** The bridge networks the pod's infra container is on (undefined when it has none, or no infra container). */
 export function infraBridgeState(store: Store, podId: string): Container['data']['state']['bridge'] {
   const infraId = store.findPod(podId)?.infraId;

@@ -284,3 +284,8 @@ export const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export function randomName(): string {
   return `${ADJECTIVES[randomBelow(ADJECTIVES.length)]}_${NOUNS[randomBelow(NOUNS.length)]}`;
 }
+
+/** Whether the container uses its pod's network namespace (and so starts no network of its own). */
+export function joinsPodNetwork(cfg: ContainerConfig): boolean {
+  return !cfg.infra && (cfg.podShare ?? []).includes('net');
+}
