@@ -1,8 +1,8 @@
 // Git repositories as build contexts (`barge build URL`, `--build-context NAME=URL`) and as ADD
 // sources: recognising their URLs, and cloning one ref of them into a private directory.
-import { execFile } from 'node:child_process';
 import { rm, stat } from 'node:fs/promises';
 import { resolveInRoot } from '../store/secure-path.ts';
+import { exec } from '../sys/exec.ts';
 
 export interface GitSource {
   /** What `git clone` is given. */
@@ -58,7 +58,7 @@ class GitError extends Error {
   }
 }
 
-function git(args: string[], cwd: string): Promise<string> {
+async function git(args: string[], cwd: string): Promise<string> {
   // The clone is barge's own directory. Rootless, barge runs git as root of its user namespace,
   // where the clone is its own too; but should the two ever differ (a TMPDIR made by another
   // uid's mapping), git would refuse the clone as of "dubious ownership": it is trusted explicitly.
@@ -72,16 +72,14 @@ function git(args: string[], cwd: string): Promise<string> {
     // Messages in English, since the shallow-clone fallback below recognises one of them.
     LC_ALL: 'C',
   };
-  return new Promise((resolve, reject) => {
-    execFile('git', argv, { cwd, env, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (!err) return resolve(stdout);
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return reject(new Error('git is not installed (Debian package git): it is needed to clone a git repository'));
-      // git's own reason is its last "fatal:"/"error:" line; the rest is progress and hints.
-      const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-      const reason = lines.filter((l) => /^(fatal|error):/.test(l)).at(-1)?.replace(/^(fatal|error):\s*/, '') ?? lines.at(-1) ?? err.message;
-      reject(new GitError(reason, stderr));
-    });
+  const r = await exec('git', argv, { cwd, env, check: false }).catch((e: NodeJS.ErrnoException) => {
+    throw e.code === 'ENOENT' ? new Error('git is not installed (Debian package git): it is needed to clone a git repository') : e;
   });
+  if (r.exitCode === 0) return r.stdout;
+  // git's own reason is its last "fatal:"/"error:" line; the rest is progress and hints.
+  const lines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const reason = lines.filter((l) => /^(fatal|error):/.test(l)).at(-1)?.replace(/^(fatal|error):\s*/, '') ?? lines.at(-1) ?? `Command failed: git ${argv.join(' ')}`;
+  throw new GitError(reason, r.stderr);
 }
 
 /**

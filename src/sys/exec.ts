@@ -44,7 +44,8 @@ export function exec(command: string, args: readonly string[], opts: ExecOptions
     child.stdout!.on('data', (b: Buffer) => out.push(b));
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'ENOENT' ? new Error(`${command} not found in PATH; install it to use this feature`) : e);
+      // The code stays, for callers that explain a missing command better themselves.
+      reject(e.code === 'ENOENT' ? Object.assign(new Error(`${command} not found in PATH; install it to use this feature`), { code: 'ENOENT' }) : e);
     });
     child.on('close', (code, signal) => {
       const res = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code ?? 128 };
